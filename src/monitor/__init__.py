@@ -1,0 +1,7 @@
+"""News monitor: one alert per new development on a tracked topic.
+
+The package is the pure core of the pipeline. It never imports Prefect; orchestration lives in the
+top-level ``flows`` package, schedules in ``deploy/``.
+"""
+
+__version__ = "0.1.0"

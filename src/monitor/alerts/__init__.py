@@ -1,0 +1,1 @@
+"""Alert rendering, the delivery outbox and its channels."""

@@ -1,0 +1,207 @@
+"""Settings and the monitor config file.
+
+Two layers, both validated by pydantic:
+
+* :class:`Settings` comes from the environment (``MONITOR_*``, nested groups with ``__``) and an
+  optional ``.env`` file: where the database is, SMTP credentials, secrets, limits, thresholds.
+  Build it with :func:`get_settings` and pass it down; nothing else reads the environment.
+* :class:`MonitorConfig` is the user's YAML file: sources, topics and alert channels. Load it with
+  :func:`load_config`; a wrong field raises :class:`~monitor.errors.ConfigError` naming the file,
+  the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.alerts.settings import ChannelConfig, DeliverySettings, TopicDelivery
+from monitor.errors import ConfigError
+from monitor.stories.settings import DetectionSettings
+
+DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
+
+
+class HttpSettings(BaseModel):
+    """Limits of the shared HTTP client."""
+
+    timeout_s: float = Field(20.0, gt=0, description="read/write/pool timeout per request")
+    connect_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(16, ge=1, description="concurrent requests overall")
+    max_per_host: int = Field(4, ge=1, description="concurrent requests to one host")
+    max_bytes: int = Field(5_000_000, ge=1024, description="bodies past this are cut off")
+    max_redirects: int = Field(5, ge=0)
+    http2: bool = False
+    retries: int = Field(1, ge=0, description="connection-level retries of a failed connect")
+
+
+class SmtpSettings(BaseModel):
+    """Outgoing mail server. ``security``: none, starttls or ssl (implicit TLS)."""
+
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    sender: str = "news-monitor@localhost"
+    timeout_s: float = Field(30.0, gt=0)
+    ca_file: Path | None = Field(None, description="CA bundle to verify the server with")
+
+
+class ExtractionSettings(BaseModel):
+    workers: int = Field(2, ge=0, description="extraction processes; 0 runs in-process")
+    min_text_chars: int = Field(200, ge=0, description="shorter extractions fall back to summary")
+    batch_size: int = Field(64, ge=1, description="pages per extraction task")
+
+
+class Settings(BaseSettings):
+    """Environment-specific settings; see ``.env.example`` for every key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MONITOR_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("data")
+    database_url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file monitor.db in data_dir"
+    )
+    config_file: Path | None = None
+    user_agent: str = DEFAULT_USER_AGENT
+    allow_private_network: bool = Field(
+        False, description="allow fetching loopback/private addresses (demo and tests only)"
+    )
+    webhook_secret: SecretStr | None = None
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description="named secrets referenced from the config file"
+    )
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'monitor.db').resolve()}"
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and ``.env``; keyword overrides win."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error("environment settings", exc)) from exc
+
+
+class SourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://", description="RSS 2.0, Atom or JSON Feed URL")
+    enabled: bool = True
+
+
+class TopicConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1, description='e.g. istanbul AND (talks OR "peace deal")')
+    title_only: bool = False
+    channels: list[str] | None = Field(None, description="channel names; default: all channels")
+    delivery: TopicDelivery = Field(default_factory=TopicDelivery)
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, value: str) -> str:
+        from monitor.errors import QueryError
+        from monitor.topics import parse_query
+
+        try:
+            parse_query(value)
+        except QueryError as exc:  # pydantic reports ValueError with the topic's field path
+            raise ValueError(str(exc)) from exc
+        return value
+
+
+class MonitorConfig(BaseModel):
+    """The user's config file: what to watch, what to look for, where to send alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[SourceConfig] = Field(default_factory=list)
+    topics: list[TopicConfig] = Field(default_factory=list)
+    channels: list[Annotated[ChannelConfig, Field(discriminator="type")]] = Field(
+        default_factory=list
+    )
+
+    @field_validator("sources", "topics", "channels")
+    @classmethod
+    def _unique_names(cls, items: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for item in items:
+            if item.name in seen:
+                raise ValueError(f"duplicate name {item.name!r}")
+            seen.add(item.name)
+        return items
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> MonitorConfig:
+        known = {c.name for c in self.channels}
+        for topic in self.topics:
+            for name in topic.channels or ():
+                if name not in known:
+                    raise ValueError(
+                        f"topic {topic.name!r}: unknown channel {name!r} "
+                        f"(known: {', '.join(sorted(known)) or 'none'})"
+                    )
+        return self
+
+    def channels_for(self, topic: TopicConfig) -> list[ChannelConfig]:
+        if topic.channels is None:
+            return list(self.channels)
+        wanted = set(topic.channels)
+        return [c for c in self.channels if c.name in wanted]
+
+
+def _format_validation_error(origin: str, exc: ValidationError) -> str:
+    lines = [f"{origin}: {exc.error_count()} invalid field(s)"]
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        lines.append(f"  {loc}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, *, origin: str = "config") -> MonitorConfig:
+    """Validate an already-loaded mapping (used by tests and by :func:`load_config`)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return MonitorConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(origin, exc)) from exc
+
+
+def load_config(path: Path) -> MonitorConfig:
+    """Read and validate a YAML config file."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_config(data, origin=str(path))

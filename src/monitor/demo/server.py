@@ -1,0 +1,165 @@
+"""A small threaded HTTP server on 127.0.0.1 serving a mutable table of routes.
+
+It is the offline demo newsroom's web server and the real server the integration tests and
+benchmarks fetch from. Routes can be replaced while it runs (articles are "published" over time),
+honour ``If-None-Match``/``If-Modified-Since`` with 304, and can misbehave on purpose: error
+statuses, hangs, redirects, oversized or mis-declared bodies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What to answer for one path."""
+
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+    delay_s: float = 0.0  # sleep before answering (a hang, when longer than the client timeout)
+    redirect_to: str | None = None  # Location header; status defaults to 302
+    etag: bool = True  # send an ETag and answer If-None-Match with 304
+    declared_length: int | None = None  # lie in Content-Length (broken servers)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    path: str
+    headers: dict[str, str]
+    at: float
+
+
+@dataclass
+class RouteTable:
+    routes: dict[str, Route | Callable[[], Route]] = field(default_factory=dict)
+    requests: list[RequestRecord] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, path: str, route: Route | Callable[[], Route]) -> None:
+        with self.lock:
+            self.routes[path] = route
+
+    def remove(self, path: str) -> None:
+        with self.lock:
+            self.routes.pop(path, None)
+
+    def get(self, path: str) -> Route | None:
+        with self.lock:
+            route = self.routes.get(path)
+        return route() if callable(route) else route
+
+    def record(self, record: RequestRecord) -> None:
+        with self.lock:
+            self.requests.append(record)
+
+    def requests_for(self, path: str) -> list[RequestRecord]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        """Silence per-request logging."""
+
+    def do_HEAD(self) -> None:
+        self._answer(send_body=False)
+
+    def do_GET(self) -> None:
+        self._answer(send_body=True)
+
+    def _answer(self, *, send_body: bool) -> None:
+        path = urlsplit(self.path).path or "/"
+        table = self.server.table
+        table.record(RequestRecord(path, {k.lower(): v for k, v in self.headers.items()}, time.time()))
+        route = table.get(path)
+        if route is None:
+            route = Route(body=b"<html><body><h1>404 Not Found</h1></body></html>", status=404)
+        if route.delay_s:
+            time.sleep(route.delay_s)
+        if route.redirect_to is not None:
+            self.send_response(route.status if 300 <= route.status < 400 else 302)
+            self.send_header("Location", route.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        etag = '"' + hashlib.sha1(route.body, usedforsecurity=False).hexdigest()[:16] + '"'
+        if route.etag and route.status == 200 and self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(route.status)
+        self.send_header("Content-Type", route.content_type)
+        length = route.declared_length if route.declared_length is not None else len(route.body)
+        self.send_header("Content-Length", str(length))
+        if route.etag and route.status == 200:
+            self.send_header("ETag", etag)
+        for name, value in route.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if send_body:
+            try:
+                self.wfile.write(route.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (size cap, timeout): expected in tests
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, table: RouteTable, port: int) -> None:
+        self.table = table
+        super().__init__(("127.0.0.1", port), _Handler)
+
+
+class LocalServer:
+    """A running server: ``base_url``, ``table`` and ``url(path)``."""
+
+    def __init__(self, table: RouteTable | None = None, port: int = 0) -> None:
+        self.table = table or RouteTable()
+        self._server = _Server(self.table, port)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def start(self) -> LocalServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def serve(table: RouteTable | None = None, port: int = 0) -> Iterator[LocalServer]:
+    """Run a :class:`LocalServer` for the duration of a ``with`` block."""
+    server = LocalServer(table, port).start()
+    try:
+        yield server
+    finally:
+        server.stop()

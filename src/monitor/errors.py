@@ -1,0 +1,107 @@
+"""Typed errors of the monitor.
+
+Every error the core raises on purpose derives from :class:`MonitorError`. Library errors are
+translated at the boundary (``raise FetchError(...) from exc``) so callers never match on
+third-party types or on message strings. Whether a retry can help is a property of the type::
+
+    MonitorError
+    ├── ConfigError                 bad config file, settings or topic query (permanent)
+    │   └── QueryError              a topic query that does not parse
+    ├── FetchError                  could not get a resource over HTTP
+    │   ├── TransientFetchError     timeout, connection reset, 5xx, 429: try again next cycle
+    │   └── PermanentFetchError     4xx, refused address, redirect loop, too large
+    │       ├── BlockedAddressError     host resolves to a private/loopback address
+    │       └── ResponseTooLargeError   body exceeded the configured cap
+    ├── ParseError                  a feed that is not a feed (invalid XML, HTML page, bad JSON)
+    ├── ExtractionError             the page yielded no usable article text
+    ├── StorageError                the database refused an operation we did not expect it to
+    └── DeliveryError               an alert could not be delivered on a channel
+        ├── TransientDeliveryError  SMTP/webhook down, timeout, 5xx: retried with back-off
+        └── PermanentDeliveryError  rejected recipient, 4xx, bad credentials: dead after retries
+
+"Not modified" and "duplicate" are return values, never exceptions.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base class of every error raised on purpose by the monitor."""
+
+
+class ConfigError(MonitorError):
+    """The configuration (file, environment or a value in it) is invalid."""
+
+
+class QueryError(ConfigError):
+    """A topic query does not parse. ``position`` is the 0-based offset of the problem."""
+
+    def __init__(self, message: str, *, query: str, position: int | None = None) -> None:
+        self.query = query
+        self.position = position
+        where = f" at position {position}" if position is not None else ""
+        super().__init__(f"{message}{where} in query {query!r}")
+
+
+class FetchError(MonitorError):
+    """A resource could not be fetched. ``url`` is the URL that was asked for."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class TransientFetchError(FetchError):
+    """Timeouts, connection errors, 5xx and 429: the next cycle may succeed."""
+
+    retryable = True
+
+
+class PermanentFetchError(FetchError):
+    """4xx, refused addresses, redirect loops: retrying the same request will not help."""
+
+
+class BlockedAddressError(PermanentFetchError):
+    """The host resolves to a private, loopback or link-local address and those are not allowed."""
+
+
+class ResponseTooLargeError(PermanentFetchError):
+    """The response body exceeded the configured size cap."""
+
+
+class ParseError(MonitorError):
+    """A feed document could not be parsed into entries."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class ExtractionError(MonitorError):
+    """A page yielded no usable article text."""
+
+
+class StorageError(MonitorError):
+    """The database refused an operation in a way the monitor did not expect."""
+
+
+class DeliveryError(MonitorError):
+    """An alert could not be delivered on a channel."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, channel: str) -> None:
+        self.channel = channel
+        super().__init__(message)
+
+
+class TransientDeliveryError(DeliveryError):
+    """The channel is down or slow; the delivery is retried with back-off."""
+
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The channel rejected the message; retrying as-is will not help."""

@@ -1,0 +1,104 @@
+"""Values that pipeline stages hand to each other.
+
+All are frozen dataclasses: a stage never mutates what it was given. Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One HTTP response, already read (and possibly cut off at the size cap)."""
+
+    url: str
+    final_url: str
+    status: int
+    content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One item of a feed, as the feed describes it."""
+
+    url: str
+    title: str = ""
+    summary: str = ""
+    guid: str | None = None
+    published: datetime | None = None
+    authors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed RSS 2.0, Atom or JSON Feed document."""
+
+    url: str
+    kind: str  # "rss" | "atom" | "json"
+    title: str
+    entries: tuple[FeedEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedPage:
+    """What trafilatura found in an article page. ``text`` is never empty."""
+
+    text: str
+    title: str = ""
+    authors: tuple[str, ...] = ()
+    published: datetime | None = None
+    language: str | None = None
+    site_name: str | None = None
+    canonical_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A new article ready to be stored: feed entry + extracted page (or the feed summary)."""
+
+    source: str
+    url: str
+    canonical_url: str
+    title: str
+    text: str
+    fetched_at: datetime
+    guid: str | None = None
+    authors: tuple[str, ...] = ()
+    published_at: datetime | None = None
+    language: str | None = None
+    site_name: str | None = None
+    rel_canonical: str | None = None
+    summary_only: bool = False
+
+
+class SourceErrorKind(StrEnum):
+    FETCH = "fetch"
+    PARSE = "parse"
+    EXTRACT = "extract"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceError:
+    """A failure recorded for a source in a cycle; never fatal to the cycle."""
+
+    source: str
+    url: str
+    kind: SourceErrorKind
+    error_type: str
+    message: str

@@ -1,0 +1,229 @@
+"""Database schema (SQLAlchemy 2.0 typed models).
+
+The database is the source of truth for uniqueness: canonical URLs, GUIDs and aliases live in
+``article_keys`` (unique key), exact duplicates are prevented by a partial unique index on the
+content hash of originals, alerts by a unique idempotency key, deliveries by (alert, channel).
+Code may pre-check as an optimisation, but an ``IntegrityError`` is the final answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class SourceRow(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_type: Mapped[str | None] = mapped_column(String(100))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    articles_seen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ArticleRow(Base):
+    __tablename__ = "articles"
+    __table_args__ = (
+        # Exact duplicates: one original per content hash. Duplicates carry the same hash but
+        # point at their original, so the partial index leaves them out.
+        Index(
+            "uq_articles_content_hash_original",
+            "content_hash",
+            unique=True,
+            sqlite_where=text("duplicate_of_id IS NULL"),
+            postgresql_where=text("duplicate_of_id IS NULL"),
+        ),
+        Index("ix_articles_fetched_at", "fetched_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    source_name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    canonical_url: Mapped[str] = mapped_column(String(2000), unique=True)
+    guid: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    summary_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    authors: Mapped[list[Any]] = mapped_column(default=list)
+    published_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime]
+    language: Mapped[str | None] = mapped_column(String(20))
+    site_name: Mapped[str | None] = mapped_column(String(300))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
+    duplicate_similarity: Mapped[float | None] = mapped_column(Float)
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
+    development_id: Mapped[int | None] = mapped_column(
+        ForeignKey("developments.id", use_alter=True), index=True
+    )
+    is_development: Mapped[bool] = mapped_column(Boolean, default=False)
+    decision: Mapped[dict[str, Any]] = mapped_column(default=dict)  # explain() record
+
+
+class ArticleKeyRow(Base):
+    """Every way an article can be recognised before its page is fetched: canonical URL,
+    feed GUID, ``rel=canonical`` alias. ``key`` is ``kind:value``."""
+
+    __tablename__ = "article_keys"
+
+    key: Mapped[str] = mapped_column(String(2100), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+
+
+class MinhashBandRow(Base):
+    """LSH bands of article MinHash signatures: near-duplicate candidates by index lookup."""
+
+    __tablename__ = "minhash_bands"
+
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class StoryRow(Base):
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    headline: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)
+    article_count: Mapped[int] = mapped_column(Integer, default=0)
+    outlets: Mapped[list[Any]] = mapped_column(default=list)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)  # centroid, entities, ...
+
+
+class StoryTermRow(Base):
+    """Top terms of each story: candidate stories for a new article by index lookup."""
+
+    __tablename__ = "story_terms"
+
+    term: Mapped[str] = mapped_column(String(100), primary_key=True)
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    weight: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class TermStatRow(Base):
+    """Document frequencies for IDF weighting (term ``""`` holds the document count)."""
+
+    __tablename__ = "term_stats"
+
+    term: Mapped[str] = mapped_column(String(100), primary_key=True)
+    df: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DevelopmentRow(Base):
+    __tablename__ = "developments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), index=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), unique=True)
+    facts: Mapped[list[Any]] = mapped_column(default=list)  # the novel sentences
+    created_at: Mapped[datetime]
+
+
+class DevelopmentReportRow(Base):
+    """Another article that repeats a development ("also reported by")."""
+
+    __tablename__ = "development_reports"
+
+    development_id: Mapped[int] = mapped_column(
+        ForeignKey("developments.id", ondelete="CASCADE"), primary_key=True
+    )
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    similarity: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AlertRow(Base):
+    """One alert per (topic, development). Committed before any delivery is attempted."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    topic: Mapped[str] = mapped_column(String(200), index=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"))
+    development_id: Mapped[int | None] = mapped_column(ForeignKey("developments.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DeliveryRow(Base):
+    """Outbox: the state of one alert on one channel."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel"),
+        Index("ix_deliveries_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class CycleRow(Base):
+    """One monitor cycle and its summary counts."""
+
+    __tablename__ = "cycles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)

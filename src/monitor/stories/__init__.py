@@ -1,0 +1,1 @@
+"""Story clustering and new-development detection."""
