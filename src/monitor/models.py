@@ -102,3 +102,32 @@ class SourceError:
     kind: SourceErrorKind
     error_type: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertContent:
+    """Everything an alert says, frozen when the alert is created (stored as its payload).
+
+    ``facts`` are the new sentences the development brought, quoted verbatim from the article.
+    ``outlets`` are the outlets carrying the story when the alert was raised.
+    """
+
+    alert_id: int
+    idempotency_key: str
+    topic: str
+    story_id: int | None
+    story_headline: str
+    article_id: int
+    title: str
+    url: str
+    source: str
+    facts: tuple[str, ...]
+    reason: str
+    first_reported_at: datetime
+    published_at: datetime | None
+    outlets: tuple[str, ...]
+    created_at: datetime
+
+    @property
+    def outlet_count(self) -> int:
+        return len(self.outlets)

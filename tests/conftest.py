@@ -1,0 +1,103 @@
+"""Fixtures shared by every test layer.
+
+``db_url`` runs a test on SQLite and on the real PostgreSQL named by ``MONITOR_TEST_POSTGRES_URL``
+(default: the local trust-auth server). Where no PostgreSQL answers, PostgreSQL cases are skipped
+with the reason, unless ``MONITOR_REQUIRE_POSTGRES=1`` (set by CI), where they fail instead.
+Each PostgreSQL test session gets its own throw-away database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Settings, get_settings
+from monitor.demo.server import LocalServer
+from monitor.storage.db import make_engine, session_factory, upgrade
+from monitor.storage.tables import Base
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("MONITOR_TEST_POSTGRES_URL") or DEFAULT_PG
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    admin_url = make_url(_pg_admin_url())
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"monitor_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        reason = f"PostgreSQL not reachable at {admin_url.render_as_string()}: {exc.__class__.__name__}"
+        if os.environ.get("MONITOR_REQUIRE_POSTGRES"):
+            pytest.fail(reason + " (MONITOR_REQUIRE_POSTGRES is set)")
+        pytest.skip(reason + "; set MONITOR_TEST_POSTGRES_URL to run these cases")
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"
+            ),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: a SQLite file, then the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'monitor.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    if eng.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with eng.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    """A real HTTP server on 127.0.0.1 with an empty route table."""
+    server = LocalServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for tests: a temp data dir, loopback fetching allowed, short timeouts."""
+    return get_settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        allow_private_network=True,
+        http={"timeout_s": 2.0, "connect_timeout_s": 2.0, "max_bytes": 2_000_000},
+        extraction={"workers": 0},
+    )

@@ -1,0 +1,48 @@
+"""The migrated schema enforces uniqueness in the database itself, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.storage.db import current_revision, upgrade
+from monitor.storage.tables import ArticleRow, Base
+
+
+def _article(url: str, content_hash: str, **kw: object) -> ArticleRow:
+    return ArticleRow(
+        source_name="s",
+        url=url,
+        canonical_url=url,
+        content_hash=content_hash,
+        fetched_at=datetime.now(UTC),
+        **kw,
+    )
+
+
+def test_upgrade_head_creates_every_table_and_is_idempotent(engine: Engine) -> None:
+    upgrade(engine)  # second run is a no-op
+    assert current_revision(engine) is not None
+    present = set(inspect(engine).get_table_names())
+    assert {t.name for t in Base.metadata.sorted_tables} <= present
+
+
+def test_canonical_url_is_unique(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        s.add(_article("https://a.example/1", "h1"))
+    with pytest.raises(IntegrityError), sessions.begin() as s:
+        s.add(_article("https://a.example/1", "h2"))
+
+
+def test_content_hash_unique_among_originals_only(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        original = _article("https://a.example/1", "same")
+        s.add(original)
+    with sessions.begin() as s:  # a duplicate may share the hash
+        s.add(_article("https://b.example/1", "same", duplicate_of_id=original.id))
+    with pytest.raises(IntegrityError), sessions.begin() as s:  # a second original may not
+        s.add(_article("https://c.example/1", "same"))
