@@ -37,6 +37,8 @@ class RequestRecord:
     path: str
     headers: dict[str, str]
     at: float
+    method: str = "GET"
+    body: bytes = b""
 
 
 @dataclass
@@ -79,6 +81,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._answer(send_body=True)
+
+    def do_POST(self) -> None:
+        """Record the body (a webhook receiver); answer with the route's status, default 200."""
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path or "/"
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.table.record(RequestRecord(path, headers, time.time(), "POST", body))
+        route = self.server.table.get(path) or Route(body=b"{}", content_type="application/json")
+        if route.delay_s:
+            time.sleep(route.delay_s)
+        self.send_response(route.status)
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Content-Length", str(len(route.body)))
+        self.end_headers()
+        self.wfile.write(route.body)
 
     def _answer(self, *, send_body: bool) -> None:
         path = urlsplit(self.path).path or "/"
