@@ -1,0 +1,1 @@
+"""Prefect orchestration of the monitor: flows wrap the core stages of ``monitor.pipeline``."""

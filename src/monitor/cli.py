@@ -2,36 +2,274 @@
 
 Commands that run a cycle (``run``, ``serve``, ``demo``) start the Prefect flow from the top-level
 ``flows`` package, imported only inside those commands so the core stays free of Prefect.
-Stage packages add their own command groups through ``register(app)``.
+Stage packages add their own commands through ``register(app)``.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from monitor.config import Settings, get_settings
+from monitor.errors import ConfigError, MonitorError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Track news topics; get one alert per new development, never for reprints or rewrites.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+topics_app = typer.Typer(no_args_is_help=True, help="Work with topic queries.")
+app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
 
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="config file (YAML); default: MONITOR_CONFIG_FILE"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="rows to show")]
 
 
 def load_settings() -> Settings:
     return get_settings()
 
 
+@contextmanager
+def open_session(settings: Settings | None = None) -> Iterator[Session]:
+    """A session on the configured database, migrated to the latest schema."""
+    from monitor.storage.db import make_engine, session_factory, upgrade
+
+    settings = settings or load_settings()
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        upgrade(engine)
+        with session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """``2025-05-12``, an ISO timestamp, or a relative ``7d`` / ``12h``."""
+    if value is None:
+        return None
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if value[-1:] in units and value[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise fail(f"--since: expected a date, timestamp or 7d/12h, got {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command()
+def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Run one monitor cycle (the same Prefect flow the schedule runs).
+
+    Exits 0 when the cycle completed, even if some sources failed (they are reported).
+    """
+    from flows.cycle import monitor_cycle
+
+    try:
+        report = monitor_cycle(config_path=str(config) if config else None)
+    except MonitorError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        echo_json(report)
+        return
+    typer.echo(_report_text(report))
+
+
+def _report_text(report: dict[str, Any]) -> str:
+    lines = [
+        f"sources: {report['sources_polled']} polled, {report['sources_not_modified']} unchanged,"
+        f" {report['sources_failed']} failed",
+        f"articles: {report['pages_fetched']} pages fetched, {report['articles_stored']} stored,"
+        f" {report['exact_duplicates']} exact and {report['near_duplicates']} near duplicates",
+        f"stories: {report['new_stories']} new, {report['developments']} developments,"
+        f" {report['reports']} re-reports",
+        f"alerts: {report['alerts_created']} created, {report['deliveries_sent']} delivered,"
+        f" {report['deliveries_failed']} deliveries failed",
+    ]
+    lines += [f"  {line}" for line in report["lines"]]
+    lines += [f"  ! {e['source']}: {e['kind']} {e['error']}: {e['message'][:160]}"
+              for e in report["errors"]]
+    return "\n".join(lines)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    cron: Annotated[str | None, typer.Option(help="cron schedule, e.g. '*/15 * * * *'")] = None,
+    interval: Annotated[int | None, typer.Option(help="seconds between cycles")] = None,
+    name: Annotated[str, typer.Option(help="deployment name")] = "monitor-scheduled",
+) -> None:
+    """Run cycles on a schedule in this process (Prefect ``flow.serve``)."""
+    from flows.cycle import monitor_cycle
+
+    if cron is None and interval is None:
+        interval = 900
+    settings = load_settings()
+    path = config or settings.config_file
+    if path is None:
+        raise fail("no config file: pass --config or set MONITOR_CONFIG_FILE")
+    monitor_cycle.serve(
+        name=name,
+        cron=cron,
+        interval=interval,
+        parameters={"config_path": str(Path(path).resolve())},
+        global_limit=1,  # cycles never overlap
+    )
+
+
+@app.command()
+def articles(
+    as_json: JsonOption = False,
+    limit: LimitOption = 20,
+    duplicates: Annotated[bool, typer.Option(help="only duplicates")] = False,
+) -> None:
+    """List stored articles, newest first."""
+    from monitor.storage.tables import ArticleRow
+
+    with open_session() as session:
+        stmt = select(ArticleRow).order_by(ArticleRow.id.desc()).limit(limit)
+        if duplicates:
+            stmt = stmt.where(ArticleRow.duplicate_of_id.is_not(None))
+        rows = list(session.scalars(stmt))
+    data = [
+        {"id": r.id, "source": r.source_name, "title": r.title, "url": r.url,
+         "published_at": r.published_at, "fetched_at": r.fetched_at,
+         "summary_only": r.summary_only, "duplicate_of": r.duplicate_of_id,
+         "similarity": r.duplicate_similarity, "story_id": r.story_id,
+         "is_development": r.is_development}
+        for r in rows
+    ]
+    if as_json:
+        echo_json(data)
+        return
+    for d in data:
+        tag = (f"dup of #{d['duplicate_of']}" if d["duplicate_of"] else
+               "development" if d["is_development"] else "report")
+        story = f"story #{d['story_id']}" if d["story_id"] else "-"
+        typer.echo(f"#{d['id']:<5} {d['source'][:18]:<18} {tag:<14} {story:<11} {d['title'][:70]}")
+
+
+@app.command()
+def sources(as_json: JsonOption = False) -> None:
+    """List sources with their health (last poll, last error, failures in a row)."""
+    from monitor.storage.tables import ArticleRow, SourceRow
+
+    with open_session() as session:
+        counts = dict(session.execute(
+            select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
+        ).tuples().all())
+        rows = list(session.scalars(select(SourceRow).order_by(SourceRow.name)))
+    data = [
+        {"name": r.name, "url": r.url, "articles": counts.get(r.name, 0),
+         "last_polled_at": r.last_polled_at, "last_success_at": r.last_success_at,
+         "consecutive_failures": r.consecutive_failures, "last_error_type": r.last_error_type,
+         "last_error": r.last_error}
+        for r in rows
+    ]
+    if as_json:
+        echo_json(data)
+        return
+    for d in data:
+        health = "ok" if not d["consecutive_failures"] else (
+            f"FAILING x{d['consecutive_failures']}: {d['last_error_type']}: {d['last_error']}")
+        typer.echo(f"{d['name'][:24]:<24} {d['articles']:>5} articles  {health[:90]}")
+
+
+@app.command()
+def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
+    """List recent cycles with their summary counts."""
+    from monitor.storage.tables import CycleRow
+
+    with open_session() as session:
+        rows = list(session.scalars(select(CycleRow).order_by(CycleRow.id.desc()).limit(limit)))
+    if as_json:
+        echo_json([r.stats for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + _report_text(r.stats)
+                   .split("\n")[1])
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply database migrations (also done automatically before every command)."""
+    from monitor.storage.db import current_revision, make_engine, upgrade
+
+    settings = load_settings()
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        upgrade(engine, revision)
+        typer.echo(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@topics_app.command("test")
+def topics_test(
+    query: Annotated[str, typer.Argument(help='e.g. istanbul AND (talks OR "peace deal")')],
+    since: Annotated[str | None, typer.Option(help="2025-05-01, an ISO time, or 7d / 12h")] = None,
+    title_only: Annotated[bool, typer.Option(help="match titles only")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show which stories and developments QUERY would have alerted on. Sends nothing."""
+    from monitor.backtest import backtest
+    from monitor.topics import parse_query
+
+    try:
+        parsed = parse_query(query)
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    with open_session() as session:
+        hits = backtest(session, parsed, since=parse_since(since), title_only=title_only)
+    if as_json:
+        echo_json([_hit_dict(h) for h in hits])
+        return
+    if not hits:
+        typer.echo("no stored article would have alerted")
+        return
+    story: int | None = -1
+    for h in hits:
+        if h.story_id != story:
+            story = h.story_id
+            typer.echo(f"story #{h.story_id}: {h.story_headline}")
+        kind = "development" if h.is_development else "first match"
+        typer.echo(f"  #{h.article_id} [{h.source}] {kind}: {h.title[:80]}  ({h.why})")
+    typer.echo(f"{len(hits)} alert(s) in {len({h.story_id for h in hits})} story(ies)")
+
+
+def _hit_dict(hit: Any) -> dict[str, Any]:
+    return {name: getattr(hit, name) for name in hit.__slots__}
+
+
 def _register_stage_commands() -> None:
     """Stage packages contribute commands; each exposes ``register(app)``."""
     import importlib
 
-    for module in ("monitor.alerts.cli", "monitor.stories.cli"):
+    for module in ("monitor.alerts.cli", "monitor.stories.cli", "monitor.demo.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -43,4 +281,8 @@ def _register_stage_commands() -> None:
 
 def main() -> None:
     _register_stage_commands()
-    app()
+    try:
+        app()
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise SystemExit(2) from exc

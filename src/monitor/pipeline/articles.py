@@ -1,0 +1,73 @@
+"""Articles stage: turn fetched pages and their extractions into :class:`Article` values.
+
+A page whose extraction yielded nothing usable, or that failed permanently (404, too large),
+keeps the feed's title and summary and is marked ``summary_only``; a page that failed
+transiently is left out so that the next cycle fetches it again. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from monitor.errors import ParseError
+from monitor.models import Article, ExtractedPage
+from monitor.pipeline.collect import FetchedPage
+from monitor.urls import canonicalize
+
+
+def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:
+    entry = page.job.entry
+    if extracted is None:
+        return Article(
+            source=page.job.source,
+            url=entry.url,
+            canonical_url=page.job.canonical_url,
+            title=entry.title,
+            text=entry.summary or entry.title,
+            fetched_at=now,
+            guid=entry.guid,
+            authors=entry.authors,
+            published_at=entry.published,
+            summary_only=True,
+        )
+    rel_canonical: str | None = None
+    if extracted.canonical_url:
+        try:
+            rel_canonical = canonicalize(extracted.canonical_url, base=page.final_url)
+        except ParseError:
+            rel_canonical = None
+    return Article(
+        source=page.job.source,
+        url=entry.url,
+        canonical_url=page.job.canonical_url,
+        title=extracted.title or entry.title,
+        text=extracted.text,
+        fetched_at=now,
+        guid=entry.guid,
+        authors=extracted.authors or entry.authors,
+        # The feed's date is what the outlet publishes as the release time; pages often carry
+        # only a day, or an "updated" time.
+        published_at=entry.published or extracted.published,
+        language=extracted.language,
+        site_name=extracted.site_name,
+        rel_canonical=rel_canonical if rel_canonical != page.job.canonical_url else None,
+    )
+
+
+def build_articles(
+    pages: Sequence[FetchedPage], extracted: Sequence[ExtractedPage | None], now: datetime
+) -> list[Article]:
+    """Articles in publication order (unknown dates last, in feed order)."""
+    articles = [
+        build_article(page, ext, now)
+        for page, ext in zip(pages, extracted, strict=True)
+        if not page.retry_later
+    ]
+    far_future = datetime.max.replace(tzinfo=now.tzinfo)
+    return sorted(articles, key=lambda a: a.published_at or far_future)
+
+
+def pages_to_extract(pages: Sequence[FetchedPage]) -> list[tuple[str, bytes]]:
+    """(url, html) for every page that was fetched; failed pages get an empty body."""
+    return [(p.final_url, p.html or b"") for p in pages]

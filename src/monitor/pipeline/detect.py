@@ -1,0 +1,204 @@
+"""Detect stage: store each new article, place it in a story, and raise alerts on developments.
+
+Each article is handled in its own transaction: the article, its story/development bookkeeping,
+any alerts and their outbox rows commit together or not at all, so a crash mid-cycle never
+leaves an alert without its deliveries or a half-processed article.
+
+Alert rule: one alert per (topic, development). An article that matches a topic raises an alert
+when it is a new development of its story, or when it is the first article of an existing story
+that matches this topic at all (the topic's first sight of the story). Reprints, near
+duplicates and re-reports stay silent. The unique idempotency key is the final word on "once".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerts.outbox import enqueue
+from monitor.alerts.render import payload_from_content
+from monitor.config import MonitorConfig, TopicConfig
+from monitor.models import AlertContent, Article
+from monitor.stories.ingest import IngestResult, ingest
+from monitor.stories.settings import DetectionSettings
+from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
+from monitor.topics import Query, TopicMatch, parse_query
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTopic:
+    config: TopicConfig
+    query: Query
+
+    def match(self, article: Article) -> TopicMatch | None:
+        return self.query.match(article.title, article.text, title_only=self.config.title_only)
+
+
+def compile_topics(config: MonitorConfig) -> list[CompiledTopic]:
+    return [CompiledTopic(t, parse_query(t.query)) for t in config.topics]
+
+
+@dataclass
+class DetectReport:
+    stored: int = 0
+    already_stored: int = 0
+    duplicates: Counter[str] = field(default_factory=Counter)
+    new_stories: int = 0
+    developments: int = 0
+    reports: int = 0
+    alerts: list[int] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # one human line per article
+
+
+def _story(session: Session, story_id: int | None) -> StoryRow | None:
+    return session.get(StoryRow, story_id) if story_id is not None else None
+
+
+def _alert_key(topic: str, development_id: int) -> str:
+    return f"topic:{topic}:development:{development_id}"
+
+
+def _topic_saw_story(session: Session, topic: str, story_id: int) -> bool:
+    stmt = select(AlertRow.id).where(AlertRow.topic == topic, AlertRow.story_id == story_id)
+    return session.scalars(stmt.limit(1)).first() is not None
+
+
+def raise_alerts(
+    session: Session,
+    article: Article,
+    result: IngestResult,
+    topics: Sequence[CompiledTopic],
+    config: MonitorConfig,
+    *,
+    now: datetime,
+) -> list[int]:
+    """Create alerts (and their outbox rows) for one ingested article; returns alert ids."""
+    if result.article_id is None or result.duplicate_of is not None:
+        return []
+    dev_id = result.development_id or result.repeats_development_id
+    if dev_id is None:
+        return []
+    story = _story(session, result.story_id)
+    development = session.get(DevelopmentRow, dev_id)
+    created: list[int] = []
+    for topic in topics:
+        match = topic.match(article)
+        if match is None:
+            continue
+        if result.development_id is None and (
+            story is None or _topic_saw_story(session, topic.config.name, story.id)
+        ):
+            continue  # a re-report of something this topic has already been told about
+        facts = result.novel_sentences or tuple(development.facts if development else ())
+        alert_id = _insert_alert(session, topic, article, result, story, dev_id, facts,
+                                 match, config, now)
+        if alert_id is not None:
+            created.append(alert_id)
+    return created
+
+
+def _insert_alert(
+    session: Session,
+    topic: CompiledTopic,
+    article: Article,
+    result: IngestResult,
+    story: StoryRow | None,
+    development_id: int,
+    facts: Sequence[str],
+    match: TopicMatch,
+    config: MonitorConfig,
+    now: datetime,
+) -> int | None:
+    assert result.article_id is not None
+    key = _alert_key(topic.config.name, development_id)
+    why = match.explain()
+    if result.development_id is None:
+        why += "; first article of this story to match the topic"
+    alert = AlertRow(
+        idempotency_key=key,
+        topic=topic.config.name,
+        article_id=result.article_id,
+        story_id=story.id if story else None,
+        development_id=development_id,
+        reason=why,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():  # the unique key decides "already alerted"
+            session.add(alert)
+            session.flush()
+    except IntegrityError:
+        return None
+    content = AlertContent(
+        alert_id=alert.id,
+        idempotency_key=key,
+        topic=topic.config.name,
+        story_id=story.id if story else None,
+        story_headline=story.headline if story else article.title,
+        article_id=result.article_id,
+        title=article.title,
+        url=article.url,
+        source=article.source,
+        facts=tuple(facts),
+        reason=why,
+        first_reported_at=story.first_seen_at if story else (article.published_at or now),
+        published_at=article.published_at,
+        outlets=tuple(story.outlets) if story else (article.source,),
+        created_at=now,
+    )
+    alert.payload = payload_from_content(content)
+    enqueue(session, alert, config.channels_for(topic.config), topic.config.delivery, now=now)
+    return alert.id
+
+
+def detect(
+    sessions: sessionmaker[Session],
+    articles: Sequence[Article],
+    source_ids: dict[str, int],
+    config: MonitorConfig,
+    settings: DetectionSettings,
+    *,
+    now: datetime,
+) -> DetectReport:
+    """Ingest articles in order, one transaction each, and raise their alerts."""
+    topics = compile_topics(config)
+    report = DetectReport()
+    for article in articles:
+        with sessions.begin() as session:
+            result = ingest(session, article, source_id=source_ids.get(article.source),
+                            settings=settings)
+            alert_ids = raise_alerts(session, article, result, topics, config, now=now)
+        _count(report, article, result, alert_ids)
+    return report
+
+
+def _count(report: DetectReport, article: Article, result: IngestResult, alerts: list[int]) -> None:
+    label = f"[{article.source}] {article.title[:80]}"
+    if result.already_stored:
+        report.already_stored += 1
+        return
+    report.stored += 1
+    report.alerts.extend(alerts)
+    if result.duplicate_of is not None:
+        report.duplicates[result.duplicate_kind or "near"] += 1
+        sim = f" ({result.similarity:.2f})" if result.similarity is not None else ""
+        report.lines.append(f"{label}: {result.duplicate_kind} duplicate of #{result.duplicate_of}"
+                            f"{sim}, no alert")
+        return
+    report.new_stories += int(result.new_story)
+    if result.development_id is not None:
+        report.developments += 1
+        what = "new story" if result.new_story else f"new development in story #{result.story_id}"
+        report.lines.append(f"{label}: {what}, {len(result.novel_sentences)} new fact(s), "
+                            f"{len(alerts)} alert(s)")
+    else:
+        report.reports += 1
+        report.lines.append(f"{label}: another report of development "
+                            f"#{result.repeats_development_id} in story #{result.story_id}"
+                            f"{', first for a topic: alert' if alerts else ', no alert'}")

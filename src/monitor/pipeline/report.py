@@ -1,0 +1,110 @@
+"""Report stage: the summary of one cycle, as a value and as markdown (the flow's artifact)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitor.models import SourceError
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    started_at: datetime
+    finished_at: datetime
+    sources_polled: int
+    sources_not_modified: int
+    sources_failed: int
+    entries_skipped_known: int
+    pages_fetched: int
+    articles_stored: int
+    summary_only: int
+    exact_duplicates: int
+    near_duplicates: int
+    new_stories: int
+    developments: int
+    reports: int
+    alerts_created: int
+    deliveries_sent: int
+    deliveries_failed: int
+    errors: tuple[SourceError, ...] = ()
+    lines: tuple[str, ...] = field(default=())
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat()
+        data["errors"] = [
+            {"source": e.source, "url": e.url, "kind": str(e.kind), "error": e.error_type,
+             "message": e.message}
+            for e in self.errors
+        ]
+        data["lines"] = list(self.lines)
+        return data
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: CycleReport) -> str:
+    rows: Sequence[tuple[str, int]] = (
+        ("sources polled", report.sources_polled),
+        ("sources unchanged (304)", report.sources_not_modified),
+        ("sources failed", report.sources_failed),
+        ("entries already stored", report.entries_skipped_known),
+        ("pages fetched", report.pages_fetched),
+        ("articles stored", report.articles_stored),
+        ("summary-only articles", report.summary_only),
+        ("exact duplicates", report.exact_duplicates),
+        ("near duplicates", report.near_duplicates),
+        ("new stories", report.new_stories),
+        ("new developments", report.developments),
+        ("re-reports (no alert)", report.reports),
+        ("alerts created", report.alerts_created),
+        ("deliveries sent", report.deliveries_sent),
+        ("deliveries failed", report.deliveries_failed),
+    )
+    out = [f"# Monitor cycle {report.started_at:%Y-%m-%d %H:%M:%S} UTC",
+           f"Took {report.seconds:.1f} s.", "", "| | count |", "|---|---:|"]
+    out += [f"| {name} | {value} |" for name, value in rows]
+    if report.errors:
+        out += ["", "## Errors", "", "| source | kind | error | message |", "|---|---|---|---|"]
+        out += [f"| {_md_escape(e.source)} | {e.kind} | {e.error_type} | "
+                f"{_md_escape(e.message[:200])} |" for e in report.errors]
+    if report.lines:
+        out += ["", "## Articles", ""] + [f"- {_md_escape(line)}" for line in report.lines]
+    return "\n".join(out) + "\n"
+
+
+def to_text(report: CycleReport) -> str:
+    """The same summary for a terminal."""
+    out = [
+        f"cycle {report.started_at:%H:%M:%S}: {report.sources_polled} sources "
+        f"({report.sources_not_modified} unchanged, {report.sources_failed} failed), "
+        f"{report.pages_fetched} pages, {report.articles_stored} stored "
+        f"({report.exact_duplicates} exact + {report.near_duplicates} near duplicates), "
+        f"{report.new_stories} new stories, {report.developments} developments, "
+        f"{report.alerts_created} alerts, {report.deliveries_sent} sent, "
+        f"{report.deliveries_failed} failed deliveries, {report.seconds:.1f}s"
+    ]
+    out += [f"  {line}" for line in report.lines]
+    out += [f"  ! {e.source}: {e.kind} {e.error_type}: {e.message[:160]}" for e in report.errors]
+    return "\n".join(out)
+
+
+def save_report(session: Any, report: CycleReport) -> int:
+    """Store the cycle's summary (``monitor cycles`` reads it back)."""
+    from monitor.storage.tables import CycleRow
+
+    row = CycleRow(started_at=report.started_at, finished_at=report.finished_at,
+                   stats=report.as_dict())
+    session.add(row)
+    session.flush()
+    return int(row.id)
