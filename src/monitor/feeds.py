@@ -1,0 +1,262 @@
+"""Feed parsing: a fetched document in, a :class:`~monitor.models.ParsedFeed` out.
+
+Contract:
+
+* RSS 0.9x/1.0/2.0 and Atom are parsed by feedparser; JSON Feed 1.0/1.1 (which feedparser does not
+  read) by :func:`_parse_json_feed` here. The kind is told apart by content, not only by the
+  declared Content-Type, which servers often get wrong.
+* Entry URLs are resolved against the URL the feed was finally fetched from; entries without an
+  http(s) link are dropped, since there is no page to fetch for them.
+* Dates become timezone-aware UTC datetimes (``None`` when absent or unparseable); titles and
+  summaries are plain text with HTML removed and whitespace collapsed; authors are a tuple of
+  names without duplicates; ``guid`` is the feed's own identifier, verbatim.
+* A document that is not a feed raises :class:`~monitor.errors.ParseError` carrying the feed URL:
+  an empty body, an HTML page, XML so broken it yields no entries, JSON that is invalid or not a
+  JSON Feed. A feed with recoverable errors ("bozo") that still yields entries is accepted, and so
+  is a well-formed feed with no entries.
+* Pure: no I/O. feedparser is given the bytes as a stream, never a string it might treat as a
+  URL or file path to open.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from time import struct_time
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from monitor.errors import ParseError
+from monitor.models import FeedEntry, FetchResult, ParsedFeed
+
+_JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
+_RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def parse_feed(result: FetchResult) -> ParsedFeed:
+    """Parse the body of ``result`` as RSS, Atom or JSON Feed."""
+    base = result.final_url or result.url
+    body = result.content
+    if not body.strip():
+        raise ParseError(f"empty response body (HTTP {result.status})", url=result.url)
+    if _looks_like_json(body, result.content_type):
+        return _parse_json_feed(body, url=result.url, base=base)
+    return _parse_xml_feed(body, content_type=result.content_type, url=result.url, base=base)
+
+
+def _looks_like_json(body: bytes, content_type: str) -> bool:
+    if "json" in content_type.lower():
+        return True
+    # Skip a UTF-8 byte order mark and leading whitespace before sniffing.
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def _parse_xml_feed(body: bytes, *, content_type: str, url: str, base: str) -> ParsedFeed:
+    # No Content-Location is passed: feedparser would then also rewrite relative <guid>s into
+    # URLs, and a guid must stay exactly as the publisher wrote it. Links are resolved below.
+    headers = {"content-type": content_type} if content_type else {}
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    version = str(parsed.get("version") or "")
+    entries = parsed.get("entries") or []
+    if not version:
+        problem = parsed.get("bozo_exception")
+        detail = f": {problem}" if problem else ""
+        raise ParseError(f"not an RSS or Atom feed{detail}", url=url)
+    if parsed.get("bozo") and not entries:
+        raise ParseError(
+            f"malformed {version} feed with no entries: {parsed.get('bozo_exception')}", url=url
+        )
+    kind = "atom" if version.startswith("atom") else "rss"
+    feed_info: Mapping[str, Any] = parsed.get("feed") or {}
+    return ParsedFeed(
+        url=url,
+        kind=kind,
+        title=_plain(str(feed_info.get("title") or "")),
+        entries=tuple(_xml_entries(entries, base, kind)),
+    )
+
+
+def _xml_entries(entries: Iterable[Mapping[str, Any]], base: str, kind: str) -> Iterable[FeedEntry]:
+    for entry in entries:
+        link = _resolve(str(entry.get("link") or ""), base)
+        if link is None:
+            continue
+        summary = entry.get("summary")
+        if not summary and entry.get("content"):
+            summary = entry["content"][0].get("value")
+        yield FeedEntry(
+            url=link,
+            title=_plain(str(entry.get("title") or "")),
+            summary=_plain(str(summary or "")),
+            guid=str(entry["id"]) if entry.get("id") else None,
+            published=_from_struct(entry.get("published_parsed") or entry.get("updated_parsed")),
+            authors=_xml_authors(entry, kind),
+        )
+
+
+def _xml_authors(entry: Mapping[str, Any], kind: str) -> tuple[str, ...]:
+    details = [a for a in entry.get("authors") or () if isinstance(a, dict)]
+    if kind == "atom":
+        return _unique(str(a.get("name") or "") for a in details)
+    # RSS <author> is "email (Name)". feedparser splits that itself but truncates addresses with
+    # long top-level domains and shifts the cut into the name, so its split entries are replaced by
+    # the raw value (which feedparser keeps for the last author) and re-split here.
+    raw = [str(a.get("name") or "") for a in details if not a.get("email")]
+    if entry.get("author"):
+        raw.append(str(entry["author"]))
+    names = []
+    for value in raw:
+        match = _RSS_AUTHOR.match(value)
+        names.append(match["name"] if match else value)
+    return _unique(names)
+
+
+def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:
+    try:
+        # JSON is UTF-8 by definition (RFC 8259); utf-8-sig tolerates a byte order mark.
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"invalid JSON: {exc}", url=url) from exc
+    if not isinstance(document, dict):
+        raise ParseError("JSON document is not an object", url=url)
+    version = document.get("version")
+    if not isinstance(version, str) or not version.startswith(_JSON_FEED_VERSION):
+        raise ParseError(f"not a JSON Feed (version {version!r})", url=url)
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError("JSON Feed has no 'items' list", url=url)
+    feed_authors = _json_authors(document)
+    entries = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        link = _resolve(_text(item.get("url")) or _text(item.get("external_url")), base)
+        if link is None:
+            continue
+        summary = (
+            _text(item.get("summary"))
+            or _text(item.get("content_text"))
+            or _text(item.get("content_html"))
+        )
+        item_id = item.get("id")
+        entries.append(
+            FeedEntry(
+                url=link,
+                title=_plain(_text(item.get("title"))),
+                summary=_plain(summary),
+                # Version 1 allowed numeric ids; the spec says to treat them as strings.
+                guid=str(item_id) if isinstance(item_id, str | int) and item_id != "" else None,
+                published=_from_iso(_text(item.get("date_published") or item.get("date_modified"))),
+                authors=_json_authors(item) or feed_authors,
+            )
+        )
+    return ParsedFeed(
+        url=url, kind="json", title=_plain(_text(document.get("title"))), entries=tuple(entries)
+    )
+
+
+def _json_authors(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    # 1.1 has an "authors" list; 1.0 had a single "author" object.
+    raw = obj.get("authors")
+    candidates = raw if isinstance(raw, list) else [obj.get("author")]
+    return _unique(_text(a.get("name")) for a in candidates if isinstance(a, dict))
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _resolve(link: str, base: str) -> str | None:
+    link = link.strip()
+    if not link:
+        return None
+    try:
+        absolute = urljoin(base, link)
+        parts = urlsplit(absolute)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    return absolute
+
+
+def _from_struct(value: object) -> datetime | None:
+    # feedparser normalises every date it understands to a UTC struct_time.
+    if not isinstance(value, struct_time):
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _from_iso(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        # RFC 3339 requires an offset; a feed that omits it is most likely stating UTC.
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for name in names:
+        cleaned = _WHITESPACE.sub(" ", name).strip()
+        if cleaned:
+            seen.setdefault(cleaned, None)
+    return tuple(seen)
+
+
+class _TextCollector(HTMLParser):
+    _SKIP = frozenset({"script", "style", "template"})
+    _INLINE = frozenset(
+        {"a", "abbr", "b", "cite", "code", "em", "font", "i", "mark", "q", "s", "small", "span"}
+        | {"strong", "sub", "sup", "time", "u"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        self._separate(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        self._separate(tag)
+
+    def _separate(self, tag: str) -> None:
+        # Block-level tags separate words ("<p>a</p><p>b</p>" is "a b"), inline ones do not.
+        if tag not in self._INLINE:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def _plain(markup: str) -> str:
+    """Text of an HTML fragment (or of plain text), on one line."""
+    if "<" not in markup and "&" not in markup:
+        return _WHITESPACE.sub(" ", markup).strip()
+    collector = _TextCollector()
+    collector.feed(markup)
+    collector.close()
+    return _WHITESPACE.sub(" ", "".join(collector.parts)).strip()
