@@ -1,0 +1,28 @@
+"""``monitor demo``: the offline demo newsroom, monitored end to end."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="where the demo database goes")] = Path(
+        "data/demo"
+    ),
+    steps: Annotated[int | None, typer.Option(min=1, help="stop after this many steps")] = None,
+    verbose: Annotated[bool, typer.Option(help="show Prefect's own logs")] = False,
+) -> None:
+    """Run monitor cycles against an offline demo newsroom served on 127.0.0.1."""
+    if not verbose:  # read by Prefect when it is imported below
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.demo import run_demo
+
+    run_demo(data_dir, typer.echo, steps=steps)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
