@@ -1,0 +1,382 @@
+"""Extraction stage: article HTML in, :class:`~monitor.models.ExtractedPage` (or ``None``) out.
+
+Contract
+--------
+* :func:`extract_page` is pure and total: any input (empty, binary, deeply nested, mis-declared
+  charset) gives either an :class:`ExtractedPage` with at least ``min_text_chars`` characters of
+  main text, or ``None``. ``None`` means "nothing usable": the caller keeps the feed's
+  title/summary and marks the article summary-only. It never raises.
+* Main text comes from trafilatura (boilerplate such as navigation, footers, related links, cookie
+  banners and reader comments left out); so do title, authors and site name. The published time
+  is a timezone-aware UTC datetime: the page's declared publication timestamp
+  (``article:published_time``, JSON-LD ``datePublished``) when htmldate agrees on the day,
+  otherwise htmldate's date (midnight UTC when only a day is known). Language is the primary
+  subtag of ``<html lang>``, ``Content-Language`` or ``og:locale``: no language model is loaded.
+  ``canonical_url`` is ``rel=canonical`` (else ``og:url``) resolved against the page URL, or
+  ``None`` when the page declares neither.
+* :class:`Extractor` runs :func:`extract_page` over many pages, in-process (``workers=0``) or
+  in a lazily started pool of spawned processes. Pages travel to workers in chunks so the
+  per-page cost is the extraction itself, not IPC. A page that kills its worker process gives
+  ``None``; the pool is rebuilt and the other pages of the batch still get their results.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import re
+import threading
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from trafilatura import bare_extraction
+
+from monitor.models import ExtractedPage
+
+__all__ = ["Extractor", "extract_page"]
+
+# htmldate's own default format drops the time of day; asking for it keeps the timestamp when
+# the page has one. max_date is left to htmldate, which defaults it to "now".
+_DATE_PARAMS: dict[str, Any] = {
+    "original_date": True,
+    "extensive_search": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+}
+
+# trafilatura recognises English comment containers ("comment", "discussion"); news sites in
+# other languages name theirs differently and the readers' words would otherwise end up in the
+# article text.
+_COMMENT_WORDS = ("kommentar", "commentaire", "comentario", "reaction", "yorum", "leserbrief")
+_PRUNE_XPATH = "//*[{}]".format(
+    " or ".join(
+        f"contains(@id, '{word}') or contains(@class, '{word}')" for word in _COMMENT_WORDS
+    )
+)
+
+# Metadata trafilatura does not return (language, the declared canonical URL, the full publication
+# timestamp) is read from the start of the raw document with regular expressions: a second HTML
+# parse would cost about as much as the extraction itself.
+_HEAD_SCAN_BYTES = 65_536
+_HEAD_END = re.compile(rb"</head\s*>|<body[\s>]", re.IGNORECASE)
+_TAG = re.compile(rb"<(html|meta|link)\b([^>]{0,4000})>", re.IGNORECASE)
+_ATTR = re.compile(
+    rb"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"""
+)
+_LD_PUBLISHED = re.compile(rb'"datePublished"\s*:\s*"([^"]{8,40})"')
+_LANG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
+_PUBLISHED_KEYS = frozenset({"article:published_time", "datepublished", "og:published_time"})
+
+
+@dataclass(frozen=True, slots=True)
+class _HeadFacts:
+    language: str | None = None
+    canonical: str | None = None
+    og_url: str | None = None
+    published: str | None = None
+
+
+def extract_page(
+    html: bytes | str, url: str, *, min_text_chars: int = 200
+) -> ExtractedPage | None:
+    """Extract the article of one page; ``None`` when nothing usable is found. Never raises."""
+    try:
+        return _extract(html, url, min_text_chars)
+    # The contract is "never raises": lxml, htmldate and trafilatura raise a wide and
+    # undocumented range of errors (and RecursionError on pathological nesting) on hostile
+    # input, and for the pipeline every one of them means the same thing: use the feed summary.
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _extract(html: bytes | str, url: str, min_text_chars: int) -> ExtractedPage | None:
+    if not html:
+        return None
+    document = bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        date_extraction_params=_DATE_PARAMS,
+        prune_xpath=_PRUNE_XPATH,
+    )
+    if document is None or isinstance(document, dict):
+        return None
+    text = (document.text or "").strip()
+    if not text or len(text) < min_text_chars:
+        return None
+    head = _scan_head(html)
+    return ExtractedPage(
+        text=text,
+        title=(document.title or "").strip(),
+        authors=_split_authors(document.author),
+        published=_published(head.published, document.date),
+        language=head.language,
+        site_name=(document.sitename or "").strip() or None,
+        canonical_url=_absolute(head.canonical, url) or _absolute(head.og_url, url),
+    )
+
+
+def _scan_head(html: bytes | str) -> _HeadFacts:
+    raw = html[:_HEAD_SCAN_BYTES]
+    head = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
+    end = _HEAD_END.search(head)
+    if end is not None:
+        head = head[: end.start()]
+    html_lang = content_language = og_locale = canonical = og_url = published = None
+    for tag in _TAG.finditer(head):
+        name = tag.group(1).lower()
+        attrs = {
+            m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"")
+            for m in _ATTR.finditer(tag.group(2))
+        }
+        if name == b"html":
+            html_lang = html_lang or attrs.get(b"lang") or attrs.get(b"xml:lang")
+        elif name == b"link":
+            if b"canonical" in attrs.get(b"rel", b"").lower().split():
+                canonical = canonical or attrs.get(b"href")
+        else:
+            key = (
+                attrs.get(b"property") or attrs.get(b"name") or attrs.get(b"itemprop") or b""
+            ).lower()
+            content = attrs.get(b"content")
+            if attrs.get(b"http-equiv", b"").lower() == b"content-language":
+                content_language = content_language or content
+            elif key == b"og:locale":
+                og_locale = og_locale or content
+            elif key == b"og:url":
+                og_url = og_url or content
+            elif key.decode("ascii", "replace") in _PUBLISHED_KEYS:
+                published = published or content
+    if published is None:
+        ld = _LD_PUBLISHED.search(head)
+        published = ld.group(1) if ld else None
+    return _HeadFacts(
+        language=_language(html_lang) or _language(content_language) or _language(og_locale),
+        canonical=_text(canonical),
+        og_url=_text(og_url),
+        published=_text(published),
+    )
+
+
+def _text(value: bytes | None) -> str | None:
+    if not value:
+        return None
+    return value.decode("utf-8", "replace").strip() or None
+
+
+def _language(value: bytes | None) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    # Content-Language may list several; the first is the document's main language.
+    match = _LANG.fullmatch(text.split(",")[0].strip())
+    return match.group(1).lower() if match else None
+
+
+def _absolute(candidate: str | None, base: str) -> str | None:
+    if not candidate:
+        return None
+    resolved = urljoin(base, candidate)
+    parts = urlsplit(resolved)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return None
+    return resolved
+
+
+def _split_authors(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    # trafilatura joins several authors with "; "
+    names = (name.strip() for name in value.split(";"))
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _published(declared: str | None, found: str | None) -> datetime | None:
+    """Prefer the page's declared timestamp (it has the time of day) when htmldate, which also
+    weighs the URL and visible dates, agrees on the day; htmldate otherwise."""
+    estimate = _parse_time(found)
+    exact = _parse_time(declared)
+    if exact is not None and (estimate is None or exact.date() == estimate.date()):
+        return exact.astimezone(UTC)
+    return estimate.astimezone(UTC) if estimate is not None else None
+
+
+# -- many pages ------------------------------------------------------------------------------
+
+# Chunks are small enough that both workers stay busy to the end of a batch and large enough
+# that a round trip (pickling 16 pages of ~50 KB is well under a millisecond) is noise.
+_CHUNKS_PER_WORKER = 4
+_MAX_CHUNK = 16
+
+
+def _extract_chunk(
+    pages: Sequence[tuple[str, bytes]], min_text_chars: int
+) -> list[ExtractedPage | None]:
+    return [extract_page(html, url, min_text_chars=min_text_chars) for url, html in pages]
+
+
+def _init_worker() -> None:
+    # Worker stderr is nobody's log: a page trafilatura discards is reported as None already.
+    for name in ("trafilatura", "htmldate", "courlan", "justext"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    # Pay for trafilatura's lazy imports and caches before the first real chunk arrives.
+    extract_page(b"<html><body><article><p>warm up</p></article></body></html>", "http://x.invalid/")
+
+
+class Extractor:
+    """Extract many pages, in-process (``workers=0``) or in a pool of ``workers`` processes.
+
+    The pool is started on first use and lives until :meth:`close` (or the end of a ``with``
+    block). Processes are spawned, not forked: the pipeline runs threads, and forking a threaded
+    process can deadlock the child.
+    """
+
+    def __init__(self, workers: int, *, min_text_chars: int = 200) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
+        self.workers = workers
+        self.min_text_chars = min_text_chars
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes. A later :meth:`extract_many` starts a new pool."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def extract_many(self, pages: Sequence[tuple[str, bytes]]) -> list[ExtractedPage | None]:
+        """Extract ``(url, html)`` pairs; results in the same order, ``None`` where unusable."""
+        if self.workers == 0 or not pages:
+            return _extract_chunk(pages, self.min_text_chars)
+        results: list[ExtractedPage | None] = [None] * len(pages)
+        unfinished = self._run_chunks(pages, results)
+        if unfinished:
+            self._run_isolated(pages, unfinished, results)
+        return results
+
+    def _run_chunks(
+        self, pages: Sequence[tuple[str, bytes]], results: list[ExtractedPage | None]
+    ) -> list[int]:
+        size = min(_MAX_CHUNK, math.ceil(len(pages) / (self.workers * _CHUNKS_PER_WORKER)))
+        pool = self._get_pool()
+        futures = [
+            (start, self._submit(pool, pages[start : start + size]))
+            for start in range(0, len(pages), size)
+        ]
+        unfinished: list[int] = []
+        broken = False
+        for start, future in futures:
+            try:
+                results[start : start + size] = future.result()
+            except BrokenProcessPool:
+                broken = True
+                unfinished.extend(range(start, min(start + size, len(pages))))
+            # A result that cannot be sent back: its chunk is retried page by page, like the
+            # chunks lost to a dead worker, so the one bad page is told from its neighbours.
+            except Exception:  # noqa: BLE001
+                unfinished.extend(range(start, min(start + size, len(pages))))
+        if broken:
+            self._replace_broken(pool)
+        return unfinished
+
+    def _run_isolated(
+        self,
+        pages: Sequence[tuple[str, bytes]],
+        indices: list[int],
+        results: list[ExtractedPage | None],
+    ) -> None:
+        # Round one keeps every worker busy with single pages; when the pool breaks, only the
+        # pages in flight at that moment are suspects. Round two runs each suspect alone, so a
+        # broken pool there convicts exactly one page.
+        queue = deque(indices)
+        suspects: list[int] = []
+        while queue:
+            pool = self._get_pool()
+            in_flight: dict[Future[list[ExtractedPage | None]], int] = {}
+            broken = False
+            while (queue or in_flight) and not broken:
+                while queue and len(in_flight) < self.workers:
+                    index = queue.popleft()
+                    in_flight[self._submit(pool, pages[index : index + 1])] = index
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = in_flight.pop(future)
+                    try:
+                        results[index] = future.result()[0]
+                    except BrokenProcessPool:
+                        broken = True
+                        suspects.append(index)
+                    except Exception:  # noqa: BLE001 - a page whose result cannot come back
+                        results[index] = None
+            if broken:
+                suspects.extend(in_flight.values())
+                self._replace_broken(pool)
+        for index in suspects:
+            pool = self._get_pool()
+            try:
+                results[index] = self._submit(pool, pages[index : index + 1]).result()[0]
+            except BrokenProcessPool:
+                results[index] = None
+                self._replace_broken(pool)
+            except Exception:  # noqa: BLE001 - same as above: the page is unusable
+                results[index] = None
+
+    def _submit(
+        self, pool: ProcessPoolExecutor, chunk: Sequence[tuple[str, bytes]]
+    ) -> Future[list[ExtractedPage | None]]:
+        try:
+            return pool.submit(_extract_chunk, chunk, self.min_text_chars)
+        except BrokenProcessPool as exc:
+            # Uniform handling: the caller sees the breakage when it asks for the result.
+            failed: Future[list[ExtractedPage | None]] = Future()
+            failed.set_exception(exc)
+            return failed
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_worker,
+                )
+            return self._pool
+
+    def _replace_broken(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            # Another thread may already have replaced it.
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
