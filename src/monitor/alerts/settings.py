@@ -1,20 +1,81 @@
-"""Alert channels (config file) and delivery settings (``MONITOR_DELIVERY__*``)."""
+"""Alert channels (config file) and delivery settings (``MONITOR_DELIVERY__*``).
+
+Routing lives in the config file: each topic names its channels (default: all) and a
+:class:`TopicDelivery` saying whether alerts go out immediately or in a digest, how many immediate
+alerts per hour a topic may send (the rest roll into the next digest) and which quiet hours defer
+alerts to the next digest. Nothing is ever dropped by a cap or quiet hours.
+"""
 
 from __future__ import annotations
 
+from datetime import time
+from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {value!r} (expected an IANA name such as Europe/Berlin)"
+        ) from exc
+    return value
 
 
 class DeliverySettings(BaseModel):
     max_attempts: int = Field(8, ge=1, description="after this many failures a delivery is dead")
+    backoff_base_s: float = Field(60.0, gt=0, description="delay after the first failure")
+    backoff_max_s: float = Field(6 * 3600.0, gt=0, description="longest delay between attempts")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="webhook and apprise request timeout")
+    templates_dir: Path | None = Field(
+        None, description="directory whose *.j2 files override the packaged alert templates"
+    )
+    max_digest_items: int = Field(200, ge=1, description="alerts per digest message; rest go next")
+
+
+class DigestSchedule(BaseModel):
+    """When digests go out: every hour on the hour, or daily at ``at`` in ``timezone``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: Literal["hourly", "daily"] = "daily"
+    at: time = Field(default=time(8, 0), description="daily send time (HH:MM) in the time zone")
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class QuietHours(BaseModel):
+    """A daily window (may cross midnight) in which immediate alerts wait for the next digest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: time
+    end: time
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_timezone(value)
 
 
 class TopicDelivery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["immediate", "digest"] = "immediate"
+    digest: DigestSchedule = Field(default_factory=lambda: DigestSchedule())
+    max_per_hour: int | None = Field(
+        None, ge=0, description="immediate alerts per hour and channel; the rest join the digest"
+    )
+    quiet_hours: QuietHours | None = None
 
 
 class EmailChannel(BaseModel):

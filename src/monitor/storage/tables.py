@@ -211,6 +211,12 @@ class DeliveryRow(Base):
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(20), default="pending")
+    # "immediate" or "digest"; ``route`` says why (mode, cap, quiet_hours) for the CLI.
+    mode: Mapped[str] = mapped_column(String(20), default="immediate")
+    route: Mapped[str] = mapped_column(String(20), default="mode")
+    # Digest deliveries sent together share a batch key, fixed before the first send attempt so a
+    # retried digest carries the same idempotency key.
+    batch_key: Mapped[str | None] = mapped_column(String(200), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None]

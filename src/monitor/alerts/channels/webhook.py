@@ -1,0 +1,230 @@
+"""Generic JSON webhook: schema version 1, HMAC-SHA256 signed.
+
+Request
+    ``POST`` to the channel's URL with ``Content-Type: application/json; charset=utf-8`` and::
+
+        Idempotency-Key:            <key>   same on every retry of the same delivery; dedupe on it
+        X-Monitor-Idempotency-Key:  <key>   same value, for receivers that only log X- headers
+        X-Monitor-Schema:           news-monitor/alert; version=1
+        X-Monitor-Timestamp:        <unix seconds of this attempt>
+        X-Monitor-Signature:        sha256=<hex>   only when a secret is configured
+
+    The signature is ``HMAC-SHA256(secret, f"{timestamp}.{raw body}")`` in lowercase hex. Verify it
+    over the raw bytes received, compare in constant time, and refuse timestamps older than a few
+    minutes (replays). :func:`verify_signature` does exactly that.
+
+Body (version 1)::
+
+    {
+      "schema": "news-monitor/alert",
+      "version": 1,
+      "kind": "alert" | "digest" | "test",
+      "idempotency_key": str,            # the header's value
+      "subject": str,                    # one line: topic and development
+      "text": str,                       # the plain-text rendering
+      "generated_at": str,               # ISO 8601 UTC: alert creation or digest time
+      "alerts": [                        # one for "alert"/"test", one or more for "digest"
+        {
+          "alert_id": int,
+          "idempotency_key": str,        # the alert's own key (stable across channels)
+          "topic": str,
+          "story": {"id": int | null, "headline": str},
+          "article": {"id": int, "title": str, "url": str, "source": str,
+                      "published_at": str | null},
+          "facts": [str],                # the new sentences, verbatim from the article
+          "reason": str,                 # why the topic matched
+          "first_reported_at": str,
+          "outlets": [str],              # outlets carrying the story when the alert was raised
+          "created_at": str
+        }
+      ]
+    }
+
+Article-derived strings are passed as data, unescaped: receivers must escape them for their
+output. Fields may be added within version 1; removing or changing one bumps ``version``.
+
+Responses: any 2xx is success. 408, 425, 429 and 5xx, timeouts and connection errors are
+transient (retried with back-off); other statuses are permanent (the delivery is dead until
+``monitor alerts retry``). Redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from monitor.alerts.model import MessageKind, OutgoingMessage
+from monitor.alerts.settings import WebhookChannel
+from monitor.config import Settings
+from monitor.errors import PermanentDeliveryError, TransientDeliveryError
+from monitor.models import AlertContent
+
+SCHEMA = "news-monitor/alert"
+VERSION = 1
+SIGNATURE_HEADER = "X-Monitor-Signature"
+TIMESTAMP_HEADER = "X-Monitor-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def alert_document(alert: AlertContent) -> dict[str, Any]:
+    return {
+        "alert_id": alert.alert_id,
+        "idempotency_key": alert.idempotency_key,
+        "topic": alert.topic,
+        "story": {"id": alert.story_id, "headline": alert.story_headline},
+        "article": {
+            "id": alert.article_id,
+            "title": alert.title,
+            "url": alert.url,
+            "source": alert.source,
+            "published_at": _iso(alert.published_at),
+        },
+        "facts": list(alert.facts),
+        "reason": alert.reason,
+        "first_reported_at": _iso(alert.first_reported_at),
+        "outlets": list(alert.outlets),
+        "created_at": _iso(alert.created_at),
+    }
+
+
+def build_document(
+    kind: MessageKind,
+    *,
+    subject: str,
+    text: str,
+    alerts: Iterable[AlertContent],
+    at: datetime,
+) -> dict[str, Any]:
+    """The version-1 body, without ``idempotency_key`` (added per delivery)."""
+    return {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "kind": kind,
+        "subject": subject,
+        "text": text,
+        "generated_at": _iso(at),
+        "alerts": [alert_document(a) for a in alerts],
+    }
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """``sha256=<hex>`` over ``b"{timestamp}." + body``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    *,
+    body: bytes,
+    timestamp: str,
+    signature: str,
+    now: datetime,
+    tolerance_s: int = 300,
+) -> bool:
+    """What a receiver does: a valid signature over a timestamp within ``tolerance_s`` of now."""
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now.timestamp() - ts) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, ts, body), signature)
+
+
+def encode_body(message: OutgoingMessage) -> bytes:
+    document = {**message.message.data, "idempotency_key": message.idempotency_key}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def request_headers(
+    message: OutgoingMessage, body: bytes, secret: SecretStr | None
+) -> Mapping[str, str]:
+    timestamp = int(message.attempted_at.timestamp())
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        IDEMPOTENCY_HEADER: message.idempotency_key,
+        "X-Monitor-Idempotency-Key": message.idempotency_key,
+        "X-Monitor-Schema": f"{SCHEMA}; version={VERSION}",
+        TIMESTAMP_HEADER: str(timestamp),
+    }
+    if secret is not None and secret.get_secret_value():
+        headers[SIGNATURE_HEADER] = sign(secret.get_secret_value(), timestamp, body)
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSender:
+    """POSTs the version-1 document to ``url``; ``secret`` signs it when set."""
+
+    name: str
+    url: str
+    secret: SecretStr | None
+    http: httpx.AsyncClient = field(repr=False)
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_settings(
+        cls, config: WebhookChannel, settings: Settings, *, http: httpx.AsyncClient
+    ) -> WebhookSender:
+        from monitor.alerts.channels import secret_named
+
+        secret = (
+            secret_named(settings, config.secret, channel=config.name)
+            if config.secret is not None
+            else settings.webhook_secret
+        )
+        return cls(
+            name=config.name,
+            url=config.url,
+            secret=secret,
+            http=http,
+            timeout_s=settings.delivery.webhook_timeout_s,
+        )
+
+    @property
+    def _where(self) -> str:
+        # Host only: paths and query strings of webhook URLs often carry tokens.
+        return f"webhook {self.name!r} ({urlsplit(self.url).hostname})"
+
+    async def send(self, message: OutgoingMessage) -> str | None:
+        body = encode_body(message)
+        headers = request_headers(message, body, self.secret)
+        try:
+            response = await self.http.post(
+                self.url,
+                content=body,
+                headers=dict(headers),
+                timeout=self.timeout_s,
+                follow_redirects=False,
+            )
+        except httpx.TimeoutException as exc:
+            raise TransientDeliveryError(
+                f"{self._where}: timed out after {self.timeout_s:g}s ({type(exc).__name__})",
+                channel=self.name,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransientDeliveryError(
+                f"{self._where}: connection failed ({type(exc).__name__})", channel=self.name
+            ) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return None
+        reason = f"{self._where}: HTTP {status}"
+        if status >= 500 or status in TRANSIENT_STATUSES:
+            raise TransientDeliveryError(reason, channel=self.name)
+        raise PermanentDeliveryError(reason, channel=self.name)

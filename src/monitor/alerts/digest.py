@@ -1,0 +1,163 @@
+"""Digest scheduling and assembly, pure functions of values and an injected clock.
+
+* :func:`route` decides, when an alert is enqueued, whether a channel gets it now or in the next
+  digest: the topic's mode, its hourly cap (alerts past the cap roll into the digest) and its quiet
+  hours (an alert arriving inside them waits for the first digest after they end). Nothing is
+  dropped.
+* :func:`next_digest_at` gives the next send time of a :class:`DigestSchedule` (hourly on the hour,
+  or daily at a wall-clock time in a time zone; DST follows the zone's rules).
+* :func:`assemble` groups the alerts of one digest by topic, then by story, in a stable order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from monitor.alerts.settings import DigestSchedule, QuietHours, TopicDelivery
+from monitor.models import AlertContent
+
+RouteReason = Literal["mode", "cap", "quiet_hours"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one (alert, channel) delivery goes: now, or in the digest due at ``due_at``."""
+
+    mode: Literal["immediate", "digest"]
+    reason: RouteReason
+    due_at: datetime
+
+
+def next_digest_at(schedule: DigestSchedule, after: datetime) -> datetime:
+    """The first digest time at or after ``after`` (returned in UTC-aware form of ``after``)."""
+    tz = ZoneInfo(schedule.timezone)
+    local = after.astimezone(tz)
+    if schedule.every == "hourly":
+        floor = local.replace(minute=0, second=0, microsecond=0)
+        candidate = floor if floor >= local else floor + timedelta(hours=1)
+        return candidate.astimezone(after.tzinfo)
+    day = local.date()
+    for offset in range(3):  # today, tomorrow; a third day only if DST ate the wall time
+        candidate = datetime.combine(day + timedelta(days=offset), schedule.at, tzinfo=tz)
+        if candidate >= local:
+            return candidate.astimezone(after.tzinfo)
+    raise AssertionError("unreachable: a daily time recurs within two days")
+
+
+def in_quiet_hours(quiet: QuietHours, at: datetime) -> bool:
+    """Whether ``at`` falls in the daily window [start, end) (which may cross midnight)."""
+    clock = at.astimezone(ZoneInfo(quiet.timezone)).time().replace(tzinfo=None)
+    if quiet.start == quiet.end:
+        return False
+    if quiet.start < quiet.end:
+        return quiet.start <= clock < quiet.end
+    return clock >= quiet.start or clock < quiet.end
+
+
+def quiet_hours_end(quiet: QuietHours, at: datetime) -> datetime:
+    """The end of the quiet window containing ``at`` (``at`` itself when not in one)."""
+    if not in_quiet_hours(quiet, at):
+        return at
+    tz = ZoneInfo(quiet.timezone)
+    local = at.astimezone(tz)
+    end = datetime.combine(local.date(), quiet.end, tzinfo=tz)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), quiet.end, tzinfo=tz)
+    return end.astimezone(at.tzinfo)
+
+
+def digest_due_at(delivery: TopicDelivery, now: datetime) -> datetime:
+    """The next digest time for a topic, pushed past quiet hours when it falls inside them."""
+    due = next_digest_at(delivery.digest, now)
+    quiet = delivery.quiet_hours
+    if quiet is not None and in_quiet_hours(quiet, due):
+        due = next_digest_at(delivery.digest, quiet_hours_end(quiet, due))
+    return due
+
+
+def route(delivery: TopicDelivery, *, now: datetime, sent_last_hour: int) -> Route:
+    """Route one delivery. ``sent_last_hour``: immediate deliveries of the same topic on the
+    same channel enqueued in the hour before ``now``."""
+    if delivery.mode == "digest":
+        return Route("digest", "mode", digest_due_at(delivery, now))
+    if delivery.quiet_hours is not None and in_quiet_hours(delivery.quiet_hours, now):
+        return Route("digest", "quiet_hours", digest_due_at(delivery, now))
+    if delivery.max_per_hour is not None and sent_last_hour >= delivery.max_per_hour:
+        return Route("digest", "cap", digest_due_at(delivery, now))
+    return Route("immediate", "mode", now)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestStory:
+    """The alerts of one story (or of one article that has no story yet), oldest first."""
+
+    story_id: int | None
+    headline: str
+    alerts: tuple[AlertContent, ...]
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for alert in self.alerts:
+            for outlet in (alert.source, *alert.outlets):
+                if outlet:
+                    seen.setdefault(outlet, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestTopic:
+    topic: str
+    stories: tuple[DigestStory, ...]
+
+    @property
+    def alert_count(self) -> int:
+        return sum(len(s.alerts) for s in self.stories)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One digest message: topics by name, stories by first alert, alerts by creation time."""
+
+    generated_at: datetime
+    topics: tuple[DigestTopic, ...]
+
+    @property
+    def alert_count(self) -> int:
+        return sum(t.alert_count for t in self.topics)
+
+    @property
+    def alerts(self) -> tuple[AlertContent, ...]:
+        return tuple(a for t in self.topics for s in t.stories for a in s.alerts)
+
+
+def assemble(alerts: Iterable[AlertContent], *, now: datetime) -> Digest:
+    """Group ``alerts`` by topic and story. Order is stable whatever the input order."""
+    by_topic: dict[str, dict[tuple[str, int], list[AlertContent]]] = {}
+    for alert in alerts:
+        key = (
+            ("story", alert.story_id)
+            if alert.story_id is not None
+            else ("article", alert.article_id)
+        )
+        by_topic.setdefault(alert.topic, {}).setdefault(key, []).append(alert)
+    topics: list[DigestTopic] = []
+    for topic in sorted(by_topic, key=str.casefold):
+        stories: list[DigestStory] = []
+        for group in by_topic[topic].values():
+            group.sort(key=lambda a: (a.created_at, a.alert_id))
+            first = group[0]
+            stories.append(
+                DigestStory(
+                    story_id=first.story_id,
+                    headline=first.story_headline or first.title,
+                    alerts=tuple(group),
+                )
+            )
+        stories.sort(key=lambda s: (s.alerts[0].created_at, s.alerts[0].alert_id))
+        topics.append(DigestTopic(topic=topic, stories=tuple(stories)))
+    return Digest(generated_at=now, topics=tuple(topics))

@@ -1,0 +1,544 @@
+"""The delivery outbox: alerts are committed first, then delivered at least once per channel.
+
+Lifecycle of a ``deliveries`` row (one per alert and channel)::
+
+    enqueue ──► pending ──send ok──► sent            (never sent again)
+                   │
+                   └─send fails─► failed ──(back-off, next_attempt_at)──► send again ...
+                                    │
+                                    └─ permanent error, or max_attempts reached ─► dead
+    dead/failed ──``monitor alerts retry``──► pending
+
+* :func:`enqueue` runs in the transaction that inserts the alert, so an alert and its outbox rows
+  commit together, before any send. It routes each channel (:func:`monitor.alerts.digest.route`):
+  immediate, or into the next digest because of the topic's mode, its hourly cap or quiet hours.
+* :func:`deliver_due` sends what is due at the injected ``now``: immediate rows, and digests whose
+  time has come. Due digest rows of a channel are first bound to a batch (``batch_key``, committed)
+  so a retried digest carries the same idempotency key. A send happens before its row is marked
+  sent; a crash between the two re-sends on the next run with the same key (at-least-once), which
+  receivers dedupe. Channels run concurrently; a channel that fails transiently is not tried again
+  in the same run, and never holds up another channel.
+* Back-off: ``min(base * 2**(attempts-1), max)`` scaled by a jitter factor in [0.5, 1), derived from
+  the delivery id and attempt number (deterministic, so tests need no random seed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import httpx
+import jinja2
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerts.channels import Channel, build_channel, known_secrets, redact
+from monitor.alerts.digest import assemble, route
+from monitor.alerts.model import OutgoingMessage, RenderedMessage, content_from_payload
+from monitor.alerts.render import render_alert, render_digest, template_environment
+from monitor.alerts.settings import ChannelConfig, TopicDelivery
+from monitor.config import MonitorConfig, Settings
+from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
+from monitor.models import AlertContent
+from monitor.storage.tables import AlertRow, DeliveryRow
+
+AfterSend = Callable[[OutgoingMessage], None]
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+WAITING = (DeliveryState.PENDING.value, DeliveryState.FAILED.value)
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as aware UTC (SQLite hands back naive datetimes; they are UTC by contract)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def delivery_key(alert_key: str, channel: str) -> str:
+    """The idempotency key of one alert on one channel: stable across every retry."""
+    return f"{alert_key}:{channel}"
+
+
+def jitter(delivery_id: int, attempts: int) -> float:
+    """A factor in [0.5, 1) fixed for a (delivery, attempt)."""
+    digest = hashlib.sha256(f"{delivery_id}:{attempts}".encode()).digest()
+    return 0.5 + int.from_bytes(digest[:4], "big") / 2**33
+
+
+def backoff_delay(attempts: int, *, base_s: float, max_s: float, factor: float) -> timedelta:
+    """Delay before the next attempt after ``attempts`` failures (exponential, capped)."""
+    exp = min(base_s * 2 ** max(attempts - 1, 0), max_s)
+    return timedelta(seconds=exp * factor)
+
+
+# --------------------------------------------------------------------------------------- enqueue
+
+
+def _immediate_last_hour(
+    session: Session, topic: str, channel: str, alert_id: int, now: datetime
+) -> int:
+    stmt = (
+        select(func.count(DeliveryRow.id))
+        .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+        .where(
+            AlertRow.topic == topic,
+            DeliveryRow.channel == channel,
+            DeliveryRow.mode == "immediate",
+            DeliveryRow.created_at > now - timedelta(hours=1),
+            DeliveryRow.alert_id != alert_id,
+        )
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def enqueue(
+    session: Session,
+    alert: AlertRow,
+    channels: Sequence[ChannelConfig],
+    delivery: TopicDelivery,
+    *,
+    now: datetime,
+) -> list[DeliveryRow]:
+    """Add an outbox row per channel for ``alert`` (in the caller's transaction).
+
+    Channels the alert already has a row for are skipped, so calling this twice is harmless.
+    """
+    now = utc(now)
+    if alert.id is None:
+        session.flush()
+    existing = set(
+        session.scalars(select(DeliveryRow.channel).where(DeliveryRow.alert_id == alert.id))
+    )
+    rows: list[DeliveryRow] = []
+    for channel in channels:
+        if channel.name in existing:
+            continue
+        sent = (
+            _immediate_last_hour(session, alert.topic, channel.name, alert.id, now)
+            if delivery.max_per_hour is not None
+            else 0
+        )
+        decision = route(delivery, now=now, sent_last_hour=sent)
+        row = DeliveryRow(
+            alert_id=alert.id,
+            channel=channel.name,
+            state=DeliveryState.PENDING.value,
+            mode=decision.mode,
+            route=decision.reason,
+            attempts=0,
+            next_attempt_at=decision.due_at,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()  # the next channel's cap count sees this row
+        existing.add(channel.name)
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------------- deliver_due
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelError:
+    channel: str
+    error_type: str
+    message: str  # secrets redacted
+    delivery_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """Counts are outbox rows (one digest message may settle many); ``deferred`` is what waits
+    for a later run (digests not yet due, back-off, channels down this run)."""
+
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    deferred: int = 0
+    messages: int = 0
+    errors: tuple[ChannelError, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    channel: str
+    delivery_ids: tuple[int, ...]
+    attempts: int
+    key: str
+    build: Callable[[], RenderedMessage]
+
+
+@dataclass(slots=True)
+class _Tally:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    messages: int = 0
+    errors: list[ChannelError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The client webhooks are posted with when the caller does not inject one."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.delivery.webhook_timeout_s),
+        headers={"User-Agent": settings.user_agent},
+        follow_redirects=False,
+    )
+
+
+def _form_digest_batches(session: Session, now: datetime, max_items: int) -> None:
+    rows = session.scalars(
+        select(DeliveryRow)
+        .where(
+            DeliveryRow.mode == "digest",
+            DeliveryRow.state == DeliveryState.PENDING.value,
+            DeliveryRow.batch_key.is_(None),
+            DeliveryRow.next_attempt_at <= now,
+        )
+        .order_by(DeliveryRow.channel, DeliveryRow.id)
+    ).all()
+    by_channel: dict[str, list[DeliveryRow]] = defaultdict(list)
+    for row in rows:
+        by_channel[row.channel].append(row)
+    for channel, members in by_channel.items():
+        for start in range(0, len(members), max_items):
+            chunk = members[start : start + max_items]
+            key = f"digest:{chunk[0].id}:{channel}"[:200]
+            for row in chunk:
+                row.batch_key = key
+
+
+def _content(row: AlertRow) -> AlertContent:
+    try:
+        return content_from_payload(row.payload, alert_id=row.id)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PermanentDeliveryError(
+            f"alert {row.id}: stored payload is unreadable ({type(exc).__name__}: {exc})",
+            channel="",
+        ) from exc
+
+
+def _due_jobs(session: Session, now: datetime, env: jinja2.Environment) -> list[_Job]:
+    jobs: list[_Job] = []
+    immediate = session.execute(
+        select(DeliveryRow, AlertRow)
+        .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+        .where(
+            DeliveryRow.mode == "immediate",
+            DeliveryRow.state.in_(WAITING),
+            DeliveryRow.next_attempt_at <= now,
+        )
+        .order_by(DeliveryRow.id)
+    ).all()
+    for delivery, alert in immediate:
+
+        def build(alert: AlertRow = alert) -> RenderedMessage:
+            return render_alert(_content(alert), env)
+
+        jobs.append(
+            _Job(
+                channel=delivery.channel,
+                delivery_ids=(delivery.id,),
+                attempts=delivery.attempts,
+                key=delivery_key(alert.idempotency_key, delivery.channel),
+                build=build,
+            )
+        )
+    batched = session.execute(
+        select(DeliveryRow, AlertRow)
+        .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+        .where(
+            DeliveryRow.mode == "digest",
+            DeliveryRow.batch_key.is_not(None),
+            DeliveryRow.state.in_(WAITING),
+            DeliveryRow.next_attempt_at <= now,
+        )
+        .order_by(DeliveryRow.id)
+    ).all()
+    batches: dict[str, list[tuple[DeliveryRow, AlertRow]]] = defaultdict(list)
+    for delivery, alert in batched:
+        assert delivery.batch_key is not None
+        batches[delivery.batch_key].append((delivery, alert))
+    for key, members in batches.items():
+        alerts = [a for _, a in members]
+
+        def build_digest(alerts: list[AlertRow] = alerts) -> RenderedMessage:
+            return render_digest(assemble([_content(a) for a in alerts], now=now), env)
+
+        jobs.append(
+            _Job(
+                channel=members[0][0].channel,
+                delivery_ids=tuple(d.id for d, _ in members),
+                attempts=max(d.attempts for d, _ in members),
+                key=key,
+                build=build_digest,
+            )
+        )
+    return jobs
+
+
+def _mark_sent(
+    sessions: sessionmaker[Session], job: _Job, now: datetime, warning: str | None
+) -> int:
+    with sessions.begin() as session:
+        result = session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id.in_(job.delivery_ids), DeliveryRow.state != "sent")
+            .values(
+                state=DeliveryState.SENT.value,
+                sent_at=now,
+                attempts=DeliveryRow.attempts + 1,
+                last_error=warning,
+                next_attempt_at=None,
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _mark_failed(
+    sessions: sessionmaker[Session],
+    job: _Job,
+    exc: DeliveryError,
+    message: str,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> bool:
+    """Record a failed attempt; ``True`` when the delivery is now dead."""
+    attempts = job.attempts + 1
+    dead = not exc.retryable or attempts >= settings.delivery.max_attempts
+    delay = backoff_delay(
+        attempts,
+        base_s=settings.delivery.backoff_base_s,
+        max_s=settings.delivery.backoff_max_s,
+        factor=jitter(job.delivery_ids[0], attempts),
+    )
+    with sessions.begin() as session:
+        session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id.in_(job.delivery_ids), DeliveryRow.state != "sent")
+            .values(
+                state=DeliveryState.DEAD.value if dead else DeliveryState.FAILED.value,
+                attempts=attempts,
+                last_error=f"{type(exc).__name__}: {message}"[:2000],
+                next_attempt_at=None if dead else now + delay,
+            )
+        )
+    return dead
+
+
+async def _run_channel(
+    name: str,
+    jobs: list[_Job],
+    channel: Channel | ConfigError | None,
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    secrets: list[str],
+    now: datetime,
+    tally: _Tally,
+    after_send: AfterSend | None,
+) -> None:
+    for job in jobs:
+        try:
+            if channel is None:
+                raise PermanentDeliveryError(
+                    f"channel {name!r} is not in the config file", channel=name
+                )
+            if isinstance(channel, ConfigError):
+                raise PermanentDeliveryError(str(channel), channel=name)
+            try:
+                rendered = job.build()
+            except jinja2.TemplateError as exc:
+                raise PermanentDeliveryError(
+                    f"template error: {type(exc).__name__}: {exc}", channel=name
+                ) from exc
+            outgoing = OutgoingMessage(
+                channel=name, idempotency_key=job.key, message=rendered, attempted_at=now
+            )
+            warning = await channel.send(outgoing)
+        except DeliveryError as exc:
+            message = redact(str(exc), secrets)
+            dead = _mark_failed(sessions, job, exc, message, now=now, settings=settings)
+            if dead:
+                tally.dead += len(job.delivery_ids)
+            else:
+                tally.failed += len(job.delivery_ids)
+            tally.errors.append(ChannelError(name, type(exc).__name__, message, job.delivery_ids))
+            if exc.retryable:
+                return  # the channel is down: leave its other deliveries for a later run
+            continue
+        if after_send is not None:
+            after_send(outgoing)
+        tally.sent += _mark_sent(sessions, job, now, redact(warning, secrets) if warning else None)
+        tally.messages += 1
+        if warning:
+            tally.warnings.append(redact(warning, secrets))
+
+
+def _build_channels(
+    names: set[str], config: MonitorConfig, settings: Settings, http: httpx.AsyncClient
+) -> dict[str, Channel | ConfigError | None]:
+    by_name = {c.name: c for c in config.channels}
+    built: dict[str, Channel | ConfigError | None] = {}
+    for name in names:
+        if name not in by_name:
+            built[name] = None
+            continue
+        try:
+            built[name] = build_channel(by_name[name], settings, http=http)
+        except ConfigError as exc:
+            built[name] = exc
+    return built
+
+
+async def deliver_due(
+    sessions: sessionmaker[Session],
+    config: MonitorConfig,
+    settings: Settings,
+    *,
+    now: datetime,
+    http: httpx.AsyncClient | None = None,
+    after_send: AfterSend | None = None,
+) -> DeliveryReport:
+    """Send every delivery due at ``now``; see the module docstring for the guarantees.
+
+    ``after_send`` is called after a message was accepted and before its rows are marked sent
+    (an exception from it propagates, leaving the rows unsent: how tests simulate a crash).
+    """
+    now = utc(now)
+    env = template_environment(settings.delivery.templates_dir)
+    secrets = known_secrets(settings)
+    with sessions.begin() as session:
+        _form_digest_batches(session, now, settings.delivery.max_digest_items)
+    with sessions() as session:
+        jobs = _due_jobs(session, now, env)
+    by_channel: dict[str, list[_Job]] = defaultdict(list)
+    for job in jobs:
+        by_channel[job.channel].append(job)
+    tally = _Tally()
+    client = http if http is not None else make_http_client(settings)
+    try:
+        channels = _build_channels(set(by_channel), config, settings, client)
+        await asyncio.gather(
+            *(
+                _run_channel(
+                    name,
+                    channel_jobs,
+                    channels[name],
+                    sessions=sessions,
+                    settings=settings,
+                    secrets=secrets,
+                    now=now,
+                    tally=tally,
+                    after_send=after_send,
+                )
+                for name, channel_jobs in sorted(by_channel.items())
+            )
+        )
+    finally:
+        if http is None:
+            await client.aclose()
+    with sessions() as session:
+        deferred = int(
+            session.scalar(select(func.count(DeliveryRow.id)).where(DeliveryRow.state.in_(WAITING)))
+            or 0
+        )
+    return DeliveryReport(
+        sent=tally.sent,
+        failed=tally.failed,
+        dead=tally.dead,
+        deferred=deferred,
+        messages=tally.messages,
+        errors=tuple(tally.errors),
+        warnings=tuple(tally.warnings),
+    )
+
+
+# ------------------------------------------------------------------------------- test and retry
+
+
+async def send_test(
+    channel_config: ChannelConfig,
+    settings: Settings,
+    *,
+    now: datetime,
+    http: httpx.AsyncClient | None = None,
+) -> str | None:
+    """Send a clearly marked test message on one channel; raises :class:`DeliveryError`.
+
+    Error messages are redacted before they leave this function.
+    """
+    from monitor.alerts.render import render_test
+
+    now = utc(now)
+    env = template_environment(settings.delivery.templates_dir)
+    secrets = known_secrets(settings)
+    client = http if http is not None else make_http_client(settings)
+    try:
+        channel = build_channel(channel_config, settings, http=client)
+        message = OutgoingMessage(
+            channel=channel_config.name,
+            idempotency_key=f"test:{channel_config.name}:{int(now.timestamp())}",
+            message=render_test(channel_config.name, env, now=now),
+            attempted_at=now,
+        )
+        try:
+            return await channel.send(message)
+        except DeliveryError as exc:
+            raise type(exc)(redact(str(exc), secrets), channel=exc.channel) from None
+    finally:
+        if http is None:
+            await client.aclose()
+
+
+def requeue(
+    session: Session,
+    *,
+    alert_ids: Sequence[int] = (),
+    all_dead: bool = False,
+    now: datetime,
+) -> int:
+    """Put failed/dead deliveries (of ``alert_ids``, or every dead one) back to pending.
+
+    A digest delivery leaves its old batch and joins the next one. Sent deliveries are untouched.
+    """
+    now = utc(now)
+    conditions: list[Any] = []
+    if all_dead:
+        conditions.append(DeliveryRow.state == DeliveryState.DEAD.value)
+    if alert_ids:
+        conditions.append(
+            DeliveryRow.alert_id.in_(list(alert_ids))
+            & DeliveryRow.state.in_([DeliveryState.DEAD.value, DeliveryState.FAILED.value])
+        )
+    if not conditions:
+        return 0
+    from sqlalchemy import or_
+
+    result = session.execute(
+        update(DeliveryRow)
+        .where(or_(*conditions))
+        .values(
+            state=DeliveryState.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+            batch_key=None,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
