@@ -1,0 +1,449 @@
+"""fetch / fetch_all against the real loopback server, through a real httpx client."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from monitor.config import Settings
+from monitor.demo.server import LocalServer, Route
+from monitor.errors import (
+    BlockedAddressError,
+    FetchError,
+    PermanentFetchError,
+    ResponseTooLargeError,
+    TransientFetchError,
+)
+from monitor.fetch import (
+    FetchPolicy,
+    FetchRequest,
+    fetch,
+    fetch_all,
+    is_public_address,
+    make_client,
+    make_transport,
+)
+from monitor.models import FetchResult
+
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
+
+
+@pytest.fixture
+def policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy.from_settings(settings)
+
+
+@pytest.fixture
+async def client(policy: FetchPolicy) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(policy) as c:
+        yield c
+
+
+class _CountingStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, owner: CountingTransport) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._owner.body_bytes += len(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The real transport, counting the body bytes the client pulled off the connection."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self.body_bytes = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_CountingStream(response.stream, self),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class ConcurrencyProbe:
+    """A callable route that records how many requests the server is answering at once.
+
+    Each request waits (briefly) for ``expect`` requests to be in flight together, so a client
+    that does allow that many overlaps reliably reaches it.
+    """
+
+    def __init__(self, expect: int) -> None:
+        self._expect = expect
+        self._cond = threading.Condition()
+        self._active = 0
+        self.peak = 0
+        self.served = 0
+
+    def __call__(self) -> Route:
+        with self._cond:
+            self._active += 1
+            self.served += 1
+            self.peak = max(self.peak, self._active)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._active >= self._expect, timeout=1.0)
+        # Hold the slot a little longer so an excess request would overlap with this one.
+        threading.Event().wait(0.05)
+        with self._cond:
+            self._active -= 1
+        return Route(body=FEED, content_type="application/rss+xml")
+
+
+async def test_fetch_returns_body_status_and_validators(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    local_server.table.set(
+        "/feed.xml",
+        Route(
+            body=FEED,
+            content_type="application/rss+xml",
+            headers=(("Last-Modified", "Tue, 04 Mar 2025 08:30:00 GMT"),),
+        ),
+    )
+    url = local_server.url("/feed.xml")
+    result = await fetch(client, url, policy)
+    assert result.status == 200
+    assert result.content == FEED
+    assert result.url == url
+    assert result.final_url == url
+    assert result.content_type == "application/rss+xml"
+    assert result.etag is not None
+    assert result.etag.startswith('"')
+    assert result.last_modified == "Tue, 04 Mar 2025 08:30:00 GMT"
+    (seen,) = local_server.table.requests_for("/feed.xml")
+    assert seen.headers["user-agent"] == policy.user_agent
+    assert "if-none-match" not in seen.headers
+
+
+async def test_conditional_get_sends_validators_and_gets_304(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=FEED, content_type="application/rss+xml"))
+    url = local_server.url("/feed.xml")
+    first = await fetch(client, url, policy)
+    assert first.status == 200
+    second = await fetch(
+        client, url, policy, etag=first.etag, last_modified="Tue, 04 Mar 2025 08:30:00 GMT"
+    )
+    assert second.status == 304
+    assert second.not_modified
+    assert second.content == b""
+    assert second.etag == first.etag
+    # the server does not repeat Last-Modified on 304; the one sent stays valid
+    assert second.last_modified == "Tue, 04 Mar 2025 08:30:00 GMT"
+    requests = local_server.table.requests_for("/feed.xml")
+    assert len(requests) == 2
+    assert "if-none-match" not in requests[0].headers
+    assert requests[1].headers["if-none-match"] == first.etag
+    assert requests[1].headers["if-modified-since"] == "Tue, 04 Mar 2025 08:30:00 GMT"
+
+
+async def test_changed_resource_answers_200_despite_old_etag(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    url = local_server.url("/feed.xml")
+    first = await fetch(client, url, policy)
+    local_server.table.set("/feed.xml", Route(body=FEED + b"<!-- changed -->"))
+    second = await fetch(client, url, policy, etag=first.etag)
+    assert second.status == 200
+    assert second.content.endswith(b"<!-- changed -->")
+    assert second.etag != first.etag
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429, 408])
+async def test_server_errors_and_throttling_are_transient(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy, status: int
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=b"<h1>oops</h1>", status=status))
+    url = local_server.url("/feed.xml")
+    with pytest.raises(TransientFetchError) as info:
+        await fetch(client, url, policy)
+    assert info.value.retryable
+    assert info.value.url == url
+    assert str(status) in str(info.value)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
+async def test_client_errors_are_permanent(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy, status: int
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=b"<h1>no</h1>", status=status))
+    with pytest.raises(PermanentFetchError) as info:
+        await fetch(client, local_server.url("/feed.xml"), policy)
+    assert not info.value.retryable
+
+
+async def test_hang_longer_than_timeout_is_transient(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/slow.xml", Route(body=FEED, delay_s=1.5))
+    quick = replace(policy, timeout_s=0.3)
+    async with make_client(quick) as client:
+        with pytest.raises(TransientFetchError, match="timed out"):
+            await fetch(client, local_server.url("/slow.xml"), quick)
+
+
+async def test_overall_deadline_bounds_the_whole_fetch(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/slow.xml", Route(body=FEED, delay_s=1.5))
+    # The per-read timeout alone would wait; the total deadline gives up first.
+    bounded = replace(policy, timeout_s=5.0, total_timeout_s=0.3)
+    async with make_client(bounded) as client:
+        with pytest.raises(TransientFetchError, match="in total"):
+            await fetch(client, local_server.url("/slow.xml"), bounded)
+
+
+async def test_body_shorter_than_declared_length_is_transient(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    # The server promises more bytes than it sends and keeps the connection open.
+    local_server.table.set("/short.xml", Route(body=FEED, declared_length=len(FEED) + 500))
+    quick = replace(policy, timeout_s=0.3)
+    async with make_client(quick) as client:
+        with pytest.raises(TransientFetchError):
+            await fetch(client, local_server.url("/short.xml"), quick)
+
+
+async def test_oversized_body_with_honest_length_is_refused_unread(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    body = b"<rss>" + b"x" * 3_000_000 + b"</rss>"
+    local_server.table.set("/big.xml", Route(body=body, content_type="application/rss+xml"))
+    capped = replace(policy, max_bytes=64 * 1024)
+    transport = CountingTransport(make_transport(capped))
+    async with make_client(capped, transport=transport) as client:
+        with pytest.raises(ResponseTooLargeError) as info:
+            await fetch(client, local_server.url("/big.xml"), capped)
+    assert isinstance(info.value, PermanentFetchError)
+    assert transport.body_bytes == 0
+
+
+async def test_oversized_body_is_cut_off_while_streaming(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    # Compressed, the body is under the cap, so only counting while streaming can catch that it
+    # decodes to more than the cap. Hex text compresses about 2:1, so the transfer is large too.
+    decoded = random.Random(7).randbytes(1_500_000).hex().encode()  # 3 MB
+    compressed = gzip.compress(decoded, compresslevel=1)
+    cap = 2_000_000
+    assert len(compressed) < cap < len(decoded)
+    local_server.table.set(
+        "/bomb.xml",
+        Route(body=compressed, content_type="text/xml", headers=(("Content-Encoding", "gzip"),)),
+    )
+    capped = replace(policy, max_bytes=cap)
+    transport = CountingTransport(make_transport(capped))
+    async with make_client(capped, transport=transport) as client:
+        with pytest.raises(ResponseTooLargeError, match="stopped reading"):
+            await fetch(client, local_server.url("/bomb.xml"), capped)
+    assert 0 < transport.body_bytes < len(compressed)
+
+
+async def test_body_at_the_cap_is_accepted(local_server: LocalServer, policy: FetchPolicy) -> None:
+    body = b"y" * 4096
+    local_server.table.set("/exact.txt", Route(body=body, content_type="text/plain"))
+    capped = replace(policy, max_bytes=len(body))
+    async with make_client(capped) as client:
+        result = await fetch(client, local_server.url("/exact.txt"), capped)
+    assert result.content == body
+
+
+async def test_redirects_are_followed_to_the_final_url(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/old", Route(redirect_to="/older", status=301))
+    local_server.table.set("/older", Route(redirect_to=local_server.url("/feed.xml")))
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    result = await fetch(client, local_server.url("/old"), policy)
+    assert result.status == 200
+    assert result.content == FEED
+    assert result.url == local_server.url("/old")
+    assert result.final_url == local_server.url("/feed.xml")
+
+
+async def test_redirect_loop_is_permanent(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/a", Route(redirect_to="/b"))
+    local_server.table.set("/b", Route(redirect_to="/a"))
+    with pytest.raises(PermanentFetchError, match="loop"):
+        await fetch(client, local_server.url("/a"), policy)
+    assert len(local_server.table.requests_for("/a")) == 1
+    assert len(local_server.table.requests_for("/b")) == 1
+
+
+async def test_too_many_redirects_is_permanent(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    for hop in range(6):
+        local_server.table.set(f"/hop{hop}", Route(redirect_to=f"/hop{hop + 1}", status=307))
+    local_server.table.set("/hop6", Route(body=FEED))
+    two = replace(policy, max_redirects=2)
+    with pytest.raises(PermanentFetchError, match="more than 2 redirects"):
+        await fetch(client, local_server.url("/hop0"), two)
+    asked = [p for p in (f"/hop{i}" for i in range(7)) if local_server.table.requests_for(p)]
+    assert asked == ["/hop0", "/hop1", "/hop2"]
+    # the same chain within the limit succeeds
+    result = await fetch(client, local_server.url("/hop0"), replace(policy, max_redirects=6))
+    assert result.final_url == local_server.url("/hop6")
+
+
+async def test_redirect_to_non_http_scheme_is_permanent(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/sneaky", Route(redirect_to="file:///etc/passwd"))
+    with pytest.raises(PermanentFetchError, match="unsupported"):
+        await fetch(client, local_server.url("/sneaky"), policy)
+
+
+async def test_loopback_refused_unless_private_network_allowed(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    strict = replace(policy, allow_private_network=False)
+    async with make_client(strict) as client:
+        for url in (
+            local_server.url("/feed.xml"),
+            f"http://localhost:{local_server.port}/feed.xml",
+        ):
+            with pytest.raises(BlockedAddressError) as info:
+                await fetch(client, url, strict)
+            assert info.value.url == url
+            assert not info.value.retryable
+    assert local_server.table.requests_for("/feed.xml") == []
+
+
+async def test_invalid_or_unsupported_url_is_permanent(
+    client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    for url in ("ftp://files.example/feed.xml", "not a url", "http://:80/x"):
+        with pytest.raises(PermanentFetchError):
+            await fetch(client, url, policy)
+
+
+async def test_connection_refused_is_transient(policy: FetchPolicy) -> None:
+    # A port that was just free: nothing listens there.
+    server = LocalServer().start()
+    port = server.port
+    server.stop()
+    async with make_client(policy) as client:
+        with pytest.raises(TransientFetchError):
+            await fetch(client, f"http://127.0.0.1:{port}/feed.xml", policy)
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.251", False),
+        ("240.0.0.1", False),
+        ("::1", False),
+        ("::", False),
+        ("fe80::1%eth0", False),
+        ("fc00::1", False),
+        ("ff02::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+    ],
+)
+def test_address_classification(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+async def test_fetch_all_keeps_order_and_returns_errors_in_place(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/one.xml", Route(body=b"one"))
+    local_server.table.set("/down.xml", Route(body=b"down", status=503))
+    local_server.table.set("/two.xml", Route(body=b"two"))
+    requests = [
+        FetchRequest(local_server.url("/one.xml")),
+        FetchRequest(local_server.url("/missing.xml")),
+        FetchRequest(local_server.url("/down.xml")),
+        FetchRequest("gopher://old.example/feed"),
+        FetchRequest(local_server.url("/two.xml")),
+    ]
+    results = await fetch_all(client, requests, policy)
+    assert len(results) == len(requests)
+    one, missing, down, gopher, two = results
+    assert isinstance(one, FetchResult)
+    assert one.content == b"one"
+    assert isinstance(missing, PermanentFetchError)
+    assert isinstance(down, TransientFetchError)
+    assert isinstance(gopher, PermanentFetchError)
+    assert isinstance(two, FetchResult)
+    assert two.content == b"two"
+    for request, outcome in zip(requests, results, strict=True):
+        assert outcome.url == request.url
+
+
+async def test_fetch_all_passes_validators(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    url = local_server.url("/feed.xml")
+    first = await fetch(client, url, policy)
+    (again,) = await fetch_all(client, [FetchRequest(url, etag=first.etag)], policy)
+    assert isinstance(again, FetchResult)
+    assert again.status == 304
+
+
+async def test_fetch_all_of_nothing(client: httpx.AsyncClient, policy: FetchPolicy) -> None:
+    assert await fetch_all(client, [], policy) == []
+
+
+async def test_fetch_all_respects_the_per_host_bound(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    bounded = replace(policy, max_per_host=2, max_connections=8)
+    probe = ConcurrencyProbe(expect=2)
+    local_server.table.set("/probe.xml", probe)
+    requests = [FetchRequest(local_server.url(f"/probe.xml?n={i}")) for i in range(6)]
+    async with make_client(bounded) as client:
+        results = await fetch_all(client, requests, bounded)
+    assert all(isinstance(r, FetchResult) for r in results)
+    assert probe.served == 6
+    assert probe.peak == 2
+
+
+async def test_fetch_all_respects_the_overall_bound(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    bounded = replace(policy, max_per_host=10, max_connections=3)
+    probe = ConcurrencyProbe(expect=3)
+    local_server.table.set("/probe.xml", probe)
+    requests = [FetchRequest(local_server.url(f"/probe.xml?n={i}")) for i in range(6)]
+    async with make_client(bounded) as client:
+        results = await fetch_all(client, requests, bounded)
+    assert not [r for r in results if isinstance(r, FetchError)]
+    assert probe.served == 6
+    assert probe.peak == 3
