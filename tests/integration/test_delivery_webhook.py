@@ -1,0 +1,386 @@
+"""Webhook delivery through the outbox to a real receiver on 127.0.0.1 (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerts.channels.webhook import verify_signature
+from monitor.alerts.model import OutgoingMessage
+from monitor.alerts.outbox import deliver_due, enqueue, requeue
+from monitor.alerts.settings import DeliverySettings
+from monitor.config import MonitorConfig, Settings, parse_config
+from monitor.storage.tables import DeliveryRow
+from tests.support.alerts import add_alert
+from tests.support.webhook import Behaviour, WebhookReceiver
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+SIGNING_KEY = "whsec-test-0123456789"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def other_receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def wsettings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "webhook_secret": SecretStr(SIGNING_KEY),
+            "delivery": DeliverySettings(
+                max_attempts=3, backoff_base_s=60, backoff_max_s=3600, webhook_timeout_s=0.5
+            ),
+        }
+    )
+
+
+def hook_config(
+    *hooks: tuple[str, str], topic_delivery: dict[str, object] | None = None
+) -> MonitorConfig:
+    return parse_config(
+        {
+            "topics": [
+                {"name": "Istanbul talks", "query": "istanbul", "delivery": topic_delivery or {}}
+            ],
+            "channels": [{"type": "webhook", "name": name, "url": url} for name, url in hooks],
+        }
+    )
+
+
+def enqueue_alert(
+    sessions: sessionmaker[Session], config: MonitorConfig, *, title: str, now: datetime = NOW
+) -> int:
+    topic = config.topics[0]
+    with sessions.begin() as session:
+        alert = add_alert(session, topic=topic.name, title=title, now=now)
+        enqueue(session, alert, config.channels_for(topic), topic.delivery, now=now)
+        return alert.id
+
+
+def deliveries(sessions: sessionmaker[Session]) -> list[DeliveryRow]:
+    with sessions() as session:
+        return list(session.scalars(select(DeliveryRow).order_by(DeliveryRow.id)))
+
+
+async def test_delivers_signed_versioned_json_once(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    config = hook_config(("hook", receiver.url()))
+    alert_id = enqueue_alert(sessions, config, title="Ceasefire agreed in Istanbul")
+
+    report = await deliver_due(sessions, config, wsettings, now=NOW)
+
+    assert (report.sent, report.failed, report.dead, report.messages) == (1, 0, 0, 1)
+    [req] = receiver.requests
+    doc = json.loads(req.body)
+    assert doc["schema"] == "news-monitor/alert"
+    assert doc["version"] == 1
+    assert doc["kind"] == "alert"
+    assert doc["subject"] == "[Istanbul talks] Ceasefire agreed in Istanbul"
+    assert doc["alerts"][0]["alert_id"] == alert_id
+    assert doc["alerts"][0]["article"]["title"] == "Ceasefire agreed in Istanbul"
+    assert (
+        req.key
+        == doc["idempotency_key"]
+        == f"alert:Istanbul talks:{doc['alerts'][0]['article']['id']}:hook"
+    )
+    assert req.headers["x-monitor-timestamp"] == str(int(NOW.timestamp()))
+    assert verify_signature(
+        SIGNING_KEY,
+        body=req.body,
+        timestamp=req.headers["x-monitor-timestamp"],
+        signature=req.headers["x-monitor-signature"],
+        now=NOW,
+    )
+    # a replayed request later than the tolerance is refused
+    assert not verify_signature(
+        SIGNING_KEY,
+        body=req.body,
+        timestamp=req.headers["x-monitor-timestamp"],
+        signature=req.headers["x-monitor-signature"],
+        now=NOW + timedelta(minutes=10),
+    )
+    [row] = deliveries(sessions)
+    assert row.state == "sent"
+    assert row.attempts == 1
+
+    again = await deliver_due(sessions, config, wsettings, now=NOW + timedelta(hours=1))
+    assert again.sent == 0
+    assert len(receiver.requests) == 1
+
+
+async def test_no_signature_without_secret(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, settings: Settings
+) -> None:
+    config = hook_config(("hook", receiver.url()))
+    enqueue_alert(sessions, config, title="Unsigned")
+    report = await deliver_due(sessions, config, settings, now=NOW)
+    assert report.sent == 1
+    assert "x-monitor-signature" not in receiver.requests[0].headers
+    assert "x-monitor-timestamp" in receiver.requests[0].headers
+
+
+async def test_fails_twice_then_succeeds_with_backoff_and_same_key(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    receiver.behaviour = Behaviour(fail_times=2, fail_status=503)
+    config = hook_config(("hook", receiver.url()))
+    enqueue_alert(sessions, config, title="Retry me")
+
+    first = await deliver_due(sessions, config, wsettings, now=NOW)
+    assert (first.sent, first.failed) == (0, 1)
+    assert first.errors[0].error_type == "TransientDeliveryError"
+    [row] = deliveries(sessions)
+    assert row.state == "failed"
+    assert row.attempts == 1
+    assert "HTTP 503" in (row.last_error or "")
+    assert row.next_attempt_at is not None
+    first_retry_at = row.next_attempt_at.replace(tzinfo=UTC)
+    # exponential with jitter in [0.5, 1): the first delay lies in [30 s, 60 s)
+    assert NOW + timedelta(seconds=30) <= first_retry_at < NOW + timedelta(seconds=60)
+
+    not_yet = await deliver_due(sessions, config, wsettings, now=NOW + timedelta(seconds=10))
+    assert (not_yet.sent, not_yet.failed, not_yet.deferred) == (0, 0, 1)
+    assert len(receiver.requests) == 1
+
+    second = await deliver_due(sessions, config, wsettings, now=first_retry_at)
+    assert second.failed == 1
+    [row] = deliveries(sessions)
+    second_retry_at = (row.next_attempt_at or NOW).replace(tzinfo=UTC)
+    assert (
+        first_retry_at + timedelta(seconds=60)
+        <= second_retry_at
+        < first_retry_at + timedelta(seconds=120)
+    )
+
+    third = await deliver_due(sessions, config, wsettings, now=second_retry_at)
+    assert third.sent == 1
+    keys = {r.key for r in receiver.requests}
+    assert len(receiver.requests) == 3
+    assert len(keys) == 1
+    [row] = deliveries(sessions)
+    assert (row.state, row.attempts) == ("sent", 3)
+
+
+async def test_dead_after_max_attempts_then_retry_requeues(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    receiver.behaviour = Behaviour(always_status=500)
+    config = hook_config(("hook", receiver.url()))
+    alert_id = enqueue_alert(sessions, config, title="Never arrives")
+    now = NOW
+    for _ in range(3):
+        report = await deliver_due(sessions, config, wsettings, now=now)
+        now += timedelta(days=1)
+    assert report.dead == 1
+    [row] = deliveries(sessions)
+    assert (row.state, row.attempts, row.next_attempt_at) == ("dead", 3, None)
+
+    assert (await deliver_due(sessions, config, wsettings, now=now)).sent == 0
+    receiver.behaviour = Behaviour()
+    with sessions.begin() as session:
+        assert requeue(session, alert_ids=[alert_id], now=now) == 1
+    report = await deliver_due(sessions, config, wsettings, now=now)
+    assert report.sent == 1
+    assert deliveries(sessions)[0].state == "sent"
+
+
+async def test_client_error_is_permanent(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    receiver.behaviour = Behaviour(always_status=404)
+    config = hook_config(("hook", receiver.url()))
+    enqueue_alert(sessions, config, title="Wrong URL")
+    report = await deliver_due(sessions, config, wsettings, now=NOW)
+    assert report.dead == 1
+    assert report.errors[0].error_type == "PermanentDeliveryError"
+    assert deliveries(sessions)[0].state == "dead"
+
+
+async def test_hanging_receiver_times_out_and_does_not_block_other_channel(
+    sessions: sessionmaker[Session],
+    receiver: WebhookReceiver,
+    other_receiver: WebhookReceiver,
+    wsettings: Settings,
+) -> None:
+    receiver.behaviour = Behaviour(hang=True)
+    config = hook_config(("slow", receiver.url()), ("fast", other_receiver.url()))
+    enqueue_alert(sessions, config, title="First")
+    enqueue_alert(sessions, config, title="Second")
+
+    report = await deliver_due(sessions, config, wsettings, now=NOW)
+
+    assert report.sent == 2  # both alerts on the healthy channel
+    assert len(other_receiver.accepted) == 2
+    # the hanging channel timed out once and was not tried again in this run
+    assert report.failed == 1
+    [err] = report.errors
+    assert err.channel == "slow"
+    assert "timed out" in err.message
+    states = {(d.channel, d.state, d.attempts) for d in deliveries(sessions)}
+    assert states == {
+        ("fast", "sent", 1),
+        ("slow", "failed", 1),
+        ("slow", "pending", 0),
+    }
+
+
+async def test_crash_between_send_and_mark_resends_same_key(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    config = hook_config(("hook", receiver.url()))
+    enqueue_alert(sessions, config, title="CrashError test")
+
+    class CrashError(Exception):
+        pass
+
+    def crash(message: OutgoingMessage) -> None:
+        raise CrashError(message.idempotency_key)
+
+    with pytest.raises(CrashError):
+        await deliver_due(sessions, config, wsettings, now=NOW, after_send=crash)
+    assert len(receiver.accepted) == 1
+    assert deliveries(sessions)[0].state == "pending"
+
+    report = await deliver_due(sessions, config, wsettings, now=NOW + timedelta(minutes=1))
+    assert report.sent == 1
+    assert len(receiver.accepted) == 2  # at-least-once: the receiver saw it twice ...
+    assert len(receiver.unique_accepted()) == 1  # ... under one key, so it keeps one
+    assert deliveries(sessions)[0].state == "sent"
+    assert (await deliver_due(sessions, config, wsettings, now=NOW + timedelta(hours=2))).sent == 0
+    assert len(receiver.accepted) == 2
+
+
+async def test_unknown_channel_is_dead_not_lost(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    config = hook_config(("hook", receiver.url()))
+    enqueue_alert(sessions, config, title="Channel removed later")
+    renamed = hook_config(("renamed", receiver.url()))
+    report = await deliver_due(sessions, renamed, wsettings, now=NOW)
+    assert report.dead == 1
+    assert "not in the config file" in report.errors[0].message
+    assert deliveries(sessions)[0].state == "dead"
+
+
+async def test_digest_mode_groups_by_topic_and_story(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    from tests.support.alerts import add_story
+
+    config = hook_config(
+        ("hook", receiver.url()),
+        topic_delivery={
+            "mode": "digest",
+            "digest": {"every": "daily", "at": "18:00", "timezone": "Europe/Istanbul"},
+        },
+    )
+    topic = config.topics[0]
+    with sessions.begin() as session:
+        story = add_story(session, "Talks in Istanbul", NOW)
+        for i, (title, sid) in enumerate(
+            [("Talks open", story), ("Unrelated vote", None), ("Talks stall", story)]
+        ):
+            at = NOW + timedelta(minutes=i)
+            alert = add_alert(
+                session,
+                topic=topic.name,
+                title=title,
+                now=at,
+                story_id=sid,
+                story_headline="Talks in Istanbul" if sid else "",
+            )
+            enqueue(session, alert, config.channels_for(topic), topic.delivery, now=at)
+
+    # 18:00 in Istanbul (UTC+3) is 15:00 UTC
+    due = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    early = await deliver_due(sessions, config, wsettings, now=due - timedelta(seconds=1))
+    assert (early.sent, early.deferred) == (0, 3)
+    assert receiver.requests == []
+
+    report = await deliver_due(sessions, config, wsettings, now=due)
+    assert (report.sent, report.messages) == (3, 1)
+    [req] = receiver.requests
+    doc = json.loads(req.body)
+    assert doc["kind"] == "digest"
+    assert [a["article"]["title"] for a in doc["alerts"]] == [
+        "Talks open",
+        "Talks stall",
+        "Unrelated vote",
+    ]
+    assert doc["subject"] == "[Digest] 3 new developments: Istanbul talks"
+    assert req.key is not None
+    assert req.key.startswith("digest:")
+    assert all(d.state == "sent" for d in deliveries(sessions))
+
+
+async def test_cap_overflow_rolls_into_digest(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    config = hook_config(
+        ("hook", receiver.url()),
+        topic_delivery={"max_per_hour": 2, "digest": {"every": "hourly"}},
+    )
+    for i in range(5):
+        enqueue_alert(sessions, config, title=f"Update {i}", now=NOW + timedelta(minutes=i))
+    rows = deliveries(sessions)
+    assert [(r.mode, r.route) for r in rows] == [("immediate", "mode")] * 2 + [
+        ("digest", "cap")
+    ] * 3
+
+    now = NOW + timedelta(minutes=5)
+    report = await deliver_due(sessions, config, wsettings, now=now)
+    assert (report.sent, report.deferred) == (2, 3)
+    assert [json.loads(r.body)["kind"] for r in receiver.requests] == ["alert", "alert"]
+
+    report = await deliver_due(
+        sessions, config, wsettings, now=datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    )
+    assert (report.sent, report.messages, report.deferred) == (3, 1, 0)
+    digest = json.loads(receiver.requests[-1].body)
+    assert digest["kind"] == "digest"
+    assert [a["article"]["title"] for a in digest["alerts"]] == ["Update 2", "Update 3", "Update 4"]
+    # nothing dropped: every alert arrived exactly once
+    titles = [
+        a["article"]["title"] for r in receiver.requests for a in json.loads(r.body)["alerts"]
+    ]
+    assert sorted(titles) == [f"Update {i}" for i in range(5)]
+
+
+async def test_digest_retry_keeps_batch_key(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    receiver.behaviour = Behaviour(fail_times=1)
+    config = hook_config(
+        ("hook", receiver.url()), topic_delivery={"mode": "digest", "digest": {"every": "hourly"}}
+    )
+    enqueue_alert(sessions, config, title="A")
+    enqueue_alert(sessions, config, title="B")
+    due = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert (await deliver_due(sessions, config, wsettings, now=due)).failed == 2
+    # a new alert arriving meanwhile does not join the batch already formed
+    enqueue_alert(sessions, config, title="C", now=due + timedelta(minutes=1))
+    report = await deliver_due(sessions, config, wsettings, now=due + timedelta(hours=1))
+    assert report.sent == 3
+    assert report.messages == 2
+    first, second, third = receiver.requests
+    assert first.key == second.key
+    assert [a["article"]["title"] for a in json.loads(second.body)["alerts"]] == ["A", "B"]
+    assert [a["article"]["title"] for a in json.loads(third.body)["alerts"]] == ["C"]
+    assert third.key != second.key

@@ -1,0 +1,1 @@
+"""Real servers and fixtures the delivery tests talk to (webhook receiver, SMTP servers)."""

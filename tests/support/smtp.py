@@ -1,0 +1,94 @@
+"""Real SMTP servers (aiosmtpd) on loopback ports: accepting, rejecting, dropping the connection,
+and one that requires STARTTLS + AUTH with a certificate from a throw-away CA (trustme)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Recorded:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        msg = message_from_bytes(self.content, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+@dataclass
+class RecordingHandler:
+    """Accepts everything (or drops the connection / rejects, per ``mode``)."""
+
+    mode: str = "accept"  # accept | reject_rcpt | temp_reject_rcpt | drop
+    received: list[Recorded] = field(default_factory=list)
+    auth_seen: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.mode == "reject_rcpt":
+            return "550 5.1.1 mailbox unavailable"
+        if self.mode == "temp_reject_rcpt":
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd hook name
+        self, server: Any, session: Session, envelope: Envelope
+    ) -> str:
+        if self.mode == "drop":
+            server.transport.close()
+            return "250 OK"
+        assert envelope.content is not None
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        self.received.append(Recorded(str(envelope.mail_from), list(envelope.rcpt_tos), content))
+        return "250 OK"
+
+
+@dataclass
+class PasswordAuth:
+    username: str
+    password: str
+
+    def __call__(
+        self, server: Any, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            ok = (
+                auth_data.login.decode() == self.username
+                and auth_data.password.decode() == self.password
+            )
+            return AuthResult(success=ok)
+        return AuthResult(success=False)
+
+
+def start_smtp(handler: RecordingHandler, **smtp_kwargs: Any) -> Controller:
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10, **smtp_kwargs
+    )
+    controller.start()
+    return controller
+
+
+def server_tls_context(cert: Any) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(ctx)
+    return ctx
