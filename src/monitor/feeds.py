@@ -53,10 +53,11 @@ def parse_feed(result: FetchResult) -> ParsedFeed:
 
 
 def _looks_like_json(body: bytes, content_type: str) -> bool:
-    if "json" in content_type.lower():
-        return True
-    # Skip a UTF-8 byte order mark and leading whitespace before sniffing.
-    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+    # The first significant byte decides; servers mislabel feeds in both directions.
+    first = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first in (b"{", b"<"):
+        return first == b"{"
+    return "json" in content_type.lower()
 
 
 def _parse_xml_feed(body: bytes, *, content_type: str, url: str, base: str) -> ParsedFeed:

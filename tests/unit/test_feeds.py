@@ -151,6 +151,12 @@ def test_json_feed_is_detected_without_a_json_content_type() -> None:
     assert feed.kind == "json"
 
 
+def test_rss_mislabelled_as_json_is_still_parsed_as_rss() -> None:
+    feed = parse_feed(result("rss2.xml", content_type="application/json"))
+    assert feed.kind == "rss"
+    assert len(feed.entries) == 2
+
+
 def test_rss_served_as_text_html_is_still_a_feed() -> None:
     feed = parse_feed(result("rss2.xml", content_type="text/html; charset=utf-8"))
     assert feed.kind == "rss"
