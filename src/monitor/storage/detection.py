@@ -1,0 +1,188 @@
+"""SQL of dedup, clustering and novelty: article keys, MinHash bands, stories, terms, developments.
+
+Every lookup here goes through an index (primary keys of ``article_keys``, ``minhash_bands``,
+``story_terms``, ``term_stats``; the partial unique index on ``articles.content_hash``), so its
+cost depends on the size of the query, not on the size of the archive. Functions run inside the
+caller's transaction and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from monitor.storage.tables import (
+    ArticleKeyRow,
+    ArticleRow,
+    DevelopmentReportRow,
+    DevelopmentRow,
+    MinhashBandRow,
+    StoryRow,
+    StoryTermRow,
+    TermStatRow,
+)
+
+DOC_COUNT_TERM = ""  # term_stats row holding the number of documents
+MAX_TERM_LEN = 100
+_CHUNK = 500  # bound the number of bind parameters per statement
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """A dialect insert that supports ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` are stored already (one indexed query per 500 keys)."""
+    found: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        found.update(session.scalars(select(ArticleKeyRow.key).where(ArticleKeyRow.key.in_(chunk))))
+    return found
+
+
+def add_keys(session: Session, article_id: int, keys: Iterable[str]) -> None:
+    for key in keys:
+        session.add(ArticleKeyRow(key=key, article_id=article_id))
+
+
+def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
+    """Insert an alias key unless another article holds it; the database decides."""
+    stmt = (
+        _insert(session, ArticleKeyRow)
+        .values(key=key, article_id=article_id)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    result = session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+def original_by_hash(session: Session, content_hash: str) -> ArticleRow | None:
+    return session.scalars(
+        select(ArticleRow).where(
+            ArticleRow.content_hash == content_hash, ArticleRow.duplicate_of_id.is_(None)
+        )
+    ).first()
+
+
+def band_candidates(
+    session: Session, band_keys: Sequence[int], limit: int
+) -> list[tuple[int, bytes, int]]:
+    """Articles sharing band keys: (article id, signature bytes, shared bands), most shared first."""
+    if not band_keys:
+        return []
+    shared = (
+        select(MinhashBandRow.article_id, func.count().label("n"))
+        .where(MinhashBandRow.band_key.in_(list(band_keys)))
+        .group_by(MinhashBandRow.article_id)
+        .order_by(func.count().desc(), MinhashBandRow.article_id)
+        .limit(limit)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ArticleRow.id, ArticleRow.minhash, shared.c.n)
+        .join(shared, shared.c.article_id == ArticleRow.id)
+        .order_by(shared.c.n.desc(), ArticleRow.id)
+    )
+    return [(int(i), bytes(m), int(n)) for i, m, n in rows if m is not None]
+
+
+def add_bands(session: Session, article_id: int, band_keys: Sequence[int]) -> None:
+    rows = [{"band_key": k, "article_id": article_id} for k in dict.fromkeys(band_keys)]
+    if rows:
+        stmt = _insert(session, MinhashBandRow).on_conflict_do_nothing()
+        session.execute(stmt, rows)
+
+
+def document_frequencies(session: Session, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+    """Document frequency of each term and the number of documents counted."""
+    wanted = [t[:MAX_TERM_LEN] for t in dict.fromkeys(terms)]
+    df: dict[str, int] = {}
+    for chunk in _chunks([*wanted, DOC_COUNT_TERM]):
+        for term, n in session.execute(
+            select(TermStatRow.term, TermStatRow.df).where(TermStatRow.term.in_(chunk))
+        ):
+            df[term] = int(n)
+    docs = df.pop(DOC_COUNT_TERM, 0)
+    return df, docs
+
+
+def count_document(session: Session, terms: Sequence[str]) -> None:
+    """Add one document containing ``terms`` to the document frequencies (upsert)."""
+    rows = [{"term": t[:MAX_TERM_LEN], "df": 1} for t in dict.fromkeys([*terms, DOC_COUNT_TERM])]
+    for chunk in _chunks(rows):
+        stmt = _insert(session, TermStatRow)
+        stmt = stmt.on_conflict_do_update(index_elements=["term"], set_={"df": TermStatRow.df + 1})
+        session.execute(stmt, list(chunk))
+
+
+def story_candidates(
+    session: Session, terms: Sequence[str], active_since: datetime, limit: int
+) -> list[int]:
+    """Active stories sharing indexed top terms with the article, strongest overlap first."""
+    if not terms:
+        return []
+    score = func.sum(StoryTermRow.weight)
+    rows = session.execute(
+        select(StoryTermRow.story_id, score)
+        .join(StoryRow, StoryRow.id == StoryTermRow.story_id)
+        .where(
+            StoryTermRow.term.in_([t[:MAX_TERM_LEN] for t in dict.fromkeys(terms)]),
+            StoryRow.last_seen_at >= active_since,
+        )
+        .group_by(StoryTermRow.story_id)
+        .order_by(score.desc(), StoryTermRow.story_id)
+        .limit(limit)
+    )
+    return [int(sid) for sid, _ in rows]
+
+
+def load_stories(session: Session, ids: Sequence[int]) -> list[StoryRow]:
+    if not ids:
+        return []
+    return list(session.scalars(select(StoryRow).where(StoryRow.id.in_(list(ids)))))
+
+
+def replace_story_terms(
+    session: Session, story_id: int, terms: Sequence[tuple[str, float]]
+) -> None:
+    session.execute(delete(StoryTermRow).where(StoryTermRow.story_id == story_id))
+    rows = {t[:MAX_TERM_LEN]: w for t, w in terms if t}
+    if rows:
+        session.execute(
+            insert(StoryTermRow),
+            [{"term": t, "story_id": story_id, "weight": w} for t, w in rows.items()],
+        )
+
+
+def add_report(session: Session, development_id: int, article_id: int, similarity: float) -> None:
+    stmt = (
+        _insert(session, DevelopmentReportRow)
+        .values(development_id=development_id, article_id=article_id, similarity=similarity)
+        .on_conflict_do_nothing()
+    )
+    session.execute(stmt)
+
+
+def latest_development(session: Session, story_id: int) -> int | None:
+    return session.scalar(
+        select(DevelopmentRow.id)
+        .where(DevelopmentRow.story_id == story_id)
+        .order_by(DevelopmentRow.id.desc())
+        .limit(1)
+    )
+
+
+def set_story_state(session: Session, story_id: int, **values: Any) -> None:
+    session.execute(update(StoryRow).where(StoryRow.id == story_id).values(**values))

@@ -1,0 +1,425 @@
+"""Store one article and place it: duplicate, story member, development or repeat report.
+
+Contract of :func:`ingest` (called once per new article, in publication order, inside the
+caller's transaction; it flushes but never commits):
+
+1. **Already stored** when its canonical URL or feed GUID key exists (a unique-key hit, also when
+   another writer wins the race): nothing is written, ``article_id`` is ``None``.
+2. **Exact duplicate** when an original with the same content hash exists (the partial unique
+   index decides; a lost race is retried as a duplicate inside a SAVEPOINT).
+3. **Near duplicate** when a stored original sharing LSH band keys contains at least
+   ``near_duplicate_threshold`` of its 5-grams. Duplicates point at their original, take its
+   story and are filed as another report of its development; they never change the story's
+   centroid, memory or terms and are never developments.
+4. Otherwise the article **joins the best active story** (decayed TF-IDF cosine at or above
+   ``story_threshold``, candidates from the ``story_terms`` index) or **opens a new story**.
+5. **Novelty**: the first article of a story is its first development; a later one is a development
+   when it has novel informative sentences (:mod:`monitor.stories.novelty`), else it is filed as a
+   report of the development it repeats most.
+
+``ArticleRow.decision`` records scores, thresholds and matched sentences for ``monitor explain``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from monitor.dedup import (
+    Fingerprint,
+    band_keys,
+    estimate_containment,
+    fingerprint,
+    signature_from_bytes,
+)
+from monitor.errors import StorageError
+from monitor.models import Article
+from monitor.storage import detection as repo
+from monitor.storage.tables import ArticleRow, DevelopmentRow, StoryRow
+from monitor.stories.cluster import (
+    best_match,
+    idf,
+    merge_centroid,
+    story_score,
+    term_counts,
+    tfidf_vector,
+    top_terms,
+)
+from monitor.stories.novelty import NoveltyReport, StoryMemory, assess
+from monitor.stories.settings import DetectionSettings
+from monitor.text import article_sentences, content_terms, sentence_features
+
+known_keys = repo.known_keys
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    article_id: int | None
+    already_stored: bool
+    duplicate_of: int | None
+    duplicate_kind: str | None  # "exact" | "near" | None
+    similarity: float | None
+    story_id: int | None
+    new_story: bool
+    development_id: int | None
+    repeats_development_id: int | None
+    novel_sentences: tuple[str, ...]
+
+    @classmethod
+    def stored(cls) -> IngestResult:
+        return cls(None, True, None, None, None, None, False, None, None, ())
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def article_keys(article: Article) -> list[str]:
+    keys = [f"url:{article.canonical_url}"]
+    if article.guid:
+        keys.append(f"guid:{article.source}:{article.guid}")
+    return keys
+
+
+def _is_stored(session: Session, article: Article, keys: Sequence[str]) -> bool:
+    if repo.known_keys(session, keys):
+        return True
+    found = session.scalar(
+        select(ArticleRow.id).where(ArticleRow.canonical_url == article.canonical_url)
+    )
+    return found is not None
+
+
+def _try_insert(
+    session: Session,
+    article: Article,
+    fp: Fingerprint,
+    source_id: int | None,
+    keys: Sequence[str],
+    duplicate_of: int | None,
+    similarity: float | None,
+) -> ArticleRow | None:
+    """Insert the article and its keys in a SAVEPOINT; ``None`` when a unique index refused it."""
+    row = ArticleRow(
+        source_id=source_id,
+        source_name=article.source,
+        url=article.url,
+        canonical_url=article.canonical_url,
+        guid=article.guid,
+        title=article.title,
+        text=article.text,
+        summary_only=article.summary_only,
+        authors=list(article.authors),
+        published_at=article.published_at,
+        fetched_at=article.fetched_at,
+        language=article.language,
+        site_name=article.site_name,
+        content_hash=fp.content_hash,
+        minhash=fp.to_bytes(),
+        duplicate_of_id=duplicate_of,
+        duplicate_similarity=similarity,
+        is_development=False,
+        decision={},
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+            repo.add_keys(session, row.id, keys)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def _near_duplicate(
+    session: Session, fp: Fingerprint, bands: Sequence[int], settings: DetectionSettings
+) -> tuple[int, float, list[dict[str, Any]]] | None:
+    checked: list[dict[str, Any]] = []
+    best: tuple[int, float] | None = None
+    for article_id, blob, shared in repo.band_candidates(
+        session, bands, settings.near_duplicate_candidates
+    ):
+        sig, count = signature_from_bytes(blob)
+        containment = estimate_containment(fp.signature, fp.shingle_count, sig, count)
+        checked.append(
+            {"article_id": article_id, "shared_bands": shared, "containment": containment}
+        )
+        if containment >= settings.near_duplicate_threshold and (
+            best is None or containment > best[1]
+        ):
+            best = (article_id, containment)
+    if best is None:
+        return None
+    return best[0], best[1], checked
+
+
+def _touch_story(story: StoryRow, article: Article, when: datetime) -> None:
+    outlets = list(story.outlets or [])
+    if article.source not in outlets:
+        outlets.append(article.source)
+    story.outlets = outlets
+    story.article_count = (story.article_count or 0) + 1
+    story.last_seen_at = max(as_utc(story.last_seen_at), when)
+
+
+def ingest(
+    session: Session, article: Article, *, source_id: int | None, settings: DetectionSettings
+) -> IngestResult:
+    """Store ``article`` and decide what it is (see the module docstring)."""
+    when = as_utc(article.published_at or article.fetched_at)
+    keys = article_keys(article)
+    if _is_stored(session, article, keys):
+        return IngestResult.stored()
+
+    fp = fingerprint(
+        article.text or article.title,
+        num_perm=settings.minhash_permutations,
+        shingle_size=settings.shingle_size,
+    )
+    bands = band_keys(fp.signature, settings.lsh_bands)
+    decision: dict[str, Any] = {"content_hash": fp.content_hash, "shingles": fp.shingle_count}
+
+    original = repo.original_by_hash(session, fp.content_hash)
+    kind: str | None = "exact" if original is not None else None
+    similarity: float | None = 1.0 if original is not None else None
+    if original is None:
+        near = _near_duplicate(session, fp, bands, settings)
+        if near is not None:
+            original = session.get(ArticleRow, near[0])
+            kind, similarity = "near", near[1]
+            decision["near_candidates"] = near[2]
+
+    row = _try_insert(
+        session, article, fp, source_id, keys, original.id if original else None, similarity
+    )
+    if row is None:
+        if _is_stored(session, article, keys):
+            return IngestResult.stored()
+        # Another writer stored the same content first: the unique index says we are a copy.
+        original = repo.original_by_hash(session, fp.content_hash)
+        if original is None:
+            raise StorageError(f"article {article.canonical_url} refused by the database")
+        kind, similarity = "exact", 1.0
+        row = _try_insert(session, article, fp, source_id, keys, original.id, similarity)
+        if row is None:
+            if _is_stored(session, article, keys):
+                return IngestResult.stored()
+            raise StorageError(f"article {article.canonical_url} refused by the database")
+
+    if article.rel_canonical and article.rel_canonical != article.canonical_url:
+        repo.add_key_if_free(session, row.id, f"url:{article.rel_canonical}")
+
+    if original is not None:
+        return _file_duplicate(session, row, original, kind, similarity or 0.0, decision, article)
+
+    repo.add_bands(session, row.id, bands)
+    return _place_in_story(session, row, article, when, decision, settings)
+
+
+def _file_duplicate(
+    session: Session,
+    row: ArticleRow,
+    original: ArticleRow,
+    kind: str | None,
+    similarity: float,
+    decision: dict[str, Any],
+    article: Article,
+) -> IngestResult:
+    row.story_id = original.story_id
+    row.development_id = original.development_id
+    if original.development_id is not None:
+        repo.add_report(session, original.development_id, row.id, similarity)
+    if original.story_id is not None:
+        story = session.get(StoryRow, original.story_id)
+        if story is not None:
+            _touch_story(story, article, as_utc(article.published_at or article.fetched_at))
+    decision.update(
+        {
+            "outcome": f"{kind} duplicate",
+            "duplicate_of": original.id,
+            "similarity": round(similarity, 4),
+            "story_id": original.story_id,
+            "development_id": original.development_id,
+        }
+    )
+    row.decision = decision
+    session.flush()
+    return IngestResult(
+        article_id=row.id,
+        already_stored=False,
+        duplicate_of=original.id,
+        duplicate_kind=kind,
+        similarity=similarity,
+        story_id=original.story_id,
+        new_story=False,
+        development_id=None,
+        repeats_development_id=original.development_id,
+        novel_sentences=(),
+    )
+
+
+def _place_in_story(
+    session: Session,
+    row: ArticleRow,
+    article: Article,
+    when: datetime,
+    decision: dict[str, Any],
+    settings: DetectionSettings,
+) -> IngestResult:
+    sentences = article_sentences(article.title, article.text)
+    counts = term_counts(article.title, sentences, settings)
+    terms = [t for t, _ in counts.most_common(settings.max_df_terms)]
+    df, docs = repo.document_frequencies(session, terms)
+    vector = tfidf_vector(counts, df, docs)
+
+    # Title words find the story even when the body's rarest terms are new to it.
+    query = list(
+        dict.fromkeys(
+            [t for t in content_terms(article.title) if t in vector]
+            + [t for t, _ in top_terms(vector, settings.query_terms)]
+        )
+    )
+    since = when - timedelta(days=settings.story_active_days)
+    candidates = repo.load_stories(
+        session, repo.story_candidates(session, query, since, settings.story_candidates)
+    )
+    matches = [
+        story_score(
+            s.id,
+            vector,
+            s.state.get("centroid", {}),
+            (when - as_utc(s.last_seen_at)).total_seconds() / 3600.0,
+            settings,
+        )
+        for s in candidates
+    ]
+    best = best_match(matches, settings)
+    decision["cluster"] = {
+        "threshold": settings.story_threshold,
+        "candidates": [
+            {
+                "story_id": m.story_id,
+                "cosine": round(m.cosine, 4),
+                "decay": round(m.decay, 4),
+                "score": round(m.score, 4),
+                "gap_hours": round(m.gap_hours, 1),
+            }
+            for m in sorted(matches, key=lambda m: m.score, reverse=True)[:5]
+        ],
+        "query_terms": query[:10],
+    }
+
+    new_story = best is None
+    if best is None:
+        story = StoryRow(
+            headline=article.title or (sentences[0] if sentences else article.canonical_url),
+            first_seen_at=when,
+            last_seen_at=when,
+            article_count=0,
+            outlets=[],
+            state={},
+        )
+        session.add(story)
+        session.flush()
+    else:
+        story = next(s for s in candidates if s.id == best.story_id)
+
+    memory = StoryMemory.from_json(story.state.get("memory", {}))
+
+    def weight(term: str) -> float:
+        return idf(df.get(term, 0), docs)
+
+    report = assess(sentences, memory, weight, settings)
+    is_dev = new_story or report.is_development
+    facts = (
+        report.facts if report.facts or not new_story else tuple(sentences[: settings.max_facts])
+    )
+
+    development_id: int | None = None
+    repeats: int | None = None
+    if is_dev:
+        dev = DevelopmentRow(
+            story_id=story.id, article_id=row.id, facts=list(facts), created_at=when
+        )
+        session.add(dev)
+        session.flush()
+        development_id = dev.id
+        row.development_id = dev.id
+        row.is_development = True
+    else:
+        repeats = _repeated_development(session, story.id, memory, report)
+        if repeats is not None:
+            matched = [v.similarity for v in report.verdicts if not v.novel]
+            repo.add_report(
+                session, repeats, row.id, sum(matched) / len(matched) if matched else 0.0
+            )
+        row.development_id = repeats
+
+    row.story_id = story.id
+    _touch_story(story, article, when)
+    members = max(story.article_count - 1, 0)
+    centroid = merge_centroid(
+        story.state.get("centroid", {}), members, vector, settings.centroid_terms
+    )
+    memory = memory.remember(
+        row.id,
+        [sentence_features(s) for s in sentences],
+        development_id,
+        settings.story_sentence_memory,
+    )
+    story.state = {"centroid": centroid, "memory": memory.to_json(), "members": members + 1}
+    repo.replace_story_terms(session, story.id, top_terms(centroid, settings.story_terms))
+    repo.count_document(session, terms)
+
+    decision.update(
+        {
+            "outcome": "development" if is_dev else "report",
+            "story_id": story.id,
+            "new_story": new_story,
+            "development_id": development_id,
+            "repeats_development_id": repeats,
+            "novelty": report.to_json(),
+            "thresholds": {
+                "sentence_match": settings.sentence_match_threshold,
+                "quote_match": settings.quote_match_threshold,
+                "event_coverage": settings.event_coverage_threshold,
+                "min_novel_sentences": settings.min_novel_sentences,
+            },
+        }
+    )
+    row.decision = decision
+    session.flush()
+    return IngestResult(
+        article_id=row.id,
+        already_stored=False,
+        duplicate_of=None,
+        duplicate_kind=None,
+        similarity=None,
+        story_id=story.id,
+        new_story=new_story,
+        development_id=development_id,
+        repeats_development_id=repeats,
+        novel_sentences=tuple(facts) if is_dev else (),
+    )
+
+
+def _repeated_development(
+    session: Session, story_id: int, memory: StoryMemory, report: NoveltyReport
+) -> int | None:
+    """The development whose article this one repeats most; else the story's latest."""
+    if report.repeats_article_id is not None:
+        dev = memory.development_of.get(report.repeats_article_id)
+        if dev is not None:
+            return dev
+        owner = session.get(ArticleRow, report.repeats_article_id)
+        if owner is not None and owner.development_id is not None:
+            return owner.development_id
+    return repo.latest_development(session, story_id)

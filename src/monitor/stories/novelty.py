@@ -1,0 +1,235 @@
+"""New-development detection: which sentences of an article the story has not reported yet (pure).
+
+Contract: :func:`assess` compares each content sentence of a new article with a
+:class:`StoryMemory` (the story's earlier sentences, names, numbers and quotes). A sentence is
+*novel* when both hold:
+
+1. nothing similar was seen: its best IDF-weighted term containment in any one earlier sentence is
+   below ``sentence_match_threshold``;
+2. it carries information: a name, number or date the story has not mentioned, a quotation not
+   found in an earlier sentence, or an event verb with a name when most of its words are new to the
+   story.
+
+An article is a development when at least ``min_novel_sentences`` sentences are novel. Page
+furniture never reaches this module (see :func:`monitor.text.content_sentences`). Paraphrases of
+earlier reporting fail test 2 even when they share few exact words, because a rewrite cannot add
+names, numbers or quotes without adding facts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.stories.settings import DetectionSettings
+from monitor.text import SentenceFeatures, content_terms, sentence_features
+
+Weight = Callable[[str], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """An earlier story sentence: which article said it and its terms."""
+
+    article_id: int
+    text: str
+    terms: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMemory:
+    """What a story has already reported (bounded: the most recent sentences)."""
+
+    sentences: tuple[Remembered, ...] = ()
+    entities: frozenset[str] = frozenset()
+    numbers: frozenset[str] = frozenset()
+    terms: frozenset[str] = frozenset()
+    development_of: Mapping[int, int] = field(default_factory=dict)  # article id -> development id
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            # Terms are stored with the text so loading a story does not re-tokenise it.
+            "sentences": [[s.article_id, s.text, sorted(s.terms)] for s in self.sentences],
+            "entities": sorted(self.entities),
+            "numbers": sorted(self.numbers),
+            "development_of": {str(k): v for k, v in self.development_of.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StoryMemory:
+        sentences = tuple(
+            Remembered(int(item[0]), str(item[1]), frozenset(item[2]))
+            for item in data.get("sentences", ())
+        )
+        terms: set[str] = set()
+        for s in sentences:
+            terms |= s.terms
+        return cls(
+            sentences=sentences,
+            entities=frozenset(data.get("entities", ())),
+            numbers=frozenset(data.get("numbers", ())),
+            terms=frozenset(terms),
+            development_of={int(k): int(v) for k, v in data.get("development_of", {}).items()},
+        )
+
+    def remember(
+        self,
+        article_id: int,
+        features: Sequence[SentenceFeatures],
+        development_id: int | None,
+        cap: int,
+    ) -> StoryMemory:
+        new = tuple(Remembered(article_id, f.text, f.terms) for f in features)
+        kept = (self.sentences + new)[-cap:]
+        terms: set[str] = set()
+        for s in kept:
+            terms |= s.terms
+        ents = set(self.entities)
+        nums = set(self.numbers)
+        for f in features:
+            ents |= f.entities
+            nums |= f.numbers
+        dev_of = dict(self.development_of)
+        if development_id is not None:
+            dev_of[article_id] = development_id
+        return StoryMemory(kept, frozenset(ents), frozenset(nums), frozenset(terms), dev_of)
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceVerdict:
+    """Why one sentence was or was not a new fact."""
+
+    text: str
+    novel: bool
+    similarity: float
+    matched_text: str | None
+    matched_article_id: int | None
+    new_entities: tuple[str, ...]
+    new_numbers: tuple[str, ...]
+    new_quotes: tuple[str, ...]
+    event_verb: bool
+    coverage: float
+    informative: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "novel": self.novel,
+            "similarity": round(self.similarity, 3),
+            "matched": self.matched_text,
+            "matched_article_id": self.matched_article_id,
+            "new_entities": list(self.new_entities),
+            "new_numbers": list(self.new_numbers),
+            "new_quotes": list(self.new_quotes),
+            "event_verb": self.event_verb,
+            "coverage": round(self.coverage, 3),
+            "informative": self.informative,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NoveltyReport:
+    verdicts: tuple[SentenceVerdict, ...]
+    is_development: bool
+    facts: tuple[str, ...]
+    repeats_article_id: int | None  # the earlier article this one mostly repeats
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "is_development": self.is_development,
+            "facts": list(self.facts),
+            "repeats_article_id": self.repeats_article_id,
+            "sentences": [v.to_json() for v in self.verdicts],
+        }
+
+
+def _weighted_share(terms: Iterable[str], found: Callable[[str], bool], weight: Weight) -> float:
+    total = hit = 0.0
+    for t in terms:
+        w = weight(t)
+        total += w
+        if found(t):
+            hit += w
+    return hit / total if total else 0.0
+
+
+def _index(memory: StoryMemory) -> dict[str, list[int]]:
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(memory.sentences):
+        for t in s.terms:
+            index[t].append(i)
+    return index
+
+
+def _best_sentence(
+    terms: frozenset[str], index: Mapping[str, list[int]], weight: Weight
+) -> tuple[float, int | None]:
+    """Best IDF-weighted containment of ``terms`` in one remembered sentence (inverted index)."""
+    total = sum(weight(t) for t in terms)
+    if total == 0:
+        return 0.0, None
+    acc: dict[int, float] = defaultdict(float)
+    for t in terms:
+        w = weight(t)
+        for i in index.get(t, ()):
+            acc[i] += w
+    if not acc:
+        return 0.0, None
+    i, hit = max(acc.items(), key=lambda kv: kv[1])
+    return hit / total, i
+
+
+def assess(
+    sentences: Sequence[str],
+    memory: StoryMemory,
+    weight: Weight,
+    settings: DetectionSettings,
+) -> NoveltyReport:
+    """Judge every sentence of an article against what the story already reported."""
+    index = _index(memory)
+    verdicts: list[SentenceVerdict] = []
+    repeats: dict[int, int] = defaultdict(int)
+    seen_ents = set(memory.entities)
+    seen_nums = set(memory.numbers)
+    for sentence in sentences:
+        f = sentence_features(sentence)
+        sim, idx = _best_sentence(f.terms, index, weight)
+        matched = memory.sentences[idx] if idx is not None else None
+        new_ents = tuple(sorted(f.entities - seen_ents))
+        new_nums = tuple(sorted(f.numbers - seen_nums))
+        new_quotes = tuple(
+            q
+            for q in f.quotes
+            if _best_sentence(frozenset(content_terms(q)), index, weight)[0]
+            < settings.quote_match_threshold
+        )
+        coverage = _weighted_share(f.terms, memory.terms.__contains__, weight)
+        event = f.event_verb and bool(f.entities) and coverage < settings.event_coverage_threshold
+        informative = bool(new_ents or new_nums or new_quotes or event)
+        novel = sim < settings.sentence_match_threshold and informative
+        if matched is not None and sim >= settings.sentence_match_threshold:
+            repeats[matched.article_id] += 1
+        verdicts.append(
+            SentenceVerdict(
+                text=sentence,
+                novel=novel,
+                similarity=sim,
+                matched_text=matched.text if matched else None,
+                matched_article_id=matched.article_id if matched else None,
+                new_entities=new_ents,
+                new_numbers=new_nums,
+                new_quotes=new_quotes,
+                event_verb=f.event_verb,
+                coverage=coverage,
+                informative=informative,
+            )
+        )
+        # Names introduced by an earlier sentence of the same article are not new again.
+        seen_ents |= f.entities
+        seen_nums |= f.numbers
+    novel = [v.text for v in verdicts if v.novel]
+    is_dev = len(novel) >= settings.min_novel_sentences
+    repeated = max(repeats.items(), key=lambda kv: kv[1])[0] if repeats else None
+    return NoveltyReport(tuple(verdicts), is_dev, tuple(novel[: settings.max_facts]), repeated)

@@ -1,0 +1,285 @@
+"""Text features shared by dedup, story clustering and novelty detection.
+
+Pure functions from strings to values; nothing here touches the database or the network.
+
+Contract:
+
+* :func:`normalise` gives the canonical form used for the content hash: NFKC, typographic quotes and
+  dashes folded, lower case, whitespace collapsed. Two texts differing only in those are equal.
+* :func:`content_sentences` splits an article body into sentences and drops page furniture
+  (headings, captions and photo credits, "read more", share/subscribe lines, bylines, very short
+  fragments). It is the only boilerplate filter: deliberately conservative, it removes lines whose
+  form gives them away and never judges content.
+* :func:`words`, :func:`stem`, :func:`content_terms` give the lexical units of TF-IDF and
+  sentence similarity; :func:`entities`, :func:`numbers` and :func:`quotes` are the cheap stand-in
+  for named-entity recognition that novelty detection relies on.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+    }
+)
+
+_WORD = re.compile(r"[^\W_]+(?:['\-.][^\W_]+)*", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+# Function words: never terms, never entities on their own (a sentence-initial "The" is not a name).
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    out over own same she should so some such than that the their theirs them themselves then
+    there these they this those through to too under until up very was we were what when where
+    which while who whom why will with would you your yours yourself said says say told according
+    new one two many much may might must shall since still yet per via amid among upon within
+    without across around however although though whether despite like mr mrs ms dr st
+    monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow week
+    year years day days time times last first next just even well way back get got make made
+    """.split()
+)
+
+MONTHS = frozenset(
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+
+# Verbs that report that something happened: with a named entity they make a sentence a
+# candidate fact even when it introduces no new name or number.
+EVENT_VERBS = frozenset(
+    """announce announced announces accept accepted accepts agree agreed agrees arrest arrested
+    attack attacked ban banned cancel cancelled canceled charge charged confirm confirmed confirms
+    crash crashed declare declared deny denied denies die died dies elect elected fire fired
+    free freed injure injured kill killed launch launched meet met propose proposed proposes
+    reject rejected rejects release released resign resigned rule ruled sign signed strike struck
+    sue sued threaten threatened vote voted warn warned win won withdraw withdrew invite invited
+    approve approved block blocked collide collided raid raided resume resumed suspend suspended
+    """.split()
+)
+
+_BOILERPLATE = re.compile(
+    r"""(?ix)
+    \b(read\ more|continue\ reading|click\ here|sign\ up|subscribe|newsletter|become\ a\ member
+    |all\ rights\ reserved|copyright|cookie|privacy\ policy|terms\ of\ (use|service)
+    |follow\ us|share\ (this|on)|advertisement|getty\ images|toggle\ caption|image\ caption
+    |enlarge\ this\ image|photo\ credit|min\ read|related\ articles?|most\ popular
+    |chat\ with\ us|download\ the\ app|skip\ to|log\ ?in|sign\ ?in)\b
+    |(\(|/)\s*(ap|afp|reuters|epa|getty)\s*\)?\s*$
+    |^\s*(by|photo|image|source|credit|video|watch|listen)\b[^.]{0,60}$
+    |@\s*\S+\.(com|org|net|ru|ua|uk)\b
+    """
+)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+# Abbreviations whose trailing period does not end a sentence.
+_ABBREV = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gov|Gen|Col|Lt|Sgt|St|Jr|Sr|Inc|Corp|Ltd|Co|No|vs|etc|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|[A-Z])\.$"
+)
+_QUOTE = re.compile(r'"([^"]{12,}?)"')
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CAPITALISED = re.compile(r"^[A-Z][\w'.\-]*$|^[A-Z]{2,}$")
+_CONNECTORS = frozenset({"of", "de", "al", "von", "van", "der", "la", "le", "du", "bin", "da"})
+
+MIN_SENTENCE_WORDS = 6
+
+
+def fold(text: str) -> str:
+    """NFKC with typographic quotes/dashes folded to ASCII; case and spacing kept."""
+    return unicodedata.normalize("NFKC", text).translate(_FOLD)
+
+
+def normalise(text: str) -> str:
+    """Canonical form for the content hash (case, quotes, dashes and whitespace folded)."""
+    return _SPACE.sub(" ", fold(text)).strip().lower()
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens (letters/digits, inner apostrophes, hyphens and dots kept)."""
+    return [w.lower() for w in _WORD.findall(fold(text))]
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match "talks"/"talk", "rejected"/"rejects"."""
+    if len(word) <= 4 or not word.isalpha():
+        return word
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith("ss"):
+                return word
+            return _drop_e(word[: -len(suffix)] + keep)
+    return _drop_e(word)
+
+
+def _drop_e(word: str) -> str:
+    # "release"/"released"/"releases" all become "releas".
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed non-stopword tokens of ``text``, in order (duplicates kept for term frequency)."""
+    out = []
+    for w in words(text):
+        if w in STOPWORDS or len(w) < 2:
+            continue
+        out.append(stem(w.replace("'s", "")))
+    return out
+
+
+def _is_heading(line: str) -> bool:
+    """A line without final punctuation whose words are mostly capitalised is a heading."""
+    stripped = line.strip().strip("*#_ ").strip()
+    if not stripped or stripped[-1] in ".!?\"'":
+        return False
+    toks = [t for t in stripped.split() if t[0].isalpha()]
+    if not toks:
+        return True
+    caps = sum(1 for t in toks if t[0].isupper() or t.lower() in STOPWORDS)
+    return caps / len(toks) >= 0.8
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split into sentences on line breaks and on sentence-final punctuation."""
+    out: list[str] = []
+    for raw_line in fold(text).splitlines():
+        line = raw_line.strip()
+        if not line:
+            continue
+        start = 0
+        for m in _SENTENCE_END.finditer(line):
+            piece = line[start : m.start()].rstrip()
+            if _ABBREV.search(piece.rstrip("\"')]")):
+                continue
+            out.append(line[start : m.end()].strip())
+            start = m.end()
+        tail = line[start:].strip()
+        if tail:
+            out.append(tail)
+    return out
+
+
+def is_boilerplate(sentence: str) -> bool:
+    """Page furniture recognisable by form: headings, captions, credits, calls to action."""
+    if _is_heading(sentence):
+        return True
+    if len(words(sentence)) < MIN_SENTENCE_WORDS:
+        return True
+    return bool(_BOILERPLATE.search(sentence))
+
+
+def content_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` that are not page furniture, in order, verbatim (folded)."""
+    return [s for s in split_sentences(text) if not is_boilerplate(s)]
+
+
+def clean_body(text: str) -> str:
+    """The body without page furniture: what dedup fingerprints and clustering reads."""
+    return "\n".join(content_sentences(text))
+
+
+def shingles(tokens: list[str], n: int = 5) -> set[tuple[str, ...]]:
+    """Word n-grams; a text shorter than ``n`` words yields one shingle of all its words."""
+    if not tokens:
+        return set()
+    if len(tokens) < n:
+        return {tuple(tokens)}
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def entities(sentence: str) -> set[str]:
+    """Capitalised spans as lower-case tokens: a cheap stand-in for named entities.
+
+    Tokens are returned individually ("hakan", "fidan") so that a later "Fidan" matches an earlier
+    "Hakan Fidan". A capitalised sentence-initial word counts only when it is not a function word.
+    """
+    found: set[str] = set()
+    for tok in fold(sentence).split():
+        core = tok.strip("\"'()[],.;:!?*")
+        core = core.removesuffix("'s")
+        if not core or not _CAPITALISED.match(core):
+            continue
+        low = core.lower().strip(".")
+        if low in STOPWORDS or low in MONTHS or low in _CONNECTORS or len(low) < 2:
+            continue
+        found.add(low)
+    return found
+
+
+def numbers(sentence: str) -> set[str]:
+    """Numbers and dates ("30-day" -> "30", "May 15" -> "may 15") as normalised strings."""
+    found = {m.group(0).replace(",", "") for m in _NUMBER.finditer(sentence)}
+    toks = words(sentence)
+    for a, b in zip(toks, toks[1:], strict=False):
+        if a in MONTHS and b.isdigit():
+            found.add(f"{a[:3]} {b}")
+    return found
+
+
+def quotes(sentence: str) -> list[str]:
+    """Quoted passages of at least a few words."""
+    return [q.strip() for q in _QUOTE.findall(fold(sentence)) if len(q.split()) >= 3]
+
+
+def has_event_verb(sentence: str) -> bool:
+    return any(w in EVENT_VERBS for w in words(sentence))
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceFeatures:
+    """What novelty detection needs to know about one sentence."""
+
+    text: str
+    terms: frozenset[str]
+    entities: frozenset[str]
+    numbers: frozenset[str]
+    quotes: tuple[str, ...]
+    event_verb: bool
+
+
+def sentence_features(sentence: str) -> SentenceFeatures:
+    return SentenceFeatures(
+        text=sentence,
+        terms=frozenset(content_terms(sentence)),
+        entities=frozenset(entities(sentence)),
+        numbers=frozenset(numbers(sentence)),
+        quotes=tuple(quotes(sentence)),
+        event_verb=has_event_verb(sentence),
+    )
+
+
+def article_sentences(title: str, body: str) -> list[str]:
+    """Content sentences of an article; a body without any falls back to the title."""
+    sentences = content_sentences(body)
+    if not sentences and title.strip():
+        return [fold(title).strip()]
+    return sentences
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
