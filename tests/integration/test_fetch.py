@@ -134,6 +134,16 @@ async def test_fetch_returns_body_status_and_validators(
     assert "if-none-match" not in seen.headers
 
 
+async def test_http2_client_falls_back_to_http11_on_plain_http(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    h2 = replace(policy, http2=True)
+    async with make_client(h2) as client:
+        result = await fetch(client, local_server.url("/feed.xml"), h2)
+    assert result.content == FEED
+
+
 async def test_conditional_get_sends_validators_and_gets_304(
     local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
 ) -> None:
