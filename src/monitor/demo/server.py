@@ -154,7 +154,10 @@ class LocalServer:
     def __init__(self, table: RouteTable | None = None, port: int = 0) -> None:
         self.table = table or RouteTable()
         self._server = _Server(self.table, port)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval keeps stop() fast (tests start and stop many servers).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def port(self) -> int:
