@@ -17,6 +17,7 @@ Contract:
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -64,8 +65,9 @@ MONTHS = frozenset(
     "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 
-# Verbs that report that something happened: with a named entity they make a sentence a
-# candidate fact even when it introduces no new name or number.
+# Verbs that report that something happened: a sentence naming someone with an event verb the
+# story has not used yet ("resigned" in a story about talks) reports a new kind of event even
+# when it introduces no new name or number.
 EVENT_VERBS = frozenset(
     """announce announced announces accept accepted accepts agree agreed agrees arrest arrested
     attack attacked ban banned cancel cancelled canceled charge charged confirm confirmed confirms
@@ -229,7 +231,7 @@ def numbers(sentence: str) -> set[str]:
     """Numbers and dates ("30-day" -> "30", "May 15" -> "may 15") as normalised strings."""
     found = {m.group(0).replace(",", "") for m in _NUMBER.finditer(sentence)}
     toks = words(sentence)
-    for a, b in zip(toks, toks[1:], strict=False):
+    for a, b in itertools.pairwise(toks):
         if a in MONTHS and b.isdigit():
             found.add(f"{a[:3]} {b}")
     return found
@@ -240,8 +242,9 @@ def quotes(sentence: str) -> list[str]:
     return [q.strip() for q in _QUOTE.findall(fold(sentence)) if len(q.split()) >= 3]
 
 
-def has_event_verb(sentence: str) -> bool:
-    return any(w in EVENT_VERBS for w in words(sentence))
+def event_verbs(sentence: str) -> set[str]:
+    """Stems of the event verbs in ``sentence``."""
+    return {stem(w) for w in words(sentence) if w in EVENT_VERBS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +256,7 @@ class SentenceFeatures:
     entities: frozenset[str]
     numbers: frozenset[str]
     quotes: tuple[str, ...]
-    event_verb: bool
+    event_verbs: frozenset[str]
 
 
 def sentence_features(sentence: str) -> SentenceFeatures:
@@ -263,7 +266,7 @@ def sentence_features(sentence: str) -> SentenceFeatures:
         entities=frozenset(entities(sentence)),
         numbers=frozenset(numbers(sentence)),
         quotes=tuple(quotes(sentence)),
-        event_verb=has_event_verb(sentence),
+        event_verbs=frozenset(event_verbs(sentence)),
     )
 
 

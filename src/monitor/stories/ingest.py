@@ -390,7 +390,6 @@ def _place_in_story(
             "thresholds": {
                 "sentence_match": settings.sentence_match_threshold,
                 "quote_match": settings.quote_match_threshold,
-                "event_coverage": settings.event_coverage_threshold,
                 "min_novel_sentences": settings.min_novel_sentences,
             },
         }

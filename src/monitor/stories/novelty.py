@@ -7,8 +7,7 @@ Contract: :func:`assess` compares each content sentence of a new article with a
 1. nothing similar was seen: its best IDF-weighted term containment in any one earlier sentence is
    below ``sentence_match_threshold``;
 2. it carries information: a name, number or date the story has not mentioned, a quotation not
-   found in an earlier sentence, or an event verb with a name when most of its words are new to the
-   story.
+   found in an earlier sentence, or a name with an event verb the story has not used yet.
 
 An article is a development when at least ``min_novel_sentences`` sentences are novel. Page
 furniture never reaches this module (see :func:`monitor.text.content_sentences`). Paraphrases of
@@ -109,8 +108,7 @@ class SentenceVerdict:
     new_entities: tuple[str, ...]
     new_numbers: tuple[str, ...]
     new_quotes: tuple[str, ...]
-    event_verb: bool
-    coverage: float
+    new_event_verbs: tuple[str, ...]
     informative: bool
 
     def to_json(self) -> dict[str, Any]:
@@ -123,8 +121,7 @@ class SentenceVerdict:
             "new_entities": list(self.new_entities),
             "new_numbers": list(self.new_numbers),
             "new_quotes": list(self.new_quotes),
-            "event_verb": self.event_verb,
-            "coverage": round(self.coverage, 3),
+            "new_event_verbs": list(self.new_event_verbs),
             "informative": self.informative,
         }
 
@@ -143,16 +140,6 @@ class NoveltyReport:
             "repeats_article_id": self.repeats_article_id,
             "sentences": [v.to_json() for v in self.verdicts],
         }
-
-
-def _weighted_share(terms: Iterable[str], found: Callable[[str], bool], weight: Weight) -> float:
-    total = hit = 0.0
-    for t in terms:
-        w = weight(t)
-        total += w
-        if found(t):
-            hit += w
-    return hit / total if total else 0.0
 
 
 def _index(memory: StoryMemory) -> dict[str, list[int]]:
@@ -193,6 +180,7 @@ def assess(
     repeats: dict[int, int] = defaultdict(int)
     seen_ents = set(memory.entities)
     seen_nums = set(memory.numbers)
+    seen_verbs: set[str] = set()
     for sentence in sentences:
         f = sentence_features(sentence)
         sim, idx = _best_sentence(f.terms, index, weight)
@@ -205,9 +193,8 @@ def assess(
             if _best_sentence(frozenset(content_terms(q)), index, weight)[0]
             < settings.quote_match_threshold
         )
-        coverage = _weighted_share(f.terms, memory.terms.__contains__, weight)
-        event = f.event_verb and bool(f.entities) and coverage < settings.event_coverage_threshold
-        informative = bool(new_ents or new_nums or new_quotes or event)
+        new_verbs = tuple(sorted(f.event_verbs - memory.terms - seen_verbs)) if f.entities else ()
+        informative = bool(new_ents or new_nums or new_quotes or new_verbs)
         novel = sim < settings.sentence_match_threshold and informative
         if matched is not None and sim >= settings.sentence_match_threshold:
             repeats[matched.article_id] += 1
@@ -221,14 +208,14 @@ def assess(
                 new_entities=new_ents,
                 new_numbers=new_nums,
                 new_quotes=new_quotes,
-                event_verb=f.event_verb,
-                coverage=coverage,
+                new_event_verbs=new_verbs,
                 informative=informative,
             )
         )
         # Names introduced by an earlier sentence of the same article are not new again.
         seen_ents |= f.entities
         seen_nums |= f.numbers
+        seen_verbs |= f.event_verbs
     novel = [v.text for v in verdicts if v.novel]
     is_dev = len(novel) >= settings.min_novel_sentences
     repeated = max(repeats.items(), key=lambda kv: kv[1])[0] if repeats else None

@@ -73,13 +73,6 @@ class DetectionSettings(BaseModel):
     quote_match_threshold: float = Field(
         0.6, ge=0, le=1, description="the same for a quotation against earlier story sentences"
     )
-    event_coverage_threshold: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="a sentence with only an event verb is informative when less than this share "
-        "of its terms occur anywhere in the story",
-    )
     min_novel_sentences: int = Field(
         1, ge=1, description="novel informative sentences needed for a development"
     )
