@@ -34,14 +34,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from trafilatura import bare_extraction
 
 from monitor.models import ExtractedPage
 
-__all__ = ["Extractor", "extract_page"]
+__all__ = ["Extractor", "PageExtractor", "extract_page"]
 
 # htmldate's own default format drops the time of day; asking for it keeps the timestamp when
 # the page has one. max_date is left to htmldate, which defaults it to "now".
@@ -56,9 +56,7 @@ _DATE_PARAMS: dict[str, Any] = {
 # article text.
 _COMMENT_WORDS = ("kommentar", "commentaire", "comentario", "reaction", "yorum", "leserbrief")
 _PRUNE_XPATH = "//*[{}]".format(
-    " or ".join(
-        f"contains(@id, '{word}') or contains(@class, '{word}')" for word in _COMMENT_WORDS
-    )
+    " or ".join(f"contains(@id, '{word}') or contains(@class, '{word}')" for word in _COMMENT_WORDS)
 )
 
 # Metadata trafilatura does not return (language, the declared canonical URL, the full publication
@@ -67,12 +65,11 @@ _PRUNE_XPATH = "//*[{}]".format(
 _HEAD_SCAN_BYTES = 65_536
 _HEAD_END = re.compile(rb"</head\s*>|<body[\s>]", re.IGNORECASE)
 _TAG = re.compile(rb"<(html|meta|link)\b([^>]{0,4000})>", re.IGNORECASE)
-_ATTR = re.compile(
-    rb"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"""
-)
+_ATTR = re.compile(rb"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _LD_PUBLISHED = re.compile(rb'"datePublished"\s*:\s*"([^"]{8,40})"')
 _LANG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
 _PUBLISHED_KEYS = frozenset({"article:published_time", "datepublished", "og:published_time"})
+_MAX_TAGS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +80,7 @@ class _HeadFacts:
     published: str | None = None
 
 
-def extract_page(
-    html: bytes | str, url: str, *, min_text_chars: int = 200
-) -> ExtractedPage | None:
+def extract_page(html: bytes | str, url: str, *, min_text_chars: int = 200) -> ExtractedPage | None:
     """Extract the article of one page; ``None`` when nothing usable is found. Never raises."""
     try:
         return _extract(html, url, min_text_chars)
@@ -98,6 +93,12 @@ def extract_page(
 
 def _extract(html: bytes | str, url: str, min_text_chars: int) -> ExtractedPage | None:
     if not html:
+        return None
+    # Extraction cost grows with the element count (about 80 µs per element over all of
+    # trafilatura's passes); a page of unclosed tags can otherwise hold a worker for many
+    # seconds. Real article pages, live blogs included, stay far below this.
+    tag_count = html.count(b"<") if isinstance(html, bytes) else html.count("<")
+    if tag_count > _MAX_TAGS:
         return None
     document = bare_extraction(
         html,
@@ -228,10 +229,19 @@ _CHUNKS_PER_WORKER = 4
 _MAX_CHUNK = 16
 
 
+class PageExtractor(Protocol):
+    """The shape of :func:`extract_page`; an :class:`Extractor` can run any module-level
+    function of this shape (it must be importable by name in the worker processes)."""
+
+    def __call__(
+        self, html: bytes | str, url: str, *, min_text_chars: int
+    ) -> ExtractedPage | None: ...
+
+
 def _extract_chunk(
-    pages: Sequence[tuple[str, bytes]], min_text_chars: int
+    extract: PageExtractor, pages: Sequence[tuple[str, bytes]], min_text_chars: int
 ) -> list[ExtractedPage | None]:
-    return [extract_page(html, url, min_text_chars=min_text_chars) for url, html in pages]
+    return [extract(html, url, min_text_chars=min_text_chars) for url, html in pages]
 
 
 def _init_worker() -> None:
@@ -239,7 +249,9 @@ def _init_worker() -> None:
     for name in ("trafilatura", "htmldate", "courlan", "justext"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     # Pay for trafilatura's lazy imports and caches before the first real chunk arrives.
-    extract_page(b"<html><body><article><p>warm up</p></article></body></html>", "http://x.invalid/")
+    extract_page(
+        b"<html><body><article><p>warm up</p></article></body></html>", "http://x.invalid/"
+    )
 
 
 class Extractor:
@@ -250,11 +262,18 @@ class Extractor:
     process can deadlock the child.
     """
 
-    def __init__(self, workers: int, *, min_text_chars: int = 200) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        min_text_chars: int = 200,
+        page_extractor: PageExtractor = extract_page,
+    ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         self.workers = workers
         self.min_text_chars = min_text_chars
+        self._extract = page_extractor
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -279,7 +298,7 @@ class Extractor:
     def extract_many(self, pages: Sequence[tuple[str, bytes]]) -> list[ExtractedPage | None]:
         """Extract ``(url, html)`` pairs; results in the same order, ``None`` where unusable."""
         if self.workers == 0 or not pages:
-            return _extract_chunk(pages, self.min_text_chars)
+            return _extract_chunk(self._extract, pages, self.min_text_chars)
         results: list[ExtractedPage | None] = [None] * len(pages)
         unfinished = self._run_chunks(pages, results)
         if unfinished:
@@ -357,7 +376,7 @@ class Extractor:
         self, pool: ProcessPoolExecutor, chunk: Sequence[tuple[str, bytes]]
     ) -> Future[list[ExtractedPage | None]]:
         try:
-            return pool.submit(_extract_chunk, chunk, self.min_text_chars)
+            return pool.submit(_extract_chunk, self._extract, chunk, self.min_text_chars)
         except BrokenProcessPool as exc:
             # Uniform handling: the caller sees the breakage when it asks for the result.
             failed: Future[list[ExtractedPage | None]] = Future()

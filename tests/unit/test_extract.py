@@ -1,0 +1,290 @@
+"""Extraction: golden pages with expected values, a text-quality gate, hostile input, the pool."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.extract import Extractor, extract_page
+from monitor.models import ExtractedPage
+
+PAGES = Path(__file__).parent.parent / "fixtures" / "pages"
+EXPECTED: dict[str, dict[str, Any]] = json.loads((PAGES / "expected.json").read_text("utf-8"))
+BASELINE: dict[str, Any] = json.loads((PAGES / "baseline.json").read_text("utf-8"))
+NAMES = sorted(EXPECTED)
+
+
+def load(name: str) -> tuple[str, bytes]:
+    return EXPECTED[name]["url"], (PAGES / f"{name}.html").read_bytes()
+
+
+def extracted(name: str) -> ExtractedPage:
+    url, html = load(name)
+    page = extract_page(html, url)
+    assert page is not None, f"{name}: nothing extracted"
+    return page
+
+
+def tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def token_f1(got: str, want: str) -> float:
+    got_counts, want_counts = Counter(tokens(got)), Counter(tokens(want))
+    overlap = sum((got_counts & want_counts).values())
+    if overlap == 0:
+        return 0.0
+    precision = overlap / sum(got_counts.values())
+    recall = overlap / sum(want_counts.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+# -- golden pages -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_golden_metadata(name: str) -> None:
+    want = EXPECTED[name]
+    page = extracted(name)
+    assert page.title == want["title"]
+    assert page.authors == tuple(want["authors"])
+    assert page.published == datetime.fromisoformat(want["published"])
+    assert page.published is not None
+    assert page.published.tzinfo is UTC
+    assert page.language == want["language"]
+    assert page.site_name == want["site_name"]
+    assert page.canonical_url == want["canonical_url"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_golden_text_keeps_article_and_drops_chrome(name: str) -> None:
+    want = EXPECTED[name]
+    text = extracted(name).text
+    for sentence in want["must_contain"]:
+        assert sentence in text, f"{name}: article sentence missing: {sentence!r}"
+    for sentence in want["must_not_contain"]:
+        assert sentence not in text, f"{name}: boilerplate leaked: {sentence!r}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quality_gate_token_f1_per_page(name: str) -> None:
+    want = (PAGES / f"{name}.expected.txt").read_text("utf-8")
+    score = token_f1(extracted(name).text, want)
+    floor = BASELINE["f1_floor"][name]
+    assert score >= floor, f"{name}: token F1 {score:.3f} fell below the baseline {floor}"
+
+
+def test_quality_gate_mean_token_f1() -> None:
+    scores = [
+        token_f1(extracted(name).text, (PAGES / f"{name}.expected.txt").read_text("utf-8"))
+        for name in NAMES
+    ]
+    mean = sum(scores) / len(scores)
+    assert mean >= BASELINE["mean_f1_floor"], f"mean token F1 {mean:.3f}"
+
+
+def test_token_f1_can_fail() -> None:
+    assert token_f1("the cat sat", "the cat sat") == 1.0
+    assert token_f1("cookie banner text", "the cat sat") == 0.0
+    assert 0.0 < token_f1("the cat sat on a mat", "the cat sat") < 1.0
+
+
+# -- contract details ---------------------------------------------------------------------------
+
+
+def test_str_input_gives_the_same_result_as_bytes() -> None:
+    url, html = load("rheintaler_de")
+    assert extract_page(html.decode("utf-8"), url) == extract_page(html, url)
+
+
+def test_declared_charset_is_honoured() -> None:
+    html = load("ege_kiyi_tr")[1]
+    with pytest.raises(UnicodeDecodeError):  # the fixture really is windows-1254 bytes
+        html.decode("utf-8")
+    page = extracted("ege_kiyi_tr")
+    assert "Öztürkmen" in page.text
+    assert page.site_name == "Ege Kıyı Haber"
+
+
+def test_text_shorter_than_minimum_gives_none() -> None:
+    url, html = load("harbour_gazette_en")
+    length = len(extracted("harbour_gazette_en").text)
+    assert extract_page(html, url, min_text_chars=length) is not None
+    assert extract_page(html, url, min_text_chars=length + 1) is None
+
+
+def test_relative_canonical_is_resolved_against_the_page_url() -> None:
+    url = "https://mirror.example/feeds/item?id=7"
+    page = extract_page(load("courrier_collines_fr")[1], url)
+    assert page is not None
+    assert page.canonical_url == "https://mirror.example/region/vignerons-report-restrictions-eau"
+
+
+def test_og_url_is_the_canonical_when_no_link_rel() -> None:
+    page = extracted("rheintaler_de")
+    assert page.canonical_url is not None
+    assert page.canonical_url.endswith("/autofreie-altstadt-100.html")
+
+
+def test_declared_timestamp_loses_to_htmldate_when_days_disagree() -> None:
+    url, html = load("harbour_gazette_en")
+    # The URL, the JSON-LD and the visible date all say 14 March; a stray meta tag must not win.
+    tampered = html.replace(
+        b'"article:published_time" content="2024-03-14T09:30:00+01:00"',
+        b'"article:published_time" content="2019-01-01T09:30:00+01:00"',
+    )
+    assert tampered != html
+    page = extract_page(tampered, url)
+    assert page is not None
+    assert page.published is not None
+    assert page.published.date().isoformat() == "2024-03-14"
+
+
+def _article(head: str = "") -> bytes:
+    paragraphs = "".join(
+        f"<p>On day {day} the committee met again and heard evidence from {day * 3} residents "
+        f"about the closure of the river crossing.</p>"
+        for day in range(1, 9)
+    )
+    return (
+        f"<html{head}><head><title>Committee hears residents</title></head><body>"
+        f"<article><h1>Committee hears residents</h1>{paragraphs}</article></body></html>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("head", "language"),
+    [
+        (' lang="pt-BR"', "pt"),
+        (' xml:lang="nl"', "nl"),
+        (' lang="not a language"', None),
+        ("", None),
+    ],
+)
+def test_language_from_html_lang(head: str, language: str | None) -> None:
+    page = extract_page(_article(head), "https://example.org/a")
+    assert page is not None
+    assert page.language == language
+
+
+# -- hostile input ------------------------------------------------------------------------------
+
+HOSTILE: dict[str, bytes | str] = {
+    "empty bytes": b"",
+    "empty str": "",
+    "whitespace": b" \n\t " * 100,
+    "nul bytes": b"\x00" * 10_000,
+    "random binary": bytes((i * 7919 + 13) % 256 for i in range(50_000)),
+    "png header": b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\xff" * 4000,
+    "gzip body": b"\x1f\x8b\x08\x00" + bytes(range(256)) * 40,
+    "deep nesting": b"<html><body>" + b"<div>" * 200_000 + b"x" + b"</div>" * 200_000,
+    "unclosed tags": b"<html><body>" + b"<p><b><i>" * 50_000,
+    "only angle brackets": b"<" * 100_000,
+    "huge attribute": b'<html><head><meta name="x" content="' + b"a" * 1_000_000 + b'">',
+    "utf-16 without bom": "<html><body><p>hello there</p></body></html>".encode("utf-16-le"),
+    "feed instead of page": b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+    + b"<item><title>a</title><link>https://x.example/a</link></item>" * 200
+    + b"</channel></rss>",
+    "script only": b"<html><head><script>" + b"var a = 1;" * 10_000 + b"</script></head></html>",
+    "html without text": b"<html><head><title>Nothing</title></head><body><nav><a href='/'>Home</a>"
+    b"</nav></body></html>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_input_gives_none_without_raising(name: str) -> None:
+    assert extract_page(HOSTILE[name], "https://hostile.example/page") is None
+
+
+def test_invalid_utf8_bytes_do_not_raise() -> None:
+    # Nothing can tell mojibake from text in an unknown script: this only must not raise.
+    garbage = (
+        b'<html><head><meta charset="utf-8"></head><body><p>'
+        + b"\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x90\x28\xbc" * 500
+        + b"</p></body></html>"
+    )
+    page = extract_page(garbage, "https://hostile.example/page")
+    assert page is None or page.text.strip()
+
+
+def test_a_few_invalid_bytes_do_not_lose_the_article() -> None:
+    url, html = load("harbour_gazette_en")
+    damaged = html.replace(b"ending months of complaints", b"ending months \xff\xfe of complaints")
+    assert damaged != html
+    page = extract_page(damaged, url)
+    assert page is not None
+    assert "the last return sailing from Kestrel Main" in page.text
+
+
+def test_too_many_tags_is_refused_quickly() -> None:
+    url, html = load("harbour_gazette_en")
+    padded = html.replace(b"</body>", b"<span></span>" * 31_000 + b"</body>")
+    assert extract_page(padded, url) is None
+    assert extract_page(html, url) is not None
+
+
+# -- many pages, in-process and in worker processes ----------------------------------------------
+
+
+def _batch() -> list[tuple[str, bytes]]:
+    golden = [load(name) for name in NAMES]
+    hostile = [
+        ("https://hostile.example/" + name.replace(" ", "-"), value)
+        for name, value in sorted(HOSTILE.items())
+        # the slow ones are covered one by one above
+        if isinstance(value, bytes) and len(value) < 100_000
+    ]
+    mixed = golden + hostile[:4] + golden[::-1] + hostile[4:] + golden
+    return mixed * 2
+
+
+def crash_on_marker(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
+    """Like extract_page, but kills its process on a marker page, as a crashing parser would."""
+    if url.endswith("/crash"):
+        os._exit(70)
+    return extract_page(html, url, min_text_chars=min_text_chars)
+
+
+def test_in_process_keeps_order_and_length() -> None:
+    batch = _batch()
+    results = Extractor(0).extract_many(batch)
+    assert len(results) == len(batch)
+    for (url, html), result in zip(batch, results, strict=True):
+        assert result == extract_page(html, url)
+
+
+def test_extractor_rejects_negative_workers() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        Extractor(-1)
+
+
+@pytest.mark.slow
+def test_worker_pool_gives_the_same_results_in_order() -> None:
+    batch = _batch()
+    expected = Extractor(0).extract_many(batch)
+    assert None in expected
+    assert sum(r is not None for r in expected) >= 3 * len(NAMES) * 2
+    with Extractor(2) as extractor:
+        assert extractor.extract_many(batch) == expected
+        assert extractor.extract_many(batch[:3]) == expected[:3]
+        assert extractor.extract_many([]) == []
+
+
+@pytest.mark.slow
+def test_a_page_that_kills_its_worker_gives_none_and_the_pool_recovers() -> None:
+    good = [load(name) for name in NAMES]
+    expected = Extractor(0).extract_many(good)
+    crash = ("https://hostile.example/crash", b"<html></html>")
+    batch = [*good, crash, *good, crash, *good]
+    with Extractor(2, page_extractor=crash_on_marker) as extractor:
+        results = extractor.extract_many(batch)
+        assert results == [*expected, None, *expected, None, *expected]
+        # the rebuilt pool serves the next batch as if nothing happened
+        assert extractor.extract_many(good) == expected
