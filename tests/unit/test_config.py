@@ -1,0 +1,114 @@
+"""Settings and config-file validation: errors name the file, the field and what was expected."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from monitor.config import Settings, get_settings, load_config, parse_config
+from monitor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """
+sources:
+  - {name: Example, url: "https://news.example.org/rss.xml"}
+topics:
+  - name: Istanbul talks
+    query: 'istanbul AND (talks OR "peace deal")'
+    channels: [desk]
+channels:
+  - {type: email, name: desk, to: [desk@example.org]}
+  - {type: webhook, name: hook, url: "https://hooks.example.org/x"}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_config_loads(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, GOOD))
+    assert [s.name for s in config.sources] == ["Example"]
+    topic = config.topics[0]
+    assert [c.name for c in config.channels_for(topic)] == ["desk"]
+
+
+def test_wrong_field_names_file_field_and_expectation(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace('url: "https://news', 'url: "ftp://news'))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "sources.0.url" in message
+    assert "https?://" in message and "ftp://" in message
+
+
+def test_unknown_key_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"topics\.0\.qurey"):
+        load_config(_write(tmp_path, GOOD.replace("    query:", "    qurey:")))
+
+
+def test_malformed_query_points_at_topic(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("(talks OR", "(talks OR OR"))
+    with pytest.raises(ConfigError, match=r"topics\.0\.query"):
+        load_config(path)
+
+
+def test_unknown_channel_in_topic(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown channel 'nope'"):
+        load_config(_write(tmp_path, GOOD.replace("channels: [desk]", "channels: [nope]")))
+
+
+def test_duplicate_names_rejected() -> None:
+    data = {"sources": [{"name": "a", "url": "https://a.example"}] * 2}
+    with pytest.raises(ConfigError, match="duplicate name 'a'"):
+        parse_config(data)
+
+
+def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(_write(tmp_path, "sources: [unclosed"))
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MONITOR_SMTP__PORT", "2525")
+    monkeypatch.setenv("MONITOR_SMTP__PASSWORD", "hunter2")
+    monkeypatch.setenv("MONITOR_DATA_DIR", str(tmp_path))
+    settings = get_settings(_env_file=None)
+    assert settings.smtp.port == 2525
+    assert "hunter2" not in repr(settings)
+    assert settings.resolved_database_url() == f"sqlite:///{(tmp_path / 'monitor.db').resolve()}"
+
+
+def test_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_SMTP__PORT", "not-a-port")
+    with pytest.raises(ConfigError, match=r"smtp\.port"):
+        get_settings(_env_file=None)
+
+
+def _leaf_keys(model: type[BaseModel], prefix: str) -> list[str]:
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += _leaf_keys(ann, f"{prefix}{name.upper()}__")
+        else:
+            keys.append(f"{prefix}{name.upper()}")
+    return keys
+
+
+def test_env_example_lists_every_setting() -> None:
+    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^#?\s*(MONITOR_[A-Z0-9_]+)=", text, flags=re.MULTILINE))
+    missing = [k for k in _leaf_keys(Settings, "MONITOR_") if k not in documented
+               and not k.startswith("MONITOR_SECRETS")]
+    assert not missing, f".env.example lacks {missing}"
+    assert "MONITOR_SECRETS__" in text
