@@ -7,12 +7,13 @@ import json
 import re
 from datetime import datetime
 from html.parser import HTMLParser
+from pathlib import Path
 
 import feedparser
 import pytest
 import trafilatura
 
-from monitor.config import parse_config
+from monitor.config import load_config, parse_config
 from monitor.demo.content import ARTICLES, DEMO_TOPIC, OUTAGES, OUTLETS, DemoArticle, Outlet
 from monitor.demo.pages import (
     SYNTHETIC_OUTLETS,
@@ -326,6 +327,17 @@ def test_demo_config_validates() -> None:
         }
     )
     assert [t.name for t in config.topics] == ["Marrowick port talks"]
+
+
+def test_real_feeds_example_is_a_valid_config() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "real-feeds.yaml"
+    config = load_config(path)
+    assert len(config.sources) >= 5
+    assert all(s.url.startswith("https://") for s in config.sources)
+    (topic,) = config.topics
+    assert topic.name == "Istanbul talks"
+    assert topic.query == "istanbul AND (talks OR negotiations OR meeting OR ceasefire)"
+    assert {c.type for c in config.channels} == {"email", "webhook"}
 
 
 # --- synthetic articles --------------------------------------------------------------------------
