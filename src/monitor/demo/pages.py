@@ -31,6 +31,7 @@ from xml.etree import ElementTree as ET
 from monitor.demo.content import DemoArticle, Outlet
 
 __all__ = [
+    "FEED_CONTENT_TYPES",
     "SYNTHETIC_OUTLETS",
     "article_url",
     "render_article_page",
