@@ -57,6 +57,8 @@ STOPWORDS = frozenset(
     without across around however although though whether despite like mr mrs ms dr st
     monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow week
     year years day days time times last first next just even well way back get got make made
+    meanwhile moreover furthermore additionally separately earlier later instead overall finally
+    indeed nonetheless nevertheless elsewhere currently recently already yes oh thanks
     """.split()
 )
 

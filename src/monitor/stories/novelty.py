@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.stories.settings import DetectionSettings
-from monitor.text import SentenceFeatures, content_terms, sentence_features
+from monitor.text import SentenceFeatures, content_terms, sentence_features, stem
 
 Weight = Callable[[str], float]
 
@@ -185,7 +185,10 @@ def assess(
         f = sentence_features(sentence)
         sim, idx = _best_sentence(f.terms, index, weight)
         matched = memory.sentences[idx] if idx is not None else None
-        new_ents = tuple(sorted(f.entities - seen_ents))
+        # A capitalised word the story already used in any case ("chancellor") is no new name.
+        new_ents = tuple(
+            sorted(e for e in f.entities - seen_ents if stem(e) not in memory.terms)
+        )
         new_nums = tuple(sorted(f.numbers - seen_nums))
         new_quotes = tuple(
             q

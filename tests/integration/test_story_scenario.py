@@ -1,0 +1,108 @@
+"""A story, a follow-up with new facts, a rewrite of it with no new facts, a further development
+and an unrelated story, replayed through the real ingest code on SQLite and PostgreSQL.
+
+The texts are fictional (tests/fixtures/stories). The rewrite shares few 5-grams with the
+follow-up, so only novelty detection (not dedup) can keep it silent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.dedup import exact_containment
+from monitor.models import Article
+from monitor.storage.tables import ArticleRow, DevelopmentReportRow, DevelopmentRow, StoryRow
+from monitor.stories.ingest import IngestResult, ingest
+from monitor.stories.settings import DetectionSettings
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
+START = datetime(2031, 6, 1, 8, 0, tzinfo=UTC)
+
+
+def _article(name: str, source: str, hours: float) -> Article:
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    title = text.splitlines()[0] if not text.startswith("Subscribe") else text.splitlines()[1]
+    when = START + timedelta(hours=hours)
+    return Article(
+        source=source,
+        url=f"https://{source}/{name}",
+        canonical_url=f"https://{source}/{name}",
+        title=title,
+        text=text,
+        fetched_at=when,
+        published_at=when,
+    )
+
+
+def _ingest(sessions: sessionmaker[Session], article: Article) -> IngestResult:
+    with sessions() as session, session.begin():
+        return ingest(session, article, source_id=None, settings=DetectionSettings())
+
+
+def test_rewrite_is_a_report_and_follow_ups_are_developments(
+    sessions: sessionmaker[Session],
+) -> None:
+    first = _ingest(sessions, _article("01_first_report.txt", "harbour-gazette.test", 0))
+    follow = _ingest(sessions, _article("02_follow_up.txt", "straits-daily.test", 26))
+    rewrite = _ingest(sessions, _article("03_rewrite_of_follow_up.txt", "aggregator.test", 30))
+    later = _ingest(sessions, _article("04_new_development.txt", "harbour-gazette.test", 72))
+    other = _ingest(sessions, _article("05_other_story.txt", "mountain-news.test", 40))
+
+    assert first.new_story and first.development_id is not None
+    assert first.novel_sentences
+    for result in (follow, rewrite, later):
+        assert result.story_id == first.story_id
+        assert result.duplicate_of is None
+
+    assert follow.development_id is not None
+    assert any("Castellan" in s for s in follow.novel_sentences)
+
+    # The rewrite is not a textual copy, yet adds nothing: filed under the follow-up's development.
+    rewrite_text = (FIXTURES / "03_rewrite_of_follow_up.txt").read_text(encoding="utf-8")
+    follow_text = (FIXTURES / "02_follow_up.txt").read_text(encoding="utf-8")
+    assert exact_containment(rewrite_text, follow_text) < 0.2
+    assert rewrite.development_id is None
+    assert rewrite.novel_sentences == ()
+    assert rewrite.repeats_development_id == follow.development_id
+
+    assert later.development_id is not None
+    assert any("Ellery" in s or "40 cargo" in s for s in later.novel_sentences)
+
+    # Negative control: another story never joins or develops this one.
+    assert other.story_id != first.story_id
+    assert other.new_story
+
+    with sessions() as session:
+        report = session.get(DevelopmentReportRow, (follow.development_id, rewrite.article_id))
+        assert report is not None
+        story = session.get(StoryRow, first.story_id)
+        assert story is not None
+        assert story.article_count == 4
+        assert set(story.outlets) == {
+            "harbour-gazette.test",
+            "straits-daily.test",
+            "aggregator.test",
+        }
+        devs = session.query(DevelopmentRow).filter_by(story_id=first.story_id).count()
+        assert devs == 3
+        row = session.get(ArticleRow, rewrite.article_id)
+        assert row is not None
+        assert row.decision["outcome"] == "report"
+        assert all(not s["novel"] for s in row.decision["novelty"]["sentences"])
+
+
+@pytest.mark.parametrize("order", ["rewrite-last"])
+def test_replaying_the_same_articles_is_a_no_op(
+    sessions: sessionmaker[Session], order: str
+) -> None:
+    article = _article("01_first_report.txt", "harbour-gazette.test", 0)
+    first = _ingest(sessions, article)
+    again = _ingest(sessions, article)
+    assert first.article_id is not None
+    assert again.already_stored and again.article_id is None
+    with sessions() as session:
+        assert session.query(ArticleRow).count() == 1
