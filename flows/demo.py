@@ -13,6 +13,7 @@ import email
 import email.policy
 import json
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,10 +46,14 @@ class Mailbox:
 def smtp_server(mailbox: Mailbox) -> Iterator[int]:
     from aiosmtpd.controller import Controller
 
-    controller = Controller(mailbox, hostname="127.0.0.1", port=0)
+    # aiosmtpd checks readiness by connecting to its port, so it needs a concrete one.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield int(controller.server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        yield port
     finally:
         controller.stop()
 

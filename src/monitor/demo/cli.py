@@ -17,7 +17,10 @@ def demo(
     verbose: Annotated[bool, typer.Option(help="show Prefect's own logs")] = False,
 ) -> None:
     """Run monitor cycles against an offline demo newsroom served on 127.0.0.1."""
-    if not verbose:  # read by Prefect when it is imported below
+    # Read by Prefect when it is imported below. The demo keeps Prefect's own state (its
+    # serverless API database) beside the demo database rather than in ~/.prefect.
+    os.environ.setdefault("PREFECT_HOME", str((data_dir / "prefect").resolve()))
+    if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.demo import run_demo
 
