@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from monitor.stories.novelty import StoryMemory, assess
+from monitor.stories.settings import DetectionSettings
+from monitor.text import sentence_features
+
+SETTINGS = DetectionSettings()
+EARLIER = [
+    "Premier Ilsa Varnholt proposed talks with Kallund in Valmora on June 9.",
+    "Chancellor Edvin Marrow said he would attend the talks in person.",
+]
+
+
+def _memory() -> StoryMemory:
+    feats = [sentence_features(s) for s in EARLIER]
+    return StoryMemory().remember(1, feats, development_id=7, cap=100)
+
+
+def _weight(_term: str) -> float:
+    return 1.0
+
+
+def test_paraphrase_without_new_information_is_not_novel() -> None:
+    report = assess(
+        ["Marrow, the chancellor, is set to attend the Valmora talks himself."],
+        _memory(),
+        _weight,
+        SETTINGS,
+    )
+    assert not report.is_development
+    assert report.verdicts[0].new_entities == ()
+
+
+def test_new_name_and_number_make_a_development() -> None:
+    report = assess(
+        ["Mediator Amara Castellan invited 14 observers to the Valmora talks."],
+        _memory(),
+        _weight,
+        SETTINGS,
+    )
+    assert report.is_development
+    assert report.facts == ("Mediator Amara Castellan invited 14 observers to the Valmora talks.",)
+    assert {"amara", "castellan"} <= set(report.verdicts[0].new_entities)
+
+
+def test_repeated_sentence_is_matched_to_its_article() -> None:
+    report = assess([EARLIER[1]], _memory(), _weight, SETTINGS)
+    assert report.verdicts[0].similarity == 1.0
+    assert report.repeats_article_id == 1
+    assert not report.is_development
+
+
+def test_filler_without_names_or_numbers_is_not_novel() -> None:
+    report = assess(
+        ["Many observers believe the coming days could reshape the region for a generation."],
+        _memory(),
+        _weight,
+        SETTINGS,
+    )
+    assert not report.is_development
+
+
+def test_memory_round_trips_through_json() -> None:
+    memory = _memory()
+    again = StoryMemory.from_json(memory.to_json())
+    assert again == memory

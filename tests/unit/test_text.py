@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from monitor.text import content_sentences, entities, normalise, numbers, quotes, stem
+
+
+def test_normalise_folds_case_quotes_dashes_and_spacing() -> None:
+    assert normalise("The  \u201cTalks\u201d \u2014 Resume\n") == normalise('the "talks" - resume')
+
+
+def test_content_sentences_drop_page_furniture_and_keep_facts() -> None:
+    page = """Subscribe to our newsletter
+Harbour Talks Resume
+3 min read
+The mayor of Corvane said on Monday that 12 ferries would resume service. Mr. Aldous Brin agreed.
+Photo: Lena Marsh/Getty Images
+Read more @ example.com
+"""
+    sentences = content_sentences(page)
+    assert sentences == [
+        "The mayor of Corvane said on Monday that 12 ferries would resume service."
+    ]
+
+
+def test_abbreviations_do_not_split_sentences() -> None:
+    text = "Officials in the U.S. and Dr. Imre Falk met in Valmora on Friday to discuss fishing rights."
+    assert content_sentences(text) == [text]
+
+
+def test_entities_numbers_and_quotes() -> None:
+    sentence = 'Meanwhile, Hakan Vell said on May 15 that "the 30-day truce must come first".'
+    assert entities(sentence) == {"hakan", "vell"}
+    assert {"15", "30", "may 15"} <= numbers(sentence)
+    assert quotes(sentence) == ["the 30-day truce must come first"]
+
+
+def test_stem_conflates_inflections() -> None:
+    assert stem("released") == stem("releases") == stem("release")
+    assert stem("talks") == stem("talk")
