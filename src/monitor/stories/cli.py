@@ -1,0 +1,198 @@
+"""``monitor stories``, ``monitor explain`` and ``monitor eval stream``.
+
+Read-only views of what ingest decided, and the replay evaluation on a throw-away database.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.storage.tables import ArticleRow, DevelopmentReportRow, DevelopmentRow, StoryRow
+
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _session() -> Session:
+    from monitor.cli import load_settings
+    from monitor.storage.db import make_engine, upgrade
+
+    settings = load_settings()
+    engine = make_engine(settings.resolved_database_url())
+    upgrade(engine)
+    return Session(engine)
+
+
+def stories_for_backtest(session: Session, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Stories (newest first) with their articles and developments, as plain JSON values."""
+    query = select(StoryRow).order_by(StoryRow.last_seen_at.desc(), StoryRow.id.desc())
+    if since is not None:
+        query = query.where(StoryRow.last_seen_at >= since)
+    out = []
+    for story in session.scalars(query):
+        articles = session.scalars(
+            select(ArticleRow).where(ArticleRow.story_id == story.id).order_by(ArticleRow.id)
+        ).all()
+        devs = session.scalars(
+            select(DevelopmentRow)
+            .where(DevelopmentRow.story_id == story.id)
+            .order_by(DevelopmentRow.id)
+        ).all()
+        out.append(
+            {
+                "id": story.id,
+                "headline": story.headline,
+                "first_seen_at": story.first_seen_at.isoformat(),
+                "last_seen_at": story.last_seen_at.isoformat(),
+                "outlets": list(story.outlets or []),
+                "articles": [
+                    {
+                        "id": a.id,
+                        "title": a.title,
+                        "source": a.source_name,
+                        "url": a.url,
+                        "duplicate_of": a.duplicate_of_id,
+                        "development_id": a.development_id,
+                        "is_development": a.is_development,
+                    }
+                    for a in articles
+                ],
+                "developments": [
+                    {
+                        "id": d.id,
+                        "article_id": d.article_id,
+                        "created_at": d.created_at.isoformat(),
+                        "facts": list(d.facts),
+                        "reports": [
+                            r.article_id
+                            for r in session.scalars(
+                                select(DevelopmentReportRow).where(
+                                    DevelopmentReportRow.development_id == d.id
+                                )
+                            )
+                        ],
+                    }
+                    for d in devs
+                ],
+            }
+        )
+    return out
+
+
+def stories(
+    json_out: JsonOption = False, limit: Annotated[int, typer.Option("--limit")] = 20
+) -> None:
+    """List stories with their articles and developments."""
+    with _session() as session:
+        data = stories_for_backtest(session)[:limit]
+    if json_out:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for s in data:
+        typer.echo(f"story {s['id']}: {s['headline']}  ({len(s['outlets'])} outlets)")
+        for d in s["developments"]:
+            typer.echo(f"  development {d['id']} (article {d['article_id']}, {d['created_at']})")
+            for fact in d["facts"][:3]:
+                typer.echo(f"    - {fact[:140]}")
+            if d["reports"]:
+                typer.echo(f"    also reported by articles {d['reports']}")
+        for a in s["articles"]:
+            tag = "dup" if a["duplicate_of"] else ("dev" if a["is_development"] else "report")
+            typer.echo(f"  [{tag:6}] {a['id']} {a['source']}: {a['title'][:90]}")
+
+
+def _find_article(session: Session, ident: str) -> ArticleRow | None:
+    if ident.isdigit():
+        return session.get(ArticleRow, int(ident))
+    return session.scalars(
+        select(ArticleRow).where((ArticleRow.canonical_url == ident) | (ArticleRow.url == ident))
+    ).first()
+
+
+def explain(
+    ident: Annotated[str, typer.Argument(help="article id or URL")], json_out: JsonOption = False
+) -> None:
+    """Why an article was a duplicate, joined a story, was or was not a development."""
+    with _session() as session:
+        row = _find_article(session, ident)
+        if row is None:
+            typer.echo(f"no article {ident!r}", err=True)
+            raise typer.Exit(1)
+        decision = dict(row.decision or {})
+        header = {
+            "article_id": row.id,
+            "title": row.title,
+            "url": row.url,
+            "source": row.source_name,
+        }
+    if json_out:
+        typer.echo(json.dumps({**header, "decision": decision}, indent=2))
+        return
+    typer.echo(f"article {row.id}: {row.title}\n  {row.url}")
+    outcome = decision.get("outcome", "unknown")
+    typer.echo(f"outcome: {outcome}")
+    if "duplicate_of" in decision:
+        typer.echo(
+            f"  duplicate of article {decision['duplicate_of']} (similarity {decision['similarity']})"
+        )
+        return
+    cluster = decision.get("cluster", {})
+    joined = "opened new story" if decision.get("new_story") else "joined story"
+    typer.echo(f"{joined} {decision.get('story_id')} (threshold {cluster.get('threshold')})")
+    for c in cluster.get("candidates", []):
+        typer.echo(
+            f"  candidate story {c['story_id']}: cosine {c['cosine']} x decay {c['decay']} "
+            f"= {c['score']} ({c['gap_hours']} h since last article)"
+        )
+    novelty = decision.get("novelty", {})
+    typer.echo(f"thresholds: {decision.get('thresholds')}")
+    match_at = (decision.get("thresholds") or {}).get("sentence_match", 0.5)
+    for s in novelty.get("sentences", []):
+        mark = "NEW " if s["novel"] else "seen" if s["similarity"] >= match_at else "    "
+        typer.echo(f"  [{mark}] {s['text'][:120]}")
+        why = []
+        if s["matched"]:
+            why.append(f"best match {s['similarity']} in article {s['matched_article_id']}")
+        for key in ("new_entities", "new_numbers", "new_quotes", "new_event_verbs"):
+            if s[key]:
+                why.append(f"{key.replace('_', ' ')}: {', '.join(s[key])}")
+        if not s["novel"] and s["similarity"] < match_at:
+            why.append("no new name, number, quote or event verb")
+        if why:
+            typer.echo(f"         {'; '.join(why)}")
+
+
+eval_app = typer.Typer(help="Evaluate detection on labelled streams.", no_args_is_help=True)
+
+
+@eval_app.command("stream")
+def eval_stream(
+    path: Annotated[Path, typer.Argument(help="labelled JSONL stream")],
+    json_out: JsonOption = False,
+) -> None:
+    """Replay a labelled stream on a fresh temporary database and print the scores."""
+    from monitor.cli import load_settings
+    from monitor.evaluation import evaluate, format_report, load_stream, replay
+    from monitor.storage.db import make_engine, upgrade
+
+    settings = load_settings()
+    items = load_stream(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/eval.db")
+        upgrade(engine)
+        report = evaluate(replay(engine, items, settings.detection))
+        engine.dispose()
+    typer.echo(json.dumps(report.to_json(), indent=2) if json_out else format_report(report))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stories")(stories)
+    app.command("explain")(explain)
+    app.add_typer(eval_app, name="eval")
