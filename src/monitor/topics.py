@@ -501,13 +501,23 @@ def _scope_to_title(node: _Node) -> _Node:
     return _Or(tuple(_scope_to_title(c) for c in node.children))
 
 
-def _unanchored(node: _Node) -> _Not | None:
-    """The NOT that lets ``node`` match an article containing none of its terms, if any."""
+def _matches_without_terms(node: _Node) -> bool:
+    """The value of ``node`` for an article that contains none of its terms."""
     if isinstance(node, _Term):
+        return False
+    if isinstance(node, _Not):
+        return not _matches_without_terms(node.child)
+    if isinstance(node, _And):
+        return all(_matches_without_terms(c) for c in node.children)
+    return any(_matches_without_terms(c) for c in node.children)
+
+
+def _unanchored(node: _Node) -> _Not | None:
+    """The outermost NOT that lets the query match an article without any of its terms."""
+    if not _matches_without_terms(node):
         return None
     if isinstance(node, _Not):
         return node
-    results = [_unanchored(child) for child in node.children]
-    if isinstance(node, _And):
-        return None if any(r is None for r in results) else results[0]
-    return next((r for r in results if r is not None), None)
+    if isinstance(node, _Term):  # pragma: no cover - a term alone never matches without terms
+        return None
+    return next((found for c in node.children if (found := _unanchored(c)) is not None), None)
