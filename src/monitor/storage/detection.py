@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -128,24 +128,51 @@ def count_document(session: Session, terms: Sequence[str]) -> None:
 
 
 def story_candidates(
-    session: Session, terms: Sequence[str], active_since: datetime, limit: int
+    session: Session, terms: Sequence[str], per_term: int, limit: int
 ) -> list[int]:
-    """Active stories sharing indexed top terms with the article, strongest overlap first."""
-    if not terms:
+    """Stories holding the article's terms among their top terms, strongest overlap first.
+
+    Each term reads at most ``per_term`` postings (highest weight first, from the
+    ``(term, weight)`` index), so the cost is bounded by the query, not by how many stories exist.
+    """
+    wanted = [t[:MAX_TERM_LEN] for t in dict.fromkeys(terms)]
+    if not wanted:
         return []
-    score = func.sum(StoryTermRow.weight)
-    rows = session.execute(
-        select(StoryTermRow.story_id, score)
+    parts = [
+        select(StoryTermRow.story_id, StoryTermRow.weight)
+        .where(StoryTermRow.term == term)
+        .order_by(StoryTermRow.weight.desc())
+        .limit(per_term)
+        .subquery()
+        for term in wanted
+    ]
+    scores: dict[int, float] = {}
+    for chunk in _chunks(parts, 50):
+        stmt = union_all(*(select(p.c.story_id, p.c.weight) for p in chunk))
+        for story_id, weight in session.execute(stmt):
+            scores[int(story_id)] = scores.get(int(story_id), 0.0) + float(weight)
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [sid for sid, _ in ranked[:limit]]
+
+
+def prune_story_index(session: Session, cold_before: datetime) -> int:
+    """Drop the indexed terms of stories not updated since ``cold_before``; returns rows deleted.
+
+    Cold stories stop being candidates, which keeps ``story_terms`` the size of the active set.
+    Run once per cycle, not per article.
+    """
+    cold = (
+        select(StoryTermRow.story_id)
         .join(StoryRow, StoryRow.id == StoryTermRow.story_id)
-        .where(
-            StoryTermRow.term.in_([t[:MAX_TERM_LEN] for t in dict.fromkeys(terms)]),
-            StoryRow.last_seen_at >= active_since,
-        )
-        .group_by(StoryTermRow.story_id)
-        .order_by(score.desc(), StoryTermRow.story_id)
-        .limit(limit)
+        .where(StoryRow.last_seen_at < cold_before)
+        .distinct()
     )
-    return [int(sid) for sid, _ in rows]
+    ids = list(session.scalars(cold))
+    deleted = 0
+    for chunk in _chunks(ids):
+        result = session.execute(delete(StoryTermRow).where(StoryTermRow.story_id.in_(chunk)))
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted
 
 
 def load_stories(session: Session, ids: Sequence[int]) -> list[StoryRow]:

@@ -141,6 +141,8 @@ class StoryTermRow(Base):
     """Top terms of each story: candidate stories for a new article by index lookup."""
 
     __tablename__ = "story_terms"
+    # Candidate lookup reads the strongest stories of each term: bounded whatever the archive.
+    __table_args__ = (Index("ix_story_terms_term_weight", "term", "weight"),)
 
     term: Mapped[str] = mapped_column(String(100), primary_key=True)
     story_id: Mapped[int] = mapped_column(

@@ -58,6 +58,11 @@ from monitor.text import article_sentences, content_terms, sentence_features
 known_keys = repo.known_keys
 
 
+def prune_story_index(session: Session, now: datetime, settings: DetectionSettings) -> int:
+    """Forget the candidate terms of stories cold for ``story_active_days`` (once per cycle)."""
+    return repo.prune_story_index(session, now - timedelta(days=settings.story_active_days))
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     article_id: int | None
@@ -288,9 +293,16 @@ def _place_in_story(
         )
     )
     since = when - timedelta(days=settings.story_active_days)
-    candidates = repo.load_stories(
-        session, repo.story_candidates(session, query, since, settings.story_candidates)
-    )
+    candidates = [
+        s
+        for s in repo.load_stories(
+            session,
+            repo.story_candidates(
+                session, query, settings.postings_per_term, settings.story_candidates
+            ),
+        )
+        if as_utc(s.last_seen_at) >= since
+    ]
     matches = [
         story_score(
             s.id,

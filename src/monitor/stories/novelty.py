@@ -186,9 +186,7 @@ def assess(
         sim, idx = _best_sentence(f.terms, index, weight)
         matched = memory.sentences[idx] if idx is not None else None
         # A capitalised word the story already used in any case ("chancellor") is no new name.
-        new_ents = tuple(
-            sorted(e for e in f.entities - seen_ents if stem(e) not in memory.terms)
-        )
+        new_ents = tuple(sorted(e for e in f.entities - seen_ents if stem(e) not in memory.terms))
         new_nums = tuple(sorted(f.numbers - seen_nums))
         new_quotes = tuple(
             q

@@ -48,7 +48,7 @@ class DetectionSettings(BaseModel):
         "can revive an old story, a vague one cannot",
     )
     story_active_days: float = Field(
-        400.0,
+        60.0,
         gt=0,
         description="stories untouched for longer are not candidates (bounds the candidate index)",
     )
@@ -58,6 +58,9 @@ class DetectionSettings(BaseModel):
     centroid_terms: int = Field(150, ge=10, description="terms kept in a story centroid")
     query_terms: int = Field(25, ge=3, description="top article terms used to find candidates")
     story_candidates: int = Field(20, ge=1, description="candidate stories scored per article")
+    postings_per_term: int = Field(
+        50, ge=1, description="strongest stories read per query term from the story_terms index"
+    )
     max_df_terms: int = Field(
         300, ge=10, description="distinct terms per article counted in document frequencies"
     )
