@@ -17,7 +17,9 @@ Contract
 * :class:`Extractor` runs :func:`extract_page` over many pages, in-process (``workers=0``) or
   in a lazily started pool of spawned processes. Pages travel to workers in chunks so the
   per-page cost is the extraction itself, not IPC. A page that kills its worker process gives
-  ``None``; the pool is rebuilt and the other pages of the batch still get their results.
+  ``None``; the pool is rebuilt and the other pages of the batch still get their results. The
+  one error it raises is :class:`~monitor.errors.ExtractionError` when worker processes cannot
+  be started at all (a broken environment, not a bad page).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from urllib.parse import urljoin, urlsplit
 
 from trafilatura import bare_extraction
 
+from monitor.errors import ExtractionError
 from monitor.models import ExtractedPage
 
 __all__ = ["Extractor", "PageExtractor", "extract_page"]
@@ -227,6 +230,7 @@ def _published(declared: str | None, found: str | None) -> datetime | None:
 # that a round trip (pickling 16 pages of ~50 KB is well under a millisecond) is noise.
 _CHUNKS_PER_WORKER = 4
 _MAX_CHUNK = 16
+_START_TIMEOUT_S = 120.0
 
 
 class PageExtractor(Protocol):
@@ -242,6 +246,10 @@ def _extract_chunk(
     extract: PageExtractor, pages: Sequence[tuple[str, bytes]], min_text_chars: int
 ) -> list[ExtractedPage | None]:
     return [extract(html, url, min_text_chars=min_text_chars) for url, html in pages]
+
+
+def _probe() -> bool:
+    return True
 
 
 def _init_worker() -> None:
@@ -296,7 +304,10 @@ class Extractor:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def extract_many(self, pages: Sequence[tuple[str, bytes]]) -> list[ExtractedPage | None]:
-        """Extract ``(url, html)`` pairs; results in the same order, ``None`` where unusable."""
+        """Extract ``(url, html)`` pairs; results in the same order, ``None`` where unusable.
+
+        Raises :class:`ExtractionError` only if the worker processes cannot be started.
+        """
         if self.workers == 0 or not pages:
             return _extract_chunk(self._extract, pages, self.min_text_chars)
         results: list[ExtractedPage | None] = [None] * len(pages)
@@ -377,20 +388,34 @@ class Extractor:
     ) -> Future[list[ExtractedPage | None]]:
         try:
             return pool.submit(_extract_chunk, self._extract, chunk, self.min_text_chars)
-        except BrokenProcessPool as exc:
+        # OSError: submitting may start a replacement process, and that can fail too.
+        except (BrokenProcessPool, OSError) as exc:
             # Uniform handling: the caller sees the breakage when it asks for the result.
+            broken = BrokenProcessPool(f"cannot submit to the pool: {exc!r}")
+            broken.__cause__ = exc
             failed: Future[list[ExtractedPage | None]] = Future()
-            failed.set_exception(exc)
+            failed.set_exception(broken)
             return failed
 
     def _get_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
+                pool = ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_init_worker,
                 )
+                # A pool that breaks on a harmless probe cannot run any page: that is a broken
+                # environment (cannot spawn, cannot import), not a hostile page, and retrying
+                # page by page would only spawn processes forever.
+                try:
+                    pool.submit(_probe).result(timeout=_START_TIMEOUT_S)
+                except Exception as exc:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise ExtractionError(
+                        f"extraction worker processes do not start: {exc!r}"
+                    ) from exc
+                self._pool = pool
             return self._pool
 
     def _replace_broken(self, pool: ProcessPoolExecutor) -> None:

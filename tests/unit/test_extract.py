@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -288,3 +290,22 @@ def test_a_page_that_kills_its_worker_gives_none_and_the_pool_recovers() -> None
         assert results == [*expected, None, *expected, None, *expected]
         # the rebuilt pool serves the next batch as if nothing happened
         assert extractor.extract_many(good) == expected
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_start_raise_extraction_error_instead_of_respawning() -> None:
+    # A main module read from stdin cannot be re-imported by spawned workers, so every worker
+    # dies at start-up: a broken environment, which must surface as one typed error.
+    script = (
+        "from monitor.errors import ExtractionError\n"
+        "from monitor.extract import Extractor\n"
+        "try:\n"
+        "    Extractor(2).extract_many([('https://x.example/a', b'<html></html>')])\n"
+        "except ExtractionError as exc:\n"
+        "    print('ExtractionError:', exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-"], input=script, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ExtractionError: extraction worker processes do not start" in done.stdout
