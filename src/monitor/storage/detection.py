@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, union_all, update
+from sqlalchemy import TextClause, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -127,6 +128,16 @@ def count_document(session: Session, terms: Sequence[str]) -> None:
         session.execute(stmt, list(chunk))
 
 
+@lru_cache(maxsize=16)
+def _postings_sql(terms: int) -> TextClause:
+    # One statement per padded term count, so the driver and SQLAlchemy caches are reused.
+    part = (
+        "SELECT * FROM (SELECT story_id, weight FROM story_terms WHERE term = :t{i} "
+        "ORDER BY weight DESC LIMIT :n)"
+    )
+    return text(" UNION ALL ".join(part.format(i=i) for i in range(terms)))
+
+
 def story_candidates(
     session: Session, terms: Sequence[str], per_term: int, limit: int
 ) -> list[int]:
@@ -135,21 +146,17 @@ def story_candidates(
     Each term reads at most ``per_term`` postings (highest weight first, from the
     ``(term, weight)`` index), so the cost is bounded by the query, not by how many stories exist.
     """
-    wanted = [t[:MAX_TERM_LEN] for t in dict.fromkeys(terms)]
+    wanted = [t[:MAX_TERM_LEN] for t in dict.fromkeys(terms) if t]
     if not wanted:
         return []
-    parts = [
-        select(StoryTermRow.story_id, StoryTermRow.weight)
-        .where(StoryTermRow.term == term)
-        .order_by(StoryTermRow.weight.desc())
-        .limit(per_term)
-        .subquery()
-        for term in wanted
-    ]
     scores: dict[int, float] = {}
-    for chunk in _chunks(parts, 50):
-        stmt = union_all(*(select(p.c.story_id, p.c.weight) for p in chunk))
-        for story_id, weight in session.execute(stmt):
+    for chunk in _chunks(wanted, 64):
+        padded = -(-len(chunk) // 8) * 8  # "" never occurs as a term
+        params: dict[str, Any] = {
+            f"t{i}": (chunk[i] if i < len(chunk) else "") for i in range(padded)
+        }
+        params["n"] = per_term
+        for story_id, weight in session.execute(_postings_sql(padded), params):
             scores[int(story_id)] = scores.get(int(story_id), 0.0) + float(weight)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return [sid for sid, _ in ranked[:limit]]
