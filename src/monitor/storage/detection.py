@@ -133,7 +133,7 @@ def _postings_sql(terms: int) -> TextClause:
     # One statement per padded term count, so the driver and SQLAlchemy caches are reused.
     part = (
         "SELECT * FROM (SELECT story_id, weight FROM story_terms WHERE term = :t{i} "
-        "ORDER BY weight DESC LIMIT :n)"
+        "ORDER BY weight DESC LIMIT :n) AS p{i}"
     )
     return text(" UNION ALL ".join(part.format(i=i) for i in range(terms)))
 
