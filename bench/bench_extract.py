@@ -5,7 +5,9 @@ page chrome: menus, "most read" lists, inline scripts and styles, related links,
 then measures, in the same run and over the same HTML:
 
 * bare: ``trafilatura.bare_extraction(html, url=url, with_metadata=True)`` in one process;
-* page: :func:`monitor.extract.extract_page` in one process (the stage's per-page overhead);
+* bare with the options extract_page passes (no comments, comment containers pruned): the
+  difference to ``page`` is the stage's own per-page overhead;
+* page: :func:`monitor.extract.extract_page` in one process;
 * pool: :class:`monitor.extract.Extractor` with ``--workers`` processes (pool start excluded,
   it is paid once per cycle; reported separately).
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from trafilatura import bare_extraction
 
-from monitor.extract import Extractor, extract_page
+from monitor.extract import _DATE_PARAMS, _PRUNE_XPATH, Extractor, extract_page
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pages"
 
@@ -84,6 +86,17 @@ def main() -> None:
         for url, html in pages:
             bare_extraction(html, url=url, with_metadata=True)
 
+    def bare_same_options() -> None:
+        for url, html in pages:
+            bare_extraction(
+                html,
+                url=url,
+                with_metadata=True,
+                include_comments=False,
+                date_extraction_params=_DATE_PARAMS,
+                prune_xpath=_PRUNE_XPATH,
+            )
+
     def page() -> None:
         for url, html in pages:
             extract_page(html, url)
@@ -97,6 +110,7 @@ def main() -> None:
         return min(times)
 
     t_bare = best(bare)
+    t_same = best(bare_same_options)
     t_page = best(page)
     with Extractor(args.workers) as extractor:
         start = time.perf_counter()
@@ -110,6 +124,7 @@ def main() -> None:
         return len(pages) / seconds
 
     print(f"bare trafilatura, 1 process : {rate(t_bare):7.1f} pages/s")
+    print(f"bare, extract_page options  : {rate(t_same):7.1f} pages/s  ratio {t_bare / t_same:.3f}")
     print(f"extract_page, 1 process     : {rate(t_page):7.1f} pages/s  ratio {t_bare / t_page:.3f}")
     print(
         f"Extractor, {args.workers} workers         : {rate(t_pool):7.1f} pages/s  "
