@@ -77,7 +77,8 @@ def minhash(hashes: npt.NDArray[np.uint64], num_perm: int) -> npt.NDArray[np.uin
     if hashes.size == 0:
         return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
     values = (hashes[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)
-    return (values & _MASK32).min(axis=0).astype(np.uint32)
+    result: npt.NDArray[np.uint32] = (values & _MASK32).min(axis=0).astype(np.uint32)
+    return result
 
 
 def content_hash(body: str) -> str:

@@ -45,8 +45,8 @@ _WORD = re.compile(r"[^\W_]+(?:['\-.][^\W_]+)*", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 # Function words: never terms, never entities on their own (a sentence-initial "The" is not a name).
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before
+_STOPWORDS_TEXT = """
+    a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
     further had has have having he her here hers herself him himself his how i if in into is it
     its itself just me more most my myself no nor not now of off on once only or other our ours
@@ -59,27 +59,28 @@ STOPWORDS = frozenset(
     year years day days time times last first next just even well way back get got make made
     meanwhile moreover furthermore additionally separately earlier later instead overall finally
     indeed nonetheless nevertheless elsewhere currently recently already yes oh thanks
-    """.split()
-)
+    """
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
-MONTHS = frozenset(
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
-)
+_MONTHS_TEXT = """
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    """
+MONTHS = frozenset(_MONTHS_TEXT.split())
 
 # Verbs that report that something happened: a sentence naming someone with an event verb the
 # story has not used yet ("resigned" in a story about talks) reports a new kind of event even
 # when it introduces no new name or number.
-EVENT_VERBS = frozenset(
-    """announce announced announces accept accepted accepts agree agreed agrees arrest arrested
+_EVENT_VERBS_TEXT = """
+    announce announced announces accept accepted accepts agree agreed agrees arrest arrested
     attack attacked ban banned cancel cancelled canceled charge charged confirm confirmed confirms
     crash crashed declare declared deny denied denies die died dies elect elected fire fired
     free freed injure injured kill killed launch launched meet met propose proposed proposes
     reject rejected rejects release released resign resigned rule ruled sign signed strike struck
     sue sued threaten threatened vote voted warn warned win won withdraw withdrew invite invited
     approve approved block blocked collide collided raid raided resume resumed suspend suspended
-    """.split()
-)
+    """
+EVENT_VERBS = frozenset(_EVENT_VERBS_TEXT.split())
 
 _BOILERPLATE = re.compile(
     r"""(?ix)

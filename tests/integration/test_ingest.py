@@ -62,7 +62,8 @@ def _ingest(sessions: sessionmaker[Session], article: Article) -> IngestResult:
 
 def test_keys_are_stored_and_a_second_ingest_is_a_no_op(sessions: sessionmaker[Session]) -> None:
     first = _ingest(sessions, _article("https://a.test/1", guid="g-1", rel="https://a.test/amp/1"))
-    assert first.article_id is not None and first.new_story
+    assert first.article_id is not None
+    assert first.new_story
     with sessions() as session:
         assert known_keys(
             session,
@@ -75,7 +76,8 @@ def test_keys_are_stored_and_a_second_ingest_is_a_no_op(sessions: sessionmaker[S
         ) == {"url:https://a.test/1", "guid:riverside.test:g-1", "url:https://a.test/amp/1"}
     # Same GUID under another URL: already stored, nothing written.
     again = _ingest(sessions, _article("https://a.test/1?moved", guid="g-1"))
-    assert again.already_stored and again.article_id is None
+    assert again.already_stored
+    assert again.article_id is None
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(ArticleRow)) == 1
 
@@ -94,7 +96,8 @@ def test_exact_duplicate_points_at_original_and_never_develops(
     assert copy.story_id == original.story_id
     with sessions() as session:
         report = session.get(DevelopmentReportRow, (original.development_id, copy.article_id))
-        assert report is not None and report.similarity == 1.0
+        assert report is not None
+        assert report.similarity == 1.0
         # Duplicates are not indexed themselves: their original already covers them.
         bands = session.scalar(
             select(func.count())
@@ -112,7 +115,8 @@ def test_near_duplicate_found_through_bands(sessions: sessionmaker[Session]) -> 
     copy = _ingest(sessions, _article("https://c.test/syn", copy_text, hours=1, source="c.test"))
     assert copy.duplicate_kind == "near"
     assert copy.duplicate_of == original.article_id
-    assert copy.similarity is not None and copy.similarity >= 0.8
+    assert copy.similarity is not None
+    assert copy.similarity >= 0.8
     assert copy.development_id is None
 
 
@@ -141,7 +145,8 @@ The observatory plans an open night on March 20 for schools in the Pellin valley
             "https://e.test/sky", other, hours=3, source="e.test", title="Pellin comet survey"
         ),
     )
-    assert res.duplicate_of is None and res.new_story
+    assert res.duplicate_of is None
+    assert res.new_story
     with sessions() as session:
         terms = set(
             session.scalars(select(StoryTermRow.term).where(StoryTermRow.story_id == res.story_id))
@@ -172,4 +177,5 @@ def test_alias_key_taken_by_another_article_is_left_alone(
     assert second.article_id is not None
     with sessions() as session:
         row = session.get(ArticleKeyRow, "url:https://a.test/1")
-        assert row is not None and row.article_id == first.article_id
+        assert row is not None
+        assert row.article_id == first.article_id

@@ -52,7 +52,8 @@ def test_rewrite_is_a_report_and_follow_ups_are_developments(
     later = _ingest(sessions, _article("04_new_development.txt", "harbour-gazette.test", 72))
     other = _ingest(sessions, _article("05_other_story.txt", "mountain-news.test", 40))
 
-    assert first.new_story and first.development_id is not None
+    assert first.new_story
+    assert first.development_id is not None
     assert first.novel_sentences
     for result in (follow, rewrite, later):
         assert result.story_id == first.story_id
@@ -103,6 +104,7 @@ def test_replaying_the_same_articles_is_a_no_op(
     first = _ingest(sessions, article)
     again = _ingest(sessions, article)
     assert first.article_id is not None
-    assert again.already_stored and again.article_id is None
+    assert again.already_stored
+    assert again.article_id is None
     with sessions() as session:
         assert session.query(ArticleRow).count() == 1

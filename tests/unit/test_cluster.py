@@ -55,6 +55,7 @@ def test_bcubed_and_ari_on_known_partitions() -> None:
     assert bcubed([1, 1, 2, 2], gold) == (1.0, 1.0, 1.0)
     assert adjusted_rand_index([5, 5, 9, 9], gold) == 1.0
     p, r, f1 = bcubed([1, 1, 1, 1], gold)
-    assert (p, r) == (0.5, 1.0) and f1 == pytest.approx(2 / 3)
+    assert (p, r) == (0.5, 1.0)
+    assert f1 == pytest.approx(2 / 3)
     # scikit-learn's adjusted_rand_score gives -0.5 for this pair of partitions.
     assert adjusted_rand_index([1, 2, 1, 2], gold) == pytest.approx(-0.5)

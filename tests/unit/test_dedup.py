@@ -11,12 +11,13 @@ from monitor.dedup import (
     signature_from_bytes,
 )
 
-WORDS = (
+_WORDS_TEXT = (
     "the council of the northern towns met on friday to decide how to share the cost of "
     "repairing the old stone bridge over the river which was damaged by ice in january and "
     "engineers warned that heavy trucks must wait until the spring inspection is complete "
     "while residents asked for a temporary ferry to connect the two halves of the valley"
-).split()
+)
+WORDS = _WORDS_TEXT.split()
 
 
 def _text(n: int, offset: int = 0) -> str:

@@ -18,7 +18,7 @@ ever sees a bounded number of stories.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -40,8 +40,10 @@ class StoryMatch:
         return self.cosine * self.decay
 
 
-def term_counts(title: str, sentences: Iterable[str], settings: DetectionSettings) -> Counter[str]:
-    counts: Counter[str] = Counter()
+def term_counts(
+    title: str, sentences: Iterable[str], settings: DetectionSettings
+) -> dict[str, float]:
+    counts: dict[str, float] = defaultdict(float)
     for term in content_terms(title):
         counts[term] += settings.title_weight
     for sentence in (title, *sentences):
@@ -74,11 +76,11 @@ def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     """Cosine of two L2-normalised sparse vectors."""
     if len(a) > len(b):
         a, b = b, a
-    return sum(v * b.get(t, 0.0) for t, v in a.items())
+    return float(sum(v * b.get(t, 0.0) for t, v in a.items()))
 
 
 def decay(gap_hours: float, settings: DetectionSettings) -> float:
-    recency = 0.5 ** (max(gap_hours, 0.0) / settings.story_half_life_hours)
+    recency = float(0.5 ** (max(gap_hours, 0.0) / settings.story_half_life_hours))
     return settings.story_decay_floor + (1.0 - settings.story_decay_floor) * recency
 
 

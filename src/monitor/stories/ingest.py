@@ -281,7 +281,7 @@ def _place_in_story(
 ) -> IngestResult:
     sentences = article_sentences(article.title, article.text)
     counts = term_counts(article.title, sentences, settings)
-    terms = [t for t, _ in counts.most_common(settings.max_df_terms)]
+    terms = sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms]
     df, docs = repo.document_frequencies(session, terms)
     vector = tfidf_vector(counts, df, docs)
 

@@ -18,7 +18,7 @@ names, numbers or quotes without adding facts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,7 +217,9 @@ def assess(
         seen_ents |= f.entities
         seen_nums |= f.numbers
         seen_verbs |= f.event_verbs
-    novel = [v.text for v in verdicts if v.novel]
-    is_dev = len(novel) >= settings.min_novel_sentences
+    novel_texts = [v.text for v in verdicts if v.novel]
+    is_dev = len(novel_texts) >= settings.min_novel_sentences
     repeated = max(repeats.items(), key=lambda kv: kv[1])[0] if repeats else None
-    return NoveltyReport(tuple(verdicts), is_dev, tuple(novel[: settings.max_facts]), repeated)
+    return NoveltyReport(
+        tuple(verdicts), is_dev, tuple(novel_texts[: settings.max_facts]), repeated
+    )
