@@ -28,7 +28,7 @@ from monitor.models import AlertContent, Article
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.stories.settings import DetectionSettings
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
-from monitor.topics import Query, TopicMatch, parse_query
+from monitor.topics import Document, Query, TopicMatch, parse_query
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +36,8 @@ class CompiledTopic:
     config: TopicConfig
     query: Query
 
-    def match(self, article: Article) -> TopicMatch | None:
-        return self.query.match(article.title, article.text, title_only=self.config.title_only)
+    def match(self, doc: Document) -> TopicMatch | None:
+        return self.query.match_document(doc, title_only=self.config.title_only)
 
 
 def compile_topics(config: MonitorConfig) -> list[CompiledTopic]:
@@ -87,8 +87,9 @@ def raise_alerts(
     story = _story(session, result.story_id)
     development = session.get(DevelopmentRow, dev_id)
     created: list[int] = []
+    doc = Document(article.title, article.text)  # tokenised once, matched against every topic
     for topic in topics:
-        match = topic.match(article)
+        match = topic.match(doc)
         if match is None:
             continue
         if result.development_id is None and (
