@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.models import Article
+from monitor.storage import detection as repo
 from monitor.storage.tables import (
     ArticleKeyRow,
     ArticleRow,
@@ -179,3 +180,29 @@ def test_alias_key_taken_by_another_article_is_left_alone(
         row = session.get(ArticleKeyRow, "url:https://a.test/1")
         assert row is not None
         assert row.article_id == first.article_id
+
+
+def test_database_refuses_a_second_original_without_aborting_the_transaction(
+    sessions: sessionmaker[Session],
+) -> None:
+    first = _ingest(sessions, _article("https://a.test/1"))
+    with sessions() as session, session.begin():
+        original = session.get(ArticleRow, first.article_id)
+        assert original is not None
+        values = {
+            "source_name": "racer.test",
+            "url": "https://racer.test/x",
+            "canonical_url": "https://racer.test/x",
+            "title": "",
+            "text": BODY,
+            "fetched_at": T0,
+            "content_hash": original.content_hash,
+            "authors": [],
+            "decision": {},
+        }
+        # What a concurrent writer meets when it lost the race on the content hash.
+        assert repo.insert_article(session, values) is None
+        values["duplicate_of_id"] = original.id
+        assert repo.insert_article(session, values) is not None
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ArticleRow)) == 2

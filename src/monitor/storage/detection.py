@@ -53,9 +53,20 @@ def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
     return found
 
 
-def add_keys(session: Session, article_id: int, keys: Iterable[str]) -> None:
-    for key in keys:
-        session.add(ArticleKeyRow(key=key, article_id=article_id))
+def insert_article(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert an article row unless a unique index refuses it (canonical URL, original content
+    hash); returns its id, or ``None`` on conflict. ``ON CONFLICT DO NOTHING`` lets the database
+    decide without aborting the caller's transaction and without a SAVEPOINT."""
+    stmt = (_insert(session, ArticleRow).values(**values).on_conflict_do_nothing()).returning(
+        ArticleRow.id
+    )
+    new_id = session.execute(stmt).scalar()
+    return int(new_id) if new_id is not None else None
+
+
+def delete_article(session: Session, article_id: int) -> None:
+    session.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id == article_id))
+    session.execute(delete(ArticleRow).where(ArticleRow.id == article_id))
 
 
 def add_key_if_free(session: Session, article_id: int, key: str) -> bool:

@@ -6,7 +6,8 @@ caller's transaction; it flushes but never commits):
 1. **Already stored** when its canonical URL or feed GUID key exists (a unique-key hit, also when
    another writer wins the race): nothing is written, ``article_id`` is ``None``.
 2. **Exact duplicate** when an original with the same content hash exists (the partial unique
-   index decides; a lost race is retried as a duplicate inside a SAVEPOINT).
+   index decides: rows are inserted with ``ON CONFLICT DO NOTHING``, so a lost race costs no
+   aborted transaction and is retried as a duplicate).
 3. **Near duplicate** when a stored original sharing LSH band keys contains at least
    ``near_duplicate_threshold`` of its 5-grams. Duplicates point at their original, take its
    story and are filed as another report of its development; they never change the story's
@@ -28,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.dedup import (
@@ -111,36 +111,40 @@ def _try_insert(
     duplicate_of: int | None,
     similarity: float | None,
 ) -> ArticleRow | None:
-    """Insert the article and its keys in a SAVEPOINT; ``None`` when a unique index refused it."""
-    row = ArticleRow(
-        source_id=source_id,
-        source_name=article.source,
-        url=article.url,
-        canonical_url=article.canonical_url,
-        guid=article.guid,
-        title=article.title,
-        text=article.text,
-        summary_only=article.summary_only,
-        authors=list(article.authors),
-        published_at=article.published_at,
-        fetched_at=article.fetched_at,
-        language=article.language,
-        site_name=article.site_name,
-        content_hash=fp.content_hash,
-        minhash=fp.to_bytes(),
-        duplicate_of_id=duplicate_of,
-        duplicate_similarity=similarity,
-        is_development=False,
-        decision={},
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-            repo.add_keys(session, row.id, keys)
-            session.flush()
-    except IntegrityError:
+    """Insert the article and its keys; ``None`` when a unique index refused either."""
+    values: dict[str, Any] = {
+        "source_id": source_id,
+        "source_name": article.source,
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "guid": article.guid,
+        "title": article.title,
+        "text": article.text,
+        "summary_only": article.summary_only,
+        "authors": list(article.authors),
+        "published_at": article.published_at,
+        "fetched_at": article.fetched_at,
+        "language": article.language,
+        "site_name": article.site_name,
+        "content_hash": fp.content_hash,
+        "minhash": fp.to_bytes(),
+        "duplicate_of_id": duplicate_of,
+        "duplicate_similarity": similarity,
+        "is_development": False,
+        "decision": {},
+    }
+    session.flush()
+    article_id = repo.insert_article(session, values)
+    if article_id is None:
         return None
+    for key in keys:
+        if not repo.add_key_if_free(session, article_id, key):
+            # Another writer holds this URL or GUID: it stored the article first.
+            repo.delete_article(session, article_id)
+            return None
+    row = session.get(ArticleRow, article_id)
+    if row is None:  # pragma: no cover - just inserted in this transaction
+        raise StorageError(f"article {article_id} vanished after insert")
     return row
 
 
