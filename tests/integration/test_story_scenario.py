@@ -108,3 +108,36 @@ def test_replaying_the_same_articles_is_a_no_op(
     assert again.article_id is None
     with sessions() as session:
         assert session.query(ArticleRow).count() == 1
+
+
+def test_stories_and_explain_commands_show_the_decisions(
+    sessions: sessionmaker[Session], db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from monitor.stories.cli import register
+
+    _ingest(sessions, _article("01_first_report.txt", "harbour-gazette.test", 0))
+    _ingest(sessions, _article("02_follow_up.txt", "straits-daily.test", 26))
+    rewrite = _ingest(sessions, _article("03_rewrite_of_follow_up.txt", "aggregator.test", 30))
+    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+
+    listed = runner.invoke(app, ["stories", "--json"])
+    assert listed.exit_code == 0, listed.output
+    stories = json.loads(listed.output)
+    assert len(stories) == 1
+    assert [len(d["reports"]) for d in stories[0]["developments"]] == [0, 1]
+
+    explained = runner.invoke(app, ["explain", str(rewrite.article_id)])
+    assert explained.exit_code == 0, explained.output
+    assert "outcome: report" in explained.output
+    assert "no new name, number, quote or event verb" in explained.output
+
+    missing = runner.invoke(app, ["explain", "https://nowhere.test/x"])
+    assert missing.exit_code == 1

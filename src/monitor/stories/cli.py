@@ -6,6 +6,8 @@ Read-only views of what ingest decided, and the replay evaluation on a throw-awa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -20,14 +22,19 @@ from monitor.storage.tables import ArticleRow, DevelopmentReportRow, Development
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-def _session() -> Session:
+@contextmanager
+def _session() -> Iterator[Session]:
     from monitor.cli import load_settings
     from monitor.storage.db import make_engine, upgrade
 
     settings = load_settings()
     engine = make_engine(settings.resolved_database_url())
-    upgrade(engine)
-    return Session(engine)
+    try:
+        upgrade(engine)
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def stories_for_backtest(session: Session, since: datetime | None = None) -> list[dict[str, Any]]:
