@@ -46,3 +46,24 @@ def test_content_hash_unique_among_originals_only(sessions: sessionmaker[Session
         s.add(_article("https://b.example/1", "same", duplicate_of_id=original.id))
     with pytest.raises(IntegrityError), sessions.begin() as s:  # a second original may not
         s.add(_article("https://c.example/1", "same"))
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    """`upgrade head` builds exactly the schema the models describe (no drift)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_downgrade_to_base_and_back(engine: Engine) -> None:
+    from alembic import command
+
+    from monitor.storage.db import _alembic_config
+
+    command.downgrade(_alembic_config(engine), "base")
+    assert not {t.name for t in Base.metadata.sorted_tables} & set(inspect(engine).get_table_names())
+    upgrade(engine)
+    assert {t.name for t in Base.metadata.sorted_tables} <= set(inspect(engine).get_table_names())

@@ -97,9 +97,9 @@ class ArticleRow(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
     duplicate_similarity: Mapped[float | None] = mapped_column(Float)
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
-    development_id: Mapped[int | None] = mapped_column(
-        ForeignKey("developments.id", use_alter=True), index=True
-    )
+    # The development this article created or repeats. No foreign key: developments reference
+    # articles, and SQLite cannot add the second half of a cycle after both tables exist.
+    development_id: Mapped[int | None] = mapped_column(Integer, index=True)
     is_development: Mapped[bool] = mapped_column(Boolean, default=False)
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)  # explain() record
 
