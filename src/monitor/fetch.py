@@ -14,7 +14,12 @@ Contract:
   than ``max_redirects`` hops is a :class:`~monitor.errors.PermanentFetchError`.
 * Unless ``allow_private_network`` is set, a host that resolves to a loopback, private, link-local,
   reserved, multicast or unspecified address is refused with
-  :class:`~monitor.errors.BlockedAddressError`.
+  :class:`~monitor.errors.BlockedAddressError`. The check is made by the transport
+  :func:`make_transport` builds, when it opens a connection: the host is resolved once, every
+  address is checked, and the socket is connected to a checked address, so a DNS answer that
+  changes between check and connect (DNS rebinding) cannot slip through. The ``Host`` header,
+  TLS SNI and certificate verification still use the name from the URL. A client built on
+  another transport is not checked.
 * Timeouts, connection failures, 5xx, 408 and 429 raise
   :class:`~monitor.errors.TransientFetchError` (retry next cycle); other 4xx and anything retrying
   cannot fix raise :class:`~monitor.errors.PermanentFetchError`.
@@ -29,10 +34,12 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from monitor.config import DEFAULT_USER_AGENT, Settings
@@ -97,17 +104,121 @@ class FetchRequest:
     last_modified: str | None = None
 
 
-def make_transport(policy: FetchPolicy) -> httpx.AsyncHTTPTransport:
-    """The connection pool :func:`make_client` uses by default."""
-    try:
-        return httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(
-                max_connections=policy.max_connections,
-                max_keepalive_connections=policy.max_connections,
-            ),
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Resolves ``(host, port)`` to IP address strings, in the order to try them."""
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    """The system resolver's TCP addresses for ``host``, duplicates removed, order kept."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in infos))
+
+
+class CheckedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """Opens TCP connections to checked addresses only.
+
+    ``connect_tcp`` resolves the host once with ``resolver``, refuses it with
+    :class:`~monitor.errors.BlockedAddressError` unless every address is public (or
+    ``allow_private_network``), then connects to those addresses in turn. httpcore hands the
+    URL's host name, not this address, to ``start_tls``, so SNI and certificate checks are
+    unchanged. Resolution failures are :class:`httpcore.ConnectError`, as httpcore's own are.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_private_network: bool,
+        resolver: Resolver = resolve_host,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self._allow_private = allow_private_network
+        self._resolve = resolver
+        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
+
+    # httpcore's interface names the connect timeout `timeout`.
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self._addresses(host, port, within_s=timeout)
+        if not self._allow_private:
+            for address in addresses:
+                if not is_public_address(address):
+                    raise BlockedAddressError(
+                        f"{host} resolves to non-public address {address}", url=host
+                    )
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"no address for {host}")
+
+    async def _addresses(self, host: str, port: int, *, within_s: float | None) -> Sequence[str]:
+        try:
+            async with asyncio.timeout(within_s):
+                addresses = await self._resolve(host, port)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"resolving {host} took over {within_s}s") from exc
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        if not addresses:
+            raise httpcore.ConnectError(f"cannot resolve {host}: no addresses")
+        return addresses
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError(f"Unix sockets are not fetched from: {path}")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _CheckedTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, policy: FetchPolicy, resolver: Resolver) -> None:
+        limits = httpx.Limits(
+            max_connections=policy.max_connections,
+            max_keepalive_connections=policy.max_connections,
+        )
+        super().__init__(limits=limits, http2=policy.http2, retries=policy.retries)
+        # httpx offers no way to give its pool a network backend, so the pool it built (no
+        # connections yet, nothing to close) is swapped for one that uses the checked backend.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
             http2=policy.http2,
             retries=policy.retries,
+            network_backend=CheckedNetworkBackend(
+                allow_private_network=policy.allow_private_network, resolver=resolver
+            ),
         )
+
+
+def make_transport(
+    policy: FetchPolicy, *, resolver: Resolver = resolve_host
+) -> httpx.AsyncHTTPTransport:
+    """The connection pool :func:`make_client` uses by default; it checks every address it
+    connects to (see the module docstring). ``resolver`` replaces the system resolver."""
+    try:
+        return _CheckedTransport(policy, resolver)
     except ImportError as exc:  # http2=True without the optional h2 package
         raise ConfigError(f"HTTP/2 needs the 'h2' package: {exc}") from exc
 
@@ -210,7 +321,7 @@ async def _fetch(
     current = url
     seen = {current}
     for _hop in range(policy.max_redirects + 1):
-        await _check_destination(current, url, policy)
+        _check_url(current, url)
         response = await _send(client, current, headers, url)
         try:
             status = response.status_code
@@ -244,30 +355,16 @@ async def _fetch(
     )
 
 
-async def _check_destination(target: str, url: str, policy: FetchPolicy) -> None:
-    """Refuse ``target`` unless every address its host resolves to is public.
+def _check_url(target: str, url: str) -> None:
+    """Refuse a ``target`` without an http(s) scheme, a host or a valid port.
 
-    Known limitation (DNS rebinding): httpx resolves the name again when it connects, so a
-    hostile DNS server answering a public address here and a private one a moment later defeats
-    this check. Closing that gap needs a transport that connects to the address checked here.
+    Addresses are checked by the transport when it connects (see the module docstring).
     """
     try:
-        host = host_of(target)
-        port = urlsplit(target).port
+        host_of(target)
+        _ = urlsplit(target).port  # raises ValueError for a port out of range
     except (ParseError, ValueError) as exc:
         raise PermanentFetchError(f"invalid URL {target!r}: {exc}", url=url) from exc
-    if policy.allow_private_network:
-        return
-    scheme_port = port or (443 if target.lower().startswith("https:") else 80)
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, scheme_port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise TransientFetchError(f"cannot resolve {host}: {exc}", url=url) from exc
-    for *_, sockaddr in infos:
-        address = str(sockaddr[0])
-        if not is_public_address(address):
-            raise BlockedAddressError(f"{host} resolves to non-public address {address}", url=url)
 
 
 async def _send(
@@ -276,6 +373,8 @@ async def _send(
     try:
         request = client.build_request("GET", target, headers=headers)
         return await client.send(request, stream=True)
+    except BlockedAddressError as exc:  # raised by CheckedNetworkBackend, which knows no URL
+        raise BlockedAddressError(str(exc), url=url) from exc
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise PermanentFetchError(f"cannot request {target!r}: {exc}", url=url) from exc
     except httpx.TimeoutException as exc:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import random
+import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
 import httpx
@@ -28,6 +30,7 @@ from monitor.fetch import (
     is_public_address,
     make_client,
     make_transport,
+    resolve_host,
 )
 from monitor.models import FetchResult
 
@@ -344,6 +347,104 @@ async def test_loopback_refused_unless_private_network_allowed(
             assert info.value.url == url
             assert not info.value.retryable
     assert local_server.table.requests_for("/feed.xml") == []
+
+
+class ScriptedResolver:
+    """Answers each lookup with the next list of addresses, recording what was asked.
+
+    Names under ``.invalid`` never resolve in real DNS (RFC 6761), so a request that reaches
+    the server for such a name was connected to an address this resolver gave.
+    """
+
+    def __init__(self, *answers: Sequence[str]) -> None:
+        self._answers = list(answers)
+        self.asked: list[tuple[str, int]] = []
+
+    async def __call__(self, host: str, port: int) -> Sequence[str]:
+        self.asked.append((host, port))
+        return self._answers[min(len(self.asked), len(self._answers)) - 1]
+
+
+async def test_connection_goes_to_the_resolved_address_with_the_name_as_host(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    # A second lookup would answer an address nothing listens on.
+    resolver = ScriptedResolver(["127.0.0.1"], ["127.0.0.2"])
+    url = f"http://feeds.invalid:{local_server.port}/feed.xml"
+    async with make_client(policy, transport=make_transport(policy, resolver=resolver)) as client:
+        result = await fetch(client, url, policy)
+    assert result.content == FEED
+    assert resolver.asked == [("feeds.invalid", local_server.port)]
+    (seen,) = local_server.table.requests_for("/feed.xml")
+    assert seen.headers["host"] == f"feeds.invalid:{local_server.port}"
+
+
+async def test_every_resolved_address_is_checked_before_connecting(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    strict = replace(policy, allow_private_network=False, retries=0)
+    # A public first answer does not let the loopback one through.
+    resolver = ScriptedResolver(["93.184.215.14", "127.0.0.1"])
+    url = f"http://rebind.invalid:{local_server.port}/feed.xml"
+    async with make_client(strict, transport=make_transport(strict, resolver=resolver)) as client:
+        with pytest.raises(BlockedAddressError, match=r"127\.0\.0\.1") as info:
+            await fetch(client, url, strict)
+    assert info.value.url == url
+    assert resolver.asked == [("rebind.invalid", local_server.port)]
+    assert local_server.table.requests_for("/feed.xml") == []
+
+
+async def test_localhost_is_refused_by_the_transport_itself(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    # Sent straight through the client, past fetch's own URL handling.
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    strict = replace(policy, allow_private_network=False)
+    async with make_client(strict) as client:
+        with pytest.raises(BlockedAddressError, match="localhost"):
+            await client.get(f"http://localhost:{local_server.port}/feed.xml")
+    assert local_server.table.requests_for("/feed.xml") == []
+
+
+async def test_next_address_is_tried_when_the_first_refuses(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/feed.xml", Route(body=FEED))
+    # The server listens on 127.0.0.1 only; 127.0.0.2 refuses the connection.
+    resolver = ScriptedResolver(["127.0.0.2", "127.0.0.1"])
+    url = f"http://feeds.invalid:{local_server.port}/feed.xml"
+    async with make_client(policy, transport=make_transport(policy, resolver=resolver)) as client:
+        result = await fetch(client, url, policy)
+    assert result.content == FEED
+
+
+async def test_name_that_does_not_resolve_is_transient(policy: FetchPolicy) -> None:
+    async def fails(host: str, port: int) -> Sequence[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    quick = replace(policy, retries=0)
+    async with make_client(quick, transport=make_transport(quick, resolver=fails)) as client:
+        with pytest.raises(TransientFetchError, match=r"cannot resolve gone\.invalid"):
+            await fetch(client, "http://gone.invalid/feed.xml", quick)
+
+
+async def test_resolver_slower_than_connect_timeout_is_transient(policy: FetchPolicy) -> None:
+    async def hangs(host: str, port: int) -> Sequence[str]:
+        await asyncio.sleep(30)
+        return ["127.0.0.1"]
+
+    quick = replace(policy, connect_timeout_s=0.2, retries=0)
+    async with make_client(quick, transport=make_transport(quick, resolver=hangs)) as client:
+        with pytest.raises(TransientFetchError):
+            await fetch(client, "http://slow.invalid/feed.xml", quick)
+
+
+async def test_system_resolver_answers_loopback_for_localhost() -> None:
+    addresses = await resolve_host("localhost", 80)
+    assert "127.0.0.1" in addresses or "::1" in addresses
+    assert len(addresses) == len(set(addresses))
 
 
 async def test_invalid_or_unsupported_url_is_permanent(
