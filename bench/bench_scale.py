@@ -133,7 +133,8 @@ def prefill(engine: Engine, start: int, stop: int, settings: DetectionSettings, 
             conn.execute(text("INSERT INTO article_keys VALUES (:key, :article_id)"), keys)
             conn.execute(
                 text(
-                    "INSERT INTO minhash_bands (band_key, article_id) VALUES (:band_key, :article_id)"
+                    "INSERT INTO minhash_bands (band_key, article_id) "
+                    "VALUES (:band_key, :article_id)"
                 ),
                 bands,
             )
@@ -149,7 +150,8 @@ def prefill(engine: Engine, start: int, stop: int, settings: DetectionSettings, 
             if terms:
                 conn.execute(
                     text(
-                        "INSERT INTO story_terms (term, story_id, weight) VALUES (:term, :story_id, :weight)"
+                        "INSERT INTO story_terms (term, story_id, weight) "
+                        "VALUES (:term, :story_id, :weight)"
                     ),
                     terms,
                 )

@@ -264,7 +264,8 @@ def format_report(report: EvalReport) -> str:
     lines.append(f">=80% containment rule: {len(report.containment_violations)} violation(s)")
     for v in report.containment_violations:
         lines.append(
-            f"  {v['item'][:12]} {v['containment']:.2f} in {v['contained_in'][:12]}: {v['decision']}"
+            f"  {v['item'][:12]} {v['containment']:.2f} in {v['contained_in'][:12]}: "
+            f"{v['decision']}"
         )
     lines.append("developments per event (developments/articles):")
     for event, c in report.developments_per_event.items():

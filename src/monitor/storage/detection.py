@@ -91,7 +91,7 @@ def original_by_hash(session: Session, content_hash: str) -> ArticleRow | None:
 def band_candidates(
     session: Session, band_keys: Sequence[int], limit: int
 ) -> list[tuple[int, bytes, int]]:
-    """Articles sharing band keys: (article id, signature bytes, shared bands), most shared first."""
+    """Articles sharing band keys: (id, signature bytes, shared bands), most shared first."""
     if not band_keys:
         return []
     shared = (

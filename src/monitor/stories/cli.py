@@ -6,9 +6,9 @@ Read-only views of what ingest decided, and the replay evaluation on a throw-awa
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -147,7 +147,8 @@ def explain(
     typer.echo(f"outcome: {outcome}")
     if "duplicate_of" in decision:
         typer.echo(
-            f"  duplicate of article {decision['duplicate_of']} (similarity {decision['similarity']})"
+            f"  duplicate of article {decision['duplicate_of']} "
+            f"(similarity {decision['similarity']})"
         )
         return
     cluster = decision.get("cluster", {})
