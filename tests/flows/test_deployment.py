@@ -15,28 +15,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from packaging.version import Version
 
-# FastAPI 0.151 stopped treating an explicit JSON null in a request body as "use the default".
-# Prefect 3.8's client sends `"limit": null, "offset": null` when `prefect deploy` looks for
-# online workers, so its server answers 422 and the command exits 1 after creating the
-# deployment. Strict: once FastAPI is held below 0.151 these tests must pass.
-_FASTAPI_REJECTS_NULL_BODY = Version(version("fastapi")) >= Version("0.151")
-
-pytestmark = [
-    pytest.mark.usefixtures("prefect_harness"),
-    pytest.mark.xfail(
-        _FASTAPI_REJECTS_NULL_BODY,
-        reason="prefect 3.8 server with fastapi>=0.151 rejects null limit/offset (422)",
-        strict=True,
-    ),
-]
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_FILE = REPO / "deploy" / "prefect.yaml"
