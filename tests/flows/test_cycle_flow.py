@@ -1,0 +1,104 @@
+"""The Prefect flow end to end: demo newsroom over HTTP, SQLite, real SMTP and webhook receiver.
+
+Runs under one session-scoped ``prefect_test_harness``. The newsroom releases its timeline step
+by step; after each step one real cycle runs. Checks what users rely on: alerts arrive for new
+developments only, reprints and rewrites stay silent, a broken feed is reported without failing
+the cycle, and a second cycle with nothing new sends nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flows.demo import Mailbox, smtp_server
+from monitor.demo.server import LocalServer
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    with smtp_server(box) as port:
+        yield box, port
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp_port: int) -> None:
+    # The flow builds its settings from the environment, as a deployed worker does.
+    monkeypatch.setenv("MONITOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MONITOR_ALLOW_PRIVATE_NETWORK", "true")
+    monkeypatch.setenv("MONITOR_SMTP__HOST", "127.0.0.1")
+    monkeypatch.setenv("MONITOR_SMTP__PORT", str(smtp_port))
+    monkeypatch.setenv("MONITOR_SMTP__SECURITY", "none")
+    monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("MONITOR_EXTRACTION__WORKERS", "1")
+    monkeypatch.delenv("MONITOR_DATABASE_URL", raising=False)
+
+
+def test_demo_timeline_alerts_once_per_development(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mailbox: tuple[Mailbox, int],
+    local_server: LocalServer,
+) -> None:
+    from flows.cycle import monitor_cycle
+    from monitor.demo.content import ARTICLES, OUTLETS
+    from monitor.demo.newsroom import Newsroom
+
+    box, smtp_port = mailbox
+    _env(monkeypatch, tmp_path, smtp_port)
+    hooks = LocalServer().start()
+    try:
+        newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
+        config = newsroom.config(
+            channels=[
+                {"type": "email", "name": "desk", "to": ["desk@example.org"]},
+                {"type": "webhook", "name": "hook", "url": hooks.url("/hook")},
+            ]
+        )
+        config_path = tmp_path / "monitor.yaml"
+        config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+        reports: list[dict[str, Any]] = []
+        expected = 0
+        for step in range(newsroom.steps):
+            released = newsroom.publish(step)
+            expected += sum(a.expect_alert for a in released)
+            reports.append(monitor_cycle(config_path=str(config_path)))
+        # Nothing new published: a further cycle stores and sends nothing.
+        again = monitor_cycle(config_path=str(config_path))
+        posts = [r for r in hooks.table.requests if r.method == "POST"]
+    finally:
+        hooks.stop()
+
+    alerts = sum(r["alerts_created"] for r in reports)
+    assert alerts == expected
+    assert sum(r["exact_duplicates"] + r["near_duplicates"] for r in reports) >= 1
+    assert any(r["sources_failed"] for r in reports), "the broken feed must be reported"
+    assert len(box.messages) == expected
+    assert len(posts) == expected
+    assert again["articles_stored"] == 0 and again["alerts_created"] == 0
+    assert again["deliveries_sent"] == 0
+
+    silent_titles = {a.title for a in ARTICLES if not a.expect_alert}
+    for msg in box.messages:
+        body = msg.get_body(preferencelist=("plain",))
+        assert body is not None
+        text = body.get_content()
+        assert "“" in text or '"' in text  # the new facts are quoted
+    for post in posts:
+        payload = json.loads(post.body)
+        assert payload["article"]["title"] not in silent_titles
+        timestamp = post.headers["x-monitor-timestamp"]
+        expected_sig = hmac.new(
+            b"s3cret", timestamp.encode() + b"." + post.body, hashlib.sha256
+        ).hexdigest()
+        assert post.headers["x-monitor-signature"].endswith(expected_sig)
