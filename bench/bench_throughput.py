@@ -130,6 +130,7 @@ def main() -> int:
         f"full cycle ({report['articles_stored']} stored, {report['new_stories']} stories, "
         f"{report['alerts_created']} alerts): {cycle:7.1f} articles/s in {cycle_s:.1f} s"
     )
+    print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in report["stage_seconds"].items()))
     print(f"ratio cycle / bare-1: {cycle / bare1:.2f}")
     print(f"ratio cycle / bare-{args.workers}: {cycle / bare_p:.2f}   (target >= 0.85)")
     if report["articles_stored"] != len(pages):

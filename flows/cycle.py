@@ -14,6 +14,7 @@ The same flow runs from ``monitor run``, ``monitor serve``, the deployment in
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +75,17 @@ def deliver_task(
     return asyncio.run(deliver_due(sessions, config, settings, now=datetime.now(UTC)))
 
 
+class _StageClock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(now - self._last, 3)
+        self._last = now
+
+
 def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -118,7 +130,9 @@ def monitor_cycle(config_path: str | None = None, database_url: str | None = Non
 
 def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorConfig) -> CycleReport:
     started = datetime.now(UTC)
+    clock = _StageClock()
     collection = collect_task(sessions, settings, config, started)
+    clock.lap("collect")
     fetched = [p for p in collection.pages if p.html is not None]
     pages = pages_to_extract(collection.pages)
     extracted: list[ExtractedPage | None] = []
@@ -128,10 +142,13 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
             futures = [extract_task.submit(extractor, b) for b in _batches(pages, cfg.batch_size)]
             for future in futures:
                 extracted.extend(future.result())
+    clock.lap("extract")
     articles = build_articles(collection.pages, extracted, started)
     source_ids = {p.source.name: p.source.id for p in collection.polls}
     detected = detect_task(sessions, articles, source_ids, config, settings, started)
+    clock.lap("detect")
     delivered = deliver_task(sessions, config, settings)
+    clock.lap("deliver")
     report = CycleReport(
         started_at=started,
         finished_at=datetime.now(UTC),
@@ -152,6 +169,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         deliveries_failed=delivered.failed + delivered.dead,
         errors=collection.errors,
         lines=tuple(detected.lines),
+        stage_seconds=clock.laps,
     )
     with sessions.begin() as session:
         save_report(session, report)

@@ -20,6 +20,7 @@ def demo(
     # Read by Prefect when it is imported below. The demo keeps Prefect's own state (its
     # serverless API database) beside the demo database rather than in ~/.prefect.
     os.environ.setdefault("PREFECT_HOME", str((data_dir / "prefect").resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline demo
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.demo import run_demo

@@ -31,6 +31,7 @@ class CycleReport:
     deliveries_failed: int
     errors: tuple[SourceError, ...] = ()
     lines: tuple[str, ...] = field(default=())
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -71,8 +72,9 @@ def to_markdown(report: CycleReport) -> str:
         ("deliveries sent", report.deliveries_sent),
         ("deliveries failed", report.deliveries_failed),
     )
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
     out = [f"# Monitor cycle {report.started_at:%Y-%m-%d %H:%M:%S} UTC",
-           f"Took {report.seconds:.1f} s.", "", "| | count |", "|---|---:|"]
+           f"Took {report.seconds:.1f} s ({stages}).", "", "| | count |", "|---|---:|"]
     out += [f"| {name} | {value} |" for name, value in rows]
     if report.errors:
         out += ["", "## Errors", "", "| source | kind | error | message |", "|---|---|---|---|"]
