@@ -39,7 +39,6 @@ class RecordingHandler:
 
     mode: str = "accept"  # accept | reject_rcpt | temp_reject_rcpt | drop
     received: list[Recorded] = field(default_factory=list)
-    auth_seen: list[str] = field(default_factory=list)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -76,8 +75,8 @@ class PasswordAuth:
                 auth_data.login.decode() == self.username
                 and auth_data.password.decode() == self.password
             )
-            return AuthResult(success=ok)
-        return AuthResult(success=False)
+            return AuthResult(success=ok, handled=False)
+        return AuthResult(success=False, handled=False)
 
 
 def start_smtp(handler: RecordingHandler, **smtp_kwargs: Any) -> Controller:
