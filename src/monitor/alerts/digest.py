@@ -2,8 +2,8 @@
 
 * :func:`route` decides, when an alert is enqueued, whether a channel gets it now or in the next
   digest: the topic's mode, its hourly cap (alerts past the cap roll into the digest) and its quiet
-  hours (an alert arriving inside them waits for the first digest after they end). Nothing is
-  dropped.
+  hours (an alert arriving inside them waits for the next digest; a digest time inside them
+  moves to their end). Nothing is dropped.
 * :func:`next_digest_at` gives the next send time of a :class:`DigestSchedule` (hourly on the hour,
   or daily at a wall-clock time in a time zone; DST follows the zone's rules).
 * :func:`assemble` groups the alerts of one digest by topic, then by story, in a stable order.
@@ -71,11 +71,10 @@ def quiet_hours_end(quiet: QuietHours, at: datetime) -> datetime:
 
 
 def digest_due_at(delivery: TopicDelivery, now: datetime) -> datetime:
-    """The next digest time for a topic, pushed past quiet hours when it falls inside them."""
+    """The next digest time for a topic; one falling inside quiet hours goes out as they end."""
     due = next_digest_at(delivery.digest, now)
-    quiet = delivery.quiet_hours
-    if quiet is not None and in_quiet_hours(quiet, due):
-        due = next_digest_at(delivery.digest, quiet_hours_end(quiet, due))
+    if delivery.quiet_hours is not None:
+        due = quiet_hours_end(delivery.quiet_hours, due)
     return due
 
 
