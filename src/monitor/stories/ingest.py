@@ -185,7 +185,8 @@ def ingest(
     """Store ``article`` and decide what it is (see the module docstring)."""
     when = as_utc(article.published_at or article.fetched_at)
     keys = article_keys(article)
-    if _is_stored(session, article, keys):
+    # Keys are the cheap pre-check; a canonical URL stored without keys is caught by the insert.
+    if repo.known_keys(session, keys):
         return IngestResult.stored()
 
     fp = fingerprint(
