@@ -26,6 +26,7 @@ class Behaviour:
     fail_status: int = 503
     always_status: int | None = None  # answer every request with this status
     hang: bool = False  # never answer (until the receiver stops)
+    fail_paths: frozenset[str] = frozenset()  # always answer ``fail_status`` on these paths
 
 
 @dataclass
@@ -51,7 +52,7 @@ class WebhookReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                status = receiver._status_for_next()
+                status = receiver._status_for_next(self.path)
                 if status is None:  # hang
                     receiver._release.wait(30)
                     return
@@ -69,9 +70,11 @@ class WebhookReceiver:
         self._thread.start()
         return self
 
-    def _status_for_next(self) -> int | None:
+    def _status_for_next(self, path: str) -> int | None:
         with self._lock:
             b = self.behaviour
+            if path in b.fail_paths:
+                return b.fail_status
             if b.hang:
                 self.hung += 1
                 return None

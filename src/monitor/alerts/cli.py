@@ -1,0 +1,130 @@
+"""``monitor alerts``: list alerts and their deliveries, re-queue failed ones, test a channel.
+
+    monitor alerts [--json] [--failed] [--limit N]
+    monitor alerts retry [ID ...] [--all-dead]
+    monitor alerts test CHANNEL [--config FILE]
+
+Output passes through secret redaction: error texts were redacted when stored, and are again here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.cli import ConfigOption
+from monitor.config import Settings, load_config
+
+alerts_app = typer.Typer(help="Alerts and their delivery states.", no_args_is_help=False)
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    from monitor.storage.db import make_engine, session_factory, upgrade
+
+    engine = make_engine(settings.resolved_database_url())
+    upgrade(engine)
+    return session_factory(engine)
+
+
+def _load_settings() -> Settings:
+    from monitor import cli
+
+    return cli.load_settings()
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@alerts_app.callback(invoke_without_command=True)
+def list_command(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="only alerts with failed/dead deliveries")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="newest N alerts")] = 20,
+) -> None:
+    """List alerts, newest first, with the state of each delivery."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from monitor.alerts.channels import known_secrets, redact
+    from monitor.alerts.status import list_alerts
+
+    settings = _load_settings()
+    secrets = known_secrets(settings)
+    with _sessions(settings)() as session:
+        alerts = list_alerts(session, failed_only=failed, limit=limit)
+    if json_out:
+        typer.echo(redact(json.dumps([a.to_json() for a in alerts], indent=2), secrets))
+        return
+    if not alerts:
+        typer.echo("no failed deliveries" if failed else "no alerts yet")
+        return
+    for a in alerts:
+        typer.echo(redact(f"#{a.id}  {_fmt(a.created_at)}  [{a.topic}] {a.title}", secrets))
+        for d in a.deliveries:
+            when = f"sent {_fmt(d.sent_at)}" if d.sent_at else f"next {_fmt(d.next_attempt_at)}"
+            mode = d.mode if d.route == "mode" else f"{d.mode} ({d.route})"
+            line = f"    {d.channel:<16} {d.state:<8} {mode:<20} attempts {d.attempts:<3} {when}"
+            typer.echo(redact(line, secrets))
+            if d.last_error and d.state != "sent":
+                typer.echo(redact(f"        {d.last_error}", secrets))
+
+
+@alerts_app.command("retry")
+def retry_command(
+    ids: Annotated[list[int] | None, typer.Argument(help="alert ids to re-queue")] = None,
+    all_dead: Annotated[
+        bool, typer.Option("--all-dead", help="re-queue every dead delivery")
+    ] = False,
+) -> None:
+    """Put failed/dead deliveries back in the queue for the next cycle."""
+    from monitor.alerts.outbox import requeue
+
+    if not ids and not all_dead:
+        raise typer.BadParameter("give alert ids or --all-dead")
+    settings = _load_settings()
+    with _sessions(settings).begin() as session:
+        count = requeue(session, alert_ids=ids or (), all_dead=all_dead, now=datetime.now(UTC))
+    typer.echo(f"re-queued {count} deliver{'y' if count == 1 else 'ies'}")
+
+
+@alerts_app.command("test")
+def send_test_command(
+    channel: Annotated[str, typer.Argument(help="channel name from the config file")],
+    config: ConfigOption = None,
+) -> None:
+    """Send a clearly marked test message on one channel (checks credentials)."""
+    from monitor.alerts.outbox import send_test
+    from monitor.errors import ConfigError, DeliveryError
+
+    settings = _load_settings()
+    path = config or settings.config_file
+    if path is None:
+        raise typer.BadParameter("no config file: pass --config or set MONITOR_CONFIG_FILE")
+    try:
+        monitor_config = load_config(path)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    by_name = {c.name: c for c in monitor_config.channels}
+    if channel not in by_name:
+        known = ", ".join(sorted(by_name)) or "none"
+        typer.echo(f"unknown channel {channel!r} (known: {known})", err=True)
+        raise typer.Exit(2)
+    try:
+        warning = asyncio.run(send_test(by_name[channel], settings, now=datetime.now(UTC)))
+    except (DeliveryError, ConfigError) as exc:
+        typer.echo(f"test message on {channel!r} failed: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"test message sent on {channel!r}" + (f" ({warning})" if warning else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(alerts_app, name="alerts")
