@@ -384,3 +384,36 @@ async def test_digest_retry_keeps_batch_key(
     assert [a["article"]["title"] for a in json.loads(second.body)["alerts"]] == ["A", "B"]
     assert [a["article"]["title"] for a in json.loads(third.body)["alerts"]] == ["C"]
     assert third.key != second.key
+
+
+async def test_channel_mode_overrides_topic(
+    sessions: sessionmaker[Session],
+    receiver: WebhookReceiver,
+    other_receiver: WebhookReceiver,
+    wsettings: Settings,
+) -> None:
+    config = parse_config(
+        {
+            "topics": [{"name": "Istanbul talks", "query": "istanbul"}],
+            "channels": [
+                {"type": "webhook", "name": "chat", "url": receiver.url()},
+                {
+                    "type": "webhook",
+                    "name": "mailbox",
+                    "url": other_receiver.url(),
+                    "mode": "digest",
+                    "digest": {"every": "hourly"},
+                },
+            ],
+        }
+    )
+    enqueue_alert(sessions, config, title="Both channels")
+    assert {(d.channel, d.mode) for d in deliveries(sessions)} == {
+        ("chat", "immediate"),
+        ("mailbox", "digest"),
+    }
+    await deliver_due(sessions, config, wsettings, now=NOW)
+    assert [json.loads(r.body)["kind"] for r in receiver.requests] == ["alert"]
+    assert other_receiver.requests == []
+    await deliver_due(sessions, config, wsettings, now=datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    assert [json.loads(r.body)["kind"] for r in other_receiver.requests] == ["digest"]

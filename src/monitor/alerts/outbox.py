@@ -125,12 +125,13 @@ def enqueue(
     for channel in channels:
         if channel.name in existing:
             continue
+        rules = channel.effective_delivery(delivery)
         sent = (
             _immediate_last_hour(session, alert.topic, channel.name, alert.id, now)
-            if delivery.max_per_hour is not None
+            if rules.max_per_hour is not None and rules.mode == "immediate"
             else 0
         )
-        decision = route(delivery, now=now, sent_last_hour=sent)
+        decision = route(rules, now=now, sent_last_hour=sent)
         row = DeliveryRow(
             alert_id=alert.id,
             channel=channel.name,

@@ -78,28 +78,39 @@ class TopicDelivery(BaseModel):
     quiet_hours: QuietHours | None = None
 
 
-class EmailChannel(BaseModel):
+class _Channel(BaseModel):
+    """Fields every channel has. ``mode``/``digest`` override the topic's for this channel
+    (e.g. chat immediately, e-mail as a daily digest); cap and quiet hours stay per topic."""
+
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["email"]
     name: str = Field(min_length=1)
+    mode: Literal["immediate", "digest"] | None = None
+    digest: DigestSchedule | None = None
+
+    def effective_delivery(self, topic: TopicDelivery) -> TopicDelivery:
+        """The topic's delivery rules with this channel's overrides applied."""
+        update: dict[str, object] = {}
+        if self.mode is not None:
+            update["mode"] = self.mode
+        if self.digest is not None:
+            update["digest"] = self.digest
+        return topic.model_copy(update=update) if update else topic
+
+
+class EmailChannel(_Channel):
+    type: Literal["email"]
     to: list[str] = Field(min_length=1)
 
 
-class WebhookChannel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookChannel(_Channel):
     type: Literal["webhook"]
-    name: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://")
     secret: str | None = Field(None, description="name in settings.secrets; default webhook_secret")
 
 
-class AppriseChannel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AppriseChannel(_Channel):
     type: Literal["apprise"]
-    name: str = Field(min_length=1)
     url_secret: str = Field(description="name in settings.secrets holding the apprise URL")
 
 
