@@ -417,3 +417,17 @@ async def test_channel_mode_overrides_topic(
     assert other_receiver.requests == []
     await deliver_due(sessions, config, wsettings, now=datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     assert [json.loads(r.body)["kind"] for r in other_receiver.requests] == ["digest"]
+
+
+async def test_enqueue_twice_adds_nothing(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver
+) -> None:
+    config = hook_config(("hook", receiver.url()))
+    topic = config.topics[0]
+    with sessions.begin() as session:
+        alert = add_alert(session, topic=topic.name, title="Once", now=NOW)
+        first = enqueue(session, alert, config.channels_for(topic), topic.delivery, now=NOW)
+        second = enqueue(session, alert, config.channels_for(topic), topic.delivery, now=NOW)
+    assert len(first) == 1
+    assert second == []
+    assert len(deliveries(sessions)) == 1
