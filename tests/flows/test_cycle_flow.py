@@ -96,9 +96,12 @@ def test_demo_timeline_alerts_once_per_development(
         assert "“" in text or '"' in text  # the new facts are quoted
     for post in posts:
         payload = json.loads(post.body)
-        assert payload["article"]["title"] not in silent_titles
+        assert payload["schema"] == "news-monitor/alert"
+        for alert in payload["alerts"]:
+            assert alert["article"]["title"] not in silent_titles
+            assert alert["facts"], "an alert quotes the new facts"
         timestamp = post.headers["x-monitor-timestamp"]
         expected_sig = hmac.new(
             b"s3cret", timestamp.encode() + b"." + post.body, hashlib.sha256
         ).hexdigest()
-        assert post.headers["x-monitor-signature"].endswith(expected_sig)
+        assert post.headers["x-monitor-signature"] == f"sha256={expected_sig}"
