@@ -57,9 +57,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="extraction processes")
     args = parser.parse_args()
 
-    from monitor.demo.pages import SYNTHETIC_OUTLETS, render_article_page, render_feed
+    from monitor.demo.pages import (
+        FEED_CONTENT_TYPES,
+        SYNTHETIC_OUTLETS,
+        render_article_page,
+        render_feed,
+        synthetic_articles,
+    )
     from monitor.demo.server import LocalServer, Route
-    from monitor.demo.pages import FEED_CONTENT_TYPES, synthetic_articles
 
     articles = synthetic_articles(args.n, seed=7)
     outlets = {o.slug: o for o in SYNTHETIC_OUTLETS}
@@ -103,9 +108,8 @@ def main() -> int:
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
     )
-    from prefect import flow
-
     from flows.cycle import monitor_cycle
+    from prefect import flow
 
     @flow
     def warm_up() -> int:

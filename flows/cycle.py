@@ -51,7 +51,9 @@ def collect_task(
 
 
 @task(name="extract-batch", cache_policy=NO_CACHE)
-def extract_task(extractor: Extractor, pages: Sequence[tuple[str, bytes]]) -> list[ExtractedPage | None]:
+def extract_task(
+    extractor: Extractor, pages: Sequence[tuple[str, bytes]]
+) -> list[ExtractedPage | None]:
     return extractor.extract_many(pages)
 
 
@@ -107,7 +109,9 @@ def _config(settings: Settings, config_path: str | None) -> MonitorConfig:
     log_prints=False,
     validate_parameters=True,
 )
-def monitor_cycle(config_path: str | None = None, database_url: str | None = None) -> dict[str, Any]:
+def monitor_cycle(
+    config_path: str | None = None, database_url: str | None = None
+) -> dict[str, Any]:
     """Poll every source once, store what is new, alert on new developments, deliver."""
     logger = get_run_logger()
     settings = _settings(database_url)
@@ -167,7 +171,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         alerts_created=len(detected.alerts),
         deliveries_sent=delivered.sent,
         deliveries_failed=delivered.failed + delivered.dead,
-        errors=collection.errors,
+        errors=(*collection.errors, *detected.errors),
         lines=tuple(detected.lines),
         stage_seconds=clock.laps,
     )

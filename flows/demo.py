@@ -80,15 +80,19 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
     try:
         with smtp_server(mailbox) as smtp_port:
             newsroom = Newsroom(newsroom_server, OUTLETS, ARTICLES)
-            config = newsroom.config(channels=[
-                {"type": "email", "name": "desk-email", "to": ["desk@example.org"]},
-                {"type": "webhook", "name": "ops-webhook", "url": hooks.url("/hooks/news")},
-            ])
+            config = newsroom.config(
+                channels=[
+                    {"type": "email", "name": "desk-email", "to": ["desk@example.org"]},
+                    {"type": "webhook", "name": "ops-webhook", "url": hooks.url("/hooks/news")},
+                ]
+            )
             config_path = data_dir / "demo.yaml"
             config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
             _demo_environment(data_dir, smtp_port)
-            echo(f"demo newsroom on {newsroom_server.base_url}, SMTP on 127.0.0.1:{smtp_port}, "
-                 f"webhook receiver on {hooks.url('/hooks/news')}")
+            echo(
+                f"demo newsroom on {newsroom_server.base_url}, SMTP on 127.0.0.1:{smtp_port}, "
+                f"webhook receiver on {hooks.url('/hooks/news')}"
+            )
             echo(f"config: {config_path}   database: {data_dir / 'monitor.db'}")
             from flows.cycle import monitor_cycle
 
@@ -98,8 +102,10 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
             for step in range(total):
                 released = newsroom.publish(step)
                 echo("")
-                echo(f"=== step {step + 1}/{total}: the newsroom publishes {len(released)} "
-                     f"article(s)")
+                echo(
+                    f"=== step {step + 1}/{total}: the newsroom publishes {len(released)} "
+                    f"article(s)"
+                )
                 for art in released:
                     verdict = "should alert" if art.expect_alert else "should stay silent"
                     echo(f"  + [{art.outlet}] {art.title}  ({art.kind}; {verdict})")
@@ -117,24 +123,30 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
     echo(f"=== delivered: {len(emails)} email(s), {len(webhooks)} webhook call(s)")
     for subject in emails:
         echo(f"  mail: {subject}")
-    echo(f"expected alerts: {len(expected)}; alerts raised: "
-         f"{sum(c['alerts_created'] for c in cycles)}")
-    echo("look around: .venv/bin/monitor stories | alerts | explain ID, "
-         f"with MONITOR_DATA_DIR={data_dir}")
+    echo(
+        f"expected alerts: {len(expected)}; alerts raised: "
+        f"{sum(c['alerts_created'] for c in cycles)}"
+    )
+    echo(
+        "look around: .venv/bin/monitor stories | alerts | explain ID, "
+        f"with MONITOR_DATA_DIR={data_dir}"
+    )
     return DemoOutcome(cycles, emails, webhooks, expected)
 
 
 def _demo_environment(data_dir: Path, smtp_port: int) -> None:
     """The flow reads its settings from the environment, as a deployed worker would."""
-    os.environ.update({
-        "MONITOR_DATA_DIR": str(data_dir.resolve()),
-        "MONITOR_ALLOW_PRIVATE_NETWORK": "true",  # the newsroom lives on 127.0.0.1
-        "MONITOR_SMTP__HOST": "127.0.0.1",
-        "MONITOR_SMTP__PORT": str(smtp_port),
-        "MONITOR_SMTP__SECURITY": "none",
-        "MONITOR_SMTP__SENDER": "news-monitor@demo.invalid",
-        "MONITOR_WEBHOOK_SECRET": "demo-webhook-secret",
-    })
+    os.environ.update(
+        {
+            "MONITOR_DATA_DIR": str(data_dir.resolve()),
+            "MONITOR_ALLOW_PRIVATE_NETWORK": "true",  # the newsroom lives on 127.0.0.1
+            "MONITOR_SMTP__HOST": "127.0.0.1",
+            "MONITOR_SMTP__PORT": str(smtp_port),
+            "MONITOR_SMTP__SECURITY": "none",
+            "MONITOR_SMTP__SENDER": "news-monitor@demo.invalid",
+            "MONITOR_WEBHOOK_SECRET": "demo-webhook-secret",
+        }
+    )
     os.environ.pop("MONITOR_DATABASE_URL", None)
 
 

@@ -41,7 +41,9 @@ def postgres_url() -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         admin.dispose()
-        reason = f"PostgreSQL not reachable at {admin_url.render_as_string()}: {exc.__class__.__name__}"
+        reason = (
+            f"PostgreSQL not reachable at {admin_url.render_as_string()}: {exc.__class__.__name__}"
+        )
         if os.environ.get("MONITOR_REQUIRE_POSTGRES"):
             pytest.fail(reason + " (MONITOR_REQUIRE_POSTGRES is set)")
         pytest.skip(reason + "; set MONITOR_TEST_POSTGRES_URL to run these cases")

@@ -52,15 +52,19 @@ def backtest(
             if row.story_id not in headlines:
                 story = session.get(StoryRow, row.story_id)
                 headlines[row.story_id] = story.headline if story else row.title
-        hits.append(BacktestHit(
-            article_id=row.id,
-            story_id=row.story_id,
-            story_headline=headlines.get(row.story_id, row.title) if row.story_id else row.title,
-            title=row.title,
-            source=row.source_name,
-            url=row.url,
-            published_at=row.published_at,
-            is_development=row.is_development,
-            why=match.explain(),
-        ))
+        hits.append(
+            BacktestHit(
+                article_id=row.id,
+                story_id=row.story_id,
+                story_headline=headlines.get(row.story_id, row.title)
+                if row.story_id
+                else row.title,
+                title=row.title,
+                source=row.source_name,
+                url=row.url,
+                published_at=row.published_at,
+                is_development=row.is_development,
+                why=match.explain(),
+            )
+        )
     return hits

@@ -111,8 +111,10 @@ def _report_text(report: dict[str, Any]) -> str:
         f" {report['deliveries_failed']} deliveries failed",
     ]
     lines += [f"  {line}" for line in report["lines"]]
-    lines += [f"  ! {e['source']}: {e['kind']} {e['error']}: {e['message'][:160]}"
-              for e in report["errors"]]
+    lines += [
+        f"  ! {e['source']}: {e['kind']} {e['error']}: {e['message'][:160]}"
+        for e in report["errors"]
+    ]
     return "\n".join(lines)
 
 
@@ -156,19 +158,32 @@ def articles(
             stmt = stmt.where(ArticleRow.duplicate_of_id.is_not(None))
         rows = list(session.scalars(stmt))
     data = [
-        {"id": r.id, "source": r.source_name, "title": r.title, "url": r.url,
-         "published_at": r.published_at, "fetched_at": r.fetched_at,
-         "summary_only": r.summary_only, "duplicate_of": r.duplicate_of_id,
-         "similarity": r.duplicate_similarity, "story_id": r.story_id,
-         "is_development": r.is_development}
+        {
+            "id": r.id,
+            "source": r.source_name,
+            "title": r.title,
+            "url": r.url,
+            "published_at": r.published_at,
+            "fetched_at": r.fetched_at,
+            "summary_only": r.summary_only,
+            "duplicate_of": r.duplicate_of_id,
+            "similarity": r.duplicate_similarity,
+            "story_id": r.story_id,
+            "is_development": r.is_development,
+        }
         for r in rows
     ]
     if as_json:
         echo_json(data)
         return
     for d in data:
-        tag = (f"dup of #{d['duplicate_of']}" if d["duplicate_of"] else
-               "development" if d["is_development"] else "report")
+        tag = (
+            f"dup of #{d['duplicate_of']}"
+            if d["duplicate_of"]
+            else "development"
+            if d["is_development"]
+            else "report"
+        )
         story = f"story #{d['story_id']}" if d["story_id"] else "-"
         typer.echo(f"#{d['id']:<5} {d['source'][:18]:<18} {tag:<14} {story:<11} {d['title'][:70]}")
 
@@ -179,23 +194,38 @@ def sources(as_json: JsonOption = False) -> None:
     from monitor.storage.tables import ArticleRow, SourceRow
 
     with open_session() as session:
-        counts = dict(session.execute(
-            select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
-        ).tuples().all())
+        counts = dict(
+            session.execute(
+                select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
+            )
+            .tuples()
+            .all()
+        )
         rows = list(session.scalars(select(SourceRow).order_by(SourceRow.name)))
     data = [
-        {"name": r.name, "url": r.url, "articles": counts.get(r.name, 0),
-         "last_polled_at": r.last_polled_at, "last_success_at": r.last_success_at,
-         "consecutive_failures": r.consecutive_failures, "last_error_type": r.last_error_type,
-         "last_error": r.last_error}
+        {
+            "name": r.name,
+            "url": r.url,
+            "articles": counts.get(r.name, 0),
+            "last_polled_at": r.last_polled_at,
+            "last_success_at": r.last_success_at,
+            "consecutive_failures": r.consecutive_failures,
+            "last_error_type": r.last_error_type,
+            "last_error": r.last_error,
+        }
         for r in rows
     ]
     if as_json:
         echo_json(data)
         return
     for d in data:
-        health = "ok" if not d["consecutive_failures"] else (
-            f"FAILING x{d['consecutive_failures']}: {d['last_error_type']}: {d['last_error']}")
+        health = (
+            "ok"
+            if not d["consecutive_failures"]
+            else (
+                f"FAILING x{d['consecutive_failures']}: {d['last_error_type']}: {d['last_error']}"
+            )
+        )
         typer.echo(f"{d['name'][:24]:<24} {d['articles']:>5} articles  {health[:90]}")
 
 
@@ -210,8 +240,9 @@ def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
         echo_json([r.stats for r in rows])
         return
     for r in rows:
-        typer.echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + _report_text(r.stats)
-                   .split("\n")[1])
+        typer.echo(
+            f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + _report_text(r.stats).split("\n")[1]
+        )
 
 
 @db_app.command("upgrade")

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.alerts.settings import ChannelConfig, DeliverySettings, TopicDelivery
@@ -187,7 +195,9 @@ def parse_config(data: Any, *, origin: str = "config") -> MonitorConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{origin}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         return MonitorConfig.model_validate(data)
     except ValidationError as exc:

@@ -91,6 +91,7 @@ class SourceErrorKind(StrEnum):
     FETCH = "fetch"
     PARSE = "parse"
     EXTRACT = "extract"
+    DETECT = "detect"
 
 
 @dataclass(frozen=True, slots=True)

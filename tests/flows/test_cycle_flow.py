@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from flows.demo import Mailbox, smtp_server
+
 from monitor.demo.server import LocalServer
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -50,6 +50,7 @@ def test_demo_timeline_alerts_once_per_development(
     local_server: LocalServer,
 ) -> None:
     from flows.cycle import monitor_cycle
+
     from monitor.demo.content import ARTICLES, OUTLETS
     from monitor.demo.newsroom import Newsroom
 
@@ -85,7 +86,8 @@ def test_demo_timeline_alerts_once_per_development(
     assert any(r["sources_failed"] for r in reports), "the broken feed must be reported"
     assert len(box.messages) == expected
     assert len(posts) == expected
-    assert again["articles_stored"] == 0 and again["alerts_created"] == 0
+    assert again["articles_stored"] == 0
+    assert again["alerts_created"] == 0
     assert again["deliveries_sent"] == 0
 
     silent_titles = {a.title for a in ARTICLES if not a.expect_alert}

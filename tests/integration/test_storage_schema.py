@@ -64,6 +64,8 @@ def test_downgrade_to_base_and_back(engine: Engine) -> None:
     from monitor.storage.db import _alembic_config
 
     command.downgrade(_alembic_config(engine), "base")
-    assert not {t.name for t in Base.metadata.sorted_tables} & set(inspect(engine).get_table_names())
+    assert not {t.name for t in Base.metadata.sorted_tables} & set(
+        inspect(engine).get_table_names()
+    )
     upgrade(engine)
     assert {t.name for t in Base.metadata.sorted_tables} <= set(inspect(engine).get_table_names())

@@ -46,7 +46,8 @@ def test_wrong_field_names_file_field_and_expectation(tmp_path: Path) -> None:
     message = str(err.value)
     assert str(path) in message
     assert "sources.0.url" in message
-    assert "https?://" in message and "ftp://" in message
+    assert "https?://" in message
+    assert "ftp://" in message
 
 
 def test_unknown_key_is_rejected(tmp_path: Path) -> None:
@@ -108,7 +109,10 @@ def _leaf_keys(model: type[BaseModel], prefix: str) -> list[str]:
 def test_env_example_lists_every_setting() -> None:
     text = (ROOT / ".env.example").read_text(encoding="utf-8")
     documented = set(re.findall(r"^#?\s*(MONITOR_[A-Z0-9_]+)=", text, flags=re.MULTILINE))
-    missing = [k for k in _leaf_keys(Settings, "MONITOR_") if k not in documented
-               and not k.startswith("MONITOR_SECRETS")]
+    missing = [
+        k
+        for k in _leaf_keys(Settings, "MONITOR_")
+        if k not in documented and not k.startswith("MONITOR_SECRETS")
+    ]
     assert not missing, f".env.example lacks {missing}"
     assert "MONITOR_SECRETS__" in text

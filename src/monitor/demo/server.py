@@ -8,6 +8,7 @@ statuses, hangs, redirects, oversized or mis-declared bodies.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -76,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
     # for the client's delayed ACK (~40 ms per response on Linux), which would dominate benchmarks.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         """Silence per-request logging."""
 
     def do_HEAD(self) -> None:
@@ -104,7 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, *, send_body: bool) -> None:
         path = urlsplit(self.path).path or "/"
         table = self.server.table
-        table.record(RequestRecord(path, {k.lower(): v for k, v in self.headers.items()}, time.time()))
+        table.record(
+            RequestRecord(path, {k.lower(): v for k, v in self.headers.items()}, time.time())
+        )
         route = table.get(path)
         if route is None:
             route = Route(body=b"<html><body><h1>404 Not Found</h1></body></html>", status=404)
@@ -133,10 +136,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         if send_body:
-            try:
+            # The client may give up early (size cap, timeout): expected in tests.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(route.body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (size cap, timeout): expected in tests
 
 
 class _Server(ThreadingHTTPServer):

@@ -4,7 +4,7 @@
 retries or concurrency of stages::
 
     collect      sources -> feeds (conditional GET) -> new entries only -> pages   (I/O: HTTP, DB)
-    extract      pages -> ExtractedPage | None                                    (CPU, process pool)
+    extract      pages -> ExtractedPage | None                              (CPU, process pool)
     articles     pages + extractions -> Article (summary-only fallback)           (pure)
     detect       Article -> dedup, story, development -> alerts + outbox rows      (DB)
     deliver      outbox -> channels                                              (I/O: SMTP, HTTP)

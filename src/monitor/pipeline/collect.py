@@ -87,8 +87,9 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     session.flush()
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     return [
-        SourceState(by_name[s.name].id, s.name, s.url, by_name[s.name].etag,
-                    by_name[s.name].last_modified)
+        SourceState(
+            by_name[s.name].id, s.name, s.url, by_name[s.name].etag, by_name[s.name].last_modified
+        )
         for s in states
     ]
 
@@ -107,23 +108,33 @@ async def poll_feeds(
 
 def _to_poll(source: SourceState, result: FetchResult | FetchError) -> FeedPoll:
     if isinstance(result, FetchError):
-        return FeedPoll(source, error=_source_error(source.name, source.url, SourceErrorKind.FETCH,
-                                                    result))
+        return FeedPoll(
+            source, error=_source_error(source.name, source.url, SourceErrorKind.FETCH, result)
+        )
     if result.not_modified:
-        return FeedPoll(source, not_modified=True, etag=result.etag or source.etag,
-                        last_modified=result.last_modified or source.last_modified)
+        return FeedPoll(
+            source,
+            not_modified=True,
+            etag=result.etag or source.etag,
+            last_modified=result.last_modified or source.last_modified,
+        )
     try:
         feed = parse_feed(result)
     except ParseError as exc:
-        return FeedPoll(source, error=_source_error(source.name, source.url,
-                                                    SourceErrorKind.PARSE, exc))
+        return FeedPoll(
+            source, error=_source_error(source.name, source.url, SourceErrorKind.PARSE, exc)
+        )
     return FeedPoll(source, feed=feed, etag=result.etag, last_modified=result.last_modified)
 
 
 def record_polls(session: Session, polls: Sequence[FeedPoll], now: datetime) -> None:
     """Store validators and health per source. Validators of a failed poll are kept."""
-    rows = {r.id: r for r in session.scalars(
-        select(SourceRow).where(SourceRow.id.in_([p.source.id for p in polls])))}
+    rows = {
+        r.id: r
+        for r in session.scalars(
+            select(SourceRow).where(SourceRow.id.in_([p.source.id for p in polls]))
+        )
+    }
     for poll in polls:
         row = rows[poll.source.id]
         row.last_polled_at = now

@@ -13,21 +13,21 @@ duplicates and re-reports stay silent. The unique idempotency key is the final w
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.outbox import enqueue
 from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
-from monitor.models import AlertContent, Article
+from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
+from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.stories.settings import DetectionSettings
-from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.topics import Document, Query, TopicMatch, parse_query
 
 
@@ -54,6 +54,7 @@ class DetectReport:
     reports: int = 0
     alerts: list[int] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # one human line per article
+    errors: list[SourceError] = field(default_factory=list)
 
 
 def _story(session: Session, story_id: int | None) -> StoryRow | None:
@@ -97,8 +98,9 @@ def raise_alerts(
         ):
             continue  # a re-report of something this topic has already been told about
         facts = result.novel_sentences or tuple(development.facts if development else ())
-        alert_id = _insert_alert(session, topic, article, result, story, dev_id, facts,
-                                 match, config, now)
+        alert_id = _insert_alert(
+            session, topic, article, result, story, dev_id, facts, match, config, now
+        )
         if alert_id is not None:
             created.append(alert_id)
     return created
@@ -158,6 +160,9 @@ def _insert_alert(
     return alert.id
 
 
+IngestFn = Callable[..., IngestResult]
+
+
 def detect(
     sessions: sessionmaker[Session],
     articles: Sequence[Article],
@@ -166,16 +171,43 @@ def detect(
     settings: DetectionSettings,
     *,
     now: datetime,
+    batch_size: int = 50,
+    ingest_fn: IngestFn = ingest,
 ) -> DetectReport:
-    """Ingest articles in order, one transaction each, and raise their alerts."""
+    """Ingest articles in order and raise their alerts.
+
+    One transaction per batch keeps commits (an fsync each) off the per-article path; a
+    savepoint per article means one article that fails is rolled back and reported alone.
+    Database failures (connection lost, disk full) are not the article's fault and propagate.
+    """
     topics = compile_topics(config)
     report = DetectReport()
-    for article in articles:
+    for start in range(0, len(articles), batch_size):
         with sessions.begin() as session:
-            result = ingest(session, article, source_id=source_ids.get(article.source),
-                            settings=settings)
-            alert_ids = raise_alerts(session, article, result, topics, config, now=now)
-        _count(report, article, result, alert_ids)
+            for article in articles[start : start + batch_size]:
+                try:
+                    with session.begin_nested():
+                        result = ingest_fn(
+                            session,
+                            article,
+                            source_id=source_ids.get(article.source),
+                            settings=settings,
+                        )
+                        alert_ids = raise_alerts(session, article, result, topics, config, now=now)
+                except (OperationalError, InterfaceError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one bad article must not stop the cycle
+                    report.errors.append(
+                        SourceError(
+                            article.source,
+                            article.url,
+                            SourceErrorKind.DETECT,
+                            type(exc).__name__,
+                            str(exc)[:500],
+                        )
+                    )
+                    continue
+                _count(report, article, result, alert_ids)
     return report
 
 
@@ -189,17 +221,21 @@ def _count(report: DetectReport, article: Article, result: IngestResult, alerts:
     if result.duplicate_of is not None:
         report.duplicates[result.duplicate_kind or "near"] += 1
         sim = f" ({result.similarity:.2f})" if result.similarity is not None else ""
-        report.lines.append(f"{label}: {result.duplicate_kind} duplicate of #{result.duplicate_of}"
-                            f"{sim}, no alert")
+        report.lines.append(
+            f"{label}: {result.duplicate_kind} duplicate of #{result.duplicate_of}{sim}, no alert"
+        )
         return
     report.new_stories += int(result.new_story)
     if result.development_id is not None:
         report.developments += 1
         what = "new story" if result.new_story else f"new development in story #{result.story_id}"
-        report.lines.append(f"{label}: {what}, {len(result.novel_sentences)} new fact(s), "
-                            f"{len(alerts)} alert(s)")
+        report.lines.append(
+            f"{label}: {what}, {len(result.novel_sentences)} new fact(s), {len(alerts)} alert(s)"
+        )
     else:
         report.reports += 1
-        report.lines.append(f"{label}: another report of development "
-                            f"#{result.repeats_development_id} in story #{result.story_id}"
-                            f"{', first for a topic: alert' if alerts else ', no alert'}")
+        report.lines.append(
+            f"{label}: another report of development "
+            f"#{result.repeats_development_id} in story #{result.story_id}"
+            f"{', first for a topic: alert' if alerts else ', no alert'}"
+        )

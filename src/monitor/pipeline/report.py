@@ -42,8 +42,13 @@ class CycleReport:
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat()
         data["errors"] = [
-            {"source": e.source, "url": e.url, "kind": str(e.kind), "error": e.error_type,
-             "message": e.message}
+            {
+                "source": e.source,
+                "url": e.url,
+                "kind": str(e.kind),
+                "error": e.error_type,
+                "message": e.message,
+            }
             for e in self.errors
         ]
         data["lines"] = list(self.lines)
@@ -73,13 +78,21 @@ def to_markdown(report: CycleReport) -> str:
         ("deliveries failed", report.deliveries_failed),
     )
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
-    out = [f"# Monitor cycle {report.started_at:%Y-%m-%d %H:%M:%S} UTC",
-           f"Took {report.seconds:.1f} s ({stages}).", "", "| | count |", "|---|---:|"]
+    out = [
+        f"# Monitor cycle {report.started_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"Took {report.seconds:.1f} s ({stages}).",
+        "",
+        "| | count |",
+        "|---|---:|",
+    ]
     out += [f"| {name} | {value} |" for name, value in rows]
     if report.errors:
         out += ["", "## Errors", "", "| source | kind | error | message |", "|---|---|---|---|"]
-        out += [f"| {_md_escape(e.source)} | {e.kind} | {e.error_type} | "
-                f"{_md_escape(e.message[:200])} |" for e in report.errors]
+        out += [
+            f"| {_md_escape(e.source)} | {e.kind} | {e.error_type} | "
+            f"{_md_escape(e.message[:200])} |"
+            for e in report.errors
+        ]
     if report.lines:
         out += ["", "## Articles", ""] + [f"- {_md_escape(line)}" for line in report.lines]
     return "\n".join(out) + "\n"
@@ -105,8 +118,9 @@ def save_report(session: Any, report: CycleReport) -> int:
     """Store the cycle's summary (``monitor cycles`` reads it back)."""
     from monitor.storage.tables import CycleRow
 
-    row = CycleRow(started_at=report.started_at, finished_at=report.finished_at,
-                   stats=report.as_dict())
+    row = CycleRow(
+        started_at=report.started_at, finished_at=report.finished_at, stats=report.as_dict()
+    )
     session.add(row)
     session.flush()
     return int(row.id)
