@@ -71,17 +71,21 @@ def _parse_xml_feed(body: bytes, *, content_type: str, url: str, base: str) -> P
         problem = parsed.get("bozo_exception")
         detail = f": {problem}" if problem else ""
         raise ParseError(f"not an RSS or Atom feed{detail}", url=url)
-    if parsed.get("bozo") and not entries:
-        raise ParseError(
-            f"malformed {version} feed with no entries: {parsed.get('bozo_exception')}", url=url
-        )
     kind = "atom" if version.startswith("atom") else "rss"
+    usable = tuple(_xml_entries(entries, base, kind))
+    # A malformed document counts as a feed only if it still yields entries we can follow
+    # (a truncated feed whose only item lost its link is broken, not empty).
+    if parsed.get("bozo") and not usable:
+        raise ParseError(
+            f"malformed {version} feed with no usable entries: {parsed.get('bozo_exception')}",
+            url=url,
+        )
     feed_info: Mapping[str, Any] = parsed.get("feed") or {}
     return ParsedFeed(
         url=url,
         kind=kind,
         title=_plain(str(feed_info.get("title") or "")),
-        entries=tuple(_xml_entries(entries, base, kind)),
+        entries=usable,
     )
 
 

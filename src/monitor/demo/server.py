@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -148,6 +149,13 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, table: RouteTable, port: int) -> None:
         self.table = table
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up early (size caps, timeouts) are expected; others are not."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class LocalServer:

@@ -1,0 +1,225 @@
+"""The cycle's stages chained without Prefect, against a real HTTP server and real databases.
+
+What a user relies on: a broken source becomes a recorded error and the rest of the cycle
+completes; pages that cannot be extracted keep the feed's summary; transient failures are tried
+again next cycle; a second cycle over the same feeds stores and alerts nothing new; one article
+that fails in detection is reported without losing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Settings, parse_config
+from monitor.demo.server import LocalServer, Route
+from monitor.extract import Extractor
+from monitor.fetch import FetchPolicy
+from monitor.models import SourceErrorKind
+from monitor.pipeline.articles import build_articles, pages_to_extract
+from monitor.pipeline.collect import collect
+from monitor.pipeline.detect import DetectReport, detect
+from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, SourceRow
+from monitor.stories.ingest import IngestResult, ingest
+
+RSS = "application/rss+xml; charset=utf-8"
+
+LEAD = (
+    "The harbour council of Tarrow voted on Tuesday to close the old ferry terminal by June, "
+    "after engineers found corrosion in 14 of its 22 steel piles. Council leader Ines Varga "
+    "said the ferry to Kell Island would move to the north quay while a new terminal is built."
+)
+
+
+def _page(title: str, body: str) -> bytes:
+    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n"))
+    return (
+        f"<html lang='en'><head><title>{title}</title></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
+        f"<article><h1>{title}</h1>{paragraphs}</article>"
+        "<footer>Copyright Tarrow Gazette</footer></body></html>"
+    ).encode()
+
+
+def _rss(base: str, items: list[tuple[str, str, str]]) -> bytes:
+    entries = "".join(
+        f"<item><title>{t}</title><link>{base}{path}</link><guid>{path}</guid>"
+        f"<description>{summary}</description>"
+        f"<pubDate>Tue, 04 Mar 2025 0{i}:00:00 GMT</pubDate></item>"
+        for i, (path, t, summary) in enumerate(items)
+    )
+    return (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title>"
+        f"<link>{base}/</link><description>x</description>{entries}</channel></rss>"
+    ).encode()
+
+
+def _newsroom(server: LocalServer) -> None:
+    base = server.base_url
+    follow_up = (
+        LEAD + "\nOn Thursday the ferry operator Kell Lines said it would add a second boat, "
+        "the Marta, from 3 April, and that fares would rise by 8 percent."
+    )
+    server.table.set("/a/ferry.html", Route(body=_page("Tarrow to close ferry terminal", LEAD)))
+    server.table.set("/a/ferry-2.html", Route(body=_page("Kell Lines adds boat", follow_up)))
+    server.table.set("/a/gone.html", Route(status=404, body=b"<html>gone</html>"))
+    server.table.set("/a/flaky.html", Route(status=503, body=b"busy"))
+    server.table.set(
+        "/a/rss.xml",
+        Route(
+            content_type=RSS,
+            body=_rss(
+                base,
+                [
+                    ("/a/ferry.html", "Tarrow to close ferry terminal", "Terminal closes."),
+                    ("/a/ferry-2.html", "Kell Lines adds boat", "A second boat."),
+                    ("/a/gone.html", "Tarrow ferry timetable", "The ferry timetable changes."),
+                    ("/a/flaky.html", "Tarrow quay works", "Quay works begin."),
+                ],
+            ),
+        ),
+    )
+    server.table.set("/broken/rss.xml", Route(content_type=RSS, body=b"<rss><channel><item>"))
+    server.table.set("/html/rss.xml", Route(body=b"<html><body>Maintenance</body></html>"))
+    server.table.set("/down/rss.xml", Route(status=500, body=b"oops"))
+    server.table.set("/slow/rss.xml", Route(content_type=RSS, delay_s=4.0, body=b""))
+    server.table.set("/loop/rss.xml", Route(redirect_to="/loop/rss.xml"))
+    server.table.set("/big/rss.xml", Route(content_type=RSS, body=b"<rss>" + b" " * 3_000_000))
+
+
+def _config(server: LocalServer, hook: str) -> Any:
+    names = ["a", "broken", "html", "down", "slow", "loop", "big"]
+    return parse_config(
+        {
+            "sources": [{"name": n, "url": server.url(f"/{n}/rss.xml")} for n in names],
+            "topics": [{"name": "Tarrow ferry", "query": "tarrow AND ferry"}],
+            "channels": [{"type": "webhook", "name": "hook", "url": hook}],
+        }
+    )
+
+
+def _cycle(
+    sessions: sessionmaker[Session], settings: Settings, config: Any
+) -> tuple[Any, DetectReport]:
+    now = datetime.now(UTC)
+    policy = FetchPolicy.from_settings(settings)
+    collection = asyncio.run(collect(sessions, policy, config.sources, now=now))
+    with Extractor(0, min_text_chars=100) as extractor:
+        extracted = extractor.extract_many(pages_to_extract(collection.pages))
+    articles = build_articles(collection.pages, extracted, now)
+    ids = {p.source.name: p.source.id for p in collection.polls}
+    return collection, detect(sessions, articles, ids, config, settings.detection, now=now)
+
+
+def test_broken_sources_are_recorded_and_the_cycle_completes(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    _newsroom(local_server)
+    config = _config(local_server, local_server.url("/hook"))
+    collection, report = _cycle(sessions, settings, config)
+
+    failed = {e.source: e for e in collection.errors}
+    assert set(failed) >= {"broken", "html", "down", "slow", "loop", "big"}
+    assert failed["broken"].kind == SourceErrorKind.PARSE
+    assert failed["html"].kind == SourceErrorKind.PARSE
+    assert failed["down"].error_type == "TransientFetchError"
+    assert failed["slow"].error_type == "TransientFetchError"
+    assert failed["big"].error_type == "ResponseTooLargeError"
+    assert failed["loop"].kind == SourceErrorKind.FETCH
+
+    with sessions() as s:
+        rows = {r.name: r for r in s.scalars(select(SourceRow))}
+        stored = {r.url.rsplit("/", 1)[-1]: r for r in s.scalars(select(ArticleRow))}
+        alerts = list(s.scalars(select(AlertRow)))
+        deliveries = list(s.scalars(select(DeliveryRow)))
+    assert rows["a"].consecutive_failures == 0 and rows["a"].etag
+    assert rows["down"].consecutive_failures == 1 and rows["down"].last_error_type
+    # Extracted pages, the 404 kept as summary-only, the 503 left for the next cycle.
+    assert set(stored) == {"ferry.html", "ferry-2.html", "gone.html"}
+    assert stored["gone.html"].summary_only
+    assert stored["gone.html"].text == "The ferry timetable changes."
+    assert not stored["ferry.html"].summary_only
+    assert "corrosion" in stored["ferry.html"].text
+    assert report.stored == 3
+    # Alerts are committed with their outbox rows before any send.
+    assert alerts and len(deliveries) == len(alerts)
+    assert all(d.state == "pending" for d in deliveries)
+
+
+def test_second_cycle_stores_and_alerts_nothing_new_and_retries_transient_pages(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    _newsroom(local_server)
+    config = _config(local_server, local_server.url("/hook"))
+    _cycle(sessions, settings, config)
+    with sessions() as s:
+        alerts_before = s.scalar(select(func.count()).select_from(AlertRow))
+
+    local_server.table.set(
+        "/a/flaky.html",
+        Route(body=_page("Tarrow quay works", "Quay works on the Tarrow north quay begin. " * 8)),
+    )
+    collection, report = _cycle(sessions, settings, config)
+
+    a_poll = next(p for p in collection.polls if p.source.name == "a")
+    assert a_poll.not_modified  # conditional GET with the stored ETag
+    assert report.stored == 0  # a 304 feed yields no entries
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AlertRow)) == alerts_before
+        assert s.scalar(select(func.count()).select_from(ArticleRow)) == 3
+        s.execute(SourceRow.__table__.update().values(etag=None, last_modified=None))
+        s.commit()
+
+    # With the validators gone the feed is read again: known entries are skipped before their
+    # pages are fetched; the page that failed transiently is fetched now.
+    fetched_before = len(local_server.table.requests_for("/a/ferry.html"))
+    collection, report = _cycle(sessions, settings, config)
+    assert len(local_server.table.requests_for("/a/ferry.html")) == fetched_before
+    assert [p.job.canonical_url.rsplit("/", 1)[-1] for p in collection.pages] == ["flaky.html"]
+    assert report.stored == 1
+
+
+def test_one_failing_article_is_reported_and_the_rest_are_kept(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    _newsroom(local_server)
+    config = _config(local_server, local_server.url("/hook"))
+    now = datetime.now(UTC)
+    policy = FetchPolicy.from_settings(settings)
+    collection = asyncio.run(collect(sessions, policy, config.sources, now=now))
+    with Extractor(0, min_text_chars=100) as extractor:
+        extracted = extractor.extract_many(pages_to_extract(collection.pages))
+    articles = build_articles(collection.pages, extracted, now)
+
+    def flaky_ingest(session: Session, article: Any, **kw: Any) -> IngestResult:
+        if "ferry-2" in article.url:
+            raise ValueError("cannot place this article")
+        return ingest(session, article, **kw)
+
+    ids = {p.source.name: p.source.id for p in collection.polls}
+    report = detect(
+        sessions, articles, ids, config, settings.detection, now=now, ingest_fn=flaky_ingest
+    )
+    assert [e.error_type for e in report.errors] == ["ValueError"]
+    assert report.errors[0].kind == SourceErrorKind.DETECT
+    with sessions() as s:
+        urls = {u.rsplit("/", 1)[-1] for u in s.scalars(select(ArticleRow.url))}
+    assert urls == {"ferry.html", "gone.html"}  # nothing of the failed article remains
+
+
+@pytest.mark.parametrize("allow", [False])
+def test_private_addresses_refused_unless_allowed(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer, allow: bool
+) -> None:
+    _newsroom(local_server)
+    config = _config(local_server, local_server.url("/hook"))
+    strict = settings.model_copy(update={"allow_private_network": allow})
+    collection, report = _cycle(sessions, strict, config)
+    assert {e.error_type for e in collection.errors} == {"BlockedAddressError"}
+    assert report.stored == 0
+    assert local_server.table.requests == []
