@@ -137,8 +137,10 @@ def test_broken_sources_are_recorded_and_the_cycle_completes(
         stored = {r.url.rsplit("/", 1)[-1]: r for r in s.scalars(select(ArticleRow))}
         alerts = list(s.scalars(select(AlertRow)))
         deliveries = list(s.scalars(select(DeliveryRow)))
-    assert rows["a"].consecutive_failures == 0 and rows["a"].etag
-    assert rows["down"].consecutive_failures == 1 and rows["down"].last_error_type
+    assert rows["a"].consecutive_failures == 0
+    assert rows["a"].etag
+    assert rows["down"].consecutive_failures == 1
+    assert rows["down"].last_error_type
     # Extracted pages, the 404 kept as summary-only, the 503 left for the next cycle.
     assert set(stored) == {"ferry.html", "ferry-2.html", "gone.html"}
     assert stored["gone.html"].summary_only
@@ -147,7 +149,8 @@ def test_broken_sources_are_recorded_and_the_cycle_completes(
     assert "corrosion" in stored["ferry.html"].text
     assert report.stored == 3
     # Alerts are committed with their outbox rows before any send.
-    assert alerts and len(deliveries) == len(alerts)
+    assert alerts
+    assert len(deliveries) == len(alerts)
     assert all(d.state == "pending" for d in deliveries)
 
 
