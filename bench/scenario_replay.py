@@ -8,7 +8,7 @@ runs after each article is released, in the scenario's order. Checks: an alert f
 that lists new facts, quoting at least one of them; no alert for the others, which must be filed
 as another report of an earlier development.
 
-    .venv/bin/python bench/scenario_replay.py                      # ../shared/scenarios/istanbul-talks
+    .venv/bin/python bench/scenario_replay.py         # ../shared/scenarios/istanbul-talks
     .venv/bin/python bench/scenario_replay.py --dir PATH --query 'istanbul AND talks'
 
 The scenario texts are read at run time and never copied into the repository.

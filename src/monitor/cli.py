@@ -185,7 +185,8 @@ def articles(
             else "report"
         )
         story = f"story #{d['story_id']}" if d["story_id"] else "-"
-        typer.echo(f"#{d['id']:<5} {d['source'][:18]:<18} {tag:<14} {story:<11} {d['title'][:70]}")
+        source, title = str(d["source"])[:18], str(d["title"])[:70]
+        typer.echo(f"#{d['id']:<5} {source:<18} {tag:<14} {story:<11} {title}")
 
 
 @app.command()
@@ -226,7 +227,7 @@ def sources(as_json: JsonOption = False) -> None:
                 f"FAILING x{d['consecutive_failures']}: {d['last_error_type']}: {d['last_error']}"
             )
         )
-        typer.echo(f"{d['name'][:24]:<24} {d['articles']:>5} articles  {health[:90]}")
+        typer.echo(f"{str(d['name'])[:24]:<24} {d['articles']:>5} articles  {health[:90]}")
 
 
 @app.command()
