@@ -59,12 +59,11 @@ def main() -> int:
 
     from monitor.demo.pages import (
         FEED_CONTENT_TYPES,
-        SYNTHETIC_OUTLETS,
         render_article_page,
         render_feed,
-        synthetic_articles,
     )
     from monitor.demo.server import LocalServer, Route
+    from monitor.demo.synthetic import SYNTHETIC_OUTLETS, synthetic_articles
 
     articles = synthetic_articles(args.n, seed=7)
     outlets = {o.slug: o for o in SYNTHETIC_OUTLETS}

@@ -9,8 +9,8 @@ import pytest
 
 from monitor.config import parse_config
 from monitor.demo.newsroom import Newsroom
-from monitor.demo.pages import SYNTHETIC_OUTLETS, synthetic_articles
 from monitor.demo.server import LocalServer
+from monitor.demo.synthetic import SYNTHETIC_OUTLETS, synthetic_articles
 from monitor.errors import ParseError
 from monitor.feeds import parse_feed
 from monitor.models import FetchResult, ParsedFeed

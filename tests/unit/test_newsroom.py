@@ -16,14 +16,13 @@ import trafilatura
 from monitor.config import load_config, parse_config
 from monitor.demo.content import ARTICLES, DEMO_TOPIC, OUTAGES, OUTLETS, DemoArticle, Outlet
 from monitor.demo.pages import (
-    SYNTHETIC_OUTLETS,
     render_article_page,
     render_atom,
     render_feed,
     render_json_feed,
     render_rss,
-    synthetic_articles,
 )
+from monitor.demo.synthetic import SYNTHETIC_OUTLETS, synthetic_articles
 from monitor.errors import ParseError
 from monitor.feeds import parse_feed
 from monitor.models import FetchResult, ParsedFeed

@@ -14,7 +14,7 @@ Contract:
   the newsroom (a mapping that :func:`monitor.config.parse_config` accepts).
 
 Defaults are the Marrowick timeline of :mod:`monitor.demo.content`; benchmarks pass
-:func:`monitor.demo.pages.synthetic_articles` on :data:`monitor.demo.pages.SYNTHETIC_OUTLETS`.
+synthetic articles and outlets from :mod:`monitor.demo.synthetic`.
 """
 
 from __future__ import annotations

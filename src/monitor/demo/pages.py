@@ -23,7 +23,7 @@ import json
 import random
 import zlib
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from xml.etree import ElementTree as ET
@@ -32,14 +32,12 @@ from monitor.demo.content import DemoArticle, Outlet
 
 __all__ = [
     "FEED_CONTENT_TYPES",
-    "SYNTHETIC_OUTLETS",
     "article_url",
     "render_article_page",
     "render_atom",
     "render_feed",
     "render_json_feed",
     "render_rss",
-    "synthetic_articles",
 ]
 
 
@@ -59,7 +57,7 @@ def article_url(base_url: str, article: DemoArticle) -> str:
     return base_url + article.path
 
 
-def _slugify(text: str) -> str:
+def slugify(text: str) -> str:
     return "-".join("".join(c for c in w if c.isalnum()) for w in text.lower().split()).strip("-")
 
 
@@ -88,11 +86,11 @@ def _json_ld(outlet: Outlet, article: DemoArticle, url: str) -> str:
 
 def _nav(outlet: Outlet) -> str:
     items = "".join(
-        f'<li><a href="{outlet.home_path}{_slugify(s)}/">{escape(s)}</a></li>'
+        f'<li><a href="{outlet.home_path}{slugify(s)}/">{escape(s)}</a></li>'
         for s in outlet.sections
     )
     utility = "".join(
-        f'<li><a href="{outlet.home_path}{_slugify(s)}/">{s}</a></li>'
+        f'<li><a href="{outlet.home_path}{slugify(s)}/">{s}</a></li>'
         for s in ("Subscribe", "Sign in", "Newsletters", "Podcasts", "Puzzles", "Archive")
     )
     return (
@@ -118,7 +116,7 @@ def _body(article: DemoArticle) -> str:
 
 def _link_list(outlet: Outlet, css: str, heading: str, titles: Sequence[str]) -> str:
     items = "".join(
-        f'<li><a href="{outlet.home_path}{_slugify(t)[:60]}">{escape(t)}</a></li>' for t in titles
+        f'<li><a href="{outlet.home_path}{slugify(t)[:60]}">{escape(t)}</a></li>' for t in titles
     )
     return f'<section class="{css}"><h2>{heading}</h2><ol>{items}</ol></section>'
 
@@ -132,7 +130,7 @@ def _footer(outlet: Outlet) -> str:
     }
     cols = "".join(
         f'<div class="footer-col"><h3>{name}</h3><ul>'
-        + "".join(f'<li><a href="{outlet.home_path}{_slugify(x)}/">{x}</a></li>' for x in links)
+        + "".join(f'<li><a href="{outlet.home_path}{slugify(x)}/">{x}</a></li>' for x in links)
         + "</ul></div>"
         for name, links in columns.items()
     )
@@ -179,7 +177,7 @@ def _body_padding(outlet: Outlet, rng: random.Random, n: int) -> str:
     ]
     if n % 2 == 0:
         links = "".join(
-            f'<li><a href="{outlet.home_path}{_slugify(t)}">{t}</a></li>' for t in titles
+            f'<li><a href="{outlet.home_path}{slugify(t)}">{t}</a></li>' for t in titles
         )
         return f'<nav class="mega-menu" role="navigation" aria-hidden="true"><ul>{links}</ul></nav>'
     return _link_list(outlet, "more-stories link-directory", f"More from {outlet.name}", titles)
@@ -198,7 +196,7 @@ def render_article_page(
     title, summary = escape(article.title), escape(article.summary)
     published = article.published.isoformat()
     feed_type = {"rss": "rss+xml", "atom": "atom+xml", "json": "feed+json"}[outlet.feed_kind]
-    author_path = f"{outlet.home_path}authors/{_slugify(article.author)}"
+    author_path = f"{outlet.home_path}authors/{slugify(article.author)}"
     related_html = (
         _link_list(outlet, "related-stories", "Related stories", [a.title for a in related])
         if related
@@ -228,7 +226,7 @@ def render_article_page(
 <!--HEAD-PADDING-->
 </head>
 """
-    body = f"""<body class="article-page section-{_slugify(article.section)}">
+    body = f"""<body class="article-page section-{slugify(article.section)}">
 <div id="cookie-banner" class="cookie-consent" role="dialog" aria-label="Cookie consent">
 <p>We and our partners use cookies to personalise content and measure our audience.
 You can accept all cookies or choose which ones we may use.</p>
@@ -240,7 +238,7 @@ You can accept all cookies or choose which ones we may use.</p>
 </header>
 <nav class="breadcrumbs" aria-label="Breadcrumb"><ol>
 <li><a href="{outlet.home_path}">Home</a></li>
-<li><a href="{outlet.home_path}{_slugify(article.section)}/">{escape(article.section)}</a></li>
+<li><a href="{outlet.home_path}{slugify(article.section)}/">{escape(article.section)}</a></li>
 </ol></nav>
 <div class="page">
 <main id="main-content">
@@ -406,270 +404,3 @@ FEED_CONTENT_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
     "json": "application/feed+json; charset=utf-8",
 }
-
-
-# --- synthetic articles for benchmarks ------------------------------------------------------------
-
-SYNTHETIC_OUTLETS: tuple[Outlet, ...] = (
-    Outlet(
-        "orrin-herald", "Orrin Valley Herald", "rss", "Daily news for the Orrin valley", "Orrin"
-    ),
-    Outlet(
-        "tessary-wire", "Tessary Wire", "atom", "The wire service of the Tessary isles", "Tessary"
-    ),
-    Outlet(
-        "quillmoor-digest", "Quillmoor Digest", "json", "Quillmoor in five minutes", "Quillmoor"
-    ),
-    Outlet("strand-gazette", "Strand Gazette", "rss", "Since 1887 on the Strand", "Strandholm"),
-)
-
-_TOWN_A = _words(
-    "Ast Bel Cor Dun Eld Fal Gor Hal Ister Kel Lor Mar Nor Ost Pel Quar Ros Sel Tor Ul"
-)
-_TOWN_B = _words("by ford holm mouth wick stead dale haven bridge moor ton mere field gate cross")
-_FIRST = _words(
-    "Aino Bram Cosima Dag Edda Fionn Greta Hakon Ines Joss Kaia Linus Maren Nils Odile Per "
-    "Quinn Runa Sten Tove Ulla Vidar Wren Yrsa Abel Birte Casper Dorit Elias Frida"
-)
-_SUR_A = _words("Ash Black Brook Cald Dray Fen Gil Hart Ivers Kest Lang Mor Nash Orme Pryce Rad")
-_SUR_B = _words("en ley well by ton ford man ard ick es")
-_ORG_KINDS = (
-    "Council",
-    "Water Board",
-    "Rail Company",
-    "Hospital Trust",
-    "Chamber of Commerce",
-    "Fishermen's Cooperative",
-    "Teachers' Association",
-    "Housing Society",
-    "Energy Cooperative",
-    "Farmers' Union",
-    "Heritage Trust",
-    "Harbour Board",
-)
-# theme: (things, actions done to them, measures that move, adjectives)
-_THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "transport": (
-        ("tram line", "bus depot", "ring road", "ferry terminal", "cycle lane", "toll bridge"),
-        ("approved plans for", "delayed work on", "reopened", "ordered a review of", "extended"),
-        ("passenger numbers", "journey times", "ticket prices", "reported delays"),
-        ("congested", "overdue", "ambitious", "long-awaited"),
-    ),
-    "health": (
-        ("maternity ward", "walk-in clinic", "ambulance station", "dental practice", "pharmacy"),
-        ("closed", "opened", "merged", "moved", "expanded"),
-        ("waiting lists", "staff vacancies", "admissions", "missed appointments"),
-        ("overstretched", "modern", "temporary", "specialist"),
-    ),
-    "schools": (
-        ("primary school", "sixth-form college", "school canteen", "sports hall", "library"),
-        ("rebuilt", "inspected", "renamed", "funded", "extended"),
-        ("pupil numbers", "exam results", "class sizes", "teacher shortages"),
-        ("crowded", "rural", "new", "popular"),
-    ),
-    "housing": (
-        ("housing estate", "tower block", "riverside flats", "student halls", "care home"),
-        ("demolished", "refurbished", "sold", "approved", "blocked"),
-        ("rents", "house prices", "empty homes", "planning applications"),
-        ("affordable", "derelict", "listed", "controversial"),
-    ),
-    "energy": (
-        ("wind farm", "solar park", "heat network", "tidal barrage", "substation"),
-        ("connected", "commissioned", "objected to", "paused", "financed"),
-        ("power bills", "output", "outages", "emissions"),
-        ("offshore", "community-owned", "experimental", "noisy"),
-    ),
-    "fisheries": (
-        ("fish market", "trawler fleet", "oyster beds", "cold store", "slipway"),
-        ("restocked", "licensed", "inspected", "relocated", "modernised"),
-        ("catches", "quotas", "landings", "prices at auction"),
-        ("dwindling", "historic", "seasonal", "inshore"),
-    ),
-    "culture": (
-        ("concert hall", "film festival", "art gallery", "folk museum", "open-air theatre"),
-        ("reopened", "restored", "rescheduled", "crowdfunded", "curated"),
-        ("visitor numbers", "ticket sales", "volunteer hours", "donations"),
-        ("sold-out", "intimate", "travelling", "restored"),
-    ),
-    "weather": (
-        ("sea wall", "flood barrier", "storm drain", "river embankment", "coastal path"),
-        ("repaired", "breached", "reinforced", "surveyed", "closed"),
-        ("rainfall totals", "river levels", "insurance claims", "wind speeds"),
-        ("battered", "waterlogged", "exposed", "fragile"),
-    ),
-    "courts": (
-        ("fraud case", "planning appeal", "licensing hearing", "public inquiry", "tribunal"),
-        ("adjourned", "dismissed", "reopened", "upheld", "referred"),
-        ("legal costs", "case backlogs", "fines", "compensation claims"),
-        ("lengthy", "closed-door", "landmark", "unusual"),
-    ),
-    "trade": (
-        ("container depot", "market hall", "distribution centre", "free port", "shopping arcade"),
-        ("leased", "reopened", "expanded", "sold off", "rebranded"),
-        ("exports", "footfall", "shop vacancies", "freight volumes"),
-        ("busy", "struggling", "family-run", "bonded"),
-    ),
-}
-_DAYS = _words("Monday Tuesday Wednesday Thursday Friday Saturday Sunday")
-_MONTHS = _words("January February March April May June July August September October November")
-
-
-class _Writer:
-    """Composes one article's sentences from a theme, a town, people and organisations."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.theme = rng.choice(list(_THEMES))
-        self.things, self.actions, self.measures, self.adjs = _THEMES[self.theme]
-        self.towns = [self._town() for _ in range(3)]
-        self.orgs = [f"{rng.choice(self.towns)} {rng.choice(_ORG_KINDS)}" for _ in range(3)]
-        self.people = [
-            f"{rng.choice(_FIRST)} {rng.choice(_SUR_A)}{rng.choice(_SUR_B)}" for _ in range(4)
-        ]
-
-    def _town(self) -> str:
-        return self.rng.choice(_TOWN_A) + self.rng.choice(_TOWN_B)
-
-    def c(self, options: Sequence[str]) -> str:
-        return self.rng.choice(options)
-
-    def role(self) -> str:
-        return self.c(
-            (
-                f"who chairs the {self.c(self.orgs)}",
-                f"a spokesperson for the {self.c(self.orgs)}",
-                f"an economist at the University of {self.c(self.towns)}",
-                f"who has run a {self.c(('bakery', 'boatyard', 'bookshop', 'garage'))} "
-                f"in {self.c(self.towns)} for {self.rng.randrange(3, 40)} years",
-                f"a councillor for the {self.c(('north', 'east', 'harbour', 'old town'))} ward",
-            )
-        )
-
-    def sentence(self) -> str:
-        r, c = self.rng, self.c
-        thing, town, org, adj = c(self.things), c(self.towns), c(self.orgs), c(self.adjs)
-        measure, person = c(self.measures), c(self.people)
-        pick = r.randrange(8)
-        if pick == 0:
-            vote = f"after a vote of {r.randrange(5, 40)} to {r.randrange(1, 5)}"
-            why = c(("ending months of uncertainty", "to the surprise of residents", vote))
-            return f"On {c(_DAYS)} the {org} {c(self.actions)} the {adj} {thing} in {town}, {why}."
-        if pick == 1:
-            when = c(
-                ("last year", "over the winter", f"since {c(_MONTHS)}", "in the first quarter")
-            )
-            source = c(
-                (
-                    f"according to figures from the {org}",
-                    f"the {org} said",
-                    f"a report by the {org} found",
-                    f"the {org} estimated",
-                )
-            )
-            moved = c(("rose", "fell", "climbed", "dropped"))
-            return f"{c_title(measure)} {moved} by {r.randrange(2, 60)} per cent {when}, {source}."
-        if pick == 2:
-            who = c(("We", "People here", "The town", "Nobody"))
-            feel = c(
-                (
-                    "cannot keep waiting for",
-                    "were never asked about",
-                    "deserve better than",
-                    "have fought for years for",
-                )
-            )
-            return f'"{who} {feel} the {thing}," said {person}, {self.role()}.'
-        if pick == 3:
-            done = c(("built", "first proposed", "opened", "last renovated"))
-            effect = c(("served", "frustrated", "employed", "divided"))
-            many = c(("generations of", "thousands of", "hundreds of", "many"))
-            whom = c(("families", "commuters", "visitors", "workers", "residents"))
-            return (
-                f"The {thing} was {done} in {r.randrange(1890, 2020)} and has {effect} "
-                f"{many} {whom} in {town}."
-            )
-        if pick == 4:
-            scheme = c(("scheme", "project", "plan", "work"))
-            remark = c(
-                (
-                    f"of which the {org} will pay half",
-                    "twice the first estimate",
-                    "to be met from reserves",
-                    "a figure critics call optimistic",
-                )
-            )
-            return (
-                f"The {scheme} is expected to cost {r.randrange(2, 900)} million crowns, {remark}."
-            )
-        if pick == 5:
-            group = c(("Residents", "Traders", "Campaigners", "Parents", "Opposition councillors"))
-            reacted = c(("welcomed", "criticised", "questioned", "shrugged at"))
-            what = c(("decision", "announcement", "timetable", "figures"))
-            saying = c(("saying", "warning", "arguing", "pointing out"))
-            may = c(("would", "could", "might"))
-            move = c(("rise again", "fall further", "double", "stay high"))
-            when = c((f"before {c(_MONTHS)}", "next year", "within a decade", "by the summer"))
-            return (
-                f"{group} in {town} {reacted} the {what}, {saying} that {measure} {may} {move} "
-                f"{when}."
-            )
-        if pick == 6:
-            ruling = c(("decision", "ruling", "final vote", "consultation"))
-            when = c(
-                (f"in {c(_MONTHS)}", f"next {c(_DAYS)}", "before the elections", "within weeks")
-            )
-            will = c(("will present", "is due to publish", "has promised"))
-            doc = c(
-                ("a revised plan", "the full accounts", "an independent review", "new proposals")
-            )
-            return (
-                f"A {ruling} on the {adj} {thing} is expected {when}, when {person} {will} {doc}."
-            )
-        said = c(("said", "told reporters", "wrote in a letter", "argued at a meeting"))
-        erred = c(("underestimated", "ignored", "misjudged", "overstated"))
-        since = c(("for years", "from the start", "again", "this time"))
-        return f"{person}, {self.role()}, {said} that the {org} had {erred} {measure} {since}."
-
-    def title(self) -> str:
-        c = self.c
-        kind = c(("plan", "row", "decision", "review", "future"))
-        verdict = c(("in focus", "under scrutiny", "at record level", "questioned"))
-        return f"{self.towns[0]} {c(self.things)} {kind}: {c(self.measures)} {verdict}"
-
-
-def c_title(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def synthetic_articles(n: int, seed: int) -> list[DemoArticle]:
-    """``n`` deterministic, varied articles (about 400-700 words) spread over SYNTHETIC_OUTLETS."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible fixtures, not security
-    start = datetime(2025, 2, 1, 6, 0, tzinfo=UTC)
-    articles: list[DemoArticle] = []
-    for i in range(n):
-        writer = _Writer(random.Random(rng.getrandbits(64)))  # noqa: S311
-        paragraphs = tuple(
-            " ".join(writer.sentence() for _ in range(writer.rng.randrange(2, 4)))
-            for _ in range(writer.rng.randrange(9, 14))
-        )
-        outlet = SYNTHETIC_OUTLETS[i % len(SYNTHETIC_OUTLETS)]
-        published = start + timedelta(minutes=7 * i + rng.randrange(7))
-        title = writer.title()
-        articles.append(
-            DemoArticle(
-                id=f"s{seed}-{i:05d}",
-                outlet=outlet.slug,
-                step=0,
-                path=f"/{outlet.slug}/{published:%Y/%m/%d}/{_slugify(title)[:70]}-{i}.html",
-                title=title,
-                summary=paragraphs[0].split(". ")[0].rstrip(".") + ".",
-                author=writer.people[0],
-                published=published,
-                section=writer.theme.capitalize(),
-                paragraphs=paragraphs,
-                kind="original",
-                expect_alert=False,
-                note="synthetic benchmark article",
-            )
-        )
-    return articles
