@@ -218,10 +218,14 @@ def entities(sentence: str) -> set[str]:
     "Hakan Fidan". A capitalised sentence-initial word counts only when it is not a function word.
     """
     found: set[str] = set()
-    for tok in fold(sentence).split():
-        core = tok.strip("\"'()[],.;:!?*")
-        core = core.removesuffix("'s")
+    tokens = fold(sentence).split()
+    cores = [tok.strip("\"'()[],.;:!?*").removesuffix("'s") for tok in tokens]
+    for i, core in enumerate(cores):
         if not core or not _CAPITALISED.match(core):
+            continue
+        # Every sentence starts with a capital: its first word is a name only when a capitalised
+        # word follows it ("Hakan Fidan said", not "Representatives of the union met").
+        if i == 0 and not (len(cores) > 1 and cores[1] and _CAPITALISED.match(cores[1])):
             continue
         low = core.lower().strip(".")
         if low in STOPWORDS or low in MONTHS or low in _CONNECTORS or len(low) < 2:

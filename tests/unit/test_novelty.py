@@ -64,3 +64,35 @@ def test_memory_round_trips_through_json() -> None:
     memory = _memory()
     again = StoryMemory.from_json(memory.to_json())
     assert again == memory
+
+
+def test_sentence_initial_word_is_not_a_name_unless_a_capitalised_word_follows() -> None:
+    from monitor.text import entities
+
+    assert "representatives" not in entities("Representatives of the union met on Tuesday.")
+    assert {"hakan", "fidan"} <= entities("Hakan Fidan spoke to reporters in Ankara.")
+    assert "ankara" in entities("Hakan Fidan spoke to reporters in Ankara.")
+
+
+def test_a_new_verb_restating_known_figures_is_not_a_development() -> None:
+    from monitor.stories.novelty import StoryMemory, assess
+    from monitor.stories.settings import DetectionSettings
+    from monitor.text import sentence_features
+
+    settings = DetectionSettings()
+    earlier = (
+        "In a ballot called by Ilse Varga of the Dock Union, 71 per cent of members voted in "
+        "favour on a turnout of 88 per cent."
+    )
+    memory = StoryMemory().remember(1, [sentence_features(earlier)], 1, cap=100)
+    # Few shared words and a new verb, but only figures the story already has.
+    restated = [
+        "Dockers around Varga approved it at the quayside hall yesterday evening: 71 percent "
+        "said yes, 88 percent took part."
+    ]
+    report = assess(restated, memory, lambda _t: 1.0, settings)
+    assert report.verdicts[0].similarity < settings.event_verb_match_threshold
+    assert not report.is_development
+    # The same verb with a figure the story has not reported is news.
+    fresh = ["The Dock Union approved the Varga deal, and 300 crane drivers returned at dawn."]
+    assert assess(fresh, memory, lambda _t: 1.0, settings).is_development

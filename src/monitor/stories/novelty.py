@@ -7,7 +7,8 @@ Contract: :func:`assess` compares each content sentence of a new article with a
 1. nothing similar was seen: its best IDF-weighted term containment in any one earlier sentence is
    below ``sentence_match_threshold``;
 2. it carries information: a name, number or date the story has not mentioned, a quotation not
-   found in an earlier sentence, or a name with an event verb the story has not used yet.
+   found in an earlier sentence, or a name with an event verb the story has not used yet (the
+   verb counts only below the stricter ``event_verb_match_threshold``).
 
 An article is a development when at least ``min_novel_sentences`` sentences are novel. Page
 furniture never reaches this module (see :func:`monitor.text.content_sentences`). Paraphrases of
@@ -194,7 +195,14 @@ def assess(
             if _best_sentence(frozenset(content_terms(q)), index, weight)[0]
             < settings.quote_match_threshold
         )
-        new_verbs = tuple(sorted(f.event_verbs - memory.terms - seen_verbs)) if f.entities else ()
+        # A new verb alone is weak evidence (rewrites swap verbs): it counts only in a sentence
+        # that is clearly unlike anything the story reported, and not in one that restates
+        # figures the story already has ("approved by 71 per cent" after "71 per cent voted").
+        restates_figures = bool(f.numbers) and f.numbers <= seen_nums
+        verb_counts = (
+            f.entities and sim < settings.event_verb_match_threshold and not restates_figures
+        )
+        new_verbs = tuple(sorted(f.event_verbs - memory.terms - seen_verbs)) if verb_counts else ()
         informative = bool(new_ents or new_nums or new_quotes or new_verbs)
         novel = sim < settings.sentence_match_threshold and informative
         if matched is not None and sim >= settings.sentence_match_threshold:

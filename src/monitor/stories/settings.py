@@ -76,6 +76,13 @@ class DetectionSettings(BaseModel):
     quote_match_threshold: float = Field(
         0.6, ge=0, le=1, description="the same for a quotation against earlier story sentences"
     )
+    event_verb_match_threshold: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description="a sentence whose only new information is an event verb is novel only below "
+        "this similarity to earlier story sentences (rewrites swap verbs)",
+    )
     min_novel_sentences: int = Field(
         1, ge=1, description="novel informative sentences needed for a development"
     )
