@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +26,7 @@ from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
-from monitor.stories.ingest import IngestResult, ingest
+from monitor.stories.ingest import IngestResult, as_utc, ingest, prune_story_index
 from monitor.stories.settings import DetectionSettings
 from monitor.topics import Document, Query, TopicMatch, parse_query
 
@@ -182,6 +182,8 @@ def detect(
     """
     topics = compile_topics(config)
     report = DetectReport()
+    with sessions.begin() as session:
+        _prune_cold_stories(session, settings)
     for start in range(0, len(articles), batch_size):
         with sessions.begin() as session:
             for article in articles[start : start + batch_size]:
@@ -209,6 +211,17 @@ def detect(
                     continue
                 _count(report, article, result, alert_ids)
     return report
+
+
+def _prune_cold_stories(session: Session, settings: DetectionSettings) -> None:
+    """Drop cold stories from the candidate index, once per cycle.
+
+    Story times are article publication times, so "cold" is measured against the newest story,
+    not the wall clock: replaying old coverage (an evaluation, a backfill) behaves like live news.
+    """
+    newest = session.scalar(select(func.max(StoryRow.last_seen_at)))
+    if newest is not None:
+        prune_story_index(session, as_utc(newest), settings)
 
 
 def _count(report: DetectReport, article: Article, result: IngestResult, alerts: list[int]) -> None:
