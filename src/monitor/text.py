@@ -17,6 +17,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import unicodedata
@@ -124,6 +125,7 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(fold(text))]
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light suffix stripper: enough to match "talks"/"talk", "rejected"/"rejects"."""
     if len(word) <= 4 or not word.isalpha():
@@ -266,6 +268,8 @@ class SentenceFeatures:
     event_verbs: frozenset[str]
 
 
+# Sentences recur: novelty and clustering both read them, and wire copy repeats them verbatim.
+@functools.lru_cache(maxsize=16384)
 def sentence_features(sentence: str) -> SentenceFeatures:
     return SentenceFeatures(
         text=sentence,
