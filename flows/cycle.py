@@ -32,7 +32,7 @@ from monitor.errors import ConfigError
 from monitor.extract import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import Article, ExtractedPage
-from monitor.pipeline.articles import build_articles, pages_to_extract
+from monitor.pipeline.articles import build_articles, in_publication_order, pages_to_extract
 from monitor.pipeline.collect import Collection, collect
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.pipeline.report import CycleReport, save_report, to_markdown, to_text
@@ -57,7 +57,7 @@ def extract_task(
     return extractor.extract_many(pages)
 
 
-@task(name="detect", cache_policy=NO_CACHE, retries=1)
+@task(name="detect-batch", cache_policy=NO_CACHE, retries=1)
 def detect_task(
     sessions: sessionmaker[Session],
     articles: Sequence[Article],
@@ -65,9 +65,10 @@ def detect_task(
     config: MonitorConfig,
     settings: Settings,
     now: datetime,
+    prune: bool,
 ) -> DetectReport:
     # A retry is safe: articles committed before the failure come back as already stored.
-    return detect(sessions, articles, source_ids, config, settings.detection, now=now)
+    return detect(sessions, articles, source_ids, config, settings.detection, now=now, prune=prune)
 
 
 @task(name="deliver", cache_policy=NO_CACHE)
@@ -138,19 +139,22 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
     collection = collect_task(sessions, settings, config, started)
     clock.lap("collect")
     fetched = [p for p in collection.pages if p.html is not None]
-    pages = pages_to_extract(collection.pages)
-    extracted: list[ExtractedPage | None] = []
-    if pages:
-        cfg = settings.extraction
-        with Extractor(cfg.workers, min_text_chars=cfg.min_text_chars) as extractor:
-            futures = [extract_task.submit(extractor, b) for b in _batches(pages, cfg.batch_size)]
-            for future in futures:
-                extracted.extend(future.result())
-    clock.lap("extract")
-    articles = build_articles(collection.pages, extracted, started)
     source_ids = {p.source.name: p.source.id for p in collection.polls}
-    detected = detect_task(sessions, articles, source_ids, config, settings, started)
-    clock.lap("detect")
+    detected = DetectReport()
+    summary_only = 0
+    cfg = settings.extraction
+    # Batches in publication order; each batch is detected as soon as it is extracted, while
+    # later batches are still in the extraction processes.
+    batches = _batches(in_publication_order(collection.pages), cfg.batch_size)
+    with Extractor(cfg.workers, min_text_chars=cfg.min_text_chars) as extractor:
+        futures = [extract_task.submit(extractor, pages_to_extract(b)) for b in batches]
+        for n, (batch, future) in enumerate(zip(batches, futures, strict=True)):
+            articles = build_articles(batch, future.result(), started)
+            summary_only += sum(a.summary_only for a in articles)
+            detected.merge(
+                detect_task(sessions, articles, source_ids, config, settings, started, n == 0)
+            )
+    clock.lap("extract+detect")
     delivered = deliver_task(sessions, config, settings)
     clock.lap("deliver")
     report = CycleReport(
@@ -162,7 +166,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         entries_skipped_known=collection.skipped_known,
         pages_fetched=len(fetched),
         articles_stored=detected.stored,
-        summary_only=sum(a.summary_only for a in articles),
+        summary_only=summary_only,
         exact_duplicates=detected.duplicates["exact"],
         near_duplicates=detected.duplicates["near"],
         new_stories=detected.new_stories,

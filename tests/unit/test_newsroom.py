@@ -354,7 +354,23 @@ def test_synthetic_articles_are_deterministic_long_and_varied() -> None:
     worst = max(len(x & y) / len(x | y) for x, y in itertools.combinations(shingles, 2))
     assert worst < 0.15  # no two synthetic articles look like near-duplicates
     vocabulary = set().union(*(_words(a.text) for a in articles))
-    assert len(vocabulary) > 800
+    assert len(vocabulary) > 600  # articles of one story share its names
+
+
+def test_synthetic_articles_come_in_stories_that_share_names() -> None:
+    articles = synthetic_articles(60, seed=11)
+    stories: dict[str, list[str]] = {}
+    for article in articles:
+        stories.setdefault(article.note.rsplit(" ", 1)[-1], []).append(article.text)
+    assert 12 <= len(stories) <= 60
+    assert max(len(texts) for texts in stories.values()) <= 5
+
+    def names(text: str) -> set[str]:
+        return set(re.findall(r"\b[A-Z][a-z]{3,}\b", text))
+
+    for texts in stories.values():
+        shared = set.intersection(*(names(t) for t in texts))
+        assert len(shared) >= 3  # people, towns and the story's own coined names
 
 
 def test_synthetic_pages_are_large_and_extract_cleanly() -> None:

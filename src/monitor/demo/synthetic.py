@@ -6,6 +6,7 @@ seeded random generator, so a benchmark run is reproducible byte for byte.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -128,12 +129,22 @@ class _Writer:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.theme = rng.choice(list(_THEMES))
-        self.things, self.actions, self.measures, self.adjs = _THEMES[self.theme]
+        things, self.actions, self.measures, self.adjs = _THEMES[self.theme]
+        # Each story names its own places and projects, as real stories do; without them every
+        # article of a theme would read like every other and no story would ever end.
+        self.names = [_coined(rng) for _ in range(3)]
+        self.things = tuple(f"{rng.choice(self.names)} {t}" for t in things)
         self.towns = [self._town() for _ in range(3)]
         self.orgs = [f"{rng.choice(self.towns)} {rng.choice(_ORG_KINDS)}" for _ in range(3)]
         self.people = [
             f"{rng.choice(_FIRST)} {rng.choice(_SUR_A)}{rng.choice(_SUR_B)}" for _ in range(4)
         ]
+
+    def follow_up(self, rng: random.Random) -> _Writer:
+        """Another article on the same story: same names, new sentences and figures."""
+        other = copy.copy(self)
+        other.rng = rng
+        return other
 
     def _town(self) -> str:
         return self.rng.choice(_TOWN_A) + self.rng.choice(_TOWN_B)
@@ -245,17 +256,39 @@ class _Writer:
         return f"{self.towns[0]} {c(self.things)} {kind}: {c(self.measures)} {verdict}"
 
 
+_SYLLABLES = _words("ka ro vel tis mar en dru sol bar vik ath lun gor pe sy ran ost ul me thi")
+
+
+def _coined(rng: random.Random) -> str:
+    """A made-up proper name ("Velmaro"): story-specific vocabulary."""
+    word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randrange(2, 4)))
+    return word.capitalize()
+
+
 def c_title(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
 def synthetic_articles(n: int, seed: int) -> list[DemoArticle]:
-    """``n`` deterministic, varied articles (about 400-700 words) spread over SYNTHETIC_OUTLETS."""
+    """``n`` deterministic, varied articles (about 400-700 words) spread over SYNTHETIC_OUTLETS,
+    in stories of one to five articles."""
     rng = random.Random(seed)  # noqa: S311 - reproducible fixtures, not security
     start = datetime(2025, 2, 1, 6, 0, tzinfo=UTC)
     articles: list[DemoArticle] = []
+    story: _Writer | None = None
+    left_in_story = story_no = 0
     for i in range(n):
-        writer = _Writer(random.Random(rng.getrandbits(64)))  # noqa: S311
+        # Stories of 1-5 articles (mean 2.5), as on a real news day; a follow-up keeps the
+        # story's names and adds new sentences and figures.
+        stream = random.Random(rng.getrandbits(64))  # noqa: S311
+        if story is None or left_in_story == 0:
+            story = _Writer(stream)
+            story_no += 1
+            left_in_story = rng.randrange(1, 5)
+            writer = story
+        else:
+            writer = story.follow_up(stream)
+            left_in_story -= 1
         paragraphs = tuple(
             " ".join(writer.sentence() for _ in range(writer.rng.randrange(2, 4)))
             for _ in range(writer.rng.randrange(9, 14))
@@ -277,7 +310,7 @@ def synthetic_articles(n: int, seed: int) -> list[DemoArticle]:
                 paragraphs=paragraphs,
                 kind="original",
                 expect_alert=False,
-                note="synthetic benchmark article",
+                note=f"synthetic benchmark article, story {story_no}",
             )
         )
     return articles

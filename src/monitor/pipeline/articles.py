@@ -8,7 +8,7 @@ transiently is left out so that the next cycle fetches it again. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from monitor.errors import ParseError
 from monitor.models import Article, ExtractedPage
@@ -66,6 +66,12 @@ def build_articles(
     ]
     far_future = datetime.max.replace(tzinfo=now.tzinfo)
     return sorted(articles, key=lambda a: a.published_at or far_future)
+
+
+def in_publication_order(pages: Sequence[FetchedPage]) -> list[FetchedPage]:
+    """Pages by their feed's publication time (unknown last, feed order kept among equals)."""
+    far_future = datetime.max.replace(tzinfo=UTC)
+    return sorted(pages, key=lambda p: p.job.entry.published or far_future)
 
 
 def pages_to_extract(pages: Sequence[FetchedPage]) -> list[tuple[str, bytes]]:

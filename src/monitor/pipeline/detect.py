@@ -56,6 +56,18 @@ class DetectReport:
     lines: list[str] = field(default_factory=list)  # one human line per article
     errors: list[SourceError] = field(default_factory=list)
 
+    def merge(self, other: DetectReport) -> None:
+        """Add another batch's counts to this report."""
+        self.stored += other.stored
+        self.already_stored += other.already_stored
+        self.duplicates.update(other.duplicates)
+        self.new_stories += other.new_stories
+        self.developments += other.developments
+        self.reports += other.reports
+        self.alerts += other.alerts
+        self.lines += other.lines
+        self.errors += other.errors
+
 
 def _story(session: Session, story_id: int | None) -> StoryRow | None:
     return session.get(StoryRow, story_id) if story_id is not None else None
@@ -173,6 +185,7 @@ def detect(
     now: datetime,
     batch_size: int = 50,
     ingest_fn: IngestFn = ingest,
+    prune: bool = True,
 ) -> DetectReport:
     """Ingest articles in order and raise their alerts.
 
@@ -182,8 +195,9 @@ def detect(
     """
     topics = compile_topics(config)
     report = DetectReport()
-    with sessions.begin() as session:
-        _prune_cold_stories(session, settings)
+    if prune:
+        with sessions.begin() as session:
+            _prune_cold_stories(session, settings)
     for start in range(0, len(articles), batch_size):
         with sessions.begin() as session:
             for article in articles[start : start + batch_size]:
