@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from monitor.models import Article
@@ -174,20 +174,6 @@ def prefill(engine: Engine, start: int, stop: int, settings: DetectionSettings, 
             conn.execute(text("ANALYZE"))
 
 
-def transactional_sqlite(engine: Engine) -> None:
-    """pysqlite starts transactions lazily and lets a SAVEPOINT open (and its RELEASE commit) one;
-    SQLAlchemy's documented recipe makes BEGIN explicit so the probe's rollback undoes everything.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
-
-
 class Timed:
     """Wraps repository functions to add up the time spent in index lookups."""
 
@@ -266,9 +252,9 @@ def main() -> None:
     timer = Timed()
     timer.install()
     with tempfile.TemporaryDirectory() as tmp:
+        # make_engine hands SQLite transactions to SQLAlchemy (explicit BEGIN), so each probe's
+        # rollback undoes everything it wrote.
         engine = make_engine(args.database_url or f"sqlite:///{tmp}/bench.db")
-        if engine.dialect.name == "sqlite":
-            transactional_sqlite(engine)
         upgrade(engine)
         results = {}
         filled = 0
