@@ -132,8 +132,11 @@ class _Writer:
         things, self.actions, self.measures, self.adjs = _THEMES[self.theme]
         # Each story names its own places and projects, as real stories do; without them every
         # article of a theme would read like every other and no story would ever end.
-        self.names = [_coined(rng) for _ in range(3)]
-        self.things = tuple(f"{rng.choice(self.names)} {t}" for t in things)
+        self.names = [_coined(rng) for _ in range(6)]
+        self.things = tuple(f"{name} {rng.choice(things)}" for name in self.names)
+        # The story's own vocabulary: real stories differ in what they talk about, not only in
+        # names, so every fourth sentence is written mostly in it.
+        self.lexicon = [_coined(rng).lower() for _ in range(120)]
         self.towns = [self._town() for _ in range(3)]
         self.orgs = [f"{rng.choice(self.towns)} {rng.choice(_ORG_KINDS)}" for _ in range(3)]
         self.people = [
@@ -165,6 +168,23 @@ class _Writer:
         )
 
     def sentence(self) -> str:
+        if self.rng.random() < 0.75:
+            return self._lexical_sentence()
+        return self._template_sentence()
+
+    def _lexical_sentence(self) -> str:
+        r = self.rng
+        words: list[str] = []
+        for _ in range(r.randrange(9, 17)):
+            if r.random() < 0.35:
+                words.append(r.choice(_FUNCTION_WORDS))
+            words.append(r.choice(self.lexicon))
+        extras = (self.c(self.people), self.c(self.towns), str(r.randrange(2, 500)))
+        for extra in r.sample(extras, r.randrange(1, 3)):
+            words.insert(r.randrange(1, len(words)), extra)
+        return c_title(" ".join(words)) + "."
+
+    def _template_sentence(self) -> str:
         r, c = self.rng, self.c
         thing, town, org, adj = c(self.things), c(self.towns), c(self.orgs), c(self.adjs)
         measure, person = c(self.measures), c(self.people)
@@ -253,10 +273,13 @@ class _Writer:
         c = self.c
         kind = c(("plan", "row", "decision", "review", "future"))
         verdict = c(("in focus", "under scrutiny", "at record level", "questioned"))
-        return f"{self.towns[0]} {c(self.things)} {kind}: {c(self.measures)} {verdict}"
+        return f"{self.towns[0]} {c(self.things)} {kind}: {c(self.lexicon)} {verdict}"
 
 
-_SYLLABLES = _words("ka ro vel tis mar en dru sol bar vik ath lun gor pe sy ran ost ul me thi")
+_FUNCTION_WORDS = _words("the of in and to a for on with that by from at as")
+_SYLLABLES = _words(
+    "ka ro vel tis mar en dru sol bar vik ath lun gor pe sy ran ost ul me thi zo fen qua bri"
+)
 
 
 def _coined(rng: random.Random) -> str:
