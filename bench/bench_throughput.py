@@ -105,6 +105,7 @@ def main() -> int:
             "MONITOR_ALLOW_PRIVATE_NETWORK": "true",
             "MONITOR_EXTRACTION__WORKERS": str(args.workers),
             "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
     )
     from flows.cycle import monitor_cycle
