@@ -195,12 +195,10 @@ def sources(as_json: JsonOption = False) -> None:
     from monitor.storage.tables import ArticleRow, SourceRow
 
     with open_session() as session:
-        counts = dict(
+        counts: dict[str, int] = dict(
             session.execute(
                 select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
             )
-            .tuples()
-            .all()
         )
         rows = list(session.scalars(select(SourceRow).order_by(SourceRow.name)))
     data = [

@@ -1,0 +1,149 @@
+"""The ``monitor`` listing and maintenance commands against real databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from monitor.cli import app
+from monitor.config import parse_config
+from monitor.models import Article
+from monitor.pipeline.detect import detect
+from monitor.pipeline.report import CycleReport, save_report
+from monitor.storage.db import session_factory
+from monitor.storage.tables import SourceRow
+from monitor.stories.settings import DetectionSettings
+
+T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
+FERRY = (
+    "The harbour council of Tarrow voted on Tuesday to close the old ferry terminal by June. "
+    "Engineers found corrosion in 14 of its 22 steel piles, council leader Ines Varga said. "
+    "The ferry to Kell Island will move to the north quay while a new terminal is built."
+)
+FERRY_FOLLOW_UP = (
+    "Kell Lines said on Thursday it would add a second ferry, the Marta, from 3 April. "
+    "Fares on the Tarrow crossing will rise by 8 percent, the operator's director Juno Pell said."
+)
+CHOIR = (
+    "The Fenwick youth choir won the national title in Carrow on Saturday with 91 points. "
+    "Conductor Alma Rudd said the 40 singers had rehearsed twice a week since September."
+)
+
+
+def _article(n: int, source: str, title: str, text: str, hours: int) -> Article:
+    return Article(
+        source=source,
+        url=f"https://{source}.example/{n}",
+        canonical_url=f"https://{source}.example/{n}",
+        title=title,
+        text=text,
+        fetched_at=T0 + timedelta(hours=hours),
+        published_at=T0 + timedelta(hours=hours),
+    )
+
+
+@pytest.fixture
+def seeded(db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        s.add(
+            SourceRow(
+                name="gazette",
+                url="https://gazette.example/rss",
+                consecutive_failures=0,
+                articles_seen=0,
+            )
+        )
+        s.add(
+            SourceRow(
+                name="post",
+                url="https://post.example/rss",
+                consecutive_failures=3,
+                articles_seen=0,
+                last_error="HTTP 500",
+                last_error_type="TransientFetchError",
+            )
+        )
+    articles = [
+        _article(1, "gazette", "Tarrow to close ferry terminal", FERRY, 0),
+        _article(2, "post", "Tarrow to close ferry terminal", FERRY, 1),  # a reprint
+        _article(3, "gazette", "Kell Lines adds a second ferry", FERRY_FOLLOW_UP + " " + FERRY, 30),
+        _article(4, "post", "Fenwick choir wins", CHOIR, 31),
+    ]
+    config = parse_config({"topics": [{"name": "ferry", "query": "tarrow AND ferry"}]})
+    detect(sessions, articles, {}, config, DetectionSettings(), now=T0)
+    with sessions.begin() as s:
+        save_report(
+            s,
+            CycleReport(T0, T0 + timedelta(seconds=3), 2, 0, 1, 0, 4, 4, 0, 1, 0, 2, 2, 0, 2, 0, 0),
+        )
+    return db_url
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_articles_lists_duplicates_and_developments(seeded: str) -> None:
+    code, out = _run("articles", "--json")
+    assert code == 0, out
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert len(rows) == 4
+    assert rows[2]["duplicate_of"] == 1
+    assert rows[1]["is_development"]
+    assert rows[3]["is_development"]
+    assert rows[1]["story_id"] == rows[3]["story_id"] != rows[4]["story_id"]
+    code, out = _run("articles", "--duplicates")
+    assert code == 0
+    assert "dup of #1" in out
+    assert "choir" not in out
+
+
+def test_sources_show_health(seeded: str) -> None:
+    code, out = _run("sources", "--json")
+    assert code == 0, out
+    health = {r["name"]: r for r in json.loads(out)}
+    assert health["post"]["consecutive_failures"] == 3
+    assert health["gazette"]["articles"] == 2
+    code, out = _run("sources")
+    assert "FAILING x3: TransientFetchError: HTTP 500" in out
+
+
+def test_topics_test_backtests_without_sending(seeded: str) -> None:
+    code, out = _run("topics", "test", "tarrow AND ferry", "--json")
+    assert code == 0, out
+    hits = json.loads(out)
+    # The first report and the follow-up; never the reprint or the choir.
+    assert [h["article_id"] for h in hits] == [1, 3]
+    assert all(h["is_development"] for h in hits)
+    code, out = _run("topics", "test", "choir", "--since", "2025-03-05")
+    assert code == 0
+    assert "Fenwick choir wins" in out
+    code, out = _run("topics", "test", "choir", "--since", "2025-03-09")
+    assert "no stored article would have alerted" in out
+
+
+def test_topics_test_rejects_a_malformed_query(seeded: str) -> None:
+    code, _ = _run("topics", "test", "(tarrow AND")
+    assert code == 2
+    code, _out = _run("topics", "test", "ferry", "--since", "last tuesday")
+    assert code == 2
+
+
+def test_cycles_and_db_upgrade(seeded: str) -> None:
+    code, out = _run("cycles", "--json")
+    assert code == 0, out
+    assert json.loads(out)[0]["articles_stored"] == 4
+    code, out = _run("db", "upgrade")
+    assert code == 0
+    assert "database at revision 0001" in out
