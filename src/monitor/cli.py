@@ -195,11 +195,8 @@ def sources(as_json: JsonOption = False) -> None:
     from monitor.storage.tables import ArticleRow, SourceRow
 
     with open_session() as session:
-        counts: dict[str, int] = dict(
-            session.execute(
-                select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
-            )
-        )
+        per_source = select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
+        counts: dict[str, int] = {row[0]: row[1] for row in session.execute(per_source)}
         rows = list(session.scalars(select(SourceRow).order_by(SourceRow.name)))
     data = [
         {
