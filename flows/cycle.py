@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from sqlalchemy.orm import Session, sessionmaker
 
+from flows.secrets import resolve_secret_blocks
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.config import MonitorConfig, Settings, get_settings, load_config
 from monitor.errors import ConfigError
@@ -94,7 +95,8 @@ def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 
 def _settings(database_url: str | None) -> Settings:
-    return get_settings(**({"database_url": database_url} if database_url else {}))
+    settings = get_settings(**({"database_url": database_url} if database_url else {}))
+    return resolve_secret_blocks(settings)
 
 
 def _config(settings: Settings, config_path: str | None) -> MonitorConfig:

@@ -39,7 +39,11 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp_port: int) -> Non
     monkeypatch.setenv("MONITOR_SMTP__HOST", "127.0.0.1")
     monkeypatch.setenv("MONITOR_SMTP__PORT", str(smtp_port))
     monkeypatch.setenv("MONITOR_SMTP__SECURITY", "none")
-    monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", "s3cret")
+    # The webhook key lives in a Prefect Secret block, as it would on a shared server.
+    from prefect.blocks.system import Secret
+
+    Secret(value="s3cret").save("monitor-test-webhook-key", overwrite=True)
+    monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", "prefect-secret:monitor-test-webhook-key")
     monkeypatch.setenv("MONITOR_EXTRACTION__WORKERS", "1")
     monkeypatch.delenv("MONITOR_DATABASE_URL", raising=False)
 
