@@ -112,3 +112,42 @@ def test_demo_timeline_alerts_once_per_development(
             b"s3cret", timestamp.encode() + b"." + post.body, hashlib.sha256
         ).hexdigest()
         assert post.headers["x-monitor-signature"] == f"sha256={expected_sig}"
+
+
+def test_monitor_run_command_exits_zero_with_a_failing_source_and_publishes_a_summary(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mailbox: tuple[Mailbox, int],
+    local_server: LocalServer,
+) -> None:
+    from prefect.artifacts import Artifact
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+    from monitor.demo.content import ARTICLES, OUTLETS
+    from monitor.demo.newsroom import Newsroom
+
+    _env(monkeypatch, tmp_path, mailbox[1])
+    newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
+    config = newsroom.config(channels=[])
+    config["sources"].append({"name": "gone", "url": local_server.url("/gone/rss.xml")})
+    config_path = tmp_path / "monitor.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    newsroom.publish(0)
+
+    result = CliRunner().invoke(app, ["run", "--config", str(config_path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["articles_stored"] >= 1
+    assert [e["source"] for e in report["errors"]] == ["gone"]
+
+    artifact = Artifact.get("monitor-cycle-summary")
+    assert artifact is not None
+    assert "| sources failed | 1 |" in str(artifact.data)
+    assert "gone" in str(artifact.data)
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [{name: x, url: 'ftp://nope'}]\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "sources.0.url" in result.output
