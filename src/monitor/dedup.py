@@ -88,7 +88,14 @@ def content_hash(body: str) -> str:
 
 
 def fingerprint(body: str, *, num_perm: int = 128, shingle_size: int = 5) -> Fingerprint:
-    cleaned = clean_body(body) or body
+    return fingerprint_cleaned(
+        clean_body(body) or body, num_perm=num_perm, shingle_size=shingle_size
+    )
+
+
+def fingerprint_cleaned(cleaned: str, *, num_perm: int = 128, shingle_size: int = 5) -> Fingerprint:
+    """:func:`fingerprint` of a body already reduced by :func:`monitor.text.clean_body` (for a
+    caller that has split the body into content sentences for other uses too)."""
     grams = shingles(words(cleaned), shingle_size)
     hashes = np.fromiter((_hash32(g) for g in grams), dtype=np.uint64, count=len(grams))
     return Fingerprint(

@@ -266,24 +266,37 @@ class SentenceFeatures:
     numbers: frozenset[str]
     quotes: tuple[str, ...]
     event_verbs: frozenset[str]
+    # For term frequencies: every content term in order (repeats kept), and the stemmed words of
+    # its names and numbers (the entity boost of story clustering).
+    term_list: tuple[str, ...] = ()
+    name_terms: tuple[str, ...] = ()
 
 
 # Sentences recur: novelty and clustering both read them, and wire copy repeats them verbatim.
 @functools.lru_cache(maxsize=16384)
 def sentence_features(sentence: str) -> SentenceFeatures:
+    term_list = tuple(content_terms(sentence))
+    ents = entities(sentence)
+    nums = numbers(sentence)
     return SentenceFeatures(
         text=sentence,
-        terms=frozenset(content_terms(sentence)),
-        entities=frozenset(entities(sentence)),
-        numbers=frozenset(numbers(sentence)),
+        terms=frozenset(term_list),
+        entities=frozenset(ents),
+        numbers=frozenset(nums),
         quotes=tuple(quotes(sentence)),
         event_verbs=frozenset(event_verbs(sentence)),
+        term_list=term_list,
+        name_terms=tuple(stem(part) for name in ents | nums for part in name.split()),
     )
 
 
 def article_sentences(title: str, body: str) -> list[str]:
     """Content sentences of an article; a body without any falls back to the title."""
-    sentences = content_sentences(body)
+    return with_title_fallback(title, content_sentences(body))
+
+
+def with_title_fallback(title: str, sentences: list[str]) -> list[str]:
+    """``sentences`` (the body's content sentences), or the title when there are none."""
     if not sentences and title.strip():
         return [fold(title).strip()]
     return sentences

@@ -4,16 +4,22 @@ Every lookup here goes through an index (primary keys of ``article_keys``, ``min
 ``story_terms``, ``term_stats``; the partial unique index on ``articles.content_hash``), so its
 cost depends on the size of the query, not on the size of the archive. Functions run inside the
 caller's transaction and never commit.
+
+Statements are SQLAlchemy Core on the mapped tables: ingest runs a dozen of them per article,
+and the ORM's unit of work and identity map cost more than the queries themselves. Rows changed
+here are expired from the caller's session (:func:`_forget`), so ORM reads after ingest in the
+same session see the new values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import TextClause, delete, func, insert, select, text, update
+from sqlalchemy import Table, TextClause, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +34,15 @@ from monitor.storage.tables import (
     TermStatRow,
 )
 
+ARTICLES = cast(Table, ArticleRow.__table__)
+ARTICLE_KEYS = cast(Table, ArticleKeyRow.__table__)
+BANDS = cast(Table, MinhashBandRow.__table__)
+STORIES = cast(Table, StoryRow.__table__)
+STORY_TERMS = cast(Table, StoryTermRow.__table__)
+TERM_STATS = cast(Table, TermStatRow.__table__)
+DEVELOPMENTS = cast(Table, DevelopmentRow.__table__)
+REPORTS = cast(Table, DevelopmentReportRow.__table__)
+
 DOC_COUNT_TERM = ""  # term_stats row holding the number of documents
 MAX_TERM_LEN = 100
 _CHUNK = 500  # bound the number of bind parameters per statement
@@ -38,41 +53,76 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[i : i + size]
 
 
-def _insert(session: Session, table: Any) -> Any:
+def _insert(session: Session, table: Table) -> Any:
     """A dialect insert that supports ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
+def _forget(session: Session, cls: type[Any], row_id: int) -> None:
+    """Expire the session's copy of a row that a Core statement has just changed."""
+    obj = session.identity_map.get(session.identity_key(cls, row_id))
+    if obj is not None:
+        session.expire(obj)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a stored article sits: its id, story and development."""
+
+    id: int
+    story_id: int | None
+    development_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStory:
+    """What clustering and novelty read of a story row."""
+
+    id: int
+    last_seen_at: datetime
+    article_count: int
+    outlets: list[Any]
+    state: dict[str, Any]
+
+
 def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
     """Which of ``keys`` are stored already (one indexed query per 500 keys)."""
     found: set[str] = set()
     for chunk in _chunks(list(dict.fromkeys(keys))):
-        found.update(session.scalars(select(ArticleKeyRow.key).where(ArticleKeyRow.key.in_(chunk))))
+        found.update(
+            session.scalars(select(ARTICLE_KEYS.c.key).where(ARTICLE_KEYS.c.key.in_(chunk)))
+        )
     return found
+
+
+def canonical_url_stored(session: Session, canonical_url: str) -> bool:
+    found = session.scalar(select(ARTICLES.c.id).where(ARTICLES.c.canonical_url == canonical_url))
+    return found is not None
 
 
 def insert_article(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an article row unless a unique index refuses it (canonical URL, original content
     hash); returns its id, or ``None`` on conflict. ``ON CONFLICT DO NOTHING`` lets the database
     decide without aborting the caller's transaction and without a SAVEPOINT."""
-    stmt = (_insert(session, ArticleRow).values(**values).on_conflict_do_nothing()).returning(
-        ArticleRow.id
+    stmt = (_insert(session, ARTICLES).values(**values).on_conflict_do_nothing()).returning(
+        ARTICLES.c.id
     )
     new_id = session.execute(stmt).scalar()
     return int(new_id) if new_id is not None else None
 
 
 def delete_article(session: Session, article_id: int) -> None:
-    session.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id == article_id))
-    session.execute(delete(ArticleRow).where(ArticleRow.id == article_id))
+    session.execute(delete(ARTICLE_KEYS).where(ARTICLE_KEYS.c.article_id == article_id))
+    session.execute(delete(ARTICLES).where(ARTICLES.c.id == article_id))
+    _forget(session, ArticleRow, article_id)
 
 
 def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
     """Insert an alias key unless another article holds it; the database decides."""
     stmt = (
-        _insert(session, ArticleKeyRow)
+        _insert(session, ARTICLE_KEYS)
         .values(key=key, article_id=article_id)
         .on_conflict_do_nothing(index_elements=["key"])
     )
@@ -80,12 +130,27 @@ def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def original_by_hash(session: Session, content_hash: str) -> ArticleRow | None:
-    return session.scalars(
-        select(ArticleRow).where(
-            ArticleRow.content_hash == content_hash, ArticleRow.duplicate_of_id.is_(None)
-        )
+def _placement(session: Session, *where: Any) -> Placement | None:
+    row = session.execute(
+        select(ARTICLES.c.id, ARTICLES.c.story_id, ARTICLES.c.development_id).where(*where).limit(1)
     ).first()
+    return Placement(int(row[0]), row[1], row[2]) if row is not None else None
+
+
+def original_by_hash(session: Session, content_hash: str) -> Placement | None:
+    return _placement(
+        session, ARTICLES.c.content_hash == content_hash, ARTICLES.c.duplicate_of_id.is_(None)
+    )
+
+
+def placement(session: Session, article_id: int) -> Placement | None:
+    return _placement(session, ARTICLES.c.id == article_id)
+
+
+def place_article(session: Session, article_id: int, **values: Any) -> None:
+    """Record an article's story, development and decision."""
+    session.execute(update(ARTICLES).where(ARTICLES.c.id == article_id).values(**values))
+    _forget(session, ArticleRow, article_id)
 
 
 def band_candidates(
@@ -95,17 +160,17 @@ def band_candidates(
     if not band_keys:
         return []
     shared = (
-        select(MinhashBandRow.article_id, func.count().label("n"))
-        .where(MinhashBandRow.band_key.in_(list(band_keys)))
-        .group_by(MinhashBandRow.article_id)
-        .order_by(func.count().desc(), MinhashBandRow.article_id)
+        select(BANDS.c.article_id, func.count().label("n"))
+        .where(BANDS.c.band_key.in_(list(band_keys)))
+        .group_by(BANDS.c.article_id)
+        .order_by(func.count().desc(), BANDS.c.article_id)
         .limit(limit)
         .subquery()
     )
     rows = session.execute(
-        select(ArticleRow.id, ArticleRow.minhash, shared.c.n)
-        .join(shared, shared.c.article_id == ArticleRow.id)
-        .order_by(shared.c.n.desc(), ArticleRow.id)
+        select(ARTICLES.c.id, ARTICLES.c.minhash, shared.c.n)
+        .join(shared, shared.c.article_id == ARTICLES.c.id)
+        .order_by(shared.c.n.desc(), ARTICLES.c.id)
     )
     return [(int(i), bytes(m), int(n)) for i, m, n in rows if m is not None]
 
@@ -113,7 +178,7 @@ def band_candidates(
 def add_bands(session: Session, article_id: int, band_keys: Sequence[int]) -> None:
     rows = [{"band_key": k, "article_id": article_id} for k in dict.fromkeys(band_keys)]
     if rows:
-        stmt = _insert(session, MinhashBandRow).on_conflict_do_nothing()
+        stmt = _insert(session, BANDS).on_conflict_do_nothing()
         session.execute(stmt, rows)
 
 
@@ -123,7 +188,7 @@ def document_frequencies(session: Session, terms: Sequence[str]) -> tuple[dict[s
     df: dict[str, int] = {}
     for chunk in _chunks([*wanted, DOC_COUNT_TERM]):
         for term, n in session.execute(
-            select(TermStatRow.term, TermStatRow.df).where(TermStatRow.term.in_(chunk))
+            select(TERM_STATS.c.term, TERM_STATS.c.df).where(TERM_STATS.c.term.in_(chunk))
         ):
             df[term] = int(n)
     docs = df.pop(DOC_COUNT_TERM, 0)
@@ -134,8 +199,8 @@ def count_document(session: Session, terms: Sequence[str]) -> None:
     """Add one document containing ``terms`` to the document frequencies (upsert)."""
     rows = [{"term": t[:MAX_TERM_LEN], "df": 1} for t in dict.fromkeys([*terms, DOC_COUNT_TERM])]
     for chunk in _chunks(rows):
-        stmt = _insert(session, TermStatRow)
-        stmt = stmt.on_conflict_do_update(index_elements=["term"], set_={"df": TermStatRow.df + 1})
+        stmt = _insert(session, TERM_STATS)
+        stmt = stmt.on_conflict_do_update(index_elements=["term"], set_={"df": TERM_STATS.c.df + 1})
         session.execute(stmt, list(chunk))
 
 
@@ -180,40 +245,75 @@ def prune_story_index(session: Session, cold_before: datetime) -> int:
     Run once per cycle, not per article.
     """
     cold = (
-        select(StoryTermRow.story_id)
-        .join(StoryRow, StoryRow.id == StoryTermRow.story_id)
-        .where(StoryRow.last_seen_at < cold_before)
+        select(STORY_TERMS.c.story_id)
+        .join(STORIES, STORIES.c.id == STORY_TERMS.c.story_id)
+        .where(STORIES.c.last_seen_at < cold_before)
         .distinct()
     )
     ids = list(session.scalars(cold))
     deleted = 0
     for chunk in _chunks(ids):
-        result = session.execute(delete(StoryTermRow).where(StoryTermRow.story_id.in_(chunk)))
+        result = session.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id.in_(chunk)))
         deleted += int(getattr(result, "rowcount", 0) or 0)
     return deleted
 
 
-def load_stories(session: Session, ids: Sequence[int]) -> list[StoryRow]:
+_STORY_COLUMNS = (
+    STORIES.c.id,
+    STORIES.c.last_seen_at,
+    STORIES.c.article_count,
+    STORIES.c.outlets,
+    STORIES.c.state,
+)
+
+
+def _stored_story(row: Any) -> StoredStory:
+    return StoredStory(int(row[0]), row[1], int(row[2] or 0), list(row[3] or []), row[4] or {})
+
+
+def load_stories(session: Session, ids: Sequence[int]) -> list[StoredStory]:
     if not ids:
         return []
-    return list(session.scalars(select(StoryRow).where(StoryRow.id.in_(list(ids)))))
+    rows = session.execute(select(*_STORY_COLUMNS).where(STORIES.c.id.in_(list(ids))))
+    return [_stored_story(row) for row in rows]
+
+
+def load_story(session: Session, story_id: int) -> StoredStory | None:
+    row = session.execute(select(*_STORY_COLUMNS).where(STORIES.c.id == story_id)).first()
+    return _stored_story(row) if row is not None else None
+
+
+def insert_story(session: Session, **values: Any) -> int:
+    return int(
+        session.execute(STORIES.insert().values(**values).returning(STORIES.c.id)).scalar_one()
+    )
+
+
+def update_story(session: Session, story_id: int, **values: Any) -> None:
+    session.execute(update(STORIES).where(STORIES.c.id == story_id).values(**values))
+    _forget(session, StoryRow, story_id)
+
+
+def insert_development(session: Session, **values: Any) -> int:
+    stmt = DEVELOPMENTS.insert().values(**values).returning(DEVELOPMENTS.c.id)
+    return int(session.execute(stmt).scalar_one())
 
 
 def replace_story_terms(
     session: Session, story_id: int, terms: Sequence[tuple[str, float]]
 ) -> None:
-    session.execute(delete(StoryTermRow).where(StoryTermRow.story_id == story_id))
+    session.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id == story_id))
     rows = {t[:MAX_TERM_LEN]: w for t, w in terms if t}
     if rows:
         session.execute(
-            insert(StoryTermRow),
+            STORY_TERMS.insert(),
             [{"term": t, "story_id": story_id, "weight": w} for t, w in rows.items()],
         )
 
 
 def add_report(session: Session, development_id: int, article_id: int, similarity: float) -> None:
     stmt = (
-        _insert(session, DevelopmentReportRow)
+        _insert(session, REPORTS)
         .values(development_id=development_id, article_id=article_id, similarity=similarity)
         .on_conflict_do_nothing()
     )
@@ -222,12 +322,8 @@ def add_report(session: Session, development_id: int, article_id: int, similarit
 
 def latest_development(session: Session, story_id: int) -> int | None:
     return session.scalar(
-        select(DevelopmentRow.id)
-        .where(DevelopmentRow.story_id == story_id)
-        .order_by(DevelopmentRow.id.desc())
+        select(DEVELOPMENTS.c.id)
+        .where(DEVELOPMENTS.c.story_id == story_id)
+        .order_by(DEVELOPMENTS.c.id.desc())
         .limit(1)
     )
-
-
-def set_story_state(session: Session, story_id: int, **values: Any) -> None:
-    session.execute(update(StoryRow).where(StoryRow.id == story_id).values(**values))

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.stories.settings import DetectionSettings
-from monitor.text import content_terms, entities, numbers, stem
+from monitor.text import sentence_features
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +44,14 @@ def term_counts(
     title: str, sentences: Iterable[str], settings: DetectionSettings
 ) -> dict[str, float]:
     counts: dict[str, float] = defaultdict(float)
-    for term in content_terms(title):
+    heading = sentence_features(title)
+    for term in heading.term_list:
         counts[term] += settings.title_weight
-    for sentence in (title, *sentences):
-        for term in content_terms(sentence):
+    for features in (heading, *map(sentence_features, sentences)):
+        for term in features.term_list:
             counts[term] += 1.0
-        for name in entities(sentence) | numbers(sentence):
-            for part in name.split():
-                counts[stem(part)] += settings.entity_weight
+        for term in features.name_terms:
+            counts[term] += settings.entity_weight
     return counts
 
 

@@ -28,20 +28,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.dedup import (
     Fingerprint,
     band_keys,
     estimate_containment,
-    fingerprint,
+    fingerprint_cleaned,
     signature_from_bytes,
 )
 from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.tables import ArticleRow, DevelopmentRow, StoryRow
+from monitor.storage.detection import Placement, StoredStory
 from monitor.stories.cluster import (
     best_match,
     idf,
@@ -53,7 +52,7 @@ from monitor.stories.cluster import (
 )
 from monitor.stories.novelty import NoveltyReport, StoryMemory, assess
 from monitor.stories.settings import DetectionSettings
-from monitor.text import article_sentences, content_terms, sentence_features
+from monitor.text import content_sentences, sentence_features, with_title_fallback
 
 known_keys = repo.known_keys
 
@@ -96,10 +95,7 @@ def article_keys(article: Article) -> list[str]:
 def _is_stored(session: Session, article: Article, keys: Sequence[str]) -> bool:
     if repo.known_keys(session, keys):
         return True
-    found = session.scalar(
-        select(ArticleRow.id).where(ArticleRow.canonical_url == article.canonical_url)
-    )
-    return found is not None
+    return repo.canonical_url_stored(session, article.canonical_url)
 
 
 def _try_insert(
@@ -110,8 +106,8 @@ def _try_insert(
     keys: Sequence[str],
     duplicate_of: int | None,
     similarity: float | None,
-) -> ArticleRow | None:
-    """Insert the article and its keys; ``None`` when a unique index refused either."""
+) -> int | None:
+    """Insert the article and its keys; its id, or ``None`` when a unique index refused either."""
     values: dict[str, Any] = {
         "source_id": source_id,
         "source_name": article.source,
@@ -133,7 +129,6 @@ def _try_insert(
         "is_development": False,
         "decision": {},
     }
-    session.flush()
     article_id = repo.insert_article(session, values)
     if article_id is None:
         return None
@@ -142,10 +137,7 @@ def _try_insert(
             # Another writer holds this URL or GUID: it stored the article first.
             repo.delete_article(session, article_id)
             return None
-    row = session.get(ArticleRow, article_id)
-    if row is None:  # pragma: no cover - just inserted in this transaction
-        raise StorageError(f"article {article_id} vanished after insert")
-    return row
+    return article_id
 
 
 def _near_duplicate(
@@ -170,13 +162,39 @@ def _near_duplicate(
     return best[0], best[1], checked
 
 
-def _touch_story(story: StoryRow, article: Article, when: datetime) -> None:
-    outlets = list(story.outlets or [])
+def _touched(story: StoredStory, article: Article, when: datetime) -> dict[str, Any]:
+    """The story row's new outlets, article count and last update after ``article`` joins."""
+    outlets = list(story.outlets)
     if article.source not in outlets:
         outlets.append(article.source)
-    story.outlets = outlets
-    story.article_count = (story.article_count or 0) + 1
-    story.last_seen_at = max(as_utc(story.last_seen_at), when)
+    return {
+        "outlets": outlets,
+        "article_count": story.article_count + 1,
+        "last_seen_at": max(as_utc(story.last_seen_at), when),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """An article's content sentences and fingerprint, computed once per ingest."""
+
+    sentences: list[str]
+    fingerprint: Fingerprint
+
+
+def _read(article: Article, settings: DetectionSettings) -> _Text:
+    # Dedup fingerprints the cleaned body (the title when there is no body); clustering and
+    # novelty read the body's content sentences (the title when there are none). One split
+    # serves both.
+    body = article.text or article.title
+    body_sentences = content_sentences(body)
+    fp = fingerprint_cleaned(
+        "\n".join(body_sentences) or body,
+        num_perm=settings.minhash_permutations,
+        shingle_size=settings.shingle_size,
+    )
+    sentences = with_title_fallback(article.title, body_sentences if article.text else [])
+    return _Text(sentences, fp)
 
 
 def ingest(
@@ -185,15 +203,14 @@ def ingest(
     """Store ``article`` and decide what it is (see the module docstring)."""
     when = as_utc(article.published_at or article.fetched_at)
     keys = article_keys(article)
+    # Core statements below do not autoflush: write the caller's pending changes first.
+    session.flush()
     # Keys are the cheap pre-check; a canonical URL stored without keys is caught by the insert.
     if repo.known_keys(session, keys):
         return IngestResult.stored()
 
-    fp = fingerprint(
-        article.text or article.title,
-        num_perm=settings.minhash_permutations,
-        shingle_size=settings.shingle_size,
-    )
+    read = _read(article, settings)
+    fp = read.fingerprint
     bands = band_keys(fp.signature, settings.lsh_bands)
     decision: dict[str, Any] = {"content_hash": fp.content_hash, "shingles": fp.shingle_count}
 
@@ -203,14 +220,14 @@ def ingest(
     if original is None:
         near = _near_duplicate(session, fp, bands, settings)
         if near is not None:
-            original = session.get(ArticleRow, near[0])
+            original = repo.placement(session, near[0])
             kind, similarity = "near", near[1]
             decision["near_candidates"] = near[2]
 
-    row = _try_insert(
+    article_id = _try_insert(
         session, article, fp, source_id, keys, original.id if original else None, similarity
     )
-    if row is None:
+    if article_id is None:
         if _is_stored(session, article, keys):
             return IngestResult.stored()
         # Another writer stored the same content first: the unique index says we are a copy.
@@ -218,39 +235,40 @@ def ingest(
         if original is None:
             raise StorageError(f"article {article.canonical_url} refused by the database")
         kind, similarity = "exact", 1.0
-        row = _try_insert(session, article, fp, source_id, keys, original.id, similarity)
-        if row is None:
+        article_id = _try_insert(session, article, fp, source_id, keys, original.id, similarity)
+        if article_id is None:
             if _is_stored(session, article, keys):
                 return IngestResult.stored()
             raise StorageError(f"article {article.canonical_url} refused by the database")
 
     if article.rel_canonical and article.rel_canonical != article.canonical_url:
-        repo.add_key_if_free(session, row.id, f"url:{article.rel_canonical}")
+        repo.add_key_if_free(session, article_id, f"url:{article.rel_canonical}")
 
     if original is not None:
-        return _file_duplicate(session, row, original, kind, similarity or 0.0, decision, article)
+        return _file_duplicate(
+            session, article_id, original, kind, similarity or 0.0, decision, article
+        )
 
-    repo.add_bands(session, row.id, bands)
-    return _place_in_story(session, row, article, when, decision, settings)
+    repo.add_bands(session, article_id, bands)
+    return _place_in_story(session, article_id, article, read.sentences, when, decision, settings)
 
 
 def _file_duplicate(
     session: Session,
-    row: ArticleRow,
-    original: ArticleRow,
+    article_id: int,
+    original: Placement,
     kind: str | None,
     similarity: float,
     decision: dict[str, Any],
     article: Article,
 ) -> IngestResult:
-    row.story_id = original.story_id
-    row.development_id = original.development_id
     if original.development_id is not None:
-        repo.add_report(session, original.development_id, row.id, similarity)
+        repo.add_report(session, original.development_id, article_id, similarity)
     if original.story_id is not None:
-        story = session.get(StoryRow, original.story_id)
+        story = repo.load_story(session, original.story_id)
         if story is not None:
-            _touch_story(story, article, as_utc(article.published_at or article.fetched_at))
+            when = as_utc(article.published_at or article.fetched_at)
+            repo.update_story(session, story.id, **_touched(story, article, when))
     decision.update(
         {
             "outcome": f"{kind} duplicate",
@@ -260,10 +278,15 @@ def _file_duplicate(
             "development_id": original.development_id,
         }
     )
-    row.decision = decision
-    session.flush()
+    repo.place_article(
+        session,
+        article_id,
+        story_id=original.story_id,
+        development_id=original.development_id,
+        decision=decision,
+    )
     return IngestResult(
-        article_id=row.id,
+        article_id=article_id,
         already_stored=False,
         duplicate_of=original.id,
         duplicate_kind=kind,
@@ -278,13 +301,13 @@ def _file_duplicate(
 
 def _place_in_story(
     session: Session,
-    row: ArticleRow,
+    article_id: int,
     article: Article,
+    sentences: list[str],
     when: datetime,
     decision: dict[str, Any],
     settings: DetectionSettings,
 ) -> IngestResult:
-    sentences = article_sentences(article.title, article.text)
     counts = term_counts(article.title, sentences, settings)
     terms = sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms]
     df, docs = repo.document_frequencies(session, terms)
@@ -293,7 +316,7 @@ def _place_in_story(
     # Title words find the story even when the body's rarest terms are new to it.
     query = list(
         dict.fromkeys(
-            [t for t in content_terms(article.title) if t in vector]
+            [t for t in sentence_features(article.title).term_list if t in vector]
             + [t for t, _ in top_terms(vector, settings.query_terms)]
         )
     )
@@ -336,7 +359,8 @@ def _place_in_story(
 
     new_story = best is None
     if best is None:
-        story = StoryRow(
+        story_id = repo.insert_story(
+            session,
             headline=article.title or (sentences[0] if sentences else article.canonical_url),
             first_seen_at=when,
             last_seen_at=when,
@@ -344,15 +368,19 @@ def _place_in_story(
             outlets=[],
             state={},
         )
-        session.add(story)
-        session.flush()
+        story = StoredStory(story_id, when, 0, [], {})
     else:
         story = next(s for s in candidates if s.id == best.story_id)
 
     memory = StoryMemory.from_json(story.state.get("memory", {}))
 
+    weights: dict[str, float] = {}
+
     def weight(term: str) -> float:
-        return idf(df.get(term, 0), docs)
+        w = weights.get(term)
+        if w is None:
+            w = weights[term] = idf(df.get(term, 0), docs)
+        return w
 
     report = assess(sentences, memory, weight, settings)
     is_dev = new_story or report.is_development
@@ -363,36 +391,34 @@ def _place_in_story(
     development_id: int | None = None
     repeats: int | None = None
     if is_dev:
-        dev = DevelopmentRow(
-            story_id=story.id, article_id=row.id, facts=list(facts), created_at=when
+        development_id = repo.insert_development(
+            session, story_id=story.id, article_id=article_id, facts=list(facts), created_at=when
         )
-        session.add(dev)
-        session.flush()
-        development_id = dev.id
-        row.development_id = dev.id
-        row.is_development = True
     else:
         repeats = _repeated_development(session, story.id, memory, report)
         if repeats is not None:
             matched = [v.similarity for v in report.verdicts if not v.novel]
             repo.add_report(
-                session, repeats, row.id, sum(matched) / len(matched) if matched else 0.0
+                session, repeats, article_id, sum(matched) / len(matched) if matched else 0.0
             )
-        row.development_id = repeats
 
-    row.story_id = story.id
-    _touch_story(story, article, when)
-    members = max(story.article_count - 1, 0)
+    touched = _touched(story, article, when)
+    members = max(touched["article_count"] - 1, 0)
     centroid = merge_centroid(
         story.state.get("centroid", {}), members, vector, settings.centroid_terms
     )
     memory = memory.remember(
-        row.id,
+        article_id,
         [sentence_features(s) for s in sentences],
         development_id,
         settings.story_sentence_memory,
     )
-    story.state = {"centroid": centroid, "memory": memory.to_json(), "members": members + 1}
+    repo.update_story(
+        session,
+        story.id,
+        **touched,
+        state={"centroid": centroid, "memory": memory.to_json(), "members": members + 1},
+    )
     repo.replace_story_terms(session, story.id, top_terms(centroid, settings.story_terms))
     repo.count_document(session, terms)
 
@@ -411,10 +437,16 @@ def _place_in_story(
             },
         }
     )
-    row.decision = decision
-    session.flush()
+    repo.place_article(
+        session,
+        article_id,
+        story_id=story.id,
+        development_id=development_id if is_dev else repeats,
+        is_development=is_dev,
+        decision=decision,
+    )
     return IngestResult(
-        article_id=row.id,
+        article_id=article_id,
         already_stored=False,
         duplicate_of=None,
         duplicate_kind=None,
@@ -435,7 +467,7 @@ def _repeated_development(
         dev = memory.development_of.get(report.repeats_article_id)
         if dev is not None:
             return dev
-        owner = session.get(ArticleRow, report.repeats_article_id)
+        owner = repo.placement(session, report.repeats_article_id)
         if owner is not None and owner.development_id is not None:
             return owner.development_id
     return repo.latest_development(session, story_id)
