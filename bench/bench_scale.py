@@ -111,7 +111,8 @@ def prefill(engine: Engine, start: int, stop: int, settings: DetectionSettings, 
                             "last_seen_at": when,
                             "article_count": ARTICLES_PER_STORY,
                             "outlets": "[]",
-                            "state": '{"centroid": {}, "memory": {}}',
+                            "state": '{"centroid": {}}',
+                            "memory": "{}",
                         }
                     )
                     if when >= active_from:  # cold stories were pruned from the index
@@ -142,8 +143,8 @@ def prefill(engine: Engine, start: int, stop: int, settings: DetectionSettings, 
                 conn.execute(
                     text(
                         "INSERT INTO stories (id, headline, first_seen_at, last_seen_at, "
-                        "article_count, outlets, state) VALUES (:id, :headline, :first_seen_at, "
-                        ":last_seen_at, :article_count, :outlets, :state)"
+                        "article_count, outlets, state, memory) VALUES (:id, :headline, "
+                        ":first_seen_at, :last_seen_at, :article_count, :outlets, :state, :memory)"
                     ),
                     stories,
                 )

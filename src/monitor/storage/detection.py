@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, TextClause, delete, func, select, text, update
+from sqlalchemy import Select, Table, TextClause, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from monitor.storage.tables import (
     DevelopmentRow,
     MinhashBandRow,
     StoryRow,
+    StorySentenceRow,
     StoryTermRow,
     TermStatRow,
 )
@@ -39,6 +40,7 @@ ARTICLE_KEYS = cast(Table, ArticleKeyRow.__table__)
 BANDS = cast(Table, MinhashBandRow.__table__)
 STORIES = cast(Table, StoryRow.__table__)
 STORY_TERMS = cast(Table, StoryTermRow.__table__)
+STORY_SENTENCES = cast(Table, StorySentenceRow.__table__)
 TERM_STATS = cast(Table, TermStatRow.__table__)
 DEVELOPMENTS = cast(Table, DevelopmentRow.__table__)
 REPORTS = cast(Table, DevelopmentReportRow.__table__)
@@ -58,6 +60,24 @@ def _insert(session: Session, table: Table) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def _padded(values: Sequence[Any], step: int) -> list[Any]:
+    """``values`` padded to a multiple of ``step`` by repeating the first one.
+
+    ``IN`` lists of a fixed length compile once and are reused from SQLAlchemy's statement
+    cache; an expanding ``IN`` is re-rendered on every execution. Repeats do not change an
+    ``IN`` predicate's result.
+    """
+    return [*values, *[values[0]] * (-len(values) % step)]
+
+
+def _binds(values: Sequence[Any]) -> dict[str, Any]:
+    return {f"v{i}": v for i, v in enumerate(values)}
+
+
+def _in_list(n: int) -> list[Any]:
+    return [bindparam(f"v{i}") for i in range(n)]
 
 
 def _forget(session: Session, cls: type[Any], row_id: int) -> None:
@@ -91,10 +111,14 @@ def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
     """Which of ``keys`` are stored already (one indexed query per 500 keys)."""
     found: set[str] = set()
     for chunk in _chunks(list(dict.fromkeys(keys))):
-        found.update(
-            session.scalars(select(ARTICLE_KEYS.c.key).where(ARTICLE_KEYS.c.key.in_(chunk)))
-        )
+        padded = _padded(chunk, 4)
+        found.update(session.scalars(_known_keys_sql(len(padded)), _binds(padded)))
     return found
+
+
+@lru_cache(maxsize=64)
+def _known_keys_sql(n: int) -> Select[tuple[str]]:
+    return select(ARTICLE_KEYS.c.key).where(ARTICLE_KEYS.c.key.in_(_in_list(n)))
 
 
 def canonical_url_stored(session: Session, canonical_url: str) -> bool:
@@ -159,20 +183,29 @@ def band_candidates(
     """Articles sharing band keys: (id, signature bytes, shared bands), most shared first."""
     if not band_keys:
         return []
+    # Distinct keys: a key repeated in the IN list would not count twice anyway.
+    padded = _padded(list(dict.fromkeys(band_keys)), 8)
+    params = _binds(padded)
+    params["limit"] = limit
+    rows = session.execute(_band_candidates_sql(len(padded)), params)
+    return [(int(i), bytes(m), int(n)) for i, m, n in rows if m is not None]
+
+
+@lru_cache(maxsize=64)
+def _band_candidates_sql(n: int) -> Select[Any]:
     shared = (
         select(BANDS.c.article_id, func.count().label("n"))
-        .where(BANDS.c.band_key.in_(list(band_keys)))
+        .where(BANDS.c.band_key.in_(_in_list(n)))
         .group_by(BANDS.c.article_id)
         .order_by(func.count().desc(), BANDS.c.article_id)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .subquery()
     )
-    rows = session.execute(
+    return (
         select(ARTICLES.c.id, ARTICLES.c.minhash, shared.c.n)
         .join(shared, shared.c.article_id == ARTICLES.c.id)
         .order_by(shared.c.n.desc(), ARTICLES.c.id)
     )
-    return [(int(i), bytes(m), int(n)) for i, m, n in rows if m is not None]
 
 
 def add_bands(session: Session, article_id: int, band_keys: Sequence[int]) -> None:
@@ -186,13 +219,17 @@ def document_frequencies(session: Session, terms: Sequence[str]) -> tuple[dict[s
     """Document frequency of each term and the number of documents counted."""
     wanted = [t[:MAX_TERM_LEN] for t in dict.fromkeys(terms)]
     df: dict[str, int] = {}
-    for chunk in _chunks([*wanted, DOC_COUNT_TERM]):
-        for term, n in session.execute(
-            select(TERM_STATS.c.term, TERM_STATS.c.df).where(TERM_STATS.c.term.in_(chunk))
-        ):
+    for chunk in _chunks([DOC_COUNT_TERM, *wanted]):
+        padded = _padded(chunk, 50)
+        for term, n in session.execute(_frequencies_sql(len(padded)), _binds(padded)):
             df[term] = int(n)
     docs = df.pop(DOC_COUNT_TERM, 0)
     return df, docs
+
+
+@lru_cache(maxsize=64)
+def _frequencies_sql(n: int) -> Select[Any]:
+    return select(TERM_STATS.c.term, TERM_STATS.c.df).where(TERM_STATS.c.term.in_(_in_list(n)))
 
 
 def count_document(session: Session, terms: Sequence[str]) -> None:
@@ -274,8 +311,14 @@ def _stored_story(row: Any) -> StoredStory:
 def load_stories(session: Session, ids: Sequence[int]) -> list[StoredStory]:
     if not ids:
         return []
-    rows = session.execute(select(*_STORY_COLUMNS).where(STORIES.c.id.in_(list(ids))))
+    padded = _padded(list(ids), 4)
+    rows = session.execute(_stories_sql(len(padded)), _binds(padded))
     return [_stored_story(row) for row in rows]
+
+
+@lru_cache(maxsize=64)
+def _stories_sql(n: int) -> Select[Any]:
+    return select(*_STORY_COLUMNS).where(STORIES.c.id.in_(_in_list(n)))
 
 
 def load_story(session: Session, story_id: int) -> StoredStory | None:
@@ -292,6 +335,58 @@ def insert_story(session: Session, **values: Any) -> int:
 def update_story(session: Session, story_id: int, **values: Any) -> None:
     session.execute(update(STORIES).where(STORIES.c.id == story_id).values(**values))
     _forget(session, StoryRow, story_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSentence:
+    """One remembered story sentence (``terms`` as stored: space-separated)."""
+
+    position: int
+    article_id: int
+    text: str
+    terms: str
+
+
+def load_memory(session: Session, story_id: int) -> tuple[dict[str, Any], list[StoredSentence]]:
+    """A story's novelty memory: its names and numbers, and its sentences oldest first."""
+    names = session.scalar(select(STORIES.c.memory).where(STORIES.c.id == story_id)) or {}
+    rows = session.execute(
+        select(
+            STORY_SENTENCES.c.position,
+            STORY_SENTENCES.c.article_id,
+            STORY_SENTENCES.c.text,
+            STORY_SENTENCES.c.terms,
+        )
+        .where(STORY_SENTENCES.c.story_id == story_id)
+        .order_by(STORY_SENTENCES.c.position)
+    )
+    return names, [StoredSentence(int(p), int(a), t, terms) for p, a, t, terms in rows]
+
+
+def remember_sentences(
+    session: Session, story_id: int, sentences: Sequence[StoredSentence], keep_from: int
+) -> None:
+    """Append sentences to a story's memory and forget those before position ``keep_from``."""
+    if sentences:
+        session.execute(
+            STORY_SENTENCES.insert(),
+            [
+                {
+                    "story_id": story_id,
+                    "position": s.position,
+                    "article_id": s.article_id,
+                    "text": s.text,
+                    "terms": s.terms,
+                }
+                for s in sentences
+            ],
+        )
+    if keep_from > 0:
+        session.execute(
+            delete(STORY_SENTENCES).where(
+                STORY_SENTENCES.c.story_id == story_id, STORY_SENTENCES.c.position < keep_from
+            )
+        )
 
 
 def insert_development(session: Session, **values: Any) -> int:

@@ -134,7 +134,31 @@ class StoryRow(Base):
     last_seen_at: Mapped[datetime] = mapped_column(index=True)
     article_count: Mapped[int] = mapped_column(Integer, default=0)
     outlets: Mapped[list[Any]] = mapped_column(default=list)
-    state: Mapped[dict[str, Any]] = mapped_column(default=dict)  # centroid, entities, ...
+    # What every candidate lookup reads: the centroid (and member count).
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Novelty memory read only for the story an article joins: every name and number reported.
+    # The remembered sentences themselves are rows of ``story_sentences``.
+    memory: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StorySentenceRow(Base):
+    """The most recent sentences of a story, with their terms, for novelty comparison.
+
+    One row per sentence, so a new article appends its sentences and trims the oldest instead of
+    rewriting the whole memory. ``terms`` holds the sentence's stemmed terms, space-separated, so
+    loading a story does not re-tokenise it.
+    """
+
+    __tablename__ = "story_sentences"
+
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # No foreign key: the article is only named as the sentence's source (explain, repeats).
+    article_id: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    terms: Mapped[str] = mapped_column(Text, default="")
 
 
 class StoryTermRow(Base):

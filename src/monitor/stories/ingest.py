@@ -40,7 +40,7 @@ from monitor.dedup import (
 from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.detection import Placement, StoredStory
+from monitor.storage.detection import Placement, StoredSentence, StoredStory
 from monitor.stories.cluster import (
     best_match,
     idf,
@@ -50,7 +50,7 @@ from monitor.stories.cluster import (
     tfidf_vector,
     top_terms,
 )
-from monitor.stories.novelty import NoveltyReport, StoryMemory, assess
+from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.settings import DetectionSettings
 from monitor.text import content_sentences, sentence_features, with_title_fallback
 
@@ -369,10 +369,16 @@ def _place_in_story(
             state={},
         )
         story = StoredStory(story_id, when, 0, [], {})
+        names: dict[str, Any] = {}
+        stored: list[StoredSentence] = []
     else:
         story = next(s for s in candidates if s.id == best.story_id)
-
-    memory = StoryMemory.from_json(story.state.get("memory", {}))
+        names, stored = repo.load_memory(session, story.id)
+    memory = StoryMemory.restore(
+        tuple(Remembered(s.article_id, s.text, frozenset(s.terms.split())) for s in stored),
+        names.get("entities", ()),
+        names.get("numbers", ()),
+    )
 
     weights: dict[str, float] = {}
 
@@ -395,7 +401,7 @@ def _place_in_story(
             session, story_id=story.id, article_id=article_id, facts=list(facts), created_at=when
         )
     else:
-        repeats = _repeated_development(session, story.id, memory, report)
+        repeats = _repeated_development(session, story.id, report)
         if repeats is not None:
             matched = [v.similarity for v in report.verdicts if not v.novel]
             repo.add_report(
@@ -407,17 +413,33 @@ def _place_in_story(
     centroid = merge_centroid(
         story.state.get("centroid", {}), members, vector, settings.centroid_terms
     )
-    memory = memory.remember(
-        article_id,
-        [sentence_features(s) for s in sentences],
-        development_id,
-        settings.story_sentence_memory,
+    # The memory grows by this article's sentences and keeps the most recent
+    # ``story_sentence_memory`` of them; names and numbers are never forgotten.
+    features = [sentence_features(s) for s in sentences]
+    entities = set(memory.entities)
+    numbers = set(memory.numbers)
+    for f in features:
+        entities |= f.entities
+        numbers |= f.numbers
+    start = stored[-1].position + 1 if stored else 0
+    end = start + len(features)
+    repo.remember_sentences(
+        session,
+        story.id,
+        [
+            StoredSentence(start + i, article_id, f.text, " ".join(sorted(f.terms)))
+            for i, f in enumerate(features)
+        ],
+        keep_from=end - settings.story_sentence_memory
+        if len(stored) + len(features) > settings.story_sentence_memory
+        else 0,
     )
     repo.update_story(
         session,
         story.id,
         **touched,
-        state={"centroid": centroid, "memory": memory.to_json(), "members": members + 1},
+        state={"centroid": centroid, "members": members + 1},
+        memory={"entities": sorted(entities), "numbers": sorted(numbers)},
     )
     repo.replace_story_terms(session, story.id, top_terms(centroid, settings.story_terms))
     repo.count_document(session, terms)
@@ -459,14 +481,13 @@ def _place_in_story(
     )
 
 
-def _repeated_development(
-    session: Session, story_id: int, memory: StoryMemory, report: NoveltyReport
-) -> int | None:
-    """The development whose article this one repeats most; else the story's latest."""
+def _repeated_development(session: Session, story_id: int, report: NoveltyReport) -> int | None:
+    """The development whose article this one repeats most; else the story's latest.
+
+    An article that is a development records its own development id, so the article row
+    answers for developments and for the reports that repeat them alike.
+    """
     if report.repeats_article_id is not None:
-        dev = memory.development_of.get(report.repeats_article_id)
-        if dev is not None:
-            return dev
         owner = repo.placement(session, report.repeats_article_id)
         if owner is not None and owner.development_id is not None:
             return owner.development_id

@@ -19,7 +19,7 @@ names, numbers or quotes without adding facts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,19 +59,34 @@ class StoryMemory:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StoryMemory:
-        sentences = tuple(
-            Remembered(int(item[0]), str(item[1]), frozenset(item[2]))
-            for item in data.get("sentences", ())
+        return cls.restore(
+            tuple(
+                Remembered(int(item[0]), str(item[1]), frozenset(item[2]))
+                for item in data.get("sentences", ())
+            ),
+            data.get("entities", ()),
+            data.get("numbers", ()),
+            {int(k): int(v) for k, v in data.get("development_of", {}).items()},
         )
+
+    @classmethod
+    def restore(
+        cls,
+        sentences: tuple[Remembered, ...],
+        entities: Iterable[str],
+        numbers: Iterable[str],
+        development_of: Mapping[int, int] | None = None,
+    ) -> StoryMemory:
+        """A memory from stored parts (its term set is derived from the sentences)."""
         terms: set[str] = set()
         for s in sentences:
             terms |= s.terms
         return cls(
             sentences=sentences,
-            entities=frozenset(data.get("entities", ())),
-            numbers=frozenset(data.get("numbers", ())),
+            entities=frozenset(entities),
+            numbers=frozenset(numbers),
             terms=frozenset(terms),
-            development_of={int(k): int(v) for k, v in data.get("development_of", {}).items()},
+            development_of=dict(development_of or {}),
         )
 
     def remember(

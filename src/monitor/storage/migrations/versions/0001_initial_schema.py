@@ -1,5 +1,5 @@
-"""Initial schema: sources, articles and their keys, MinHash bands, stories, developments,
-alerts, the delivery outbox and cycles.
+"""Initial schema: sources, articles and their keys, MinHash bands, stories and their remembered
+sentences, developments, alerts, the delivery outbox and cycles.
 
 Revision ID: 0001
 Revises:
@@ -53,10 +53,27 @@ def upgrade() -> None:
         sa.Column("article_count", sa.Integer(), nullable=False),
         sa.Column("outlets", sa.JSON(), nullable=False),
         sa.Column("state", sa.JSON(), nullable=False),
+        sa.Column("memory", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stories")),
     )
     with op.batch_alter_table("stories", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_stories_last_seen_at"), ["last_seen_at"], unique=False)
+
+    op.create_table(
+        "story_sentences",
+        sa.Column("story_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("article_id", sa.Integer(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("terms", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["story_id"],
+            ["stories.id"],
+            name=op.f("fk_story_sentences_story_id_stories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("story_id", "position", name=op.f("pk_story_sentences")),
+    )
 
     op.create_table(
         "term_stats",
@@ -294,6 +311,7 @@ def downgrade() -> None:
 
     op.drop_table("articles")
     op.drop_table("term_stats")
+    op.drop_table("story_sentences")
     with op.batch_alter_table("stories", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stories_last_seen_at"))
 
