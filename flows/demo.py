@@ -38,7 +38,7 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.messages.append(msg)  # type: ignore[arg-type]
+            self.messages.append(msg)
         return "250 Message accepted for delivery"
 
 
@@ -115,6 +115,7 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
                 cycles.append(report)
                 echo(_cycle_text(report))
             emails = [str(m["Subject"]) for m in mailbox.messages]
+            sample = _plain_text(mailbox.messages[-1]) if mailbox.messages else ""
             webhooks = [json.loads(r.body) for r in hooks.table.requests if r.method == "POST"]
     finally:
         newsroom_server.stop()
@@ -123,6 +124,11 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
     echo(f"=== delivered: {len(emails)} email(s), {len(webhooks)} webhook call(s)")
     for subject in emails:
         echo(f"  mail: {subject}")
+    if sample:
+        echo("")
+        echo("=== the last alert, as the desk's mailbox received it (plain-text part):")
+        echo("\n".join(f"  | {line}" for line in sample.strip().splitlines()))
+        echo("")
     echo(
         f"expected alerts: {len(expected)}; alerts raised: "
         f"{sum(c['alerts_created'] for c in cycles)}"
@@ -132,6 +138,11 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
         f"with MONITOR_DATA_DIR={data_dir}"
     )
     return DemoOutcome(cycles, emails, webhooks, expected)
+
+
+def _plain_text(message: email.message.EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""
 
 
 def _demo_environment(data_dir: Path, smtp_port: int) -> None:
