@@ -158,7 +158,7 @@ def _insert_alert(
         story_headline=story.headline if story else article.title,
         article_id=result.article_id,
         title=article.title,
-        url=article.url,
+        url=article.canonical_url,  # tracking parameters stripped
         source=article.source,
         facts=tuple(facts),
         reason=why,
