@@ -145,8 +145,12 @@ def _drop_e(word: str) -> str:
 
 def content_terms(text: str) -> list[str]:
     """Stemmed non-stopword tokens of ``text``, in order (duplicates kept for term frequency)."""
+    return _content_terms(words(text))
+
+
+def _content_terms(tokens: list[str]) -> list[str]:
     out = []
-    for w in words(text):
+    for w in tokens:
         if w in STOPWORDS or len(w) < 2:
             continue
         out.append(stem(w.replace("'s", "")))
@@ -238,8 +242,11 @@ def entities(sentence: str) -> set[str]:
 
 def numbers(sentence: str) -> set[str]:
     """Numbers and dates ("30-day" -> "30", "May 15" -> "may 15") as normalised strings."""
+    return _numbers(sentence, words(sentence))
+
+
+def _numbers(sentence: str, toks: list[str]) -> set[str]:
     found = {m.group(0).replace(",", "") for m in _NUMBER.finditer(sentence)}
-    toks = words(sentence)
     for a, b in itertools.pairwise(toks):
         if a in MONTHS and b.isdigit():
             found.add(f"{a[:3]} {b}")
@@ -253,7 +260,11 @@ def quotes(sentence: str) -> list[str]:
 
 def event_verbs(sentence: str) -> set[str]:
     """Stems of the event verbs in ``sentence``."""
-    return {stem(w) for w in words(sentence) if w in EVENT_VERBS}
+    return _event_verbs(words(sentence))
+
+
+def _event_verbs(tokens: list[str]) -> set[str]:
+    return {stem(w) for w in tokens if w in EVENT_VERBS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,16 +286,17 @@ class SentenceFeatures:
 # Sentences recur: novelty and clustering both read them, and wire copy repeats them verbatim.
 @functools.lru_cache(maxsize=16384)
 def sentence_features(sentence: str) -> SentenceFeatures:
-    term_list = tuple(content_terms(sentence))
+    tokens = words(sentence)  # tokenised once for terms, numbers and verbs
+    term_list = tuple(_content_terms(tokens))
     ents = entities(sentence)
-    nums = numbers(sentence)
+    nums = _numbers(sentence, tokens)
     return SentenceFeatures(
         text=sentence,
         terms=frozenset(term_list),
         entities=frozenset(ents),
         numbers=frozenset(nums),
         quotes=tuple(quotes(sentence)),
-        event_verbs=frozenset(event_verbs(sentence)),
+        event_verbs=frozenset(_event_verbs(tokens)),
         term_list=term_list,
         name_terms=tuple(stem(part) for name in ents | nums for part in name.split()),
     )
