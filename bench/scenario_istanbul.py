@@ -21,24 +21,14 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from monitor.evaluation import fact_quoted
 from monitor.models import Article
 from monitor.storage.db import make_engine, upgrade
 from monitor.storage.tables import ArticleRow, DevelopmentReportRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.stories.settings import DetectionSettings
-from monitor.text import content_terms
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "scenarios" / "istanbul-talks"
-
-
-def fact_quoted(fact: str, sentences: tuple[str, ...], share: float = 0.5) -> str | None:
-    """The novel sentence containing at least ``share`` of the fact's content terms, if any."""
-    wanted = set(content_terms(fact))
-    for sentence in sentences:
-        have = set(content_terms(sentence))
-        if wanted and len(wanted & have) / len(wanted) >= share:
-            return sentence
-    return None
 
 
 def main() -> int:

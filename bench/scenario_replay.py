@@ -56,13 +56,6 @@ def rss(outlet: str, items: list[dict[str, Any]], base: str) -> bytes:
     ).encode()
 
 
-def fact_quoted(fact: str, quoted: list[str]) -> bool:
-    from monitor.text import content_terms
-
-    wanted = set(content_terms(fact))
-    return any(wanted and len(wanted & set(content_terms(q))) / len(wanted) >= 0.5 for q in quoted)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
@@ -77,6 +70,7 @@ def main() -> int:
     query = args.query or topic["example_query"]
 
     from monitor.demo.server import LocalServer, Route
+    from monitor.evaluation import fact_quoted
 
     newsroom = LocalServer().start()
     hooks = LocalServer().start()

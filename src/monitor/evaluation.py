@@ -34,7 +34,7 @@ from monitor.errors import ConfigError
 from monitor.models import Article
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.stories.settings import DetectionSettings
-from monitor.text import clean_body
+from monitor.text import clean_body, content_terms
 
 MIN_TEXT_CHARS = 200
 
@@ -275,3 +275,16 @@ def format_report(report: EvalReport) -> str:
         f"runtime per article: mean {report.ms_per_article:.2f} ms, p95 {report.p95_ms:.2f} ms"
     )
     return "\n".join(lines)
+
+
+def fact_quoted(fact: str, sentences: Sequence[str], share: float = 0.5) -> str | None:
+    """The sentence holding at least ``share`` of ``fact``'s content terms, if any.
+
+    Used to check that an alert quotes a fact a scenario lists, in other words than the list's.
+    """
+    wanted = set(content_terms(fact))
+    for sentence in sentences:
+        have = set(content_terms(sentence))
+        if wanted and len(wanted & have) / len(wanted) >= share:
+            return sentence
+    return None

@@ -43,6 +43,7 @@ from trafilatura import bare_extraction
 
 from monitor.errors import ExtractionError
 from monitor.models import ExtractedPage
+from monitor.timeutil import parse_iso
 
 __all__ = ["Extractor", "PageExtractor", "extract_page"]
 
@@ -204,21 +205,11 @@ def _split_authors(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in names if name))
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 def _published(declared: str | None, found: str | None) -> datetime | None:
     """Prefer the page's declared timestamp (it has the time of day) when htmldate, which also
     weighs the URL and visible dates, agrees on the day; htmldate otherwise."""
-    estimate = _parse_time(found)
-    exact = _parse_time(declared)
+    estimate = parse_iso(found)
+    exact = parse_iso(declared)
     if exact is not None and (estimate is None or exact.date() == estimate.date()):
         return exact.astimezone(UTC)
     return estimate.astimezone(UTC) if estimate is not None else None

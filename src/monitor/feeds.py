@@ -35,6 +35,7 @@ import feedparser
 
 from monitor.errors import ParseError
 from monitor.models import FeedEntry, FetchResult, ParsedFeed
+from monitor.timeutil import parse_iso
 
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
 _RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
@@ -204,16 +205,9 @@ def _from_struct(value: object) -> datetime | None:
 
 
 def _from_iso(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        # RFC 3339 requires an offset; a feed that omits it is most likely stating UTC.
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    # RFC 3339 requires an offset; a feed that omits it is most likely stating UTC.
+    parsed = parse_iso(value)
+    return parsed.astimezone(UTC) if parsed is not None else None
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from monitor.config import Settings
 from monitor.demo.server import LocalServer, Route
 from monitor.errors import ParseError, TransientFetchError
 from monitor.feeds import parse_feed
-from monitor.fetch import FetchPolicy, FetchRequest, fetch, fetch_all, make_client
+from monitor.fetch import FetchPolicy, FetchRequest, fetch, fetch_all
 from monitor.models import FetchResult
 from monitor.urls import canonicalize
 
 FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
-
-
-@pytest.fixture
-def policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy.from_settings(settings)
-
-
-@pytest.fixture
-async def client(policy: FetchPolicy) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(policy) as c:
-        yield c
 
 
 def serve(server: LocalServer, path: str, name: str, content_type: str, status: int = 200) -> str:

@@ -13,7 +13,6 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from monitor.config import Settings
 from monitor.demo.server import LocalServer, Route
 from monitor.errors import (
     BlockedAddressError,
@@ -35,17 +34,6 @@ from monitor.fetch import (
 from monitor.models import FetchResult
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
-
-
-@pytest.fixture
-def policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy.from_settings(settings)
-
-
-@pytest.fixture
-async def client(policy: FetchPolicy) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(policy) as c:
-        yield c
 
 
 class _CountingStream(httpx.AsyncByteStream):

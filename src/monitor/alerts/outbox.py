@@ -29,7 +29,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +47,7 @@ from monitor.config import MonitorConfig, Settings
 from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from monitor.models import AlertContent
 from monitor.storage.tables import AlertRow, DeliveryRow
+from monitor.timeutil import as_utc
 
 AfterSend = Callable[[OutgoingMessage], None]
 
@@ -59,11 +60,6 @@ class DeliveryState(StrEnum):
 
 
 WAITING = (DeliveryState.PENDING.value, DeliveryState.FAILED.value)
-
-
-def utc(value: datetime) -> datetime:
-    """``value`` as aware UTC (SQLite hands back naive datetimes; they are UTC by contract)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def delivery_key(alert_key: str, channel: str) -> str:
@@ -115,7 +111,7 @@ def enqueue(
 
     Channels the alert already has a row for are skipped, so calling this twice is harmless.
     """
-    now = utc(now)
+    now = as_utc(now)
     if alert.id is None:
         session.flush()
     existing = set(
@@ -422,7 +418,7 @@ async def deliver_due(
     ``after_send`` is called after a message was accepted and before its rows are marked sent
     (an exception from it propagates, leaving the rows unsent: how tests simulate a crash).
     """
-    now = utc(now)
+    now = as_utc(now)
     env = template_environment(settings.delivery.templates_dir)
     secrets = known_secrets(settings)
     with sessions.begin() as session:
@@ -487,7 +483,7 @@ async def send_test(
     """
     from monitor.alerts.render import render_test
 
-    now = utc(now)
+    now = as_utc(now)
     env = template_environment(settings.delivery.templates_dir)
     secrets = known_secrets(settings)
     client = http if http is not None else make_http_client(settings)
@@ -519,7 +515,7 @@ def requeue(
 
     A digest delivery leaves its old batch and joins the next one. Sent deliveries are untouched.
     """
-    now = utc(now)
+    now = as_utc(now)
     conditions: list[Any] = []
     if all_dead:
         conditions.append(DeliveryRow.state == DeliveryState.DEAD.value)

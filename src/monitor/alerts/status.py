@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.alerts.outbox import DeliveryState, utc
+from monitor.alerts.outbox import DeliveryState
 from monitor.storage.tables import AlertRow, DeliveryRow
+from monitor.timeutil import as_utc
 
 FAILING = (DeliveryState.FAILED.value, DeliveryState.DEAD.value)
 
@@ -40,7 +41,7 @@ class AlertStatus:
 
     def to_json(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:
-            return None if value is None else utc(value).isoformat()
+            return None if value is None else as_utc(value).isoformat()
 
         return {
             "id": self.id,
@@ -72,7 +73,7 @@ def _status(alert: AlertRow, rows: Iterable[DeliveryRow]) -> AlertStatus:
         topic=alert.topic,
         title=str(payload.get("title") or ""),
         url=str(payload.get("url") or ""),
-        created_at=utc(alert.created_at),
+        created_at=as_utc(alert.created_at),
         deliveries=tuple(
             DeliveryStatus(
                 id=r.id,
@@ -82,8 +83,8 @@ def _status(alert: AlertRow, rows: Iterable[DeliveryRow]) -> AlertStatus:
                 route=r.route,
                 attempts=r.attempts,
                 last_error=r.last_error,
-                next_attempt_at=utc(r.next_attempt_at) if r.next_attempt_at else None,
-                sent_at=utc(r.sent_at) if r.sent_at else None,
+                next_attempt_at=as_utc(r.next_attempt_at) if r.next_attempt_at else None,
+                sent_at=as_utc(r.sent_at) if r.sent_at else None,
             )
             for r in sorted(rows, key=lambda r: r.channel)
         ),

@@ -26,8 +26,9 @@ from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
-from monitor.stories.ingest import IngestResult, as_utc, ingest, prune_story_index
+from monitor.stories.ingest import IngestResult, ingest, prune_story_index
 from monitor.stories.settings import DetectionSettings
+from monitor.timeutil import as_utc
 from monitor.topics import Document, Query, TopicMatch, parse_query
 
 

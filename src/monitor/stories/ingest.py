@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -53,6 +53,7 @@ from monitor.stories.cluster import (
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.settings import DetectionSettings
 from monitor.text import content_sentences, sentence_features, with_title_fallback
+from monitor.timeutil import as_utc
 
 known_keys = repo.known_keys
 
@@ -78,11 +79,6 @@ class IngestResult:
     @classmethod
     def stored(cls) -> IngestResult:
         return cls(None, True, None, None, None, None, False, None, None, ())
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def article_keys(article: Article) -> list[str]:
