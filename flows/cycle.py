@@ -126,7 +126,7 @@ def monitor_cycle(
         report = _run(sessions, settings, config)
     finally:
         engine.dispose()
-    logger.info(to_text(report))
+    logger.info(to_text(report.as_dict()))
     create_markdown_artifact(
         markdown=to_markdown(report),
         key="monitor-cycle-summary",

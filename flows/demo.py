@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from monitor.demo.server import LocalServer
+from monitor.pipeline.report import to_text
 
 Echo = Callable[[str], None]
 
@@ -113,7 +114,7 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
                         expected.append(art.title)
                 report = monitor_cycle(config_path=str(config_path))
                 cycles.append(report)
-                echo(_cycle_text(report))
+                echo(to_text(report, indent="  "))
             emails = [str(m["Subject"]) for m in mailbox.messages]
             sample = _plain_text(mailbox.messages[-1]) if mailbox.messages else ""
             webhooks = [json.loads(r.body) for r in hooks.table.requests if r.method == "POST"]
@@ -159,16 +160,3 @@ def _demo_environment(data_dir: Path, smtp_port: int) -> None:
         }
     )
     os.environ.pop("MONITOR_DATABASE_URL", None)
-
-
-def _cycle_text(report: dict[str, Any]) -> str:
-    lines = [
-        f"  cycle: {report['sources_polled']} feeds ({report['sources_not_modified']} unchanged, "
-        f"{report['sources_failed']} failed), {report['pages_fetched']} new pages, "
-        f"{report['exact_duplicates']} exact + {report['near_duplicates']} near duplicates, "
-        f"{report['developments']} developments, {report['reports']} re-reports, "
-        f"{report['alerts_created']} alerts, {report['deliveries_sent']} deliveries sent"
-    ]
-    lines += [f"    {line}" for line in report["lines"]]
-    lines += [f"    ! {e['source']}: {e['error']}: {e['message'][:120]}" for e in report["errors"]]
-    return "\n".join(lines)

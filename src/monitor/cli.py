@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings, get_settings
 from monitor.errors import ConfigError, MonitorError
+from monitor.pipeline.report import summary_line, to_text
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -96,26 +97,7 @@ def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         echo_json(report)
         return
-    typer.echo(_report_text(report))
-
-
-def _report_text(report: dict[str, Any]) -> str:
-    lines = [
-        f"sources: {report['sources_polled']} polled, {report['sources_not_modified']} unchanged,"
-        f" {report['sources_failed']} failed",
-        f"articles: {report['pages_fetched']} pages fetched, {report['articles_stored']} stored,"
-        f" {report['exact_duplicates']} exact and {report['near_duplicates']} near duplicates",
-        f"stories: {report['new_stories']} new, {report['developments']} developments,"
-        f" {report['reports']} re-reports",
-        f"alerts: {report['alerts_created']} created, {report['deliveries_sent']} delivered,"
-        f" {report['deliveries_failed']} deliveries failed",
-    ]
-    lines += [f"  {line}" for line in report["lines"]]
-    lines += [
-        f"  ! {e['source']}: {e['kind']} {e['error']}: {e['message'][:160]}"
-        for e in report["errors"]
-    ]
-    return "\n".join(lines)
+    typer.echo(to_text(report))
 
 
 @app.command()
@@ -236,9 +218,7 @@ def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
         echo_json([r.stats for r in rows])
         return
     for r in rows:
-        typer.echo(
-            f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + _report_text(r.stats).split("\n")[1]
-        )
+        typer.echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
 
 
 @db_app.command("upgrade")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,19 +98,27 @@ def to_markdown(report: CycleReport) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_text(report: CycleReport) -> str:
-    """The same summary for a terminal."""
-    out = [
-        f"cycle {report.started_at:%H:%M:%S}: {report.sources_polled} sources "
-        f"({report.sources_not_modified} unchanged, {report.sources_failed} failed), "
-        f"{report.pages_fetched} pages, {report.articles_stored} stored "
-        f"({report.exact_duplicates} exact + {report.near_duplicates} near duplicates), "
-        f"{report.new_stories} new stories, {report.developments} developments, "
-        f"{report.alerts_created} alerts, {report.deliveries_sent} sent, "
-        f"{report.deliveries_failed} failed deliveries, {report.seconds:.1f}s"
+def summary_line(report: Mapping[str, Any]) -> str:
+    """One line of counts, from :meth:`CycleReport.as_dict` (what ``monitor cycles`` stores)."""
+    return (
+        f"{report['sources_polled']} feeds ({report['sources_not_modified']} unchanged, "
+        f"{report['sources_failed']} failed), {report['pages_fetched']} new pages, "
+        f"{report['articles_stored']} stored ({report['exact_duplicates']} exact + "
+        f"{report['near_duplicates']} near duplicates), {report['new_stories']} new stories, "
+        f"{report['developments']} developments, {report['reports']} re-reports, "
+        f"{report['alerts_created']} alerts, {report['deliveries_sent']} deliveries sent, "
+        f"{report['deliveries_failed']} failed"
+    )
+
+
+def to_text(report: Mapping[str, Any], indent: str = "") -> str:
+    """The summary for a terminal or a log: counts, one line per article, then errors."""
+    out = [f"{indent}cycle: {summary_line(report)}"]
+    out += [f"{indent}  {line}" for line in report["lines"]]
+    out += [
+        f"{indent}  ! {e['source']}: {e['kind']} {e['error']}: {e['message'][:160]}"
+        for e in report["errors"]
     ]
-    out += [f"  {line}" for line in report.lines]
-    out += [f"  ! {e.source}: {e.kind} {e.error_type}: {e.message[:160]}" for e in report.errors]
     return "\n".join(out)
 
 
