@@ -85,7 +85,7 @@ def retry_command(
     ] = False,
 ) -> None:
     """Put failed/dead deliveries back in the queue for the next cycle."""
-    from monitor.alerts.outbox import requeue
+    from monitor.alerts.admin import requeue
 
     if not ids and not all_dead:
         raise typer.BadParameter("give alert ids or --all-dead")
@@ -101,7 +101,7 @@ def send_test_command(
     config: ConfigOption = None,
 ) -> None:
     """Send a clearly marked test message on one channel (checks credentials)."""
-    from monitor.alerts.outbox import send_test
+    from monitor.alerts.admin import send_test
     from monitor.errors import ConfigError, DeliveryError
 
     settings = _load_settings()

@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 import httpx
 import jinja2
@@ -468,74 +467,3 @@ async def deliver_due(
 
 
 # ------------------------------------------------------------------------------- test and retry
-
-
-async def send_test(
-    channel_config: ChannelConfig,
-    settings: Settings,
-    *,
-    now: datetime,
-    http: httpx.AsyncClient | None = None,
-) -> str | None:
-    """Send a clearly marked test message on one channel; raises :class:`DeliveryError`.
-
-    Error messages are redacted before they leave this function.
-    """
-    from monitor.alerts.render import render_test
-
-    now = as_utc(now)
-    env = template_environment(settings.delivery.templates_dir)
-    secrets = known_secrets(settings)
-    client = http if http is not None else make_http_client(settings)
-    try:
-        channel = build_channel(channel_config, settings, http=client)
-        message = OutgoingMessage(
-            channel=channel_config.name,
-            idempotency_key=f"test:{channel_config.name}:{int(now.timestamp())}",
-            message=render_test(channel_config.name, env, now=now),
-            attempted_at=now,
-        )
-        try:
-            return await channel.send(message)
-        except DeliveryError as exc:
-            raise type(exc)(redact(str(exc), secrets), channel=exc.channel) from None
-    finally:
-        if http is None:
-            await client.aclose()
-
-
-def requeue(
-    session: Session,
-    *,
-    alert_ids: Sequence[int] = (),
-    all_dead: bool = False,
-    now: datetime,
-) -> int:
-    """Put failed/dead deliveries (of ``alert_ids``, or every dead one) back to pending.
-
-    A digest delivery leaves its old batch and joins the next one. Sent deliveries are untouched.
-    """
-    now = as_utc(now)
-    conditions: list[Any] = []
-    if all_dead:
-        conditions.append(DeliveryRow.state == DeliveryState.DEAD.value)
-    if alert_ids:
-        conditions.append(
-            DeliveryRow.alert_id.in_(list(alert_ids))
-            & DeliveryRow.state.in_([DeliveryState.DEAD.value, DeliveryState.FAILED.value])
-        )
-    if not conditions:
-        return 0
-    from sqlalchemy import or_
-
-    result = session.execute(
-        update(DeliveryRow)
-        .where(or_(*conditions))
-        .values(
-            state=DeliveryState.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-            batch_key=None,
-        )
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
