@@ -15,26 +15,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.cli import ConfigOption
-from monitor.config import Settings, load_config
+from monitor.cli import ConfigOption, load_settings, open_session
+from monitor.config import load_config
 
 alerts_app = typer.Typer(help="Alerts and their delivery states.", no_args_is_help=False)
-
-
-def _sessions(settings: Settings) -> sessionmaker[Session]:
-    from monitor.storage.db import make_engine, session_factory, upgrade
-
-    engine = make_engine(settings.resolved_database_url())
-    upgrade(engine)
-    return session_factory(engine)
-
-
-def _load_settings() -> Settings:
-    from monitor import cli
-
-    return cli.load_settings()
 
 
 def _fmt(value: datetime | None) -> str:
@@ -56,9 +41,9 @@ def list_command(
     from monitor.alerts.channels import known_secrets, redact
     from monitor.alerts.status import list_alerts
 
-    settings = _load_settings()
+    settings = load_settings()
     secrets = known_secrets(settings)
-    with _sessions(settings)() as session:
+    with open_session(settings) as session:
         alerts = list_alerts(session, failed_only=failed, limit=limit)
     if json_out:
         typer.echo(redact(json.dumps([a.to_json() for a in alerts], indent=2), secrets))
@@ -89,8 +74,8 @@ def retry_command(
 
     if not ids and not all_dead:
         raise typer.BadParameter("give alert ids or --all-dead")
-    settings = _load_settings()
-    with _sessions(settings).begin() as session:
+    settings = load_settings()
+    with open_session(settings) as session, session.begin():
         count = requeue(session, alert_ids=ids or (), all_dead=all_dead, now=datetime.now(UTC))
     typer.echo(f"re-queued {count} deliver{'y' if count == 1 else 'ies'}")
 
@@ -104,7 +89,7 @@ def send_test_command(
     from monitor.alerts.admin import send_test
     from monitor.errors import ConfigError, DeliveryError
 
-    settings = _load_settings()
+    settings = load_settings()
     path = config or settings.config_file
     if path is None:
         raise typer.BadParameter("no config file: pass --config or set MONITOR_CONFIG_FILE")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,24 +15,10 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.cli import open_session
 from monitor.storage.tables import ArticleRow, DevelopmentReportRow, DevelopmentRow, StoryRow
 
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    from monitor.cli import load_settings
-    from monitor.storage.db import make_engine, upgrade
-
-    settings = load_settings()
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        upgrade(engine)
-        with Session(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def stories_for_backtest(session: Session, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -97,7 +81,7 @@ def stories(
     json_out: JsonOption = False, limit: Annotated[int, typer.Option("--limit")] = 20
 ) -> None:
     """List stories with their articles and developments."""
-    with _session() as session:
+    with open_session() as session:
         data = stories_for_backtest(session)[:limit]
     if json_out:
         typer.echo(json.dumps(data, indent=2))
@@ -127,7 +111,7 @@ def explain(
     ident: Annotated[str, typer.Argument(help="article id or URL")], json_out: JsonOption = False
 ) -> None:
     """Why an article was a duplicate, joined a story, was or was not a development."""
-    with _session() as session:
+    with open_session() as session:
         row = _find_article(session, ident)
         if row is None:
             typer.echo(f"no article {ident!r}", err=True)
