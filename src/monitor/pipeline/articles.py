@@ -15,6 +15,13 @@ from monitor.models import Article, ExtractedPage
 from monitor.pipeline.collect import FetchedPage
 from monitor.urls import canonicalize
 
+_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+def _unknown_last(when: datetime | None) -> datetime:
+    """Sort key: by time, undated items last (``sorted`` keeps their feed order)."""
+    return when or _FAR_FUTURE
+
 
 def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:
     entry = page.job.entry
@@ -64,14 +71,12 @@ def build_articles(
         for page, ext in zip(pages, extracted, strict=True)
         if not page.retry_later
     ]
-    far_future = datetime.max.replace(tzinfo=now.tzinfo)
-    return sorted(articles, key=lambda a: a.published_at or far_future)
+    return sorted(articles, key=lambda a: _unknown_last(a.published_at))
 
 
 def in_publication_order(pages: Sequence[FetchedPage]) -> list[FetchedPage]:
     """Pages by their feed's publication time (unknown last, feed order kept among equals)."""
-    far_future = datetime.max.replace(tzinfo=UTC)
-    return sorted(pages, key=lambda p: p.job.entry.published or far_future)
+    return sorted(pages, key=lambda p: _unknown_last(p.job.entry.published))
 
 
 def pages_to_extract(pages: Sequence[FetchedPage]) -> list[tuple[str, bytes]]:
