@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,12 @@ from monitor.errors import ConfigError
 from monitor.extract import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import Article, ExtractedPage
-from monitor.pipeline.articles import build_articles, in_publication_order, pages_to_extract
+from monitor.pipeline.articles import (
+    build_articles,
+    extract_and_read,
+    in_publication_order,
+    pages_to_extract,
+)
 from monitor.pipeline.collect import Collection, collect
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.pipeline.report import CycleReport, save_report, to_markdown, to_text
@@ -148,7 +154,12 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
     # Batches in publication order; each batch is detected as soon as it is extracted, while
     # later batches are still in the extraction processes.
     batches = _batches(in_publication_order(collection.pages), cfg.batch_size)
-    with Extractor(cfg.workers, min_text_chars=cfg.min_text_chars) as extractor:
+    # The workers also read each page for detection (sentences, fingerprint, terms), which
+    # keeps that CPU work off the sequential detect stage.
+    reader = partial(extract_and_read, settings=settings.detection)
+    with Extractor(
+        cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader
+    ) as extractor:
         futures = [extract_task.submit(extractor, pages_to_extract(b)) for b in batches]
         for n, (batch, future) in enumerate(zip(batches, futures, strict=True)):
             articles = build_articles(batch, future.result(), started)

@@ -9,6 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.stories.reading import Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,8 @@ class ExtractedPage:
     language: str | None = None
     site_name: str | None = None
     canonical_url: str | None = None
+    # Detection's reading of the page, computed in the extraction worker (optional).
+    reading: Reading | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,8 @@ class Article:
     site_name: str | None = None
     rel_canonical: str | None = None
     summary_only: bool = False
+    # The extraction worker's reading of ``title`` and ``text``, when it had one.
+    reading: Reading | None = field(default=None, compare=False, repr=False)
 
 
 class SourceErrorKind(StrEnum):

@@ -8,11 +8,15 @@ transiently is left out so that the next cycle fetches it again. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from monitor.errors import ParseError
+from monitor.extract import extract_page
 from monitor.models import Article, ExtractedPage
 from monitor.pipeline.collect import FetchedPage
+from monitor.stories.reading import read_article
+from monitor.stories.settings import DetectionSettings
 from monitor.urls import canonicalize
 
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
@@ -59,6 +63,7 @@ def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datet
         language=extracted.language,
         site_name=extracted.site_name,
         rel_canonical=rel_canonical if rel_canonical != page.job.canonical_url else None,
+        reading=extracted.reading,  # used only if it fits the final title and text
     )
 
 
@@ -82,3 +87,17 @@ def in_publication_order(pages: Sequence[FetchedPage]) -> list[FetchedPage]:
 def pages_to_extract(pages: Sequence[FetchedPage]) -> list[tuple[str, bytes]]:
     """(url, html) for every page that was fetched; failed pages get an empty body."""
     return [(p.final_url, p.html or b"") for p in pages]
+
+
+def extract_and_read(
+    html: bytes | str, url: str, *, min_text_chars: int, settings: DetectionSettings
+) -> ExtractedPage | None:
+    """:func:`monitor.extract.extract_page` plus detection's reading of the page.
+
+    Run in the extraction workers, so that the CPU work of splitting sentences, fingerprinting
+    and counting terms happens on the other cores, not in the (sequential) detect stage.
+    """
+    page = extract_page(html, url, min_text_chars=min_text_chars)
+    if page is None:
+        return None
+    return replace(page, reading=read_article(page.title, page.text, settings))

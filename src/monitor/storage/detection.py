@@ -55,11 +55,42 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[i : i + size]
 
 
-def _insert(session: Session, table: Table) -> Any:
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _insert(dialect: str, table: Table) -> Any:
     """A dialect insert that supports ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# Statements on the per-article path are built once, with bind parameters, and reused: building
+# one costs more than running it (argument coercion, cache key), and a reused statement object
+# carries its cache key already.
+
+
+def _by_id(column: Any) -> Any:
+    return column == bindparam("row_id")
+
+
+@lru_cache(maxsize=8)
+def _driver_sql(sql: str, paramstyle: str) -> str:
+    return sql if paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def _execute_many(session: Session, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One plain statement for many rows, straight through the driver's ``executemany``.
+
+    For the wide, simple writes of ingest (terms, postings, band keys, sentences) SQLAlchemy's
+    per-row parameter processing costs more than the database; these rows hold only strings and
+    numbers, which both drivers bind natively. ``sql`` uses ``?`` placeholders and names its
+    tables literally (the table names of :mod:`monitor.storage.tables`).
+    """
+    if rows:
+        connection = session.connection()
+        connection.exec_driver_sql(_driver_sql(sql, connection.dialect.paramstyle), list(rows))
 
 
 def _padded(values: Sequence[Any], step: int) -> list[Any]:
@@ -121,19 +152,23 @@ def _known_keys_sql(n: int) -> Select[tuple[str]]:
     return select(ARTICLE_KEYS.c.key).where(ARTICLE_KEYS.c.key.in_(_in_list(n)))
 
 
+_URL_STORED = select(ARTICLES.c.id).where(ARTICLES.c.canonical_url == bindparam("url"))
+
+
 def canonical_url_stored(session: Session, canonical_url: str) -> bool:
-    found = session.scalar(select(ARTICLES.c.id).where(ARTICLES.c.canonical_url == canonical_url))
-    return found is not None
+    return session.scalar(_URL_STORED, {"url": canonical_url}) is not None
+
+
+@lru_cache(maxsize=4)
+def _insert_article_sql(dialect: str) -> Any:
+    return _insert(dialect, ARTICLES).on_conflict_do_nothing().returning(ARTICLES.c.id)
 
 
 def insert_article(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an article row unless a unique index refuses it (canonical URL, original content
     hash); returns its id, or ``None`` on conflict. ``ON CONFLICT DO NOTHING`` lets the database
     decide without aborting the caller's transaction and without a SAVEPOINT."""
-    stmt = (_insert(session, ARTICLES).values(**values).on_conflict_do_nothing()).returning(
-        ARTICLES.c.id
-    )
-    new_id = session.execute(stmt).scalar()
+    new_id = session.execute(_insert_article_sql(_dialect(session)), values).scalar()
     return int(new_id) if new_id is not None else None
 
 
@@ -143,37 +178,45 @@ def delete_article(session: Session, article_id: int) -> None:
     _forget(session, ArticleRow, article_id)
 
 
+@lru_cache(maxsize=4)
+def _add_key_sql(dialect: str) -> Any:
+    return _insert(dialect, ARTICLE_KEYS).on_conflict_do_nothing(index_elements=["key"])
+
+
 def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
     """Insert an alias key unless another article holds it; the database decides."""
-    stmt = (
-        _insert(session, ARTICLE_KEYS)
-        .values(key=key, article_id=article_id)
-        .on_conflict_do_nothing(index_elements=["key"])
+    result = session.execute(
+        _add_key_sql(_dialect(session)), {"key": key, "article_id": article_id}
     )
-    result = session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
 
 
-def _placement(session: Session, *where: Any) -> Placement | None:
-    row = session.execute(
-        select(ARTICLES.c.id, ARTICLES.c.story_id, ARTICLES.c.development_id).where(*where).limit(1)
-    ).first()
+_PLACEMENT = select(ARTICLES.c.id, ARTICLES.c.story_id, ARTICLES.c.development_id)
+_ORIGINAL_BY_HASH = _PLACEMENT.where(
+    ARTICLES.c.content_hash == bindparam("hash"), ARTICLES.c.duplicate_of_id.is_(None)
+).limit(1)
+_PLACEMENT_BY_ID = _PLACEMENT.where(_by_id(ARTICLES.c.id))
+
+
+def _placement(session: Session, stmt: Any, params: dict[str, Any]) -> Placement | None:
+    row = session.execute(stmt, params).first()
     return Placement(int(row[0]), row[1], row[2]) if row is not None else None
 
 
 def original_by_hash(session: Session, content_hash: str) -> Placement | None:
-    return _placement(
-        session, ARTICLES.c.content_hash == content_hash, ARTICLES.c.duplicate_of_id.is_(None)
-    )
+    return _placement(session, _ORIGINAL_BY_HASH, {"hash": content_hash})
 
 
 def placement(session: Session, article_id: int) -> Placement | None:
-    return _placement(session, ARTICLES.c.id == article_id)
+    return _placement(session, _PLACEMENT_BY_ID, {"row_id": article_id})
+
+
+_UPDATE_ARTICLE = update(ARTICLES).where(_by_id(ARTICLES.c.id))
 
 
 def place_article(session: Session, article_id: int, **values: Any) -> None:
     """Record an article's story, development and decision."""
-    session.execute(update(ARTICLES).where(ARTICLES.c.id == article_id).values(**values))
+    session.execute(_UPDATE_ARTICLE, {"row_id": article_id, **values})
     _forget(session, ArticleRow, article_id)
 
 
@@ -209,10 +252,11 @@ def _band_candidates_sql(n: int) -> Select[Any]:
 
 
 def add_bands(session: Session, article_id: int, band_keys: Sequence[int]) -> None:
-    rows = [{"band_key": k, "article_id": article_id} for k in dict.fromkeys(band_keys)]
-    if rows:
-        stmt = _insert(session, BANDS).on_conflict_do_nothing()
-        session.execute(stmt, rows)
+    _execute_many(
+        session,
+        "INSERT INTO minhash_bands (band_key, article_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(k, article_id) for k in dict.fromkeys(band_keys)],
+    )
 
 
 def document_frequencies(session: Session, terms: Sequence[str]) -> tuple[dict[str, int], int]:
@@ -234,11 +278,12 @@ def _frequencies_sql(n: int) -> Select[Any]:
 
 def count_document(session: Session, terms: Sequence[str]) -> None:
     """Add one document containing ``terms`` to the document frequencies (upsert)."""
-    rows = [{"term": t[:MAX_TERM_LEN], "df": 1} for t in dict.fromkeys([*terms, DOC_COUNT_TERM])]
-    for chunk in _chunks(rows):
-        stmt = _insert(session, TERM_STATS)
-        stmt = stmt.on_conflict_do_update(index_elements=["term"], set_={"df": TERM_STATS.c.df + 1})
-        session.execute(stmt, list(chunk))
+    _execute_many(
+        session,
+        "INSERT INTO term_stats (term, df) VALUES (?, 1) "
+        "ON CONFLICT (term) DO UPDATE SET df = term_stats.df + 1",
+        [(t,) for t in dict.fromkeys(t[:MAX_TERM_LEN] for t in [*terms, DOC_COUNT_TERM])],
+    )
 
 
 @lru_cache(maxsize=16)
@@ -321,19 +366,22 @@ def _stories_sql(n: int) -> Select[Any]:
     return select(*_STORY_COLUMNS).where(STORIES.c.id.in_(_in_list(n)))
 
 
+_LOAD_STORY = select(*_STORY_COLUMNS).where(_by_id(STORIES.c.id))
+_INSERT_STORY = STORIES.insert().returning(STORIES.c.id)
+_UPDATE_STORY = update(STORIES).where(_by_id(STORIES.c.id))
+
+
 def load_story(session: Session, story_id: int) -> StoredStory | None:
-    row = session.execute(select(*_STORY_COLUMNS).where(STORIES.c.id == story_id)).first()
+    row = session.execute(_LOAD_STORY, {"row_id": story_id}).first()
     return _stored_story(row) if row is not None else None
 
 
 def insert_story(session: Session, **values: Any) -> int:
-    return int(
-        session.execute(STORIES.insert().values(**values).returning(STORIES.c.id)).scalar_one()
-    )
+    return int(session.execute(_INSERT_STORY, values).scalar_one())
 
 
 def update_story(session: Session, story_id: int, **values: Any) -> None:
-    session.execute(update(STORIES).where(STORIES.c.id == story_id).values(**values))
+    session.execute(_UPDATE_STORY, {"row_id": story_id, **values})
     _forget(session, StoryRow, story_id)
 
 
@@ -347,78 +395,87 @@ class StoredSentence:
     terms: str
 
 
+_STORY_NAMES = select(STORIES.c.memory).where(_by_id(STORIES.c.id))
+_STORY_SENTENCES = (
+    select(
+        STORY_SENTENCES.c.position,
+        STORY_SENTENCES.c.article_id,
+        STORY_SENTENCES.c.text,
+        STORY_SENTENCES.c.terms,
+    )
+    .where(_by_id(STORY_SENTENCES.c.story_id))
+    .order_by(STORY_SENTENCES.c.position)
+)
+
+
 def load_memory(session: Session, story_id: int) -> tuple[dict[str, Any], list[StoredSentence]]:
     """A story's novelty memory: its names and numbers, and its sentences oldest first."""
-    names = session.scalar(select(STORIES.c.memory).where(STORIES.c.id == story_id)) or {}
-    rows = session.execute(
-        select(
-            STORY_SENTENCES.c.position,
-            STORY_SENTENCES.c.article_id,
-            STORY_SENTENCES.c.text,
-            STORY_SENTENCES.c.terms,
-        )
-        .where(STORY_SENTENCES.c.story_id == story_id)
-        .order_by(STORY_SENTENCES.c.position)
-    )
+    params = {"row_id": story_id}
+    names = session.scalar(_STORY_NAMES, params) or {}
+    rows = session.execute(_STORY_SENTENCES, params)
     return names, [StoredSentence(int(p), int(a), t, terms) for p, a, t, terms in rows]
+
+
+_FORGET_SENTENCES = delete(STORY_SENTENCES).where(
+    _by_id(STORY_SENTENCES.c.story_id), STORY_SENTENCES.c.position < bindparam("keep_from")
+)
 
 
 def remember_sentences(
     session: Session, story_id: int, sentences: Sequence[StoredSentence], keep_from: int
 ) -> None:
     """Append sentences to a story's memory and forget those before position ``keep_from``."""
-    if sentences:
-        session.execute(
-            STORY_SENTENCES.insert(),
-            [
-                {
-                    "story_id": story_id,
-                    "position": s.position,
-                    "article_id": s.article_id,
-                    "text": s.text,
-                    "terms": s.terms,
-                }
-                for s in sentences
-            ],
-        )
+    _execute_many(
+        session,
+        "INSERT INTO story_sentences (story_id, position, article_id, text, terms) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(story_id, s.position, s.article_id, s.text, s.terms) for s in sentences],
+    )
     if keep_from > 0:
-        session.execute(
-            delete(STORY_SENTENCES).where(
-                STORY_SENTENCES.c.story_id == story_id, STORY_SENTENCES.c.position < keep_from
-            )
-        )
+        session.execute(_FORGET_SENTENCES, {"row_id": story_id, "keep_from": keep_from})
+
+
+_INSERT_DEVELOPMENT = DEVELOPMENTS.insert().returning(DEVELOPMENTS.c.id)
 
 
 def insert_development(session: Session, **values: Any) -> int:
-    stmt = DEVELOPMENTS.insert().values(**values).returning(DEVELOPMENTS.c.id)
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(_INSERT_DEVELOPMENT, values).scalar_one())
+
+
+_DELETE_STORY_TERMS = delete(STORY_TERMS).where(_by_id(STORY_TERMS.c.story_id))
 
 
 def replace_story_terms(
     session: Session, story_id: int, terms: Sequence[tuple[str, float]]
 ) -> None:
-    session.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id == story_id))
+    session.execute(_DELETE_STORY_TERMS, {"row_id": story_id})
     rows = {t[:MAX_TERM_LEN]: w for t, w in terms if t}
-    if rows:
-        session.execute(
-            STORY_TERMS.insert(),
-            [{"term": t, "story_id": story_id, "weight": w} for t, w in rows.items()],
-        )
+    _execute_many(
+        session,
+        "INSERT INTO story_terms (term, story_id, weight) VALUES (?, ?, ?)",
+        [(t, story_id, float(w)) for t, w in rows.items()],
+    )
+
+
+@lru_cache(maxsize=4)
+def _add_report_sql(dialect: str) -> Any:
+    return _insert(dialect, REPORTS).on_conflict_do_nothing()
 
 
 def add_report(session: Session, development_id: int, article_id: int, similarity: float) -> None:
-    stmt = (
-        _insert(session, REPORTS)
-        .values(development_id=development_id, article_id=article_id, similarity=similarity)
-        .on_conflict_do_nothing()
+    session.execute(
+        _add_report_sql(_dialect(session)),
+        {"development_id": development_id, "article_id": article_id, "similarity": similarity},
     )
-    session.execute(stmt)
+
+
+_LATEST_DEVELOPMENT = (
+    select(DEVELOPMENTS.c.id)
+    .where(_by_id(DEVELOPMENTS.c.story_id))
+    .order_by(DEVELOPMENTS.c.id.desc())
+    .limit(1)
+)
 
 
 def latest_development(session: Session, story_id: int) -> int | None:
-    return session.scalar(
-        select(DEVELOPMENTS.c.id)
-        .where(DEVELOPMENTS.c.story_id == story_id)
-        .order_by(DEVELOPMENTS.c.id.desc())
-        .limit(1)
-    )
+    return session.scalar(_LATEST_DEVELOPMENT, {"row_id": story_id})

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.stories.settings import DetectionSettings
-from monitor.text import sentence_features
+from monitor.text import SentenceFeatures, sentence_features
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +41,22 @@ class StoryMatch:
 
 
 def term_counts(
-    title: str, sentences: Iterable[str], settings: DetectionSettings
+    title: str,
+    sentences: Iterable[str],
+    settings: DetectionSettings,
+    *,
+    features: Callable[[str], SentenceFeatures] = sentence_features,
 ) -> dict[str, float]:
     counts: dict[str, float] = defaultdict(float)
-    heading = sentence_features(title)
+    heading = features(title)
     for term in heading.term_list:
         counts[term] += settings.title_weight
-    for features in (heading, *map(sentence_features, sentences)):
-        for term in features.term_list:
+    for sentence_terms in (heading, *map(features, sentences)):
+        for term in sentence_terms.term_list:
             counts[term] += 1.0
-        for term in features.name_terms:
+        for term in sentence_terms.name_terms:
             counts[term] += settings.entity_weight
-    return counts
+    return dict(counts)
 
 
 def idf(df: int, docs: int) -> float:

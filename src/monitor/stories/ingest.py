@@ -34,7 +34,6 @@ from monitor.dedup import (
     Fingerprint,
     band_keys,
     estimate_containment,
-    fingerprint_cleaned,
     signature_from_bytes,
 )
 from monitor.errors import StorageError
@@ -46,13 +45,12 @@ from monitor.stories.cluster import (
     idf,
     merge_centroid,
     story_score,
-    term_counts,
     tfidf_vector,
     top_terms,
 )
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
+from monitor.stories.reading import Reading, reading_for
 from monitor.stories.settings import DetectionSettings
-from monitor.text import content_sentences, sentence_features, with_title_fallback
 from monitor.timeutil import as_utc
 
 known_keys = repo.known_keys
@@ -170,29 +168,6 @@ def _touched(story: StoredStory, article: Article, when: datetime) -> dict[str, 
     }
 
 
-@dataclass(frozen=True, slots=True)
-class _Text:
-    """An article's content sentences and fingerprint, computed once per ingest."""
-
-    sentences: list[str]
-    fingerprint: Fingerprint
-
-
-def _read(article: Article, settings: DetectionSettings) -> _Text:
-    # Dedup fingerprints the cleaned body (the title when there is no body); clustering and
-    # novelty read the body's content sentences (the title when there are none). One split
-    # serves both.
-    body = article.text or article.title
-    body_sentences = content_sentences(body)
-    fp = fingerprint_cleaned(
-        "\n".join(body_sentences) or body,
-        num_perm=settings.minhash_permutations,
-        shingle_size=settings.shingle_size,
-    )
-    sentences = with_title_fallback(article.title, body_sentences if article.text else [])
-    return _Text(sentences, fp)
-
-
 def ingest(
     session: Session, article: Article, *, source_id: int | None, settings: DetectionSettings
 ) -> IngestResult:
@@ -205,7 +180,7 @@ def ingest(
     if repo.known_keys(session, keys):
         return IngestResult.stored()
 
-    read = _read(article, settings)
+    read = reading_for(article, settings)
     fp = read.fingerprint
     bands = band_keys(fp.signature, settings.lsh_bands)
     decision: dict[str, Any] = {"content_hash": fp.content_hash, "shingles": fp.shingle_count}
@@ -246,7 +221,7 @@ def ingest(
         )
 
     repo.add_bands(session, article_id, bands)
-    return _place_in_story(session, article_id, article, read.sentences, when, decision, settings)
+    return _place_in_story(session, article_id, article, read, when, decision, settings)
 
 
 def _file_duplicate(
@@ -299,12 +274,13 @@ def _place_in_story(
     session: Session,
     article_id: int,
     article: Article,
-    sentences: list[str],
+    read: Reading,
     when: datetime,
     decision: dict[str, Any],
     settings: DetectionSettings,
 ) -> IngestResult:
-    counts = term_counts(article.title, sentences, settings)
+    sentences = read.sentences
+    counts = read.counts
     terms = sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms]
     df, docs = repo.document_frequencies(session, terms)
     vector = tfidf_vector(counts, df, docs)
@@ -312,7 +288,7 @@ def _place_in_story(
     # Title words find the story even when the body's rarest terms are new to it.
     query = list(
         dict.fromkeys(
-            [t for t in sentence_features(article.title).term_list if t in vector]
+            [t for t in read.sentence(article.title).term_list if t in vector]
             + [t for t, _ in top_terms(vector, settings.query_terms)]
         )
     )
@@ -384,7 +360,7 @@ def _place_in_story(
             w = weights[term] = idf(df.get(term, 0), docs)
         return w
 
-    report = assess(sentences, memory, weight, settings)
+    report = assess(sentences, memory, weight, settings, features=read.sentence)
     is_dev = new_story or report.is_development
     facts = (
         report.facts if report.facts or not new_story else tuple(sentences[: settings.max_facts])
@@ -411,7 +387,7 @@ def _place_in_story(
     )
     # The memory grows by this article's sentences and keeps the most recent
     # ``story_sentence_memory`` of them; names and numbers are never forgotten.
-    features = [sentence_features(s) for s in sentences]
+    features = [read.sentence(s) for s in sentences]
     entities = set(memory.entities)
     numbers = set(memory.numbers)
     for f in features:

@@ -189,6 +189,8 @@ def assess(
     memory: StoryMemory,
     weight: Weight,
     settings: DetectionSettings,
+    *,
+    features: Callable[[str], SentenceFeatures] = sentence_features,
 ) -> NoveltyReport:
     """Judge every sentence of an article against what the story already reported."""
     index = _index(memory)
@@ -198,7 +200,7 @@ def assess(
     seen_nums = set(memory.numbers)
     seen_verbs: set[str] = set()
     for sentence in sentences:
-        f = sentence_features(sentence)
+        f = features(sentence)
         sim, idx = _best_sentence(f.terms, index, weight)
         matched = memory.sentences[idx] if idx is not None else None
         # A capitalised word the story already used in any case ("chancellor") is no new name.
