@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.secrets import resolve_secret_blocks
@@ -160,12 +161,16 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
     with Extractor(
         cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader
     ) as extractor:
-        futures = [extract_task.submit(extractor, pages_to_extract(b)) for b in batches]
+        # quote(): Prefect would otherwise walk every page and article looking for futures,
+        # which costs milliseconds per article on the flow's (sequential) thread.
+        futures = [extract_task.submit(extractor, quote(pages_to_extract(b))) for b in batches]
         for n, (batch, future) in enumerate(zip(batches, futures, strict=True)):
             articles = build_articles(batch, future.result(), started)
             summary_only += sum(a.summary_only for a in articles)
             detected.merge(
-                detect_task(sessions, articles, source_ids, config, settings, started, n == 0)
+                detect_task(
+                    sessions, quote(articles), source_ids, config, settings, started, n == 0
+                )
             )
     clock.lap("extract+detect")
     delivered = deliver_task(sessions, config, settings)
