@@ -1,7 +1,8 @@
 """Throughput of a full monitor cycle against bare trafilatura, measured in one run.
 
 Serves N synthetic article pages (>= 50 KB each, with page chrome) behind RSS/Atom/JSON feeds on
-127.0.0.1, then measures, in this process and this run:
+127.0.0.1 from a separate process (like a remote newsroom, its CPU is not the pipeline's and it
+takes no share of the pipeline's interpreter), then measures, in this process and this run:
 
   bare-1   trafilatura.bare_extraction over the same HTML, one process
   bare-P   the same spread over P processes (P = the pipeline's extraction workers)
@@ -17,11 +18,14 @@ and prints articles/s for each and the ratios cycle/bare-1 and cycle/bare-P.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import socket
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -51,39 +55,69 @@ def bare_throughput(pages: list[tuple[str, bytes]], processes: int) -> float:
     return len(pages) / (time.perf_counter() - start)
 
 
+def newsroom(n: int, base_url: str) -> tuple[dict[str, tuple[bytes, str]], list[tuple[str, bytes]]]:
+    """Routes (path -> body, content type) and the (url, html) pages of the synthetic newsroom.
+
+    Deterministic: the serving process and the measuring process build the same bytes.
+    """
+    from monitor.demo.pages import FEED_CONTENT_TYPES, render_article_page, render_feed
+    from monitor.demo.synthetic import SYNTHETIC_OUTLETS, synthetic_articles
+
+    articles = synthetic_articles(n, seed=7)
+    outlets = {o.slug: o for o in SYNTHETIC_OUTLETS}
+    routes: dict[str, tuple[bytes, str]] = {}
+    pages: list[tuple[str, bytes]] = []
+    for art in articles:
+        html = render_article_page(
+            outlets[art.outlet], art, pad_to_bytes=PAGE_BYTES, base_url=base_url
+        )
+        routes[art.path] = (html, "text/html; charset=utf-8")
+        pages.append((base_url + art.path, html))
+    for outlet in SYNTHETIC_OUTLETS:
+        own = [a for a in articles if a.outlet == outlet.slug]
+        feed = render_feed(outlet, own, base_url)
+        routes[outlet.feed_path] = (feed, FEED_CONTENT_TYPES[outlet.feed_kind])
+    return routes, pages
+
+
+def serve(n: int, port: int, ready: Connection, stop: Connection) -> None:
+    """Child process: serve the newsroom on 127.0.0.1:port until told to stop."""
+    from monitor.demo.server import LocalServer, Route
+
+    server = LocalServer(port=port).start()
+    routes, _ = newsroom(n, server.base_url)
+    for path, (body, content_type) in routes.items():
+        server.table.set(path, Route(body=body, content_type=content_type))
+    ready.send(True)
+    stop.recv()
+    server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=500, help="article pages (default 500)")
     parser.add_argument("--workers", type=int, default=2, help="extraction processes")
     args = parser.parse_args()
 
-    from monitor.demo.pages import (
-        FEED_CONTENT_TYPES,
-        render_article_page,
-        render_feed,
-    )
-    from monitor.demo.server import LocalServer, Route
-    from monitor.demo.synthetic import SYNTHETIC_OUTLETS, synthetic_articles
+    from monitor.demo.synthetic import SYNTHETIC_OUTLETS
 
-    articles = synthetic_articles(args.n, seed=7)
-    outlets = {o.slug: o for o in SYNTHETIC_OUTLETS}
-    server = LocalServer().start()
-    pages: list[tuple[str, bytes]] = []
-    for art in articles:
-        html = render_article_page(
-            outlets[art.outlet], art, pad_to_bytes=PAGE_BYTES, base_url=server.base_url
-        )
-        server.table.set(art.path, Route(body=html))
-        pages.append((server.url(art.path), html))
-    for outlet in SYNTHETIC_OUTLETS:
-        own = [a for a in articles if a.outlet == outlet.slug]
-        server.table.set(
-            outlet.feed_path,
-            Route(
-                body=render_feed(outlet, own, server.base_url),
-                content_type=FEED_CONTENT_TYPES[outlet.feed_kind],
-            ),
-        )
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    ctx = multiprocessing.get_context("spawn")
+    ready_recv, ready_send = ctx.Pipe(duplex=False)
+    stop_recv, stop_send = ctx.Pipe(duplex=False)
+    server = ctx.Process(target=serve, args=(args.n, port, ready_send, stop_recv), daemon=True)
+    server.start()
+    _, pages = newsroom(args.n, base_url)
+    if not ready_recv.poll(120):
+        print("the newsroom server did not start", file=sys.stderr)
+        return 1
     sizes = sorted(len(h) for _, h in pages)
     print(
         f"{len(pages)} pages, size min {sizes[0] // 1024} KB, median "
@@ -93,7 +127,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
     config: dict[str, Any] = {
-        "sources": [{"name": o.name, "url": server.url(o.feed_path)} for o in SYNTHETIC_OUTLETS],
+        "sources": [{"name": o.name, "url": base_url + o.feed_path} for o in SYNTHETIC_OUTLETS],
         "topics": [{"name": "bench", "query": "council OR harbour OR budget"}],
         "channels": [],
     }
@@ -125,7 +159,9 @@ def main() -> int:
     report = monitor_cycle(config_path=str(config_path))
     cycle_s = time.perf_counter() - t0
     cycle = report["articles_stored"] / cycle_s
-    server.stop()
+    stop_send.send(True)
+    server.join(10)
+    server.join(10)
 
     print(f"prefect start (not measured below): {startup:.1f} s")
     print(f"bare trafilatura, 1 process:        {bare1:7.1f} articles/s")

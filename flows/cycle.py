@@ -3,8 +3,13 @@
 Tasks are stages or batches, never one per article (a task run costs milliseconds of client time
 and tens of milliseconds of server CPU):
 
-    collect (1 task) -> extract (1 task per batch of pages, concurrent) -> detect (1 task)
-    -> deliver (1 task) -> summary artifact
+    poll-feeds (1 task) -> fetch-extract-batch (1 task per batch of new entries, concurrent)
+    -> detect-batch (1 task per batch, in publication order) -> deliver (1 task)
+    -> summary artifact
+
+Everything overlaps that can: the extraction processes start while the feeds are polled, pages
+of later batches are fetched and extracted while earlier batches are detected, and the first
+batches are small so that detection, the one sequential stage, starts early.
 
 All logic lives in ``monitor.pipeline``; this module decides batching, concurrency and retries.
 The same flow runs from ``monitor run``, ``monitor serve``, the deployment in
@@ -35,13 +40,8 @@ from monitor.errors import ConfigError
 from monitor.extract import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import Article, ExtractedPage
-from monitor.pipeline.articles import (
-    build_articles,
-    extract_and_read,
-    in_publication_order,
-    pages_to_extract,
-)
-from monitor.pipeline.collect import Collection, collect
+from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract
+from monitor.pipeline.collect import FetchedPage, Fetcher, PageJob, Poll, poll_sources
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.pipeline.report import CycleReport, save_report, to_markdown, to_text
 from monitor.storage.db import make_engine, session_factory, upgrade
@@ -50,19 +50,19 @@ from monitor.storage.db import make_engine, session_factory, upgrade
 TASK_THREADS = 4
 
 
-@task(name="collect", cache_policy=NO_CACHE)
-def collect_task(
-    sessions: sessionmaker[Session], settings: Settings, config: MonitorConfig, now: datetime
-) -> Collection:
-    policy = FetchPolicy.from_settings(settings)
-    return asyncio.run(collect(sessions, policy, config.sources, now=now))
+@task(name="poll-feeds", cache_policy=NO_CACHE)
+def poll_task(
+    sessions: sessionmaker[Session], fetcher: Fetcher, config: MonitorConfig, now: datetime
+) -> Poll:
+    return poll_sources(sessions, fetcher, config.sources, now=now)
 
 
-@task(name="extract-batch", cache_policy=NO_CACHE)
-def extract_task(
-    extractor: Extractor, pages: Sequence[tuple[str, bytes]]
-) -> list[ExtractedPage | None]:
-    return extractor.extract_many(pages)
+@task(name="fetch-extract-batch", cache_policy=NO_CACHE)
+def fetch_extract_task(
+    fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob]
+) -> tuple[list[FetchedPage], list[ExtractedPage | None]]:
+    pages = fetcher.fetch_pages(jobs)
+    return pages, extractor.extract_many(pages_to_extract(pages))
 
 
 @task(name="detect-batch", cache_policy=NO_CACHE, retries=1)
@@ -98,7 +98,14 @@ class _StageClock:
 
 
 def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    """Batches of ``size``, the first ones smaller (size/4, size/2) to fill the pipeline fast."""
+    out: list[Sequence[Any]] = []
+    start, step = 0, max(1, size // 4)
+    while start < len(items):
+        out.append(items[start : start + step])
+        start += step
+        step = min(size, step * 2)
+    return out
 
 
 def _settings(database_url: str | None) -> Settings:
@@ -145,44 +152,48 @@ def monitor_cycle(
 def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorConfig) -> CycleReport:
     started = datetime.now(UTC)
     clock = _StageClock()
-    collection = collect_task(sessions, settings, config, started)
-    clock.lap("collect")
-    fetched = [p for p in collection.pages if p.html is not None]
-    source_ids = {p.source.name: p.source.id for p in collection.polls}
-    detected = DetectReport()
-    summary_only = 0
     cfg = settings.extraction
-    # Batches in publication order; each batch is detected as soon as it is extracted, while
-    # later batches are still in the extraction processes.
-    batches = _batches(in_publication_order(collection.pages), cfg.batch_size)
+    detected = DetectReport()
+    pages: list[FetchedPage] = []
+    summary_only = 0
     # The workers also read each page for detection (sentences, fingerprint, terms), which
     # keeps that CPU work off the sequential detect stage.
     reader = partial(extract_and_read, settings=settings.detection)
-    with Extractor(
-        cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader
-    ) as extractor:
-        # quote(): Prefect would otherwise walk every page and article looking for futures,
-        # which costs milliseconds per article on the flow's (sequential) thread.
-        futures = [extract_task.submit(extractor, quote(pages_to_extract(b))) for b in batches]
-        for n, (batch, future) in enumerate(zip(batches, futures, strict=True)):
-            articles = build_articles(batch, future.result(), started)
+    with (
+        Extractor(cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader) as pool,
+        Fetcher(FetchPolicy.from_settings(settings)) as fetcher,
+    ):
+        pool.start()  # the workers import trafilatura while the feeds are polled
+        poll = poll_task(sessions, fetcher, config, started)
+        clock.lap("poll")
+        source_ids = {p.source.name: p.source.id for p in poll.polls}
+        # quote(): Prefect would otherwise walk every job, page and article looking for
+        # futures, which costs milliseconds per article on the flow's (sequential) thread.
+        futures = [
+            fetch_extract_task.submit(fetcher, pool, quote(batch))
+            for batch in _batches(poll.jobs, cfg.batch_size)
+        ]
+        for n, future in enumerate(futures):
+            fetched, extracted = future.result()
+            pages += fetched
+            articles = build_articles(fetched, extracted, started)
             summary_only += sum(a.summary_only for a in articles)
             detected.merge(
                 detect_task(
                     sessions, quote(articles), source_ids, config, settings, started, n == 0
                 )
             )
-    clock.lap("extract+detect")
+    clock.lap("fetch+extract+detect")
     delivered = deliver_task(sessions, config, settings)
     clock.lap("deliver")
     report = CycleReport(
         started_at=started,
         finished_at=datetime.now(UTC),
-        sources_polled=len(collection.polls),
-        sources_not_modified=sum(p.not_modified for p in collection.polls),
-        sources_failed=sum(p.error is not None for p in collection.polls),
-        entries_skipped_known=collection.skipped_known,
-        pages_fetched=len(fetched),
+        sources_polled=len(poll.polls),
+        sources_not_modified=sum(p.not_modified for p in poll.polls),
+        sources_failed=sum(p.error is not None for p in poll.polls),
+        entries_skipped_known=poll.skipped_known,
+        pages_fetched=sum(p.html is not None for p in pages),
         articles_stored=detected.stored,
         summary_only=summary_only,
         exact_duplicates=detected.duplicates["exact"],
@@ -193,7 +204,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         alerts_created=len(detected.alerts),
         deliveries_sent=delivered.sent,
         deliveries_failed=delivered.failed + delivered.dead,
-        errors=(*collection.errors, *detected.errors),
+        errors=(*poll.errors, *(p.error for p in pages if p.error), *detected.errors),
         lines=tuple(detected.lines),
         stage_seconds=clock.laps,
     )

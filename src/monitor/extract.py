@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import re
 import threading
 from collections import deque
@@ -222,6 +223,9 @@ def _published(declared: str | None, found: str | None) -> datetime | None:
 _CHUNKS_PER_WORKER = 4
 _MAX_CHUNK = 16
 _START_TIMEOUT_S = 120.0
+# Extraction runs ahead of the sequential detect stage that consumes its results; at a lower
+# priority it takes the CPU that detection leaves idle instead of slowing the whole cycle down.
+_WORKER_NICENESS = 5
 
 
 class PageExtractor(Protocol):
@@ -244,6 +248,11 @@ def _probe() -> bool:
 
 
 def _init_worker() -> None:
+    if hasattr(os, "nice"):
+        try:
+            os.nice(_WORKER_NICENESS)
+        except OSError:  # not permitted here: run at normal priority
+            pass
     # Worker stderr is nobody's log: a page trafilatura discards is reported as None already.
     for name in ("trafilatura", "htmldate", "courlan", "justext"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -274,6 +283,7 @@ class Extractor:
         self.min_text_chars = min_text_chars
         self._extract = page_extractor
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: tuple[ProcessPoolExecutor, list[Future[bool]]] | None = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> Extractor:
@@ -287,12 +297,26 @@ class Extractor:
     ) -> None:
         self.close()
 
+    def start(self) -> None:
+        """Start the worker processes now, without waiting for them.
+
+        A worker spends about a second importing trafilatura; started before the pages are
+        fetched, that happens while the network is busy instead of before the first extraction.
+        """
+        with self._lock:
+            if self.workers and self._pool is None and self._starting is None:
+                pool = self._spawn()
+                # One probe per worker: processes are spawned as work arrives.
+                self._starting = (pool, [pool.submit(_probe) for _ in range(self.workers)])
+
     def close(self) -> None:
         """Stop the worker processes. A later :meth:`extract_many` starts a new pool."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            starting, self._starting = self._starting, None
+        for each in (pool, starting[0] if starting else None):
+            if each is not None:
+                each.shutdown(wait=True, cancel_futures=True)
 
     def extract_many(self, pages: Sequence[tuple[str, bytes]]) -> list[ExtractedPage | None]:
         """Extract ``(url, html)`` pairs; results in the same order, ``None`` where unusable.
@@ -388,19 +412,28 @@ class Extractor:
             failed.set_exception(broken)
             return failed
 
+    def _spawn(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+        )
+
     def _get_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                pool = ProcessPoolExecutor(
-                    max_workers=self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init_worker,
-                )
+                if self._starting is not None:
+                    pool, probes = self._starting
+                    self._starting = None
+                else:
+                    pool = self._spawn()
+                    probes = [pool.submit(_probe)]
                 # A pool that breaks on a harmless probe cannot run any page: that is a broken
                 # environment (cannot spawn, cannot import), not a hostile page, and retrying
                 # page by page would only spawn processes forever.
                 try:
-                    pool.submit(_probe).result(timeout=_START_TIMEOUT_S)
+                    for probe in probes:
+                        probe.result(timeout=_START_TIMEOUT_S)
                 except Exception as exc:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise ExtractionError(

@@ -25,7 +25,8 @@ Contract:
   cannot fix raise :class:`~monitor.errors.PermanentFetchError`.
 * :func:`fetch_all` fetches many URLs concurrently, at most ``max_connections`` at once and at most
   ``max_per_host`` per host, and returns results and errors in request order; it never raises for
-  one URL's failure.
+  one URL's failure. Calls given the same :class:`FetchLimits` share those bounds, and requests
+  start in the order they were asked for.
 """
 
 from __future__ import annotations
@@ -260,12 +261,33 @@ async def fetch(
     return replace(result, elapsed_s=time.perf_counter() - started)
 
 
+class FetchLimits:
+    """Concurrency bounds (overall and per host) shared by the :func:`fetch_all` calls given them.
+
+    Bound to the event loop of its first use. Waiting requests are admitted first come, first
+    served.
+    """
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        self.overall = asyncio.Semaphore(policy.max_connections)
+        self._per_host_max = policy.max_per_host
+        self._per_host: dict[str, asyncio.Semaphore] = {}
+
+    def host(self, host: str) -> asyncio.Semaphore:
+        slots = self._per_host.get(host)
+        if slots is None:
+            slots = self._per_host[host] = asyncio.Semaphore(self._per_host_max)
+        return slots
+
+
 async def fetch_all(
-    client: httpx.AsyncClient, requests: Sequence[FetchRequest], policy: FetchPolicy
+    client: httpx.AsyncClient,
+    requests: Sequence[FetchRequest],
+    policy: FetchPolicy,
+    limits: FetchLimits | None = None,
 ) -> list[FetchResult | FetchError]:
     """Fetch every request concurrently; element ``i`` of the result answers ``requests[i]``."""
-    overall = asyncio.Semaphore(policy.max_connections)
-    per_host: dict[str, asyncio.Semaphore] = {}
+    bounds = limits if limits is not None else FetchLimits(policy)
 
     async def one(request: FetchRequest) -> FetchResult | FetchError:
         try:
@@ -274,8 +296,7 @@ async def fetch_all(
             return PermanentFetchError(f"invalid URL: {exc}", url=request.url)
         # The per-host slot is taken first so a request waiting for a busy host does not hold one
         # of the overall slots. Redirects to another host still count against the first host.
-        host_slots = per_host.setdefault(host, asyncio.Semaphore(policy.max_per_host))
-        async with host_slots, overall:
+        async with bounds.host(host), bounds.overall:
             try:
                 return await fetch(
                     client,

@@ -3,15 +3,24 @@
 One shared ``httpx.AsyncClient`` serves the whole stage (injected, or built from settings).
 Feeds are fetched with the validators stored from the previous poll, so an unchanged feed costs
 a 304. Entries whose canonical URL or GUID is already stored are dropped *before* their page is
-fetched. Every failure becomes a :class:`~monitor.models.SourceError` in the result; nothing
-here raises for a single bad source or page.
+fetched, and the rest are fetched in publication order. Every failure becomes a
+:class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad source
+or page.
+
+Two ways to run it: :func:`collect` does the whole stage in one coroutine; a :class:`Fetcher`
+lets synchronous code (the flow's tasks, on several threads) poll with :func:`poll_sources` and
+then fetch pages batch by batch, all through one client and one set of concurrency limits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import threading
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
@@ -20,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import SourceConfig
 from monitor.errors import FetchError, ParseError
 from monitor.feeds import parse_feed
-from monitor.fetch import FetchPolicy, FetchRequest, fetch_all, make_client
+from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.storage.tables import SourceRow
 from monitor.stories.ingest import known_keys
@@ -179,13 +188,24 @@ def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJo
             candidates.append((job, entry_keys(poll.source.name, canonical, entry.guid)))
     known = known_keys(session, [k for _, keys in candidates for k in keys])
     jobs = [job for job, keys in candidates if not known.intersection(keys)]
-    return jobs, skipped + len(candidates) - len(jobs)
+    return in_publication_order(jobs), skipped + len(candidates) - len(jobs)
+
+
+_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+def in_publication_order(jobs: Sequence[PageJob]) -> list[PageJob]:
+    """Jobs by their feed's publication time (undated last, feed order kept among equals)."""
+    return sorted(jobs, key=lambda j: j.entry.published or _FAR_FUTURE)
 
 
 async def fetch_pages(
-    client: httpx.AsyncClient, policy: FetchPolicy, jobs: Sequence[PageJob]
+    client: httpx.AsyncClient,
+    policy: FetchPolicy,
+    jobs: Sequence[PageJob],
+    limits: FetchLimits | None = None,
 ) -> list[FetchedPage]:
-    results = await fetch_all(client, [FetchRequest(j.canonical_url) for j in jobs], policy)
+    results = await fetch_all(client, [FetchRequest(j.canonical_url) for j in jobs], policy, limits)
     pages: list[FetchedPage] = []
     for job, res in zip(jobs, results, strict=True):
         if isinstance(res, FetchError):
@@ -220,3 +240,102 @@ async def collect(
             await http.aclose()
     errors = [p.error for p in polls if p.error] + [p.error for p in pages if p.error]
     return Collection(tuple(polls), tuple(pages), skipped, tuple(errors))
+
+
+T = TypeVar("T")
+
+
+class Fetcher:
+    """One HTTP client and one set of limits, usable from any thread.
+
+    The client lives on an event loop in a thread of its own; :meth:`poll_feeds` and
+    :meth:`fetch_pages` block their caller until every request is answered. Batches fetched from
+    several threads at once share the overall and per-host limits, and their requests start in
+    the order they were asked for.
+    """
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        self.policy = policy
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="monitor-fetch", daemon=True
+        )
+        self._thread.start()
+        self._client: httpx.AsyncClient | None = None
+        self._limits: FetchLimits | None = None
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop.is_closed():
+            coro.close()
+            raise RuntimeError("the fetcher is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _http(self) -> tuple[httpx.AsyncClient, FetchLimits]:
+        # Runs on the loop thread only, so no lock is needed.
+        if self._client is None or self._limits is None:
+            self._client, self._limits = make_client(self.policy), FetchLimits(self.policy)
+        return self._client, self._limits
+
+    async def _poll(self, sources: Sequence[SourceState]) -> list[FeedPoll]:
+        client, _ = self._http()
+        return await poll_feeds(client, self.policy, sources)
+
+    async def _fetch(self, jobs: Sequence[PageJob]) -> list[FetchedPage]:
+        client, limits = self._http()
+        return await fetch_pages(client, self.policy, jobs, limits)
+
+    def poll_feeds(self, sources: Sequence[SourceState]) -> list[FeedPoll]:
+        return self._run(self._poll(sources))
+
+    def fetch_pages(self, jobs: Sequence[PageJob]) -> list[FetchedPage]:
+        return self._run(self._fetch(jobs))
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        if self._client is not None:
+            self._run(self._client.aclose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """The feeds polled in a cycle and the new entries they list, in publication order."""
+
+    polls: tuple[FeedPoll, ...]
+    jobs: tuple[PageJob, ...]
+    skipped_known: int
+
+    @property
+    def errors(self) -> tuple[SourceError, ...]:
+        return tuple(p.error for p in self.polls if p.error)
+
+
+def poll_sources(
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    sources: Sequence[SourceConfig],
+    *,
+    now: datetime,
+) -> Poll:
+    """Poll every enabled source, record the outcome, and list the entries to fetch."""
+    with sessions.begin() as session:
+        states = sync_sources(session, sources)
+    polls = fetcher.poll_feeds(states)
+    with sessions.begin() as session:
+        record_polls(session, polls, now)
+        jobs, skipped = select_new(session, polls)
+    return Poll(tuple(polls), tuple(jobs), skipped)
