@@ -24,6 +24,7 @@ Contract
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
@@ -249,10 +250,8 @@ def _probe() -> bool:
 
 def _init_worker() -> None:
     if hasattr(os, "nice"):
-        try:
+        with contextlib.suppress(OSError):  # not permitted here: run at normal priority
             os.nice(_WORKER_NICENESS)
-        except OSError:  # not permitted here: run at normal priority
-            pass
     # Worker stderr is nobody's log: a page trafilatura discards is reported as None already.
     for name in ("trafilatura", "htmldate", "courlan", "justext"):
         logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -74,6 +74,11 @@ def _story(session: Session, story_id: int | None) -> StoryRow | None:
     return session.get(StoryRow, story_id) if story_id is not None else None
 
 
+def _development_facts(session: Session, development_id: int) -> tuple[str, ...]:
+    development = session.get(DevelopmentRow, development_id)
+    return tuple(development.facts) if development else ()
+
+
 def _alert_key(topic: str, development_id: int) -> str:
     return f"topic:{topic}:development:{development_id}"
 
@@ -98,19 +103,18 @@ def raise_alerts(
     dev_id = result.development_id or result.repeats_development_id
     if dev_id is None:
         return []
-    story = _story(session, result.story_id)
-    development = session.get(DevelopmentRow, dev_id)
-    created: list[int] = []
     doc = Document(article.title, article.text)  # tokenised once, matched against every topic
-    for topic in topics:
-        match = topic.match(doc)
-        if match is None:
-            continue
+    matches = [(topic, match) for topic in topics if (match := topic.match(doc)) is not None]
+    if not matches:
+        return []
+    story = _story(session, result.story_id)
+    created: list[int] = []
+    for topic, match in matches:
         if result.development_id is None and (
             story is None or _topic_saw_story(session, topic.config.name, story.id)
         ):
             continue  # a re-report of something this topic has already been told about
-        facts = result.novel_sentences or tuple(development.facts if development else ())
+        facts = result.novel_sentences or _development_facts(session, dev_id)
         alert_id = _insert_alert(
             session, topic, article, result, story, dev_id, facts, match, config, now
         )

@@ -13,13 +13,26 @@ same session see the new values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, TextClause, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Text,
+    TextClause,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -135,7 +148,7 @@ class StoredStory:
     last_seen_at: datetime
     article_count: int
     outlets: list[Any]
-    state: dict[str, Any]
+    state: Mapping[str, Any]  # shared between loads of the same state: read, never modify
 
 
 def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
@@ -345,12 +358,21 @@ _STORY_COLUMNS = (
     STORIES.c.last_seen_at,
     STORIES.c.article_count,
     STORIES.c.outlets,
-    STORIES.c.state,
+    # As text: every article reads a dozen candidate stories' centroids, most of them unchanged
+    # since the previous article, and decoding them again cost more than the query.
+    sql_cast(STORIES.c.state, Text),
 )
 
 
+@lru_cache(maxsize=4096)
+def _decoded_state(raw: str) -> Mapping[str, Any]:
+    decoded = json.loads(raw)
+    return decoded if isinstance(decoded, dict) else {}
+
+
 def _stored_story(row: Any) -> StoredStory:
-    return StoredStory(int(row[0]), row[1], int(row[2] or 0), list(row[3] or []), row[4] or {})
+    state = _decoded_state(row[4]) if row[4] else {}
+    return StoredStory(int(row[0]), row[1], int(row[2] or 0), list(row[3] or []), state)
 
 
 def load_stories(session: Session, ids: Sequence[int]) -> list[StoredStory]:

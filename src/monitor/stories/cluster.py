@@ -78,9 +78,8 @@ def normalised(vec: Mapping[str, float]) -> dict[str, float]:
 
 def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     """Cosine of two L2-normalised sparse vectors."""
-    if len(a) > len(b):
-        a, b = b, a
-    return float(sum(v * b.get(t, 0.0) for t, v in a.items()))
+    # Only shared terms contribute; fsum makes the result independent of the set's order.
+    return math.fsum(a[t] * b[t] for t in a.keys() & b.keys())
 
 
 def decay(gap_hours: float, settings: DetectionSettings) -> float:
