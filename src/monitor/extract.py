@@ -64,6 +64,9 @@ _COMMENT_WORDS = ("kommentar", "commentaire", "comentario", "reaction", "yorum",
 _PRUNE_XPATH = "//*[{}]".format(
     " or ".join(f"contains(@id, '{word}') or contains(@class, '{word}')" for word in _COMMENT_WORDS)
 )
+# The pruning query visits every element (about a fifth of the extraction time); a page whose
+# raw bytes never contain one of the words has nothing it could remove.
+_COMMENT_BYTES = re.compile("|".join(_COMMENT_WORDS).encode())
 
 # Metadata trafilatura does not return (language, the declared canonical URL, the full publication
 # timestamp) is read from the start of the raw document with regular expressions: a second HTML
@@ -106,6 +109,7 @@ def _extract(html: bytes | str, url: str, min_text_chars: int) -> ExtractedPage 
     tag_count = html.count(b"<") if isinstance(html, bytes) else html.count("<")
     if tag_count > _MAX_TAGS:
         return None
+    raw = html if isinstance(html, bytes) else html.encode("utf-8", "replace")
     document = bare_extraction(
         html,
         url=url,
@@ -113,7 +117,7 @@ def _extract(html: bytes | str, url: str, min_text_chars: int) -> ExtractedPage 
         include_comments=False,
         include_tables=True,
         date_extraction_params=_DATE_PARAMS,
-        prune_xpath=_PRUNE_XPATH,
+        prune_xpath=_PRUNE_XPATH if _COMMENT_BYTES.search(raw) else None,
     )
     if document is None or isinstance(document, dict):
         return None
