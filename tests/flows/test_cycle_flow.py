@@ -151,3 +151,53 @@ def test_monitor_run_command_exits_zero_with_a_failing_source_and_publishes_a_su
     result = CliRunner().invoke(app, ["run", "--config", str(bad)])
     assert result.exit_code == 2
     assert "sources.0.url" in result.output
+
+
+def test_a_cycle_runs_stage_and_batch_tasks_never_one_per_article(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mailbox: tuple[Mailbox, int],
+    local_server: LocalServer,
+) -> None:
+    from flows.cycle import monitor_cycle
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from monitor.demo.content import ARTICLES, OUTLETS
+    from monitor.demo.newsroom import Newsroom
+
+    _env(monkeypatch, tmp_path, mailbox[1])
+    monkeypatch.setenv("MONITOR_EXTRACTION__BATCH_SIZE", "4")
+    newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
+    config_path = tmp_path / "monitor.yaml"
+    config_path.write_text(yaml.safe_dump(newsroom.config(channels=[])), encoding="utf-8")
+    for step in range(newsroom.steps):
+        newsroom.publish(step)  # everything at once: one cycle with many new entries
+
+    state = monitor_cycle(config_path=str(config_path), return_state=True)
+    report = state.result()
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    names = sorted(r.name.rsplit("-", 1)[0] for r in runs)
+    batches = names.count("fetch-extract-batch")
+    assert report["articles_stored"] > 8
+    # Batches of at most 4 (1, 2, 4, 4, ...): several, and far fewer tasks than articles.
+    assert 3 <= batches < report["articles_stored"]
+    assert names.count("detect-batch") == batches
+    assert names.count("poll-feeds") == 1
+    assert names.count("deliver") == 1
+    assert len(names) == 2 * batches + 2
+    assert all(r.state is not None and r.state.is_completed() for r in runs)
+
+
+def test_batches_start_small_and_cover_everything_in_order() -> None:
+    from flows.cycle import _batches
+
+    sizes = [len(b) for b in _batches(list(range(300)), 64)]
+    assert sizes == [16, 32, 64, 64, 64, 60]
+    assert [x for b in _batches(list(range(300)), 64) for x in b] == list(range(300))
+    assert _batches([], 64) == []
+    assert [len(b) for b in _batches(list(range(5)), 1)] == [1, 1, 1, 1, 1]

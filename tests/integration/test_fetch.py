@@ -31,7 +31,8 @@ from monitor.fetch import (
     make_transport,
     resolve_host,
 )
-from monitor.models import FetchResult
+from monitor.models import FeedEntry, FetchResult
+from monitor.pipeline.collect import Fetcher, PageJob
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
 
@@ -548,3 +549,58 @@ async def test_fetch_all_respects_the_overall_bound(
     assert not [r for r in results if isinstance(r, FetchError)]
     assert probe.served == 6
     assert probe.peak == 3
+
+
+def _jobs(server: LocalServer, paths: Sequence[str]) -> list[PageJob]:
+    return [PageJob(1, "src", FeedEntry(server.url(p)), server.url(p)) for p in paths]
+
+
+def test_fetcher_threads_share_one_per_host_bound(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    probe = ConcurrencyProbe(expect=2)
+    local_server.table.set("/probe.xml", probe)
+    results: list[list[bytes | None]] = []
+
+    with Fetcher(replace(policy, max_per_host=2, max_connections=8)) as fetcher:
+
+        def batch(first: int) -> None:
+            jobs = _jobs(local_server, [f"/probe.xml?n={first + i}" for i in range(3)])
+            results.append([p.html for p in fetcher.fetch_pages(jobs)])
+
+        threads = [threading.Thread(target=batch, args=(n * 10,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert probe.served == 9
+    assert probe.peak == 2  # three threads, three requests each, never more than two at once
+    assert results == [[FEED] * 3] * 3
+
+
+def test_fetcher_answers_in_job_order_and_records_failures(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/ok.html", Route(body=b"<html>ok</html>"))
+    local_server.table.set("/busy.html", Route(status=503, body=b"busy"))
+    local_server.table.set("/gone.html", Route(status=404, body=b"gone"))
+    with Fetcher(policy) as fetcher:
+        ok, busy, gone = fetcher.fetch_pages(
+            _jobs(local_server, ["/ok.html", "/busy.html", "/gone.html"])
+        )
+    assert ok.html == b"<html>ok</html>"
+    assert ok.error is None
+    assert busy.html is None
+    assert busy.retry_later  # transient: fetched again next cycle
+    assert busy.error is not None
+    assert gone.html is None
+    assert not gone.retry_later
+    assert gone.error is not None
+
+
+def test_a_closed_fetcher_refuses_work(local_server: LocalServer, policy: FetchPolicy) -> None:
+    fetcher = Fetcher(policy)
+    fetcher.close()
+    fetcher.close()  # closing twice is harmless
+    with pytest.raises(RuntimeError, match="closed"):
+        fetcher.fetch_pages(_jobs(local_server, ["/ok.html"]))

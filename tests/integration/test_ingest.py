@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -17,6 +18,7 @@ from monitor.storage.tables import (
     StoryTermRow,
 )
 from monitor.stories.ingest import IngestResult, ingest, known_keys
+from monitor.stories.reading import read_article
 from monitor.stories.settings import DetectionSettings
 from monitor.text import stem
 
@@ -206,3 +208,45 @@ def test_database_refuses_a_second_original_without_aborting_the_transaction(
         assert repo.insert_article(session, values) is not None
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(ArticleRow)) == 2
+
+
+FOLLOW_UP = (
+    BODY
+    + "\nOn Wednesday the Tarn Water Authority said a breach at the Holloway dam caused the flood."
+    + "\nEngineer Marit Solberg said repairs would cost 4.2 million crowns and take 6 weeks."
+)
+
+
+def _outcomes(sessions: sessionmaker[Session], articles: list[Article]) -> list[tuple[object, ...]]:
+    """What ingest decided for each article, without the ids (sequences differ between runs)."""
+    outcomes = []
+    with sessions() as session, session.begin():
+        for article in articles:
+            result = ingest(session, article, source_id=None, settings=DetectionSettings())
+            outcomes.append(
+                (
+                    result.duplicate_kind,
+                    result.similarity,
+                    result.new_story,
+                    result.development_id is not None,
+                    result.novel_sentences,
+                )
+            )
+        session.rollback()
+    return outcomes
+
+
+def test_a_precomputed_reading_changes_nothing_but_the_cost(
+    sessions: sessionmaker[Session],
+) -> None:
+    articles = [
+        _article("https://a.test/flood"),
+        _article("https://b.test/flood", hours=1),  # a reprint
+        _article("https://c.test/dam", FOLLOW_UP, hours=20, title="Dam breach behind flood"),
+    ]
+    settings = DetectionSettings()
+    read = [replace(a, reading=read_article(a.title, a.text, settings)) for a in articles]
+    plain = _outcomes(sessions, articles)
+    assert [o[0] for o in plain] == [None, "exact", None]
+    assert plain[2][3]  # the follow-up is a development
+    assert _outcomes(sessions, read) == plain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -309,3 +310,23 @@ def test_workers_that_cannot_start_raise_extraction_error_instead_of_respawning(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ExtractionError: extraction worker processes do not start" in done.stdout
+
+
+def test_a_pool_started_early_extracts_and_one_never_used_closes_cleanly() -> None:
+    page = (
+        b"<html><head><title>Early start</title></head><body><article><p>"
+        + b"The workers were started before the pages arrived, as the flow does. " * 5
+        + b"</p></article></body></html>"
+    )
+    with Extractor(1, min_text_chars=50) as extractor:
+        extractor.start()
+        extractor.start()  # idempotent
+        (result,) = extractor.extract_many([("https://early.test/a", page)])
+    assert result is not None
+    assert result.title == "Early start"
+    before = set(multiprocessing.active_children())
+    unused = Extractor(1)
+    unused.start()
+    assert set(multiprocessing.active_children()) - before  # a worker is on its way
+    unused.close()  # stops processes that never got a page
+    assert not set(multiprocessing.active_children()) - before
