@@ -15,7 +15,7 @@ Contract
   ``canonical_url`` is ``rel=canonical`` (else ``og:url``) resolved against the page URL, or
   ``None`` when the page declares neither.
 * :class:`Extractor` runs :func:`extract_page` over many pages, in-process (``workers=0``) or
-  in a lazily started pool of spawned processes. Pages travel to workers in chunks so the
+  in a lazily started pool of worker processes. Pages travel to workers in chunks so the
   per-page cost is the extraction itself, not IPC. A page that kills its worker process gives
   ``None``; the pool is rebuilt and the other pages of the batch still get their results. The
   one error it raises is :class:`~monitor.errors.ExtractionError` when worker processes cannot
@@ -248,6 +248,16 @@ def _extract_chunk(
     return [extract(html, url, min_text_chars=min_text_chars) for url, html in pages]
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    """Processes are forked from a fork server that has imported trafilatura once, where the
+    platform has one; otherwise spawned. Never forked from the pipeline's own (threaded) process."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["monitor.extract", "monitor.pipeline.articles"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def _probe() -> bool:
     return True
 
@@ -269,8 +279,9 @@ class Extractor:
     """Extract many pages, in-process (``workers=0``) or in a pool of ``workers`` processes.
 
     The pool is started on first use and lives until :meth:`close` (or the end of a ``with``
-    block). Processes are spawned, not forked: the pipeline runs threads, and forking a threaded
-    process can deadlock the child.
+    block), or early with :meth:`start`. Workers are forked from a fork server that imported
+    trafilatura once (or spawned where there is none), never forked from this process: the
+    pipeline runs threads, and forking a threaded process can deadlock the child.
     """
 
     def __init__(
@@ -287,6 +298,7 @@ class Extractor:
         self._extract = page_extractor
         self._pool: ProcessPoolExecutor | None = None
         self._starting: tuple[ProcessPoolExecutor, list[Future[bool]]] | None = None
+        self._starter: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> Extractor:
@@ -307,13 +319,29 @@ class Extractor:
         fetched, that happens while the network is busy instead of before the first extraction.
         """
         with self._lock:
-            if self.workers and self._pool is None and self._starting is None:
-                pool = self._spawn()
-                # One probe per worker: processes are spawned as work arrives.
+            if self.workers and self._pool is None and self._starter is None:
+                # Starting the fork server blocks for as long as its imports take: not here.
+                self._starter = threading.Thread(
+                    target=self._start_pool, name="extractor-start", daemon=True
+                )
+                self._starter.start()
+
+    def _start_pool(self) -> None:
+        with self._lock:
+            if self._pool is not None or self._starting is not None:
+                return
+            pool = self._spawn()
+            try:
+                # One probe per worker: processes are started as work arrives.
                 self._starting = (pool, [pool.submit(_probe) for _ in range(self.workers)])
+            except Exception:  # noqa: BLE001 - the first extraction starts a pool and reports it
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Stop the worker processes. A later :meth:`extract_many` starts a new pool."""
+        starter, self._starter = self._starter, None
+        if starter is not None:
+            starter.join()
         with self._lock:
             pool, self._pool = self._pool, None
             starting, self._starting = self._starting, None
@@ -418,7 +446,7 @@ class Extractor:
     def _spawn(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_context(),
             initializer=_init_worker,
         )
 
