@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,9 +53,15 @@ def signature_from_bytes(blob: bytes) -> tuple[npt.NDArray[np.uint32], int]:
     return np.frombuffer(blob, dtype="<u4", offset=4).astype(np.uint32), count
 
 
-def _hash32(shingle: tuple[str, ...]) -> int:
-    digest = hashlib.blake2b(" ".join(shingle).encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "little")
+def _hash32_all(grams: Iterable[tuple[str, ...]]) -> npt.NDArray[np.uint64]:
+    """32-bit hash of every shingle (BLAKE2b of its space-joined words, read little-endian).
+
+    The digests are joined and read as one array: per-shingle integer conversion cost more than
+    the hashing.
+    """
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(" ".join(g).encode(), digest_size=4).digest() for g in grams])
+    return np.frombuffer(digests, dtype="<u4").astype(np.uint64)
 
 
 def _permutations(num_perm: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
@@ -97,7 +104,7 @@ def fingerprint_cleaned(cleaned: str, *, num_perm: int = 128, shingle_size: int 
     """:func:`fingerprint` of a body already reduced by :func:`monitor.text.clean_body` (for a
     caller that has split the body into content sentences for other uses too)."""
     grams = shingles(words(cleaned), shingle_size)
-    hashes = np.fromiter((_hash32(g) for g in grams), dtype=np.uint64, count=len(grams))
+    hashes = _hash32_all(grams)
     return Fingerprint(
         content_hash=hashlib.sha256(normalise(cleaned).encode()).hexdigest(),
         signature=minhash(hashes, num_perm),

@@ -74,23 +74,32 @@ def _words(text: str) -> list[str]:
 
 
 class _Field:
-    """One tokenised text: words in order, where each occurs, and a sorted vocabulary."""
+    """One tokenised text: words in order, its vocabulary, and (built on demand) where each word
+    occurs and the sorted vocabulary."""
 
-    __slots__ = ("_vocabulary", "positions", "words")
+    __slots__ = ("_positions", "_sorted", "vocabulary_set", "words")
 
     def __init__(self, text: str) -> None:
         self.words = _words(text)
-        positions: dict[str, list[int]] = {}
-        for index, word in enumerate(self.words):
-            positions.setdefault(word, []).append(index)
-        self.positions = positions
-        self._vocabulary: list[str] | None = None
+        self.vocabulary_set = frozenset(self.words)
+        self._positions: dict[str, list[int]] | None = None
+        self._sorted: list[str] | None = None
+
+    @property
+    def positions(self) -> dict[str, list[int]]:
+        # Built on the first phrase lookup only; most terms are single words.
+        if self._positions is None:
+            positions: dict[str, list[int]] = {}
+            for index, word in enumerate(self.words):
+                positions.setdefault(word, []).append(index)
+            self._positions = positions
+        return self._positions
 
     def vocabulary(self) -> list[str]:
         # Built on the first wildcard lookup only; most queries have none.
-        if self._vocabulary is None:
-            self._vocabulary = sorted(self.positions)
-        return self._vocabulary
+        if self._sorted is None:
+            self._sorted = sorted(self.vocabulary_set)
+        return self._sorted
 
     def with_prefix(self, prefix: str) -> list[str]:
         vocabulary = self.vocabulary()
@@ -104,7 +113,7 @@ class _Field:
     def contains(self, elements: tuple[_Element, ...]) -> bool:
         first, first_is_prefix = elements[0]
         if len(elements) == 1:
-            return bool(self.with_prefix(first)) if first_is_prefix else first in self.positions
+            return bool(self.with_prefix(first)) if first_is_prefix else first in self.vocabulary_set
         starts: list[int] = []
         for word in self.with_prefix(first) if first_is_prefix else [first]:
             starts.extend(self.positions.get(word, ()))

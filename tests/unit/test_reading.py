@@ -111,3 +111,17 @@ def test_extract_and_read_gives_nothing_for_an_unusable_page() -> None:
         ),
         ExtractedPage,
     )
+
+
+def test_a_reading_survives_the_trip_from_an_extraction_worker() -> None:
+    import pickle
+
+    reading = read_article(TITLE, TEXT, SETTINGS)
+    copy = pickle.loads(pickle.dumps(reading))
+    assert copy.sentences == reading.sentences
+    assert copy.counts == reading.counts
+    assert copy.fingerprint.content_hash == reading.fingerprint.content_hash
+    assert list(copy.fingerprint.signature) == list(reading.fingerprint.signature)
+    for sentence, features in reading.features.items():
+        assert copy.features[sentence] == features
+        assert copy.features[sentence].name_terms == features.name_terms

@@ -10,14 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from monitor.errors import ParseError
 from monitor.extract import extract_page
 from monitor.models import Article, ExtractedPage
-from monitor.pipeline.collect import FetchedPage
 from monitor.stories.reading import read_article
 from monitor.stories.settings import DetectionSettings
 from monitor.urls import canonicalize
+
+if TYPE_CHECKING:
+    # Only for annotations: the extraction workers import this module, and the collect stage
+    # would bring SQLAlchemy, httpx and the config models into every worker (~1 s of imports).
+    from monitor.pipeline.collect import FetchedPage
 
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 

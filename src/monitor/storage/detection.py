@@ -278,7 +278,7 @@ def document_frequencies(session: Session, terms: Sequence[str]) -> tuple[dict[s
     df: dict[str, int] = {}
     for chunk in _chunks([DOC_COUNT_TERM, *wanted]):
         padded = _padded(chunk, 50)
-        for term, n in session.execute(_frequencies_sql(len(padded)), _binds(padded)):
+        for term, n in session.execute(_frequencies_sql(len(padded)), _binds(padded)).all():
             df[term] = int(n)
     docs = df.pop(DOC_COUNT_TERM, 0)
     return df, docs
@@ -327,7 +327,7 @@ def story_candidates(
             f"t{i}": (chunk[i] if i < len(chunk) else "") for i in range(padded)
         }
         params["n"] = per_term
-        for story_id, weight in session.execute(_postings_sql(padded), params):
+        for story_id, weight in session.execute(_postings_sql(padded), params).all():
             scores[int(story_id)] = scores.get(int(story_id), 0.0) + float(weight)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return [sid for sid, _ in ranked[:limit]]
