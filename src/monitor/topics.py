@@ -113,7 +113,9 @@ class _Field:
     def contains(self, elements: tuple[_Element, ...]) -> bool:
         first, first_is_prefix = elements[0]
         if len(elements) == 1:
-            return bool(self.with_prefix(first)) if first_is_prefix else first in self.vocabulary_set
+            if first_is_prefix:
+                return bool(self.with_prefix(first))
+            return first in self.vocabulary_set
         starts: list[int] = []
         for word in self.with_prefix(first) if first_is_prefix else [first]:
             starts.extend(self.positions.get(word, ()))

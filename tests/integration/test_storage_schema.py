@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.storage.db import current_revision, upgrade
+from monitor.storage.db import current_revision, head_revisions, is_at_head, upgrade
 from monitor.storage.tables import ArticleRow, Base
 
 
@@ -29,6 +30,47 @@ def test_upgrade_head_creates_every_table_and_is_idempotent(engine: Engine) -> N
     assert current_revision(engine) is not None
     present = set(inspect(engine).get_table_names())
     assert {t.name for t in Base.metadata.sorted_tables} <= present
+
+
+def test_heads_read_from_the_files_are_alembics(engine: Engine) -> None:
+    from alembic.script import ScriptDirectory
+
+    from monitor.storage.db import _alembic_config
+
+    assert head_revisions() == frozenset(
+        ScriptDirectory.from_config(_alembic_config(engine)).get_heads()
+    )
+    assert is_at_head(engine)
+    assert {current_revision(engine)} == head_revisions()
+
+
+def test_a_database_behind_head_is_migrated_and_a_current_one_is_left_alone(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic import command
+
+    from monitor.storage.db import _alembic_config
+
+    command.downgrade(_alembic_config(engine), "base")
+    assert not is_at_head(engine)
+    upgrade(engine)
+    assert is_at_head(engine)
+    assert {t.name for t in Base.metadata.sorted_tables} <= set(inspect(engine).get_table_names())
+
+    calls: list[str] = []
+    monkeypatch.setattr(command, "upgrade", lambda _cfg, revision: calls.append(revision))
+    upgrade(engine)  # at head: Alembic is not asked
+    assert calls == []
+    upgrade(engine, "0001")  # an explicit revision always goes to Alembic
+    assert calls == ["0001"]
+
+
+def test_a_database_without_a_version_table_is_not_at_head(tmp_path: Path) -> None:
+    from monitor.storage.db import make_engine
+
+    fresh = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    assert not is_at_head(fresh)
+    fresh.dispose()
 
 
 def test_canonical_url_is_unique(sessions: sessionmaker[Session]) -> None:
