@@ -19,6 +19,7 @@ The same flow runs from ``monitor run``, ``monitor serve``, the deployment in
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -57,12 +58,43 @@ def poll_task(
     return poll_sources(sessions, fetcher, config.sources, now=now)
 
 
+class InTurn:
+    """Batch ``n`` hands its pages to the extraction pool only after batches ``0..n-1`` have.
+
+    The pool extracts first come, first served, and detection takes batches in order: a later
+    batch that reached the pool first (its pages came back sooner, or its thread won a lock)
+    would make detection wait for an earlier one. A batch that fails before its turn still
+    passes it on (:meth:`done` in a ``finally``).
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._done: set[int] = set()
+        self._next = 0
+
+    def wait(self, n: int) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._next >= n)
+
+    def done(self, n: int) -> None:
+        with self._changed:
+            self._done.add(n)
+            while self._next in self._done:
+                self._next += 1
+            self._changed.notify_all()
+
+
 @task(name="fetch-extract-batch", cache_policy=NO_CACHE)
 def fetch_extract_task(
-    fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob]
+    fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], turn: InTurn, n: int
 ) -> tuple[list[FetchedPage], list[ExtractedPage | None]]:
-    pages = fetcher.fetch_pages(jobs)
-    return pages, extractor.extract_many(pages_to_extract(pages))
+    try:
+        pages = fetcher.fetch_pages(jobs)
+        turn.wait(n)
+        pending = extractor.submit_many(pages_to_extract(pages))
+    finally:
+        turn.done(n)
+    return pages, pending.results()
 
 
 @task(name="detect-batch", cache_policy=NO_CACHE, retries=1)
@@ -97,14 +129,30 @@ class _StageClock:
         self._last = now
 
 
+def _batch_sizes(total: int, size: int) -> list[int]:
+    """Batch sizes: the first ones smaller (size/4, size/2) so detection starts early, the last
+    ones too (size/2, size/4) so little detection is left once the last pages are extracted."""
+    ramp = [max(1, size // 4), max(1, size // 2)]
+    head: list[int] = []
+    for step in ramp:
+        if total > 0:
+            head.append(min(step, total))
+            total -= head[-1]
+    tail: list[int] = []
+    for step in ramp:
+        if total > step:
+            tail.insert(0, step)
+            total -= step
+    body = [size] * (total // size) + ([total % size] if total % size else [])
+    return head + body + tail
+
+
 def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    """Batches of ``size``, the first ones smaller (size/4, size/2) to fill the pipeline fast."""
     out: list[Sequence[Any]] = []
-    start, step = 0, max(1, size // 4)
-    while start < len(items):
+    start = 0
+    for step in _batch_sizes(len(items), size):
         out.append(items[start : start + step])
         start += step
-        step = min(size, step * 2)
     return out
 
 
@@ -169,9 +217,10 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         source_ids = {p.source.name: p.source.id for p in poll.polls}
         # quote(): Prefect would otherwise walk every job, page and article looking for
         # futures, which costs milliseconds per article on the flow's (sequential) thread.
+        turn = InTurn()
         futures = [
-            fetch_extract_task.submit(fetcher, pool, quote(batch))
-            for batch in _batches(poll.jobs, cfg.batch_size)
+            fetch_extract_task.submit(fetcher, pool, quote(batch), turn, n)
+            for n, batch in enumerate(_batches(poll.jobs, cfg.batch_size))
         ]
         for n, future in enumerate(futures):
             fetched, extracted = future.result()

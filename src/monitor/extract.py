@@ -47,7 +47,7 @@ from monitor.errors import ExtractionError
 from monitor.models import ExtractedPage
 from monitor.timeutil import parse_iso
 
-__all__ = ["Extractor", "PageExtractor", "extract_page"]
+__all__ = ["Extractor", "PageExtractor", "PendingPages", "extract_page"]
 
 # htmldate's own default format drops the time of day; asking for it keeps the timestamp when
 # the page has one. max_date is left to htmldate, which defaults it to "now".
@@ -275,6 +275,35 @@ def _init_worker() -> None:
     )
 
 
+# A submitted chunk: pages[start:end] and the future of their results.
+_Chunk = tuple[int, int, "Future[list[ExtractedPage | None]]"]
+
+
+class PendingPages:
+    """Pages handed to an :class:`Extractor`; :meth:`results` waits for their extraction."""
+
+    def __init__(
+        self,
+        extractor: Extractor,
+        pages: Sequence[tuple[str, bytes]],
+        pool: ProcessPoolExecutor | None,
+        futures: list[_Chunk],
+        done: list[ExtractedPage | None] | None,
+    ) -> None:
+        self._extractor = extractor
+        self._pages = pages
+        self._pool = pool
+        self._futures = futures
+        self._done = done
+
+    def results(self) -> list[ExtractedPage | None]:
+        """One result per page, in order; ``None`` where unusable (as ``extract_many``)."""
+        if self._done is None:
+            assert self._pool is not None
+            self._done = self._extractor._collect(self._pages, self._pool, self._futures)
+        return self._done
+
+
 class Extractor:
     """Extract many pages, in-process (``workers=0``) or in a pool of ``workers`` processes.
 
@@ -354,35 +383,57 @@ class Extractor:
 
         Raises :class:`ExtractionError` only if the worker processes cannot be started.
         """
+        return self.submit_many(pages).results()
+
+    def submit_many(self, pages: Sequence[tuple[str, bytes]]) -> PendingPages:
+        """Queue ``(url, html)`` pairs for extraction and return without waiting for them.
+
+        The pool works first come, first served: pages submitted earlier are extracted earlier.
+        With ``workers=0`` the pages are extracted here and now. Raises
+        :class:`ExtractionError` only if the worker processes cannot be started.
+        """
         if self.workers == 0 or not pages:
-            return _extract_chunk(self._extract, pages, self.min_text_chars)
+            done = _extract_chunk(self._extract, pages, self.min_text_chars)
+            return PendingPages(self, pages, None, [], done)
+        size = min(_MAX_CHUNK, math.ceil(len(pages) / (self.workers * _CHUNKS_PER_WORKER)))
+        pool = self._get_pool()
+        futures = [
+            (start, min(start + size, len(pages)), self._submit(pool, pages[start : start + size]))
+            for start in range(0, len(pages), size)
+        ]
+        return PendingPages(self, pages, pool, futures, None)
+
+    def _collect(
+        self,
+        pages: Sequence[tuple[str, bytes]],
+        pool: ProcessPoolExecutor,
+        futures: list[_Chunk],
+    ) -> list[ExtractedPage | None]:
         results: list[ExtractedPage | None] = [None] * len(pages)
-        unfinished = self._run_chunks(pages, results)
+        unfinished = self._run_chunks(pages, pool, futures, results)
         if unfinished:
             self._run_isolated(pages, unfinished, results)
         return results
 
     def _run_chunks(
-        self, pages: Sequence[tuple[str, bytes]], results: list[ExtractedPage | None]
+        self,
+        pages: Sequence[tuple[str, bytes]],
+        pool: ProcessPoolExecutor,
+        futures: list[_Chunk],
+        results: list[ExtractedPage | None],
     ) -> list[int]:
-        size = min(_MAX_CHUNK, math.ceil(len(pages) / (self.workers * _CHUNKS_PER_WORKER)))
-        pool = self._get_pool()
-        futures = [
-            (start, self._submit(pool, pages[start : start + size]))
-            for start in range(0, len(pages), size)
-        ]
         unfinished: list[int] = []
         broken = False
-        for start, future in futures:
+        for start, end, future in futures:
             try:
-                results[start : start + size] = future.result()
+                results[start:end] = future.result()
             except BrokenProcessPool:
                 broken = True
-                unfinished.extend(range(start, min(start + size, len(pages))))
+                unfinished.extend(range(start, end))
             # A result that cannot be sent back: its chunk is retried page by page, like the
             # chunks lost to a dead worker, so the one bad page is told from its neighbours.
             except Exception:  # noqa: BLE001
-                unfinished.extend(range(start, min(start + size, len(pages))))
+                unfinished.extend(range(start, end))
         if broken:
             self._replace_broken(pool)
         return unfinished

@@ -193,11 +193,44 @@ def test_a_cycle_runs_stage_and_batch_tasks_never_one_per_article(
     assert all(r.state is not None and r.state.is_completed() for r in runs)
 
 
-def test_batches_start_small_and_cover_everything_in_order() -> None:
+def test_batches_start_and_end_small_and_cover_everything_in_order() -> None:
     from flows.cycle import _batches
 
     sizes = [len(b) for b in _batches(list(range(300)), 64)]
-    assert sizes == [16, 32, 64, 64, 64, 60]
+    assert sizes == [16, 32, 64, 64, 64, 12, 32, 16]
     assert [x for b in _batches(list(range(300)), 64) for x in b] == list(range(300))
+    assert [len(b) for b in _batches(list(range(40)), 64)] == [16, 24]
     assert _batches([], 64) == []
     assert [len(b) for b in _batches(list(range(5)), 1)] == [1, 1, 1, 1, 1]
+    for total in range(0, 400, 7):
+        assert sum(len(b) for b in _batches(list(range(total)), 64)) == total
+
+
+def test_batches_reach_the_extraction_pool_in_order_even_when_a_batch_fails() -> None:
+    import threading
+    import time
+
+    from flows.cycle import InTurn
+
+    turn = InTurn()
+    order: list[int] = []
+
+    def batch(n: int) -> None:
+        try:
+            if n == 1:
+                raise RuntimeError("fetch failed")  # must still pass its turn on
+            turn.wait(n)
+            order.append(n)
+        except RuntimeError:
+            pass
+        finally:
+            turn.done(n)
+
+    threads = [threading.Thread(target=batch, args=(n,)) for n in (3, 2, 1, 0)]
+    for thread in threads:  # later batches are ready first
+        thread.start()
+        time.sleep(0.02)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert order == [0, 2, 3]

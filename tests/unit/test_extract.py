@@ -281,6 +281,21 @@ def test_worker_pool_gives_the_same_results_in_order() -> None:
 
 
 @pytest.mark.slow
+def test_pages_submitted_first_are_extracted_first_and_results_wait_for_the_caller() -> None:
+    batch = _batch()
+    expected = Extractor(0).extract_many(batch)
+    with Extractor(1) as extractor:
+        first = extractor.submit_many(batch)
+        second = extractor.submit_many(batch[:2])
+        # One worker, first come, first served: the later submission cannot finish earlier.
+        assert second.results() == expected[:2]
+        assert all(future.done() for _, _, future in first._futures)
+        assert first.results() == expected
+        assert first.results() is first.results()  # collected once
+    assert Extractor(0).submit_many(batch[:2]).results() == expected[:2]
+
+
+@pytest.mark.slow
 def test_a_page_that_kills_its_worker_gives_none_and_the_pool_recovers() -> None:
     good = [load(name) for name in NAMES]
     expected = Extractor(0).extract_many(good)
