@@ -64,7 +64,7 @@ class ExtractionSettings(BaseModel):
     workers: int = Field(2, ge=0, description="extraction processes; 0 runs in-process")
     min_text_chars: int = Field(200, ge=0, description="shorter extractions fall back to summary")
     batch_size: int = Field(
-        64, ge=1, description="pages per fetch-extract and detect task (the first two: fewer)"
+        128, ge=1, description="pages per fetch-extract and detect task (first and last: fewer)"
     )
 
 
