@@ -19,7 +19,6 @@ The same flow runs from ``monitor run``, ``monitor serve``, the deployment in
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -58,42 +57,14 @@ def poll_task(
     return poll_sources(sessions, fetcher, config.sources, now=now)
 
 
-class InTurn:
-    """Batch ``n`` hands its pages to the extraction pool only after batches ``0..n-1`` have.
-
-    The pool extracts first come, first served, and detection takes batches in order: a later
-    batch that reached the pool first (its pages came back sooner, or its thread won a lock)
-    would make detection wait for an earlier one. A batch that fails before its turn still
-    passes it on (:meth:`done` in a ``finally``).
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._done: set[int] = set()
-        self._next = 0
-
-    def wait(self, n: int) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._next >= n)
-
-    def done(self, n: int) -> None:
-        with self._changed:
-            self._done.add(n)
-            while self._next in self._done:
-                self._next += 1
-            self._changed.notify_all()
-
-
 @task(name="fetch-extract-batch", cache_policy=NO_CACHE)
 def fetch_extract_task(
-    fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], turn: InTurn, n: int
+    fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int
 ) -> tuple[list[FetchedPage], list[ExtractedPage | None]]:
-    try:
-        pages = fetcher.fetch_pages(jobs)
-        turn.wait(n)
-        pending = extractor.submit_many(pages_to_extract(pages))
-    finally:
-        turn.done(n)
+    pages = fetcher.fetch_pages(jobs)
+    # Detection takes batches in order: of the batches whose pages are ready together (as at
+    # pool start), the earliest is extracted first.
+    pending = extractor.submit_many(pages_to_extract(pages), priority=n)
     return pages, pending.results()
 
 
@@ -217,9 +188,8 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         source_ids = {p.source.name: p.source.id for p in poll.polls}
         # quote(): Prefect would otherwise walk every job, page and article looking for
         # futures, which costs milliseconds per article on the flow's (sequential) thread.
-        turn = InTurn()
         futures = [
-            fetch_extract_task.submit(fetcher, pool, quote(batch), turn, n)
+            fetch_extract_task.submit(fetcher, pool, quote(batch), n)
             for n, batch in enumerate(_batches(poll.jobs, cfg.batch_size))
         ]
         for n, future in enumerate(futures):

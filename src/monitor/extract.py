@@ -329,6 +329,10 @@ class Extractor:
         self._starting: tuple[ProcessPoolExecutor, list[Future[bool]]] | None = None
         self._starter: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Priorities of the submit_many calls under way: among callers ready at the same time,
+        # the lowest goes first (see submit_many).
+        self._ready: list[int] = []
+        self._ready_changed = threading.Condition()
 
     def __enter__(self) -> Extractor:
         return self
@@ -385,22 +389,31 @@ class Extractor:
         """
         return self.submit_many(pages).results()
 
-    def submit_many(self, pages: Sequence[tuple[str, bytes]]) -> PendingPages:
+    def submit_many(self, pages: Sequence[tuple[str, bytes]], *, priority: int = 0) -> PendingPages:
         """Queue ``(url, html)`` pairs for extraction and return without waiting for them.
 
-        The pool works first come, first served: pages submitted earlier are extracted earlier.
-        With ``workers=0`` the pages are extracted here and now. Raises
+        The pool works first come, first served: pages queued earlier are extracted earlier.
+        Callers queueing at the same moment (typically several batches waiting for the pool to
+        start) go in ``priority`` order, lowest first; a caller never waits for one that is not
+        ready yet. With ``workers=0`` the pages are extracted here and now. Raises
         :class:`ExtractionError` only if the worker processes cannot be started.
         """
         if self.workers == 0 or not pages:
             done = _extract_chunk(self._extract, pages, self.min_text_chars)
             return PendingPages(self, pages, None, [], done)
         size = min(_MAX_CHUNK, math.ceil(len(pages) / (self.workers * _CHUNKS_PER_WORKER)))
-        pool = self._get_pool()
-        futures = [
-            (start, min(start + size, len(pages)), self._submit(pool, pages[start : start + size]))
-            for start in range(0, len(pages), size)
-        ]
+        bounds = [(start, min(start + size, len(pages))) for start in range(0, len(pages), size)]
+        with self._ready_changed:
+            self._ready.append(priority)
+        try:
+            pool = self._get_pool()  # blocks while the pool starts: other callers line up
+            with self._ready_changed:
+                self._ready_changed.wait_for(lambda: min(self._ready) == priority)
+                futures = [(a, b, self._submit(pool, pages[a:b])) for a, b in bounds]
+        finally:
+            with self._ready_changed:
+                self._ready.remove(priority)
+                self._ready_changed.notify_all()
         return PendingPages(self, pages, pool, futures, None)
 
     def _collect(

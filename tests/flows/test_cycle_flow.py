@@ -204,33 +204,3 @@ def test_batches_start_and_end_small_and_cover_everything_in_order() -> None:
     assert [len(b) for b in _batches(list(range(5)), 1)] == [1, 1, 1, 1, 1]
     for total in range(0, 400, 7):
         assert sum(len(b) for b in _batches(list(range(total)), 64)) == total
-
-
-def test_batches_reach_the_extraction_pool_in_order_even_when_a_batch_fails() -> None:
-    import threading
-    import time
-
-    from flows.cycle import InTurn
-
-    turn = InTurn()
-    order: list[int] = []
-
-    def batch(n: int) -> None:
-        try:
-            if n == 1:
-                raise RuntimeError("fetch failed")  # must still pass its turn on
-            turn.wait(n)
-            order.append(n)
-        except RuntimeError:
-            pass
-        finally:
-            turn.done(n)
-
-    threads = [threading.Thread(target=batch, args=(n,)) for n in (3, 2, 1, 0)]
-    for thread in threads:  # later batches are ready first
-        thread.start()
-        time.sleep(0.02)
-    for thread in threads:
-        thread.join(timeout=10)
-    assert not any(thread.is_alive() for thread in threads)
-    assert order == [0, 2, 3]

@@ -296,6 +296,46 @@ def test_pages_submitted_first_are_extracted_first_and_results_wait_for_the_call
 
 
 @pytest.mark.slow
+def test_callers_ready_together_queue_by_priority_and_none_waits_for_a_caller_not_ready() -> None:
+    import threading
+    import time
+
+    batch = _batch()
+    expected = Extractor(0).extract_many(batch[:2])
+    queued: list[str] = []
+    with Extractor(1) as extractor:
+        submit = extractor._submit
+
+        def recording(pool: Any, chunk: Any) -> Any:
+            queued.append(chunk[0][0])
+            return submit(pool, chunk)
+
+        extractor._submit = recording  # type: ignore[method-assign]
+        results: dict[int, Any] = {}
+
+        def caller(priority: int) -> None:
+            pages = [(f"https://p{priority}.example/a", batch[0][1])]
+            results[priority] = extractor.submit_many(pages, priority=priority).results()
+
+        # Hold the pool's start: callers 3, 1 and 2 line up while it is not ready.
+        extractor._lock.acquire()
+        threads = [threading.Thread(target=caller, args=(p,)) for p in (3, 1, 2)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(extractor._ready) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        extractor._lock.release()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert queued == [f"https://p{p}.example/a" for p in (1, 2, 3)]
+        # Nobody else is ready: priority 5 goes straight on, it never waits for lower ones.
+        later = extractor.submit_many(batch[:2], priority=5).results()
+    assert later == expected
+    assert all(len(r) == 1 and r[0] is not None for r in results.values())
+
+
+@pytest.mark.slow
 def test_a_page_that_kills_its_worker_gives_none_and_the_pool_recovers() -> None:
     good = [load(name) for name in NAMES]
     expected = Extractor(0).extract_many(good)
