@@ -9,7 +9,9 @@ takes no share of the pipeline's interpreter), then measures, in this process an
   cycle    one full `monitor run` cycle (the Prefect flow: fetch feeds and pages, extract,
            dedup, stories, developments, topic match, alerts), Prefect server already started
 
-and prints articles/s for each and the ratios cycle/bare-1 and cycle/bare-P.
+and prints articles/s for each and the ratios cycle/bare-1 and cycle/bare-P, with the CPU time
+the cycle took per kind of process (on Linux): the flow's own process, the extraction workers,
+the Prefect server, and anything else that ran on the machine meanwhile.
 
     .venv/bin/python bench/bench_throughput.py            # N=500
     .venv/bin/python bench/bench_throughput.py --n 100    # quick look
@@ -23,6 +25,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
@@ -105,6 +108,79 @@ def busy_cpu_seconds() -> float | None:
     return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def _process_cpu() -> dict[int, tuple[float, str]]:
+    """CPU seconds (user + system) and command line of every process visible in /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[float, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / tick, cmdline)
+    return found
+
+
+class ProcessCpu:
+    """CPU time per kind of process over a stretch of time (Linux; empty elsewhere).
+
+    Processes that start and exit during the stretch (the extraction workers) are sampled every
+    0.1 s, so their last tenth of a second may be missed.
+    """
+
+    KINDS = (
+        ("extraction workers", "multiprocessing.forkserver"),
+        ("extraction workers", "multiprocessing.spawn"),
+        ("Prefect server", "uvicorn"),
+    )
+
+    def __init__(self) -> None:
+        self.enabled = Path("/proc/self/stat").exists()
+        self._start: dict[int, tuple[float, str]] = {}
+        self._last: dict[int, tuple[float, str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self._last.update(_process_cpu())
+
+    def __enter__(self) -> ProcessCpu:
+        if self.enabled:
+            self._start = _process_cpu()
+            self._last = dict(self._start)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._stop.set()
+            self._thread.join()
+            self._last.update(_process_cpu())
+
+    def by_kind(self, own_pid: int, server_pid: int | None) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for pid, (cpu, cmdline) in self._last.items():
+            used = cpu - self._start.get(pid, (0.0, ""))[0]
+            if used <= 0.005:
+                continue
+            if pid == own_pid:
+                kind = "flow process (fetch, detection, Prefect client)"
+            elif pid == server_pid:
+                kind = "newsroom server (not the pipeline's)"
+            else:
+                kind = next(
+                    (k for k, mark in self.KINDS if mark in cmdline),
+                    "other processes (not the pipeline)",
+                )
+            totals[kind] = totals.get(kind, 0.0) + used
+        return totals
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -169,8 +245,9 @@ def main() -> int:
     bare_p = bare_throughput(pages, args.workers)
     cpu0 = busy_cpu_seconds()
     t0 = time.perf_counter()
-    report = monitor_cycle(config_path=str(config_path))
-    cycle_s = time.perf_counter() - t0
+    with ProcessCpu() as per_process:
+        report = monitor_cycle(config_path=str(config_path))
+        cycle_s = time.perf_counter() - t0
     cpu1 = busy_cpu_seconds()
     cycle = report["articles_stored"] / cycle_s
     stop_send.send(True)
@@ -201,6 +278,11 @@ def main() -> int:
             f"machine CPU busy during the cycle: {used:.1f} s of {available:.1f} s available "
             f"({per_article:.1f} ms/article, all processes, the newsroom server's included)"
         )
+    stored = max(1, report["articles_stored"])
+    for kind, used in sorted(
+        per_process.by_kind(os.getpid(), server.pid).items(), key=lambda kv: -kv[1]
+    ):
+        print(f"  {kind}: {used:.2f} s CPU, {1000 * used / stored:.1f} ms/article")
     print(f"ratio cycle / bare-1: {cycle / bare1:.2f}")
     print(f"ratio cycle / bare-{args.workers}: {cycle / bare_p:.2f}   (target >= 0.85)")
     if report["articles_stored"] != len(pages):
