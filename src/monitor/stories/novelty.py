@@ -170,12 +170,12 @@ def _best_sentence(
     terms: frozenset[str], index: Mapping[str, list[int]], weight: Weight
 ) -> tuple[float, int | None]:
     """Best IDF-weighted containment of ``terms`` in one remembered sentence (inverted index)."""
-    total = sum(weight(t) for t in terms)
+    weighted = [(t, weight(t)) for t in terms]
+    total = sum(w for _, w in weighted)
     if total == 0:
         return 0.0, None
     acc: dict[int, float] = defaultdict(float)
-    for t in terms:
-        w = weight(t)
+    for t, w in weighted:
         for i in index.get(t, ()):
             acc[i] += w
     if not acc:
