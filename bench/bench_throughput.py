@@ -148,7 +148,12 @@ class ProcessCpu:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
-            self._last.update(_process_cpu())
+            self._update()
+
+    def _update(self) -> None:
+        for pid, (cpu, cmdline) in _process_cpu().items():
+            # An exiting process shows an empty command line: keep the one seen before.
+            self._last[pid] = (cpu, cmdline or self._last.get(pid, (0.0, ""))[1])
 
     def __enter__(self) -> ProcessCpu:
         if self.enabled:
@@ -161,7 +166,7 @@ class ProcessCpu:
         if self.enabled:
             self._stop.set()
             self._thread.join()
-            self._last.update(_process_cpu())
+            self._update()
 
     def by_kind(self, own_pid: int, server_pid: int | None) -> dict[str, float]:
         totals: dict[str, float] = {}

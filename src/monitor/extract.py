@@ -249,13 +249,20 @@ def _extract_chunk(
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """Processes are forked from a fork server that has imported trafilatura once, where the
-    platform has one; otherwise spawned. Never forked from the pipeline's own (threaded) process."""
+    """Processes are forked from a fork server that has imported and warmed up trafilatura once
+    (:mod:`monitor.extract_warm`), where the platform has one; otherwise spawned. Never forked
+    from the pipeline's own (threaded) process."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["monitor.extract", "monitor.pipeline.articles"])
+        ctx.set_forkserver_preload(["monitor.extract_warm"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+# A page with almost no text: it takes trafilatura's fallbacks (justext and its stoplists for
+# every language), most of what the first extraction in a process loads.
+WARM_UP_PAGE = b"<html><body><article><p>warm up</p></article></body></html>"
+WARM_UP_URL = "http://x.invalid/"
 
 
 def _probe() -> bool:
@@ -269,10 +276,9 @@ def _init_worker() -> None:
     # Worker stderr is nobody's log: a page trafilatura discards is reported as None already.
     for name in ("trafilatura", "htmldate", "courlan", "justext"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    # Pay for trafilatura's lazy imports and caches before the first real chunk arrives.
-    extract_page(
-        b"<html><body><article><p>warm up</p></article></body></html>", "http://x.invalid/"
-    )
+    # Pay for trafilatura's lazy imports and caches before the first real chunk arrives (next
+    # to nothing in a worker forked from the warmed-up fork server; a spawned one pays here).
+    extract_page(WARM_UP_PAGE, WARM_UP_URL)
 
 
 # A submitted chunk: pages[start:end] and the future of their results.

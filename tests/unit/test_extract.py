@@ -367,6 +367,23 @@ def test_workers_that_cannot_start_raise_extraction_error_instead_of_respawning(
     assert "ExtractionError: extraction worker processes do not start" in done.stdout
 
 
+def test_the_fork_servers_warm_up_loads_the_fallbacks_quietly() -> None:
+    # What the fork server imports before forking workers: it must load what a first short
+    # page would (justext's stoplists), say nothing on stderr, and never fail the import.
+    script = (
+        "import trafilatura.external as external\n"
+        "assert external.JT_STOPLIST is None\n"
+        "import monitor.extract_warm\n"
+        "print(len(external.JT_STOPLIST))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) > 1000
+    assert done.stderr == ""
+
+
 def test_a_pool_started_early_extracts_and_one_never_used_closes_cleanly() -> None:
     page = (
         b"<html><head><title>Early start</title></head><body><article><p>"
