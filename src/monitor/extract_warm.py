@@ -1,9 +1,14 @@
 """Imported by the extraction fork server, once, before it forks any worker.
 
 Importing this module loads trafilatura and detection's reading code and runs them on a small
-article page and on the near-empty page each worker warms up with. What they build on first use (lazy imports, compiled patterns, stoplists, caches)
-then sits in the fork server's memory, and every worker forked from it starts warm, instead of
-each worker paying for it again (about 0.2 s of CPU per worker, per cycle).
+article page and on the near-empty page each worker warms up with. What they build on first use
+(lazy imports, compiled patterns, stoplists, caches) then sits in the fork server's memory, and
+every worker forked from it starts warm, instead of each worker paying for it again (about
+0.2 s of CPU per worker, per cycle).
+
+Nothing else in the package acts on import; this module does because a fork server's preload
+list (module names to import) is the only way to run code in it before it forks. Nothing but
+:func:`monitor.extract._context` names it.
 """
 
 from __future__ import annotations

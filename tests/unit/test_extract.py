@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -280,59 +281,77 @@ def test_worker_pool_gives_the_same_results_in_order() -> None:
         assert extractor.extract_many([]) == []
 
 
+def record_order(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
+    """Like extract_page, but first appends the page's URL to the file its ``log`` query names
+    (the order in which the worker processes took the pages)."""
+    log = parse_qs(urlsplit(url).query).get("log")
+    if log:
+        with Path(log[0]).open("a", encoding="utf-8") as f:
+            f.write(url.split("?", 1)[0] + "\n")
+    return extract_page(html, url, min_text_chars=min_text_chars)
+
+
+def _logged(prefix: str, log: Path, pages: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    return [(f"https://{prefix}.example/{i}?log={log}", html) for i, (_, html) in enumerate(pages)]
+
+
+def _taken(log: Path) -> list[str]:
+    return [urlsplit(line).hostname or "" for line in log.read_text("utf-8").splitlines()]
+
+
 @pytest.mark.slow
-def test_pages_submitted_first_are_extracted_first_and_results_wait_for_the_caller() -> None:
-    batch = _batch()
-    expected = Extractor(0).extract_many(batch)
-    with Extractor(1) as extractor:
-        first = extractor.submit_many(batch)
-        second = extractor.submit_many(batch[:2])
-        # One worker, first come, first served: the later submission cannot finish earlier.
-        assert second.results() == expected[:2]
-        assert all(future.done() for _, _, future in first._futures)
+def test_pages_submitted_first_are_extracted_first_and_results_wait_for_the_caller(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "order.log"
+    pages = _logged("first", log, _batch()[:12])
+    more = _logged("second", log, _batch()[:2])
+    expected = [extract_page(html, url) for url, html in pages]
+    with Extractor(1, page_extractor=record_order) as extractor:
+        first = extractor.submit_many(pages)
+        second = extractor.submit_many(more)
+        assert second.results() == [extract_page(html, url) for url, html in more]
         assert first.results() == expected
         assert first.results() is first.results()  # collected once
-    assert Extractor(0).submit_many(batch[:2]).results() == expected[:2]
+    # One worker, first come, first served: every page of the first call before the second's.
+    assert _taken(log) == ["first.example"] * 12 + ["second.example"] * 2
+    assert Extractor(0).submit_many(pages[:2]).results() == expected[:2]
 
 
 @pytest.mark.slow
-def test_callers_ready_together_queue_by_priority_and_none_waits_for_a_caller_not_ready() -> None:
+def test_callers_ready_together_queue_by_priority_and_none_waits_for_a_caller_not_ready(
+    tmp_path: Path,
+) -> None:
     import threading
     import time
 
-    batch = _batch()
-    expected = Extractor(0).extract_many(batch[:2])
-    queued: list[str] = []
-    with Extractor(1) as extractor:
-        submit = extractor._submit
-
-        def recording(pool: Any, chunk: Any) -> Any:
-            queued.append(chunk[0][0])
-            return submit(pool, chunk)
-
-        extractor._submit = recording  # type: ignore[method-assign]
-        results: dict[int, Any] = {}
+    log = tmp_path / "order.log"
+    page = _batch()[:1]
+    with Extractor(1, page_extractor=record_order) as extractor:
+        results: dict[int, list[ExtractedPage | None]] = {}
 
         def caller(priority: int) -> None:
-            pages = [(f"https://p{priority}.example/a", batch[0][1])]
-            results[priority] = extractor.submit_many(pages, priority=priority).results()
+            pending = extractor.submit_many(_logged(f"p{priority}", log, page), priority=priority)
+            results[priority] = pending.results()
 
-        # Hold the pool's start: callers 3, 1 and 2 line up while it is not ready.
-        extractor._lock.acquire()
-        threads = [threading.Thread(target=caller, args=(p,)) for p in (3, 1, 2)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 10
-        while len(extractor._ready) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        extractor._lock.release()
+        # The pool's start is held (its lock taken) so that callers 3, 1 and 2 are ready
+        # together, as batches are while the worker processes start.
+        with extractor._lock:
+            threads = [threading.Thread(target=caller, args=(p,)) for p in (3, 1, 2)]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 10
+            while len(extractor._ready) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
         for thread in threads:
             thread.join(timeout=60)
-        assert queued == [f"https://p{p}.example/a" for p in (1, 2, 3)]
+        assert _taken(log) == ["p1.example", "p2.example", "p3.example"]
         # Nobody else is ready: priority 5 goes straight on, it never waits for lower ones.
-        later = extractor.submit_many(batch[:2], priority=5).results()
-    assert later == expected
-    assert all(len(r) == 1 and r[0] is not None for r in results.values())
+        later = extractor.submit_many(_logged("p5", log, page), priority=5).results()
+    assert _taken(log)[-1] == "p5.example"
+    texts = {r[0].text if r[0] else None for r in (later, results[1], results[2], results[3])}
+    assert len(texts) == 1
+    assert None not in texts
 
 
 @pytest.mark.slow
