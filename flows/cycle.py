@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -39,7 +40,7 @@ from monitor.config import MonitorConfig, Settings, get_settings, load_config
 from monitor.errors import ConfigError
 from monitor.extract import Extractor
 from monitor.fetch import FetchPolicy
-from monitor.models import Article, ExtractedPage
+from monitor.models import Article, ExtractedPage, SourceError
 from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract
 from monitor.pipeline.collect import FetchedPage, Fetcher, PageJob, Poll, poll_sources
 from monitor.pipeline.detect import DetectReport, detect
@@ -173,7 +174,8 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
     clock = _StageClock()
     cfg = settings.extraction
     detected = DetectReport()
-    pages: list[FetchedPage] = []
+    pages_fetched = 0
+    page_errors: list[SourceError] = []
     summary_only = 0
     # The workers also read each page for detection (sentences, fingerprint, terms), which
     # keeps that CPU work off the sequential detect stage.
@@ -188,20 +190,26 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         source_ids = {p.source.name: p.source.id for p in poll.polls}
         # quote(): Prefect would otherwise walk every job, page and article looking for
         # futures, which costs milliseconds per article on the flow's (sequential) thread.
-        futures = [
+        # A deque, popped as each batch is done: a finished future holds its batch's pages and
+        # extractions, which would otherwise all stay in memory until the cycle ends.
+        futures = deque(
             fetch_extract_task.submit(fetcher, pool, quote(batch), n)
             for n, batch in enumerate(_batches(poll.jobs, cfg.batch_size))
-        ]
-        for n, future in enumerate(futures):
-            fetched, extracted = future.result()
-            pages += fetched
+        )
+        n = 0
+        while futures:
+            fetched, extracted = futures.popleft().result()
+            pages_fetched += sum(p.html is not None for p in fetched)
+            page_errors += [p.error for p in fetched if p.error]
             articles = build_articles(fetched, extracted, started)
+            del fetched, extracted
             summary_only += sum(a.summary_only for a in articles)
             detected.merge(
                 detect_task(
                     sessions, quote(articles), source_ids, config, settings, started, n == 0
                 )
             )
+            n += 1
     clock.lap("fetch+extract+detect")
     delivered = deliver_task(sessions, config, settings)
     clock.lap("deliver")
@@ -212,7 +220,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         sources_not_modified=sum(p.not_modified for p in poll.polls),
         sources_failed=sum(p.error is not None for p in poll.polls),
         entries_skipped_known=poll.skipped_known,
-        pages_fetched=sum(p.html is not None for p in pages),
+        pages_fetched=pages_fetched,
         articles_stored=detected.stored,
         summary_only=summary_only,
         exact_duplicates=detected.duplicates["exact"],
@@ -223,7 +231,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         alerts_created=len(detected.alerts),
         deliveries_sent=delivered.sent,
         deliveries_failed=delivered.failed + delivered.dead,
-        errors=(*poll.errors, *(p.error for p in pages if p.error), *detected.errors),
+        errors=(*poll.errors, *page_errors, *detected.errors),
         lines=tuple(detected.lines),
         stage_seconds=clock.laps,
     )
