@@ -49,6 +49,10 @@ from monitor.storage.db import make_engine, session_factory, upgrade
 
 # Threads for concurrent extraction batches; each hands its pages to the process pool.
 TASK_THREADS = 4
+# Batches submitted but not yet detected: enough to keep every task thread busy and one batch
+# ready for detection. A cycle holds at most this many batches of pages in memory, however many
+# new entries it has.
+BATCHES_AHEAD = TASK_THREADS + 2
 
 
 @task(name="poll-feeds", cache_policy=NO_CACHE)
@@ -190,15 +194,21 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         source_ids = {p.source.name: p.source.id for p in poll.polls}
         # quote(): Prefect would otherwise walk every job, page and article looking for
         # futures, which costs milliseconds per article on the flow's (sequential) thread.
-        # A deque, popped as each batch is done: a finished future holds its batch's pages and
-        # extractions, which would otherwise all stay in memory until the cycle ends.
-        futures = deque(
-            fetch_extract_task.submit(fetcher, pool, quote(batch), n)
-            for n, batch in enumerate(_batches(poll.jobs, cfg.batch_size))
-        )
+        waiting = deque(enumerate(_batches(poll.jobs, cfg.batch_size)))
+        # A finished future holds its batch's pages and extractions: only BATCHES_AHEAD are
+        # submitted at a time, and each is dropped once its batch is detected.
+        futures: deque[Any] = deque()
+
+        def submit_ahead() -> None:
+            while waiting and len(futures) < BATCHES_AHEAD:
+                number, batch = waiting.popleft()
+                futures.append(fetch_extract_task.submit(fetcher, pool, quote(batch), number))
+
+        submit_ahead()
         n = 0
         while futures:
             fetched, extracted = futures.popleft().result()
+            submit_ahead()  # the next batch is fetched and extracted while this one is detected
             pages_fetched += sum(p.html is not None for p in fetched)
             page_errors += [p.error for p in fetched if p.error]
             articles = build_articles(fetched, extracted, started)

@@ -364,7 +364,7 @@ _STORY_COLUMNS = (
 )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def _decoded_state(raw: str) -> Mapping[str, Any]:
     decoded = json.loads(raw)
     return decoded if isinstance(decoded, dict) else {}
