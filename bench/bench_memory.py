@@ -14,23 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import resource
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench_throughput import free_port, serve
+from bench_throughput import free_port, monitor_setup, serve
 
 
 def one_cycle(n: int) -> dict[str, Any]:
     """Run one cycle of ``n`` new articles in this process; its peak RSS and what it stored."""
-    from monitor.demo.synthetic import SYNTHETIC_OUTLETS
-
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     ctx = multiprocessing.get_context("spawn")
@@ -40,22 +34,7 @@ def one_cycle(n: int) -> dict[str, Any]:
     server.start()
     if not ready_recv.poll(300):
         raise RuntimeError("the newsroom server did not start")
-    tmp = Path(tempfile.mkdtemp(prefix="monitor-bench-memory-"))
-    config = {
-        "sources": [{"name": o.name, "url": base_url + o.feed_path} for o in SYNTHETIC_OUTLETS],
-        "topics": [{"name": "bench", "query": "council OR harbour OR budget"}],
-        "channels": [],
-    }
-    config_path = tmp / "bench.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    os.environ.update(
-        {
-            "MONITOR_DATA_DIR": str(tmp),
-            "MONITOR_ALLOW_PRIVATE_NETWORK": "true",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        }
-    )
+    config_path = monitor_setup(base_url, workers=2)
     from flows.cycle import monitor_cycle
 
     report = monitor_cycle(config_path=str(config_path))

@@ -187,6 +187,31 @@ class ProcessCpu:
         return totals
 
 
+def monitor_setup(base_url: str, workers: int) -> Path:
+    """A config watching the synthetic newsroom at ``base_url`` (one topic, no channels) in a
+    new data directory, and the environment a cycle reads; returns the config file."""
+    from monitor.demo.synthetic import SYNTHETIC_OUTLETS
+
+    tmp = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
+    config: dict[str, Any] = {
+        "sources": [{"name": o.name, "url": base_url + o.feed_path} for o in SYNTHETIC_OUTLETS],
+        "topics": [{"name": "bench", "query": "council OR harbour OR budget"}],
+        "channels": [],
+    }
+    config_path = tmp / "bench.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    os.environ.update(
+        {
+            "MONITOR_DATA_DIR": str(tmp),
+            "MONITOR_ALLOW_PRIVATE_NETWORK": "true",
+            "MONITOR_EXTRACTION__WORKERS": str(workers),
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+    )
+    return config_path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -219,23 +244,7 @@ def main() -> int:
         flush=True,
     )
 
-    tmp = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
-    config: dict[str, Any] = {
-        "sources": [{"name": o.name, "url": base_url + o.feed_path} for o in SYNTHETIC_OUTLETS],
-        "topics": [{"name": "bench", "query": "council OR harbour OR budget"}],
-        "channels": [],
-    }
-    config_path = tmp / "bench.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    os.environ.update(
-        {
-            "MONITOR_DATA_DIR": str(tmp),
-            "MONITOR_ALLOW_PRIVATE_NETWORK": "true",
-            "MONITOR_EXTRACTION__WORKERS": str(args.workers),
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        }
-    )
+    config_path = monitor_setup(base_url, args.workers)
     from flows.cycle import monitor_cycle
     from prefect import flow
 
