@@ -196,18 +196,20 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         # futures, which costs milliseconds per article on the flow's (sequential) thread.
         waiting = deque(enumerate(_batches(poll.jobs, cfg.batch_size)))
         # A finished future holds its batch's pages and extractions: only BATCHES_AHEAD are
-        # submitted at a time, and each is dropped once its batch is detected.
-        futures: deque[Any] = deque()
+        # submitted at a time, and each is dropped as soon as its results are taken.
+        futures: deque[tuple[int, Any]] = deque()
 
         def submit_ahead() -> None:
             while waiting and len(futures) < BATCHES_AHEAD:
                 number, batch = waiting.popleft()
-                futures.append(fetch_extract_task.submit(fetcher, pool, quote(batch), number))
+                future = fetch_extract_task.submit(fetcher, pool, quote(batch), number)
+                futures.append((number, future))
 
         submit_ahead()
-        n = 0
         while futures:
-            fetched, extracted = futures.popleft().result()
+            n, future = futures.popleft()
+            fetched, extracted = future.result()
+            del future
             submit_ahead()  # the next batch is fetched and extracted while this one is detected
             pages_fetched += sum(p.html is not None for p in fetched)
             page_errors += [p.error for p in fetched if p.error]
@@ -219,7 +221,6 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
                     sessions, quote(articles), source_ids, config, settings, started, n == 0
                 )
             )
-            n += 1
     clock.lap("fetch+extract+detect")
     delivered = deliver_task(sessions, config, settings)
     clock.lap("deliver")

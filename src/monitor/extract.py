@@ -269,13 +269,21 @@ def _probe() -> bool:
     return True
 
 
+def quiet_extraction_logs() -> None:
+    """Silence the extraction libraries' loggers in this process.
+
+    An extraction process's stderr is nobody's log: a page trafilatura discards is reported as
+    ``None`` already.
+    """
+    for name in ("trafilatura", "htmldate", "courlan", "justext"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _init_worker() -> None:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):  # not permitted here: run at normal priority
             os.nice(_WORKER_NICENESS)
-    # Worker stderr is nobody's log: a page trafilatura discards is reported as None already.
-    for name in ("trafilatura", "htmldate", "courlan", "justext"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    quiet_extraction_logs()
     # Pay for trafilatura's lazy imports and caches before the first real chunk arrives (next
     # to nothing in a worker forked from the warmed-up fork server; a spawned one pays here).
     extract_page(WARM_UP_PAGE, WARM_UP_URL)
@@ -429,14 +437,13 @@ class Extractor:
         futures: list[_Chunk],
     ) -> list[ExtractedPage | None]:
         results: list[ExtractedPage | None] = [None] * len(pages)
-        unfinished = self._run_chunks(pages, pool, futures, results)
+        unfinished = self._run_chunks(pool, futures, results)
         if unfinished:
             self._run_isolated(pages, unfinished, results)
         return results
 
     def _run_chunks(
         self,
-        pages: Sequence[tuple[str, bytes]],
         pool: ProcessPoolExecutor,
         futures: list[_Chunk],
         results: list[ExtractedPage | None],

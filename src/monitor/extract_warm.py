@@ -14,9 +14,8 @@ list (module names to import) is the only way to run code in it before it forks.
 from __future__ import annotations
 
 import contextlib
-import logging
 
-from monitor.extract import WARM_UP_PAGE, WARM_UP_URL, extract_page
+from monitor.extract import WARM_UP_PAGE, WARM_UP_URL, extract_page, quiet_extraction_logs
 from monitor.pipeline.articles import extract_and_read
 from monitor.stories.settings import DetectionSettings
 
@@ -44,9 +43,7 @@ according to the regional grid operator.</p>
 
 
 def warm_up() -> None:
-    # Worker stderr is nobody's log (see monitor.extract._init_worker); the fork server's neither.
-    for name in ("trafilatura", "htmldate", "courlan", "justext"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    quiet_extraction_logs()
     # A failure here only means a cold start: never let it take the fork server down.
     with contextlib.suppress(Exception):
         extract_and_read(_PAGE, _URL, min_text_chars=0, settings=DetectionSettings())

@@ -191,12 +191,9 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def is_boilerplate(sentence: str) -> bool:
-    """Page furniture recognisable by form: headings, captions, credits, calls to action."""
-    return _is_furniture(fold(sentence))
-
-
 def _is_furniture(folded: str) -> bool:
+    """Page furniture recognisable by form (headings, captions, credits, calls to action), in a
+    sentence already folded by :func:`fold`."""
     if _is_heading(folded):
         return True
     if len(_WORD.findall(folded)) < MIN_SENTENCE_WORDS:
