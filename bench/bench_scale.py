@@ -8,8 +8,8 @@ arrival rate, so that the archive spans ``size / rate`` days and only the last
 ingested with the real :func:`monitor.stories.ingest.ingest` at each size, and the script prints:
 
 * lookup time: the indexed queries of dedup and clustering (content hash, band candidates,
-  document frequencies, story candidates and their loading), the part that could grow with the
-  archive;
+  document frequencies, story candidates and their loading) and the rewrite of the story's
+  indexed terms (a delete by story), the part that could grow with the archive;
 * full ingest time: the same plus text features, novelty and writes.
 
     .venv/bin/python bench/bench_scale.py                  # 10k and 1M (several minutes)
@@ -191,6 +191,7 @@ class Timed:
             "story_candidates",
             "load_stories",
             "known_keys",
+            "replace_story_terms",
         ):
             fn = getattr(repo, name)
             self.originals[name] = fn

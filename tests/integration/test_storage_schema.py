@@ -69,7 +69,8 @@ def test_a_database_behind_head_is_migrated_and_a_current_one_is_left_alone(
         f"upgrade(make_engine({url!r}), *sys.argv[1:])\n"
         "print('alembic' in sys.modules)\n"
     )
-    for args, loaded in (([], "False"), (["0001"], "True")):
+    (head,) = head_revisions() or ()
+    for args, loaded in (([], "False"), ([head], "True")):
         done = subprocess.run(
             [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
         )
@@ -123,3 +124,42 @@ def test_downgrade_to_base_and_back(engine: Engine) -> None:
     )
     upgrade(engine)
     assert {t.name for t in Base.metadata.sorted_tables} <= set(inspect(engine).get_table_names())
+
+
+def test_the_story_index_keeps_its_rows_when_rekeyed_by_story(engine: Engine) -> None:
+    """Revision 0002 re-keys ``story_terms`` (story first) on a database already in use."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from monitor.storage.db import _alembic_config
+
+    command.downgrade(_alembic_config(engine), "0001")
+    assert inspect(engine).get_pk_constraint("story_terms")["constrained_columns"] == [
+        "term",
+        "story_id",
+    ]
+    when = datetime(2031, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO stories (id, headline, first_seen_at, last_seen_at, article_count, "
+                "outlets, state, memory) VALUES (7, 'h', :t, :t, 1, '[]', '{}', '{}')"
+            ),
+            {"t": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO story_terms (term, story_id, weight) "
+                "VALUES ('harbour', 7, 0.5), ('talks', 7, 0.25)"
+            )
+        )
+    upgrade(engine)
+    inspector = inspect(engine)
+    assert inspector.get_pk_constraint("story_terms")["constrained_columns"] == [
+        "story_id",
+        "term",
+    ]
+    assert "ix_alerts_topic_story_id" in {i["name"] for i in inspector.get_indexes("alerts")}
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT story_id, term, weight FROM story_terms ORDER BY term"))
+        assert rows.all() == [(7, "harbour", 0.5), (7, "talks", 0.25)]

@@ -165,13 +165,17 @@ class StoryTermRow(Base):
     """Top terms of each story: candidate stories for a new article by index lookup."""
 
     __tablename__ = "story_terms"
-    # Candidate lookup reads the strongest stories of each term: bounded whatever the archive.
-    __table_args__ = (Index("ix_story_terms_term_weight", "term", "weight"),)
+    __table_args__ = (
+        # Candidate lookup reads the strongest stories of each term: bounded whatever the archive.
+        Index("ix_story_terms_term_weight", "term", "weight"),
+    )
 
-    term: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The key leads with the story: every article rewrites its story's rows, and with ``term``
+    # first that delete had no index to use (a scan of the whole active index per article).
     story_id: Mapped[int] = mapped_column(
         ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
     )
+    term: Mapped[str] = mapped_column(String(100), primary_key=True)
     weight: Mapped[float] = mapped_column(Float, default=0.0)
 
 
@@ -212,10 +216,12 @@ class AlertRow(Base):
     """One alert per (topic, development). Committed before any delivery is attempted."""
 
     __tablename__ = "alerts"
+    # "Has this topic been told about this story?" is asked for re-reports matching a topic.
+    __table_args__ = (Index("ix_alerts_topic_story_id", "topic", "story_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    topic: Mapped[str] = mapped_column(String(200), index=True)
+    topic: Mapped[str] = mapped_column(String(200))
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"))
     development_id: Mapped[int | None] = mapped_column(ForeignKey("developments.id"))

@@ -1,0 +1,153 @@
+"""Every statement a new article costs uses an index, on SQLite and on PostgreSQL.
+
+The statements are the ones the real detect stage sends for a story, a follow-up, a rewrite, a
+further development, an unrelated story, a reprint, an excerpt and an article already stored,
+with a topic that raises alerts. Each is explained with the parameters it ran with. A full scan
+of a table (or SQLite's skip-scan, which walks every distinct leading value of an index) makes
+the article's cost grow with the archive, which is what this test is here to catch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import MonitorConfig
+from monitor.models import Article
+from monitor.pipeline.detect import detect
+from monitor.storage.tables import Base
+from monitor.stories.settings import DetectionSettings
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
+START = datetime(2031, 6, 1, 8, 0, tzinfo=UTC)
+TABLES = set(Base.metadata.tables)
+
+
+def _article(name: str, source: str, hours: float, text: str | None = None) -> Article:
+    body = text if text is not None else (FIXTURES / name).read_text(encoding="utf-8")
+    lines = [line for line in body.splitlines() if line and not line.startswith("Subscribe")]
+    when = START + timedelta(hours=hours)
+    url = f"https://{source}/{name}"
+    return Article(
+        source=source,
+        url=url,
+        canonical_url=url,
+        title=lines[0],
+        text=body,
+        fetched_at=when,
+        published_at=when,
+        guid=f"{source}-{name}",
+    )
+
+
+def _coverage() -> list[Article]:
+    first = (FIXTURES / "01_first_report.txt").read_text(encoding="utf-8")
+    excerpt = "\n".join(first.splitlines()[:9])
+    return [
+        _article("01_first_report.txt", "harbour-gazette.test", 0),
+        _article("02_follow_up.txt", "straits-daily.test", 26),
+        _article("03_rewrite_of_follow_up.txt", "aggregator.test", 30),
+        _article("05_other_story.txt", "mountain-news.test", 40),
+        _article("04_new_development.txt", "harbour-gazette.test", 72),
+        _article("01_first_report.txt", "wire-reprints.test", 73, first),  # a reprint
+        _article("excerpt.txt", "digest.test", 74, excerpt),  # part of the first report
+    ]
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[dict[str, Any]]:
+    """Statements sent while the test runs, each with the parameters of its first execution."""
+    seen: dict[str, Any] = {}
+
+    def record(*args: Any) -> None:
+        _conn, _cursor, statement, params, _context, many = args
+        seen.setdefault(statement, params[0] if many else params)
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def _run_detection(sessions: sessionmaker[Session]) -> None:
+    config = MonitorConfig.model_validate({"topics": [{"name": "valmora", "query": "Valmora"}]})
+    articles = _coverage()
+    for batch in (articles, articles[:2]):  # the second pass finds them stored
+        # prune=False: the once-a-cycle prune reads the active index whole by design.
+        report = detect(sessions, batch, {}, config, DetectionSettings(), now=START, prune=False)
+        assert not report.errors
+    # The paths this test means to cover were taken.
+    assert report.already_stored == 2
+
+
+def _explained(statement: str) -> bool:
+    return statement.lstrip().split(None, 1)[0].upper() in {"SELECT", "UPDATE", "DELETE"}
+
+
+def _sqlite_scans(cursor: Any, statement: str, params: Any) -> list[str]:
+    cursor.execute("EXPLAIN QUERY PLAN " + statement, params)
+    details = [str(row[-1]) for row in cursor.fetchall()]
+    return [
+        d
+        for d in details
+        if (d.startswith("SCAN ") and d.split()[1] in TABLES) or "ANY(" in d  # skip-scan
+    ]
+
+
+def _pg_leading_columns(cursor: Any) -> dict[str, str]:
+    cursor.execute(
+        "SELECT c.relname, a.attname FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+    )
+    return {str(name): str(column) for name, column in cursor.fetchall()}
+
+
+def _pg_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _pg_nodes(child)
+
+
+def _pg_scans(cursor: Any, statement: str, params: Any, leading: dict[str, str]) -> list[str]:
+    cursor.execute("EXPLAIN (FORMAT JSON) " + statement, params)
+    raw = cursor.fetchone()[0]
+    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    found = []
+    for node in _pg_nodes(plan):
+        if node["Node Type"] == "Seq Scan" and node.get("Relation Name") in TABLES:
+            found.append(f"Seq Scan on {node['Relation Name']}")
+        cond, index = node.get("Index Cond"), node.get("Index Name")
+        # A condition on a later column of an index still reads all of the index.
+        if cond and index in leading and not re.search(rf"\b{leading[index]}\b", cond):
+            found.append(f"{node['Node Type']} using {index}: {cond}")
+    return found
+
+
+def test_every_statement_of_a_new_article_uses_an_index(
+    engine: Engine, sessions: sessionmaker[Session], statements: dict[str, Any]
+) -> None:
+    _run_detection(sessions)
+    sent = [(sql, params) for sql, params in statements.items() if _explained(sql)]
+    assert any(sql.startswith("DELETE FROM story_terms") for sql, _ in sent)
+    assert any("FROM alerts" in sql for sql, _ in sent)  # the topic had seen the story
+
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            scans = {sql: _sqlite_scans(cursor, sql, params) for sql, params in sent}
+        else:
+            leading = _pg_leading_columns(cursor)
+            cursor.execute("SET enable_seqscan = off")  # a seq scan is then a missing index
+            scans = {sql: _pg_scans(cursor, sql, params, leading) for sql, params in sent}
+    finally:
+        raw.close()
+    assert {sql: found for sql, found in scans.items() if found} == {}
