@@ -185,23 +185,23 @@ def insert_article(session: Session, values: dict[str, Any]) -> int | None:
     return int(new_id) if new_id is not None else None
 
 
-def delete_article(session: Session, article_id: int) -> None:
-    session.execute(delete(ARTICLE_KEYS).where(ARTICLE_KEYS.c.article_id == article_id))
-    session.execute(delete(ARTICLES).where(ARTICLES.c.id == article_id))
-    _forget(session, ArticleRow, article_id)
-
-
 @lru_cache(maxsize=4)
 def _add_key_sql(dialect: str) -> Any:
-    return _insert(dialect, ARTICLE_KEYS).on_conflict_do_nothing(index_elements=["key"])
+    return (
+        _insert(dialect, ARTICLE_KEYS)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(ARTICLE_KEYS.c.key)
+    )
 
 
 def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
-    """Insert an alias key unless another article holds it; the database decides."""
-    result = session.execute(
-        _add_key_sql(_dialect(session)), {"key": key, "article_id": article_id}
-    )
-    return bool(getattr(result, "rowcount", 0))
+    """Insert a key unless another article holds it; the database decides.
+
+    The answer is the returned row, not the row count: SQLAlchemy promises a row count for
+    UPDATE and DELETE only, and for this INSERT on psycopg it is -1, conflict or not.
+    """
+    params = {"key": key, "article_id": article_id}
+    return session.execute(_add_key_sql(_dialect(session)), params).first() is not None
 
 
 _PLACEMENT = select(ARTICLES.c.id, ARTICLES.c.story_id, ARTICLES.c.development_id)

@@ -123,15 +123,18 @@ def _try_insert(
         "is_development": False,
         "decision": {},
     }
+    savepoint = session.begin_nested()
     article_id = repo.insert_article(session, values)
-    if article_id is None:
-        return None
-    for key in keys:
-        if not repo.add_key_if_free(session, article_id, key):
-            # Another writer holds this URL or GUID: it stored the article first.
-            repo.delete_article(session, article_id)
-            return None
-    return article_id
+    if article_id is not None and all(
+        repo.add_key_if_free(session, article_id, key) for key in keys
+    ):
+        savepoint.commit()
+        return article_id
+    # Another writer holds this URL or GUID: it stored the article first. Rolling back leaves
+    # no row to delete, so no foreign-key cascade has to look through the archive's bands,
+    # keys and reports for children of a row that never had any.
+    savepoint.rollback()
+    return None
 
 
 def _near_duplicate(
