@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import MonitorConfig
 from monitor.models import Article
 from monitor.pipeline.detect import detect
-from monitor.storage.tables import Base
+from monitor.storage.detection import document_frequencies, prefer_index_scans
+from monitor.storage.tables import Base, TermStatRow
 from monitor.stories.settings import DetectionSettings
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
@@ -151,3 +152,28 @@ def test_every_statement_of_a_new_article_uses_an_index(
     finally:
         raw.close()
     assert {sql: found for sql, found in scans.items() if found} == {}
+
+
+def test_an_articles_terms_are_read_through_the_primary_key(
+    engine: Engine, statements: dict[str, Any]
+) -> None:
+    """On PostgreSQL the planner, left alone, reads all of ``term_stats`` to find an article's
+    terms; in a transaction that called ``prefer_index_scans`` (as detect's do) it may not."""
+    vocabulary = [f"term{i}" for i in range(5000)]
+    with engine.begin() as conn:
+        conn.execute(TermStatRow.__table__.insert(), [{"term": t, "df": 1} for t in vocabulary])
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE term_stats")
+    wanted = vocabulary[::25]  # 200 terms, as many as an article looks up
+    statements.clear()
+    with Session(engine) as session, session.begin():
+        prefer_index_scans(session)
+        found, _ = document_frequencies(session, wanted)
+        assert set(found) == set(wanted)
+        ((sql, params),) = [(q, p) for q, p in statements.items() if "FROM term_stats" in q]
+        cursor = session.connection().connection.cursor()
+        if engine.dialect.name == "sqlite":
+            assert _sqlite_scans(cursor, sql, params) == []
+        else:
+            assert _pg_scans(cursor, sql, params, _pg_leading_columns(cursor)) == []

@@ -25,6 +25,7 @@ from monitor.alerts.outbox import enqueue
 from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
+from monitor.storage.detection import prefer_index_scans
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest, prune_story_index
 from monitor.stories.settings import DetectionSettings
@@ -205,6 +206,7 @@ def detect(
             _prune_cold_stories(session, settings)
     for start in range(0, len(articles), batch_size):
         with sessions.begin() as session:
+            prefer_index_scans(session)
             for article in articles[start : start + batch_size]:
                 try:
                     with session.begin_nested():
