@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -259,13 +260,72 @@ async def test_crash_between_send_and_mark_resends_same_key(
     assert len(receiver.accepted) == 1
     assert deliveries(sessions)[0].state == "pending"
 
-    report = await deliver_due(sessions, config, wsettings, now=NOW + timedelta(minutes=1))
+    # The crashed run's claim holds: it might still be sending, as far as anyone can tell.
+    claim = timedelta(seconds=wsettings.delivery.claim_s)
+    report = await deliver_due(sessions, config, wsettings, now=NOW + claim / 2)
+    assert (report.sent, report.deferred) == (0, 1)
+    assert len(receiver.accepted) == 1
+
+    report = await deliver_due(sessions, config, wsettings, now=NOW + claim)
     assert report.sent == 1
     assert len(receiver.accepted) == 2  # at-least-once: the receiver saw it twice ...
     assert len(receiver.unique_accepted()) == 1  # ... under one key, so it keeps one
     assert deliveries(sessions)[0].state == "sent"
-    assert (await deliver_due(sessions, config, wsettings, now=NOW + timedelta(hours=2))).sent == 0
+    later = NOW + claim + timedelta(hours=2)
+    assert (await deliver_due(sessions, config, wsettings, now=later)).sent == 0
     assert len(receiver.accepted) == 2
+
+
+async def test_two_runs_at_once_send_a_delivery_once(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    """A manual cycle during a scheduled one: both find the delivery due, one sends it."""
+    config = hook_config(("hook", receiver.url()))
+    enqueue_alert(sessions, config, title="Talks resume in Istanbul")
+
+    first, second = await asyncio.gather(
+        deliver_due(sessions, config, wsettings, now=NOW),
+        deliver_due(sessions, config, wsettings, now=NOW),
+    )
+
+    assert len(receiver.accepted) == 1
+    assert first.sent + second.sent == 1
+    assert first.claimed_elsewhere + second.claimed_elsewhere == 1  # both had it in hand
+    assert deliveries(sessions)[0].state == "sent"
+
+
+async def test_a_deployment_delivers_the_alerts_of_its_own_topics_only(
+    sessions: sessionmaker[Session],
+    receiver: WebhookReceiver,
+    other_receiver: WebhookReceiver,
+    wsettings: Settings,
+) -> None:
+    """Two deployments with their own config files share one database."""
+
+    def config(topic: str, channel: str, url: str) -> MonitorConfig:
+        return parse_config(
+            {
+                "topics": [{"name": topic, "query": topic.split()[0]}],
+                "channels": [{"type": "webhook", "name": channel, "url": url}],
+            }
+        )
+
+    harbour = config("Harbour talks", "desk", receiver.url())
+    glacier = config("Glacier museum", "culture", other_receiver.url())
+    enqueue_alert(sessions, harbour, title="Harbour talks set for June")
+    enqueue_alert(sessions, glacier, title="Glacier museum opens")
+
+    report = await deliver_due(sessions, glacier, wsettings, now=NOW)
+    assert (report.sent, report.dead, report.deferred) == (1, 0, 0)
+    assert (len(receiver.accepted), len(other_receiver.accepted)) == (0, 1)
+    assert {d.channel: d.state for d in deliveries(sessions)} == {
+        "desk": "pending",  # not this deployment's to send, nor to declare dead
+        "culture": "sent",
+    }
+
+    report = await deliver_due(sessions, harbour, wsettings, now=NOW)
+    assert (report.sent, report.dead) == (1, 0)
+    assert (len(receiver.accepted), len(other_receiver.accepted)) == (1, 1)
 
 
 async def test_unknown_channel_is_dead_not_lost(

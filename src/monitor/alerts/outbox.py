@@ -12,12 +12,19 @@ Lifecycle of a ``deliveries`` row (one per alert and channel)::
 * :func:`enqueue` runs in the transaction that inserts the alert, so an alert and its outbox rows
   commit together, before any send. It routes each channel (:func:`monitor.alerts.digest.route`):
   immediate, or into the next digest because of the topic's mode, its hourly cap or quiet hours.
-* :func:`deliver_due` sends what is due at the injected ``now``: immediate rows, and digests whose
-  time has come. Due digest rows of a channel are first bound to a batch (``batch_key``, committed)
-  so a retried digest carries the same idempotency key. A send happens before its row is marked
-  sent; a crash between the two re-sends on the next run with the same key (at-least-once), which
-  receivers dedupe. Channels run concurrently; a channel that fails transiently is not tried again
-  in the same run, and never holds up another channel.
+* :func:`deliver_due` sends what is due at the injected ``now`` for the topics of its config:
+  immediate rows, and digests whose time has come. Deliveries of other topics belong to another
+  deployment sharing the database and are left to it (topic names are the identity of an alert
+  stream: two configs naming the same topic share its alerts). Due digest rows of a channel are
+  first bound to a batch (``batch_key``, committed) so a retried digest carries the same
+  idempotency key.
+* Before a send, its rows are **claimed**: one conditional UPDATE moves their ``next_attempt_at``
+  ``claim_s`` ahead, and a run that finds them no longer due (another run claimed them first)
+  skips them. Two runs at once (a manual cycle during a scheduled one, two deployments on one
+  database) therefore never send the same delivery twice. A send happens before its row is
+  marked sent; a crash between the two re-sends with the same key once the claim has run out
+  (at-least-once), which receivers dedupe. Channels run concurrently; a channel that fails
+  transiently is not tried again in the same run, and never holds up another channel.
 * Back-off: ``min(base * 2**(attempts-1), max)`` scaled by a jitter factor in [0.5, 1), derived from
   the delivery id and attempt number (deterministic, so tests need no random seed).
 """
@@ -27,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -158,12 +165,14 @@ class ChannelError:
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """Counts are outbox rows (one digest message may settle many); ``deferred`` is what waits
-    for a later run (digests not yet due, back-off, channels down this run)."""
+    for a later run (digests not yet due, back-off, channels down this run); ``claimed_elsewhere``
+    is what another run was sending at the same time."""
 
     sent: int = 0
     failed: int = 0
     dead: int = 0
     deferred: int = 0
+    claimed_elsewhere: int = 0
     messages: int = 0
     errors: tuple[ChannelError, ...] = ()
     warnings: tuple[str, ...] = field(default=())
@@ -183,6 +192,7 @@ class _Tally:
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    claimed_elsewhere: int = 0
     messages: int = 0
     errors: list[ChannelError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -197,10 +207,14 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def _form_digest_batches(session: Session, now: datetime, max_items: int) -> None:
+def _form_digest_batches(
+    session: Session, now: datetime, max_items: int, topics: Collection[str]
+) -> None:
     rows = session.scalars(
         select(DeliveryRow)
+        .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
         .where(
+            AlertRow.topic.in_(topics),
             DeliveryRow.mode == "digest",
             DeliveryRow.state == DeliveryState.PENDING.value,
             DeliveryRow.batch_key.is_(None),
@@ -229,12 +243,15 @@ def _content(row: AlertRow) -> AlertContent:
         ) from exc
 
 
-def _due_jobs(session: Session, now: datetime, env: jinja2.Environment) -> list[_Job]:
+def _due_jobs(
+    session: Session, now: datetime, env: jinja2.Environment, topics: Collection[str]
+) -> list[_Job]:
     jobs: list[_Job] = []
     immediate = session.execute(
         select(DeliveryRow, AlertRow)
         .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
         .where(
+            AlertRow.topic.in_(topics),
             DeliveryRow.mode == "immediate",
             DeliveryRow.state.in_(WAITING),
             DeliveryRow.next_attempt_at <= now,
@@ -259,6 +276,7 @@ def _due_jobs(session: Session, now: datetime, env: jinja2.Environment) -> list[
         select(DeliveryRow, AlertRow)
         .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
         .where(
+            AlertRow.topic.in_(topics),
             DeliveryRow.mode == "digest",
             DeliveryRow.batch_key.is_not(None),
             DeliveryRow.state.in_(WAITING),
@@ -286,6 +304,25 @@ def _due_jobs(session: Session, now: datetime, env: jinja2.Environment) -> list[
             )
         )
     return jobs
+
+
+def _claim(sessions: sessionmaker[Session], job: _Job, now: datetime, hold: timedelta) -> bool:
+    """Take every row of ``job`` for ``hold``, or none of them when another run has one."""
+    with sessions() as session:
+        result = session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.id.in_(job.delivery_ids),
+                DeliveryRow.state.in_(WAITING),
+                DeliveryRow.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + hold)
+        )
+        if int(getattr(result, "rowcount", 0) or 0) != len(job.delivery_ids):
+            session.rollback()
+            return False
+        session.commit()
+        return True
 
 
 def _mark_sent(
@@ -350,7 +387,11 @@ async def _run_channel(
     tally: _Tally,
     after_send: AfterSend | None,
 ) -> None:
+    hold = timedelta(seconds=settings.delivery.claim_s)
     for job in jobs:
+        if not _claim(sessions, job, now, hold):
+            tally.claimed_elsewhere += len(job.delivery_ids)
+            continue  # another run is sending it
         try:
             if channel is None:
                 raise PermanentDeliveryError(
@@ -420,10 +461,11 @@ async def deliver_due(
     now = as_utc(now)
     env = template_environment(settings.delivery.templates_dir)
     secrets = known_secrets(settings)
+    topics = {topic.name for topic in config.topics}
     with sessions.begin() as session:
-        _form_digest_batches(session, now, settings.delivery.max_digest_items)
+        _form_digest_batches(session, now, settings.delivery.max_digest_items, topics)
     with sessions() as session:
-        jobs = _due_jobs(session, now, env)
+        jobs = _due_jobs(session, now, env, topics)
     by_channel: dict[str, list[_Job]] = defaultdict(list)
     for job in jobs:
         by_channel[job.channel].append(job)
@@ -452,7 +494,11 @@ async def deliver_due(
             await client.aclose()
     with sessions() as session:
         deferred = int(
-            session.scalar(select(func.count(DeliveryRow.id)).where(DeliveryRow.state.in_(WAITING)))
+            session.scalar(
+                select(func.count(DeliveryRow.id))
+                .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+                .where(AlertRow.topic.in_(topics), DeliveryRow.state.in_(WAITING))
+            )
             or 0
         )
     return DeliveryReport(
@@ -460,6 +506,7 @@ async def deliver_due(
         failed=tally.failed,
         dead=tally.dead,
         deferred=deferred,
+        claimed_elsewhere=tally.claimed_elsewhere,
         messages=tally.messages,
         errors=tuple(tally.errors),
         warnings=tuple(tally.warnings),

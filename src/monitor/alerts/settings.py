@@ -35,6 +35,12 @@ class DeliverySettings(BaseModel):
         None, description="directory whose *.j2 files override the packaged alert templates"
     )
     max_digest_items: int = Field(200, ge=1, description="alerts per digest message; rest go next")
+    claim_s: float = Field(
+        600.0,
+        gt=0,
+        description="how long a run holds the deliveries it is sending; after a crash they are "
+        "sent again once this has passed (keep it well above the send timeouts)",
+    )
 
 
 class DigestSchedule(BaseModel):
