@@ -25,7 +25,7 @@ from monitor.alerts.outbox import enqueue
 from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
-from monitor.storage.detection import prefer_index_scans
+from monitor.storage.detection import lock_detection, prefer_index_scans
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest, prune_story_index
 from monitor.stories.settings import DetectionSettings
@@ -203,9 +203,11 @@ def detect(
     report = DetectReport()
     if prune:
         with sessions.begin() as session:
+            lock_detection(session)
             _prune_cold_stories(session, settings)
     for start in range(0, len(articles), batch_size):
         with sessions.begin() as session:
+            lock_detection(session)  # another writer's detect waits for this batch to commit
             prefer_index_scans(session)
             for article in articles[start : start + batch_size]:
                 try:

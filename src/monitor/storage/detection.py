@@ -173,6 +173,22 @@ class StoredStory:
     state: Mapping[str, Any]  # shared between loads of the same state: read, never modify
 
 
+DETECTION_LOCK = 0x6D6F6E69746F72  # PostgreSQL advisory lock key of the detect stage
+
+
+def lock_detection(session: Session) -> None:
+    """Hold PostgreSQL's detection lock until the transaction ends; other writers wait for it.
+
+    Detection is sequential by nature (each article is placed against the stories, terms and
+    counts the previous ones left), and two writers at once also lock the same rows in
+    different orders: every article upserts the document count and its terms. Two deployments
+    on one database deadlocked within seconds. With the lock, their transactions take turns.
+    SQLite has one writer at a time already.
+    """
+    if _dialect(session) == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DETECTION_LOCK})
+
+
 def prefer_index_scans(session: Session) -> None:
     """Tell PostgreSQL's planner, for the rest of the transaction, that every lookup has an index.
 

@@ -1,0 +1,85 @@
+"""Two writers on one PostgreSQL database at once: two deployments, or a manual cycle during a
+scheduled one. SQLite admits one writer at a time, so these cases exist only on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import MonitorConfig
+from monitor.demo.synthetic import synthetic_articles
+from monitor.models import Article
+from monitor.pipeline.detect import DetectReport, detect
+from monitor.storage.db import make_engine, session_factory, upgrade
+from monitor.storage.tables import ArticleRow, Base
+from monitor.stories.settings import DetectionSettings
+
+NOW = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    yield engine
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+def _articles(seed: int, n: int) -> list[Article]:
+    out = []
+    for demo in synthetic_articles(n, seed):
+        url = f"https://{demo.outlet}.test{demo.path}"
+        out.append(
+            Article(
+                source=demo.outlet,
+                url=url,
+                canonical_url=url,
+                title=demo.title,
+                text="\n".join(demo.paragraphs),
+                fetched_at=demo.published,
+                published_at=demo.published,
+            )
+        )
+    return out
+
+
+def test_two_writers_detect_at_once_without_deadlock(pg_engine: Engine) -> None:
+    """Every article upserts the document count and its terms; without the detection lock the
+    two writers' transactions lock those rows in different orders and PostgreSQL aborts one."""
+    sessions: sessionmaker[Session] = session_factory(pg_engine)
+    config = MonitorConfig.model_validate({"topics": [{"name": "all", "query": "said"}]})
+    work = {"first": _articles(seed=11, n=40), "second": _articles(seed=12, n=40)}
+    reports: dict[str, DetectReport] = {}
+    failures: dict[str, Exception] = {}
+    start = threading.Barrier(2)
+
+    def write(name: str) -> None:
+        start.wait()
+        try:
+            reports[name] = detect(
+                sessions, work[name], {}, config, DetectionSettings(), now=NOW, batch_size=4
+            )
+        except Exception as exc:  # reported by the assertion below
+            failures[name] = exc
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert failures == {}
+    assert {name: (r.stored, r.errors) for name, r in reports.items()} == {
+        "first": (40, []),
+        "second": (40, []),
+    }
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ArticleRow)) == 80
