@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import MonitorConfig
+from monitor.config import MonitorConfig, SourceConfig
 from monitor.demo.synthetic import synthetic_articles
 from monitor.models import Article
+from monitor.pipeline.collect import sync_sources
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.storage.db import make_engine, session_factory, upgrade
 from monitor.storage.tables import ArticleRow, Base
@@ -83,3 +84,27 @@ def test_two_writers_detect_at_once_without_deadlock(pg_engine: Engine) -> None:
     }
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(ArticleRow)) == 80
+
+
+def test_two_writers_add_the_same_new_source_at_once(pg_engine: Engine) -> None:
+    sessions: sessionmaker[Session] = session_factory(pg_engine)
+    source = SourceConfig(name="wire", url="https://wire.test/feed.xml")
+    outcome: dict[str, object] = {}
+
+    def second_writer() -> None:
+        try:
+            with sessions.begin() as session:
+                outcome["states"] = sync_sources(session, [source])
+        except Exception as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    with sessions.begin() as session:
+        first = sync_sources(session, [source])  # inserted, not yet committed
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()  # waiting on the name's unique index: the race is on
+    thread.join(30)
+
+    assert "error" not in outcome
+    assert outcome["states"] == first

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SourceConfig
@@ -84,16 +85,25 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     """Upsert configured sources by name; return the enabled ones with their validators."""
     rows = {row.name: row for row in session.scalars(select(SourceRow))}
     states: list[SourceState] = []
+    new: list[dict[str, Any]] = []
     for src in sources:
         row = rows.get(src.name)
         if row is None:
-            row = SourceRow(name=src.name, url=src.url, consecutive_failures=0, articles_seen=0)
-            session.add(row)
+            new.append({"name": src.name, "url": src.url})
         elif row.url != src.url:  # a moved feed: its old validators mean nothing
             row.url, row.etag, row.last_modified = src.url, None, None
         if src.enabled:
             states.append(SourceState(0, src.name, src.url))
     session.flush()
+    if new:
+        # Another deployment on the database may be adding the same source right now.
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        values = [{**v, "consecutive_failures": 0, "articles_seen": 0} for v in new]
+        session.execute(
+            insert(SourceRow).values(values).on_conflict_do_nothing(index_elements=["name"])
+        )
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     return [
         SourceState(
