@@ -1,14 +1,12 @@
-"""Two writers on one PostgreSQL database at once: two deployments, or a manual cycle during a
-scheduled one. SQLite admits one writer at a time, so these cases exist only on PostgreSQL."""
+"""Two writers on one database at once: two deployments, or a manual cycle during a scheduled
+one, on PostgreSQL and on the SQLite file of the embedded default."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import MonitorConfig, SourceConfig
@@ -16,22 +14,11 @@ from monitor.demo.synthetic import synthetic_articles
 from monitor.models import Article
 from monitor.pipeline.collect import sync_sources
 from monitor.pipeline.detect import DetectReport, detect
-from monitor.storage.db import make_engine, session_factory, upgrade
-from monitor.storage.tables import ArticleRow, Base
+from monitor.storage.db import session_factory, take_write_lock
+from monitor.storage.tables import ArticleRow
 from monitor.stories.settings import DetectionSettings
 
 NOW = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def pg_engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
-    upgrade(engine)
-    yield engine
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
 
 
 def _articles(seed: int, n: int) -> list[Article]:
@@ -52,10 +39,11 @@ def _articles(seed: int, n: int) -> list[Article]:
     return out
 
 
-def test_two_writers_detect_at_once_without_deadlock(pg_engine: Engine) -> None:
-    """Every article upserts the document count and its terms; without the detection lock the
-    two writers' transactions lock those rows in different orders and PostgreSQL aborts one."""
-    sessions: sessionmaker[Session] = session_factory(pg_engine)
+def test_two_writers_detect_at_once(engine: Engine) -> None:
+    """Every article upserts the document count and its terms: without the detection lock, the
+    two writers' transactions lock those rows in different orders and PostgreSQL aborts one;
+    SQLite refuses the write of a transaction whose snapshot another writer made stale."""
+    sessions: sessionmaker[Session] = session_factory(engine)
     config = MonitorConfig.model_validate({"topics": [{"name": "all", "query": "said"}]})
     work = {"first": _articles(seed=11, n=40), "second": _articles(seed=12, n=40)}
     reports: dict[str, DetectReport] = {}
@@ -86,24 +74,26 @@ def test_two_writers_detect_at_once_without_deadlock(pg_engine: Engine) -> None:
         assert session.scalar(select(func.count()).select_from(ArticleRow)) == 80
 
 
-def test_two_writers_add_the_same_new_source_at_once(pg_engine: Engine) -> None:
-    sessions: sessionmaker[Session] = session_factory(pg_engine)
+def test_two_writers_add_the_same_new_source_at_once(engine: Engine) -> None:
+    sessions: sessionmaker[Session] = session_factory(engine)
     source = SourceConfig(name="wire", url="https://wire.test/feed.xml")
     outcome: dict[str, object] = {}
 
     def second_writer() -> None:
         try:
             with sessions.begin() as session:
+                take_write_lock(session)  # as the poll stage does
                 outcome["states"] = sync_sources(session, [source])
         except Exception as exc:  # reported by the assertion below
             outcome["error"] = exc
 
     with sessions.begin() as session:
+        take_write_lock(session)
         first = sync_sources(session, [source])  # inserted, not yet committed
         thread = threading.Thread(target=second_writer)
         thread.start()
         thread.join(0.5)
-        assert thread.is_alive()  # waiting on the name's unique index: the race is on
+        assert thread.is_alive()  # waiting for the first writer: the race is on
     thread.join(30)
 
     assert "error" not in outcome

@@ -32,6 +32,7 @@ from monitor.errors import FetchError, ParseError
 from monitor.feeds import parse_feed
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
+from monitor.storage.db import take_write_lock
 from monitor.storage.tables import SourceRow
 from monitor.stories.ingest import known_keys
 from monitor.urls import canonicalize
@@ -236,12 +237,14 @@ async def collect(
 ) -> Collection:
     """Run the whole collect stage with one shared client."""
     with sessions.begin() as session:
+        take_write_lock(session)
         states = sync_sources(session, sources)
     own_client = client is None
     http = client if client is not None else make_client(policy)
     try:
         polls = await poll_feeds(http, policy, states)
         with sessions.begin() as session:
+            take_write_lock(session)
             record_polls(session, polls, now)
             jobs, skipped = select_new(session, polls)
         pages = await fetch_pages(http, policy, jobs)
@@ -343,9 +346,11 @@ def poll_sources(
 ) -> Poll:
     """Poll every enabled source, record the outcome, and list the entries to fetch."""
     with sessions.begin() as session:
+        take_write_lock(session)
         states = sync_sources(session, sources)
     polls = fetcher.poll_feeds(states)
     with sessions.begin() as session:
+        take_write_lock(session)
         record_polls(session, polls, now)
         jobs, skipped = select_new(session, polls)
     return Poll(tuple(polls), tuple(jobs), skipped)

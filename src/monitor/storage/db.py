@@ -44,8 +44,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+WRITE_LOCK = "monitor_write_lock"  # connection execution option, see take_write_lock()
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql(
+        "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_LOCK) else "BEGIN"
+    )
+
+
+def take_write_lock(session: Session) -> None:
+    """Begin the session's transaction as a writer; call it before anything else in it.
+
+    On SQLite this is ``BEGIN IMMEDIATE``: the database's write lock is taken up front, and a
+    second writer waits for the first to commit (``busy_timeout``). With a plain ``BEGIN``, a
+    transaction that reads before it writes fails at its first write ("database is locked")
+    whenever another writer committed in between, because its snapshot is then stale: a manual
+    ``monitor run`` during a scheduled cycle failed that way. PostgreSQL locks rows, not the
+    database; this changes nothing there.
+    """
+    session.connection(execution_options={WRITE_LOCK: True})
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from monitor.storage.db import take_write_lock
 from monitor.storage.tables import (
     ArticleKeyRow,
     ArticleRow,
@@ -177,14 +178,17 @@ DETECTION_LOCK = 0x6D6F6E69746F72  # PostgreSQL advisory lock key of the detect 
 
 
 def lock_detection(session: Session) -> None:
-    """Hold PostgreSQL's detection lock until the transaction ends; other writers wait for it.
+    """Begin a detect transaction holding the detection lock; other writers wait for it.
 
     Detection is sequential by nature (each article is placed against the stories, terms and
     counts the previous ones left), and two writers at once also lock the same rows in
     different orders: every article upserts the document count and its terms. Two deployments
-    on one database deadlocked within seconds. With the lock, their transactions take turns.
-    SQLite has one writer at a time already.
+    on one PostgreSQL database deadlocked within seconds; with an advisory lock held until the
+    transaction ends, their transactions take turns. On SQLite the transaction takes the
+    database's write lock up front (:func:`monitor.storage.db.take_write_lock`).
+    Call it first in the transaction.
     """
+    take_write_lock(session)
     if _dialect(session) == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DETECTION_LOCK})
 
