@@ -52,6 +52,7 @@ from monitor.alerts.settings import ChannelConfig, TopicDelivery
 from monitor.config import MonitorConfig, Settings
 from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from monitor.models import AlertContent
+from monitor.storage.db import take_write_lock
 from monitor.storage.tables import AlertRow, DeliveryRow
 from monitor.timeutil import as_utc
 
@@ -463,6 +464,7 @@ async def deliver_due(
     secrets = known_secrets(settings)
     topics = {topic.name for topic in config.topics}
     with sessions.begin() as session:
+        take_write_lock(session)  # reads, then binds rows to batches
         _form_digest_batches(session, now, settings.delivery.max_digest_items, topics)
     with sessions() as session:
         jobs = _due_jobs(session, now, env, topics)
