@@ -137,6 +137,7 @@ class ProcessCpu:
         ("extraction workers", "multiprocessing.forkserver"),
         ("extraction workers", "multiprocessing.spawn"),
         ("Prefect server", "uvicorn"),
+        ("PostgreSQL server (when MONITOR_DATABASE_URL names one)", "postgres: "),
     )
 
     def __init__(self) -> None:
