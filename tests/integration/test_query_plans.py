@@ -78,7 +78,13 @@ def statements(engine: Engine) -> Iterator[dict[str, Any]]:
 
 
 def _run_detection(sessions: sessionmaker[Session]) -> None:
-    config = MonitorConfig.model_validate({"topics": [{"name": "valmora", "query": "Valmora"}]})
+    config = MonitorConfig.model_validate(
+        {
+            # A channel with an hourly cap: enqueueing counts the topic's recent deliveries.
+            "topics": [{"name": "valmora", "query": "Valmora", "delivery": {"max_per_hour": 5}}],
+            "channels": [{"type": "webhook", "name": "desk", "url": "https://hooks.test/desk"}],
+        }
+    )
     articles = _coverage()
     for batch in (articles, articles[:2]):  # the second pass finds them stored
         # prune=False: the once-a-cycle prune reads the active index whole by design.
@@ -139,6 +145,7 @@ def test_every_statement_of_a_new_article_uses_an_index(
     sent = [(sql, params) for sql, params in statements.items() if _explained(sql)]
     assert any(sql.startswith("DELETE FROM story_terms") for sql, _ in sent)
     assert any("FROM alerts" in sql for sql, _ in sent)  # the topic had seen the story
+    assert any("count(deliveries.id)" in sql for sql, _ in sent)  # the hourly cap
 
     raw = engine.raw_connection()
     try:

@@ -160,6 +160,9 @@ def test_the_story_index_keeps_its_rows_when_rekeyed_by_story(engine: Engine) ->
         "term",
     ]
     assert "ix_alerts_topic_story_id" in {i["name"] for i in inspector.get_indexes("alerts")}
+    assert "ix_deliveries_channel_created_at" in {
+        i["name"] for i in inspector.get_indexes("deliveries")
+    }
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT story_id, term, weight FROM story_terms ORDER BY term"))
         assert rows.all() == [(7, "harbour", 0.5), (7, "talks", 0.25)]

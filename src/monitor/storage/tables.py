@@ -237,6 +237,8 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("alert_id", "channel"),
         Index("ix_deliveries_state_next", "state", "next_attempt_at"),
+        # A topic's hourly cap counts the channel's deliveries of the last hour.
+        Index("ix_deliveries_channel_created_at", "channel", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

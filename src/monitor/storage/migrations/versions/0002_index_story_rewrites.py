@@ -1,5 +1,5 @@
-"""Index the per-article rewrites by story: ``story_terms`` keyed by (story, term), and alerts
-by (topic, story).
+"""Index the per-article rewrites by story: ``story_terms`` keyed by (story, term); alerts by
+(topic, story) and deliveries by (channel, created_at) for the lookups of raising an alert.
 
 Every stored article deletes and rewrites its story's ``story_terms`` rows. With the key led by
 ``term``, that delete had no index to use: SQLite walked every distinct term of the active index
@@ -30,9 +30,15 @@ def upgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index("ix_alerts_topic")
         batch_op.create_index("ix_alerts_topic_story_id", ["topic", "story_id"], unique=False)
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_deliveries_channel_created_at", ["channel", "created_at"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_channel_created_at")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index("ix_alerts_topic_story_id")
         batch_op.create_index("ix_alerts_topic", ["topic"], unique=False)
