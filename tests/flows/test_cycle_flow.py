@@ -1,4 +1,5 @@
-"""The Prefect flow end to end: demo newsroom over HTTP, SQLite, real SMTP and webhook receiver.
+"""The Prefect flow end to end: demo newsroom over HTTP, SQLite (and PostgreSQL), real SMTP and
+webhook receiver.
 
 Runs under one session-scoped ``prefect_test_harness``. The newsroom releases its timeline step
 by step; after each step one real cycle runs. Checks what users rely on: alerts arrive for new
@@ -19,8 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from flows.demo import Mailbox, smtp_server
+from sqlalchemy import Engine, func, select
 
 from monitor.demo.server import LocalServer
+from monitor.storage.tables import AlertRow
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -53,7 +56,9 @@ def test_demo_timeline_alerts_once_per_development(
     monkeypatch: pytest.MonkeyPatch,
     mailbox: tuple[Mailbox, int],
     local_server: LocalServer,
+    engine: Engine,
 ) -> None:
+    """On the SQLite file of the embedded default and on PostgreSQL, the production store."""
     from flows.cycle import monitor_cycle
 
     from monitor.demo.content import ARTICLES, OUTLETS
@@ -61,6 +66,7 @@ def test_demo_timeline_alerts_once_per_development(
 
     box, smtp_port = mailbox
     _env(monkeypatch, tmp_path, smtp_port)
+    monkeypatch.setenv("MONITOR_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     hooks = LocalServer().start()
     try:
         newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
@@ -87,6 +93,9 @@ def test_demo_timeline_alerts_once_per_development(
 
     alerts = sum(r["alerts_created"] for r in reports)
     assert alerts == expected
+    with engine.connect() as conn:  # the cycles wrote to the database they were given
+        stored = conn.execute(select(func.count()).select_from(AlertRow)).scalar_one()
+    assert stored == expected
     assert sum(r["exact_duplicates"] + r["near_duplicates"] for r in reports) >= 1
     assert any(r["sources_failed"] for r in reports), "the broken feed must be reported"
     assert len(box.messages) == expected
