@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import MonitorConfig
 from monitor.models import Article
 from monitor.pipeline.detect import detect
-from monitor.storage.detection import document_frequencies, prefer_index_scans
-from monitor.storage.tables import Base, TermStatRow
+from monitor.storage.detection import document_frequencies, prefer_index_scans, story_candidates
+from monitor.storage.tables import Base, StoryRow, StoryTermRow, TermStatRow
 from monitor.stories.settings import DetectionSettings
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
@@ -184,3 +184,53 @@ def test_an_articles_terms_are_read_through_the_primary_key(
             assert _sqlite_scans(cursor, sql, params) == []
         else:
             assert _pg_scans(cursor, sql, params, _pg_leading_columns(cursor)) == []
+
+
+def test_a_terms_strongest_stories_are_read_in_index_order(
+    engine: Engine, statements: dict[str, Any]
+) -> None:
+    """A common term may index thousands of stories; candidate lookup must read its few
+    strongest from the (term, weight) index, not gather and sort all of them."""
+    when = START
+    with engine.begin() as conn:
+        conn.execute(
+            StoryRow.__table__.insert(),
+            [
+                {"id": i, "headline": f"s{i}", "first_seen_at": when, "last_seen_at": when}
+                for i in range(1, 2001)
+            ],
+        )
+        conn.execute(
+            StoryTermRow.__table__.insert(),
+            [
+                # 1,000 terms of 20 stories each
+                {"story_id": i, "term": f"term{(i * 10 + k) % 1000}", "weight": 0.1}
+                for i in range(1, 2001)
+                for k in range(10)
+            ],
+        )
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE story_terms")
+    # Then the term becomes common: statistics lag behind, as they do during a cycle.
+    with engine.begin() as conn:
+        conn.execute(
+            StoryTermRow.__table__.insert(),
+            [{"story_id": i, "term": "harbour", "weight": i / 2000} for i in range(1, 2001)],
+        )
+    statements.clear()
+    with Session(engine) as session, session.begin():
+        prefer_index_scans(session)
+        assert story_candidates(session, ["harbour"], per_term=50, limit=3) == [2000, 1999, 1998]
+        ((sql, params),) = [(q, p) for q, p in statements.items() if "story_terms" in q]
+        cursor = session.connection().connection.cursor()
+        if engine.dialect.name == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = [str(row[-1]) for row in cursor.fetchall()]
+            assert not [step for step in plan if "TEMP B-TREE" in step], plan
+        else:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            raw = cursor.fetchone()[0]
+            tree = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+            kinds = {node["Node Type"] for node in _pg_nodes(tree)}
+            assert not kinds & {"Sort", "Bitmap Heap Scan", "Seq Scan"}, kinds

@@ -205,7 +205,15 @@ def prefer_index_scans(session: Session) -> None:
     SQLite plans from its indexes alone and needs no hint.
     """
     if _dialect(session) == "postgresql":
-        session.execute(text("SET LOCAL enable_seqscan = off"))
+        # set_config(..., true) is SET LOCAL. Bitmap scans go too: they return rows unordered,
+        # so a term's strongest postings were found by reading and sorting all of that term's
+        # rows instead of the first few entries of the (term, weight) index.
+        session.execute(
+            text(
+                "SELECT set_config('enable_seqscan', 'off', true), "
+                "set_config('enable_bitmapscan', 'off', true)"
+            )
+        )
 
 
 def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
