@@ -51,7 +51,7 @@ def _article(name: str, source: str, hours: float, text: str | None = None) -> A
 
 def _coverage() -> list[Article]:
     first = (FIXTURES / "01_first_report.txt").read_text(encoding="utf-8")
-    excerpt = "\n".join(first.splitlines()[:9])
+    excerpt = "\n".join(first.splitlines()[:6])
     return [
         _article("01_first_report.txt", "harbour-gazette.test", 0),
         _article("02_follow_up.txt", "straits-daily.test", 26),
@@ -86,12 +86,17 @@ def _run_detection(sessions: sessionmaker[Session]) -> None:
         }
     )
     articles = _coverage()
-    for batch in (articles, articles[:2]):  # the second pass finds them stored
+    reports = [
         # prune=False: the once-a-cycle prune reads the active index whole by design.
-        report = detect(sessions, batch, {}, config, DetectionSettings(), now=START, prune=False)
-        assert not report.errors
+        detect(sessions, batch, {}, config, DetectionSettings(), now=START, prune=False)
+        for batch in (articles, articles[:2])  # the second pass finds them stored
+    ]
     # The paths this test means to cover were taken.
-    assert report.already_stored == 2
+    assert [r.errors for r in reports] == [[], []]
+    assert reports[0].duplicates == {"exact": 1, "near": 1}
+    assert reports[0].reports >= 1  # the rewrite
+    assert reports[0].developments >= 3
+    assert reports[1].already_stored == 2
 
 
 def _explained(statement: str) -> bool:
