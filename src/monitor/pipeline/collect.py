@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SourceConfig
@@ -32,7 +31,7 @@ from monitor.errors import FetchError, ParseError
 from monitor.feeds import parse_feed
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
-from monitor.storage.db import take_write_lock
+from monitor.storage.db import dialect_insert, take_write_lock
 from monitor.storage.tables import SourceRow
 from monitor.stories.ingest import known_keys
 from monitor.urls import canonicalize
@@ -98,13 +97,9 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     session.flush()
     if new:
         # Another deployment on the database may be adding the same source right now.
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
+        insert = dialect_insert(session.get_bind().dialect.name, SourceRow.__table__)
         values = [{**v, "consecutive_failures": 0, "articles_seen": 0} for v in new]
-        session.execute(
-            insert(SourceRow).values(values).on_conflict_do_nothing(index_elements=["name"])
-        )
+        session.execute(insert.values(values).on_conflict_do_nothing(index_elements=["name"]))
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     return [
         SourceState(
@@ -227,6 +222,25 @@ async def fetch_pages(
     return pages
 
 
+def _synced_sources(
+    sessions: sessionmaker[Session], sources: Sequence[SourceConfig]
+) -> list[SourceState]:
+    """:func:`sync_sources` in a transaction of its own (it reads, then writes)."""
+    with sessions.begin() as session:
+        take_write_lock(session)
+        return sync_sources(session, sources)
+
+
+def _record_and_select(
+    sessions: sessionmaker[Session], polls: Sequence[FeedPoll], now: datetime
+) -> tuple[list[PageJob], int]:
+    """:func:`record_polls` and :func:`select_new` in one transaction of their own."""
+    with sessions.begin() as session:
+        take_write_lock(session)
+        record_polls(session, polls, now)
+        return select_new(session, polls)
+
+
 async def collect(
     sessions: sessionmaker[Session],
     policy: FetchPolicy,
@@ -236,17 +250,12 @@ async def collect(
     client: httpx.AsyncClient | None = None,
 ) -> Collection:
     """Run the whole collect stage with one shared client."""
-    with sessions.begin() as session:
-        take_write_lock(session)
-        states = sync_sources(session, sources)
+    states = _synced_sources(sessions, sources)
     own_client = client is None
     http = client if client is not None else make_client(policy)
     try:
         polls = await poll_feeds(http, policy, states)
-        with sessions.begin() as session:
-            take_write_lock(session)
-            record_polls(session, polls, now)
-            jobs, skipped = select_new(session, polls)
+        jobs, skipped = _record_and_select(sessions, polls, now)
         pages = await fetch_pages(http, policy, jobs)
     finally:
         if own_client:
@@ -345,12 +354,6 @@ def poll_sources(
     now: datetime,
 ) -> Poll:
     """Poll every enabled source, record the outcome, and list the entries to fetch."""
-    with sessions.begin() as session:
-        take_write_lock(session)
-        states = sync_sources(session, sources)
-    polls = fetcher.poll_feeds(states)
-    with sessions.begin() as session:
-        take_write_lock(session)
-        record_polls(session, polls, now)
-        jobs, skipped = select_new(session, polls)
+    polls = fetcher.poll_feeds(_synced_sources(sessions, sources))
+    jobs, skipped = _record_and_select(sessions, polls, now)
     return Poll(tuple(polls), tuple(jobs), skipped)

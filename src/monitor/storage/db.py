@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +52,11 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(
         "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_LOCK) else "BEGIN"
     )
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """An INSERT for ``dialect`` that supports ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 def take_write_lock(session: Session) -> None:

@@ -33,11 +33,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from monitor.storage.db import take_write_lock
+from monitor.storage.db import dialect_insert, take_write_lock
 from monitor.storage.tables import (
     ArticleKeyRow,
     ArticleRow,
@@ -72,13 +71,6 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
-
-
-def _insert(dialect: str, table: Table) -> Any:
-    """A dialect insert that supports ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 # Statements on the per-article path are built once, with bind parameters, and reused: building
@@ -239,7 +231,7 @@ def canonical_url_stored(session: Session, canonical_url: str) -> bool:
 
 @lru_cache(maxsize=4)
 def _insert_article_sql(dialect: str) -> Any:
-    return _insert(dialect, ARTICLES).on_conflict_do_nothing().returning(ARTICLES.c.id)
+    return dialect_insert(dialect, ARTICLES).on_conflict_do_nothing().returning(ARTICLES.c.id)
 
 
 def insert_article(session: Session, values: dict[str, Any]) -> int | None:
@@ -253,7 +245,7 @@ def insert_article(session: Session, values: dict[str, Any]) -> int | None:
 @lru_cache(maxsize=4)
 def _add_key_sql(dialect: str) -> Any:
     return (
-        _insert(dialect, ARTICLE_KEYS)
+        dialect_insert(dialect, ARTICLE_KEYS)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(ARTICLE_KEYS.c.key)
     )
@@ -550,7 +542,7 @@ def replace_story_terms(
 
 @lru_cache(maxsize=4)
 def _add_report_sql(dialect: str) -> Any:
-    return _insert(dialect, REPORTS).on_conflict_do_nothing()
+    return dialect_insert(dialect, REPORTS).on_conflict_do_nothing()
 
 
 def add_report(session: Session, development_id: int, article_id: int, similarity: float) -> None:
