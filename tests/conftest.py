@@ -68,9 +68,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
+def _migrated(url: str) -> Iterator[Engine]:
+    """An engine on ``url``, migrated; a PostgreSQL database (shared by the session) is emptied
+    afterwards."""
+    eng = make_engine(url)
     upgrade(eng)
     yield eng
     if eng.dialect.name == "postgresql":
@@ -78,6 +79,17 @@ def engine(db_url: str) -> Iterator[Engine]:
         with eng.begin() as conn:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     eng.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    yield from _migrated(db_url)
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """The real PostgreSQL only, for cases that cannot arise on SQLite (one writer at a time)."""
+    yield from _migrated(postgres_url)
 
 
 @pytest.fixture

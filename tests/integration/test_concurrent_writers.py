@@ -31,7 +31,7 @@ def _articles(seed: int, n: int) -> list[Article]:
                 url=url,
                 canonical_url=url,
                 title=demo.title,
-                text="\n".join(demo.paragraphs),
+                text=demo.text,
                 fetched_at=demo.published,
                 published_at=demo.published,
             )

@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.db import make_engine, session_factory, upgrade
+from monitor.storage.db import session_factory
 from monitor.storage.tables import (
     ArticleKeyRow,
     ArticleRow,
-    Base,
     DevelopmentReportRow,
     MinhashBandRow,
     StoryTermRow,
@@ -257,13 +256,11 @@ def test_a_precomputed_reading_changes_nothing_but_the_cost(
     assert _outcomes(sessions, read) == plain
 
 
-def test_the_writer_that_loses_a_guid_race_leaves_nothing_behind(postgres_url: str) -> None:
+def test_the_writer_that_loses_a_guid_race_leaves_nothing_behind(postgres_engine: Engine) -> None:
     """Two writers on PostgreSQL store the same feed entry at once, under two URLs; the rival
     commits between our check of the keys and our insert. SQLite admits one writer at a time,
     so this race exists only on PostgreSQL (shared by several workers)."""
-    engine = make_engine(postgres_url)
-    upgrade(engine)
-    sessions = session_factory(engine)
+    sessions = session_factory(postgres_engine)
     mine = _article("https://a.test/flood", guid="entry-7")
     rival = _article("https://b.test/flood", FOLLOW_UP, guid="entry-7", source="riverside.test")
     raced: list[IngestResult] = []
@@ -273,25 +270,19 @@ def test_the_writer_that_loses_a_guid_race_leaves_nothing_behind(postgres_url: s
         if state.is_insert and getattr(table, "name", "") == "articles" and not raced:
             raced.append(_ingest(sessions, rival))
 
-    try:
-        with sessions() as session, session.begin():
-            event.listen(session, "do_orm_execute", rival_commits_first)
-            result = ingest(session, mine, source_id=None, settings=DetectionSettings())
-            # The transaction is still usable after the refused key.
-            assert session.scalar(select(func.count()).select_from(ArticleRow)) == 1
-        assert raced
-        assert raced[0].article_id is not None
-        assert result == IngestResult.stored()
-        with sessions() as session:
-            urls = session.scalars(select(ArticleRow.canonical_url)).all()
-            keys = dict(session.execute(select(ArticleKeyRow.key, ArticleKeyRow.article_id)).all())
-        assert urls == ["https://b.test/flood"]
-        assert keys == {
-            "url:https://b.test/flood": raced[0].article_id,
-            "guid:riverside.test:entry-7": raced[0].article_id,
-        }
-    finally:
-        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+    with sessions() as session, session.begin():
+        event.listen(session, "do_orm_execute", rival_commits_first)
+        result = ingest(session, mine, source_id=None, settings=DetectionSettings())
+        # The transaction is still usable after the refused key.
+        assert session.scalar(select(func.count()).select_from(ArticleRow)) == 1
+    assert raced
+    assert raced[0].article_id is not None
+    assert result == IngestResult.stored()
+    with sessions() as session:
+        urls = session.scalars(select(ArticleRow.canonical_url)).all()
+        keys = dict(session.execute(select(ArticleKeyRow.key, ArticleKeyRow.article_id)).all())
+    assert urls == ["https://b.test/flood"]
+    assert keys == {
+        "url:https://b.test/flood": raced[0].article_id,
+        "guid:riverside.test:entry-7": raced[0].article_id,
+    }

@@ -103,12 +103,16 @@ def _explained(statement: str) -> bool:
     return statement.lstrip().split(None, 1)[0].upper() in {"SELECT", "UPDATE", "DELETE"}
 
 
-def _sqlite_scans(cursor: Any, statement: str, params: Any) -> list[str]:
+def _sqlite_plan(cursor: Any, statement: str, params: Any) -> list[str]:
+    """The steps of SQLite's plan for ``statement``."""
     cursor.execute("EXPLAIN QUERY PLAN " + statement, params)
-    details = [str(row[-1]) for row in cursor.fetchall()]
+    return [str(row[-1]) for row in cursor.fetchall()]
+
+
+def _sqlite_scans(cursor: Any, statement: str, params: Any) -> list[str]:
     return [
         d
-        for d in details
+        for d in _sqlite_plan(cursor, statement, params)
         if (d.startswith("SCAN ") and d.split()[1] in TABLES) or "ANY(" in d  # skip-scan
     ]
 
@@ -128,12 +132,16 @@ def _pg_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _pg_nodes(child)
 
 
-def _pg_scans(cursor: Any, statement: str, params: Any, leading: dict[str, str]) -> list[str]:
+def _pg_plan(cursor: Any, statement: str, params: Any) -> Iterator[dict[str, Any]]:
+    """Every node of PostgreSQL's plan for ``statement``."""
     cursor.execute("EXPLAIN (FORMAT JSON) " + statement, params)
     raw = cursor.fetchone()[0]
-    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    return _pg_nodes((json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"])
+
+
+def _pg_scans(cursor: Any, statement: str, params: Any, leading: dict[str, str]) -> list[str]:
     found = []
-    for node in _pg_nodes(plan):
+    for node in _pg_plan(cursor, statement, params):
         if node["Node Type"] == "Seq Scan" and node.get("Relation Name") in TABLES:
             found.append(f"Seq Scan on {node['Relation Name']}")
         cond, index = node.get("Index Cond"), node.get("Index Name")
@@ -230,12 +238,8 @@ def test_a_terms_strongest_stories_are_read_in_index_order(
         ((sql, params),) = [(q, p) for q, p in statements.items() if "story_terms" in q]
         cursor = session.connection().connection.cursor()
         if engine.dialect.name == "sqlite":
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-            plan = [str(row[-1]) for row in cursor.fetchall()]
+            plan = _sqlite_plan(cursor, sql, params)
             assert not [step for step in plan if "TEMP B-TREE" in step], plan
         else:
-            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-            raw = cursor.fetchone()[0]
-            tree = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-            kinds = {node["Node Type"] for node in _pg_nodes(tree)}
+            kinds = {node["Node Type"] for node in _pg_plan(cursor, sql, params)}
             assert not kinds & {"Sort", "Bitmap Heap Scan", "Seq Scan"}, kinds
