@@ -109,13 +109,20 @@ def busy_cpu_seconds() -> float | None:
     return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU seconds (user + system) process ``pid`` has used, or None once it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or None."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used, or None once it is gone."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -142,6 +149,9 @@ class ProcessCpu:
     rest of the machine used is the machine's busy time minus the pipeline's.
     """
 
+    # The fork server is the flow process's child; the workers are forked from it. It imports
+    # and warms up trafilatura once per cycle's process, the workers do the extraction.
+    FORK_SERVER = "extraction fork server (imports trafilatura once per cycle)"
     KINDS = (
         ("extraction workers", "multiprocessing.forkserver"),
         ("extraction workers", "multiprocessing.spawn"),
@@ -171,7 +181,12 @@ class ProcessCpu:
         if fixed is not None:
             return fixed
         cmdline = _cmdline(pid)
-        return next((kind for kind, mark in self.KINDS if mark in cmdline), self.OTHER)
+        kind = next((kind for kind, mark in self.KINDS if mark in cmdline), self.OTHER)
+        if kind == "extraction workers" and "forkserver" in cmdline:
+            fields = _stat(pid)
+            if fields is not None and self._fixed.get(int(fields[1])) == self.FLOW:
+                return self.FORK_SERVER
+        return kind
 
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
