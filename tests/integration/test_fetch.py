@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import gzip
 import random
+import re
 import socket
+import ssl
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 from monitor.demo.server import LocalServer, Route
 from monitor.errors import (
@@ -367,6 +371,88 @@ async def test_connection_goes_to_the_resolved_address_with_the_name_as_host(
     assert resolver.asked == [("feeds.invalid", local_server.port)]
     (seen,) = local_server.table.requests_for("/feed.xml")
     assert seen.headers["host"] == f"feeds.invalid:{local_server.port}"
+
+
+@pytest.fixture
+def tls_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_server(tls_ca: trustme.CA) -> Iterator[tuple[LocalServer, list[str | None]]]:
+    """An HTTPS server whose certificate, from ``tls_ca``, names only ``news.invalid``; it
+    records the server name each client asked for in its handshake (SNI)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("news.invalid").configure_cert(context)
+    asked: list[str | None] = []
+    context.sni_callback = lambda _sock, name, _ctx: asked.append(name)
+    server = LocalServer(tls=context).start()
+    server.table.set("/feed.xml", Route(body=FEED, content_type="application/rss+xml"))
+    yield server, asked
+    server.stop()
+
+
+async def test_https_through_the_checked_transport_verifies_the_url_name(
+    tls_server: tuple[LocalServer, list[str | None]],
+    tls_ca: trustme.CA,
+    policy: FetchPolicy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, asked = tls_server
+    bundle = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # the standard way to trust a private CA
+    resolver = ScriptedResolver(["127.0.0.1"])
+    url = f"https://news.invalid:{server.port}/feed.xml"
+    async with make_client(policy, transport=make_transport(policy, resolver=resolver)) as client:
+        result = await fetch(client, url, policy)
+    assert result.status == 200
+    assert result.content == FEED
+    # Connected to the checked address, but the handshake named the URL's host, and the
+    # certificate was verified against that name.
+    assert resolver.asked == [("news.invalid", server.port)]
+    assert asked == ["news.invalid"]
+    (seen,) = server.table.requests_for("/feed.xml")
+    assert seen.headers["host"] == f"news.invalid:{server.port}"
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted", "reason"),
+    [
+        ("other.invalid", True, "hostname mismatch|doesn't match"),
+        ("news.invalid", False, "unable to get local issuer certificate|self.signed"),
+    ],
+    ids=["certificate-for-another-name", "untrusted-issuer"],
+)
+async def test_https_certificate_that_does_not_verify_is_a_fetch_error(
+    tls_server: tuple[LocalServer, list[str | None]],
+    tls_ca: trustme.CA,
+    policy: FetchPolicy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    host: str,
+    trusted: bool,
+    reason: str,
+) -> None:
+    server, _ = tls_server
+    if trusted:
+        bundle = tmp_path / "ca.pem"
+        tls_ca.cert_pem.write_to_path(str(bundle))
+        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    else:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    quick = replace(policy, retries=0)
+    url = f"https://{host}:{server.port}/feed.xml"
+    transport = make_transport(quick, resolver=ScriptedResolver(["127.0.0.1"]))
+    async with make_client(quick, transport=transport) as client:
+        with pytest.raises(TransientFetchError, match="CERTIFICATE_VERIFY_FAILED") as info:
+            await fetch(client, url, quick)
+    assert re.search(reason, str(info.value), re.IGNORECASE)
+    assert info.value.url == url
+    # Nothing was sent over a connection that failed verification.
+    assert server.table.requests_for("/feed.xml") == []
 
 
 async def test_every_resolved_address_is_checked_before_connecting(

@@ -3,13 +3,15 @@
 It is the offline demo newsroom's web server and the real server the integration tests and
 benchmarks fetch from. Routes can be replaced while it runs (articles are "published" over time),
 honour ``If-None-Match``/``If-Modified-Since`` with 304, and can misbehave on purpose: error
-statuses, hangs, redirects, oversized or mis-declared bodies.
+statuses, hangs, redirects, oversized or mis-declared bodies. Given a server-side SSL context
+it speaks HTTPS instead (the handshake happens in the request's own thread).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ssl
 import sys
 import threading
 import time
@@ -146,14 +148,21 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, table: RouteTable, port: int) -> None:
+    def __init__(self, table: RouteTable, port: int, tls: ssl.SSLContext | None) -> None:
         self.table = table
         super().__init__(("127.0.0.1", port), _Handler)
+        if tls is not None:
+            # Not in accept(): a client that never completes its handshake would stop the
+            # listening thread from accepting anyone else.
+            self.socket = tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up early (size caps, timeouts) are expected; others are not."""
+        """Clients that hang up early (size caps, timeouts) or refuse the certificate are
+        expected; other errors are not."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
             return
         super().handle_error(request, client_address)  # type: ignore[arg-type]
 
@@ -161,9 +170,12 @@ class _Server(ThreadingHTTPServer):
 class LocalServer:
     """A running server: ``base_url``, ``table`` and ``url(path)``."""
 
-    def __init__(self, table: RouteTable | None = None, port: int = 0) -> None:
+    def __init__(
+        self, table: RouteTable | None = None, port: int = 0, *, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.table = table or RouteTable()
-        self._server = _Server(self.table, port)
+        self.scheme = "https" if tls is not None else "http"
+        self._server = _Server(self.table, port, tls)
         # A short poll interval keeps stop() fast (tests start and stop many servers).
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -175,7 +187,7 @@ class LocalServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
