@@ -107,7 +107,7 @@ def serve(
     interval: Annotated[int | None, typer.Option(help="seconds between cycles")] = None,
     name: Annotated[str, typer.Option(help="deployment name")] = "monitor-scheduled",
 ) -> None:
-    """Run cycles on a schedule in this process (Prefect ``flow.serve``)."""
+    """Run cycles on a schedule in this process (Prefect flow.serve)."""
     from flows.cycle import monitor_cycle
 
     if cron is None and interval is None:
