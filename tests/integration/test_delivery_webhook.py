@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import trustme
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -125,6 +128,51 @@ async def test_delivers_signed_versioned_json_once(
     again = await deliver_due(sessions, config, wsettings, now=NOW + timedelta(hours=1))
     assert again.sent == 0
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted-ca", "untrusted-ca"])
+async def test_https_receiver_certificate_is_verified(
+    sessions: sessionmaker[Session],
+    wsettings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    trusted: bool,
+) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    receiver = WebhookReceiver(tls=context).start()
+    try:
+        if trusted:
+            bundle = tmp_path / "ca.pem"
+            ca.cert_pem.write_to_path(str(bundle))
+            monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # a private CA, the standard way
+        else:
+            monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+            monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        config = hook_config(("hook", receiver.url()))
+        enqueue_alert(sessions, config, title="Ceasefire agreed in Istanbul")
+
+        report = await deliver_due(sessions, config, wsettings, now=NOW)
+    finally:
+        receiver.stop()
+
+    [row] = deliveries(sessions)
+    if trusted:
+        assert (report.sent, report.failed) == (1, 0)
+        [req] = receiver.requests
+        assert json.loads(req.body)["alerts"][0]["article"]["title"] == (
+            "Ceasefire agreed in Istanbul"
+        )
+        assert row.state == "sent"
+    else:
+        # Nothing reached the receiver; the delivery waits for a retry with the reason recorded.
+        assert (report.sent, report.failed) == (0, 1)
+        assert receiver.requests == []
+        assert row.state == "failed"
+        assert row.last_error is not None
+        assert "CERTIFICATE_VERIFY_FAILED" in row.last_error
+        assert row.next_attempt_at is not None
 
 
 async def test_no_signature_without_secret(

@@ -1,8 +1,10 @@
 """A real webhook receiver on 127.0.0.1: records every request, dedupes on the idempotency key,
-and can fail the first N requests or hang until stopped."""
+and can fail the first N requests or hang until stopped. Given a server-side SSL context it
+speaks HTTPS."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +34,7 @@ class Behaviour:
 @dataclass
 class WebhookReceiver:
     behaviour: Behaviour = field(default_factory=Behaviour)
+    tls: ssl.SSLContext | None = None
     requests: list[Received] = field(default_factory=list)
     hung: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,6 +69,13 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            # The handshake happens in the request's thread, on its first read.
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            # A client refusing the certificate is what some tests are about, not an error.
+            self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -97,7 +107,8 @@ class WebhookReceiver:
         return int(self._server.server_address[1])
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     @property
     def accepted(self) -> list[Received]:

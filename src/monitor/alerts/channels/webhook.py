@@ -201,6 +201,16 @@ class WebhookSender:
         # Host only: paths and query strings of webhook URLs often carry tokens.
         return f"webhook {self.name!r} ({urlsplit(self.url).hostname})"
 
+    def _cause(self, exc: Exception) -> str:
+        """The error's type and text (refused, certificate not verified, ...), without the
+        URL's path or query should the text quote them."""
+        text = " ".join(str(exc).split())[:300]
+        parts = urlsplit(self.url)
+        secret_parts = [p for p in (parts.path, parts.query, parts.fragment) if len(p) > 1]
+        if not text or any(part in text for part in secret_parts):
+            return type(exc).__name__
+        return f"{type(exc).__name__}: {text}"
+
     async def send(self, message: OutgoingMessage) -> str | None:
         body = encode_body(message)
         headers = request_headers(message, body, self.secret)
@@ -219,7 +229,7 @@ class WebhookSender:
             ) from exc
         except httpx.TransportError as exc:
             raise TransientDeliveryError(
-                f"{self._where}: connection failed ({type(exc).__name__})", channel=self.name
+                f"{self._where}: connection failed ({self._cause(exc)})", channel=self.name
             ) from exc
         status = response.status_code
         if 200 <= status < 300:
