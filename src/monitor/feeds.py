@@ -5,6 +5,13 @@ Contract:
 * RSS 0.9x/1.0/2.0 and Atom are parsed by feedparser; JSON Feed 1.0/1.1 (which feedparser does not
   read) by :func:`_parse_json_feed` here. The kind is told apart by content, not only by the
   declared Content-Type, which servers often get wrong.
+* XML sitemaps (``<urlset>``), for outlets that publish no feed, are read here too: each
+  ``<url>`` is an entry, titled and dated by its Google News ``<news:news>`` element when it has
+  one, otherwise dated by ``<lastmod>`` and untitled (the page supplies the title). Only the
+  newest :data:`MAX_SITEMAP_ENTRIES` are kept, so that a site's full archive is never taken
+  for news. A sitemap index raises :class:`~monitor.errors.ParseError` naming the sitemaps it
+  lists: a source points at one sitemap. Entities are never expanded, nothing is loaded from
+  the network.
 * Entry URLs are resolved against the URL the feed was finally fetched from; entries without an
   http(s) link are dropped, since there is no page to fetch for them.
 * Dates become timezone-aware UTC datetimes (``None`` when absent or unparseable); titles and
@@ -23,6 +30,7 @@ from __future__ import annotations
 import calendar
 import io
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -32,12 +40,20 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from lxml import etree
 
 from monitor.errors import ParseError
 from monitor.models import FeedEntry, FetchResult, ParsedFeed
 from monitor.timeutil import parse_iso
 
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
+# Google News sitemaps hold at most 1,000 URLs; an ordinary sitemap can list 50,000, most of
+# them old pages.
+MAX_SITEMAP_ENTRIES = 1000
+# What precedes the root element: XML declaration, processing instructions, comments, doctype.
+_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)", re.DOTALL)
+_ROOT = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
+_SITEMAP_ROOTS = frozenset({b"urlset", b"sitemapindex"})
 _RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -50,6 +66,8 @@ def parse_feed(result: FetchResult) -> ParsedFeed:
         raise ParseError(f"empty response body (HTTP {result.status})", url=result.url)
     if _looks_like_json(body, result.content_type):
         return _parse_json_feed(body, url=result.url, base=base)
+    if _root_name(body) in _SITEMAP_ROOTS:
+        return _parse_sitemap(body, url=result.url, base=base)
     return _parse_xml_feed(body, content_type=result.content_type, url=result.url, base=base)
 
 
@@ -123,6 +141,71 @@ def _xml_authors(entry: Mapping[str, Any], kind: str) -> tuple[str, ...]:
         match = _RSS_AUTHOR.match(value)
         names.append(match["name"] if match else value)
     return _unique(names)
+
+
+def _root_name(body: bytes) -> bytes:
+    """Local name of the document's root element, lower case (empty when there is none)."""
+    head = body[:65_536].lstrip(b"\xef\xbb\xbf")
+    pos = 0
+    while (prolog := _PROLOG.match(head, pos)) is not None and prolog.end() > pos:
+        pos = prolog.end()
+    root = _ROOT.match(head, pos)
+    return root.group(1).lower() if root else b""
+
+
+def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True
+    )
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as exc:
+        raise ParseError(f"malformed sitemap: {exc}", url=url) from exc
+    # Publishers are loose with the sitemap namespaces: elements are known by local name.
+    if _local(root) == "sitemapindex":
+        listed = [loc for child in root if (loc := _child_text(child, "loc"))]
+        news_maps = [loc for loc in listed if "news" in loc.lower()]
+        examples = ", ".join((news_maps or listed)[:2]) or "none"
+        raise ParseError(
+            f"a sitemap index, not a sitemap: point the source at one of the {len(listed)} "
+            f"sitemaps it lists ({examples})",
+            url=url,
+        )
+    entries = []
+    for node in root:
+        if _local(node) != "url":
+            continue
+        link = _resolve(_child_text(node, "loc"), base)
+        if link is None:
+            continue
+        news = next((child for child in node if _local(child) == "news"), None)
+        title = _child_text(news, "title") if news is not None else ""
+        published = _from_iso(_child_text(news, "publication_date")) if news is not None else None
+        entries.append(
+            FeedEntry(
+                url=link,
+                title=_plain(title),
+                published=published or _from_iso(_child_text(node, "lastmod")),
+            )
+        )
+    # Newest first, undated last (the sort is stable: document order among equals).
+    entries.sort(key=lambda e: -e.published.timestamp() if e.published else math.inf)
+    kept = tuple(entries[:MAX_SITEMAP_ENTRIES])
+    return ParsedFeed(url=url, kind="sitemap", title="", entries=kept)
+
+
+def _local(node: Any) -> str:
+    tag = node.tag
+    if not isinstance(tag, str):  # processing instructions and the like
+        return ""
+    return tag.rpartition("}")[2].lower()
+
+
+def _child_text(node: Any, name: str) -> str:
+    for child in node:
+        if _local(child) == name:
+            return (child.text or "").strip()
+    return ""
 
 
 def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:

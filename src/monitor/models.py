@@ -54,7 +54,7 @@ class ParsedFeed:
     """A parsed RSS 2.0, Atom or JSON Feed document."""
 
     url: str
-    kind: str  # "rss" | "atom" | "json"
+    kind: str  # "rss" | "atom" | "json" | "sitemap"
     title: str
     entries: tuple[FeedEntry, ...]
 

@@ -226,3 +226,60 @@ def test_private_addresses_refused_unless_allowed(
     assert {e.error_type for e in collection.errors} == {"BlockedAddressError"}
     assert report.stored == 0
     assert local_server.table.requests == []
+
+
+def test_an_outlet_with_a_news_sitemap_instead_of_a_feed(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    _newsroom(local_server)
+    base = local_server.base_url
+    sitemap = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+        f"<url><loc>{base}/a/ferry.html</loc><news:news>"
+        "<news:publication><news:name>Tarrow Gazette</news:name>"
+        "<news:language>en</news:language></news:publication>"
+        "<news:publication_date>2025-03-04T08:00:00Z</news:publication_date>"
+        "<news:title>Tarrow to close ferry terminal</news:title></news:news></url>"
+        f"<url><loc>{base}/a/ferry-2.html</loc><lastmod>2025-03-06</lastmod></url>"
+        "</urlset>"
+    )
+    index = (
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{base}/s/news.xml</loc></sitemap></sitemapindex>"
+    )
+    local_server.table.set("/s/news.xml", Route(body=sitemap.encode(), content_type="text/xml"))
+    local_server.table.set("/s/index.xml", Route(body=index.encode(), content_type="text/xml"))
+    config = parse_config(
+        {
+            "sources": [
+                {"name": "gazette", "url": local_server.url("/s/news.xml")},
+                {"name": "gazette-index", "url": local_server.url("/s/index.xml")},
+            ],
+            "topics": [{"name": "Tarrow ferry", "query": "tarrow AND ferry"}],
+            "channels": [{"type": "webhook", "name": "hook", "url": local_server.url("/hook")}],
+        }
+    )
+
+    collection, report = _cycle(sessions, settings, config)
+
+    (error,) = collection.errors
+    assert (error.source, error.kind) == ("gazette-index", SourceErrorKind.PARSE)
+    assert f"{base}/s/news.xml" in error.message  # the index names the sitemap to use instead
+    assert report.stored == 2
+    with sessions() as s:
+        stored = {r.url.rsplit("/", 1)[-1]: r for r in s.scalars(select(ArticleRow))}
+        assert s.scalar(select(func.count()).select_from(AlertRow)) >= 1
+    assert set(stored) == {"ferry.html", "ferry-2.html"}
+    assert not stored["ferry.html"].summary_only
+    assert stored["ferry-2.html"].title == "Kell Lines adds boat"  # from the page: no news title
+    assert stored["ferry.html"].published_at.replace(tzinfo=UTC) == datetime(
+        2025, 3, 4, 8, tzinfo=UTC
+    )
+
+    # The sitemap is read again next cycle; its URLs are known and nothing is fetched twice.
+    fetched = len(local_server.table.requests_for("/a/ferry.html"))
+    _, again = _cycle(sessions, settings, config)
+    assert again.stored == 0
+    assert len(local_server.table.requests_for("/a/ferry.html")) == fetched

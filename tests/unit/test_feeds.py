@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
-from monitor.feeds import parse_feed
+from monitor.feeds import MAX_SITEMAP_ENTRIES, parse_feed
 from monitor.models import FetchResult
 
 FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
@@ -227,3 +227,106 @@ def test_bad_json_raises(body: bytes) -> None:
 def test_plain_text_body_raises() -> None:
     with pytest.raises(ParseError):
         parse_feed(result(content=b"Service temporarily unavailable", content_type="text/plain"))
+
+
+# -- sitemaps ---------------------------------------------------------------------------------
+
+
+def test_news_sitemap_entries_newest_first_with_news_titles_and_dates() -> None:
+    feed = parse_feed(
+        result(
+            "news-sitemap.xml",
+            url="https://gazette.example/news-sitemap.xml",
+            final_url="https://www.gazette.example/sitemaps/news.xml",
+        )
+    )
+    assert feed.kind == "sitemap"
+    assert feed.url == "https://gazette.example/news-sitemap.xml"
+    assert [(e.url, e.title, e.published) for e in feed.entries] == [
+        (
+            # a relative <loc> resolves against the URL the sitemap was fetched from
+            "https://www.gazette.example/2025/03/lighthouse-keeper",
+            "Lighthouse keeper retires after forty winters",
+            datetime(2025, 3, 5, tzinfo=UTC),
+        ),
+        (
+            "https://gazette.example/2025/03/ferry-timetable?utm_source=sitemap",
+            "Ferry timetable changes after & because of storm week",
+            # the news publication date, in UTC, wins over <lastmod>
+            datetime(2025, 3, 4, 7, 30, tzinfo=UTC),
+        ),
+        # no date, no title: last; the page will give its title (the mailto: entry is dropped)
+        ("https://gazette.example/about", "", None),
+    ]
+    assert all(e.guid is None and e.summary == "" for e in feed.entries)
+
+
+def test_plain_sitemap_is_dated_by_lastmod_and_keeps_only_the_newest() -> None:
+    urls = "".join(
+        f"<url><loc>https://archive.example/{day:04d}</loc>"
+        f"<lastmod>{datetime.fromordinal(730_000 + day).date().isoformat()}</lastmod></url>"
+        for day in range(1500)
+    )
+    body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+    feed = parse_feed(result(content=body.encode(), content_type="text/xml"))
+    assert len(feed.entries) == MAX_SITEMAP_ENTRIES == 1000
+    assert feed.entries[0].url == "https://archive.example/1499"
+    assert feed.entries[-1].url == "https://archive.example/0500"
+    assert feed.entries[0].published == datetime.combine(
+        datetime.fromordinal(730_000 + 1499).date(), datetime.min.time(), tzinfo=UTC
+    )
+
+
+def test_sitemap_index_is_an_error_naming_its_news_sitemap() -> None:
+    with pytest.raises(ParseError, match="sitemap index") as info:
+        parse_feed(result("sitemap-index.xml"))
+    message = str(info.value)
+    assert "3 sitemaps" in message
+    assert "https://gazette.example/sitemaps/news-sitemap.xml" in message
+    assert info.value.url == "https://feeds.example/feed"
+
+
+def test_sitemap_entities_are_not_expanded() -> None:
+    body = b"""<?xml version="1.0"?>
+<!DOCTYPE urlset [
+  <!ENTITY host SYSTEM "file:///etc/hostname">
+  <!ENTITY lol "lollollollollollollollollollol">
+  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <url><loc>https://x.example/a</loc><lastmod>2025-03-01</lastmod></url>
+  <url><loc>https://x.example/&host;</loc></url>
+  <url><loc>https://x.example/&lol3;</loc></url>
+</urlset>"""
+    feed = parse_feed(result(content=body))
+    hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else ""
+    assert feed.entries[0].url == "https://x.example/a"
+    for entry in feed.entries:
+        assert "lol" not in entry.url
+        assert not hostname or hostname not in entry.url
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<url><loc>https://x.example/a</loc>",
+        b"<urlset><url><loc>https://x.example/a</loc></url></urlset><extra/>",
+    ],
+    ids=["truncated", "two-roots"],
+)
+def test_malformed_sitemap_is_a_parse_error(body: bytes) -> None:
+    with pytest.raises(ParseError, match="malformed sitemap"):
+        parse_feed(result(content=body))
+
+
+def test_rss_whose_text_mentions_urlset_is_still_rss() -> None:
+    body = b"""<?xml version="1.0"?>
+<!-- <urlset> in a comment before the root -->
+<rss version="2.0"><channel><title>T</title>
+<item><title>How &lt;urlset&gt; sitemaps work</title><link>https://x.example/s</link></item>
+</channel></rss>"""
+    feed = parse_feed(result(content=body))
+    assert feed.kind == "rss"
+    assert [e.url for e in feed.entries] == ["https://x.example/s"]
