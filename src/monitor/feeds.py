@@ -12,6 +12,9 @@ Contract:
   for news. A sitemap index raises :class:`~monitor.errors.ParseError` naming the sitemaps it
   lists: a source points at one sitemap. Entities are never expanded, nothing is loaded from
   the network.
+* A gzip-compressed document (``sitemap.xml.gz`` is usually served as a file, not with
+  ``Content-Encoding``) is decompressed first, up to :data:`MAX_DECOMPRESSED_BYTES`; past that
+  it is a :class:`~monitor.errors.ParseError`, never a memory blow-up.
 * Entry URLs are resolved against the URL the feed was finally fetched from; entries without an
   http(s) link are dropped, since there is no page to fetch for them.
 * Dates become timezone-aware UTC datetimes (``None`` when absent or unparseable); titles and
@@ -32,6 +35,7 @@ import io
 import json
 import math
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -50,6 +54,9 @@ _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
 # Google News sitemaps hold at most 1,000 URLs; an ordinary sitemap can list 50,000, most of
 # them old pages.
 MAX_SITEMAP_ENTRIES = 1000
+# The sitemap protocol's own ceiling for an uncompressed file.
+MAX_DECOMPRESSED_BYTES = 50 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
 # What precedes the root element: XML declaration, processing instructions, comments, doctype.
 _PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)", re.DOTALL)
 _ROOT = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
@@ -64,11 +71,28 @@ def parse_feed(result: FetchResult) -> ParsedFeed:
     body = result.content
     if not body.strip():
         raise ParseError(f"empty response body (HTTP {result.status})", url=result.url)
+    if body.startswith(_GZIP_MAGIC):
+        body = _gunzip(body, url=result.url)
     if _looks_like_json(body, result.content_type):
         return _parse_json_feed(body, url=result.url, base=base)
     if _root_name(body) in _SITEMAP_ROOTS:
         return _parse_sitemap(body, url=result.url, base=base)
     return _parse_xml_feed(body, content_type=result.content_type, url=result.url, base=base)
+
+
+def _gunzip(body: bytes, *, url: str) -> bytes:
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip header and trailer
+    try:
+        plain = inflate.decompress(body, MAX_DECOMPRESSED_BYTES)
+    except zlib.error as exc:
+        raise ParseError(f"broken gzip data: {exc}", url=url) from exc
+    if inflate.unconsumed_tail:
+        raise ParseError(
+            f"gzip data expands past {MAX_DECOMPRESSED_BYTES // (1024 * 1024)} MB", url=url
+        )
+    if not inflate.eof:
+        raise ParseError("truncated gzip data", url=url)
+    return plain
 
 
 def _looks_like_json(body: bytes, content_type: str) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -330,3 +331,25 @@ def test_rss_whose_text_mentions_urlset_is_still_rss() -> None:
     feed = parse_feed(result(content=body))
     assert feed.kind == "rss"
     assert [e.url for e in feed.entries] == ["https://x.example/s"]
+
+
+@pytest.mark.parametrize("name", ["news-sitemap.xml", "rss2.xml"])
+def test_gzipped_document_is_read_like_the_plain_one(name: str) -> None:
+    plain = parse_feed(result(name))
+    packed = gzip.compress((FEEDS / name).read_bytes())
+    assert parse_feed(result(content=packed, content_type="application/gzip")) == plain
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        # 60 MB of zeros compress to about 60 KB
+        (gzip.compress(b"<urlset>" + b"\0" * 60 * 1024 * 1024), "expands past 50 MB"),
+        (gzip.compress((FEEDS / "news-sitemap.xml").read_bytes())[:-40], "truncated gzip"),
+        (b"\x1f\x8b" + b"not really gzip" * 10, "broken gzip"),
+    ],
+    ids=["bomb", "truncated", "garbage"],
+)
+def test_gzip_that_cannot_be_read_is_a_parse_error(content: bytes, problem: str) -> None:
+    with pytest.raises(ParseError, match=problem):
+        parse_feed(result(content=content))
