@@ -392,13 +392,18 @@ def tls_server(tls_ca: trustme.CA) -> Iterator[tuple[LocalServer, list[str | Non
     server.stop()
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2-offered"])
 async def test_https_through_the_checked_transport_verifies_the_url_name(
     tls_server: tuple[LocalServer, list[str | None]],
     tls_ca: trustme.CA,
     policy: FetchPolicy,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    http2: bool,
 ) -> None:
+    # With HTTP/2 on, the client offers h2 in the handshake (ALPN); this server only speaks
+    # HTTP/1.1, and the client settles for it.
+    policy = replace(policy, http2=http2)
     server, asked = tls_server
     bundle = tmp_path / "ca.pem"
     tls_ca.cert_pem.write_to_path(str(bundle))
