@@ -137,17 +137,30 @@ def _xml_entries(entries: Iterable[Mapping[str, Any]], base: str, kind: str) -> 
         link = _resolve(str(entry.get("link") or ""), base)
         if link is None:
             continue
-        summary = entry.get("summary")
+        summary = _entry_text(entry.get("summary"), entry.get("summary_detail"))
         if not summary and entry.get("content"):
-            summary = entry["content"][0].get("value")
+            first = entry["content"][0]
+            summary = _entry_text(first.get("value"), first)
         yield FeedEntry(
             url=link,
-            title=_plain(str(entry.get("title") or "")),
-            summary=_plain(str(summary or "")),
+            title=_entry_text(entry.get("title"), entry.get("title_detail")),
+            summary=summary,
             guid=str(entry["id"]) if entry.get("id") else None,
             published=_from_struct(entry.get("published_parsed") or entry.get("updated_parsed")),
             authors=_xml_authors(entry, kind),
         )
+
+
+def _entry_text(value: object, detail: object) -> str:
+    """A title or summary as one line of plain text.
+
+    feedparser tells markup from text: an escaped ``&lt;`` in a plain-text title ("How <urlset>
+    works") is a character of the headline, and only markup has its tags removed.
+    """
+    text = str(value or "")
+    if isinstance(detail, Mapping) and detail.get("type") == "text/plain":
+        return _WHITESPACE.sub(" ", text).strip()
+    return _plain(text)
 
 
 def _xml_authors(entry: Mapping[str, Any], kind: str) -> tuple[str, ...]:

@@ -331,6 +331,39 @@ def test_rss_whose_text_mentions_urlset_is_still_rss() -> None:
     feed = parse_feed(result(content=body))
     assert feed.kind == "rss"
     assert [e.url for e in feed.entries] == ["https://x.example/s"]
+    # An escaped "<" in a plain-text title is part of the headline, not a tag to remove.
+    assert feed.entries[0].title == "How <urlset> sitemaps work"
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "want_title", "want_summary"),
+    [
+        # an RSS description is HTML by convention: entities decode, tags go
+        (
+            "Profit &lt; 5% as costs rise",
+            "Costs &amp;amp; prices",
+            "Profit < 5% as costs rise",
+            "Costs & prices",
+        ),
+        (
+            "The &lt;i&gt;Guardian&lt;/i&gt; view",
+            "&lt;p&gt;First.&lt;/p&gt;&lt;p&gt;Second.&lt;/p&gt;",
+            "The Guardian view",
+            "First. Second.",
+        ),
+    ],
+    ids=["plain-text", "escaped-html"],
+)
+def test_rss_text_keeps_characters_and_drops_only_markup(
+    title: str, summary: str, want_title: str, want_summary: str
+) -> None:
+    body = (
+        '<rss version="2.0"><channel><title>T</title><item>'
+        f"<title>{title}</title><description>{summary}</description>"
+        "<link>https://x.example/s</link></item></channel></rss>"
+    ).encode()
+    (entry,) = parse_feed(result(content=body)).entries
+    assert (entry.title, entry.summary) == (want_title, want_summary)
 
 
 @pytest.mark.parametrize("name", ["news-sitemap.xml", "rss2.xml"])
