@@ -18,12 +18,15 @@ Contract:
 * Entry URLs are resolved against the URL the feed was finally fetched from; entries without an
   http(s) link are dropped, since there is no page to fetch for them.
 * Dates become timezone-aware UTC datetimes (``None`` when absent or unparseable); titles and
-  summaries are plain text with HTML removed and whitespace collapsed; authors are a tuple of
-  names without duplicates; ``guid`` is the feed's own identifier, verbatim.
+  summaries are one line of plain text (markup loses its tags; what feedparser reads as plain
+  text keeps every character); authors are a tuple of names without duplicates; ``guid`` is
+  the feed's own identifier, verbatim.
 * A document that is not a feed raises :class:`~monitor.errors.ParseError` carrying the feed URL:
   an empty body, an HTML page, XML so broken it yields no entries, JSON that is invalid or not a
-  JSON Feed. A feed with recoverable errors ("bozo") that still yields entries is accepted, and so
-  is a well-formed feed with no entries.
+  JSON Feed. For an HTML page the error names the feeds the page advertises
+  (``<link rel="alternate">``), so that a source set to a site's home page can be corrected;
+  they are not followed. A feed with recoverable errors ("bozo") that still yields entries is
+  accepted, and so is a well-formed feed with no entries.
 * Pure: no I/O. feedparser is given the bytes as a stream, never a string it might treat as a
   URL or file path to open.
 """
@@ -31,6 +34,7 @@ Contract:
 from __future__ import annotations
 
 import calendar
+import html
 import io
 import json
 import math
@@ -61,6 +65,19 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)", re.DOTALL)
 _ROOT = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
 _SITEMAP_ROOTS = frozenset({b"urlset", b"sitemapindex"})
+# Feeds a web page advertises in its head: <link rel="alternate" type="..." href="...">.
+_HEAD_SCAN_BYTES = 262_144
+_LINK_TAG = re.compile(rb"<link\b([^>]{0,2000})>", re.IGNORECASE)
+_ATTR = re.compile(rb"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+_FEED_TYPES = frozenset(
+    {
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/feed+json",
+        "application/json",
+        "application/rdf+xml",
+    }
+)
 _RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -111,6 +128,8 @@ def _parse_xml_feed(body: bytes, *, content_type: str, url: str, base: str) -> P
     version = str(parsed.get("version") or "")
     entries = parsed.get("entries") or []
     if not version:
+        if _root_name(body) == b"html":
+            raise ParseError(_html_page_problem(body, base), url=url)
         problem = parsed.get("bozo_exception")
         detail = f": {problem}" if problem else ""
         raise ParseError(f"not an RSS or Atom feed{detail}", url=url)
@@ -130,6 +149,28 @@ def _parse_xml_feed(body: bytes, *, content_type: str, url: str, base: str) -> P
         title=_plain(str(feed_info.get("title") or "")),
         entries=usable,
     )
+
+
+def _html_page_problem(body: bytes, base: str) -> str:
+    """What to say of an HTML page given as a feed: the feeds it advertises, if any."""
+    found: list[str] = []
+    for tag in _LINK_TAG.finditer(body[:_HEAD_SCAN_BYTES]):
+        attrs = {
+            m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"")
+            .decode("utf-8", "replace")
+            .strip()
+            for m in _ATTR.finditer(tag.group(1))
+        }
+        if "alternate" not in attrs.get(b"rel", "").lower().split():
+            continue
+        if attrs.get(b"type", "").lower().split(";")[0] not in _FEED_TYPES:
+            continue
+        link = _resolve(html.unescape(attrs.get(b"href", "")), base)
+        if link is not None and link not in found:
+            found.append(link)
+    if not found:
+        return "an HTML page, not a feed (it advertises none)"
+    return "an HTML page, not a feed; it advertises: " + ", ".join(found[:5])
 
 
 def _xml_entries(entries: Iterable[Mapping[str, Any]], base: str, kind: str) -> Iterable[FeedEntry]:

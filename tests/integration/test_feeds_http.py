@@ -111,7 +111,7 @@ async def test_html_page_with_200_instead_of_feed_is_a_parse_error(
     url = serve(local_server, "/feed", "error-page.html", "text/html; charset=utf-8")
     result = await fetch(client, url, policy)
     assert result.status == 200
-    with pytest.raises(ParseError, match="not an RSS or Atom feed"):
+    with pytest.raises(ParseError, match="an HTML page, not a feed"):
         parse_feed(result)
 
 

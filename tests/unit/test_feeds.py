@@ -199,8 +199,37 @@ def test_invalid_xml_without_entries_raises_with_url() -> None:
 
 
 def test_html_page_instead_of_feed_raises() -> None:
-    with pytest.raises(ParseError, match="not an RSS or Atom feed"):
+    with pytest.raises(ParseError, match=r"an HTML page, not a feed \(it advertises none\)"):
         parse_feed(result("error-page.html", content_type="text/html; charset=utf-8"))
+
+
+def test_home_page_instead_of_feed_names_the_feeds_it_advertises() -> None:
+    page = b"""<!DOCTYPE html>
+<html lang="en"><head>
+<meta charset="utf-8"><title>The Harbour Gazette</title>
+<link rel="stylesheet" href="/site.css">
+<link rel="alternate" type="application/rss+xml" title="All news" href="/feeds/all.xml">
+<link type='application/atom+xml; charset=utf-8' href='https://cdn.gazette.example/world.atom'
+      rel='alternate'>
+<link rel="alternate" type="application/rss+xml" href="/feeds/all.xml">
+<link rel="alternate" hreflang="de" href="/de/">
+<link rel="alternate" type="application/feed+json" href="/feed.json?lang=en&amp;v=1">
+</head><body><h1>Today</h1></body></html>"""
+    with pytest.raises(ParseError) as info:
+        parse_feed(
+            result(
+                content=page,
+                content_type="text/html",
+                url="https://gazette.example",
+                final_url="https://www.gazette.example/",
+            )
+        )
+    assert str(info.value) == (
+        "an HTML page, not a feed; it advertises: "
+        "https://www.gazette.example/feeds/all.xml, https://cdn.gazette.example/world.atom, "
+        "https://www.gazette.example/feed.json?lang=en&v=1"
+    )
+    assert info.value.url == "https://gazette.example"
 
 
 @pytest.mark.parametrize("body", [b"", b"   \n"])
