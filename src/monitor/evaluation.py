@@ -109,6 +109,10 @@ class EvalReport:
     development_share: float
     ms_per_article: float
     p95_ms: float
+    # Where the partition errs: stories holding more than one event (precision lost) and events
+    # spread over more than one story (recall lost), each with its article counts.
+    mixed_stories: list[dict[str, Any]] = field(default_factory=list)
+    split_events: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +128,8 @@ class EvalReport:
             "development_share": self.development_share,
             "ms_per_article": self.ms_per_article,
             "p95_ms": self.p95_ms,
+            "mixed_stories": self.mixed_stories,
+            "split_events": self.split_events,
         }
 
 
@@ -230,6 +236,7 @@ def evaluate(replayed: Sequence[Replayed], containment_threshold: float = 0.8) -
         per_event[r.item.event]["articles"] += 1
         per_event[r.item.event]["developments"] += int(r.result.development_id is not None)
     devs = sum(v["developments"] for v in per_event.values())
+    mixed, split = _partition_errors(predicted, gold)
     times = sorted(r.seconds * 1000 for r in replayed)
     p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else 0.0
     return EvalReport(
@@ -246,7 +253,35 @@ def evaluate(replayed: Sequence[Replayed], containment_threshold: float = 0.8) -
         development_share=devs / len(stored) if stored else 0.0,
         ms_per_article=sum(times) / len(times) if times else 0.0,
         p95_ms=p95,
+        mixed_stories=mixed,
+        split_events=split,
     )
+
+
+def _partition_errors(
+    predicted: Sequence[int], gold: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Stories with articles of several events, and events with articles in several stories
+    (as [story, articles] pairs, ``None`` for an article without a story); largest first."""
+    events_of: dict[int, Counter[str]] = defaultdict(Counter)
+    stories_of: dict[str, Counter[int]] = defaultdict(Counter)
+    for story, event in zip(predicted, gold, strict=True):
+        events_of[story][event] += 1
+        stories_of[event][story] += 1
+    mixed = [
+        {"story": story, "events": dict(events.most_common())}
+        for story, events in sorted(events_of.items())
+        if len(events) > 1
+    ]
+    split = [
+        {
+            "event": event,
+            "stories": [[story if story >= 0 else None, n] for story, n in stories.most_common()],
+        }
+        for event, stories in sorted(stories_of.items())
+        if len(stories) > 1
+    ]
+    return mixed, split
 
 
 def format_report(report: EvalReport) -> str:
@@ -267,6 +302,14 @@ def format_report(report: EvalReport) -> str:
             f"  {v['item'][:12]} {v['containment']:.2f} in {v['contained_in'][:12]}: "
             f"{v['decision']}"
         )
+    lines.append(f"stories mixing events: {len(report.mixed_stories)}")
+    for m in report.mixed_stories:
+        parts = ", ".join(f"{event} ({n})" for event, n in m["events"].items())
+        lines.append(f"  story #{m['story']}: {parts}")
+    lines.append(f"events split over stories: {len(report.split_events)}")
+    for e in report.split_events:
+        counts = "+".join(str(n) for _, n in e["stories"])
+        lines.append(f"  {e['event']}: {len(e['stories'])} stories ({counts} articles)")
     lines.append("developments per event (developments/articles):")
     for event, c in report.developments_per_event.items():
         lines.append(f"  {c['developments']:>3}/{c['articles']:<3} {event}")

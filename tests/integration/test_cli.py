@@ -7,16 +7,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import typer
+from click.testing import Result
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.config import parse_config
+from monitor.errors import ConfigError
 from monitor.models import Article
 from monitor.pipeline.detect import detect
 from monitor.pipeline.report import CycleReport, save_report
 from monitor.storage.db import head_revisions, session_factory
 from monitor.storage.tables import SourceRow
+from monitor.stories.cli import register as register_stories
 from monitor.stories.settings import DetectionSettings
 
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
@@ -148,3 +152,88 @@ def test_cycles_and_db_upgrade(seeded: str) -> None:
     assert code == 0
     (head,) = head_revisions() or ()
     assert f"database at revision {head}" in out
+
+
+def _run_stage(*args: str) -> Result:
+    """A stage package's command (``monitor eval ...``), registered as ``monitor.cli.main`` does."""
+    root = typer.Typer()
+
+    @root.callback()
+    def main() -> None:
+        """monitor"""
+
+    register_stories(root)
+    return CliRunner().invoke(root, list(args))
+
+
+def _stream_row(n: int, event: str, source: str, title: str, text: str, hours: int) -> str:
+    return json.dumps(
+        {
+            "id": f"item-{n}",
+            "date_publish": (T0 + timedelta(hours=hours)).isoformat(),
+            "source_domain": f"{source}.example",
+            "url": f"https://{source}.example/{n}",
+            "title": title,
+            "description": "",
+            "text": text,
+            "event": event,
+        }
+    )
+
+
+def test_eval_stream_scores_a_labelled_stream_and_shows_where_it_errs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    stream = tmp_path / "stream.jsonl"
+    rows = [
+        _stream_row(1, "ferry", "gazette", "Tarrow to close ferry terminal", FERRY, 0),
+        _stream_row(2, "ferry", "post", "Tarrow to close ferry terminal", FERRY, 1),  # reprint
+        _stream_row(
+            3,
+            "ferry",
+            "gazette",
+            "Kell Lines adds a second ferry",
+            FERRY_FOLLOW_UP + " " + FERRY,
+            30,
+        ),
+        _stream_row(4, "choir", "post", "Fenwick choir wins", CHOIR, 31),
+        # Labelled as the ferry event, but it shares nothing with it: a split the report names.
+        _stream_row(5, "ferry", "post", "Fenwick choir wins again", CHOIR + " The encore won.", 32),
+    ]
+    stream.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    result = _run_stage("eval", "stream", str(stream), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["articles"], report["events"]) == (5, 2)
+    [dup] = report["duplicates"]
+    assert (dup["item"], dup["of_item"], dup["same_event"]) == ("item-2", "item-1", True)
+    assert report["containment_violations"] == []
+    # Item 5 joined the choir story: one story mixes the two events, and the ferry event is
+    # split over two stories (4 articles in its own, 1 in the choir's).
+    [mixed] = report["mixed_stories"]
+    assert mixed["events"] == {"choir": 1, "ferry": 1}
+    [split] = report["split_events"]
+    assert split["event"] == "ferry"
+    assert [n for _, n in split["stories"]] == [3, 1]
+    assert report["bcubed"]["precision"] < 1.0
+    assert report["bcubed"]["recall"] < 1.0
+
+    result = _run_stage("eval", "stream", str(stream))
+    assert result.exit_code == 0, result.output
+    assert "stories mixing events: 1" in result.output
+    assert "ferry: 2 stories (3+1 articles)" in result.output
+    assert "BCubed precision" in result.output
+
+
+def test_eval_stream_names_the_line_that_is_not_a_stream_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    stream = tmp_path / "stream.jsonl"
+    good = _stream_row(1, "ferry", "gazette", "Tarrow to close ferry terminal", FERRY, 0)
+    stream.write_text(good + "\n" + '{"title": "no id, no date"}\n', encoding="utf-8")
+    result = _run_stage("eval", "stream", str(stream))
+    assert isinstance(result.exception, ConfigError)  # `monitor` prints it and exits with 2
+    assert f"{stream}:2: not a stream item" in str(result.exception)
