@@ -44,6 +44,7 @@ from urllib.parse import urljoin, urlsplit
 from trafilatura import bare_extraction
 
 from monitor.errors import ExtractionError
+from monitor.markup import tag_attributes
 from monitor.models import ExtractedPage
 from monitor.timeutil import parse_iso
 
@@ -74,7 +75,6 @@ _COMMENT_BYTES = re.compile("|".join(_COMMENT_WORDS).encode())
 _HEAD_SCAN_BYTES = 65_536
 _HEAD_END = re.compile(rb"</head\s*>|<body[\s>]", re.IGNORECASE)
 _TAG = re.compile(rb"<(html|meta|link)\b([^>]{0,4000})>", re.IGNORECASE)
-_ATTR = re.compile(rb"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _LD_PUBLISHED = re.compile(rb'"datePublished"\s*:\s*"([^"]{8,40})"')
 _LANG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
 _PUBLISHED_KEYS = frozenset({"article:published_time", "datepublished", "og:published_time"})
@@ -145,10 +145,7 @@ def _scan_head(html: bytes | str) -> _HeadFacts:
     html_lang = content_language = og_locale = canonical = og_url = published = None
     for tag in _TAG.finditer(head):
         name = tag.group(1).lower()
-        attrs = {
-            m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"")
-            for m in _ATTR.finditer(tag.group(2))
-        }
+        attrs = tag_attributes(tag.group(2))
         if name == b"html":
             html_lang = html_lang or attrs.get(b"lang") or attrs.get(b"xml:lang")
         elif name == b"link":

@@ -51,6 +51,7 @@ import feedparser
 from lxml import etree
 
 from monitor.errors import ParseError
+from monitor.markup import tag_attributes
 from monitor.models import FeedEntry, FetchResult, ParsedFeed
 from monitor.timeutil import parse_iso
 
@@ -66,9 +67,8 @@ _PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\
 _ROOT = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
 _SITEMAP_ROOTS = frozenset({b"urlset", b"sitemapindex"})
 # Feeds a web page advertises in its head: <link rel="alternate" type="..." href="...">.
-_HEAD_SCAN_BYTES = 262_144
+_PAGE_HEAD_BYTES = 262_144
 _LINK_TAG = re.compile(rb"<link\b([^>]{0,2000})>", re.IGNORECASE)
-_ATTR = re.compile(rb"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 _FEED_TYPES = frozenset(
     {
         "application/rss+xml",
@@ -154,12 +154,10 @@ def _parse_xml_feed(body: bytes, *, content_type: str, url: str, base: str) -> P
 def _html_page_problem(body: bytes, base: str) -> str:
     """What to say of an HTML page given as a feed: the feeds it advertises, if any."""
     found: list[str] = []
-    for tag in _LINK_TAG.finditer(body[:_HEAD_SCAN_BYTES]):
+    for tag in _LINK_TAG.finditer(body[:_PAGE_HEAD_BYTES]):
         attrs = {
-            m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"")
-            .decode("utf-8", "replace")
-            .strip()
-            for m in _ATTR.finditer(tag.group(1))
+            name: value.decode("utf-8", "replace").strip()
+            for name, value in tag_attributes(tag.group(1)).items()
         }
         if "alternate" not in attrs.get(b"rel", "").lower().split():
             continue
