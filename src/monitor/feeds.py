@@ -5,13 +5,13 @@ Contract:
 * RSS 0.9x/1.0/2.0 and Atom are parsed by feedparser; JSON Feed 1.0/1.1 (which feedparser does not
   read) by :func:`_parse_json_feed` here. The kind is told apart by content, not only by the
   declared Content-Type, which servers often get wrong.
-* XML sitemaps (``<urlset>``), for outlets that publish no feed, are read here too: each
+* XML sitemaps (``<urlset>``), for outlets that publish no feed, are read here too: each dated
   ``<url>`` is an entry, titled and dated by its Google News ``<news:news>`` element when it has
-  one, otherwise dated by ``<lastmod>`` and untitled (the page supplies the title). Only the
-  newest :data:`MAX_SITEMAP_ENTRIES` are kept, so that a site's full archive is never taken
-  for news. A sitemap index raises :class:`~monitor.errors.ParseError` naming the sitemaps it
-  lists: a source points at one sitemap. Entities are never expanded, nothing is loaded from
-  the network.
+  one, otherwise dated by ``<lastmod>`` and untitled (the page supplies the title). Undated URLs
+  are left out, and a sitemap with no dates at all is an error; only the newest
+  :data:`MAX_SITEMAP_ENTRIES` are kept. A site's archive is never taken for news. A sitemap
+  index raises :class:`~monitor.errors.ParseError` naming the sitemaps it lists: a source points
+  at one sitemap. Entities are never expanded, nothing is loaded from the network.
 * A gzip-compressed document (``sitemap.xml.gz`` is usually served as a file, not with
   ``Content-Encoding``) is decompressed first, up to :data:`MAX_DECOMPRESSED_BYTES`; past that
   it is a :class:`~monitor.errors.ParseError`, never a memory blow-up.
@@ -37,7 +37,6 @@ import calendar
 import html
 import io
 import json
-import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping
@@ -264,10 +263,19 @@ def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
                 published=published or _from_iso(_child_text(node, "lastmod")),
             )
         )
-    # Newest first, undated last (the sort is stable: document order among equals).
-    entries.sort(key=lambda e: -e.published.timestamp() if e.published else math.inf)
-    kept = tuple(entries[:MAX_SITEMAP_ENTRIES])
-    return ParsedFeed(url=url, kind="sitemap", title="", entries=kept)
+    # Without a date a URL cannot be told from the archive: on a first poll every one of them
+    # would be fetched, stored and matched as news. Undated URLs in a dated sitemap are the
+    # site's fixed pages.
+    dated = [e for e in entries if e.published is not None]
+    if entries and not dated:
+        raise ParseError(
+            f"a sitemap without dates (no <lastmod> or <news:publication_date> on any of its "
+            f"{len(entries)} URLs): new pages cannot be told from old ones; use the site's "
+            "news sitemap or feed",
+            url=url,
+        )
+    dated.sort(key=lambda e: -e.published.timestamp() if e.published else 0.0)  # newest first
+    return ParsedFeed(url=url, kind="sitemap", title="", entries=tuple(dated[:MAX_SITEMAP_ENTRIES]))
 
 
 def _local(node: Any) -> str:

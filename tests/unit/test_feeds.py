@@ -285,8 +285,7 @@ def test_news_sitemap_entries_newest_first_with_news_titles_and_dates() -> None:
             # the news publication date, in UTC, wins over <lastmod>
             datetime(2025, 3, 4, 7, 30, tzinfo=UTC),
         ),
-        # no date, no title: last; the page will give its title (the mailto: entry is dropped)
-        ("https://gazette.example/about", "", None),
+        # the undated /about page and the mailto: entry are left out
     ]
     assert all(e.guid is None and e.summary == "" for e in feed.entries)
 
@@ -305,6 +304,19 @@ def test_plain_sitemap_is_dated_by_lastmod_and_keeps_only_the_newest() -> None:
     assert feed.entries[0].published == datetime.combine(
         datetime.fromordinal(730_000 + 1499).date(), datetime.min.time(), tzinfo=UTC
     )
+
+
+def test_sitemap_without_any_date_is_an_error() -> None:
+    urls = "".join(f"<url><loc>https://archive.example/{n}</loc></url>" for n in range(30))
+    body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+    with pytest.raises(ParseError, match=r"sitemap without dates .* 30 URLs"):
+        parse_feed(result(content=body.encode()))
+
+
+def test_empty_sitemap_is_an_empty_feed() -> None:
+    body = b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"></urlset>'
+    feed = parse_feed(result(content=body))
+    assert (feed.kind, feed.entries) == ("sitemap", ())
 
 
 def test_sitemap_index_is_an_error_naming_its_news_sitemap() -> None:
@@ -326,12 +338,13 @@ def test_sitemap_entities_are_not_expanded() -> None:
 ]>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
   <url><loc>https://x.example/a</loc><lastmod>2025-03-01</lastmod></url>
-  <url><loc>https://x.example/&host;</loc></url>
-  <url><loc>https://x.example/&lol3;</loc></url>
+  <url><loc>https://x.example/&host;</loc><lastmod>2025-03-01</lastmod></url>
+  <url><loc>https://x.example/&lol3;</loc><lastmod>2025-03-01</lastmod></url>
 </urlset>"""
     feed = parse_feed(result(content=body))
     hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else ""
     assert feed.entries[0].url == "https://x.example/a"
+    assert len(feed.entries) == 3  # the entity references are dropped, not expanded
     for entry in feed.entries:
         assert "lol" not in entry.url
         assert not hostname or hostname not in entry.url
