@@ -393,8 +393,10 @@ def test_rss_whose_text_mentions_urlset_is_still_rss() -> None:
             "The Guardian view",
             "First. Second.",
         ),
+        # escaped twice, as some publishing systems do: still decoded to the characters
+        ("Trump&amp;#8217;s plan", "Q&amp;amp;A", "Trump\u2019s plan", "Q&A"),
     ],
-    ids=["plain-text", "escaped-html"],
+    ids=["plain-text", "escaped-html", "escaped-twice"],
 )
 def test_rss_text_keeps_characters_and_drops_only_markup(
     title: str, summary: str, want_title: str, want_summary: str
