@@ -22,7 +22,8 @@ from monitor.config import MonitorConfig, Settings, SmtpSettings, parse_config
 from monitor.errors import PermanentDeliveryError
 from monitor.storage.tables import DeliveryRow
 from tests.support.alerts import add_alert
-from tests.support.smtp import PasswordAuth, RecordingHandler, server_tls_context, start_smtp
+from tests.support.smtp import PasswordAuth, RecordingHandler, start_smtp
+from tests.support.tls import server_tls_context
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 PASSWORD = "correct-horse-battery-staple"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from monitor.alerts.settings import DeliverySettings
 from monitor.config import MonitorConfig, Settings, parse_config
 from monitor.storage.tables import DeliveryRow
 from tests.support.alerts import add_alert
+from tests.support.tls import server_tls_context, trust_ca, trust_default_bundle
 from tests.support.webhook import Behaviour, WebhookReceiver
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -139,17 +139,12 @@ async def test_https_receiver_certificate_is_verified(
     trusted: bool,
 ) -> None:
     ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    receiver = WebhookReceiver(tls=context).start()
+    receiver = WebhookReceiver(tls=server_tls_context(ca.issue_cert("127.0.0.1"))).start()
     try:
         if trusted:
-            bundle = tmp_path / "ca.pem"
-            ca.cert_pem.write_to_path(str(bundle))
-            monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # a private CA, the standard way
+            trust_ca(ca, tmp_path, monkeypatch)
         else:
-            monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-            monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+            trust_default_bundle(monkeypatch)
         config = hook_config(("hook", receiver.url()))
         enqueue_alert(sessions, config, title="Ceasefire agreed in Istanbul")
 

@@ -7,7 +7,6 @@ import gzip
 import random
 import re
 import socket
-import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
@@ -37,6 +36,7 @@ from monitor.fetch import (
 )
 from monitor.models import FeedEntry, FetchResult
 from monitor.pipeline.collect import Fetcher, PageJob
+from tests.support.tls import server_tls_context, trust_ca, trust_default_bundle
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
 
@@ -382,8 +382,7 @@ def tls_ca() -> trustme.CA:
 def tls_server(tls_ca: trustme.CA) -> Iterator[tuple[LocalServer, list[str | None]]]:
     """An HTTPS server whose certificate, from ``tls_ca``, names only ``news.invalid``; it
     records the server name each client asked for in its handshake (SNI)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls_ca.issue_cert("news.invalid").configure_cert(context)
+    context = server_tls_context(tls_ca.issue_cert("news.invalid"))
     asked: list[str | None] = []
     context.sni_callback = lambda _sock, name, _ctx: asked.append(name)
     server = LocalServer(tls=context).start()
@@ -405,9 +404,7 @@ async def test_https_through_the_checked_transport_verifies_the_url_name(
     # HTTP/1.1, and the client settles for it.
     policy = replace(policy, http2=http2)
     server, asked = tls_server
-    bundle = tmp_path / "ca.pem"
-    tls_ca.cert_pem.write_to_path(str(bundle))
-    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # the standard way to trust a private CA
+    trust_ca(tls_ca, tmp_path, monkeypatch)
     resolver = ScriptedResolver(["127.0.0.1"])
     url = f"https://news.invalid:{server.port}/feed.xml"
     async with make_client(policy, transport=make_transport(policy, resolver=resolver)) as client:
@@ -442,12 +439,9 @@ async def test_https_certificate_that_does_not_verify_is_a_fetch_error(
 ) -> None:
     server, _ = tls_server
     if trusted:
-        bundle = tmp_path / "ca.pem"
-        tls_ca.cert_pem.write_to_path(str(bundle))
-        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+        trust_ca(tls_ca, tmp_path, monkeypatch)
     else:
-        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        trust_default_bundle(monkeypatch)
     quick = replace(policy, retries=0)
     url = f"https://{host}:{server.port}/feed.xml"
     transport = make_transport(quick, resolver=ScriptedResolver(["127.0.0.1"]))

@@ -4,7 +4,6 @@ and one that requires STARTTLS + AUTH with a certificate from a throw-away CA (t
 from __future__ import annotations
 
 import socket
-import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -85,9 +84,3 @@ def start_smtp(handler: RecordingHandler, **smtp_kwargs: Any) -> Controller:
     )
     controller.start()
     return controller
-
-
-def server_tls_context(cert: Any) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(ctx)
-    return ctx
