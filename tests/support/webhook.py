@@ -9,6 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from monitor.demo.server import speak_tls
+
 
 @dataclass(frozen=True, slots=True)
 class Received:
@@ -70,10 +72,7 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         if self.tls is not None:
-            # The handshake happens in the request's thread, on its first read.
-            self._server.socket = self.tls.wrap_socket(
-                self._server.socket, server_side=True, do_handshake_on_connect=False
-            )
+            speak_tls(self._server, self.tls)
             # A client refusing the certificate is what some tests are about, not an error.
             self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
 from urllib.parse import urlsplit
 
 
@@ -144,6 +145,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(route.body)
 
 
+def speak_tls(server: TCPServer, context: ssl.SSLContext) -> None:
+    """Make a listening server speak TLS with ``context`` (server side).
+
+    The handshake happens on the connection's first read, in the thread handling the request,
+    not in ``accept()``: a client that never completes its handshake would otherwise stop the
+    listening thread from accepting anyone else.
+    """
+    server.socket = context.wrap_socket(
+        server.socket, server_side=True, do_handshake_on_connect=False
+    )
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -152,11 +165,7 @@ class _Server(ThreadingHTTPServer):
         self.table = table
         super().__init__(("127.0.0.1", port), _Handler)
         if tls is not None:
-            # Not in accept(): a client that never completes its handshake would stop the
-            # listening thread from accepting anyone else.
-            self.socket = tls.wrap_socket(
-                self.socket, server_side=True, do_handshake_on_connect=False
-            )
+            speak_tls(self, tls)
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Clients that hang up early (size caps, timeouts) or refuse the certificate are
