@@ -91,9 +91,12 @@ def parse_feed(result: FetchResult) -> ParsedFeed:
         body = _gunzip(body, url=result.url)
     if _looks_like_json(body, result.content_type):
         return _parse_json_feed(body, url=result.url, base=base)
-    if _root_name(body) in _SITEMAP_ROOTS:
+    root = _root_name(body)
+    if root in _SITEMAP_ROOTS:
         return _parse_sitemap(body, url=result.url, base=base)
-    return _parse_xml_feed(body, content_type=result.content_type, url=result.url, base=base)
+    return _parse_xml_feed(
+        body, root=root, content_type=result.content_type, url=result.url, base=base
+    )
 
 
 def _gunzip(body: bytes, *, url: str) -> bytes:
@@ -119,7 +122,9 @@ def _looks_like_json(body: bytes, content_type: str) -> bool:
     return "json" in content_type.lower()
 
 
-def _parse_xml_feed(body: bytes, *, content_type: str, url: str, base: str) -> ParsedFeed:
+def _parse_xml_feed(
+    body: bytes, *, root: bytes, content_type: str, url: str, base: str
+) -> ParsedFeed:
     # No Content-Location is passed: feedparser would then also rewrite relative <guid>s into
     # URLs, and a guid must stay exactly as the publisher wrote it. Links are resolved below.
     headers = {"content-type": content_type} if content_type else {}
@@ -127,7 +132,7 @@ def _parse_xml_feed(body: bytes, *, content_type: str, url: str, base: str) -> P
     version = str(parsed.get("version") or "")
     entries = parsed.get("entries") or []
     if not version:
-        if _root_name(body) == b"html":
+        if root == b"html":
             raise ParseError(_html_page_problem(body, base), url=url)
         problem = parsed.get("bozo_exception")
         detail = f": {problem}" if problem else ""
@@ -197,7 +202,7 @@ def _entry_text(value: object, detail: object) -> str:
     """
     text = str(value or "")
     if isinstance(detail, Mapping) and detail.get("type") == "text/plain":
-        return _WHITESPACE.sub(" ", text).strip()
+        return _one_line(text)
     return _plain(text)
 
 
@@ -380,7 +385,7 @@ def _from_iso(value: str) -> datetime | None:
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for name in names:
-        cleaned = _WHITESPACE.sub(" ", name).strip()
+        cleaned = _one_line(name)
         if cleaned:
             seen.setdefault(cleaned, None)
     return tuple(seen)
@@ -421,8 +426,13 @@ class _TextCollector(HTMLParser):
 def _plain(markup: str) -> str:
     """Text of an HTML fragment (or of plain text), on one line."""
     if "<" not in markup and "&" not in markup:
-        return _WHITESPACE.sub(" ", markup).strip()
+        return _one_line(markup)
     collector = _TextCollector()
     collector.feed(markup)
     collector.close()
-    return _WHITESPACE.sub(" ", "".join(collector.parts)).strip()
+    return _one_line("".join(collector.parts))
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace one space, and none at either end."""
+    return _WHITESPACE.sub(" ", text).strip()
