@@ -42,6 +42,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from operator import itemgetter
 from time import struct_time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -271,7 +272,7 @@ def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
     # Without a date a URL cannot be told from the archive: on a first poll every one of them
     # would be fetched, stored and matched as news. Undated URLs in a dated sitemap are the
     # site's fixed pages.
-    dated = [e for e in entries if e.published is not None]
+    dated = [(e.published, e) for e in entries if e.published is not None]
     if entries and not dated:
         raise ParseError(
             f"a sitemap without dates (no <lastmod> or <news:publication_date> on any of its "
@@ -279,8 +280,9 @@ def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
             "news sitemap or feed",
             url=url,
         )
-    dated.sort(key=lambda e: -e.published.timestamp() if e.published else 0.0)  # newest first
-    return ParsedFeed(url=url, kind="sitemap", title="", entries=tuple(dated[:MAX_SITEMAP_ENTRIES]))
+    dated.sort(key=itemgetter(0), reverse=True)  # newest first; document order among equals
+    newest = tuple(entry for _, entry in dated[:MAX_SITEMAP_ENTRIES])
+    return ParsedFeed(url=url, kind="sitemap", title="", entries=newest)
 
 
 def _local(node: Any) -> str:

@@ -51,7 +51,7 @@ class FeedEntry:
 
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
-    """A parsed RSS 2.0, Atom or JSON Feed document."""
+    """A parsed RSS, Atom or JSON Feed document, or an XML sitemap."""
 
     url: str
     kind: str  # "rss" | "atom" | "json" | "sitemap"
