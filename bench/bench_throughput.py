@@ -152,9 +152,10 @@ class ProcessCpu:
     # The fork server is the flow process's child; the workers are forked from it. It imports
     # and warms up trafilatura once per cycle's process, the workers do the extraction.
     FORK_SERVER = "extraction fork server (imports trafilatura once per cycle)"
+    WORKERS = "extraction workers"
     KINDS = (
-        ("extraction workers", "multiprocessing.forkserver"),
-        ("extraction workers", "multiprocessing.spawn"),
+        (WORKERS, "multiprocessing.forkserver"),
+        (WORKERS, "multiprocessing.spawn"),
         ("Prefect server", "uvicorn"),
         ("PostgreSQL server (when MONITOR_DATABASE_URL names one)", "postgres: "),
     )
@@ -182,7 +183,7 @@ class ProcessCpu:
             return fixed
         cmdline = _cmdline(pid)
         kind = next((kind for kind, mark in self.KINDS if mark in cmdline), self.OTHER)
-        if kind == "extraction workers" and "forkserver" in cmdline:
+        if kind == self.WORKERS and "forkserver" in cmdline:
             fields = _stat(pid)
             if fields is not None and self._fixed.get(int(fields[1])) == self.FLOW:
                 return self.FORK_SERVER
@@ -233,11 +234,18 @@ class ProcessCpu:
             spent = used - self._start.get(pid, 0.0)
             if spent > 0.005:
                 totals[self._kind[pid]] = totals.get(self._kind[pid], 0.0) + spent
-        if self._busy0 is not None and self._busy1 is not None:
-            rest = self._busy1 - self._busy0 - sum(totals.values())
+        busy = self.machine_busy()
+        if busy is not None:
+            rest = busy - sum(totals.values())
             if rest > 0.005:
                 totals[self.OTHER] = rest
         return totals
+
+    def machine_busy(self) -> float | None:
+        """CPU seconds the whole machine was busy over the stretch (None where unknown)."""
+        if self._busy0 is None or self._busy1 is None:
+            return None
+        return self._busy1 - self._busy0
 
 
 def monitor_setup(base_url: str, workers: int) -> Path:
@@ -319,15 +327,12 @@ def main() -> int:
 
     bare1 = bare_throughput(pages, 1)
     bare_p = bare_throughput(pages, args.workers)
-    cpu0 = busy_cpu_seconds()
     t0 = time.perf_counter()
     with ProcessCpu(os.getpid(), server.pid) as per_process:
         report = monitor_cycle(config_path=str(config_path))
         cycle_s = time.perf_counter() - t0
-    cpu1 = busy_cpu_seconds()
     cycle = report["articles_stored"] / cycle_s
     stop_send.send(True)
-    server.join(10)
     server.join(10)
 
     print(f"prefect start and database creation (not measured below): {startup:.1f} s")
@@ -346,8 +351,8 @@ def main() -> int:
         "flow run's start and finish (settings, database check, Prefect run records, summary "
         "artifact, and Prefect's heartbeat thread, joined in 1-second steps)"
     )
-    if cpu0 is not None and cpu1 is not None:
-        used = cpu1 - cpu0
+    used = per_process.machine_busy()
+    if used is not None:
         available = cycle_s * (os.cpu_count() or 1)
         per_article = 1000 * used / max(1, report["articles_stored"])
         print(
