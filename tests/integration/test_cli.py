@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import typer
 from click.testing import Result
 from sqlalchemy import Engine
 from typer.testing import CliRunner
@@ -22,6 +21,7 @@ from monitor.storage.db import head_revisions, session_factory
 from monitor.storage.tables import SourceRow
 from monitor.stories.cli import register as register_stories
 from monitor.stories.settings import DetectionSettings
+from tests.support.cli import stage_app
 
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
 FERRY = (
@@ -156,14 +156,7 @@ def test_cycles_and_db_upgrade(seeded: str) -> None:
 
 def _run_stage(*args: str) -> Result:
     """A stage package's command (``monitor eval ...``), registered as ``monitor.cli.main`` does."""
-    root = typer.Typer()
-
-    @root.callback()
-    def main() -> None:
-        """monitor"""
-
-    register_stories(root)
-    return CliRunner().invoke(root, list(args))
+    return CliRunner().invoke(stage_app(register_stories), list(args))
 
 
 def _stream_row(n: int, event: str, source: str, title: str, text: str, hours: int) -> str:

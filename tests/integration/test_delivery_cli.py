@@ -17,6 +17,7 @@ from monitor.alerts.outbox import deliver_due, enqueue
 from monitor.config import get_settings, parse_config
 from monitor.storage.db import make_engine, session_factory, upgrade
 from tests.support.alerts import add_alert
+from tests.support.cli import stage_app
 from tests.support.webhook import Behaviour, WebhookReceiver
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -33,14 +34,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def app() -> typer.Typer:
-    root = typer.Typer()
-
-    @root.callback()
-    def main() -> None:
-        """monitor"""
-
-    register(root)
-    return root
+    return stage_app(register)
 
 
 @pytest.fixture
