@@ -290,14 +290,18 @@ def test_news_sitemap_entries_newest_first_with_news_titles_and_dates() -> None:
     assert all(e.guid is None and e.summary == "" for e in feed.entries)
 
 
+def urlset(urls: str) -> bytes:
+    """A sitemap document holding the ``<url>`` elements ``urls``."""
+    return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()
+
+
 def test_plain_sitemap_is_dated_by_lastmod_and_keeps_only_the_newest() -> None:
     urls = "".join(
         f"<url><loc>https://archive.example/{day:04d}</loc>"
         f"<lastmod>{datetime.fromordinal(730_000 + day).date().isoformat()}</lastmod></url>"
         for day in range(1500)
     )
-    body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
-    feed = parse_feed(result(content=body.encode(), content_type="text/xml"))
+    feed = parse_feed(result(content=urlset(urls), content_type="text/xml"))
     assert len(feed.entries) == MAX_SITEMAP_ENTRIES == 1000
     assert feed.entries[0].url == "https://archive.example/1499"
     assert feed.entries[-1].url == "https://archive.example/0500"
@@ -308,14 +312,12 @@ def test_plain_sitemap_is_dated_by_lastmod_and_keeps_only_the_newest() -> None:
 
 def test_sitemap_without_any_date_is_an_error() -> None:
     urls = "".join(f"<url><loc>https://archive.example/{n}</loc></url>" for n in range(30))
-    body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
     with pytest.raises(ParseError, match=r"sitemap without dates .* 30 URLs"):
-        parse_feed(result(content=body.encode()))
+        parse_feed(result(content=urlset(urls)))
 
 
 def test_empty_sitemap_is_an_empty_feed() -> None:
-    body = b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"></urlset>'
-    feed = parse_feed(result(content=body))
+    feed = parse_feed(result(content=urlset("")))
     assert (feed.kind, feed.entries) == ("sitemap", ())
 
 
