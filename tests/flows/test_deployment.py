@@ -28,9 +28,14 @@ PREFECT_FILE = REPO / "deploy" / "prefect.yaml"
 POOL = "monitor-process"
 
 
-def _spec() -> dict[str, Any]:
+CYCLE = "monitor-every-15-min"
+PRUNE = "monitor-prune-weekly"
+
+
+def _spec(name: str = CYCLE) -> dict[str, Any]:
     document = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
-    (deployment,) = document["deployments"]
+    assert [d["name"] for d in document["deployments"]] == [CYCLE, PRUNE]
+    (deployment,) = [d for d in document["deployments"] if d["name"] == name]
     return dict(deployment)
 
 
@@ -74,16 +79,16 @@ def deployment_name(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
 
-    spec = _spec()
-    assert spec["work_pool"]["name"] == POOL
-    name = f"monitor-cycle/{spec['name']}"
+    assert _spec(CYCLE)["work_pool"]["name"] == _spec(PRUNE)["work_pool"]["name"] == POOL
+    name = f"monitor-cycle/{CYCLE}"
     home = tmp_path_factory.mktemp("prefect-home")
     with get_client(sync_client=True) as client:
         with contextlib.suppress(ObjectAlreadyExists):
             client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
         _ok(_cli("deploy", "--prefect-file", "deploy/prefect.yaml", "--all", home=home))
         yield name
-        client.delete_deployment(client.read_deployment_by_name(name).id)
+        for deployed in (name, f"monitor-prune/{PRUNE}"):
+            client.delete_deployment(client.read_deployment_by_name(deployed).id)
         client.delete_work_pool(POOL)
 
 
@@ -122,6 +127,27 @@ def test_deployment_matches_the_file(deployment_name: str) -> None:
     assert deployment.pull_steps == [
         {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
     ]
+
+
+def test_the_retention_deployment_matches_the_file(deployment_name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.schedules import CronSchedule
+
+    spec = _spec(PRUNE)
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"monitor-prune/{PRUNE}")
+
+    assert deployment.entrypoint == "flows/maintenance.py:prune_archive_flow" == spec["entrypoint"]
+    assert deployment.work_pool_name == POOL
+    assert deployment.parameters == spec["parameters"] == {"keep_days": 180, "vacuum": False}
+    (schedule,) = deployment.schedules
+    assert isinstance(schedule.schedule, CronSchedule)
+    assert schedule.schedule.cron == spec["schedules"][0]["cron"] == "30 3 * * 0"
+    assert deployment.global_concurrency_limit is not None
+    assert deployment.global_concurrency_limit.limit == 1
+    properties = (deployment.parameter_openapi_schema or {})["properties"]
+    assert set(properties) == {"keep_days", "vacuum", "database_url"}
+    assert properties["keep_days"].get("minimum") == 1  # 0 days is refused before a run starts
 
 
 def test_manual_trigger_creates_a_flow_run(deployment_name: str, tmp_path: Path) -> None:

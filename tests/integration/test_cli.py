@@ -154,6 +154,33 @@ def test_cycles_and_db_upgrade(seeded: str) -> None:
     assert f"database at revision {head}" in out
 
 
+def test_db_prune_drops_old_texts_and_explain_keeps_the_outcome(seeded: str) -> None:
+    code, out = _run("db", "prune", "--older-than", "0")
+    assert code == 2  # refused by the option's bounds, nothing pruned
+    code, out = _run("db", "prune", "--older-than", "30", "--dry-run", "--json")
+    assert code == 0, out
+    dry = json.loads(out)
+    assert dry["articles"] == 4
+    assert dry["dry_run"] is True
+    result = _run_stage("explain", "3")
+    assert "[NEW ]" in result.output  # the dry run left the explain record alone
+
+    code, out = _run("db", "prune", "--older-than", "30", "--vacuum")
+    assert code == 0, out
+    assert "4 article(s) fetched before" in out
+    assert "lost their text" in out
+    assert "database size:" in out
+    result = _run_stage("explain", "3")
+    assert result.exit_code == 0, result.output
+    assert "outcome: development" in result.output
+    assert "details pruned on" in result.output
+    assert "[NEW ]" not in result.output
+    result = _run_stage("explain", "2")
+    assert "duplicate of article 1" in result.output
+    code, out = _run("db", "prune", "--older-than", "30", "--json")
+    assert json.loads(out)["articles"] == 0
+
+
 def _run_stage(*args: str) -> Result:
     """A stage package's command (``monitor eval ...``), registered as ``monitor.cli.main`` does."""
     return CliRunner().invoke(stage_app(register_stories), list(args))

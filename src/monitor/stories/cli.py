@@ -135,6 +135,16 @@ def explain(
             f"(similarity {decision['similarity']})"
         )
         return
+    if "pruned_at" in decision:
+        dev = decision.get("development_id")
+        role = (
+            f"development {dev}"
+            if dev is not None
+            else f"repeats development {decision.get('repeats_development_id')}"
+        )
+        typer.echo(f"story {decision.get('story_id')}, {role}")
+        typer.echo(f"details pruned on {decision['pruned_at'][:10]} (monitor db prune)")
+        return
     cluster = decision.get("cluster", {})
     joined = "opened new story" if decision.get("new_story") else "joined story"
     typer.echo(f"{joined} {decision.get('story_id')} (threshold {cluster.get('threshold')})")

@@ -1,0 +1,176 @@
+"""Archive retention: drop what old articles no longer need, keep what dedup needs.
+
+An article costs about 35 KB on disk, most of it the ``monitor explain`` record (every sentence
+with its best match) and the article text; a monitor with a few thousand new articles a day grows
+by gigabytes a year. Neither is needed once the article is old: detection reads stored articles
+only through their keys, content hash, MinHash signature and LSH bands, and a story's novelty
+memory lives in ``story_sentences``. :func:`prune_archive` therefore, for articles fetched before
+a cutoff:
+
+* empties ``text`` and shrinks ``decision`` to its outcome (duplicate of, story, development),
+  keeping the row, its keys, hash, signature and bands: a reprint of a pruned article is still a
+  duplicate and its URL is still "already stored", so nothing old alerts again;
+* forgets the sentence memory of stories that can no longer be joined (cold for longer than both
+  the cutoff and ``story_active_days``, and no longer in the candidate index).
+
+Titles, URLs, stories, developments (with their quoted facts), alerts and deliveries are kept.
+Topic backtests (``monitor topics test``) see only the titles of pruned articles.
+Rows are changed in chunks, one short transaction each, so a running cycle is never held up for
+long; a pruned article is skipped on the next run, so the work can be stopped and resumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, exists, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.storage.db import take_write_lock
+from monitor.storage.detection import ARTICLES, STORIES, STORY_SENTENCES, STORY_TERMS
+
+# What a pruned article's decision keeps: enough for ``monitor explain`` to say what it was.
+KEPT_DECISION_KEYS = (
+    "outcome",
+    "duplicate_of",
+    "similarity",
+    "story_id",
+    "new_story",
+    "development_id",
+    "repeats_development_id",
+    "content_hash",
+)
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    cutoff: datetime  # articles fetched before this lost their text and explain record
+    story_cutoff: datetime  # stories last seen before this (and unindexed) lost their memory
+    articles: int
+    stories: int
+    sentences: int
+    dry_run: bool
+    size_before: int | None = None  # bytes, when the database was vacuumed
+    size_after: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["cutoff"] = self.cutoff.isoformat()
+        out["story_cutoff"] = self.story_cutoff.isoformat()
+        return out
+
+
+def pruned_decision(decision: Mapping[str, Any] | None, when: datetime) -> dict[str, Any]:
+    kept = {k: decision[k] for k in KEPT_DECISION_KEYS if decision and k in decision}
+    return {**kept, "pruned_at": when.isoformat()}
+
+
+_PRUNABLE = (
+    select(ARTICLES.c.id)
+    .where(ARTICLES.c.fetched_at < bindparam("cutoff"), ARTICLES.c.text != "")
+    .order_by(ARTICLES.c.id)
+)
+_PRUNE_ARTICLE = (
+    update(ARTICLES)
+    .where(ARTICLES.c.id == bindparam("row_id"))
+    .values(text="", decision=bindparam("new_decision"))
+)
+
+
+def _forgettable(story_cutoff: datetime) -> Any:
+    """Stories no article can join any more: cold, and out of the candidate index."""
+    indexed = exists().where(STORY_TERMS.c.story_id == STORIES.c.id)
+    return select(STORIES.c.id).where(STORIES.c.last_seen_at < story_cutoff, ~indexed)
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def prune_archive(
+    sessions: sessionmaker[Session],
+    *,
+    now: datetime,
+    keep_days: int,
+    story_active_days: float,
+    dry_run: bool = False,
+    chunk: int = CHUNK,
+) -> PruneReport:
+    """Prune articles fetched more than ``keep_days`` ago (see the module docstring)."""
+    if keep_days < 1:
+        raise ValueError(f"keep_days must be at least 1, got {keep_days}")
+    cutoff = now - timedelta(days=keep_days)
+    story_cutoff = now - timedelta(days=max(keep_days, story_active_days))
+    with sessions() as session:
+        ids = list(session.scalars(_PRUNABLE, {"cutoff": cutoff}))
+        stories, sentences = _memory_counts(session, story_cutoff)
+    if dry_run:
+        return PruneReport(cutoff, story_cutoff, len(ids), stories, sentences, dry_run=True)
+    pruned = 0
+    for part in _chunks(ids, chunk):
+        with sessions.begin() as session:
+            take_write_lock(session)
+            rows = session.execute(
+                select(ARTICLES.c.id, ARTICLES.c.decision).where(
+                    ARTICLES.c.id.in_(part), ARTICLES.c.text != ""
+                )
+            ).all()
+            if rows:
+                session.execute(
+                    _PRUNE_ARTICLE,
+                    [
+                        {"row_id": row_id, "new_decision": pruned_decision(decision, now)}
+                        for row_id, decision in rows
+                    ],
+                )
+            pruned += len(rows)
+    with sessions.begin() as session:
+        take_write_lock(session)
+        stories, sentences = _memory_counts(session, story_cutoff)
+        session.execute(
+            delete(STORY_SENTENCES).where(
+                STORY_SENTENCES.c.story_id.in_(_forgettable(story_cutoff))
+            )
+        )
+    return PruneReport(cutoff, story_cutoff, pruned, stories, sentences, dry_run=False)
+
+
+def _memory_counts(session: Session, story_cutoff: datetime) -> tuple[int, int]:
+    """Stories that would lose their sentence memory, and the sentences they hold."""
+    stmt = select(func.count(func.distinct(STORY_SENTENCES.c.story_id)), func.count()).where(
+        STORY_SENTENCES.c.story_id.in_(_forgettable(story_cutoff))
+    )
+    stories, sentences = session.execute(stmt).one()
+    return int(stories), int(sentences)
+
+
+def database_size(engine: Engine) -> int:
+    """The database's size in bytes (SQLite: its pages; PostgreSQL: ``pg_database_size``)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            page_size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+            return int(pages) * int(page_size)
+        return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one())
+
+
+def vacuum(engine: Engine) -> None:
+    """Give the space of pruned rows back: SQLite rewrites the file (``VACUUM``), PostgreSQL
+    marks it reusable and refreshes the planner's statistics (``VACUUM (ANALYZE)``)."""
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            # The engine's connections leave transaction control to SQLAlchemy (autocommit at
+            # the driver), which VACUUM needs: it cannot run inside a transaction.
+            raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE) articles, story_sentences")
