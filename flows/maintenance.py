@@ -8,7 +8,6 @@ short transactions, so cycles run on while it works. ``vacuum`` is off by defaul
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,9 +18,8 @@ from pydantic import Field
 
 from flows.secrets import resolve_secret_blocks
 from monitor.config import Settings, get_settings
-from monitor.storage.db import make_engine, session_factory, upgrade
-from monitor.storage.retention import PruneReport, database_size, prune_archive
-from monitor.storage.retention import vacuum as vacuum_database
+from monitor.storage.db import make_engine, upgrade
+from monitor.storage.retention import PruneReport, prune_database
 
 
 @task(name="prune-archive", cache_policy=NO_CACHE)
@@ -29,36 +27,15 @@ def prune_task(settings: Settings, keep_days: int, vacuum: bool) -> PruneReport:
     engine = make_engine(settings.resolved_database_url())
     try:
         upgrade(engine)
-        before = database_size(engine) if vacuum else None
-        report = prune_archive(
-            session_factory(engine),
+        return prune_database(
+            engine,
             now=datetime.now(UTC),
             keep_days=keep_days,
             story_active_days=settings.detection.story_active_days,
+            vacuum_after=vacuum,
         )
-        if before is not None:
-            vacuum_database(engine)
-            report = replace(report, size_before=before, size_after=database_size(engine))
-        return report
     finally:
         engine.dispose()
-
-
-def to_markdown(report: PruneReport) -> str:
-    lines = [
-        "# Archive pruned",
-        "",
-        f"- articles fetched before {report.cutoff:%Y-%m-%d %H:%M} UTC that lost their text "
-        f"and explain record: **{report.articles}**",
-        f"- cold stories (last seen before {report.story_cutoff:%Y-%m-%d}) that lost their "
-        f"sentence memory: **{report.stories}** ({report.sentences} sentences)",
-    ]
-    if report.size_before is not None and report.size_after is not None:
-        lines.append(
-            f"- database size: {report.size_before / 1e6:.1f} MB -> "
-            f"{report.size_after / 1e6:.1f} MB"
-        )
-    return "\n".join(lines) + "\n"
 
 
 @flow(name="monitor-prune", log_prints=False, validate_parameters=True)
@@ -71,14 +48,9 @@ def prune_archive_flow(
     settings = get_settings(**({"database_url": database_url} if database_url else {}))
     settings = resolve_secret_blocks(settings)
     report = prune_task(settings, keep_days, vacuum)
-    get_run_logger().info(
-        "pruned %d article(s); %d cold story(ies) lost %d sentences",
-        report.articles,
-        report.stories,
-        report.sentences,
-    )
+    get_run_logger().info("; ".join(report.lines()))
     create_markdown_artifact(
-        markdown=to_markdown(report),
+        markdown="# Archive pruned\n\n" + "".join(f"- {line}\n" for line in report.lines()),
         key="monitor-prune-summary",
         description="Articles and story memory dropped by archive retention",
     )

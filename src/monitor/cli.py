@@ -258,45 +258,28 @@ def db_prune(
     still duplicates and nothing old alerts again. Stories that can no longer be joined lose
     their sentence memory.
     """
-    from dataclasses import replace
-
-    from monitor.storage.db import make_engine, session_factory, upgrade
-    from monitor.storage.retention import database_size, prune_archive
-    from monitor.storage.retention import vacuum as vacuum_database
+    from monitor.storage.db import make_engine, upgrade
+    from monitor.storage.retention import prune_database
 
     settings = load_settings()
     engine = make_engine(settings.resolved_database_url())
     try:
         upgrade(engine)
-        before = database_size(engine) if vacuum and not dry_run else None
-        report = prune_archive(
-            session_factory(engine),
+        report = prune_database(
+            engine,
             now=datetime.now(UTC),
             keep_days=older_than,
             story_active_days=settings.detection.story_active_days,
             dry_run=dry_run,
+            vacuum_after=vacuum,
         )
-        if before is not None:
-            vacuum_database(engine)
-            report = replace(report, size_before=before, size_after=database_size(engine))
     finally:
         engine.dispose()
     if json_out:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return
-    verb = "would lose" if dry_run else "lost"
-    typer.echo(
-        f"{report.articles} article(s) fetched before {report.cutoff:%Y-%m-%d %H:%M} UTC "
-        f"{verb} their text and explain record"
-    )
-    typer.echo(
-        f"{report.stories} cold story(ies) last seen before {report.story_cutoff:%Y-%m-%d} "
-        f"{verb} their sentence memory ({report.sentences} sentences)"
-    )
-    if report.size_before is not None and report.size_after is not None:
-        typer.echo(
-            f"database size: {report.size_before / 1e6:.1f} MB -> {report.size_after / 1e6:.1f} MB"
-        )
+    for line in report.lines():
+        typer.echo(line)
 
 
 @topics_app.command("test")

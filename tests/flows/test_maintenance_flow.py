@@ -60,7 +60,8 @@ def test_prune_flow_drops_old_texts_and_publishes_a_summary(
     assert texts[2].startswith("The Lowen district council")
     artifact = Artifact.get("monitor-prune-summary")
     assert artifact is not None
-    assert "lost their text and explain record: **1**" in str(artifact.data)
+    assert "- 1 article(s) fetched before" in str(artifact.data)
+    assert "lost their text and explain record" in str(artifact.data)
 
 
 def test_prune_flow_refuses_zero_days_before_touching_anything(engine: Engine) -> None:

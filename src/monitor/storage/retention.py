@@ -22,14 +22,14 @@ long; a pruned article is skipped on the next run, so the work can be stopped an
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.storage.db import take_write_lock
+from monitor.storage.db import session_factory, take_write_lock
 from monitor.storage.detection import ARTICLES, STORIES, STORY_SENTENCES, STORY_TERMS
 
 # What a pruned article's decision keeps: enough for ``monitor explain`` to say what it was.
@@ -56,6 +56,21 @@ class PruneReport:
     dry_run: bool
     size_before: int | None = None  # bytes, when the database was vacuumed
     size_after: int | None = None
+
+    def lines(self) -> list[str]:
+        """What was (or, on a dry run, would be) dropped, one sentence per line."""
+        verb = "would lose" if self.dry_run else "lost"
+        out = [
+            f"{self.articles} article(s) fetched before {self.cutoff:%Y-%m-%d %H:%M} UTC "
+            f"{verb} their text and explain record",
+            f"{self.stories} cold story(ies) last seen before {self.story_cutoff:%Y-%m-%d} "
+            f"{verb} their sentence memory ({self.sentences} sentences)",
+        ]
+        if self.size_before is not None and self.size_after is not None:
+            out.append(
+                f"database size: {self.size_before / 1e6:.1f} MB -> {self.size_after / 1e6:.1f} MB"
+            )
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -174,3 +189,28 @@ def vacuum(engine: Engine) -> None:
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM (ANALYZE) articles, story_sentences")
+
+
+def prune_database(
+    engine: Engine,
+    *,
+    now: datetime,
+    keep_days: int,
+    story_active_days: float,
+    dry_run: bool = False,
+    vacuum_after: bool = False,
+) -> PruneReport:
+    """:func:`prune_archive` on ``engine``, then :func:`vacuum` it if asked (never on a dry run),
+    reporting its size before and after."""
+    before = database_size(engine) if vacuum_after and not dry_run else None
+    report = prune_archive(
+        session_factory(engine),
+        now=now,
+        keep_days=keep_days,
+        story_active_days=story_active_days,
+        dry_run=dry_run,
+    )
+    if before is None:
+        return report
+    vacuum(engine)
+    return replace(report, size_before=before, size_after=database_size(engine))
