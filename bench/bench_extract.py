@@ -8,7 +8,7 @@ then measures, in the same run and over the same HTML:
 * bare with the options extract_page passes (no comments, comment containers pruned): the
   difference to ``page`` is the stage's own per-page overhead;
 * page: :func:`monitor.extract.extract_page` in one process;
-* pool: :class:`monitor.extract.Extractor` with ``--workers`` processes (pool start excluded,
+* pool: :class:`monitor.extract_pool.Extractor` with ``--workers`` processes (pool start excluded,
   it is paid once per cycle; reported separately).
 
     .venv/bin/python bench/bench_extract.py --pages 500 --workers 2
@@ -23,7 +23,8 @@ from pathlib import Path
 
 from trafilatura import bare_extraction
 
-from monitor.extract import _DATE_PARAMS, _PRUNE_XPATH, Extractor, extract_page
+from monitor.extract import _DATE_PARAMS, _PRUNE_XPATH, extract_page
+from monitor.extract_pool import Extractor
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pages"
 

@@ -38,7 +38,7 @@ from flows.secrets import resolve_secret_blocks
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.config import MonitorConfig, Settings, get_settings, load_config
 from monitor.errors import ConfigError
-from monitor.extract import Extractor
+from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import Article, ExtractedPage, SourceError
 from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract

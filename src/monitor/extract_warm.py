@@ -8,14 +8,15 @@ every worker forked from it starts warm, instead of each worker paying for it ag
 
 Nothing else in the package acts on import; this module does because a fork server's preload
 list (module names to import) is the only way to run code in it before it forks. Nothing but
-:func:`monitor.extract._context` names it.
+:func:`monitor.extract_pool._context` names it.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from monitor.extract import WARM_UP_PAGE, WARM_UP_URL, extract_page, quiet_extraction_logs
+from monitor.extract import extract_page, quiet_extraction_logs
+from monitor.extract_pool import WARM_UP_PAGE, WARM_UP_URL
 from monitor.pipeline.articles import extract_and_read
 from monitor.stories.settings import DetectionSettings
 
@@ -47,7 +48,7 @@ def warm_up() -> None:
     # A failure here only means a cold start: never let it take the fork server down.
     with contextlib.suppress(Exception):
         extract_and_read(_PAGE, _URL, min_text_chars=0, settings=DetectionSettings())
-        # The page each worker warms up with (monitor.extract._init_worker): now a repeat.
+        # The page each worker warms up with (monitor.extract_pool._init_worker): now a repeat.
         extract_page(WARM_UP_PAGE, WARM_UP_URL)
 
 

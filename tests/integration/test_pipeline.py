@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
-from monitor.extract import Extractor
+from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import SourceErrorKind
 from monitor.pipeline.articles import build_articles, pages_to_extract

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from monitor.extract import Extractor, extract_page
+from monitor.extract import extract_page
+from monitor.extract_pool import Extractor
 from monitor.models import ExtractedPage
 
 PAGES = Path(__file__).parent.parent / "fixtures" / "pages"
@@ -373,7 +374,7 @@ def test_workers_that_cannot_start_raise_extraction_error_instead_of_respawning(
     # dies at start-up: a broken environment, which must surface as one typed error.
     script = (
         "from monitor.errors import ExtractionError\n"
-        "from monitor.extract import Extractor\n"
+        "from monitor.extract_pool import Extractor\n"
         "try:\n"
         "    Extractor(2).extract_many([('https://x.example/a', b'<html></html>')])\n"
         "except ExtractionError as exc:\n"
