@@ -21,6 +21,9 @@ from monitor.config import Settings, get_settings
 from monitor.storage.db import make_engine, upgrade
 from monitor.storage.retention import PruneReport, prune_database
 
+# When `monitor serve --prune-days` runs it; deploy/prefect.yaml says the same.
+WEEKLY = "30 3 * * 0"
+
 
 @task(name="prune-archive", cache_policy=NO_CACHE)
 def prune_task(settings: Settings, keep_days: int, vacuum: bool) -> PruneReport:

@@ -106,9 +106,18 @@ def serve(
     cron: Annotated[str | None, typer.Option(help="cron schedule, e.g. '*/15 * * * *'")] = None,
     interval: Annotated[int | None, typer.Option(help="seconds between cycles")] = None,
     name: Annotated[str, typer.Option(help="deployment name")] = "monitor-scheduled",
+    prune_days: Annotated[
+        int | None,
+        typer.Option(
+            "--prune-days",
+            min=1,
+            metavar="DAYS",
+            help="also run `monitor db prune --older-than DAYS` weekly (Sunday 03:30 UTC)",
+        ),
+    ] = None,
 ) -> None:
     """Run cycles on a schedule in this process (Prefect flow.serve)."""
-    from flows.cycle import monitor_cycle
+    from flows.serve import serve_flows
 
     if cron is None and interval is None:
         interval = 900
@@ -116,12 +125,8 @@ def serve(
     path = config or settings.config_file
     if path is None:
         raise fail("no config file: pass --config or set MONITOR_CONFIG_FILE")
-    monitor_cycle.serve(
-        name=name,
-        cron=cron,
-        interval=interval,
-        parameters={"config_path": str(Path(path).resolve())},
-        global_limit=1,  # cycles never overlap
+    serve_flows(
+        Path(path).resolve(), name=name, cron=cron, interval=interval, prune_days=prune_days
     )
 
 

@@ -19,13 +19,13 @@ from monitor.demo.server import LocalServer
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-async def _deployment(name: str) -> object | None:
+async def _deployment(name: str, flow: str = "monitor-cycle") -> object | None:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
     async with get_client() as client:
         try:
-            return await client.read_deployment_by_name(f"monitor-cycle/{name}")
+            return await client.read_deployment_by_name(f"{flow}/{name}")
         except ObjectNotFound:
             return None
 
@@ -46,7 +46,7 @@ async def _state(run_id: str) -> str:
     return str(run.state_type.value if run.state_type else "")
 
 
-def test_serve_registers_its_schedule_and_runs_the_cycle(
+def test_serve_registers_its_schedules_and_runs_the_cycle(
     tmp_path: Path, local_server: LocalServer
 ) -> None:
     from prefect.settings import PREFECT_API_URL
@@ -70,7 +70,10 @@ def test_serve_registers_its_schedule_and_runs_the_cycle(
     name = f"serve-test-{os.getpid()}"
     monitor = Path(sys.executable).with_name("monitor")
     proc = subprocess.Popen(
-        [str(monitor), "serve", "--config", str(config_path), "--interval", "5", "--name", name],
+        [
+            *(str(monitor), "serve", "--config", str(config_path)),
+            *("--interval", "5", "--name", name, "--prune-days", "90"),
+        ],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -79,15 +82,24 @@ def test_serve_registers_its_schedule_and_runs_the_cycle(
     )
     try:
         deadline = time.monotonic() + 120
-        deployment = None
-        while deployment is None and time.monotonic() < deadline and proc.poll() is None:
+        deployment = prune = None
+        # serve registers its deployments one after the other: wait for both.
+        while (deployment is None or prune is None) and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
             time.sleep(1)
             deployment = asyncio.run(_deployment(name))
+            prune = asyncio.run(_deployment(f"{name}-prune", flow="monitor-prune"))
         assert deployment is not None, "serve did not register its deployment"
         # What serve registers: the interval schedule, and cycles that never overlap.
         schedules = deployment.schedules  # type: ignore[attr-defined]
         assert schedules[0].schedule.interval.total_seconds() == 5
         assert deployment.global_concurrency_limit.limit == 1  # type: ignore[attr-defined]
+        # --prune-days serves archive retention beside it, weekly.
+        assert prune is not None, "serve did not register the retention deployment"
+        assert prune.parameters == {"keep_days": 90}  # type: ignore[attr-defined]
+        assert prune.schedules[0].schedule.cron == "30 3 * * 0"  # type: ignore[attr-defined]
+        assert prune.global_concurrency_limit.limit == 1  # type: ignore[attr-defined]
         # The harness server has no scheduler service, so start a run of the served deployment
         # by hand: the serving process must pick it up and complete it.
         run_id = asyncio.run(_start_run(deployment.id))  # type: ignore[attr-defined]
