@@ -6,6 +6,8 @@ then prints the database's bytes per article, the time ``monitor db prune`` take
 them, and the bytes per article after ``VACUUM``. The stories are left in the candidate index,
 as they would be a few days after their articles; once their stories have gone cold, the story
 sentence memory (about a fifth of the total) goes too, and the second figure shrinks further.
+On PostgreSQL, plain ``VACUUM`` makes the freed space reusable without shrinking the files, so
+the second size stays close to the first there.
 
     .venv/bin/python bench/bench_retention.py --n 2000
     MONITOR_DATABASE_URL=postgresql+psycopg://localhost/monitor_bench \\
