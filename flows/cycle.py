@@ -34,6 +34,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from sqlalchemy.orm import Session, sessionmaker
 
+from flows.events import emit_source_health
 from flows.secrets import resolve_secret_blocks
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.config import MonitorConfig, Settings, get_settings, load_config
@@ -57,9 +58,13 @@ BATCHES_AHEAD = TASK_THREADS + 2
 
 @task(name="poll-feeds", cache_policy=NO_CACHE)
 def poll_task(
-    sessions: sessionmaker[Session], fetcher: Fetcher, config: MonitorConfig, now: datetime
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    config: MonitorConfig,
+    now: datetime,
+    failing_after: int,
 ) -> Poll:
-    return poll_sources(sessions, fetcher, config.sources, now=now)
+    return poll_sources(sessions, fetcher, config.sources, now=now, failing_after=failing_after)
 
 
 @task(name="fetch-extract-batch", cache_policy=NO_CACHE)
@@ -189,7 +194,8 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         Fetcher(FetchPolicy.from_settings(settings)) as fetcher,
     ):
         pool.start()  # the workers import trafilatura while the feeds are polled
-        poll = poll_task(sessions, fetcher, config, started)
+        poll = poll_task(sessions, fetcher, config, started, settings.source_failing_after)
+        emit_source_health(poll.health)
         clock.lap("poll")
         source_ids = {p.source.name: p.source.id for p in poll.polls}
         # quote(): Prefect would otherwise walk every job, page and article looking for

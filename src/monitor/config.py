@@ -68,6 +68,10 @@ class ExtractionSettings(BaseModel):
     )
 
 
+# Polls failed in a row before a source is reported failing: an hour at a 15-minute schedule.
+SOURCE_FAILING_AFTER = 4
+
+
 class Settings(BaseSettings):
     """Environment-specific settings; see ``.env.example`` for every key."""
 
@@ -87,6 +91,11 @@ class Settings(BaseSettings):
     user_agent: str = DEFAULT_USER_AGENT
     allow_private_network: bool = Field(
         False, description="allow fetching loopback/private addresses (demo and tests only)"
+    )
+    source_failing_after: int = Field(
+        SOURCE_FAILING_AFTER,
+        ge=1,
+        description="failed polls in a row before a source is reported failing (once)",
     )
     webhook_secret: SecretStr | None = None
     secrets: dict[str, SecretStr] = Field(

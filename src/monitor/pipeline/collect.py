@@ -7,6 +7,10 @@ fetched, and the rest are fetched in publication order. Every failure becomes a
 :class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad source
 or page.
 
+A source whose polls keep failing is reported once when its run of failures reaches
+``failing_after`` and once when it recovers (:class:`SourceHealthChange`), so that a monitor
+going blind to an outlet is noticed without a notice every cycle.
+
 Two ways to run it: :func:`collect` does the whole stage in one coroutine; a :class:`Fetcher`
 lets synchronous code (the flow's tasks, on several threads) poll with :func:`poll_sources` and
 then fetch pages batch by batch, all through one client and one set of concurrency limits.
@@ -20,13 +24,13 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import SourceConfig
+from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import FetchError, ParseError
 from monitor.feeds import parse_feed
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
@@ -34,6 +38,7 @@ from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, Sour
 from monitor.storage.db import dialect_insert, take_write_lock
 from monitor.storage.tables import SourceRow
 from monitor.stories.ingest import known_keys
+from monitor.timeutil import as_utc
 from monitor.urls import canonicalize
 
 
@@ -74,11 +79,26 @@ class FetchedPage:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceHealthChange:
+    """A source that started failing (its ``failing_after``-th failed poll in a row) or
+    recovered (a successful poll after such a run) in this cycle."""
+
+    source: str
+    url: str
+    status: Literal["failing", "recovered"]
+    failures: int  # failed polls in a row; for "recovered", the run that just ended
+    error_type: str | None  # the latest error; None when recovered
+    error: str | None
+    last_success_at: datetime | None  # before this poll
+
+
+@dataclass(frozen=True, slots=True)
 class Collection:
     polls: tuple[FeedPoll, ...]
     pages: tuple[FetchedPage, ...]
     skipped_known: int
     errors: tuple[SourceError, ...] = field(default=())
+    health: tuple[SourceHealthChange, ...] = field(default=())
 
 
 def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[SourceState]:
@@ -142,26 +162,55 @@ def _to_poll(source: SourceState, result: FetchResult | FetchError) -> FeedPoll:
     return FeedPoll(source, feed=feed, etag=result.etag, last_modified=result.last_modified)
 
 
-def record_polls(session: Session, polls: Sequence[FeedPoll], now: datetime) -> None:
-    """Store validators and health per source. Validators of a failed poll are kept."""
+def record_polls(
+    session: Session,
+    polls: Sequence[FeedPoll],
+    now: datetime,
+    *,
+    failing_after: int = SOURCE_FAILING_AFTER,
+) -> list[SourceHealthChange]:
+    """Store validators and health per source (validators of a failed poll are kept); return
+    the sources that started failing or recovered with this poll."""
     rows = {
         r.id: r
         for r in session.scalars(
             select(SourceRow).where(SourceRow.id.in_([p.source.id for p in polls]))
         )
     }
+    changes: list[SourceHealthChange] = []
     for poll in polls:
         row = rows[poll.source.id]
         row.last_polled_at = now
+        before = row.consecutive_failures or 0
         if poll.error is not None:
             row.last_error = poll.error.message
             row.last_error_type = poll.error.error_type
-            row.consecutive_failures = (row.consecutive_failures or 0) + 1
+            row.consecutive_failures = before + 1
+            if row.consecutive_failures == failing_after:
+                changes.append(_health(row, "failing", row.consecutive_failures))
             continue
+        if before >= failing_after:
+            changes.append(_health(row, "recovered", before))
         row.etag, row.last_modified = poll.etag, poll.last_modified
         row.last_success_at = now
         row.last_error = row.last_error_type = None
         row.consecutive_failures = 0
+    return changes
+
+
+def _health(
+    row: SourceRow, status: Literal["failing", "recovered"], failures: int
+) -> SourceHealthChange:
+    failing = status == "failing"
+    return SourceHealthChange(
+        source=row.name,
+        url=row.url,
+        status=status,
+        failures=failures,
+        error_type=row.last_error_type if failing else None,
+        error=row.last_error if failing else None,
+        last_success_at=as_utc(row.last_success_at) if row.last_success_at else None,
+    )
 
 
 def entry_keys(source: str, canonical_url: str, guid: str | None) -> list[str]:
@@ -232,13 +281,14 @@ def _synced_sources(
 
 
 def _record_and_select(
-    sessions: sessionmaker[Session], polls: Sequence[FeedPoll], now: datetime
-) -> tuple[list[PageJob], int]:
+    sessions: sessionmaker[Session], polls: Sequence[FeedPoll], now: datetime, failing_after: int
+) -> tuple[list[PageJob], int, list[SourceHealthChange]]:
     """:func:`record_polls` and :func:`select_new` in one transaction of their own."""
     with sessions.begin() as session:
         take_write_lock(session)
-        record_polls(session, polls, now)
-        return select_new(session, polls)
+        health = record_polls(session, polls, now, failing_after=failing_after)
+        jobs, skipped = select_new(session, polls)
+        return jobs, skipped, health
 
 
 async def collect(
@@ -248,6 +298,7 @@ async def collect(
     *,
     now: datetime,
     client: httpx.AsyncClient | None = None,
+    failing_after: int = SOURCE_FAILING_AFTER,
 ) -> Collection:
     """Run the whole collect stage with one shared client."""
     states = _synced_sources(sessions, sources)
@@ -255,13 +306,13 @@ async def collect(
     http = client if client is not None else make_client(policy)
     try:
         polls = await poll_feeds(http, policy, states)
-        jobs, skipped = _record_and_select(sessions, polls, now)
+        jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
         pages = await fetch_pages(http, policy, jobs)
     finally:
         if own_client:
             await http.aclose()
     errors = [p.error for p in polls if p.error] + [p.error for p in pages if p.error]
-    return Collection(tuple(polls), tuple(pages), skipped, tuple(errors))
+    return Collection(tuple(polls), tuple(pages), skipped, tuple(errors), tuple(health))
 
 
 T = TypeVar("T")
@@ -340,6 +391,7 @@ class Poll:
     polls: tuple[FeedPoll, ...]
     jobs: tuple[PageJob, ...]
     skipped_known: int
+    health: tuple[SourceHealthChange, ...] = ()
 
     @property
     def errors(self) -> tuple[SourceError, ...]:
@@ -352,8 +404,9 @@ def poll_sources(
     sources: Sequence[SourceConfig],
     *,
     now: datetime,
+    failing_after: int = SOURCE_FAILING_AFTER,
 ) -> Poll:
     """Poll every enabled source, record the outcome, and list the entries to fetch."""
     polls = fetcher.poll_feeds(_synced_sources(sessions, sources))
-    jobs, skipped = _record_and_select(sessions, polls, now)
-    return Poll(tuple(polls), tuple(jobs), skipped)
+    jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
+    return Poll(tuple(polls), tuple(jobs), skipped, tuple(health))
