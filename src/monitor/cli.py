@@ -202,14 +202,15 @@ def sources(as_json: JsonOption = False) -> None:
         echo_json(data)
         return
     for d in data:
-        health = (
-            "ok"
-            if not d["consecutive_failures"]
-            else (
-                f"FAILING x{d['consecutive_failures']}: {d['last_error_type']}: {d['last_error']}"
+        health = "ok"
+        if d["consecutive_failures"]:
+            worked = d["last_success_at"]
+            since = f"last worked {worked:%Y-%m-%d %H:%M}" if worked else "never worked"
+            health = (
+                f"FAILING x{d['consecutive_failures']} ({since}): "
+                f"{d['last_error_type']}: {d['last_error']}"
             )
-        )
-        typer.echo(f"{str(d['name'])[:24]:<24} {d['articles']:>5} articles  {health[:90]}")
+        typer.echo(f"{str(d['name'])[:24]:<24} {d['articles']:>5} articles  {health[:120]}")
 
 
 @app.command()

@@ -120,7 +120,7 @@ def test_sources_show_health(seeded: str) -> None:
     assert health["post"]["consecutive_failures"] == 3
     assert health["gazette"]["articles"] == 2
     code, out = _run("sources")
-    assert "FAILING x3: TransientFetchError: HTTP 500" in out
+    assert "FAILING x3 (never worked): TransientFetchError: HTTP 500" in out
 
 
 def test_topics_test_backtests_without_sending(seeded: str) -> None:
