@@ -250,6 +250,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         deliveries_failed=delivered.failed + delivered.dead,
         errors=(*poll.errors, *page_errors, *detected.errors),
         lines=tuple(detected.lines),
+        source_health=tuple(change.describe() for change in poll.health),
         stage_seconds=clock.laps,
     )
     with sessions.begin() as session:

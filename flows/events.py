@@ -45,13 +45,7 @@ def emit_source_health(changes: Sequence[SourceHealthChange]) -> None:
     logger = get_run_logger()
     for change in changes:
         if change.status == "failing":
-            logger.warning(
-                "source %r has failed %d polls in a row: %s: %s",
-                change.source,
-                change.failures,
-                change.error_type,
-                change.error,
-            )
+            logger.warning(change.describe())
         else:
-            logger.info("source %r recovered after %d failed polls", change.source, change.failures)
+            logger.info(change.describe())
         emit_event(**event_of(change))

@@ -84,11 +84,10 @@ def test_a_failing_source_is_notified_once_and_its_recovery_once(
     assert len(ids) == 2
     try:
         local_server.table.set(outlet.feed_path, Route(body=b"down for maintenance", status=503))
-        for _ in range(3):  # failing from the second failed poll on; told once
-            monitor_cycle(config_path=str(config_path))
+        # Failing from the second failed poll on; told once. Then recovered, then nothing new.
+        reports = [monitor_cycle(config_path=str(config_path)) for _ in range(3)]
         local_server.table.set(outlet.feed_path, working)
-        monitor_cycle(config_path=str(config_path))  # recovered
-        monitor_cycle(config_path=str(config_path))  # nothing to say
+        reports += [monitor_cycle(config_path=str(config_path)) for _ in range(2)]
 
         deadline = time.monotonic() + 60
         while len(receiver.requests) < 2 and time.monotonic() < deadline:
@@ -99,6 +98,14 @@ def test_a_failing_source_is_notified_once_and_its_recovery_once(
             for automation_id in ids:
                 client.delete_automation(uuid.UUID(automation_id))
         receiver.stop()
+
+    # The cycles' own summaries say the same, once each.
+    health = [r["source_health"] for r in reports]
+    assert [len(h) for h in health] == [0, 1, 0, 1, 0]
+    assert health[1][0].startswith(
+        f"source {outlet.name} is failing: 2 polls in a row (never worked); "
+    )
+    assert health[3] == [f"source {outlet.name} works again after 3 failed polls"]
 
     notices = [yaml.safe_load(r.body) for r in receiver.requests]
     assert sorted(n["subject"] for n in notices) == [

@@ -68,8 +68,13 @@ def test_failing_is_reported_once_at_the_threshold_and_recovery_once(
     assert failing.url == "https://wire.test/rss"
     assert (failing.error_type, failing.error) == ("FetchError", "HTTP 503")
     assert failing.last_success_at == T0 + timedelta(minutes=15)  # its last good poll
+    assert failing.describe() == (
+        "source wire is failing: 3 polls in a row (last worked 2031-05-06 08:15 UTC); "
+        "FetchError: HTTP 503"
+    )
     recovered = changes[7][0]
     assert (recovered.error_type, recovered.error) == (None, None)
+    assert recovered.describe() == "source wire works again after 5 failed polls"
 
 
 def test_a_threshold_of_one_reports_the_first_failure(sessions: sessionmaker[Session]) -> None:
@@ -78,4 +83,5 @@ def test_a_threshold_of_one_reports_the_first_failure(sessions: sessionmaker[Ses
         [("wire", "failing")],
         [("wire", "recovered")],
     ]
-    assert changes[0][0].last_success_at is None  # never worked
+    assert changes[0][0].last_success_at is None
+    assert "(never worked)" in changes[0][0].describe()

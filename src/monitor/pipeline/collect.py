@@ -91,6 +91,17 @@ class SourceHealthChange:
     error: str | None
     last_success_at: datetime | None  # before this poll
 
+    def describe(self) -> str:
+        """One line for a log, a terminal or the cycle's summary."""
+        if self.status == "recovered":
+            return f"source {self.source} works again after {self.failures} failed polls"
+        worked = self.last_success_at
+        since = f"last worked {worked:%Y-%m-%d %H:%M} UTC" if worked else "never worked"
+        return (
+            f"source {self.source} is failing: {self.failures} polls in a row ({since}); "
+            f"{self.error_type}: {self.error}"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Collection:

@@ -31,6 +31,8 @@ class CycleReport:
     deliveries_failed: int
     errors: tuple[SourceError, ...] = ()
     lines: tuple[str, ...] = field(default=())
+    # Sources that started failing or recovered in this cycle (SourceHealthChange.describe()).
+    source_health: tuple[str, ...] = field(default=())
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -52,6 +54,7 @@ class CycleReport:
             for e in self.errors
         ]
         data["lines"] = list(self.lines)
+        data["source_health"] = list(self.source_health)
         return data
 
 
@@ -86,6 +89,9 @@ def to_markdown(report: CycleReport) -> str:
         "|---|---:|",
     ]
     out += [f"| {name} | {value} |" for name, value in rows]
+    if report.source_health:
+        out += ["", "## Source health", ""]
+        out += [f"- {_md_escape(line)}" for line in report.source_health]
     if report.errors:
         out += ["", "## Errors", "", "| source | kind | error | message |", "|---|---|---|---|"]
         out += [
@@ -115,6 +121,8 @@ def to_text(report: Mapping[str, Any], indent: str = "") -> str:
     """The summary for a terminal or a log: counts, one line per article, then errors."""
     out = [f"{indent}cycle: {summary_line(report)}"]
     out += [f"{indent}  {line}" for line in report["lines"]]
+    # Reports stored before source health was reported have no such key.
+    out += [f"{indent}  !! {line}" for line in report.get("source_health", ())]
     out += [
         f"{indent}  ! {e['source']}: {e['kind']} {e['error']}: {e['message'][:160]}"
         for e in report["errors"]
