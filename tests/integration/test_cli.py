@@ -164,6 +164,9 @@ def test_db_prune_drops_old_texts_and_explain_keeps_the_outcome(seeded: str) -> 
     assert dry["dry_run"] is True
     result = _run_stage("explain", "3")
     assert "[NEW ]" in result.output  # the dry run left the explain record alone
+    # A sentence the story had already says which earlier sentence it repeats.
+    assert "[seen] The harbour council of Tarrow voted" in result.output
+    assert "~ The harbour council of Tarrow voted" in result.output
 
     code, out = _run("db", "prune", "--older-than", "30", "--vacuum")
     assert code == 0, out

@@ -169,6 +169,8 @@ def explain(
             why.append("no new name, number, quote or event verb")
         if why:
             typer.echo(f"         {'; '.join(why)}")
+        if s["matched"] and s["similarity"] >= match_at:
+            typer.echo(f"         ~ {s['matched'][:160]}")  # what it repeats
 
 
 eval_app = typer.Typer(help="Evaluate detection on labelled streams.", no_args_is_help=True)
