@@ -64,7 +64,8 @@ MAX_TERM_LEN = 100
 _CHUNK = 500  # bound the number of bind parameters per statement
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    """``items`` in slices of at most ``size``: bounded bind parameters, or short transactions."""
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -211,7 +212,7 @@ def prefer_index_scans(session: Session) -> None:
 def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
     """Which of ``keys`` are stored already (one indexed query per 500 keys)."""
     found: set[str] = set()
-    for chunk in _chunks(list(dict.fromkeys(keys))):
+    for chunk in chunks(list(dict.fromkeys(keys))):
         padded = _padded(chunk, 4)
         found.update(session.scalars(_known_keys_sql(len(padded)), _binds(padded)))
     return found
@@ -335,7 +336,7 @@ def document_frequencies(session: Session, terms: Sequence[str]) -> tuple[dict[s
     """Document frequency of each term and the number of documents counted."""
     wanted = [t[:MAX_TERM_LEN] for t in dict.fromkeys(terms)]
     df: dict[str, int] = {}
-    for chunk in _chunks([DOC_COUNT_TERM, *wanted]):
+    for chunk in chunks([DOC_COUNT_TERM, *wanted]):
         padded = _padded(chunk, 50)
         for term, n in session.execute(_frequencies_sql(len(padded)), _binds(padded)).all():
             df[term] = int(n)
@@ -381,7 +382,7 @@ def story_candidates(
     if not wanted:
         return []
     scores: dict[int, float] = {}
-    for chunk in _chunks(wanted, 64):
+    for chunk in chunks(wanted, 64):
         padded = -(-len(chunk) // 8) * 8  # "" never occurs as a term
         params: dict[str, Any] = {
             f"t{i}": (chunk[i] if i < len(chunk) else "") for i in range(padded)
@@ -407,7 +408,7 @@ def prune_story_index(session: Session, cold_before: datetime) -> int:
     )
     ids = list(session.scalars(cold))
     deleted = 0
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         result = session.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id.in_(chunk)))
         deleted += int(getattr(result, "rowcount", 0) or 0)
     return deleted

@@ -21,7 +21,7 @@ long; a pruned article is skipped on the next run, so the work can be stopped an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy import Engine, bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.storage.db import session_factory, take_write_lock
-from monitor.storage.detection import ARTICLES, STORIES, STORY_SENTENCES, STORY_TERMS
+from monitor.storage.detection import ARTICLES, STORIES, STORY_SENTENCES, STORY_TERMS, chunks
 
 # What a pruned article's decision keeps: enough for ``monitor explain`` to say what it was.
 KEPT_DECISION_KEYS = (
@@ -102,11 +102,6 @@ def _forgettable(story_cutoff: datetime) -> Any:
     return select(STORIES.c.id).where(STORIES.c.last_seen_at < story_cutoff, ~indexed)
 
 
-def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
-
-
 def prune_archive(
     sessions: sessionmaker[Session],
     *,
@@ -123,11 +118,11 @@ def prune_archive(
     story_cutoff = now - timedelta(days=max(keep_days, story_active_days))
     with sessions() as session:
         ids = list(session.scalars(_PRUNABLE, {"cutoff": cutoff}))
-        stories, sentences = _memory_counts(session, story_cutoff)
-    if dry_run:
-        return PruneReport(cutoff, story_cutoff, len(ids), stories, sentences, dry_run=True)
+        if dry_run:
+            stories, sentences = _memory_counts(session, story_cutoff)
+            return PruneReport(cutoff, story_cutoff, len(ids), stories, sentences, dry_run=True)
     pruned = 0
-    for part in _chunks(ids, chunk):
+    for part in chunks(ids, chunk):
         with sessions.begin() as session:
             take_write_lock(session)
             rows = session.execute(
