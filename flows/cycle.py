@@ -46,7 +46,7 @@ from monitor.pipeline.articles import build_articles, extract_and_read, pages_to
 from monitor.pipeline.collect import FetchedPage, Fetcher, PageJob, Poll, poll_sources
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.pipeline.report import CycleReport, save_report, to_markdown, to_text
-from monitor.storage.db import make_engine, session_factory, upgrade
+from monitor.storage.db import migrated_engine, session_factory
 
 # Threads for concurrent extraction batches; each hands its pages to the process pool.
 TASK_THREADS = 4
@@ -162,13 +162,8 @@ def monitor_cycle(
     logger = get_run_logger()
     settings = _settings(database_url)
     config = _config(settings, config_path)
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        upgrade(engine)
-        sessions = session_factory(engine)
-        report = _run(sessions, settings, config)
-    finally:
-        engine.dispose()
+    with migrated_engine(settings.resolved_database_url()) as engine:
+        report = _run(session_factory(engine), settings, config)
     logger.info(to_text(report.as_dict()))
     create_markdown_artifact(
         markdown=to_markdown(report),

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from flows.secrets import resolve_secret_blocks
 from monitor.config import Settings, get_settings
-from monitor.storage.db import make_engine, upgrade
+from monitor.storage.db import migrated_engine
 from monitor.storage.retention import PruneReport, prune_database
 
 # When `monitor serve --prune-days` runs it; deploy/prefect.yaml says the same.
@@ -27,9 +27,7 @@ WEEKLY = "30 3 * * 0"
 
 @task(name="prune-archive", cache_policy=NO_CACHE)
 def prune_task(settings: Settings, keep_days: int, vacuum: bool) -> PruneReport:
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        upgrade(engine)
+    with migrated_engine(settings.resolved_database_url()) as engine:
         return prune_database(
             engine,
             now=datetime.now(UTC),
@@ -37,8 +35,6 @@ def prune_task(settings: Settings, keep_days: int, vacuum: bool) -> PruneReport:
             story_active_days=settings.detection.story_active_days,
             vacuum_after=vacuum,
         )
-    finally:
-        engine.dispose()
 
 
 @flow(name="monitor-prune", log_prints=False, validate_parameters=True)

@@ -47,16 +47,14 @@ def load_settings() -> Settings:
 @contextmanager
 def open_session(settings: Settings | None = None) -> Iterator[Session]:
     """A session on the configured database, migrated to the latest schema."""
-    from monitor.storage.db import make_engine, session_factory, upgrade
+    from monitor.storage.db import migrated_engine, session_factory
 
     settings = settings or load_settings()
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        upgrade(engine)
-        with session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
+    with (
+        migrated_engine(settings.resolved_database_url()) as engine,
+        session_factory(engine)() as session,
+    ):
+        yield session
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -264,13 +262,11 @@ def db_prune(
     still duplicates and nothing old alerts again. Stories that can no longer be joined lose
     their sentence memory.
     """
-    from monitor.storage.db import make_engine, upgrade
+    from monitor.storage.db import migrated_engine
     from monitor.storage.retention import prune_database
 
     settings = load_settings()
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        upgrade(engine)
+    with migrated_engine(settings.resolved_database_url()) as engine:
         report = prune_database(
             engine,
             now=datetime.now(UTC),
@@ -279,8 +275,6 @@ def db_prune(
             dry_run=dry_run,
             vacuum_after=vacuum,
         )
-    finally:
-        engine.dispose()
     if json_out:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return

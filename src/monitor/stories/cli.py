@@ -184,15 +184,15 @@ def eval_stream(
     """Replay a labelled stream on a fresh temporary database and print the scores."""
     from monitor.cli import load_settings
     from monitor.evaluation import evaluate, format_report, load_stream, replay
-    from monitor.storage.db import make_engine, upgrade
+    from monitor.storage.db import migrated_engine
 
     settings = load_settings()
     items = load_stream(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/eval.db")
-        upgrade(engine)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        migrated_engine(f"sqlite:///{tmp}/eval.db") as engine,
+    ):
         report = evaluate(replay(engine, items, settings.detection))
-        engine.dispose()
     typer.echo(json.dumps(report.to_json(), indent=2) if json_out else format_report(report))
 
 
