@@ -23,32 +23,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import parse_config
-from monitor.demo.synthetic import synthetic_articles
-from monitor.models import Article
+from monitor.demo.synthetic import synthetic_stream
 from monitor.pipeline.detect import detect
 from monitor.storage.db import make_engine, session_factory, upgrade
 from monitor.storage.retention import database_size, prune_archive, vacuum
 from monitor.stories.settings import DetectionSettings
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
-
-
-def articles(n: int) -> list[Article]:
-    out = []
-    for a in synthetic_articles(n, seed=7):
-        url = f"https://{a.outlet}.bench.invalid{a.path}"
-        out.append(
-            Article(
-                source=a.outlet,
-                url=url,
-                canonical_url=url,
-                title=a.title,
-                text=a.text,
-                fetched_at=a.published,
-                published_at=a.published,
-            )
-        )
-    return sorted(out, key=lambda x: x.fetched_at)
 
 
 def main() -> int:
@@ -62,12 +43,12 @@ def main() -> int:
     upgrade(engine)
     sessions = session_factory(engine)
     settings = DetectionSettings()
-    batch = articles(args.n)
+    batch = synthetic_stream(args.n, seed=7, domain="bench.invalid")
     config = parse_config({"topics": [{"name": "bench", "query": "council OR harbour"}]})
-    detect(sessions, batch, {}, config, settings, now=batch[-1].fetched_at)
+    newest = batch[-1].fetched_at  # the stream is in publication order
+    detect(sessions, batch, {}, config, settings, now=newest)
     vacuum(engine)  # start from a compact database, so the two sizes compare like for like
     before = database_size(engine)
-    newest = max(a.fetched_at for a in batch)
     start = time.perf_counter()
     report = prune_archive(
         sessions,

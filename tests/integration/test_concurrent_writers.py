@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import MonitorConfig, SourceConfig
-from monitor.demo.synthetic import synthetic_articles
+from monitor.demo.synthetic import synthetic_stream
 from monitor.models import Article
 from monitor.pipeline.collect import sync_sources
 from monitor.pipeline.detect import DetectReport, detect
@@ -22,21 +22,7 @@ NOW = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
 
 
 def _articles(seed: int, n: int) -> list[Article]:
-    out = []
-    for demo in synthetic_articles(n, seed):
-        url = f"https://{demo.outlet}.test{demo.path}"
-        out.append(
-            Article(
-                source=demo.outlet,
-                url=url,
-                canonical_url=url,
-                title=demo.title,
-                text=demo.text,
-                fetched_at=demo.published,
-                published_at=demo.published,
-            )
-        )
-    return out
+    return synthetic_stream(n, seed, "test")
 
 
 def test_two_writers_detect_at_once(engine: Engine) -> None:

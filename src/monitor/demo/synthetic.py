@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.demo.content import DemoArticle, Outlet
 from monitor.demo.pages import slugify
+from monitor.models import Article
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -337,3 +338,23 @@ def synthetic_articles(n: int, seed: int) -> list[DemoArticle]:
             )
         )
     return articles
+
+
+def synthetic_stream(n: int, seed: int, domain: str) -> list[Article]:
+    """:func:`synthetic_articles` as the detect stage receives them, in publication order:
+    pages already extracted, fetched when published, at ``https://<outlet>.<domain><path>``."""
+    stream = []
+    for demo in synthetic_articles(n, seed):
+        url = f"https://{demo.outlet}.{domain}{demo.path}"
+        stream.append(
+            Article(
+                source=demo.outlet,
+                url=url,
+                canonical_url=url,
+                title=demo.title,
+                text=demo.text,
+                fetched_at=demo.published,
+                published_at=demo.published,
+            )
+        )
+    return stream
