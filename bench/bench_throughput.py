@@ -12,7 +12,10 @@ takes no share of the pipeline's interpreter), then measures, in this process an
 
 and prints articles/s for each and the ratios cycle/bare-1 and cycle/bare-P, with the CPU time
 the cycle took per kind of process (on Linux): the flow's own process, the extraction workers,
-the Prefect server, and anything else that ran on the machine meanwhile.
+the Prefect server, and anything else that ran on the machine meanwhile. From the CPU time of
+bare-1 and of the cycle's processes it also prints the ratio's ceiling: the cycle/bare-1 ratio
+the cycle would reach with every core busy on its work, cores x (bare CPU per page) / (cycle
+CPU per article), which says how much of a gap is CPU spent and how much is idle time.
 
     .venv/bin/python bench/bench_throughput.py            # N=500
     .venv/bin/python bench/bench_throughput.py --n 100    # quick look
@@ -325,7 +328,9 @@ def main() -> int:
     engine.dispose()
     startup = time.perf_counter() - t0
 
+    cpu0 = time.process_time()
     bare1 = bare_throughput(pages, 1)
+    bare1_cpu = (time.process_time() - cpu0) / len(pages)  # seconds of CPU per page
     bare_p = bare_throughput(pages, args.workers)
     t0 = time.perf_counter()
     with ProcessCpu(os.getpid(), server.pid) as per_process:
@@ -362,6 +367,21 @@ def main() -> int:
     stored = max(1, report["articles_stored"])
     for kind, used in sorted(per_process.by_kind().items(), key=lambda kv: -kv[1]):
         print(f"  {kind}: {used:.2f} s CPU, {1000 * used / stored:.1f} ms/article")
+    pipeline = sum(
+        used
+        for kind, used in per_process.by_kind().items()
+        if kind not in (ProcessCpu.OTHER, ProcessCpu.NEWSROOM)
+    )
+    if pipeline > 0:
+        # With every core busy on pipeline work, the cycle stores cores / (CPU per article)
+        # articles per second; bare-1 extracts 1 / (its CPU per page) on one core.
+        cores = os.cpu_count() or 1
+        ceiling = cores * bare1_cpu * stored / pipeline
+        print(
+            f"bare trafilatura CPU {1000 * bare1_cpu:.1f} ms/page; the cycle's processes "
+            f"{1000 * pipeline / stored:.1f} ms/article ({pipeline / stored / bare1_cpu:.1f}x); "
+            f"on {cores} cores fully busy, cycle / bare-1 is at most {ceiling:.2f}"
+        )
     print(f"ratio cycle / bare-1: {cycle / bare1:.2f}")
     print(f"ratio cycle / bare-{args.workers}: {cycle / bare_p:.2f}   (target >= 0.85)")
     if report["articles_stored"] != len(pages):
