@@ -43,7 +43,14 @@ from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import Article, ExtractedPage, SourceError
 from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract
-from monitor.pipeline.collect import FetchedPage, Fetcher, PageJob, Poll, poll_sources
+from monitor.pipeline.collect import (
+    FetchedPage,
+    Fetcher,
+    PageJob,
+    Poll,
+    commit_validators,
+    poll_sources,
+)
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.pipeline.report import CycleReport, save_report, to_markdown, to_text
 from monitor.storage.db import migrated_engine, session_factory
@@ -180,6 +187,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
     detected = DetectReport()
     pages_fetched = 0
     page_errors: list[SourceError] = []
+    left_for_later: list[FetchedPage] = []
     summary_only = 0
     # The workers also read each page for detection (sentences, fingerprint, terms), which
     # keeps that CPU work off the sequential detect stage.
@@ -214,6 +222,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
             submit_ahead()  # the next batch is fetched and extracted while this one is detected
             pages_fetched += sum(p.html is not None for p in fetched)
             page_errors += [p.error for p in fetched if p.error]
+            left_for_later += [p for p in fetched if p.retry_later]
             articles = build_articles(fetched, extracted, started)
             del fetched, extracted
             summary_only += sum(a.summary_only for a in articles)
@@ -222,6 +231,9 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
                     sessions, quote(articles), source_ids, config, settings, started, n == 0
                 )
             )
+    # Only now are the polls' new entries all stored (or left for later): a cycle that died
+    # before this point reads the same feeds again next time instead of getting a 304.
+    commit_validators(sessions, poll.polls, left_for_later)
     clock.lap("fetch+extract+detect")
     delivered = deliver_task(sessions, config, settings)
     clock.lap("deliver")

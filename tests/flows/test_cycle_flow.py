@@ -151,6 +151,15 @@ def test_monitor_run_command_exits_zero_with_a_failing_source_and_publishes_a_su
     assert report["articles_stored"] >= 1
     assert [e["source"] for e in report["errors"]] == ["gone"]
 
+    # The flow stored every feed's validators once its entries were stored: the next cycle
+    # costs a 304 per working feed and fetches no page.
+    from flows.cycle import monitor_cycle
+
+    again = monitor_cycle(config_path=str(config_path))
+    assert again["sources_polled"] == report["sources_polled"]
+    assert again["sources_not_modified"] == again["sources_polled"] - again["sources_failed"]
+    assert again["pages_fetched"] == 0
+
     artifact = Artifact.get("monitor-cycle-summary")
     assert artifact is not None
     assert "| sources failed | 1 |" in str(artifact.data)

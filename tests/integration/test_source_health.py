@@ -1,4 +1,5 @@
-"""record_polls(): a source is reported failing once per run of failures, and recovered once.
+"""record_polls(): a source is reported failing once per run of failures, and recovered once;
+store_validators(): a feed's validators are kept only once its entries are dealt with.
 
 On SQLite and PostgreSQL, with the health counters the database keeps between cycles.
 """
@@ -7,11 +8,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SourceConfig
 from monitor.models import SourceError, SourceErrorKind
-from monitor.pipeline.collect import FeedPoll, SourceHealthChange, record_polls, sync_sources
+from monitor.pipeline.collect import (
+    FeedPoll,
+    SourceHealthChange,
+    record_polls,
+    store_validators,
+    sync_sources,
+)
+from monitor.storage.tables import SourceRow
 
 T0 = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
 SOURCES = [
@@ -85,3 +94,31 @@ def test_a_threshold_of_one_reports_the_first_failure(sessions: sessionmaker[Ses
     ]
     assert changes[0][0].last_success_at is None
     assert "(never worked)" in changes[0][0].describe()
+
+
+def test_validators_are_stored_for_finished_sources_only(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        wire, flaky = sync_sources(session, SOURCES)
+        polls = [
+            FeedPoll(wire, etag='"w1"', last_modified="Tue, 06 May 2031 08:00:00 GMT"),
+            FeedPoll(flaky, etag='"f1"'),
+        ]
+        store_validators(session, polls, unfinished={flaky.id})
+    with sessions.begin() as session:
+        rows = {r.name: r for r in session.scalars(select(SourceRow))}
+        assert (rows["wire"].etag, rows["wire"].last_modified) == (
+            '"w1"',
+            "Tue, 06 May 2031 08:00:00 GMT",
+        )
+        assert rows["flaky"].etag is None  # a page of it was left for later
+
+        # The feed moved (another config, or an edit) while the poll ran: the validators the
+        # poll got belong to the old URL.
+        moved = SourceConfig(name="wire", url="https://wire.test/feed.xml")
+        sync_sources(session, [moved, SOURCES[1]])
+        store_validators(session, [FeedPoll(wire, etag='"w2"')])
+    with sessions() as session:
+        row = session.scalars(select(SourceRow).where(SourceRow.name == "wire")).one()
+        assert (row.url, row.etag) == ("https://wire.test/feed.xml", None)

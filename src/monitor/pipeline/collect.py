@@ -2,8 +2,12 @@
 
 One shared ``httpx.AsyncClient`` serves the whole stage (injected, or built from settings).
 Feeds are fetched with the validators stored from the previous poll, so an unchanged feed costs
-a 304. Entries whose canonical URL or GUID is already stored are dropped *before* their page is
-fetched, and the rest are fetched in publication order. Every failure becomes a
+a 304. A poll's validators are stored only once its new entries are dealt with
+(:func:`commit_validators`, at the end of a cycle): a cycle that dies half-way, or a page that
+failed transiently, leaves the source's old validators in place, and the next poll reads the
+whole feed again and picks up the entries still missing. Entries whose canonical URL or GUID is
+already stored are dropped *before* their page is fetched, and the rest are fetched in
+publication order. Every failure becomes a
 :class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad source
 or page.
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Container, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -180,8 +184,8 @@ def record_polls(
     *,
     failing_after: int = SOURCE_FAILING_AFTER,
 ) -> list[SourceHealthChange]:
-    """Store validators and health per source (validators of a failed poll are kept); return
-    the sources that started failing or recovered with this poll."""
+    """Store each source's health after this poll; return the sources that started failing or
+    recovered with it. The poll's validators are not stored here (see :func:`store_validators`)."""
     rows = {
         r.id: r
         for r in session.scalars(
@@ -202,11 +206,40 @@ def record_polls(
             continue
         if before >= failing_after:
             changes.append(_health(row, "recovered", before))
-        row.etag, row.last_modified = poll.etag, poll.last_modified
         row.last_success_at = now
         row.last_error = row.last_error_type = None
         row.consecutive_failures = 0
     return changes
+
+
+def store_validators(
+    session: Session, polls: Sequence[FeedPoll], *, unfinished: Container[int] = ()
+) -> None:
+    """Store the ETag / Last-Modified of every successful poll whose entries are all dealt with.
+
+    A source in ``unfinished`` (a page of it failed transiently and was left for later) keeps
+    the validators of its previous poll: those describe a feed whose entries were all stored,
+    so its next poll reads the feed again (HTTP 200, not 304) and the entry is fetched then.
+    Validators of a failed poll are never stored.
+    """
+    done = {p.source.id: p for p in polls if p.error is None and p.source.id not in unfinished}
+    if not done:
+        return
+    for row in session.scalars(select(SourceRow).where(SourceRow.id.in_(list(done)))):
+        poll = done[row.id]
+        if row.url == poll.source.url:  # not moved meanwhile by another config
+            row.etag, row.last_modified = poll.etag, poll.last_modified
+
+
+def commit_validators(
+    sessions: sessionmaker[Session], polls: Sequence[FeedPoll], pages: Iterable[FetchedPage]
+) -> None:
+    """:func:`store_validators` in a transaction of its own, once ``pages`` (every page fetched
+    for the polls' new entries) are stored; sources with a page left for later are unfinished."""
+    unfinished = {p.job.source_id for p in pages if p.retry_later}
+    with sessions.begin() as session:
+        take_write_lock(session)
+        store_validators(session, polls, unfinished=unfinished)
 
 
 def _health(
@@ -311,7 +344,8 @@ async def collect(
     client: httpx.AsyncClient | None = None,
     failing_after: int = SOURCE_FAILING_AFTER,
 ) -> Collection:
-    """Run the whole collect stage with one shared client."""
+    """Run the whole collect stage with one shared client. The polls' validators are stored by
+    :func:`commit_validators`, once the caller has stored the pages' articles."""
     states = _synced_sources(sessions, sources)
     own_client = client is None
     http = client if client is not None else make_client(policy)
