@@ -257,7 +257,11 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         deliveries_failed=delivered.failed + delivered.dead,
         errors=(*poll.errors, *page_errors, *detected.errors),
         lines=tuple(detected.lines),
-        source_health=tuple(change.describe() for change in poll.health),
+        source_health=(
+            *(change.describe() for change in poll.health),
+            *(source.describe_wait() for source in poll.deferred),
+        ),
+        sources_deferred=len(poll.deferred),
         stage_seconds=clock.laps,
     )
     with sessions.begin() as session:

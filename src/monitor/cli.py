@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from monitor.config import Settings, get_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.pipeline.report import summary_line, to_text
+from monitor.timeutil import as_utc
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -62,8 +63,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _json_value(value: Any) -> str:
+    # Timestamps are UTC; SQLite hands them back without an offset, PostgreSQL with one: the
+    # output has one either way.
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    return str(value)
+
+
 def echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    typer.echo(json.dumps(data, indent=2, default=_json_value, ensure_ascii=False))
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -193,6 +202,7 @@ def sources(as_json: JsonOption = False) -> None:
             "consecutive_failures": r.consecutive_failures,
             "last_error_type": r.last_error_type,
             "last_error": r.last_error,
+            "retry_at": r.retry_at,  # not polled before: its server asked to wait
         }
         for r in rows
     ]
@@ -208,6 +218,9 @@ def sources(as_json: JsonOption = False) -> None:
                 f"FAILING x{d['consecutive_failures']} ({since}): "
                 f"{d['last_error_type']}: {d['last_error']}"
             )
+        retry_at = d["retry_at"]
+        if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
+            health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
         typer.echo(f"{str(d['name'])[:24]:<24} {d['articles']:>5} articles  {health[:120]}")
 
 

@@ -45,6 +45,9 @@ class HttpSettings(BaseModel):
     max_redirects: int = Field(5, ge=0)
     http2: bool = False
     retries: int = Field(1, ge=0, description="connection-level retries of a failed connect")
+    max_retry_after_s: float = Field(
+        3600.0, ge=0, description="longest Retry-After honoured (a host, a source left alone)"
+    )
 
 
 class SmtpSettings(BaseModel):

@@ -54,9 +54,17 @@ class FetchError(MonitorError):
 
 
 class TransientFetchError(FetchError):
-    """Timeouts, connection errors, 5xx and 429: the next cycle may succeed."""
+    """Timeouts, connection errors, 5xx and 429: the next cycle may succeed.
+
+    ``retry_after_s`` is how long the server asked us to wait (``Retry-After`` on a 429 or
+    503), in seconds, when it said.
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, url: str, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, url=url)
 
 
 class PermanentFetchError(FetchError):

@@ -22,11 +22,16 @@ Contract:
   another transport is not checked.
 * Timeouts, connection failures, 5xx, 408 and 429 raise
   :class:`~monitor.errors.TransientFetchError` (retry next cycle); other 4xx and anything retrying
-  cannot fix raise :class:`~monitor.errors.PermanentFetchError`.
+  cannot fix raise :class:`~monitor.errors.PermanentFetchError`. A 429 or 503 with a
+  ``Retry-After`` header (seconds or an HTTP date) carries the wait in ``retry_after_s``.
 * :func:`fetch_all` fetches many URLs concurrently, at most ``max_connections`` at once and at most
   ``max_per_host`` per host, and returns results and errors in request order; it never raises for
   one URL's failure. Calls given the same :class:`FetchLimits` share those bounds, and requests
   start in the order they were asked for.
+* A host that answers 429 (Too Many Requests), or 503 with ``Retry-After``, is left alone for
+  the wait it asked (``Retry-After``, at most ``max_retry_after_s``; a minute for a bare 429):
+  requests to it that have not started yet fail at once with a
+  :class:`~monitor.errors.TransientFetchError` instead of being sent, and are retried next cycle.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -58,6 +65,8 @@ from monitor.urls import host_of
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
+# How long a host that said 429 without a Retry-After is left alone.
+_TOO_MANY_REQUESTS_WAIT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,8 @@ class FetchPolicy:
     user_agent: str = DEFAULT_USER_AGENT
     http2: bool = False
     retries: int = 1
+    # The longest Retry-After honoured: a server may not silence a source for longer.
+    max_retry_after_s: float = 3600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FetchPolicy:
@@ -93,6 +104,7 @@ class FetchPolicy:
             user_agent=settings.user_agent,
             http2=http.http2,
             retries=http.retries,
+            max_retry_after_s=http.max_retry_after_s,
         )
 
 
@@ -276,6 +288,17 @@ class FetchLimits:
         self.overall = asyncio.Semaphore(policy.max_connections)
         self._per_host_max = policy.max_per_host
         self._per_host: dict[str, asyncio.Semaphore] = {}
+        self._max_wait_s = policy.max_retry_after_s
+        self._resume_at: dict[str, float] = {}  # host -> time.monotonic() it may be asked again
+
+    def back_off(self, host: str, seconds: float) -> None:
+        """Send nothing more to ``host`` for ``seconds`` (capped at the policy's maximum)."""
+        until = time.monotonic() + min(max(seconds, 0.0), self._max_wait_s)
+        self._resume_at[host] = max(until, self._resume_at.get(host, 0.0))
+
+    def waiting(self, host: str) -> float:
+        """Seconds ``host`` asked us to wait still, 0 when it may be asked."""
+        return max(0.0, self._resume_at.get(host, 0.0) - time.monotonic())
 
     def host(self, host: str) -> asyncio.Semaphore:
         slots = self._per_host.get(host)
@@ -301,6 +324,13 @@ async def fetch_all(
         # The per-host slot is taken first so a request waiting for a busy host does not hold one
         # of the overall slots. Redirects to another host still count against the first host.
         async with bounds.host(host), bounds.overall:
+            wait = bounds.waiting(host)
+            if wait > 0:
+                return TransientFetchError(
+                    f"not requested: {host} asked to be left alone for {wait:.0f}s more",
+                    url=request.url,
+                    retry_after_s=wait,
+                )
             try:
                 return await fetch(
                     client,
@@ -309,6 +339,10 @@ async def fetch_all(
                     etag=request.etag,
                     last_modified=request.last_modified,
                 )
+            except TransientFetchError as exc:
+                if exc.retry_after_s is not None:
+                    bounds.back_off(host, exc.retry_after_s)
+                return exc
             except FetchError as exc:
                 return exc
 
@@ -357,7 +391,7 @@ async def _fetch(
                     raise PermanentFetchError(f"redirect loop back to {current}", url=url)
                 seen.add(current)
                 continue
-            _raise_for_status(status, current, url)
+            _raise_for_status(status, current, url, response.headers.get("retry-after"))
             if status == 304:
                 content = b""
             else:
@@ -415,9 +449,32 @@ def _next_hop(current: str, location: str, url: str) -> str:
     return target
 
 
-def _raise_for_status(status: int, target: str, url: str) -> None:
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` header in seconds from ``now``: delta-seconds or an HTTP date; ``None``
+    when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _raise_for_status(status: int, target: str, url: str, retry_after: str | None = None) -> None:
     if status >= 500 or status in _TRANSIENT_STATUSES:
-        raise TransientFetchError(f"HTTP {status} from {target}", url=url)
+        wait = retry_after_seconds(retry_after) if status in (429, 503) else None
+        if wait is None and status == 429:
+            wait = _TOO_MANY_REQUESTS_WAIT_S
+        asked = f", asked to wait {wait:.0f}s" if wait is not None else ""
+        raise TransientFetchError(
+            f"HTTP {status} from {target}{asked}", url=url, retry_after_s=wait
+        )
     if status >= 400:
         raise PermanentFetchError(f"HTTP {status} from {target}", url=url)
     if 300 <= status < 400 and status != 304:

@@ -39,6 +39,10 @@ CHOIR = (
 )
 
 
+# A feed's server asked to be left alone for two hours (whole minutes, as printed).
+RETRY_AT = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
+
+
 def _article(n: int, source: str, title: str, text: str, hours: int) -> Article:
     return Article(
         source=source,
@@ -71,8 +75,9 @@ def seeded(db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_pat
                 url="https://post.example/rss",
                 consecutive_failures=3,
                 articles_seen=0,
-                last_error="HTTP 500",
+                last_error="HTTP 503 from https://post.example/rss, asked to wait 7200s",
                 last_error_type="TransientFetchError",
+                retry_at=RETRY_AT,
             )
         )
     articles = [
@@ -118,9 +123,13 @@ def test_sources_show_health(seeded: str) -> None:
     assert code == 0, out
     health = {r["name"]: r for r in json.loads(out)}
     assert health["post"]["consecutive_failures"] == 3
+    assert datetime.fromisoformat(health["post"]["retry_at"]) == RETRY_AT
+    assert health["gazette"]["retry_at"] is None
     assert health["gazette"]["articles"] == 2
     code, out = _run("sources")
-    assert "FAILING x3 (never worked): TransientFetchError: HTTP 500" in out
+    post = next(line for line in out.splitlines() if line.startswith("post"))
+    assert f"not polled until {RETRY_AT:%Y-%m-%d %H:%M} UTC (asked to wait)" in post
+    assert "FAILING x3 (never worked): TransientFetchError: HTTP 503" in post
 
 
 def test_topics_test_backtests_without_sending(seeded: str) -> None:

@@ -25,6 +25,7 @@ from monitor.errors import (
     TransientFetchError,
 )
 from monitor.fetch import (
+    FetchLimits,
     FetchPolicy,
     FetchRequest,
     fetch,
@@ -689,3 +690,73 @@ def test_a_closed_fetcher_refuses_work(local_server: LocalServer, policy: FetchP
     fetcher.close()  # closing twice is harmless
     with pytest.raises(RuntimeError, match="closed"):
         fetcher.fetch_pages(_jobs(local_server, ["/ok.html"]))
+
+
+async def test_retry_after_is_read_from_429_and_503(
+    local_server: LocalServer, client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    cases = [
+        (429, (("Retry-After", "120"),), 120.0),
+        (503, (("Retry-After", "Fri, 01 Jan 2100 00:00:00 GMT"),), None),  # a date: far ahead
+        (429, (), 60.0),  # a bare 429 still means "slow down"
+        (503, (), None),  # a 503 without it is just an error
+        (503, (("Retry-After", "soon"),), None),  # unreadable: ignored
+        (500, (("Retry-After", "30"),), None),  # only 429 and 503 carry it
+    ]
+    for status, headers, expected in cases:
+        local_server.table.set("/feed.xml", Route(status=status, headers=headers))
+        with pytest.raises(TransientFetchError) as info:
+            await fetch(client, local_server.url("/feed.xml"), policy)
+        wait = info.value.retry_after_s
+        if headers and headers[0][1].startswith("Fri"):
+            assert wait is not None
+            assert wait > 365 * 86400
+        else:
+            assert wait == expected, (status, headers)
+
+
+async def test_a_host_that_says_429_is_left_alone_for_the_wait_it_asks(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    one_at_a_time = replace(policy, max_per_host=1, max_connections=4)
+    local_server.table.set("/p0.html", Route(status=429, headers=(("Retry-After", "30"),)))
+    for i in range(1, 4):
+        local_server.table.set(f"/p{i}.html", Route(body=b"<html>page</html>"))
+    here = [FetchRequest(local_server.url(f"/p{i}.html")) for i in range(4)]
+    # The same server under another name is another host, which asked for nothing.
+    there = [FetchRequest(r.url.replace("127.0.0.1", "localhost")) for r in here[1:]]
+    async with make_client(one_at_a_time) as client:
+        results = await fetch_all(client, here + there, one_at_a_time)
+    refused, *held_back = results[:4]
+    assert isinstance(refused, TransientFetchError)
+    assert refused.retry_after_s == 30
+    for result in held_back:
+        assert isinstance(result, TransientFetchError)
+        assert result.retryable  # fetched again next cycle
+        assert "not requested" in str(result)
+        assert result.retry_after_s is not None
+        assert 0 < result.retry_after_s <= 30
+    assert all(isinstance(r, FetchResult) for r in results[4:])
+    # 127.0.0.1 got the first request only; localhost got its three.
+    hosts = [r.headers.get("host", "") for r in local_server.table.requests]
+    assert sum(h.startswith("127.0.0.1") for h in hosts) == 1
+    assert sum(h.startswith("localhost") for h in hosts) == 3
+
+
+async def test_a_long_retry_after_is_capped(local_server: LocalServer, policy: FetchPolicy) -> None:
+    capped = replace(policy, max_per_host=1, max_retry_after_s=0.2)
+    local_server.table.set("/p0.html", Route(status=503, headers=(("Retry-After", "86400"),)))
+    local_server.table.set("/p1.html", Route(body=b"<html>page</html>"))
+    page = [FetchRequest(local_server.url("/p1.html"))]
+    limits = FetchLimits(capped)  # shared, as by the batches of one cycle
+    async with make_client(capped) as client:
+        first = await fetch_all(
+            client, [FetchRequest(local_server.url("/p0.html"))], capped, limits
+        )
+        assert isinstance(first[0], TransientFetchError)
+        at_once = await fetch_all(client, page, capped, limits)
+        await asyncio.sleep(0.3)  # past the cap, far short of the day asked for
+        later = await fetch_all(client, page, capped, limits)
+    assert isinstance(at_once[0], TransientFetchError)
+    assert "not requested" in str(at_once[0])
+    assert isinstance(later[0], FetchResult)

@@ -9,7 +9,8 @@ that fails in detection is reported without losing the others.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,10 +23,11 @@ from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import SourceErrorKind
 from monitor.pipeline.articles import build_articles, pages_to_extract
-from monitor.pipeline.collect import collect, commit_validators
+from monitor.pipeline.collect import Fetcher, Poll, collect, commit_validators, poll_sources
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, SourceRow
 from monitor.stories.ingest import IngestResult, ingest
+from monitor.timeutil import as_utc
 
 RSS = "application/rss+xml; charset=utf-8"
 
@@ -57,6 +59,9 @@ def _rss(base: str, items: list[tuple[str, str, str]]) -> bytes:
         f"<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title>"
         f"<link>{base}/</link><description>x</description>{entries}</channel></rss>"
     ).encode()
+
+
+ALL_FEEDS = ("a", "broken", "html", "down", "slow", "loop", "big")
 
 
 def _newsroom(server: LocalServer) -> None:
@@ -92,8 +97,7 @@ def _newsroom(server: LocalServer) -> None:
     server.table.set("/big/rss.xml", Route(content_type=RSS, body=b"<rss>" + b" " * 3_000_000))
 
 
-def _config(server: LocalServer, hook: str) -> Any:
-    names = ["a", "broken", "html", "down", "slow", "loop", "big"]
+def _config(server: LocalServer, hook: str, names: Sequence[str] = ALL_FEEDS) -> Any:
     return parse_config(
         {
             "sources": [{"name": n, "url": server.url(f"/{n}/rss.xml")} for n in names],
@@ -161,7 +165,7 @@ def test_second_cycle_stores_and_alerts_nothing_new_and_retries_transient_pages(
     sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
 ) -> None:
     _newsroom(local_server)
-    config = _config(local_server, local_server.url("/hook"))
+    config = _config(local_server, local_server.url("/hook"), ["a"])
     _cycle(sessions, settings, config)
     with sessions() as s:
         alerts_before = s.scalar(select(func.count()).select_from(AlertRow))
@@ -203,7 +207,7 @@ def test_a_cycle_that_dies_before_storing_its_entries_reads_the_feed_again(
 ) -> None:
     _newsroom(local_server)
     local_server.table.set("/a/flaky.html", Route(body=_page("Tarrow quay works", LEAD)))
-    config = _config(local_server, local_server.url("/hook"))
+    config = _config(local_server, local_server.url("/hook"), ["a"])
     policy = FetchPolicy.from_settings(settings)
     # Polled and fetched, then the process died: nothing stored, validators not committed.
     died = asyncio.run(collect(sessions, policy, config.sources, now=datetime.now(UTC)))
@@ -312,3 +316,66 @@ def test_an_outlet_with_a_news_sitemap_instead_of_a_feed(
     _, again = _cycle(sessions, settings, config)
     assert again.stored == 0
     assert len(local_server.table.requests_for("/a/ferry.html")) == fetched
+
+
+def test_a_feed_that_asks_to_wait_is_not_polled_before_then(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    _newsroom(local_server)
+    local_server.table.set(
+        "/down/rss.xml", Route(status=429, headers=(("Retry-After", "600"),), body=b"slow down")
+    )
+    config = _config(local_server, local_server.url("/hook"), ["a", "down"])
+    policy = FetchPolicy.from_settings(settings)
+    t0 = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
+
+    def poll(minutes: int) -> Poll:
+        with Fetcher(policy) as fetcher:
+            return poll_sources(
+                sessions, fetcher, config.sources, now=t0 + timedelta(minutes=minutes)
+            )
+
+    def asked() -> int:
+        return len(local_server.table.requests_for("/down/rss.xml"))
+
+    first = poll(0)
+    down = next(p for p in first.polls if p.source.name == "down")
+    assert down.error is not None
+    assert down.retry_after_s == 600
+    assert asked() == 1
+
+    later = poll(5)  # within the ten minutes asked for
+    assert asked() == 1
+    assert [s.name for s in later.deferred] == ["down"]
+    assert "down" not in {p.source.name for p in later.polls}
+    assert "a" in {p.source.name for p in later.polls}  # the others are polled as usual
+    assert "not polled until 2031-05-06 08:10 UTC" in later.deferred[0].describe_wait()
+
+    after = poll(11)
+    assert asked() == 2
+    assert after.deferred == ()
+    with sessions() as s:
+        row = s.scalars(select(SourceRow).where(SourceRow.name == "down")).one()
+        assert row.consecutive_failures == 2  # a refusal counts as a failed poll; a wait not
+
+    # A feed cannot silence itself for longer than MONITOR_HTTP__MAX_RETRY_AFTER_S.
+    local_server.table.set(
+        "/down/rss.xml", Route(status=503, headers=(("Retry-After", "864000"),), body=b"")
+    )
+    poll(30)
+    with sessions() as s:
+        row = s.scalars(select(SourceRow).where(SourceRow.name == "down")).one()
+        assert row.retry_at is not None
+        waited = as_utc(row.retry_at) - (t0 + timedelta(minutes=30))
+    assert waited == timedelta(seconds=settings.http.max_retry_after_s)
+
+    # Once it answers again, it is polled every cycle.
+    local_server.table.set(
+        "/down/rss.xml", Route(content_type=RSS, body=_rss(local_server.base_url, []))
+    )
+    poll(30 + 61)
+    assert poll(30 + 62).deferred == ()
+    with sessions() as s:
+        row = s.scalars(select(SourceRow).where(SourceRow.name == "down")).one()
+        assert row.retry_at is None
+        assert row.consecutive_failures == 0

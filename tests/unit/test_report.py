@@ -34,3 +34,15 @@ def test_a_quiet_cycle_has_no_source_health_section_and_old_summaries_still_prin
     stored = report.as_dict()
     del stored["source_health"]  # a summary stored before the field existed
     assert "!!" not in to_text(stored)
+
+
+def test_sources_left_alone_are_counted_and_named() -> None:
+    waiting = "source gazette not polled until 2031-05-06 08:10 UTC: its server asked to wait"
+    report = _report(sources_polled=3, sources_deferred=1, source_health=(waiting,))
+    assert "| sources not polled (asked to wait) | 1 |" in to_markdown(report)
+    text = to_text(report.as_dict())
+    assert "3 feeds (0 unchanged, 0 failed, 1 not polled)" in text
+    assert f"!! {waiting}" in text
+    stored = report.as_dict()
+    del stored["sources_deferred"]  # a summary stored before the field existed
+    assert "3 feeds (0 unchanged, 0 failed)," in to_text(stored)

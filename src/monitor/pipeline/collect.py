@@ -26,7 +26,7 @@ import asyncio
 import threading
 from collections.abc import Container, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -35,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
-from monitor.errors import FetchError, ParseError
+from monitor.errors import FetchError, ParseError, TransientFetchError
 from monitor.feeds import parse_feed
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
@@ -53,6 +53,16 @@ class SourceState:
     url: str
     etag: str | None = None
     last_modified: str | None = None
+    retry_at: datetime | None = None  # not to be polled before (the feed's Retry-After)
+
+    def due(self, now: datetime) -> bool:
+        return self.retry_at is None or as_utc(self.retry_at) <= now
+
+    def describe_wait(self) -> str:
+        """One line for a source that is not polled this cycle (see :func:`deferred`)."""
+        when = as_utc(self.retry_at) if self.retry_at else None
+        until = f"until {when:%Y-%m-%d %H:%M} UTC" if when else "for now"
+        return f"source {self.name} not polled {until}: its server asked to wait (Retry-After)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,7 @@ class FeedPoll:
     etag: str | None = None
     last_modified: str | None = None
     error: SourceError | None = None
+    retry_after_s: float | None = None  # the wait a failed poll's server asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +149,12 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     return [
         SourceState(
-            by_name[s.name].id, s.name, s.url, by_name[s.name].etag, by_name[s.name].last_modified
+            by_name[s.name].id,
+            s.name,
+            s.url,
+            by_name[s.name].etag,
+            by_name[s.name].last_modified,
+            by_name[s.name].retry_at,
         )
         for s in states
     ]
@@ -153,13 +169,18 @@ async def poll_feeds(
 ) -> list[FeedPoll]:
     requests = [FetchRequest(s.url, etag=s.etag, last_modified=s.last_modified) for s in sources]
     results = await fetch_all(client, requests, policy)
-    return [_to_poll(src, res) for src, res in zip(sources, results, strict=True)]
+    return [_to_poll(src, res, policy) for src, res in zip(sources, results, strict=True)]
 
 
-def _to_poll(source: SourceState, result: FetchResult | FetchError) -> FeedPoll:
+def _to_poll(
+    source: SourceState, result: FetchResult | FetchError, policy: FetchPolicy
+) -> FeedPoll:
     if isinstance(result, FetchError):
+        wait = result.retry_after_s if isinstance(result, TransientFetchError) else None
         return FeedPoll(
-            source, error=_source_error(source.name, source.url, SourceErrorKind.FETCH, result)
+            source,
+            error=_source_error(source.name, source.url, SourceErrorKind.FETCH, result),
+            retry_after_s=min(wait, policy.max_retry_after_s) if wait is not None else None,
         )
     if result.not_modified:
         return FeedPoll(
@@ -201,12 +222,15 @@ def record_polls(
             row.last_error = poll.error.message
             row.last_error_type = poll.error.error_type
             row.consecutive_failures = before + 1
+            wait = poll.retry_after_s
+            row.retry_at = now + timedelta(seconds=wait) if wait else None
             if row.consecutive_failures == failing_after:
                 changes.append(_health(row, "failing", row.consecutive_failures))
             continue
         if before >= failing_after:
             changes.append(_health(row, "recovered", before))
         row.last_success_at = now
+        row.retry_at = None
         row.last_error = row.last_error_type = None
         row.consecutive_failures = 0
     return changes
@@ -346,7 +370,7 @@ async def collect(
 ) -> Collection:
     """Run the whole collect stage with one shared client. The polls' validators are stored by
     :func:`commit_validators`, once the caller has stored the pages' articles."""
-    states = _synced_sources(sessions, sources)
+    states, _ = deferred(_synced_sources(sessions, sources), now)
     own_client = client is None
     http = client if client is not None else make_client(policy)
     try:
@@ -437,6 +461,7 @@ class Poll:
     jobs: tuple[PageJob, ...]
     skipped_known: int
     health: tuple[SourceHealthChange, ...] = ()
+    deferred: tuple[SourceState, ...] = ()  # not polled: asked to be left alone until retry_at
 
     @property
     def errors(self) -> tuple[SourceError, ...]:
@@ -451,7 +476,19 @@ def poll_sources(
     now: datetime,
     failing_after: int = SOURCE_FAILING_AFTER,
 ) -> Poll:
-    """Poll every enabled source, record the outcome, and list the entries to fetch."""
-    polls = fetcher.poll_feeds(_synced_sources(sessions, sources))
+    """Poll every enabled source that is due (not left alone at its server's request, see
+    :func:`deferred`), record the outcome, and list the entries to fetch."""
+    due, waiting = deferred(_synced_sources(sessions, sources), now)
+    polls = fetcher.poll_feeds(due)
     jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
-    return Poll(tuple(polls), tuple(jobs), skipped, tuple(health))
+    return Poll(tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting))
+
+
+def deferred(
+    states: Sequence[SourceState], now: datetime
+) -> tuple[list[SourceState], list[SourceState]]:
+    """Split sources into those due for a poll and those whose feed answered 429 or 503 with
+    a ``Retry-After`` that has not passed yet (capped by ``MONITOR_HTTP__MAX_RETRY_AFTER_S``):
+    polling them again before then would only earn another refusal, or a ban."""
+    due = [s for s in states if s.due(now)]
+    return due, [s for s in states if not s.due(now)]

@@ -31,8 +31,10 @@ class CycleReport:
     deliveries_failed: int
     errors: tuple[SourceError, ...] = ()
     lines: tuple[str, ...] = field(default=())
-    # Sources that started failing or recovered in this cycle (SourceHealthChange.describe()).
+    # Sources that started failing or recovered in this cycle (SourceHealthChange.describe()),
+    # and those not polled because their server asked to wait (SourceState.describe_wait()).
     source_health: tuple[str, ...] = field(default=())
+    sources_deferred: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -67,6 +69,7 @@ def to_markdown(report: CycleReport) -> str:
         ("sources polled", report.sources_polled),
         ("sources unchanged (304)", report.sources_not_modified),
         ("sources failed", report.sources_failed),
+        ("sources not polled (asked to wait)", report.sources_deferred),
         ("entries already stored", report.entries_skipped_known),
         ("pages fetched", report.pages_fetched),
         ("articles stored", report.articles_stored),
@@ -106,9 +109,12 @@ def to_markdown(report: CycleReport) -> str:
 
 def summary_line(report: Mapping[str, Any]) -> str:
     """One line of counts, from :meth:`CycleReport.as_dict` (what ``monitor cycles`` stores)."""
+    # Reports stored before sources could ask to wait have no such key.
+    waiting = report.get("sources_deferred", 0)
     return (
         f"{report['sources_polled']} feeds ({report['sources_not_modified']} unchanged, "
-        f"{report['sources_failed']} failed), {report['pages_fetched']} new pages, "
+        f"{report['sources_failed']} failed{f', {waiting} not polled' if waiting else ''}), "
+        f"{report['pages_fetched']} new pages, "
         f"{report['articles_stored']} stored ({report['exact_duplicates']} exact + "
         f"{report['near_duplicates']} near duplicates), {report['new_stories']} new stories, "
         f"{report['developments']} developments, {report['reports']} re-reports, "

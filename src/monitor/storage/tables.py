@@ -61,6 +61,8 @@ class SourceRow(Base):
     last_error_type: Mapped[str | None] = mapped_column(String(100))
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     articles_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # Not polled before this time: the feed answered 429 or 503 with Retry-After.
+    retry_at: Mapped[datetime | None]
 
 
 class ArticleRow(Base):
