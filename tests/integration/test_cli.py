@@ -21,6 +21,7 @@ from monitor.storage.db import head_revisions, session_factory
 from monitor.storage.tables import SourceRow
 from monitor.stories.cli import register as register_stories
 from monitor.stories.settings import DetectionSettings
+from tests.support.articles import article
 from tests.support.cli import stage_app
 
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
@@ -44,14 +45,8 @@ RETRY_AT = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecon
 
 
 def _article(n: int, source: str, title: str, text: str, hours: int) -> Article:
-    return Article(
-        source=source,
-        url=f"https://{source}.example/{n}",
-        canonical_url=f"https://{source}.example/{n}",
-        title=title,
-        text=text,
-        fetched_at=T0 + timedelta(hours=hours),
-        published_at=T0 + timedelta(hours=hours),
+    return article(
+        source, f"https://{source}.example/{n}", title, text, T0 + timedelta(hours=hours)
     )
 
 

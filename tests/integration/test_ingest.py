@@ -22,6 +22,7 @@ from monitor.stories.ingest import IngestResult, ingest, known_keys
 from monitor.stories.reading import read_article
 from monitor.stories.settings import DetectionSettings
 from monitor.text import stem
+from tests.support.articles import article
 
 T0 = datetime(2031, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -46,17 +47,7 @@ def _article(
     title: str = "Corvane river floods Ashby Fold",
 ) -> Article:
     when = T0 + timedelta(hours=hours)
-    return Article(
-        source=source,
-        url=url,
-        canonical_url=url,
-        title=title,
-        text=text,
-        fetched_at=when,
-        published_at=when,
-        guid=guid,
-        rel_canonical=rel,
-    )
+    return article(source, url, title, text, when, guid=guid, rel_canonical=rel)
 
 
 def _ingest(sessions: sessionmaker[Session], article: Article) -> IngestResult:

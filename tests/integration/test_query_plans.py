@@ -26,6 +26,7 @@ from monitor.pipeline.detect import detect
 from monitor.storage.detection import document_frequencies, prefer_index_scans, story_candidates
 from monitor.storage.tables import Base, StoryRow, StoryTermRow, TermStatRow
 from monitor.stories.settings import DetectionSettings
+from tests.support.articles import article
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
 START = datetime(2031, 6, 1, 8, 0, tzinfo=UTC)
@@ -36,16 +37,8 @@ def _article(name: str, source: str, hours: float, text: str | None = None) -> A
     body = text if text is not None else (FIXTURES / name).read_text(encoding="utf-8")
     lines = [line for line in body.splitlines() if line and not line.startswith("Subscribe")]
     when = START + timedelta(hours=hours)
-    url = f"https://{source}/{name}"
-    return Article(
-        source=source,
-        url=url,
-        canonical_url=url,
-        title=lines[0],
-        text=body,
-        fetched_at=when,
-        published_at=when,
-        guid=f"{source}-{name}",
+    return article(
+        source, f"https://{source}/{name}", lines[0], body, when, guid=f"{source}-{name}"
     )
 
 

@@ -18,6 +18,7 @@ from monitor.pipeline.detect import detect
 from monitor.storage.retention import PruneReport, database_size, prune_archive, vacuum
 from monitor.storage.tables import AlertRow, ArticleRow, StorySentenceRow
 from monitor.stories.settings import DetectionSettings
+from tests.support.articles import article
 
 NOW = datetime(2031, 9, 1, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=200)
@@ -43,16 +44,7 @@ CONFIG = parse_config({"topics": [{"name": "port", "query": "vellmar OR orrin"}]
 
 
 def _article(n: int, text: str, when: datetime, title: str = "Vellmar dockers strike") -> Article:
-    url = f"https://harbour-news.test/{n}"
-    return Article(
-        source="harbour-news",
-        url=url,
-        canonical_url=url,
-        title=title,
-        text=text,
-        fetched_at=when,
-        published_at=when,
-    )
+    return article("harbour-news", f"https://harbour-news.test/{n}", title, text, when)
 
 
 def _seed(sessions: sessionmaker[Session], *, next_cycle: bool = True) -> None:

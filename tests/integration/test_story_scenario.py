@@ -18,6 +18,7 @@ from monitor.models import Article
 from monitor.storage.tables import ArticleRow, DevelopmentReportRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.stories.settings import DetectionSettings
+from tests.support.articles import article
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
 START = datetime(2031, 6, 1, 8, 0, tzinfo=UTC)
@@ -26,16 +27,7 @@ START = datetime(2031, 6, 1, 8, 0, tzinfo=UTC)
 def _article(name: str, source: str, hours: float) -> Article:
     text = (FIXTURES / name).read_text(encoding="utf-8")
     title = text.splitlines()[0] if not text.startswith("Subscribe") else text.splitlines()[1]
-    when = START + timedelta(hours=hours)
-    return Article(
-        source=source,
-        url=f"https://{source}/{name}",
-        canonical_url=f"https://{source}/{name}",
-        title=title,
-        text=text,
-        fetched_at=when,
-        published_at=when,
-    )
+    return article(source, f"https://{source}/{name}", title, text, START + timedelta(hours=hours))
 
 
 def _ingest(sessions: sessionmaker[Session], article: Article) -> IngestResult:
