@@ -186,6 +186,7 @@ def articles(
 @app.command()
 def sources(as_json: JsonOption = False) -> None:
     """List sources with their health (last poll, last error, failures in a row)."""
+    from monitor.pipeline.collect import last_worked
     from monitor.storage.tables import ArticleRow, SourceRow
 
     with open_session() as session:
@@ -213,15 +214,15 @@ def sources(as_json: JsonOption = False) -> None:
         health = "ok"
         if d["consecutive_failures"]:
             worked = d["last_success_at"]
-            since = f"last worked {worked:%Y-%m-%d %H:%M}" if worked else "never worked"
+            since = last_worked(worked if isinstance(worked, datetime) else None)
             health = (
                 f"FAILING x{d['consecutive_failures']} ({since}): "
-                f"{d['last_error_type']}: {d['last_error']}"
+                f"{d['last_error_type']}: {str(d['last_error'])[:160]}"
             )
         retry_at = d["retry_at"]
         if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
             health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
-        typer.echo(f"{str(d['name'])[:24]:<24} {d['articles']:>5} articles  {health[:120]}")
+        typer.echo(f"{str(d['name'])[:24]:<24} {d['articles']:>5} articles  {health}")
 
 
 @app.command()

@@ -73,6 +73,7 @@ def seeded(db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_pat
                 last_error="HTTP 503 from https://post.example/rss, asked to wait 7200s",
                 last_error_type="TransientFetchError",
                 retry_at=RETRY_AT,
+                last_success_at=T0,
             )
         )
     articles = [
@@ -124,7 +125,9 @@ def test_sources_show_health(seeded: str) -> None:
     code, out = _run("sources")
     post = next(line for line in out.splitlines() if line.startswith("post"))
     assert f"not polled until {RETRY_AT:%Y-%m-%d %H:%M} UTC (asked to wait)" in post
-    assert "FAILING x3 (never worked): TransientFetchError: HTTP 503" in post
+    assert "FAILING x3 (last worked 2025-03-04 08:00 UTC): TransientFetchError: HTTP 503" in post
+    gazette = next(line for line in out.splitlines() if line.startswith("gazette"))
+    assert gazette.endswith(" ok")
 
 
 def test_topics_test_backtests_without_sending(seeded: str) -> None:

@@ -93,6 +93,11 @@ class FetchedPage:
     retry_later: bool = False  # a transient failure: leave the entry for the next cycle
 
 
+def last_worked(when: datetime | None) -> str:
+    """When a source last answered a poll, for people: ``last worked 2031-05-06 08:00 UTC``."""
+    return f"last worked {as_utc(when):%Y-%m-%d %H:%M} UTC" if when else "never worked"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceHealthChange:
     """A source that started failing (its ``failing_after``-th failed poll in a row) or
@@ -110,8 +115,7 @@ class SourceHealthChange:
         """One line for a log, a terminal or the cycle's summary."""
         if self.status == "recovered":
             return f"source {self.source} works again after {self.failures} failed polls"
-        worked = self.last_success_at
-        since = f"last worked {worked:%Y-%m-%d %H:%M} UTC" if worked else "never worked"
+        since = last_worked(self.last_success_at)
         return (
             f"source {self.source} is failing: {self.failures} polls in a row ({since}); "
             f"{self.error_type}: {self.error}"
