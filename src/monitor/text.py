@@ -99,6 +99,14 @@ _FURNITURE_WORDS = re.compile(
 _FURNITURE_LEAD = re.compile(r"\s*(by|photo|image|source|credit|video|watch|listen)\b[^.]{0,60}$")
 _FURNITURE_AGENCY_TAIL = re.compile(r"(\(|/)\s*(ap|afp|reuters|epa|getty)\s*\)?\s*$")
 _FURNITURE_HANDLE = re.compile(r"@\s*\S+\.(com|org|net|ru|ua|uk)\b")
+# Photo credits closing a caption line: "(Spencer Platt/Getty Images)", "(AP Photo/Jane Doe)",
+# "(Photo: Police Department)", "(Jane Doe/The Washington Post)", "(Reuters)".
+_CREDIT_TAIL = re.compile(r"\(([^()]{2,80})\)$")
+_CREDIT_NAME_SLASH = re.compile(r"[A-Z][\w.'\-]*(?:,? [A-Z][\w.'\-]*)*\s*/\s*[A-Z]")
+_CREDIT_WORDS = re.compile(
+    r"^\s*(photo|image|picture|photograph|credit)s?\b|\b(getty|associated press|ap photo"
+    r"|reuters|afp|epa|shutterstock|via ap|courtesy|file photo)\b|^\s*(ap|pa|pool)\s*$"
+)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 # Abbreviations whose trailing period does not end a sentence.
@@ -175,22 +183,40 @@ def _is_heading(line: str) -> bool:
 
 def split_sentences(text: str) -> list[str]:
     """Split into sentences on line breaks and on sentence-final punctuation."""
+    return [s for line in _lines(text) for s in _line_sentences(line)]
+
+
+def _lines(text: str) -> list[str]:
+    """The non-empty lines of ``text``, folded and stripped."""
+    return [line for raw in fold(text).splitlines() if (line := raw.strip())]
+
+
+def _line_sentences(line: str) -> list[str]:
     out: list[str] = []
-    for raw_line in fold(text).splitlines():
-        line = raw_line.strip()
-        if not line:
+    start = 0
+    for m in _SENTENCE_END.finditer(line):
+        piece = line[start : m.start()].rstrip()
+        if _ABBREV.search(piece.rstrip("\"')]")):
             continue
-        start = 0
-        for m in _SENTENCE_END.finditer(line):
-            piece = line[start : m.start()].rstrip()
-            if _ABBREV.search(piece.rstrip("\"')]")):
-                continue
-            out.append(line[start : m.end()].strip())
-            start = m.end()
-        tail = line[start:].strip()
-        if tail:
-            out.append(tail)
+        out.append(line[start : m.end()].strip())
+        start = m.end()
+    tail = line[start:].strip()
+    if tail:
+        out.append(tail)
     return out
+
+
+def _is_caption(line: str) -> bool:
+    """A photo caption: a line ending in a parenthesised credit, "(Photographer/Agency)",
+    "(AP Photo/...)", "(Photo: ...)", "(Getty Images)". Every sentence of it goes, not only the
+    credit: the description ("X speaks at a news conference in ... on <date>") is not news."""
+    if not line.endswith(")"):
+        return False
+    found = _CREDIT_TAIL.search(line)
+    if found is None:
+        return False
+    credit = found.group(1)
+    return bool(_CREDIT_NAME_SLASH.search(credit) or _CREDIT_WORDS.search(credit.lower()))
 
 
 def _is_furniture(folded: str) -> bool:
@@ -211,7 +237,13 @@ def _is_furniture(folded: str) -> bool:
 
 def content_sentences(text: str) -> list[str]:
     """The sentences of ``text`` that are not page furniture, in order, verbatim (folded)."""
-    return [s for s in split_sentences(text) if not _is_furniture(s)]
+    return [
+        s
+        for line in _lines(text)
+        if not _is_caption(line)
+        for s in _line_sentences(line)
+        if not _is_furniture(s)
+    ]
 
 
 def clean_body(text: str) -> str:

@@ -21,6 +21,25 @@ Read more @ example.com
     ]
 
 
+def test_a_photo_caption_goes_whole_with_its_credit() -> None:
+    captions = [
+        "Mayor Ilse Varga speaks at a press conference in Corvane on March 3, 2024. "
+        "(Tomas Reid/Getty Images)",
+        "Ferries wait at the north quay of Tarrow on Sunday. (AP Photo/Nell Adair, File)",
+        "Snow covers the harbour road in Kell on Tuesday. (Photo: Kell Police Department)",
+        "Dockworkers vote at the union hall in Marrowick. (Ada Frost/The Lowland Ledger via AP)",
+        "A rescue boat leaves the harbour at dawn on Friday. (Reuters)",
+    ]
+    news = [
+        "The council approved the budget of 4.2 million euros (3.6 million pounds)",
+        "The survey was published on Tuesday in the harbour journal (doi.org/10.1000/xyz123)",
+        "The update brings faster downloads to the older console model (PS4)",
+        "The ferry operator said on Friday that fares would rise by 8 percent.",
+    ]
+    page = "\n".join(captions + news)
+    assert content_sentences(page) == news
+
+
 def test_abbreviations_do_not_split_sentences() -> None:
     text = "Officials in the U.S. and Dr. Imre Falk met in Valmora on Friday to discuss fishing."
     assert content_sentences(text) == [text]
