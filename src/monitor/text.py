@@ -89,14 +89,21 @@ EVENT_VERBS = frozenset(_EVENT_VERBS_TEXT.split())
 # (a single case-insensitive alternation costs four times as much, and runs on every sentence).
 _FURNITURE_WORDS = re.compile(
     r"""(?x)
-    \b(read\ more|continue\ reading|click\ here|sign\ up|subscribe|newsletter|become\ a\ member
-    |all\ rights\ reserved|copyright|cookie|privacy\ policy|terms\ of\ (use|service)
-    |follow\ us|share\ (this|on)|advertisement|getty\ images|toggle\ caption|image\ caption
-    |enlarge\ this\ image|photo\ credit|min\ read|related\ articles?|most\ popular
-    |chat\ with\ us|download\ the\ app|skip\ to|log\ ?in|sign\ ?in)\b
+    \b(read\ more|continue\ reading|click\ here|sign\ up|subscribe|newsletters?
+    |become\ a\ member|all\ rights\ reserved|copyright|cookie|privacy\ policy
+    |terms\ of\ (use|service)|follow\ us|share\ (this|on)|advertisement|getty\ images
+    |(toggle|hide|image)\ caption|enlarge\ this\ image|photo\ credit|min\ read
+    |related\ (articles?|stories|coverage|content|links|reading)|most\ popular
+    |originally\ (appeared|published)\ (on|in)|chat\ with\ us|download\ the\ app|skip\ to
+    |log\ ?in|sign\ ?in)\b
     """
 )
-_FURNITURE_LEAD = re.compile(r"\s*(by|photo|image|source|credit|video|watch|listen)\b[^.]{0,60}$")
+_FURNITURE_LEAD = re.compile(
+    r"\s*((by|photo|image|source|credit|video|watch|listen)\b[^.]{0,60}$"
+    r"|(photos?|pictures?|gallery|video|watch|listen|related)\s*:)"
+)
+# A caption led by its credit in capitals ("GETTY Max Verstappen swerves past ...").
+_CREDIT_LEAD = re.compile(r"\s*GETTY\b")
 _FURNITURE_AGENCY_TAIL = re.compile(r"(\(|/)\s*(ap|afp|reuters|epa|getty)\s*\)?\s*$")
 _FURNITURE_HANDLE = re.compile(r"@\s*\S+\.(com|org|net|ru|ua|uk)\b")
 # Photo credits closing a caption line: "(Spencer Platt/Getty Images)", "(AP Photo/Jane Doe)",
@@ -228,7 +235,8 @@ def _is_furniture(folded: str) -> bool:
         return True
     low = folded.lower()
     return bool(
-        _FURNITURE_WORDS.search(low)
+        _CREDIT_LEAD.match(folded)
+        or _FURNITURE_WORDS.search(low)
         or _FURNITURE_LEAD.match(low)
         or ("@" in low and _FURNITURE_HANDLE.search(low))
         or _FURNITURE_AGENCY_TAIL.search(low)

@@ -40,6 +40,24 @@ def test_a_photo_caption_goes_whole_with_its_credit() -> None:
     assert content_sentences(page) == news
 
 
+def test_gallery_related_and_syndication_lines_are_furniture() -> None:
+    furniture = [
+        "Photos: Harbour strike in Marrowick Dockers gather at the gate on Monday morning.",
+        "Photos: Harbour strike in Marrowick Hide Caption 4 of 12",
+        "Related: Ten things to know about the Marrowick port strike and its history",
+        "Related Stories Union leader says the strike could last into the summer months",
+        "View all Lowland Ledger newsletters.",
+        "This article originally appeared on the Marrowick Courier website.",
+        "GETTY Union leader Ada Frost addresses striking dockworkers at the north gate",
+    ]
+    news = [
+        "The union said 71 per cent of its members voted to accept the offer on Friday.",
+        "Related talks between the port and the ferry operator will open on 3 April in Kell.",
+        "Getty, the union's lawyer, said the ballot was binding on all 400 members.",
+    ]
+    assert content_sentences("\n".join(furniture + news)) == news
+
+
 def test_abbreviations_do_not_split_sentences() -> None:
     text = "Officials in the U.S. and Dr. Imre Falk met in Valmora on Friday to discuss fishing."
     assert content_sentences(text) == [text]
