@@ -95,7 +95,7 @@ _FURNITURE_WORDS = re.compile(
     |(toggle|hide|image)\ caption|enlarge\ this\ image|photo\ credit|min\ read
     |related\ (articles?|stories|coverage|content|links|reading)|most\ popular
     |originally\ (appeared|published)\ (on|in)|chat\ with\ us|download\ the\ app|skip\ to
-    |log\ ?in|sign\ ?in)\b
+    |log\ ?in|sign\ ?in|just\ watched|more\ videos|pic\.twitter\.com|t\.co/\w+)\b
     """
 )
 _FURNITURE_LEAD = re.compile(

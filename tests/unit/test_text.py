@@ -49,6 +49,9 @@ def test_gallery_related_and_syndication_lines_are_furniture() -> None:
         "View all Lowland Ledger newsletters.",
         "This article originally appeared on the Marrowick Courier website.",
         "GETTY Union leader Ada Frost addresses striking dockworkers at the north gate",
+        "JUST WATCHED Marrowick dockers walk out: the first day of the strike Replay More Videos",
+        "We will not go back without a deal pic.twitter.com/Ab12Cd34 - Ada Frost (@adafrost) "
+        "March 3, 2025",
     ]
     news = [
         "The union said 71 per cent of its members voted to accept the offer on Friday.",
