@@ -7,6 +7,7 @@ Stage packages add their own commands through ``register(app)``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,6 +106,34 @@ def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         echo_json(report)
         return
     typer.echo(to_text(report))
+
+
+@app.command()
+def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Try the config's sources and the database without storing anything.
+
+    Each enabled source is fetched and parsed once, as a cycle polls it; the database is
+    reached and its schema compared with this version's. Exits 1 when anything failed.
+    """
+    import asyncio
+
+    from monitor.check import check as run_checks
+    from monitor.check import summary
+    from monitor.config import load_config
+
+    settings = load_settings()
+    path = config or settings.config_file
+    if path is None:
+        raise fail("no config file: pass --config or set MONITOR_CONFIG_FILE")
+    findings = asyncio.run(run_checks(load_config(Path(path)), settings))
+    if as_json:
+        echo_json([dataclasses.asdict(f) for f in findings])
+    else:
+        for finding in findings:
+            typer.echo(finding.line())
+        typer.echo(summary(findings))
+    if any(f.status == "failed" for f in findings):
+        raise typer.Exit(1)
 
 
 @app.command()

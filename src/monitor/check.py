@@ -1,0 +1,118 @@
+"""``monitor check``: try a config's sources and database before trusting it to a schedule.
+
+Every configured source is fetched and parsed exactly as a cycle polls it (same client limits,
+same address checks, same feed parser), without validators and without storing anything, and
+the database is looked at without creating or migrating it. Each finding is one
+:class:`Finding`; :func:`check` returns them all and never raises for a single bad source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from monitor.config import MonitorConfig, Settings
+from monitor.fetch import FetchPolicy, make_client
+from monitor.pipeline.collect import FeedPoll, SourceState, poll_feeds
+from monitor.storage.db import current_revision, head_revisions, make_engine
+from monitor.timeutil import as_utc
+
+Status = Literal["ok", "warning", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    what: Literal["source", "database"]
+    name: str
+    status: Status
+    detail: str
+
+    def line(self) -> str:
+        mark = {"ok": "ok", "warning": "WARNING", "failed": "FAILED"}[self.status]
+        return f"{self.what:<8} {self.name[:28]:<28} {mark:<7} {self.detail}"
+
+
+async def check_sources(
+    config: MonitorConfig, policy: FetchPolicy, *, now: datetime
+) -> list[Finding]:
+    """Poll every enabled source once, as a cycle would, and say what came back."""
+    sources = [SourceState(0, s.name, s.url) for s in config.sources if s.enabled]
+    async with make_client(policy) as client:
+        polls = await poll_feeds(client, policy, sources)
+    return [_source_finding(poll, now) for poll in polls]
+
+
+def _source_finding(poll: FeedPoll, now: datetime) -> Finding:
+    name = poll.source.name
+    if poll.error is not None:
+        return Finding("source", name, "failed", f"{poll.error.error_type}: {poll.error.message}")
+    feed = poll.feed
+    if feed is None:  # not possible without validators; kept total
+        return Finding("source", name, "warning", "not modified (304)")
+    dates = [e.published for e in feed.entries if e.published is not None]
+    if not feed.entries:
+        return Finding("source", name, "warning", f"{feed.kind}, no entries")
+    newest = max(dates) if dates else None
+    age = f", newest {_when(newest, now)}" if newest else ", no entry has a date"
+    detail = f"{feed.kind}, {len(feed.entries)} entries{age}"
+    return Finding("source", name, "ok" if newest else "warning", detail)
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    moment = as_utc(moment)
+    hours = (now - moment).total_seconds() / 3600
+    ago = f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({ago})"
+
+
+def check_database(url: str) -> Finding:
+    """Reach the database and compare its schema with the shipped migrations; change nothing."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+
+    def found(status: Status, detail: str) -> Finding:
+        return Finding("database", backend, status, f"{parsed.render_as_string()}: {detail}")
+
+    file = parsed.database if backend == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(str(file)).exists():
+        return found("ok", "not created yet, the first run makes it")
+    engine = make_engine(url)
+    try:
+        revision = current_revision(engine)
+    except DBAPIError as exc:
+        return found("failed", f"cannot connect: {str(exc.orig).strip().splitlines()[0]}")
+    except SQLAlchemyError as exc:
+        return found("failed", f"cannot connect: {exc}")
+    finally:
+        engine.dispose()
+    heads = head_revisions() or frozenset()
+    if revision in heads:
+        return found("ok", f"schema at revision {revision}, the latest")
+    if revision is None:
+        return found("ok", "empty, the first run creates the schema")
+    latest = ", ".join(sorted(heads))
+    return found("ok", f"schema at revision {revision}, the next run migrates it to {latest}")
+
+
+async def check(config: MonitorConfig, settings: Settings) -> list[Finding]:
+    """The database first (quick), then every enabled source."""
+    now = datetime.now(UTC)
+    findings = [check_database(settings.resolved_database_url())]
+    findings += await check_sources(config, FetchPolicy.from_settings(settings), now=now)
+    return findings
+
+
+def summary(findings: Sequence[Finding]) -> str:
+    sources = sum(f.what == "source" for f in findings)
+    failed = sum(f.status == "failed" for f in findings)
+    warned = sum(f.status == "warning" for f in findings)
+    checked = f"the database and {sources} sources"
+    if failed or warned:
+        return f"checked {checked}: {failed} failed, {warned} with warnings"
+    return f"checked {checked}: all ok"
