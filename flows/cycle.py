@@ -242,7 +242,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         finished_at=datetime.now(UTC),
         sources_polled=len(poll.polls),
         sources_not_modified=sum(p.not_modified for p in poll.polls),
-        sources_failed=sum(p.error is not None for p in poll.polls),
+        sources_failed=sum(p.error is not None and not p.held_back for p in poll.polls),
         entries_skipped_known=poll.skipped_known,
         pages_fetched=pages_fetched,
         articles_stored=detected.stored,
@@ -261,7 +261,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
             *(change.describe() for change in poll.health),
             *(source.describe_wait() for source in poll.deferred),
         ),
-        sources_deferred=len(poll.deferred),
+        sources_deferred=len(poll.deferred) + sum(p.held_back for p in poll.polls),
         stage_seconds=clock.laps,
     )
     with sessions.begin() as session:

@@ -9,6 +9,7 @@ third-party types or on message strings. Whether a retry can help is a property 
     │   └── QueryError              a topic query that does not parse
     ├── FetchError                  could not get a resource over HTTP
     │   ├── TransientFetchError     timeout, connection reset, 5xx, 429: try again next cycle
+    │   │   └── HeldBackError       not sent: the host asked to be left alone (Retry-After)
     │   └── PermanentFetchError     4xx, refused address, redirect loop, too large
     │       ├── BlockedAddressError     host resolves to a private/loopback address
     │       └── ResponseTooLargeError   body exceeded the configured cap
@@ -65,6 +66,11 @@ class TransientFetchError(FetchError):
     def __init__(self, message: str, *, url: str, retry_after_s: float | None = None) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message, url=url)
+
+
+class HeldBackError(TransientFetchError):
+    """The request was not sent: its host answered 429 (or 503 with Retry-After) to another
+    request moments ago and asked to be left alone. Not the resource's failure."""
 
 
 class PermanentFetchError(FetchError):

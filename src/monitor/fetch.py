@@ -31,7 +31,8 @@ Contract:
 * A host that answers 429 (Too Many Requests), or 503 with ``Retry-After``, is left alone for
   the wait it asked (``Retry-After``, at most ``max_retry_after_s``; a minute for a bare 429):
   requests to it that have not started yet fail at once with a
-  :class:`~monitor.errors.TransientFetchError` instead of being sent, and are retried next cycle.
+  :class:`~monitor.errors.HeldBackError` (transient) instead of being sent, and are retried
+  next cycle.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from monitor.errors import (
     BlockedAddressError,
     ConfigError,
     FetchError,
+    HeldBackError,
     ParseError,
     PermanentFetchError,
     ResponseTooLargeError,
@@ -326,7 +328,7 @@ async def fetch_all(
         async with bounds.host(host), bounds.overall:
             wait = bounds.waiting(host)
             if wait > 0:
-                return TransientFetchError(
+                return HeldBackError(
                     f"not requested: {host} asked to be left alone for {wait:.0f}s more",
                     url=request.url,
                     retry_after_s=wait,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -379,3 +380,27 @@ def test_a_feed_that_asks_to_wait_is_not_polled_before_then(
         row = s.scalars(select(SourceRow).where(SourceRow.name == "down")).one()
         assert row.retry_at is None
         assert row.consecutive_failures == 0
+
+
+def test_a_feed_held_back_by_its_hosts_429_is_neither_failed_nor_polled(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    _newsroom(local_server)
+    local_server.table.set("/down/rss.xml", Route(status=429, headers=(("Retry-After", "120"),)))
+    # Both feeds are on one host, asked one at a time: "down" first, then "a".
+    config = _config(local_server, local_server.url("/hook"), ["down", "a"])
+    one_at_a_time = replace(FetchPolicy.from_settings(settings), max_per_host=1)
+    now = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
+    with Fetcher(one_at_a_time) as fetcher:
+        poll = poll_sources(sessions, fetcher, config.sources, now=now)
+    by_name = {p.source.name: p for p in poll.polls}
+    assert not by_name["down"].held_back
+    assert by_name["a"].held_back
+    assert local_server.table.requests_for("/a/rss.xml") == []
+    with sessions() as s:
+        rows = {r.name: r for r in s.scalars(select(SourceRow))}
+    assert rows["down"].consecutive_failures == 1
+    assert rows["a"].consecutive_failures == 0  # it was never asked
+    assert rows["a"].last_polled_at is None
+    assert rows["a"].retry_at is not None  # but it waits for its host like "down"
+    assert as_utc(rows["a"].retry_at) <= now + timedelta(seconds=120)

@@ -35,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
-from monitor.errors import FetchError, ParseError, TransientFetchError
+from monitor.errors import FetchError, HeldBackError, ParseError, TransientFetchError
 from monitor.feeds import parse_feed
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
@@ -74,6 +74,11 @@ class FeedPoll:
     last_modified: str | None = None
     error: SourceError | None = None
     retry_after_s: float | None = None  # the wait a failed poll's server asked for
+
+    @property
+    def held_back(self) -> bool:
+        """Not sent: the feed's host had just asked to be left alone (see HeldBackError)."""
+        return self.error is not None and self.error.error_type == HeldBackError.__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,17 +225,20 @@ def record_polls(
     changes: list[SourceHealthChange] = []
     for poll in polls:
         row = rows[poll.source.id]
-        row.last_polled_at = now
         before = row.consecutive_failures or 0
         if poll.error is not None:
+            wait = poll.retry_after_s
+            row.retry_at = now + timedelta(seconds=wait) if wait else None
+            if poll.held_back:
+                continue  # not sent at all: neither a failure nor a success of the feed
+            row.last_polled_at = now
             row.last_error = poll.error.message
             row.last_error_type = poll.error.error_type
             row.consecutive_failures = before + 1
-            wait = poll.retry_after_s
-            row.retry_at = now + timedelta(seconds=wait) if wait else None
             if row.consecutive_failures == failing_after:
                 changes.append(_health(row, "failing", row.consecutive_failures))
             continue
+        row.last_polled_at = now
         if before >= failing_after:
             changes.append(_health(row, "recovered", before))
         row.last_success_at = now
