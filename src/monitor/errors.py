@@ -112,9 +112,14 @@ class DeliveryError(MonitorError):
 
 
 class TransientDeliveryError(DeliveryError):
-    """The channel is down or slow; the delivery is retried with back-off."""
+    """The channel is down or slow; the delivery is retried with back-off, and not before
+    ``retry_after_s`` when the channel said how long to wait (``Retry-After``)."""
 
     retryable = True
+
+    def __init__(self, message: str, *, channel: str, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, channel=channel)
 
 
 class PermanentDeliveryError(DeliveryError):

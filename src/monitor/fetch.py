@@ -43,8 +43,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -63,6 +61,7 @@ from monitor.errors import (
     TransientFetchError,
 )
 from monitor.models import FetchResult
+from monitor.timeutil import retry_after_seconds
 from monitor.urls import host_of
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -449,23 +448,6 @@ def _next_hop(current: str, location: str, url: str) -> str:
     if urlsplit(target).scheme.lower() not in {"http", "https"}:
         raise PermanentFetchError(f"redirect to unsupported URL {target!r}", url=url)
     return target
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """A ``Retry-After`` header in seconds from ``now``: delta-seconds or an HTTP date; ``None``
-    when absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000": UTC by RFC 5322
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _raise_for_status(status: int, target: str, url: str, retry_after: str | None = None) -> None:

@@ -535,3 +535,38 @@ async def test_enqueue_twice_adds_nothing(
     assert len(first) == 1
     assert second == []
     assert len(deliveries(sessions)) == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "waits_s"),
+    [
+        ("1800", 1800),  # longer than the first back-off (30-60 s): the receiver's wait wins
+        ("Fri, 01 Jan 2100 00:00:00 GMT", 3600),  # a date decades ahead: capped at backoff_max_s
+    ],
+)
+async def test_a_rate_limited_receiver_is_not_asked_again_before_its_retry_after(
+    sessions: sessionmaker[Session],
+    receiver: WebhookReceiver,
+    wsettings: Settings,
+    retry_after: str,
+    waits_s: int,
+) -> None:
+    receiver.behaviour = Behaviour(fail_times=1, fail_status=429, retry_after=retry_after)
+    config = hook_config(("hook", receiver.url()))
+    enqueue_alert(sessions, config, title="Slow down")
+
+    first = await deliver_due(sessions, config, wsettings, now=NOW)
+    assert first.failed == 1
+    [row] = deliveries(sessions)
+    assert row.state == "failed"
+    assert "asked to wait" in (row.last_error or "")
+    assert row.next_attempt_at is not None
+    retry_at = row.next_attempt_at.replace(tzinfo=UTC)
+    assert retry_at == NOW + timedelta(seconds=waits_s)
+
+    early = await deliver_due(sessions, config, wsettings, now=retry_at - timedelta(seconds=1))
+    assert (early.sent, early.failed) == (0, 0)
+    assert len(receiver.requests) == 1
+    later = await deliver_due(sessions, config, wsettings, now=retry_at)
+    assert later.sent == 1
+    assert len(receiver.requests) == 2

@@ -31,6 +31,7 @@ class Behaviour:
     always_status: int | None = None  # answer every request with this status
     hang: bool = False  # never answer (until the receiver stops)
     fail_paths: frozenset[str] = frozenset()  # always answer ``fail_status`` on these paths
+    retry_after: str | None = None  # sent as Retry-After with every failure
 
 
 @dataclass
@@ -65,6 +66,8 @@ class WebhookReceiver:
                     receiver.requests.append(Received(self.path, headers, body, status))
                 payload = b"ok" if status < 300 else b"no"
                 self.send_response(status)
+                if status >= 300 and receiver.behaviour.retry_after is not None:
+                    self.send_header("Retry-After", receiver.behaviour.retry_after)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

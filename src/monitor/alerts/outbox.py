@@ -26,7 +26,8 @@ Lifecycle of a ``deliveries`` row (one per alert and channel)::
   (at-least-once), which receivers dedupe. Channels run concurrently; a channel that fails
   transiently is not tried again in the same run, and never holds up another channel.
 * Back-off: ``min(base * 2**(attempts-1), max)`` scaled by a jitter factor in [0.5, 1), derived from
-  the delivery id and attempt number (deterministic, so tests need no random seed).
+  the delivery id and attempt number (deterministic, so tests need no random seed); never
+  shorter than a ``Retry-After`` the channel sent with a 429 or 503 (up to ``max``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ from monitor.alerts.model import OutgoingMessage, RenderedMessage, content_from_
 from monitor.alerts.render import render_alert, render_digest, template_environment
 from monitor.alerts.settings import ChannelConfig, TopicDelivery
 from monitor.config import MonitorConfig, Settings
-from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
+from monitor.errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from monitor.models import AlertContent
 from monitor.storage.db import take_write_lock
 from monitor.storage.tables import AlertRow, DeliveryRow
@@ -362,6 +368,9 @@ def _mark_failed(
         max_s=settings.delivery.backoff_max_s,
         factor=jitter(job.delivery_ids[0], attempts),
     )
+    asked = exc.retry_after_s if isinstance(exc, TransientDeliveryError) else None
+    if asked is not None:  # the channel's own wait, within the longest back-off
+        delay = max(delay, timedelta(seconds=min(asked, settings.delivery.backoff_max_s)))
     with sessions.begin() as session:
         session.execute(
             update(DeliveryRow)
