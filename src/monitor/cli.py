@@ -193,6 +193,7 @@ def articles(
             "similarity": r.duplicate_similarity,
             "story_id": r.story_id,
             "is_development": r.is_development,
+            "revision_of": r.revision_of_id,  # a later version of that article
         }
         for r in rows
     ]
@@ -209,6 +210,8 @@ def articles(
         )
         story = f"story #{d['story_id']}" if d["story_id"] else "-"
         source, title = str(d["source"])[:18], str(d["title"])[:70]
+        if d["revision_of"]:
+            title = f"(update of #{d['revision_of']}) {title}"[:70]
         typer.echo(f"#{d['id']:<5} {source:<18} {tag:<14} {story:<11} {title}")
 
 

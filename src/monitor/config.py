@@ -130,6 +130,11 @@ class SourceConfig(BaseModel):
     name: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://", description="RSS 2.0, Atom or JSON Feed URL")
     enabled: bool = True
+    follow_updates: bool = Field(
+        False,
+        description="read an entry again when the feed marks it updated (Atom <updated>, "
+        "JSON Feed date_modified); new facts in the update alert like any development",
+    )
 
 
 class TopicConfig(BaseModel):

@@ -192,6 +192,9 @@ def _xml_entries(entries: Iterable[Mapping[str, Any]], base: str, kind: str) -> 
             guid=str(entry["id"]) if entry.get("id") else None,
             published=_from_struct(entry.get("published_parsed") or entry.get("updated_parsed")),
             authors=_xml_authors(entry, kind),
+            # feedparser fills updated_parsed from the publication date when there is no
+            # <updated>; only an element of its own says the item changed.
+            updated=_from_struct(entry.get("updated_parsed")) if "updated" in entry else None,
         )
 
 
@@ -336,6 +339,7 @@ def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:
                 guid=str(item_id) if isinstance(item_id, str | int) and item_id != "" else None,
                 published=_from_iso(_text(item.get("date_published") or item.get("date_modified"))),
                 authors=_json_authors(item) or feed_authors,
+                updated=_from_iso(_text(item.get("date_modified"))),
             )
         )
     return ParsedFeed(

@@ -47,6 +47,9 @@ class FeedEntry:
     guid: str | None = None
     published: datetime | None = None
     authors: tuple[str, ...] = ()
+    # When the feed says the item last changed (Atom <updated>, JSON Feed date_modified), if it
+    # says so apart from the publication time.
+    updated: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,9 @@ class Article:
     site_name: str | None = None
     rel_canonical: str | None = None
     summary_only: bool = False
+    # A later version of the article with this id (the feed marked it updated): placed in the
+    # original's story, compared with what the story already reported.
+    revision_of: int | None = None
     # The extraction worker's reading of ``title`` and ``text``, when it had one.
     reading: Reading | None = field(default=None, compare=False, repr=False)
 

@@ -24,11 +24,12 @@ from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import SourceErrorKind
 from monitor.pipeline.articles import build_articles, pages_to_extract
-from monitor.pipeline.collect import Fetcher, Poll, collect, commit_validators, poll_sources
-from monitor.pipeline.detect import DetectReport, detect
+from monitor.pipeline.collect import Fetcher, Poll, collect, poll_sources
+from monitor.pipeline.detect import detect
 from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, SourceRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.timeutil import as_utc
+from tests.support.pipeline import run_cycle
 
 RSS = "application/rss+xml; charset=utf-8"
 
@@ -108,27 +109,12 @@ def _config(server: LocalServer, hook: str, names: Sequence[str] = ALL_FEEDS) ->
     )
 
 
-def _cycle(
-    sessions: sessionmaker[Session], settings: Settings, config: Any
-) -> tuple[Any, DetectReport]:
-    now = datetime.now(UTC)
-    policy = FetchPolicy.from_settings(settings)
-    collection = asyncio.run(collect(sessions, policy, config.sources, now=now))
-    with Extractor(0, min_text_chars=100) as extractor:
-        extracted = extractor.extract_many(pages_to_extract(collection.pages))
-    articles = build_articles(collection.pages, extracted, now)
-    ids = {p.source.name: p.source.id for p in collection.polls}
-    report = detect(sessions, articles, ids, config, settings.detection, now=now)
-    commit_validators(sessions, collection.polls, collection.pages)
-    return collection, report
-
-
 def test_broken_sources_are_recorded_and_the_cycle_completes(
     sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
 ) -> None:
     _newsroom(local_server)
     config = _config(local_server, local_server.url("/hook"))
-    collection, report = _cycle(sessions, settings, config)
+    collection, report = run_cycle(sessions, settings, config)
 
     failed = {e.source: e for e in collection.errors}
     assert set(failed) >= {"broken", "html", "down", "slow", "loop", "big"}
@@ -167,7 +153,7 @@ def test_second_cycle_stores_and_alerts_nothing_new_and_retries_transient_pages(
 ) -> None:
     _newsroom(local_server)
     config = _config(local_server, local_server.url("/hook"), ["a"])
-    _cycle(sessions, settings, config)
+    run_cycle(sessions, settings, config)
     with sessions() as s:
         alerts_before = s.scalar(select(func.count()).select_from(AlertRow))
         feed_a = s.scalar(select(SourceRow).where(SourceRow.name == "a"))
@@ -182,7 +168,7 @@ def test_second_cycle_stores_and_alerts_nothing_new_and_retries_transient_pages(
         Route(body=_page("Tarrow quay works", "Quay works on the Tarrow north quay begin. " * 8)),
     )
     fetched_before = len(local_server.table.requests_for("/a/ferry.html"))
-    collection, report = _cycle(sessions, settings, config)
+    collection, report = run_cycle(sessions, settings, config)
     a_poll = next(p for p in collection.polls if p.source.name == "a")
     assert not a_poll.not_modified  # read whole again
     # Known entries are skipped before their pages are fetched; the page that failed
@@ -192,7 +178,7 @@ def test_second_cycle_stores_and_alerts_nothing_new_and_retries_transient_pages(
     assert report.stored == 1
 
     # Every entry stored: now the validators are kept, and the next poll costs a 304.
-    collection, report = _cycle(sessions, settings, config)
+    collection, report = run_cycle(sessions, settings, config)
     a_poll = next(p for p in collection.polls if p.source.name == "a")
     assert a_poll.not_modified  # conditional GET with the stored ETag
     assert report.stored == 0
@@ -214,7 +200,7 @@ def test_a_cycle_that_dies_before_storing_its_entries_reads_the_feed_again(
     died = asyncio.run(collect(sessions, policy, config.sources, now=datetime.now(UTC)))
     assert len(died.pages) == 4
 
-    collection, report = _cycle(sessions, settings, config)
+    collection, report = run_cycle(sessions, settings, config)
     a_poll = next(p for p in collection.polls if p.source.name == "a")
     assert not a_poll.not_modified
     assert len(collection.pages) == 4
@@ -256,7 +242,7 @@ def test_private_addresses_refused_unless_allowed(
     _newsroom(local_server)
     config = _config(local_server, local_server.url("/hook"))
     strict = settings.model_copy(update={"allow_private_network": allow})
-    collection, report = _cycle(sessions, strict, config)
+    collection, report = run_cycle(sessions, strict, config)
     assert {e.error_type for e in collection.errors} == {"BlockedAddressError"}
     assert report.stored == 0
     assert local_server.table.requests == []
@@ -296,7 +282,7 @@ def test_an_outlet_with_a_news_sitemap_instead_of_a_feed(
         }
     )
 
-    collection, report = _cycle(sessions, settings, config)
+    collection, report = run_cycle(sessions, settings, config)
 
     (error,) = collection.errors
     assert (error.source, error.kind) == ("gazette-index", SourceErrorKind.PARSE)
@@ -314,7 +300,7 @@ def test_an_outlet_with_a_news_sitemap_instead_of_a_feed(
 
     # The sitemap is read again next cycle; its URLs are known and nothing is fetched twice.
     fetched = len(local_server.table.requests_for("/a/ferry.html"))
-    _, again = _cycle(sessions, settings, config)
+    _, again = run_cycle(sessions, settings, config)
     assert again.stored == 0
     assert len(local_server.table.requests_for("/a/ferry.html")) == fetched
 

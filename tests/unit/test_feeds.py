@@ -112,6 +112,9 @@ def test_atom_entries() -> None:
     # <published> wins over <updated>
     assert grain.published == datetime(2025, 5, 11, 11, 0, tzinfo=UTC)
     assert grain.authors == ()
+    # <updated> is kept apart: when the entry last changed
+    assert grain.updated == datetime(2025, 5, 11, 13, 0, tzinfo=UTC)
+    assert treaty.updated == treaty.published  # only <updated>: both are that time
 
 
 def test_json_feed_1_1() -> None:
@@ -145,6 +148,24 @@ def test_json_feed_1_0_numeric_id_author_object_naive_date() -> None:
     assert entry.published == datetime(2025, 2, 14, 16, 20, tzinfo=UTC)
     assert entry.title == ""
     assert entry.summary == "Town council approves new library hours."
+
+
+def test_updated_is_the_feeds_own_word_only() -> None:
+    rss = parse_feed(result("rss2.xml"))
+    assert all(e.updated is None for e in rss.entries)  # a pubDate is not an update
+    item = {"id": "1", "url": "https://l.example/a", "date_published": "2025-07-01T08:00:00Z"}
+    changed = {
+        **item,
+        "id": "2",
+        "url": "https://l.example/b",
+        "date_modified": "2025-07-01T09:30:00Z",
+    }
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "L", "items": [item, changed]}
+    plain, modified = parse_feed(
+        result(content=json.dumps(doc).encode(), content_type="application/feed+json")
+    ).entries
+    assert plain.updated is None
+    assert modified.updated == datetime(2025, 7, 1, 9, 30, tzinfo=UTC)
 
 
 def test_json_feed_is_detected_without_a_json_content_type() -> None:

@@ -32,7 +32,29 @@ def _unknown_last(when: datetime | None) -> datetime:
     return when or _FAR_FUTURE
 
 
+def revision_url(canonical_url: str, updated: datetime) -> str:
+    """The key of one version of an updated entry: its URL and the feed's updated time."""
+    return f"{canonical_url}#update-{updated.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
 def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:
+    article = _build_article(page, extracted, now)
+    job = page.job
+    if job.revision_of is None or job.entry.updated is None:
+        return article
+    # A later version of a stored article: stored under its own key, dated by the feed's
+    # updated time, placed against the original (see monitor.stories.ingest).
+    return replace(
+        article,
+        canonical_url=revision_url(job.canonical_url, job.entry.updated),
+        guid=None,
+        published_at=job.entry.updated,
+        rel_canonical=None,
+        revision_of=job.revision_of,
+    )
+
+
+def _build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:
     entry = page.job.entry
     if extracted is None:
         return Article(

@@ -25,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Container, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
@@ -40,7 +40,7 @@ from monitor.feeds import parse_feed
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.storage.db import dialect_insert, take_write_lock
-from monitor.storage.tables import SourceRow
+from monitor.storage.tables import ArticleRow, SourceRow
 from monitor.stories.ingest import known_keys
 from monitor.timeutil import as_utc
 from monitor.urls import canonicalize
@@ -54,6 +54,7 @@ class SourceState:
     etag: str | None = None
     last_modified: str | None = None
     retry_at: datetime | None = None  # not to be polled before (the feed's Retry-After)
+    follow_updates: bool = False  # entries marked updated are read again (see select_new)
 
     def due(self, now: datetime) -> bool:
         return self.retry_at is None or as_utc(self.retry_at) <= now
@@ -87,6 +88,8 @@ class PageJob:
     source: str
     entry: FeedEntry
     canonical_url: str
+    # Set when the entry is stored already and this job reads its updated version.
+    revision_of: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
         values = [{**v, "consecutive_failures": 0, "articles_seen": 0} for v in new]
         session.execute(insert.values(values).on_conflict_do_nothing(index_elements=["name"]))
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
+    follows = {src.name for src in sources if src.follow_updates}
     return [
         SourceState(
             by_name[s.name].id,
@@ -164,6 +168,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             by_name[s.name].etag,
             by_name[s.name].last_modified,
             by_name[s.name].retry_at,
+            s.name in follows,
         )
         for s in states
     ]
@@ -302,7 +307,11 @@ def entry_keys(source: str, canonical_url: str, guid: str | None) -> list[str]:
 
 
 def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJob], int]:
-    """Entries not stored yet, one job per canonical URL; returns (jobs, skipped count)."""
+    """Entries not stored yet, one job per canonical URL; returns (jobs, skipped count).
+
+    For a source that follows updates, a stored entry the feed marks as updated after the
+    latest version read is read again (:func:`updated_entries`).
+    """
     candidates: list[tuple[PageJob, list[str]]] = []
     seen_urls: set[str] = set()
     skipped = 0
@@ -323,7 +332,60 @@ def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJo
             candidates.append((job, entry_keys(poll.source.name, canonical, entry.guid)))
     known = known_keys(session, [k for _, keys in candidates for k in keys])
     jobs = [job for job, keys in candidates if not known.intersection(keys)]
-    return in_publication_order(jobs), skipped + len(candidates) - len(jobs)
+    follow = {p.source.id for p in polls if p.source.follow_updates}
+    stored = [
+        job
+        for job, keys in candidates
+        if job.source_id in follow and job.entry.updated and known.intersection(keys)
+    ]
+    revisions = updated_entries(session, stored)
+    skipped += len(candidates) - len(jobs) - len(revisions)
+    return in_publication_order(jobs + revisions), skipped
+
+
+# An entry is read again at most this many times: some publishing systems touch <updated> on
+# every edit, or on every request.
+MAX_REVISIONS = 5
+
+
+def updated_entries(session: Session, jobs: Sequence[PageJob]) -> list[PageJob]:
+    """Of ``jobs`` for entries stored already, those whose feed ``updated`` time is later than
+    the latest version read (the original's fetch, or the newest revision's time), as jobs that
+    read the new version; at most :data:`MAX_REVISIONS` per article."""
+    if not jobs:
+        return []
+    originals = {
+        row.canonical_url: (row.id, as_utc(row.fetched_at))
+        for row in session.execute(
+            select(ArticleRow.id, ArticleRow.canonical_url, ArticleRow.fetched_at).where(
+                ArticleRow.canonical_url.in_([j.canonical_url for j in jobs]),
+                ArticleRow.revision_of_id.is_(None),
+            )
+        )
+    }
+    versions = {
+        row.revision_of_id: (int(row.n), row.latest)
+        for row in session.execute(
+            select(
+                ArticleRow.revision_of_id,
+                func.count().label("n"),
+                func.max(ArticleRow.published_at).label("latest"),
+            )
+            .where(ArticleRow.revision_of_id.in_([o[0] for o in originals.values()]))
+            .group_by(ArticleRow.revision_of_id)
+        )
+    }
+    out: list[PageJob] = []
+    for job in jobs:
+        original = originals.get(job.canonical_url)
+        if original is None or job.entry.updated is None:
+            continue  # known by its GUID under another URL: not this URL's versions
+        article_id, fetched_at = original
+        count, latest = versions.get(article_id, (0, None))
+        seen = max(fetched_at, as_utc(latest)) if latest is not None else fetched_at
+        if count < MAX_REVISIONS and as_utc(job.entry.updated) > seen:
+            out.append(replace(job, revision_of=article_id))
+    return out
 
 
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)

@@ -104,6 +104,9 @@ class ArticleRow(Base):
     development_id: Mapped[int | None] = mapped_column(Integer, index=True)
     is_development: Mapped[bool] = mapped_column(Boolean, default=False)
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)  # explain() record
+    # A later version of that article (its feed entry was marked updated); its published_at is
+    # the version's time.
+    revision_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
 
 
 class ArticleKeyRow(Base):

@@ -129,6 +129,11 @@ def explain(
     typer.echo(f"article {row.id}: {row.title}\n  {row.url}")
     outcome = decision.get("outcome", "unknown")
     typer.echo(f"outcome: {outcome}")
+    if decision.get("revision_of") is not None:
+        typer.echo(
+            f"  a later version of article {decision['revision_of']} (its feed marked it "
+            "updated): kept in that article's story, its sentences compared with the story's"
+        )
     if "duplicate_of" in decision:
         typer.echo(
             f"  duplicate of article {decision['duplicate_of']} "

@@ -122,6 +122,7 @@ def _try_insert(
         "duplicate_similarity": similarity,
         "is_development": False,
         "decision": {},
+        "revision_of_id": article.revision_of,
     }
     savepoint = session.begin_nested()
     article_id = repo.insert_article(session, values)
@@ -187,11 +188,15 @@ def ingest(
     fp = read.fingerprint
     bands = band_keys(fp.signature, settings.lsh_bands)
     decision: dict[str, Any] = {"content_hash": fp.content_hash, "shingles": fp.shingle_count}
+    if article.revision_of is not None:
+        decision["revision_of"] = article.revision_of
 
     original = repo.original_by_hash(session, fp.content_hash)
     kind: str | None = "exact" if original is not None else None
     similarity: float | None = 1.0 if original is not None else None
-    if original is None:
+    # An updated version mostly contains the version read before: near-duplicate detection
+    # would file every update as a copy. Novelty against the story decides instead.
+    if original is None and article.revision_of is None:
         near = _near_duplicate(session, fp, bands, settings)
         if near is not None:
             original = repo.placement(session, near[0])
@@ -273,6 +278,14 @@ def _file_duplicate(
     )
 
 
+def _original_story(session: Session, article: Article) -> int | None:
+    """The story of the article ``article`` is a new version of, if any."""
+    if article.revision_of is None:
+        return None
+    original = repo.placement(session, article.revision_of)
+    return original.story_id if original is not None else None
+
+
 def _place_in_story(
     session: Session,
     article_id: int,
@@ -296,15 +309,18 @@ def _place_in_story(
         )
     )
     since = when - timedelta(days=settings.story_active_days)
+    own = _original_story(session, article)
     candidates = [
         s
         for s in repo.load_stories(
             session,
-            repo.story_candidates(
+            [own]
+            if own is not None
+            else repo.story_candidates(
                 session, query, settings.postings_per_term, settings.story_candidates
             ),
         )
-        if as_utc(s.last_seen_at) >= since
+        if own is not None or as_utc(s.last_seen_at) >= since
     ]
     matches = [
         story_score(
@@ -317,6 +333,8 @@ def _place_in_story(
         for s in candidates
     ]
     best = best_match(matches, settings)
+    if own is not None and candidates:
+        best = matches[0]  # a new version stays in its original's story, whatever the score
     decision["cluster"] = {
         "threshold": settings.story_threshold,
         "candidates": [

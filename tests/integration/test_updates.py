@@ -1,0 +1,203 @@
+"""Entries a feed marks as updated (``follow_updates``): the new version is read, and only new
+facts in it make a development and an alert. Real HTTP server; SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from monitor.cli import app
+from monitor.config import Settings, parse_config
+from monitor.demo.server import LocalServer, Route
+from monitor.pipeline import collect
+from monitor.storage.tables import AlertRow, ArticleRow
+from monitor.stories.cli import register as register_stories
+from tests.support.cli import stage_app
+from tests.support.pipeline import run_cycle
+
+ATOM = "application/atom+xml; charset=utf-8"
+LEAD = (
+    "The harbour council of Tarrow voted on Tuesday to close the old ferry terminal by June, "
+    "after engineers found corrosion in 14 of its 22 steel piles. Council leader Ines Varga "
+    "said the ferry to Kell Island would move to the north quay while a new terminal is built."
+)
+# Background the page carries in every version: an update adds a paragraph to a long page, so
+# the new version is mostly the old one (a near duplicate, were it another outlet's copy).
+BACKGROUND = (
+    "The terminal opened in 1968 and has carried about 300,000 passengers a year since the "
+    "causeway to the mainland closed.",
+    "Engineers from the Harbour Board inspected the piles in January after divers reported "
+    "cracks near the waterline on the seaward side.",
+    "A temporary pontoon at the north quay will be built by a contractor from Velden at a "
+    "cost the council put at 2.4 million euros.",
+    "Residents of Kell Island asked the council at a meeting in February to keep a night "
+    "sailing during the works, which the council said it would consider.",
+    "The new terminal is due to open in 2033, according to the plans the council published "
+    "with its decision on Tuesday.",
+)
+UPDATE = (
+    "Update: on Thursday the ferry operator Kell Lines said a second boat, the Marta, would "
+    "sail from the north quay from 3 April, and that fares would rise by 8 percent."
+)
+TYPO_FIX = LEAD.replace("Tuesday", "Tuesday evening")
+
+
+def _page(*paragraphs: str) -> bytes:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        "<html lang='en'><head><title>Tarrow to close ferry terminal</title></head><body>"
+        f"<article><h1>Tarrow to close ferry terminal</h1>{body}</article></body></html>"
+    ).encode()
+
+
+def _atom(server: LocalServer, updated: datetime, extra: str = "") -> bytes:
+    published = datetime(2031, 3, 4, 8, 0, tzinfo=UTC)
+    entry = (
+        f"<entry><title>Tarrow to close ferry terminal</title><id>urn:gazette:1</id>"
+        f"<link href='{server.url('/ferry.html')}'/>"
+        f"<published>{published.isoformat()}</published><updated>{updated.isoformat()}</updated>"
+        "</entry>"
+    )
+    return (
+        "<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>Gazette</title>"
+        f"<id>urn:gazette</id><updated>{updated.isoformat()}</updated>{entry}{extra}</feed>"
+    ).encode()
+
+
+class Newsroom:
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        # Versions are dated after the monitor first reads the page (now).
+        self.t0 = datetime.now(UTC).replace(microsecond=0)
+
+    def publish(self, version: int, *paragraphs: str, extra: str = "") -> None:
+        updated = self.t0 + timedelta(minutes=version) if version else self.t0 - timedelta(hours=1)
+        self.server.table.set("/ferry.html", Route(body=_page(*paragraphs)))
+        self.server.table.set(
+            "/atom.xml", Route(content_type=ATOM, body=_atom(self.server, updated, extra))
+        )
+
+    def fetched(self) -> int:
+        return len(self.server.table.requests_for("/ferry.html"))
+
+
+def _config(server: LocalServer, follow: bool) -> Any:
+    return parse_config(
+        {
+            "sources": [
+                {"name": "gazette", "url": server.url("/atom.xml"), "follow_updates": follow}
+            ],
+            "topics": [{"name": "Tarrow ferry", "query": "tarrow AND ferry"}],
+        }
+    )
+
+
+def _alerts(sessions: sessionmaker[Session]) -> int:
+    with sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(AlertRow)) or 0)
+
+
+def test_an_update_with_new_facts_alerts_and_a_typo_fix_does_not(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    local_server: LocalServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    room = Newsroom(local_server)
+    config = _config(local_server, follow=True)
+    room.publish(0, LEAD, *BACKGROUND)
+    _, first = run_cycle(sessions, settings, config)
+    assert first.stored == 1
+    assert _alerts(sessions) == 1
+    with sessions() as s:
+        first_id = s.scalar(select(ArticleRow.id))
+
+    room.publish(
+        1, LEAD, *BACKGROUND, UPDATE
+    )  # the same entry, marked updated, with a new paragraph
+    collection, second = run_cycle(sessions, settings, config)
+    assert [p.job.revision_of for p in collection.pages] == [first_id]
+    assert second.stored == 1
+    assert second.developments == 1
+    assert _alerts(sessions) == 2
+    with sessions() as s:
+        original, revision = s.scalars(select(ArticleRow).order_by(ArticleRow.id)).all()
+        alert = s.scalars(select(AlertRow).order_by(AlertRow.id.desc())).first()
+    assert revision.revision_of_id == original.id
+    assert revision.story_id == original.story_id  # the same story, whatever its wording
+    assert revision.canonical_url.startswith(original.canonical_url + "#update-")
+    assert revision.decision["revision_of"] == original.id
+    assert alert is not None
+    assert any("Marta" in fact for fact in alert.payload["facts"])
+    assert not any("corrosion" in fact for fact in alert.payload["facts"])  # known already
+    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
+    explained = CliRunner().invoke(stage_app(register_stories), ["explain", str(revision.id)])
+    assert explained.exit_code == 0, explained.output
+    assert f"a later version of article {original.id}" in explained.output
+    listed = CliRunner().invoke(app, ["articles"])
+    assert listed.exit_code == 0, listed.output
+    assert f"(update of #{original.id}) Tarrow to close ferry terminal" in listed.output
+
+    # The feed changes for another reason: the entry's version is known, it is not read again.
+    before = room.fetched()
+    other = (
+        "<entry><title>Choir wins</title><id>urn:gazette:2</id>"
+        f"<link href='{local_server.url('/choir.html')}'/>"
+        f"<published>{room.t0.isoformat()}</published></entry>"
+    )
+    room.publish(1, LEAD, *BACKGROUND, UPDATE, extra=other)
+    local_server.table.set("/choir.html", Route(body=_page("The Fenwick youth choir won " * 12)))
+    collection, _ = run_cycle(sessions, settings, config)
+    assert [p.job.canonical_url.rsplit("/", 1)[-1] for p in collection.pages] == ["choir.html"]
+    assert room.fetched() == before
+
+    # A later version that only mends wording: read, stored as that version, no alert.
+    room.publish(2, TYPO_FIX, *BACKGROUND, UPDATE)
+    alerts = _alerts(sessions)
+    collection, third = run_cycle(sessions, settings, config)
+    assert [p.job.revision_of for p in collection.pages] == [first_id]
+    assert third.stored == 1
+    assert third.developments == 0
+    assert _alerts(sessions) == alerts
+
+
+def test_updates_are_not_followed_unless_the_source_asks(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    room = Newsroom(local_server)
+    config = _config(local_server, follow=False)
+    room.publish(0, LEAD, *BACKGROUND)
+    run_cycle(sessions, settings, config)
+    room.publish(1, LEAD, *BACKGROUND, UPDATE)
+    collection, report = run_cycle(sessions, settings, config)
+    assert collection.pages == ()
+    assert report.stored == 0
+    assert room.fetched() == 1
+
+
+def test_an_entry_is_read_again_a_bounded_number_of_times(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    local_server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(collect, "MAX_REVISIONS", 2)
+    room = Newsroom(local_server)
+    config = _config(local_server, follow=True)
+    room.publish(0, LEAD, *BACKGROUND)
+    run_cycle(sessions, settings, config)
+    for version in (1, 2, 3):  # a system that touches <updated> on every request
+        room.publish(
+            version, LEAD, *BACKGROUND, f"Edition {version}: the council met again on the terminal."
+        )
+        run_cycle(sessions, settings, config)
+    assert room.fetched() == 3  # the original and two versions
+    with sessions() as s:
+        assert s.scalar(select(func.count()).where(ArticleRow.revision_of_id.is_not(None))) == 2
