@@ -20,12 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
-from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import SourceErrorKind
-from monitor.pipeline.articles import build_articles, pages_to_extract
 from monitor.pipeline.collect import Fetcher, Poll, collect, poll_sources
-from monitor.pipeline.detect import detect
 from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, SourceRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.timeutil import as_utc
@@ -212,22 +209,13 @@ def test_one_failing_article_is_reported_and_the_rest_are_kept(
 ) -> None:
     _newsroom(local_server)
     config = _config(local_server, local_server.url("/hook"))
-    now = datetime.now(UTC)
-    policy = FetchPolicy.from_settings(settings)
-    collection = asyncio.run(collect(sessions, policy, config.sources, now=now))
-    with Extractor(0, min_text_chars=100) as extractor:
-        extracted = extractor.extract_many(pages_to_extract(collection.pages))
-    articles = build_articles(collection.pages, extracted, now)
 
     def flaky_ingest(session: Session, article: Any, **kw: Any) -> IngestResult:
         if "ferry-2" in article.url:
             raise ValueError("cannot place this article")
         return ingest(session, article, **kw)
 
-    ids = {p.source.name: p.source.id for p in collection.polls}
-    report = detect(
-        sessions, articles, ids, config, settings.detection, now=now, ingest_fn=flaky_ingest
-    )
+    _, report = run_cycle(sessions, settings, config, ingest_fn=flaky_ingest)
     assert [e.error_type for e in report.errors] == ["ValueError"]
     assert report.errors[0].kind == SourceErrorKind.DETECT
     with sessions() as s:

@@ -14,11 +14,16 @@ from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.pipeline.articles import build_articles, pages_to_extract
 from monitor.pipeline.collect import Collection, collect, commit_validators
-from monitor.pipeline.detect import DetectReport, detect
+from monitor.pipeline.detect import DetectReport, IngestFn, detect
+from monitor.stories.ingest import ingest
 
 
 def run_cycle(
-    sessions: sessionmaker[Session], settings: Settings, config: Any
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    config: Any,
+    *,
+    ingest_fn: IngestFn = ingest,
 ) -> tuple[Collection, DetectReport]:
     now = datetime.now(UTC)
     policy = FetchPolicy.from_settings(settings)
@@ -27,6 +32,8 @@ def run_cycle(
         extracted = extractor.extract_many(pages_to_extract(collection.pages))
     articles = build_articles(collection.pages, extracted, now)
     ids = {p.source.name: p.source.id for p in collection.polls}
-    report = detect(sessions, articles, ids, config, settings.detection, now=now)
+    report = detect(
+        sessions, articles, ids, config, settings.detection, now=now, ingest_fn=ingest_fn
+    )
     commit_validators(sessions, collection.polls, collection.pages)
     return collection, report
