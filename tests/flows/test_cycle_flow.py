@@ -235,3 +235,38 @@ def test_batches_start_and_end_small_and_cover_everything_in_order() -> None:
     assert [len(b) for b in _batches(list(range(5)), 1)] == [1, 1, 1, 1, 1]
     for total in range(0, 400, 7):
         assert sum(len(b) for b in _batches(list(range(total)), 64)) == total
+
+
+def test_an_updated_entry_is_read_again_and_alerts_once_through_the_flow(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mailbox: tuple[Mailbox, int],
+    local_server: LocalServer,
+) -> None:
+    """follow_updates through the deployed path: Prefect flow, extraction processes, SQLite."""
+    from flows.cycle import monitor_cycle
+
+    from tests.support.updates import BACKGROUND, LEAD, UPDATE, UpdatingNewsroom
+
+    _env(monkeypatch, tmp_path, mailbox[1])
+    room = UpdatingNewsroom(local_server)
+    config = {
+        "sources": [
+            {"name": "gazette", "url": local_server.url("/atom.xml"), "follow_updates": True}
+        ],
+        "topics": [{"name": "Tarrow ferry", "query": "tarrow AND ferry"}],
+    }
+    config_path = tmp_path / "monitor.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+    room.publish(0, LEAD, *BACKGROUND)
+    first = monitor_cycle(config_path=str(config_path))
+    room.publish(1, LEAD, *BACKGROUND, UPDATE)
+    second = monitor_cycle(config_path=str(config_path))
+    third = monitor_cycle(config_path=str(config_path))  # nothing changed since
+
+    assert (first["articles_stored"], first["alerts_created"]) == (1, 1)
+    assert (second["pages_fetched"], second["articles_stored"]) == (1, 1)
+    assert (second["developments"], second["alerts_created"]) == (1, 1)
+    assert (third["pages_fetched"], third["alerts_created"]) == (0, 0)
+    assert room.fetched() == 2

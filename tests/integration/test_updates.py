@@ -4,7 +4,6 @@ facts in it make a development and an alert. Real HTTP server; SQLite and Postgr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,71 +19,14 @@ from monitor.storage.tables import AlertRow, ArticleRow
 from monitor.stories.cli import register as register_stories
 from tests.support.cli import stage_app
 from tests.support.pipeline import run_cycle
-
-ATOM = "application/atom+xml; charset=utf-8"
-LEAD = (
-    "The harbour council of Tarrow voted on Tuesday to close the old ferry terminal by June, "
-    "after engineers found corrosion in 14 of its 22 steel piles. Council leader Ines Varga "
-    "said the ferry to Kell Island would move to the north quay while a new terminal is built."
+from tests.support.updates import (
+    BACKGROUND,
+    LEAD,
+    TYPO_FIX,
+    UPDATE,
+    UpdatingNewsroom,
+    page,
 )
-# Background the page carries in every version: an update adds a paragraph to a long page, so
-# the new version is mostly the old one (a near duplicate, were it another outlet's copy).
-BACKGROUND = (
-    "The terminal opened in 1968 and has carried about 300,000 passengers a year since the "
-    "causeway to the mainland closed.",
-    "Engineers from the Harbour Board inspected the piles in January after divers reported "
-    "cracks near the waterline on the seaward side.",
-    "A temporary pontoon at the north quay will be built by a contractor from Velden at a "
-    "cost the council put at 2.4 million euros.",
-    "Residents of Kell Island asked the council at a meeting in February to keep a night "
-    "sailing during the works, which the council said it would consider.",
-    "The new terminal is due to open in 2033, according to the plans the council published "
-    "with its decision on Tuesday.",
-)
-UPDATE = (
-    "Update: on Thursday the ferry operator Kell Lines said a second boat, the Marta, would "
-    "sail from the north quay from 3 April, and that fares would rise by 8 percent."
-)
-TYPO_FIX = LEAD.replace("Tuesday", "Tuesday evening")
-
-
-def _page(*paragraphs: str) -> bytes:
-    body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    return (
-        "<html lang='en'><head><title>Tarrow to close ferry terminal</title></head><body>"
-        f"<article><h1>Tarrow to close ferry terminal</h1>{body}</article></body></html>"
-    ).encode()
-
-
-def _atom(server: LocalServer, updated: datetime, extra: str = "") -> bytes:
-    published = datetime(2031, 3, 4, 8, 0, tzinfo=UTC)
-    entry = (
-        f"<entry><title>Tarrow to close ferry terminal</title><id>urn:gazette:1</id>"
-        f"<link href='{server.url('/ferry.html')}'/>"
-        f"<published>{published.isoformat()}</published><updated>{updated.isoformat()}</updated>"
-        "</entry>"
-    )
-    return (
-        "<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>Gazette</title>"
-        f"<id>urn:gazette</id><updated>{updated.isoformat()}</updated>{entry}{extra}</feed>"
-    ).encode()
-
-
-class Newsroom:
-    def __init__(self, server: LocalServer) -> None:
-        self.server = server
-        # Versions are dated after the monitor first reads the page (now).
-        self.t0 = datetime.now(UTC).replace(microsecond=0)
-
-    def publish(self, version: int, *paragraphs: str, extra: str = "") -> None:
-        updated = self.t0 + timedelta(minutes=version) if version else self.t0 - timedelta(hours=1)
-        self.server.table.set("/ferry.html", Route(body=_page(*paragraphs)))
-        self.server.table.set(
-            "/atom.xml", Route(content_type=ATOM, body=_atom(self.server, updated, extra))
-        )
-
-    def fetched(self) -> int:
-        return len(self.server.table.requests_for("/ferry.html"))
 
 
 def _config(server: LocalServer, follow: bool) -> Any:
@@ -110,7 +52,7 @@ def test_an_update_with_new_facts_alerts_and_a_typo_fix_does_not(
     db_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    room = Newsroom(local_server)
+    room = UpdatingNewsroom(local_server)
     config = _config(local_server, follow=True)
     room.publish(0, LEAD, *BACKGROUND)
     _, first = run_cycle(sessions, settings, config)
@@ -153,7 +95,7 @@ def test_an_update_with_new_facts_alerts_and_a_typo_fix_does_not(
         f"<published>{room.t0.isoformat()}</published></entry>"
     )
     room.publish(1, LEAD, *BACKGROUND, UPDATE, extra=other)
-    local_server.table.set("/choir.html", Route(body=_page("The Fenwick youth choir won " * 12)))
+    local_server.table.set("/choir.html", Route(body=page("The Fenwick youth choir won " * 12)))
     collection, _ = run_cycle(sessions, settings, config)
     assert [p.job.canonical_url.rsplit("/", 1)[-1] for p in collection.pages] == ["choir.html"]
     assert room.fetched() == before
@@ -171,7 +113,7 @@ def test_an_update_with_new_facts_alerts_and_a_typo_fix_does_not(
 def test_updates_are_not_followed_unless_the_source_asks(
     sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
 ) -> None:
-    room = Newsroom(local_server)
+    room = UpdatingNewsroom(local_server)
     config = _config(local_server, follow=False)
     room.publish(0, LEAD, *BACKGROUND)
     run_cycle(sessions, settings, config)
@@ -189,7 +131,7 @@ def test_an_entry_is_read_again_a_bounded_number_of_times(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(collect, "MAX_REVISIONS", 2)
-    room = Newsroom(local_server)
+    room = UpdatingNewsroom(local_server)
     config = _config(local_server, follow=True)
     room.publish(0, LEAD, *BACKGROUND)
     run_cycle(sessions, settings, config)
