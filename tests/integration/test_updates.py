@@ -125,21 +125,18 @@ def test_updates_are_not_followed_unless_the_source_asks(
 
 
 def test_an_entry_is_read_again_a_bounded_number_of_times(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    local_server: LocalServer,
-    monkeypatch: pytest.MonkeyPatch,
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
 ) -> None:
-    monkeypatch.setattr(collect, "MAX_REVISIONS", 2)
     room = UpdatingNewsroom(local_server)
     config = _config(local_server, follow=True)
     room.publish(0, LEAD, *BACKGROUND)
     run_cycle(sessions, settings, config)
-    for version in (1, 2, 3):  # a system that touches <updated> on every request
-        room.publish(
-            version, LEAD, *BACKGROUND, f"Edition {version}: the council met again on the terminal."
-        )
+    limit = collect.MAX_REVISIONS
+    for version in range(1, limit + 3):  # a system that touches <updated> on every request
+        edition = f"Edition {version}: the council met again on the terminal."
+        room.publish(version, LEAD, *BACKGROUND, edition)
         run_cycle(sessions, settings, config)
-    assert room.fetched() == 3  # the original and two versions
+    assert room.fetched() == 1 + limit  # the original, then the first versions only
     with sessions() as s:
-        assert s.scalar(select(func.count()).where(ArticleRow.revision_of_id.is_not(None))) == 2
+        revisions = s.scalar(select(func.count()).where(ArticleRow.revision_of_id.is_not(None)))
+    assert revisions == limit
