@@ -15,7 +15,7 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.events import emit_event
 
-from monitor.pipeline.collect import SourceHealthChange
+from monitor.pipeline.sources import SourceHealthChange
 
 EVENT_PREFIX = "monitor.source."
 

@@ -19,7 +19,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from monitor.config import MonitorConfig, Settings
 from monitor.fetch import FetchPolicy, make_client
-from monitor.pipeline.collect import FeedPoll, SourceState, poll_feeds
+from monitor.pipeline.collect import poll_feeds
+from monitor.pipeline.sources import FeedPoll, SourceState
 from monitor.storage.db import current_revision, head_revisions, make_engine
 from monitor.timeutil import as_utc
 

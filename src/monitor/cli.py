@@ -218,7 +218,7 @@ def articles(
 @app.command()
 def sources(as_json: JsonOption = False) -> None:
     """List sources with their health (last poll, last error, failures in a row)."""
-    from monitor.pipeline.collect import last_worked
+    from monitor.pipeline.sources import last_worked
     from monitor.storage.tables import ArticleRow, SourceRow
 
     with open_session() as session:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import MonitorConfig, SourceConfig
 from monitor.demo.synthetic import synthetic_stream
 from monitor.models import Article
-from monitor.pipeline.collect import sync_sources
 from monitor.pipeline.detect import DetectReport, detect
+from monitor.pipeline.sources import sync_sources
 from monitor.storage.db import session_factory, take_write_lock
 from monitor.storage.tables import ArticleRow
 from monitor.stories.settings import DetectionSettings

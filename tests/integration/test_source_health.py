@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SourceConfig
 from monitor.models import SourceError, SourceErrorKind
-from monitor.pipeline.collect import (
+from monitor.pipeline.sources import (
     FeedPoll,
     SourceHealthChange,
     record_polls,

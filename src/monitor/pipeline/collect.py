@@ -6,14 +6,11 @@ a 304. A poll's validators are stored only once its new entries are dealt with
 (:func:`commit_validators`, at the end of a cycle): a cycle that dies half-way, or a page that
 failed transiently, leaves the source's old validators in place, and the next poll reads the
 whole feed again and picks up the entries still missing. Entries whose canonical URL or GUID is
-already stored are dropped *before* their page is fetched, and the rest are fetched in
-publication order. Every failure becomes a
-:class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad source
-or page.
-
-A source whose polls keep failing is reported once when its run of failures reaches
-``failing_after`` and once when it recovers (:class:`SourceHealthChange`), so that a monitor
-going blind to an outlet is noticed without a notice every cycle.
+already stored are dropped *before* their page is fetched (unless their feed marks them updated
+and the source follows updates, see :func:`select_new`), and the rest are fetched in
+publication order. Every failure becomes a :class:`~monitor.models.SourceError` in the result;
+nothing here raises for a single bad source or page. What is kept per source between cycles
+(health, validators, requested waits) is :mod:`monitor.pipeline.sources`.
 
 Two ways to run it: :func:`collect` does the whole stage in one coroutine; a :class:`Fetcher`
 lets synchronous code (the flow's tasks, on several threads) poll with :func:`poll_sources` and
@@ -24,62 +21,35 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Container, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
-from monitor.errors import FetchError, HeldBackError, ParseError, TransientFetchError
+from monitor.errors import FetchError, ParseError, TransientFetchError
 from monitor.feeds import parse_feed
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
-from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
-from monitor.storage.db import dialect_insert, take_write_lock
-from monitor.storage.tables import ArticleRow, SourceRow
+from monitor.models import FeedEntry, FetchResult, SourceError, SourceErrorKind
+from monitor.pipeline.sources import (
+    FeedPoll,
+    SourceHealthChange,
+    SourceState,
+    deferred,
+    record_polls,
+    store_validators,
+    sync_sources,
+)
+from monitor.storage.db import take_write_lock
+from monitor.storage.tables import ArticleRow
 from monitor.stories.ingest import known_keys
 from monitor.timeutil import as_utc
 from monitor.urls import canonicalize
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    id: int
-    name: str
-    url: str
-    etag: str | None = None
-    last_modified: str | None = None
-    retry_at: datetime | None = None  # not to be polled before (the feed's Retry-After)
-    follow_updates: bool = False  # entries marked updated are read again (see select_new)
-
-    def due(self, now: datetime) -> bool:
-        return self.retry_at is None or as_utc(self.retry_at) <= now
-
-    def describe_wait(self) -> str:
-        """One line for a source that is not polled this cycle (see :func:`deferred`)."""
-        when = as_utc(self.retry_at) if self.retry_at else None
-        until = f"until {when:%Y-%m-%d %H:%M} UTC" if when else "for now"
-        return f"source {self.name} not polled {until}: its server asked to wait (Retry-After)"
-
-
-@dataclass(frozen=True, slots=True)
-class FeedPoll:
-    source: SourceState
-    feed: ParsedFeed | None = None
-    not_modified: bool = False
-    etag: str | None = None
-    last_modified: str | None = None
-    error: SourceError | None = None
-    retry_after_s: float | None = None  # the wait a failed poll's server asked for
-
-    @property
-    def held_back(self) -> bool:
-        """Not sent: the feed's host had just asked to be left alone (see HeldBackError)."""
-        return self.error is not None and self.error.error_type == HeldBackError.__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,35 +71,6 @@ class FetchedPage:
     retry_later: bool = False  # a transient failure: leave the entry for the next cycle
 
 
-def last_worked(when: datetime | None) -> str:
-    """When a source last answered a poll, for people: ``last worked 2031-05-06 08:00 UTC``."""
-    return f"last worked {as_utc(when):%Y-%m-%d %H:%M} UTC" if when else "never worked"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceHealthChange:
-    """A source that started failing (its ``failing_after``-th failed poll in a row) or
-    recovered (a successful poll after such a run) in this cycle."""
-
-    source: str
-    url: str
-    status: Literal["failing", "recovered"]
-    failures: int  # failed polls in a row; for "recovered", the run that just ended
-    error_type: str | None  # the latest error; None when recovered
-    error: str | None
-    last_success_at: datetime | None  # before this poll
-
-    def describe(self) -> str:
-        """One line for a log, a terminal or the cycle's summary."""
-        if self.status == "recovered":
-            return f"source {self.source} works again after {self.failures} failed polls"
-        since = last_worked(self.last_success_at)
-        return (
-            f"source {self.source} is failing: {self.failures} polls in a row ({since}); "
-            f"{self.error_type}: {self.error}"
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class Collection:
     polls: tuple[FeedPoll, ...]
@@ -137,41 +78,6 @@ class Collection:
     skipped_known: int
     errors: tuple[SourceError, ...] = field(default=())
     health: tuple[SourceHealthChange, ...] = field(default=())
-
-
-def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[SourceState]:
-    """Upsert configured sources by name; return the enabled ones with their validators."""
-    rows = {row.name: row for row in session.scalars(select(SourceRow))}
-    states: list[SourceState] = []
-    new: list[dict[str, Any]] = []
-    for src in sources:
-        row = rows.get(src.name)
-        if row is None:
-            new.append({"name": src.name, "url": src.url})
-        elif row.url != src.url:  # a moved feed: its old validators mean nothing
-            row.url, row.etag, row.last_modified = src.url, None, None
-        if src.enabled:
-            states.append(SourceState(0, src.name, src.url))
-    session.flush()
-    if new:
-        # Another deployment on the database may be adding the same source right now.
-        insert = dialect_insert(session.get_bind().dialect.name, SourceRow.__table__)
-        values = [{**v, "consecutive_failures": 0, "articles_seen": 0} for v in new]
-        session.execute(insert.values(values).on_conflict_do_nothing(index_elements=["name"]))
-    by_name = {row.name: row for row in session.scalars(select(SourceRow))}
-    follows = {src.name for src in sources if src.follow_updates}
-    return [
-        SourceState(
-            by_name[s.name].id,
-            s.name,
-            s.url,
-            by_name[s.name].etag,
-            by_name[s.name].last_modified,
-            by_name[s.name].retry_at,
-            s.name in follows,
-        )
-        for s in states
-    ]
 
 
 def _source_error(source: str, url: str, kind: SourceErrorKind, exc: Exception) -> SourceError:
@@ -212,66 +118,6 @@ def _to_poll(
     return FeedPoll(source, feed=feed, etag=result.etag, last_modified=result.last_modified)
 
 
-def record_polls(
-    session: Session,
-    polls: Sequence[FeedPoll],
-    now: datetime,
-    *,
-    failing_after: int = SOURCE_FAILING_AFTER,
-) -> list[SourceHealthChange]:
-    """Store each source's health after this poll; return the sources that started failing or
-    recovered with it. The poll's validators are not stored here (see :func:`store_validators`)."""
-    rows = {
-        r.id: r
-        for r in session.scalars(
-            select(SourceRow).where(SourceRow.id.in_([p.source.id for p in polls]))
-        )
-    }
-    changes: list[SourceHealthChange] = []
-    for poll in polls:
-        row = rows[poll.source.id]
-        before = row.consecutive_failures or 0
-        if poll.error is not None:
-            wait = poll.retry_after_s
-            row.retry_at = now + timedelta(seconds=wait) if wait else None
-            if poll.held_back:
-                continue  # not sent at all: neither a failure nor a success of the feed
-            row.last_polled_at = now
-            row.last_error = poll.error.message
-            row.last_error_type = poll.error.error_type
-            row.consecutive_failures = before + 1
-            if row.consecutive_failures == failing_after:
-                changes.append(_health(row, "failing", row.consecutive_failures))
-            continue
-        row.last_polled_at = now
-        if before >= failing_after:
-            changes.append(_health(row, "recovered", before))
-        row.last_success_at = now
-        row.retry_at = None
-        row.last_error = row.last_error_type = None
-        row.consecutive_failures = 0
-    return changes
-
-
-def store_validators(
-    session: Session, polls: Sequence[FeedPoll], *, unfinished: Container[int] = ()
-) -> None:
-    """Store the ETag / Last-Modified of every successful poll whose entries are all dealt with.
-
-    A source in ``unfinished`` (a page of it failed transiently and was left for later) keeps
-    the validators of its previous poll: those describe a feed whose entries were all stored,
-    so its next poll reads the feed again (HTTP 200, not 304) and the entry is fetched then.
-    Validators of a failed poll are never stored.
-    """
-    done = {p.source.id: p for p in polls if p.error is None and p.source.id not in unfinished}
-    if not done:
-        return
-    for row in session.scalars(select(SourceRow).where(SourceRow.id.in_(list(done)))):
-        poll = done[row.id]
-        if row.url == poll.source.url:  # not moved meanwhile by another config
-            row.etag, row.last_modified = poll.etag, poll.last_modified
-
-
 def commit_validators(
     sessions: sessionmaker[Session], polls: Sequence[FeedPoll], pages: Iterable[FetchedPage]
 ) -> None:
@@ -281,21 +127,6 @@ def commit_validators(
     with sessions.begin() as session:
         take_write_lock(session)
         store_validators(session, polls, unfinished=unfinished)
-
-
-def _health(
-    row: SourceRow, status: Literal["failing", "recovered"], failures: int
-) -> SourceHealthChange:
-    failing = status == "failing"
-    return SourceHealthChange(
-        source=row.name,
-        url=row.url,
-        status=status,
-        failures=failures,
-        error_type=row.last_error_type if failing else None,
-        error=row.last_error if failing else None,
-        last_success_at=as_utc(row.last_success_at) if row.last_success_at else None,
-    )
 
 
 def entry_keys(source: str, canonical_url: str, guid: str | None) -> list[str]:
@@ -556,13 +387,3 @@ def poll_sources(
     polls = fetcher.poll_feeds(due)
     jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
     return Poll(tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting))
-
-
-def deferred(
-    states: Sequence[SourceState], now: datetime
-) -> tuple[list[SourceState], list[SourceState]]:
-    """Split sources into those due for a poll and those whose feed answered 429 or 503 with
-    a ``Retry-After`` that has not passed yet (capped by ``MONITOR_HTTP__MAX_RETRY_AFTER_S``):
-    polling them again before then would only earn another refusal, or a ban."""
-    due = [s for s in states if s.due(now)]
-    return due, [s for s in states if not s.due(now)]

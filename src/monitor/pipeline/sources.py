@@ -1,0 +1,215 @@
+"""Sources as the database knows them: which are configured, how their polls went, what they
+asked of us.
+
+* :func:`sync_sources` upserts the configured sources by name and returns their
+  :class:`SourceState` (stored validators, ``retry_at``, whether updates are followed).
+* :func:`record_polls` keeps each source's health after a poll and reports the sources that
+  started failing (``failing_after`` failed polls in a row) or recovered, once each
+  (:class:`SourceHealthChange`), so a monitor going blind to an outlet is noticed without a
+  notice every cycle. A poll refused with ``Retry-After`` sets ``retry_at``; a poll never sent
+  (its host had just asked to wait) is neither a failure nor a success.
+* :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
+  with; :func:`deferred` leaves out the sources whose wait has not passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
+from monitor.errors import HeldBackError
+from monitor.models import ParsedFeed, SourceError
+from monitor.storage.db import dialect_insert
+from monitor.storage.tables import SourceRow
+from monitor.timeutil import as_utc
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    id: int
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_at: datetime | None = None  # not to be polled before (the feed's Retry-After)
+    follow_updates: bool = False  # entries marked updated are read again (see select_new)
+
+    def due(self, now: datetime) -> bool:
+        return self.retry_at is None or as_utc(self.retry_at) <= now
+
+    def describe_wait(self) -> str:
+        """One line for a source that is not polled this cycle (see :func:`deferred`)."""
+        when = as_utc(self.retry_at) if self.retry_at else None
+        until = f"until {when:%Y-%m-%d %H:%M} UTC" if when else "for now"
+        return f"source {self.name} not polled {until}: its server asked to wait (Retry-After)"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPoll:
+    source: SourceState
+    feed: ParsedFeed | None = None
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    error: SourceError | None = None
+    retry_after_s: float | None = None  # the wait a failed poll's server asked for
+
+    @property
+    def held_back(self) -> bool:
+        """Not sent: the feed's host had just asked to be left alone (see HeldBackError)."""
+        return self.error is not None and self.error.error_type == HeldBackError.__name__
+
+
+def last_worked(when: datetime | None) -> str:
+    """When a source last answered a poll, for people: ``last worked 2031-05-06 08:00 UTC``."""
+    return f"last worked {as_utc(when):%Y-%m-%d %H:%M} UTC" if when else "never worked"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealthChange:
+    """A source that started failing (its ``failing_after``-th failed poll in a row) or
+    recovered (a successful poll after such a run) in this cycle."""
+
+    source: str
+    url: str
+    status: Literal["failing", "recovered"]
+    failures: int  # failed polls in a row; for "recovered", the run that just ended
+    error_type: str | None  # the latest error; None when recovered
+    error: str | None
+    last_success_at: datetime | None  # before this poll
+
+    def describe(self) -> str:
+        """One line for a log, a terminal or the cycle's summary."""
+        if self.status == "recovered":
+            return f"source {self.source} works again after {self.failures} failed polls"
+        since = last_worked(self.last_success_at)
+        return (
+            f"source {self.source} is failing: {self.failures} polls in a row ({since}); "
+            f"{self.error_type}: {self.error}"
+        )
+
+
+def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[SourceState]:
+    """Upsert configured sources by name; return the enabled ones with their validators."""
+    rows = {row.name: row for row in session.scalars(select(SourceRow))}
+    states: list[SourceState] = []
+    new: list[dict[str, Any]] = []
+    for src in sources:
+        row = rows.get(src.name)
+        if row is None:
+            new.append({"name": src.name, "url": src.url})
+        elif row.url != src.url:  # a moved feed: its old validators mean nothing
+            row.url, row.etag, row.last_modified = src.url, None, None
+        if src.enabled:
+            states.append(SourceState(0, src.name, src.url))
+    session.flush()
+    if new:
+        # Another deployment on the database may be adding the same source right now.
+        insert = dialect_insert(session.get_bind().dialect.name, SourceRow.__table__)
+        values = [{**v, "consecutive_failures": 0, "articles_seen": 0} for v in new]
+        session.execute(insert.values(values).on_conflict_do_nothing(index_elements=["name"]))
+    by_name = {row.name: row for row in session.scalars(select(SourceRow))}
+    follows = {src.name for src in sources if src.follow_updates}
+    return [
+        SourceState(
+            by_name[s.name].id,
+            s.name,
+            s.url,
+            by_name[s.name].etag,
+            by_name[s.name].last_modified,
+            by_name[s.name].retry_at,
+            s.name in follows,
+        )
+        for s in states
+    ]
+
+
+def record_polls(
+    session: Session,
+    polls: Sequence[FeedPoll],
+    now: datetime,
+    *,
+    failing_after: int = SOURCE_FAILING_AFTER,
+) -> list[SourceHealthChange]:
+    """Store each source's health after this poll; return the sources that started failing or
+    recovered with it. The poll's validators are not stored here (see :func:`store_validators`)."""
+    rows = {
+        r.id: r
+        for r in session.scalars(
+            select(SourceRow).where(SourceRow.id.in_([p.source.id for p in polls]))
+        )
+    }
+    changes: list[SourceHealthChange] = []
+    for poll in polls:
+        row = rows[poll.source.id]
+        before = row.consecutive_failures or 0
+        if poll.error is not None:
+            wait = poll.retry_after_s
+            row.retry_at = now + timedelta(seconds=wait) if wait else None
+            if poll.held_back:
+                continue  # not sent at all: neither a failure nor a success of the feed
+            row.last_polled_at = now
+            row.last_error = poll.error.message
+            row.last_error_type = poll.error.error_type
+            row.consecutive_failures = before + 1
+            if row.consecutive_failures == failing_after:
+                changes.append(_health(row, "failing", row.consecutive_failures))
+            continue
+        row.last_polled_at = now
+        if before >= failing_after:
+            changes.append(_health(row, "recovered", before))
+        row.last_success_at = now
+        row.retry_at = None
+        row.last_error = row.last_error_type = None
+        row.consecutive_failures = 0
+    return changes
+
+
+def store_validators(
+    session: Session, polls: Sequence[FeedPoll], *, unfinished: Container[int] = ()
+) -> None:
+    """Store the ETag / Last-Modified of every successful poll whose entries are all dealt with.
+
+    A source in ``unfinished`` (a page of it failed transiently and was left for later) keeps
+    the validators of its previous poll: those describe a feed whose entries were all stored,
+    so its next poll reads the feed again (HTTP 200, not 304) and the entry is fetched then.
+    Validators of a failed poll are never stored.
+    """
+    done = {p.source.id: p for p in polls if p.error is None and p.source.id not in unfinished}
+    if not done:
+        return
+    for row in session.scalars(select(SourceRow).where(SourceRow.id.in_(list(done)))):
+        poll = done[row.id]
+        if row.url == poll.source.url:  # not moved meanwhile by another config
+            row.etag, row.last_modified = poll.etag, poll.last_modified
+
+
+def _health(
+    row: SourceRow, status: Literal["failing", "recovered"], failures: int
+) -> SourceHealthChange:
+    failing = status == "failing"
+    return SourceHealthChange(
+        source=row.name,
+        url=row.url,
+        status=status,
+        failures=failures,
+        error_type=row.last_error_type if failing else None,
+        error=row.last_error if failing else None,
+        last_success_at=as_utc(row.last_success_at) if row.last_success_at else None,
+    )
+
+
+def deferred(
+    states: Sequence[SourceState], now: datetime
+) -> tuple[list[SourceState], list[SourceState]]:
+    """Split sources into those due for a poll and those whose feed answered 429 or 503 with
+    a ``Retry-After`` that has not passed yet (capped by ``MONITOR_HTTP__MAX_RETRY_AFTER_S``):
+    polling them again before then would only earn another refusal, or a ban."""
+    due = [s for s in states if s.due(now)]
+    return due, [s for s in states if not s.due(now)]
