@@ -61,7 +61,11 @@ def _source_finding(poll: FeedPoll, now: datetime) -> Finding:
         return Finding("source", name, "warning", f"{feed.kind}, no entries")
     newest = max(dates) if dates else None
     age = f", newest {_when(newest, now)}" if newest else ", no entry has a date"
-    detail = f"{feed.kind}, {len(feed.entries)} entries{age}"
+    # What follow_updates can go by: only entries whose feed says when they last changed.
+    updated = sum(e.updated is not None for e in feed.entries)
+    marked = f", {updated} with an updated time" if updated else ""
+    count = f"{len(feed.entries)} {'entry' if len(feed.entries) == 1 else 'entries'}"
+    detail = f"{feed.kind}, {count}{age}{marked}"
     return Finding("source", name, "ok" if newest else "warning", detail)
 
 

@@ -43,10 +43,24 @@ def _newsroom(server: LocalServer, now: datetime) -> dict[str, str]:
         ),
     )
     server.table.set("/undated.xml", Route(content_type=RSS, body=_rss([("Ferry", None)])))
+    updated = (now - timedelta(hours=1)).isoformat()
+    server.table.set(
+        "/atom.xml",
+        Route(
+            content_type="application/atom+xml",
+            body=(
+                "<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>G</title>"
+                f"<id>urn:g</id><updated>{updated}</updated><entry><title>Ferry</title>"
+                f"<id>urn:g:1</id><link href='https://gazette.test/1'/><updated>{updated}</updated>"
+                "</entry></feed>"
+            ).encode(),
+        ),
+    )
     server.table.set("/empty.xml", Route(content_type=RSS, body=_rss([])))
     server.table.set("/gone.xml", Route(status=404, body=b"<html>gone</html>"))
     return {
         "dated": server.url("/dated.xml"),
+        "atom": server.url("/atom.xml"),
         "undated": server.url("/undated.xml"),
         "empty": server.url("/empty.xml"),
         "gone": server.url("/gone.xml"),
@@ -80,10 +94,13 @@ def test_check_reports_every_source_and_stores_nothing(
     result = CliRunner().invoke(app, ["check", "--config", str(_config(tmp_path, feeds))])
     assert result.exit_code == 1, result.output  # a source failed
     lines = {line.split()[1]: line for line in result.output.splitlines() if line[:6] == "source"}
-    assert set(lines) == {"dated", "undated", "empty", "gone"}  # not the disabled one
+    assert set(lines) == {"dated", "atom", "undated", "empty", "gone"}  # not the disabled one
     assert " ok " in lines["dated"]
     assert "rss, 2 entries, newest " in lines["dated"]
     assert "(3 h ago)" in lines["dated"]
+    assert "with an updated time" not in lines["dated"]  # an RSS pubDate is not an update
+    assert "atom, 1 entry, newest " in lines["atom"]
+    assert lines["atom"].endswith(", 1 with an updated time")
     assert "WARNING" in lines["undated"]
     assert "no entry has a date" in lines["undated"]
     assert "WARNING" in lines["empty"]
@@ -91,11 +108,11 @@ def test_check_reports_every_source_and_stores_nothing(
     assert "FAILED" in lines["gone"]
     assert "PermanentFetchError: HTTP 404" in lines["gone"]
     assert "not created yet" in result.output
-    assert "checked the database and 4 sources: 1 failed, 2 with warnings" in result.output
+    assert "checked the database and 5 sources: 1 failed, 2 with warnings" in result.output
     assert not env.exists()  # the check created no database
     # Each feed was asked once, without validators.
     asked = [r for r in local_server.table.requests if r.path.endswith(".xml")]
-    assert len(asked) == 4
+    assert len(asked) == 5
     assert not any("if-none-match" in {k.lower() for k in r.headers} for r in asked)
 
 
