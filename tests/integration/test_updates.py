@@ -79,6 +79,8 @@ def test_an_update_with_new_facts_alerts_and_a_typo_fix_does_not(
     assert alert is not None
     assert any("Marta" in fact for fact in alert.payload["facts"])
     assert not any("corrosion" in fact for fact in alert.payload["facts"])  # known already
+    assert alert.payload["url"] == original.canonical_url  # the page, not the version's key
+    assert "update of an article already read" in alert.reason
     monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
     explained = CliRunner().invoke(stage_app(register_stories), ["explain", str(revision.id)])
     assert explained.exit_code == 0, explained.output

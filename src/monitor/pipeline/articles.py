@@ -32,9 +32,19 @@ def _unknown_last(when: datetime | None) -> datetime:
     return when or _FAR_FUTURE
 
 
+_REVISION_MARK = "#update-"
+
+
 def revision_url(canonical_url: str, updated: datetime) -> str:
     """The key of one version of an updated entry: its URL and the feed's updated time."""
-    return f"{canonical_url}#update-{updated.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    return f"{canonical_url}{_REVISION_MARK}{updated.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def page_url(article: Article) -> str:
+    """The canonical URL of the page, for people: without a version's key."""
+    if article.revision_of is None:
+        return article.canonical_url
+    return article.canonical_url.rsplit(_REVISION_MARK, 1)[0]
 
 
 def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:

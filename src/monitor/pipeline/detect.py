@@ -25,6 +25,7 @@ from monitor.alerts.outbox import enqueue
 from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
+from monitor.pipeline.articles import page_url
 from monitor.storage.detection import lock_detection, prefer_index_scans
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest, prune_story_index
@@ -141,6 +142,8 @@ def _insert_alert(
     why = match.explain()
     if result.development_id is None:
         why += "; first article of this story to match the topic"
+    if article.revision_of is not None:
+        why += "; new in the outlet's update of an article already read"
     alert = AlertRow(
         idempotency_key=key,
         topic=topic.config.name,
@@ -164,7 +167,7 @@ def _insert_alert(
         story_headline=story.headline if story else article.title,
         article_id=result.article_id,
         title=article.title,
-        url=article.canonical_url,  # tracking parameters stripped
+        url=page_url(article),  # tracking parameters stripped
         source=article.source,
         facts=tuple(facts),
         reason=why,
