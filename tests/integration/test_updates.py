@@ -4,6 +4,7 @@ facts in it make a development and an alert. Real HTTP server; SQLite and Postgr
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -124,6 +125,24 @@ def test_updates_are_not_followed_unless_the_source_asks(
     assert collection.pages == ()
     assert report.stored == 0
     assert room.fetched() == 1
+
+
+def test_an_update_weeks_after_the_first_reading_is_not_followed(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    room = UpdatingNewsroom(local_server)
+    config = _config(local_server, follow=True)
+    room.publish(0, LEAD, *BACKGROUND)
+    run_cycle(sessions, settings, config)
+    late = collect.FOLLOW_UPDATES_FOR + timedelta(hours=1)
+    room.publish(1, LEAD, *BACKGROUND, UPDATE, later=late)
+    collection, report = run_cycle(sessions, settings, config)
+    assert collection.pages == ()
+    assert report.stored == 0
+    room.publish(2, LEAD, *BACKGROUND, UPDATE, later=collect.FOLLOW_UPDATES_FOR)  # still in time
+    collection, report = run_cycle(sessions, settings, config)
+    assert len(collection.pages) == 1
+    assert report.developments == 1
 
 
 def test_an_entry_is_read_again_a_bounded_number_of_times(

@@ -62,8 +62,14 @@ class UpdatingNewsroom:
         # Versions are dated after the monitor first reads the page (now).
         self.t0 = datetime.now(UTC).replace(microsecond=0)
 
-    def publish(self, version: int, *paragraphs: str, extra: str = "") -> None:
-        updated = self.t0 + timedelta(minutes=version) if version else self.t0 - timedelta(hours=1)
+    def publish(
+        self, version: int, *paragraphs: str, extra: str = "", later: timedelta | None = None
+    ) -> None:
+        """Version 0 is dated before the first reading; version n, n minutes after it (or
+        ``later`` after it)."""
+        updated = self.t0 + (later or timedelta(minutes=version))
+        if not version:
+            updated = self.t0 - timedelta(hours=1)
         self.server.table.set("/ferry.html", Route(body=page(*paragraphs)))
         self.server.table.set(
             "/atom.xml", Route(content_type=ATOM, body=_atom(self.server, updated, extra))

@@ -23,7 +23,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -177,12 +177,17 @@ def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJo
 # An entry is read again at most this many times: some publishing systems touch <updated> on
 # every edit, or on every request.
 MAX_REVISIONS = 5
+# ... and only for updates dated within this long of its first reading: news is updated while
+# it is news; a change weeks later (a correction, a re-filed archive page) is not a development
+# of a story that may no longer be joined, or remembered (monitor db prune).
+FOLLOW_UPDATES_FOR = timedelta(days=7)
 
 
 def updated_entries(session: Session, jobs: Sequence[PageJob]) -> list[PageJob]:
     """Of ``jobs`` for entries stored already, those whose feed ``updated`` time is later than
     the latest version read (the original's fetch, or the newest revision's time), as jobs that
-    read the new version; at most :data:`MAX_REVISIONS` per article."""
+    read the new version; at most :data:`MAX_REVISIONS` per article, and only for updates dated
+    within :data:`FOLLOW_UPDATES_FOR` of the first reading."""
     if not jobs:
         return []
     originals = {
@@ -214,7 +219,8 @@ def updated_entries(session: Session, jobs: Sequence[PageJob]) -> list[PageJob]:
         article_id, fetched_at = original
         count, latest = versions.get(article_id, (0, None))
         seen = max(fetched_at, as_utc(latest)) if latest is not None else fetched_at
-        if count < MAX_REVISIONS and as_utc(job.entry.updated) > seen:
+        updated = as_utc(job.entry.updated)
+        if count < MAX_REVISIONS and seen < updated <= fetched_at + FOLLOW_UPDATES_FOR:
             out.append(replace(job, revision_of=article_id))
     return out
 
