@@ -35,9 +35,9 @@ from prefect.utilities.annotations import quote
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.events import emit_source_health
-from flows.secrets import resolve_secret_blocks
+from flows.secrets import flow_settings
 from monitor.alerts.outbox import DeliveryReport, deliver_due
-from monitor.config import MonitorConfig, Settings, get_settings, load_config
+from monitor.config import MonitorConfig, Settings, load_config
 from monitor.errors import ConfigError
 from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
@@ -144,11 +144,6 @@ def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return out
 
 
-def _settings(database_url: str | None) -> Settings:
-    settings = get_settings(**({"database_url": database_url} if database_url else {}))
-    return resolve_secret_blocks(settings)
-
-
 def _config(settings: Settings, config_path: str | None) -> MonitorConfig:
     path = Path(config_path) if config_path else settings.config_file
     if path is None:
@@ -167,7 +162,7 @@ def monitor_cycle(
 ) -> dict[str, Any]:
     """Poll every source once, store what is new, alert on new developments, deliver."""
     logger = get_run_logger()
-    settings = _settings(database_url)
+    settings = flow_settings(database_url)
     config = _config(settings, config_path)
     with migrated_engine(settings.resolved_database_url()) as engine:
         report = _run(session_factory(engine), settings, config)

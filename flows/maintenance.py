@@ -16,8 +16,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.secrets import resolve_secret_blocks
-from monitor.config import Settings, get_settings
+from flows.secrets import flow_settings
+from monitor.config import Settings
 from monitor.storage.db import migrated_engine
 from monitor.storage.retention import PruneReport, prune_database
 
@@ -44,8 +44,7 @@ def prune_archive_flow(
     database_url: str | None = None,
 ) -> dict[str, Any]:
     """Drop the text and explain record of articles fetched more than ``keep_days`` ago."""
-    settings = get_settings(**({"database_url": database_url} if database_url else {}))
-    settings = resolve_secret_blocks(settings)
+    settings = flow_settings(database_url)
     report = prune_task(settings, keep_days, vacuum)
     get_run_logger().info("; ".join(report.lines()))
     create_markdown_artifact(

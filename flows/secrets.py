@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from monitor.config import Settings
+from monitor.config import Settings, get_settings
 from monitor.errors import ConfigError
 
 PREFIX = "prefect-secret:"
@@ -48,3 +48,10 @@ def resolve_secret_blocks(settings: Settings) -> Settings:
             "database_url": _resolve(settings.database_url, "database_url"),
         }
     )
+
+
+def flow_settings(database_url: str | None = None) -> Settings:
+    """A flow run's settings: the environment's, the ``database_url`` parameter over the
+    environment's when given, Secret blocks swapped in."""
+    settings = get_settings(**({"database_url": database_url} if database_url else {}))
+    return resolve_secret_blocks(settings)
