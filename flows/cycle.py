@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -37,8 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.events import emit_source_health
 from flows.secrets import flow_settings
 from monitor.alerts.outbox import DeliveryReport, deliver_due
-from monitor.config import MonitorConfig, Settings, load_config
-from monitor.errors import ConfigError
+from monitor.config import MonitorConfig, Settings, config_path, load_config
 from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import Article, ExtractedPage, SourceError
@@ -144,11 +142,8 @@ def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return out
 
 
-def _config(settings: Settings, config_path: str | None) -> MonitorConfig:
-    path = Path(config_path) if config_path else settings.config_file
-    if path is None:
-        raise ConfigError("no config file: pass --config or set MONITOR_CONFIG_FILE")
-    return load_config(path)
+def _config(settings: Settings, given: str | None) -> MonitorConfig:
+    return load_config(config_path(given, settings))
 
 
 @flow(

@@ -119,13 +119,10 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 
     from monitor.check import check as run_checks
     from monitor.check import summary
-    from monitor.config import load_config
+    from monitor.config import config_path, load_config
 
     settings = load_settings()
-    path = config or settings.config_file
-    if path is None:
-        raise fail("no config file: pass --config or set MONITOR_CONFIG_FILE")
-    findings = asyncio.run(run_checks(load_config(Path(path)), settings))
+    findings = asyncio.run(run_checks(load_config(config_path(config, settings)), settings))
     if as_json:
         echo_json([dataclasses.asdict(f) for f in findings])
     else:
@@ -155,15 +152,12 @@ def serve(
     """Run cycles on a schedule in this process (Prefect flow.serve)."""
     from flows.serve import serve_flows
 
+    from monitor.config import config_path
+
     if cron is None and interval is None:
         interval = 900
-    settings = load_settings()
-    path = config or settings.config_file
-    if path is None:
-        raise fail("no config file: pass --config or set MONITOR_CONFIG_FILE")
-    serve_flows(
-        Path(path).resolve(), name=name, cron=cron, interval=interval, prune_days=prune_days
-    )
+    path = config_path(config, load_settings()).resolve()
+    serve_flows(path, name=name, cron=cron, interval=interval, prune_days=prune_days)
 
 
 @app.command()

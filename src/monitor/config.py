@@ -223,6 +223,14 @@ def parse_config(data: Any, *, origin: str = "config") -> MonitorConfig:
         raise ConfigError(_format_validation_error(origin, exc)) from exc
 
 
+def config_path(given: Path | str | None, settings: Settings) -> Path:
+    """The config file to read: the one given (``--config``), else ``MONITOR_CONFIG_FILE``."""
+    path = Path(given) if given else settings.config_file
+    if path is None:
+        raise ConfigError("no config file: pass --config or set MONITOR_CONFIG_FILE")
+    return path
+
+
 def load_config(path: Path) -> MonitorConfig:
     """Read and validate a YAML config file."""
     try:

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from monitor.cli import ConfigOption, load_settings, open_session
-from monitor.config import load_config
+from monitor.config import config_path, load_config
 
 alerts_app = typer.Typer(help="Alerts and their delivery states.", no_args_is_help=False)
 
@@ -90,11 +90,8 @@ def send_test_command(
     from monitor.errors import ConfigError, DeliveryError
 
     settings = load_settings()
-    path = config or settings.config_file
-    if path is None:
-        raise typer.BadParameter("no config file: pass --config or set MONITOR_CONFIG_FILE")
     try:
-        monitor_config = load_config(path)
+        monitor_config = load_config(config_path(config, settings))
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
