@@ -61,7 +61,7 @@ from monitor.errors import (
     TransientFetchError,
 )
 from monitor.models import FetchResult
-from monitor.timeutil import retry_after_seconds
+from monitor.timeutil import asked_wait
 from monitor.urls import host_of
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -452,7 +452,7 @@ def _next_hop(current: str, location: str, url: str) -> str:
 
 def _raise_for_status(status: int, target: str, url: str, retry_after: str | None = None) -> None:
     if status >= 500 or status in _TRANSIENT_STATUSES:
-        wait = retry_after_seconds(retry_after) if status in (429, 503) else None
+        wait = asked_wait(status, retry_after)
         if wait is None and status == 429:
             wait = _TOO_MANY_REQUESTS_WAIT_S
         asked = f", asked to wait {wait:.0f}s" if wait is not None else ""

@@ -40,3 +40,9 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if when.tzinfo is None:  # "-0000": UTC by RFC 5322
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def asked_wait(status: int, retry_after: str | None) -> float | None:
+    """The wait, in seconds, that an HTTP answer asks for: a 429 (Too Many Requests) or 503
+    (Service Unavailable) with a readable ``Retry-After``; ``None`` otherwise."""
+    return retry_after_seconds(retry_after) if status in (429, 503) else None

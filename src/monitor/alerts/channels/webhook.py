@@ -67,7 +67,7 @@ from monitor.alerts.settings import WebhookChannel
 from monitor.config import Settings
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.models import AlertContent
-from monitor.timeutil import retry_after_seconds
+from monitor.timeutil import asked_wait
 
 SCHEMA = "news-monitor/alert"
 VERSION = 1
@@ -238,11 +238,7 @@ class WebhookSender:
         reason = f"{self._where}: HTTP {status}"
         if status >= 500 or status in TRANSIENT_STATUSES:
             # A rate-limited receiver (429, or 503 with Retry-After) says when to come back.
-            wait = (
-                retry_after_seconds(response.headers.get("retry-after"))
-                if status in (429, 503)
-                else None
-            )
+            wait = asked_wait(status, response.headers.get("retry-after"))
             asked = f", asked to wait {wait:.0f}s" if wait is not None else ""
             raise TransientDeliveryError(reason + asked, channel=self.name, retry_after_s=wait)
         raise PermanentDeliveryError(reason, channel=self.name)
