@@ -162,13 +162,14 @@ def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJo
             job = PageJob(poll.source.id, poll.source.name, entry, canonical)
             candidates.append((job, entry_keys(poll.source.name, canonical, entry.guid)))
     known = known_keys(session, [k for _, keys in candidates for k in keys])
-    jobs = [job for job, keys in candidates if not known.intersection(keys)]
     follow = {p.source.id for p in polls if p.source.follow_updates}
-    stored = [
-        job
-        for job, keys in candidates
-        if job.source_id in follow and job.entry.updated and known.intersection(keys)
-    ]
+    jobs: list[PageJob] = []
+    stored: list[PageJob] = []  # known entries their feed marks updated, if followed
+    for job, keys in candidates:
+        if not known.intersection(keys):
+            jobs.append(job)
+        elif job.source_id in follow and job.entry.updated:
+            stored.append(job)
     revisions = updated_entries(session, stored)
     skipped += len(candidates) - len(jobs) - len(revisions)
     return in_publication_order(jobs + revisions), skipped
