@@ -16,6 +16,7 @@ from monitor.cli import app
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.pipeline import collect
+from monitor.pipeline.detect import DetectReport
 from monitor.storage.tables import AlertRow, ArticleRow
 from monitor.stories.cli import register as register_stories
 from tests.support.cli import stage_app
@@ -41,6 +42,17 @@ def _config(server: LocalServer, follow: bool) -> Any:
     )
 
 
+def _first_reading(
+    sessions: sessionmaker[Session], settings: Settings, server: LocalServer, *, follow: bool
+) -> tuple[UpdatingNewsroom, Any, DetectReport]:
+    """The newsroom publishes the article (version 0) and one cycle reads it."""
+    room = UpdatingNewsroom(server)
+    config = _config(server, follow)
+    room.publish(0, LEAD, *BACKGROUND)
+    _, report = run_cycle(sessions, settings, config)
+    return room, config, report
+
+
 def _alerts(sessions: sessionmaker[Session]) -> int:
     with sessions() as s:
         return int(s.scalar(select(func.count()).select_from(AlertRow)) or 0)
@@ -53,18 +65,14 @@ def test_an_update_with_new_facts_alerts_and_a_typo_fix_does_not(
     db_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    room = UpdatingNewsroom(local_server)
-    config = _config(local_server, follow=True)
-    room.publish(0, LEAD, *BACKGROUND)
-    _, first = run_cycle(sessions, settings, config)
+    room, config, first = _first_reading(sessions, settings, local_server, follow=True)
     assert first.stored == 1
     assert _alerts(sessions) == 1
     with sessions() as s:
         first_id = s.scalar(select(ArticleRow.id))
 
-    room.publish(
-        1, LEAD, *BACKGROUND, UPDATE
-    )  # the same entry, marked updated, with a new paragraph
+    # The same entry, marked updated, with a new paragraph.
+    room.publish(1, LEAD, *BACKGROUND, UPDATE)
     collection, second = run_cycle(sessions, settings, config)
     assert [p.job.revision_of for p in collection.pages] == [first_id]
     assert second.stored == 1
@@ -116,10 +124,7 @@ def test_an_update_with_new_facts_alerts_and_a_typo_fix_does_not(
 def test_updates_are_not_followed_unless_the_source_asks(
     sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
 ) -> None:
-    room = UpdatingNewsroom(local_server)
-    config = _config(local_server, follow=False)
-    room.publish(0, LEAD, *BACKGROUND)
-    run_cycle(sessions, settings, config)
+    room, config, _ = _first_reading(sessions, settings, local_server, follow=False)
     room.publish(1, LEAD, *BACKGROUND, UPDATE)
     collection, report = run_cycle(sessions, settings, config)
     assert collection.pages == ()
@@ -130,10 +135,7 @@ def test_updates_are_not_followed_unless_the_source_asks(
 def test_an_update_weeks_after_the_first_reading_is_not_followed(
     sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
 ) -> None:
-    room = UpdatingNewsroom(local_server)
-    config = _config(local_server, follow=True)
-    room.publish(0, LEAD, *BACKGROUND)
-    run_cycle(sessions, settings, config)
+    room, config, _ = _first_reading(sessions, settings, local_server, follow=True)
     late = collect.FOLLOW_UPDATES_FOR + timedelta(hours=1)
     room.publish(1, LEAD, *BACKGROUND, UPDATE, later=late)
     collection, report = run_cycle(sessions, settings, config)
@@ -148,10 +150,7 @@ def test_an_update_weeks_after_the_first_reading_is_not_followed(
 def test_an_entry_is_read_again_a_bounded_number_of_times(
     sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
 ) -> None:
-    room = UpdatingNewsroom(local_server)
-    config = _config(local_server, follow=True)
-    room.publish(0, LEAD, *BACKGROUND)
-    run_cycle(sessions, settings, config)
+    room, config, _ = _first_reading(sessions, settings, local_server, follow=True)
     limit = collect.MAX_REVISIONS
     for version in range(1, limit + 3):  # a system that touches <updated> on every request
         edition = f"Edition {version}: the council met again on the terminal."
