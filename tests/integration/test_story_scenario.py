@@ -133,3 +133,34 @@ def test_stories_and_explain_commands_show_the_decisions(
 
     missing = runner.invoke(app, ["explain", "https://nowhere.test/x"])
     assert missing.exit_code == 1
+
+
+def test_an_alert_raised_twice_is_stored_and_queued_once(sessions: sessionmaker[Session]) -> None:
+    """A second raise for the same (topic, development) is refused by the idempotency key:
+    no second alert, no second outbox row, and the caller's transaction carries on."""
+    from monitor.config import MonitorConfig
+    from monitor.pipeline.detect import compile_topics, raise_alerts
+    from monitor.storage.tables import AlertRow, DeliveryRow
+
+    config = MonitorConfig.model_validate(
+        {
+            "sources": [{"name": "harbour-gazette.test", "url": "https://harbour-gazette.test/"}],
+            "topics": [{"name": "harbour", "query": "harbour OR port OR strike"}],
+            "channels": [{"type": "webhook", "name": "hook", "url": "https://hooks.test/in"}],
+        }
+    )
+    story = _article("01_first_report.txt", "harbour-gazette.test", 0)
+    topics = compile_topics(config)
+    with sessions() as session, session.begin():
+        result = ingest(session, story, source_id=None, settings=DetectionSettings())
+        first = raise_alerts(session, story, result, topics, config, now=START)
+        second = raise_alerts(session, story, result, topics, config, now=START)
+        assert len(first) == 1
+        assert second == []
+    with sessions() as session:
+        alert = session.get(AlertRow, first[0])
+        assert alert is not None
+        assert alert.payload["alert_id"] == first[0]
+        assert alert.payload["facts"] == list(result.novel_sentences)
+        assert session.query(AlertRow).count() == 1
+        assert [d.channel for d in session.query(DeliveryRow)] == ["hook"]

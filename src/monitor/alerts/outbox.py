@@ -39,6 +39,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 import httpx
 import jinja2
@@ -112,23 +113,39 @@ def _immediate_last_hour(
     return int(session.scalar(stmt) or 0)
 
 
+class QueuedAlert(Protocol):
+    """What :func:`enqueue` reads of an alert: an :class:`AlertRow`, or its id and topic."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def topic(self) -> str: ...
+
+
 def enqueue(
     session: Session,
-    alert: AlertRow,
+    alert: QueuedAlert,
     channels: Sequence[ChannelConfig],
     delivery: TopicDelivery,
     *,
     now: datetime,
+    new: bool = False,
 ) -> list[DeliveryRow]:
     """Add an outbox row per channel for ``alert`` (in the caller's transaction).
 
-    Channels the alert already has a row for are skipped, so calling this twice is harmless.
+    Channels the alert already has a row for are skipped, so calling this twice is harmless;
+    ``new=True`` says the alert was inserted in this transaction and has no rows to look for.
     """
     now = as_utc(now)
     if alert.id is None:
         session.flush()
-    existing = set(
-        session.scalars(select(DeliveryRow.channel).where(DeliveryRow.alert_id == alert.id))
+    existing: set[str] = (
+        set()
+        if new
+        else set(
+            session.scalars(select(DeliveryRow.channel).where(DeliveryRow.alert_id == alert.id))
+        )
     )
     rows: list[DeliveryRow] = []
     for channel in channels:

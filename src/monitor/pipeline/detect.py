@@ -16,9 +16,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.outbox import enqueue
@@ -26,6 +28,7 @@ from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
 from monitor.pipeline.articles import page_url
+from monitor.storage.db import dialect_insert
 from monitor.storage.detection import lock_detection, prefer_index_scans
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest, prune_story_index
@@ -72,8 +75,54 @@ class DetectReport:
         self.errors += other.errors
 
 
-def _story(session: Session, story_id: int | None) -> StoryRow | None:
-    return session.get(StoryRow, story_id) if story_id is not None else None
+ALERTS = cast(Table, AlertRow.__table__)
+STORIES = cast(Table, StoryRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class _AlertStory:
+    """What an alert tells of its story."""
+
+    id: int
+    headline: str
+    first_seen_at: datetime
+    outlets: tuple[str, ...]
+
+
+_ALERT_STORY = select(
+    STORIES.c.id, STORIES.c.headline, STORIES.c.first_seen_at, STORIES.c.outlets
+).where(STORIES.c.id == bindparam("story_id"))
+
+
+def _story(session: Session, story_id: int | None) -> _AlertStory | None:
+    if story_id is None:
+        return None
+    # Not the mapped row: that would also load and decode the story's centroid and memory.
+    row = session.execute(_ALERT_STORY, {"story_id": story_id}).first()
+    if row is None:
+        return None
+    return _AlertStory(int(row[0]), row[1], row[2], tuple(row[3] or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class _NewAlert:
+    """An alert row just inserted (what :func:`monitor.alerts.outbox.enqueue` reads of it)."""
+
+    id: int
+    topic: str
+
+
+@lru_cache(maxsize=4)
+def _insert_alert_sql(dialect: str) -> Any:
+    # The unique idempotency key decides "already alerted", without a savepoint.
+    return (
+        dialect_insert(dialect, ALERTS)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(ALERTS.c.id)
+    )
+
+
+_SET_PAYLOAD = update(ALERTS).where(ALERTS.c.id == bindparam("alert_id"))
 
 
 def _development_facts(session: Session, development_id: int) -> tuple[str, ...]:
@@ -130,7 +179,7 @@ def _insert_alert(
     topic: CompiledTopic,
     article: Article,
     result: IngestResult,
-    story: StoryRow | None,
+    story: _AlertStory | None,
     development_id: int,
     facts: Sequence[str],
     match: TopicMatch,
@@ -144,23 +193,22 @@ def _insert_alert(
         why += "; first article of this story to match the topic"
     if article.revision_of is not None:
         why += "; new in the outlet's update of an article already read"
-    alert = AlertRow(
-        idempotency_key=key,
-        topic=topic.config.name,
-        article_id=result.article_id,
-        story_id=story.id if story else None,
-        development_id=development_id,
-        reason=why,
-        created_at=now,
-    )
-    try:
-        with session.begin_nested():  # the unique key decides "already alerted"
-            session.add(alert)
-            session.flush()
-    except IntegrityError:
+    values = {
+        "idempotency_key": key,
+        "topic": topic.config.name,
+        "article_id": result.article_id,
+        "story_id": story.id if story else None,
+        "development_id": development_id,
+        "reason": why,
+        "payload": {},
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    alert_id = session.execute(_insert_alert_sql(dialect), values).scalar()
+    if alert_id is None:
         return None
     content = AlertContent(
-        alert_id=alert.id,
+        alert_id=alert_id,
         idempotency_key=key,
         topic=topic.config.name,
         story_id=story.id if story else None,
@@ -176,9 +224,11 @@ def _insert_alert(
         outlets=tuple(story.outlets) if story else (article.source,),
         created_at=now,
     )
-    alert.payload = payload_from_content(content)
-    enqueue(session, alert, config.channels_for(topic.config), topic.config.delivery, now=now)
-    return alert.id
+    session.execute(_SET_PAYLOAD, {"alert_id": alert_id, "payload": payload_from_content(content)})
+    alert = _NewAlert(alert_id, topic.config.name)
+    channels = config.channels_for(topic.config)
+    enqueue(session, alert, channels, topic.config.delivery, now=now, new=True)
+    return int(alert_id)
 
 
 IngestFn = Callable[..., IngestResult]

@@ -21,10 +21,12 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     Select,
     Table,
     Text,
     TextClause,
+    any_,
     bindparam,
     delete,
     func,
@@ -33,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -138,6 +141,14 @@ def _binds(values: Sequence[Any]) -> dict[str, Any]:
 
 def _in_list(n: int) -> list[Any]:
     return [bindparam(f"v{i}") for i in range(n)]
+
+
+# On PostgreSQL a list of values travels as one array parameter (``= ANY(:values)``): the
+# statement's text is then the same whatever the list's length, so psycopg converts it once and
+# the server prepares and plans it once, where a long IN list or UNION was parsed, converted and
+# planned again on every execution (psycopg caches no statement with more than 50 parameters).
+_TEXTS = ARRAY(Text)
+_BIGINTS = ARRAY(BigInteger)
 
 
 def _forget(session: Session, cls: type[Any], row_id: int) -> None:
@@ -262,6 +273,17 @@ def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
     return session.execute(_add_key_sql(_dialect(session)), params).first() is not None
 
 
+def add_keys_if_free(session: Session, article_id: int, keys: Sequence[str]) -> bool:
+    """Insert every key another article does not hold, in one statement; ``True`` when all
+    of them were free (the caller rolls back otherwise)."""
+    wanted = list(dict.fromkeys(keys))
+    if len(wanted) == 1:
+        return add_key_if_free(session, article_id, wanted[0])
+    rows = [{"key": key, "article_id": article_id} for key in wanted]
+    stmt = _add_key_sql(_dialect(session)).values(rows)
+    return len(session.execute(stmt).all()) == len(wanted)
+
+
 _PLACEMENT = select(ARTICLES.c.id, ARTICLES.c.story_id, ARTICLES.c.development_id)
 _ORIGINAL_BY_HASH = _PLACEMENT.where(
     ARTICLES.c.content_hash == bindparam("hash"), ARTICLES.c.duplicate_of_id.is_(None)
@@ -298,18 +320,29 @@ def band_candidates(
     if not band_keys:
         return []
     # Distinct keys: a key repeated in the IN list would not count twice anyway.
-    padded = _padded(list(dict.fromkeys(band_keys)), 8)
-    params = _binds(padded)
+    distinct = list(dict.fromkeys(band_keys))
+    params: dict[str, Any]
+    if _dialect(session) == "postgresql":
+        stmt, params = _band_candidates_sql(None), {"keys": distinct}
+    else:
+        padded = _padded(distinct, 8)
+        stmt, params = _band_candidates_sql(len(padded)), _binds(padded)
     params["limit"] = limit
-    rows = session.execute(_band_candidates_sql(len(padded)), params)
+    rows = session.execute(stmt, params)
     return [(int(i), bytes(m), int(n)) for i, m, n in rows if m is not None]
 
 
 @lru_cache(maxsize=64)
-def _band_candidates_sql(n: int) -> Select[Any]:
+def _band_candidates_sql(n: int | None) -> Select[Any]:
+    """For ``n`` keys bound as v0..vn-1, or (``None``) for an array of keys bound as ``keys``."""
+    keys = (
+        BANDS.c.band_key == any_(bindparam("keys", type_=_BIGINTS))
+        if n is None
+        else BANDS.c.band_key.in_(_in_list(n))
+    )
     shared = (
         select(BANDS.c.article_id, func.count().label("n"))
-        .where(BANDS.c.band_key.in_(_in_list(n)))
+        .where(keys)
         .group_by(BANDS.c.article_id)
         .order_by(func.count().desc(), BANDS.c.article_id)
         .limit(bindparam("limit"))
@@ -334,12 +367,16 @@ def add_bands(session: Session, article_id: int, band_keys: Sequence[int]) -> No
 
 def document_frequencies(session: Session, terms: Sequence[str]) -> tuple[dict[str, int], int]:
     """Document frequency of each term and the number of documents counted."""
-    wanted = [t[:MAX_TERM_LEN] for t in dict.fromkeys(terms)]
+    wanted = [DOC_COUNT_TERM, *dict.fromkeys(t[:MAX_TERM_LEN] for t in terms)]
     df: dict[str, int] = {}
-    for chunk in chunks([DOC_COUNT_TERM, *wanted]):
-        padded = _padded(chunk, 50)
-        for term, n in session.execute(_frequencies_sql(len(padded)), _binds(padded)).all():
+    if _dialect(session) == "postgresql":
+        for term, n in session.execute(_PG_FREQUENCIES, {"terms": wanted}):
             df[term] = int(n)
+    else:
+        for chunk in chunks(wanted):
+            padded = _padded(chunk, 50)
+            for term, n in session.execute(_frequencies_sql(len(padded)), _binds(padded)):
+                df[term] = int(n)
     docs = df.pop(DOC_COUNT_TERM, 0)
     return df, docs
 
@@ -347,6 +384,11 @@ def document_frequencies(session: Session, terms: Sequence[str]) -> tuple[dict[s
 @lru_cache(maxsize=64)
 def _frequencies_sql(n: int) -> Select[Any]:
     return select(TERM_STATS.c.term, TERM_STATS.c.df).where(TERM_STATS.c.term.in_(_in_list(n)))
+
+
+_PG_FREQUENCIES = select(TERM_STATS.c.term, TERM_STATS.c.df).where(
+    TERM_STATS.c.term == any_(bindparam("terms", type_=_TEXTS))
+)
 
 
 def count_document(session: Session, terms: Sequence[str]) -> None:
@@ -370,6 +412,15 @@ def _postings_sql(terms: int) -> TextClause:
     return text(" UNION ALL ".join(part.format(i=i) for i in range(terms)))
 
 
+# The same on PostgreSQL for any number of terms: each term's strongest postings, from the
+# (term, weight) index, for every element of one array parameter.
+_PG_POSTINGS = text(
+    "SELECT p.story_id, p.weight FROM unnest(CAST(:terms AS text[])) AS t(term) "
+    "CROSS JOIN LATERAL (SELECT story_id, weight FROM story_terms "
+    "WHERE story_terms.term = t.term ORDER BY weight DESC LIMIT :n) AS p"
+)
+
+
 def story_candidates(
     session: Session, terms: Sequence[str], per_term: int, limit: int
 ) -> list[int]:
@@ -382,13 +433,19 @@ def story_candidates(
     if not wanted:
         return []
     scores: dict[int, float] = {}
-    for chunk in chunks(wanted, 64):
-        padded = -(-len(chunk) // 8) * 8  # "" never occurs as a term
-        params: dict[str, Any] = {
-            f"t{i}": (chunk[i] if i < len(chunk) else "") for i in range(padded)
-        }
-        params["n"] = per_term
-        for story_id, weight in session.execute(_postings_sql(padded), params).all():
+    if _dialect(session) == "postgresql":
+        postings = [session.execute(_PG_POSTINGS, {"terms": wanted, "n": per_term}).all()]
+    else:
+        postings = []
+        for chunk in chunks(wanted, 64):
+            padded = -(-len(chunk) // 8) * 8  # "" never occurs as a term
+            params: dict[str, Any] = {
+                f"t{i}": (chunk[i] if i < len(chunk) else "") for i in range(padded)
+            }
+            params["n"] = per_term
+            postings.append(session.execute(_postings_sql(padded), params).all())
+    for rows in postings:
+        for story_id, weight in rows:
             scores[int(story_id)] = scores.get(int(story_id), 0.0) + float(weight)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return [sid for sid, _ in ranked[:limit]]

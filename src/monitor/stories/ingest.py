@@ -126,9 +126,7 @@ def _try_insert(
     }
     savepoint = session.begin_nested()
     article_id = repo.insert_article(session, values)
-    if article_id is not None and all(
-        repo.add_key_if_free(session, article_id, key) for key in keys
-    ):
+    if article_id is not None and repo.add_keys_if_free(session, article_id, keys):
         savepoint.commit()
         return article_id
     # Another writer holds this URL or GUID: it stored the article first. Rolling back leaves
