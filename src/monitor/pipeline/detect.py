@@ -29,7 +29,7 @@ from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
 from monitor.pipeline.articles import page_url
 from monitor.storage.db import dialect_insert
-from monitor.storage.detection import lock_detection, prefer_index_scans
+from monitor.storage.detection import DocumentCounts, lock_detection, prefer_index_scans
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest, prune_story_index
 from monitor.stories.settings import DetectionSettings
@@ -262,6 +262,7 @@ def detect(
         with sessions.begin() as session:
             lock_detection(session)  # another writer's detect waits for this batch to commit
             prefer_index_scans(session)
+            counts = DocumentCounts()  # the batch's document frequencies, written at its end
             for article in articles[start : start + batch_size]:
                 try:
                     with session.begin_nested():
@@ -270,11 +271,14 @@ def detect(
                             article,
                             source_id=source_ids.get(article.source),
                             settings=settings,
+                            pending=counts,
                         )
                         alert_ids = raise_alerts(session, article, result, topics, config, now=now)
+                    counts.keep()
                 except (OperationalError, InterfaceError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - one bad article must not stop the cycle
+                    counts.drop()  # rolled back with the article
                     report.errors.append(
                         SourceError(
                             article.source,
@@ -286,6 +290,7 @@ def detect(
                     )
                     continue
                 _count(report, article, result, alert_ids)
+            counts.write(session)
     return report
 
 

@@ -39,7 +39,7 @@ from monitor.dedup import (
 from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.detection import Placement, StoredSentence, StoredStory
+from monitor.storage.detection import DocumentCounts, Placement, StoredSentence, StoredStory
 from monitor.stories.cluster import (
     best_match,
     idf,
@@ -171,9 +171,18 @@ def _touched(story: StoredStory, article: Article, when: datetime) -> dict[str, 
 
 
 def ingest(
-    session: Session, article: Article, *, source_id: int | None, settings: DetectionSettings
+    session: Session,
+    article: Article,
+    *,
+    source_id: int | None,
+    settings: DetectionSettings,
+    pending: DocumentCounts | None = None,
 ) -> IngestResult:
-    """Store ``article`` and decide what it is (see the module docstring)."""
+    """Store ``article`` and decide what it is (see the module docstring).
+
+    With ``pending``, the article's document frequencies go there instead of to the database
+    (see :class:`monitor.storage.detection.DocumentCounts`); the caller writes them.
+    """
     when = as_utc(article.published_at or article.fetched_at)
     keys = article_keys(article)
     # Core statements below do not autoflush: write the caller's pending changes first.
@@ -227,7 +236,7 @@ def ingest(
         )
 
     repo.add_bands(session, article_id, bands)
-    return _place_in_story(session, article_id, article, read, when, decision, settings)
+    return _place_in_story(session, article_id, article, read, when, decision, settings, pending)
 
 
 def _file_duplicate(
@@ -292,11 +301,12 @@ def _place_in_story(
     when: datetime,
     decision: dict[str, Any],
     settings: DetectionSettings,
+    pending: DocumentCounts | None,
 ) -> IngestResult:
     sentences = read.sentences
     counts = read.counts
     terms = sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms]
-    df, docs = repo.document_frequencies(session, terms)
+    df, docs = repo.document_frequencies(session, terms, pending)
     vector = tfidf_vector(counts, df, docs)
 
     # Title words find the story even when the body's rarest terms are new to it.
@@ -433,7 +443,7 @@ def _place_in_story(
         memory={"entities": sorted(entities), "numbers": sorted(numbers)},
     )
     repo.replace_story_terms(session, story.id, top_terms(centroid, settings.story_terms))
-    repo.count_document(session, terms)
+    repo.count_document(session, terms, pending)
 
     decision.update(
         {
