@@ -177,6 +177,12 @@ def test_alias_key_taken_by_another_article_is_left_alone(
         # The database's answer reaches the caller, on either database.
         assert not repo.add_key_if_free(session, second.article_id, "url:https://a.test/1")
         assert repo.add_key_if_free(session, second.article_id, "url:https://f.test/amp/2")
+        # Several keys in one statement: all free, or the caller learns that one was not.
+        taken = ["url:https://f.test/amp/3", "url:https://a.test/1"]
+        assert not repo.add_keys_if_free(session, second.article_id, taken)
+        free = ["url:https://f.test/amp/4", "guid:f.test:4", "url:https://f.test/amp/4"]
+        assert repo.add_keys_if_free(session, second.article_id, free)
+        assert session.get(ArticleKeyRow, "guid:f.test:4") is not None
 
 
 def test_database_refuses_a_second_original_without_aborting_the_transaction(

@@ -280,9 +280,23 @@ def add_keys_if_free(session: Session, article_id: int, keys: Sequence[str]) -> 
     wanted = list(dict.fromkeys(keys))
     if len(wanted) == 1:
         return add_key_if_free(session, article_id, wanted[0])
-    rows = [{"key": key, "article_id": article_id} for key in wanted]
-    stmt = _add_key_sql(_dialect(session)).values(rows)
-    return len(session.execute(stmt).all()) == len(wanted)
+    params: dict[str, Any] = _binds(wanted)
+    params["article_id"] = article_id
+    stmt = _add_keys_sql(session.get_bind().dialect, len(wanted))
+    return len(session.execute(stmt, params).all()) == len(wanted)
+
+
+@lru_cache(maxsize=16)
+def _add_keys_sql(dialect: Dialect, n: int) -> TextClause:
+    # Text, not insert().values([...]): SQLAlchemy compiles a multi-row VALUES on every
+    # execution, which cost more than the round trip it saves.
+    quote = dialect.identifier_preparer.quote
+    key = quote("key")
+    rows = ", ".join(f"(:v{i}, :article_id)" for i in range(n))
+    return text(
+        f"INSERT INTO {quote(ARTICLE_KEYS.name)} ({key}, article_id) VALUES {rows} "  # noqa: S608 - metadata and placeholders only
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+    )
 
 
 _PLACEMENT = select(ARTICLES.c.id, ARTICLES.c.story_id, ARTICLES.c.development_id)
