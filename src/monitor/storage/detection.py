@@ -187,7 +187,7 @@ def lock_detection(session: Session) -> None:
 
     Detection is sequential by nature (each article is placed against the stories, terms and
     counts the previous ones left), and two writers at once also lock the same rows in
-    different orders: every article upserts the document count and its terms. Two deployments
+    different orders: every batch upserts the document count and its terms. Two deployments
     on one PostgreSQL database deadlocked within seconds; with an advisory lock held until the
     transaction ends, their transactions take turns. On SQLite the transaction takes the
     database's write lock up front (:func:`monitor.storage.db.take_write_lock`).
