@@ -130,6 +130,8 @@ def test_stories_and_explain_commands_show_the_decisions(
     assert explained.exit_code == 0, explained.output
     assert "outcome: report" in explained.output
     assert "no new name, number, quote or event verb" in explained.output
+    assert "best match" in explained.output
+    assert "\n         ~ " in explained.output  # the earlier sentence a repeat matched
 
     missing = runner.invoke(app, ["explain", "https://nowhere.test/x"])
     assert missing.exit_code == 1

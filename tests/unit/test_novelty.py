@@ -96,3 +96,32 @@ def test_a_new_verb_restating_known_figures_is_not_a_development() -> None:
     # The same verb with a figure the story has not reported is news.
     fresh = ["The Dock Union approved the Varga deal, and 300 crane drivers returned at dawn."]
     assert assess(fresh, memory, lambda _t: 1.0, settings).is_development
+
+
+def test_explain_record_keeps_what_explain_shows_and_leaves_out_the_rest() -> None:
+    threshold = SETTINGS.sentence_match_threshold
+    repeated = assess([EARLIER[1]], _memory(), _weight, SETTINGS).to_json(threshold)
+    [record] = repeated["sentences"]
+    # A repeat names the sentence it repeats; it found nothing new, so no empty lists.
+    assert record == {
+        "text": EARLIER[1],
+        "novel": False,
+        "similarity": 1.0,
+        "matched_article_id": 1,
+        "matched": EARLIER[1],
+    }
+    new = assess(
+        ["Mediator Amara Castellan invited 14 observers to the Valmora talks."],
+        _memory(),
+        _weight,
+        SETTINGS,
+    ).to_json(threshold)
+    [fact] = new["sentences"]
+    assert fact["novel"] is True
+    assert fact["informative"] is True
+    assert {"amara", "castellan"} <= set(fact["new_entities"])
+    assert fact["new_numbers"] == ["14"]
+    # Its best match is below the repeat threshold: which article, not the sentence's text.
+    assert fact["similarity"] < threshold
+    assert "matched" not in fact
+    assert "new_quotes" not in fact

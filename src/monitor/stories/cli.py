@@ -165,16 +165,17 @@ def explain(
         mark = "NEW " if s["novel"] else "seen" if s["similarity"] >= match_at else "    "
         typer.echo(f"  [{mark}] {s['text'][:120]}")
         why = []
-        if s["matched"]:
+        # Empty lists and unused matches are left out of the record (older records have them).
+        if s.get("matched_article_id") is not None:
             why.append(f"best match {s['similarity']} in article {s['matched_article_id']}")
         for key in ("new_entities", "new_numbers", "new_quotes", "new_event_verbs"):
-            if s[key]:
+            if s.get(key):
                 why.append(f"{key.replace('_', ' ')}: {', '.join(s[key])}")
         if not s["novel"] and s["similarity"] < match_at:
             why.append("no new name, number, quote or event verb")
         if why:
             typer.echo(f"         {'; '.join(why)}")
-        if s["matched"] and s["similarity"] >= match_at:
+        if s.get("matched") and s["similarity"] >= match_at:
             typer.echo(f"         ~ {s['matched'][:160]}")  # what it repeats
 
 

@@ -452,7 +452,7 @@ def _place_in_story(
             "new_story": new_story,
             "development_id": development_id,
             "repeats_development_id": repeats,
-            "novelty": report.to_json(),
+            "novelty": report.to_json(repeats_from=settings.sentence_match_threshold),
             "thresholds": {
                 "sentence_match": settings.sentence_match_threshold,
                 "quote_match": settings.quote_match_threshold,

@@ -127,19 +127,30 @@ class SentenceVerdict:
     new_event_verbs: tuple[str, ...]
     informative: bool
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, repeats_from: float = 0.0) -> dict[str, Any]:
+        """The verdict for ``monitor explain``, compact: what it found new only where it found
+        something, and the sentence it matched only when it counts as a repeat of it
+        (similarity >= ``repeats_from``): ~35 such records are most of an article's row."""
+        out: dict[str, Any] = {
             "text": self.text,
             "novel": self.novel,
             "similarity": round(self.similarity, 3),
-            "matched": self.matched_text,
-            "matched_article_id": self.matched_article_id,
-            "new_entities": list(self.new_entities),
-            "new_numbers": list(self.new_numbers),
-            "new_quotes": list(self.new_quotes),
-            "new_event_verbs": list(self.new_event_verbs),
-            "informative": self.informative,
         }
+        if self.matched_article_id is not None:
+            out["matched_article_id"] = self.matched_article_id
+            if self.matched_text is not None and self.similarity >= repeats_from:
+                out["matched"] = self.matched_text
+        for key, values in (
+            ("new_entities", self.new_entities),
+            ("new_numbers", self.new_numbers),
+            ("new_quotes", self.new_quotes),
+            ("new_event_verbs", self.new_event_verbs),
+        ):
+            if values:
+                out[key] = list(values)
+        if self.informative:
+            out["informative"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +160,12 @@ class NoveltyReport:
     facts: tuple[str, ...]
     repeats_article_id: int | None  # the earlier article this one mostly repeats
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, repeats_from: float = 0.0) -> dict[str, Any]:
         return {
             "is_development": self.is_development,
             "facts": list(self.facts),
             "repeats_article_id": self.repeats_article_id,
-            "sentences": [v.to_json() for v in self.verdicts],
+            "sentences": [v.to_json(repeats_from) for v in self.verdicts],
         }
 
 
