@@ -4,7 +4,8 @@ Serves N synthetic article pages (>= 50 KB each, with page chrome) behind RSS/At
 127.0.0.1 from a separate process (like a remote newsroom, its CPU is not the pipeline's and it
 takes no share of the pipeline's interpreter), then measures, in this process and this run:
 
-  bare-1   trafilatura.bare_extraction over the same HTML, one process
+  bare-1   trafilatura.bare_extraction over the same HTML, one process (before and after the
+           cycle, pooled: the machine's speed drifts)
   bare-P   the same spread over P processes (P = the pipeline's extraction workers)
   cycle    one full `monitor run` cycle (the Prefect flow: fetch feeds and pages, extract,
            dedup, stories, developments, topic match, alerts), Prefect server already started
@@ -328,20 +329,30 @@ def main() -> int:
     engine.dispose()
     startup = time.perf_counter() - t0
 
+    # Bare single-process extraction runs before and after the cycle and the two are pooled:
+    # a shared machine's speed drifts over a minute, and one measurement on one side of the
+    # cycle made the ratio swing with it (0.64 to 0.92 on the same code).
     cpu0 = time.process_time()
-    bare1 = bare_throughput(pages, 1)
-    bare1_cpu = (time.process_time() - cpu0) / len(pages)  # seconds of CPU per page
+    bare1_before = bare_throughput(pages, 1)
+    bare1_cpu = time.process_time() - cpu0  # seconds of CPU, both passes once the second is done
     bare_p = bare_throughput(pages, args.workers)
     t0 = time.perf_counter()
     with ProcessCpu(os.getpid(), server.pid) as per_process:
         report = monitor_cycle(config_path=str(config_path))
         cycle_s = time.perf_counter() - t0
     cycle = report["articles_stored"] / cycle_s
+    cpu0 = time.process_time()
+    bare1_after = bare_throughput(pages, 1)
+    bare1_cpu = (bare1_cpu + time.process_time() - cpu0) / (2 * len(pages))  # per page
+    bare1 = 2 / (1 / bare1_before + 1 / bare1_after)  # both passes' pages over both's time
     stop_send.send(True)
     server.join(10)
 
     print(f"prefect start and database creation (not measured below): {startup:.1f} s")
-    print(f"bare trafilatura, 1 process:        {bare1:7.1f} articles/s")
+    print(
+        f"bare trafilatura, 1 process:        {bare1:7.1f} articles/s "
+        f"({bare1_before:.1f} before the cycle, {bare1_after:.1f} after)"
+    )
     print(f"bare trafilatura, {args.workers} processes:      {bare_p:7.1f} articles/s")
     print(
         f"full cycle ({report['articles_stored']} stored, {report['new_stories']} stories, "
