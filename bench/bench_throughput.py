@@ -113,6 +113,20 @@ def busy_cpu_seconds() -> float | None:
     return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_quiet(limit_s: float = 60.0) -> float:
+    """Wait (at most ``limit_s``) until the machine is nearly idle: after a flow run, the Prefect
+    server works through the run's events for a while, which would slow a measurement taken
+    meanwhile. Returns the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        before = busy_cpu_seconds()
+        time.sleep(1.0)
+        after = busy_cpu_seconds()
+        if before is None or after is None or after - before < 0.15:
+            break
+    return time.perf_counter() - start
+
+
 def _stat(pid: int) -> list[str] | None:
     """The fields of /proc/PID/stat after the command name (state, ppid, ...), or None."""
     try:
@@ -341,6 +355,7 @@ def main() -> int:
         report = monitor_cycle(config_path=str(config_path))
         cycle_s = time.perf_counter() - t0
     cycle = report["articles_stored"] / cycle_s
+    quiet_wait = wait_until_quiet()
     cpu0 = time.process_time()
     bare1_after = bare_throughput(pages, 1)
     bare1_cpu = (bare1_cpu + time.process_time() - cpu0) / (2 * len(pages))  # per page
@@ -351,7 +366,8 @@ def main() -> int:
     print(f"prefect start and database creation (not measured below): {startup:.1f} s")
     print(
         f"bare trafilatura, 1 process:        {bare1:7.1f} articles/s "
-        f"({bare1_before:.1f} before the cycle, {bare1_after:.1f} after)"
+        f"({bare1_before:.1f} before the cycle, {bare1_after:.1f} after, once the machine was "
+        f"quiet again: {quiet_wait:.0f} s)"
     )
     print(f"bare trafilatura, {args.workers} processes:      {bare_p:7.1f} articles/s")
     print(

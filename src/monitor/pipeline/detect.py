@@ -16,8 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -28,7 +27,7 @@ from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
 from monitor.pipeline.articles import page_url
-from monitor.storage.db import dialect_insert
+from monitor.storage.db import insert_if_free
 from monitor.storage.detection import DocumentCounts, lock_detection, prefer_index_scans
 from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest, prune_story_index
@@ -112,16 +111,6 @@ class _NewAlert:
     topic: str
 
 
-@lru_cache(maxsize=4)
-def _insert_alert_sql(dialect: str) -> Any:
-    # The unique idempotency key decides "already alerted", without a savepoint.
-    return (
-        dialect_insert(dialect, ALERTS)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(ALERTS.c.id)
-    )
-
-
 _SET_PAYLOAD = update(ALERTS).where(ALERTS.c.id == bindparam("alert_id"))
 
 
@@ -203,8 +192,9 @@ def _insert_alert(
         "payload": {},
         "created_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    alert_id = session.execute(_insert_alert_sql(dialect), values).scalar()
+    # The unique idempotency key decides "already alerted".
+    insert = insert_if_free(session.get_bind().dialect.name, ALERTS, "idempotency_key", "id")
+    alert_id = session.execute(insert, values).scalar()
     if alert_id is None:
         return None
     content = AlertContent(

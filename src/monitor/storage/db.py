@@ -61,6 +61,17 @@ def dialect_insert(dialect: str, table: Any) -> Any:
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
+@functools.lru_cache(maxsize=32)
+def insert_if_free(dialect: str, table: Any, key: str, returning: str) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING returning``: the unique index on
+    ``key`` decides, without a savepoint, and no row comes back when the key was taken."""
+    return (
+        dialect_insert(dialect, table)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c[returning])
+    )
+
+
 def take_write_lock(session: Session) -> None:
     """Begin the session's transaction as a writer; call it before anything else in it.
 

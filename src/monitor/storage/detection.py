@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from monitor.storage.db import dialect_insert, take_write_lock
+from monitor.storage.db import dialect_insert, insert_if_free, take_write_lock
 from monitor.storage.tables import (
     ArticleKeyRow,
     ArticleRow,
@@ -255,13 +255,8 @@ def insert_article(session: Session, values: dict[str, Any]) -> int | None:
     return int(new_id) if new_id is not None else None
 
 
-@lru_cache(maxsize=4)
 def _add_key_sql(dialect: str) -> Any:
-    return (
-        dialect_insert(dialect, ARTICLE_KEYS)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(ARTICLE_KEYS.c.key)
-    )
+    return insert_if_free(dialect, ARTICLE_KEYS, "key", "key")
 
 
 def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
