@@ -52,6 +52,13 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp_port: int) -> Non
     monkeypatch.delenv("MONITOR_DATABASE_URL", raising=False)
 
 
+def _config_file(tmp_path: Path, config: dict[str, Any]) -> Path:
+    """The config written where ``monitor run --config`` and the flow read it."""
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
 def test_demo_timeline_alerts_once_per_development(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -77,8 +84,7 @@ def test_demo_timeline_alerts_once_per_development(
                 {"type": "webhook", "name": "hook", "url": hooks.url("/hook")},
             ]
         )
-        config_path = tmp_path / "monitor.yaml"
-        config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        config_path = _config_file(tmp_path, config)
 
         reports: list[dict[str, Any]] = []
         expected = 0
@@ -141,8 +147,7 @@ def test_monitor_run_command_exits_zero_with_a_failing_source_and_publishes_a_su
     newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
     config = newsroom.config(channels=[])
     config["sources"].append({"name": "gone", "url": local_server.url("/gone/rss.xml")})
-    config_path = tmp_path / "monitor.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    config_path = _config_file(tmp_path, config)
     newsroom.publish(0)
 
     result = CliRunner().invoke(app, ["run", "--config", str(config_path), "--json"])
@@ -188,8 +193,7 @@ def test_a_cycle_runs_stage_and_batch_tasks_never_one_per_article(
     _env(monkeypatch, tmp_path, mailbox[1])
     monkeypatch.setenv("MONITOR_EXTRACTION__BATCH_SIZE", "4")
     newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
-    config_path = tmp_path / "monitor.yaml"
-    config_path.write_text(yaml.safe_dump(newsroom.config(channels=[])), encoding="utf-8")
+    config_path = _config_file(tmp_path, newsroom.config(channels=[]))
     for step in range(newsroom.steps):
         newsroom.publish(step)  # everything at once: one cycle with many new entries
 
@@ -256,8 +260,7 @@ def test_an_updated_entry_is_read_again_and_alerts_once_through_the_flow(
         ],
         "topics": [{"name": "Tarrow ferry", "query": "tarrow AND ferry"}],
     }
-    config_path = tmp_path / "monitor.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    config_path = _config_file(tmp_path, config)
 
     room.publish(0, LEAD, *BACKGROUND)
     first = monitor_cycle(config_path=str(config_path))
