@@ -348,7 +348,7 @@ def main() -> int:
     # cycle made the ratio swing with it (0.64 to 0.92 on the same code).
     cpu0 = time.process_time()
     bare1_before = bare_throughput(pages, 1)
-    bare1_cpu = time.process_time() - cpu0  # seconds of CPU, both passes once the second is done
+    cpu_before = time.process_time() - cpu0
     bare_p = bare_throughput(pages, args.workers)
     t0 = time.perf_counter()
     with ProcessCpu(os.getpid(), server.pid) as per_process:
@@ -358,7 +358,8 @@ def main() -> int:
     quiet_wait = wait_until_quiet()
     cpu0 = time.process_time()
     bare1_after = bare_throughput(pages, 1)
-    bare1_cpu = (bare1_cpu + time.process_time() - cpu0) / (2 * len(pages))  # per page
+    cpu_after = time.process_time() - cpu0
+    bare1_cpu = (cpu_before + cpu_after) / (2 * len(pages))  # seconds of CPU per page
     bare1 = 2 / (1 / bare1_before + 1 / bare1_after)  # both passes' pages over both's time
     stop_send.send(True)
     server.join(10)

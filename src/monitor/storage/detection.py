@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from monitor.storage.db import dialect_insert, insert_if_free, take_write_lock
+from monitor.storage.db import dialect_insert, take_write_lock
 from monitor.storage.tables import (
     ArticleKeyRow,
     ArticleRow,
@@ -255,26 +255,21 @@ def insert_article(session: Session, values: dict[str, Any]) -> int | None:
     return int(new_id) if new_id is not None else None
 
 
-def _add_key_sql(dialect: str) -> Any:
-    return insert_if_free(dialect, ARTICLE_KEYS, "key", "key")
-
-
 def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
-    """Insert a key unless another article holds it; the database decides.
-
-    The answer is the returned row, not the row count: SQLAlchemy promises a row count for
-    UPDATE and DELETE only, and for this INSERT on psycopg it is -1, conflict or not.
-    """
-    params = {"key": key, "article_id": article_id}
-    return session.execute(_add_key_sql(_dialect(session)), params).first() is not None
+    """Insert a key unless another article holds it; the database decides."""
+    return add_keys_if_free(session, article_id, [key])
 
 
 def add_keys_if_free(session: Session, article_id: int, keys: Sequence[str]) -> bool:
     """Insert every key another article does not hold, in one statement; ``True`` when all
-    of them were free (the caller rolls back otherwise)."""
+    of them were free (the caller rolls back otherwise).
+
+    The answer is the returned rows, not the row count: SQLAlchemy promises a row count for
+    UPDATE and DELETE only, and for this INSERT on psycopg it is -1, conflict or not.
+    """
     wanted = list(dict.fromkeys(keys))
-    if len(wanted) == 1:
-        return add_key_if_free(session, article_id, wanted[0])
+    if not wanted:
+        return True
     params: dict[str, Any] = _binds(wanted)
     params["article_id"] = article_id
     stmt = _add_keys_sql(session.get_bind().dialect, len(wanted))
