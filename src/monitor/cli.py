@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -373,7 +374,23 @@ def _register_stage_commands() -> None:
         mod.register(app)
 
 
+# Without PREFECT_API_URL, `monitor run`, `serve` and `demo` start Prefect's serverless API in a
+# subprocess, which on its first start creates and migrates its own database. Prefect waits 20 s
+# for it; on a fresh, slow machine that first start took longer and the command failed (the
+# second attempt, on the migrated database, took seconds). Wait up to two minutes instead,
+# unless the user chose a value.
+PREFECT_STARTUP_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+
+
+def prefect_defaults() -> None:
+    """Set this command line's defaults for Prefect settings not set in the environment (before
+    Prefect is imported: it reads them then)."""
+    for key, value in PREFECT_STARTUP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def main() -> None:
+    prefect_defaults()
     _register_stage_commands()
     try:
         app()
