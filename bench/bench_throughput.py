@@ -288,6 +288,9 @@ def monitor_setup(base_url: str, workers: int) -> Path:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
     )
+    from monitor.cli import prefect_defaults
+
+    prefect_defaults()  # as `monitor run` does: the first serverless start on a new machine is slow
     return config_path
 
 

@@ -100,6 +100,9 @@ def main() -> int:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
     )
+    from monitor.cli import prefect_defaults
+
+    prefect_defaults()  # as `monitor run` does: the first serverless start on a new machine is slow
     from flows.cycle import monitor_cycle
 
     failures: list[str] = []
