@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import MonitorConfig
@@ -124,3 +124,63 @@ def _counted_terms(item: Article) -> list[str]:
     counts = read_article(item.title, item.text, settings).counts
     terms = sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms]
     return list(dict.fromkeys(t[: repo.MAX_TERM_LEN] for t in terms))
+
+
+def test_stored_counts_read_once_per_batch_add_up_with_the_batch(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Stored frequencies are read once in a batch and reused: with earlier batches already
+    stored, every article still sees exactly what one-by-one writes would have shown it."""
+    reference_engine = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    upgrade(reference_engine)
+    reference = session_factory(reference_engine)
+    for each in _coverage():
+        with reference.begin() as session:
+            ingest(session, each, source_id=None, settings=DetectionSettings())
+
+    coverage = _coverage()
+    settings = DetectionSettings()
+    detect(sessions, coverage[:2], {}, CONFIG, settings, now=START, prune=False)
+    detect(sessions, coverage[2:], {}, CONFIG, settings, now=START, prune=False, batch_size=2)
+
+    assert _outcome(sessions) == _outcome(reference)
+    reference_engine.dispose()
+
+
+def test_a_batch_reads_each_stored_count_once(sessions: sessionmaker[Session]) -> None:
+    coverage = _coverage()
+    first, second = coverage[0], coverage[2]  # the first report and its follow-up share words
+    settings = DetectionSettings()
+    detect(sessions, [first], {}, CONFIG, settings, now=START, prune=False)  # stored counts
+    terms = _counted_terms(second)
+    read: list[int] = []
+
+    def count_reads(conn: Any, cursor: Any, statement: str, params: Any, *rest: Any) -> None:
+        if "FROM term_stats" in statement:
+            read.append(1)
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", count_reads)
+    try:
+        with sessions.begin() as session:
+            pending = repo.DocumentCounts()
+            once, docs = repo.document_frequencies(session, terms, pending)
+            reads_first = len(read)
+            again, docs_again = repo.document_frequencies(session, terms, pending)
+            assert len(read) == reads_first > 0  # the second call read nothing
+            assert (again, docs_again) == (once, docs)
+            assert docs == 1  # the first article's counts, as stored
+            assert once
+            pending.add(terms)
+            pending.keep()
+            counted, docs_counted = repo.document_frequencies(session, terms, pending)
+            assert len(read) == reads_first
+            assert docs_counted == 2
+            assert all(counted[t] == once.get(t, 0) + 1 for t in dict.fromkeys(terms))
+            pending.write(session)
+            assert not pending.stored  # written: the next batch reads the new counts
+        with sessions() as session:
+            fresh, fresh_docs = repo.document_frequencies(session, terms)
+        assert (fresh, fresh_docs) == (counted, docs_counted)
+    finally:
+        event.remove(engine, "before_cursor_execute", count_reads)

@@ -374,24 +374,38 @@ def document_frequencies(
     session: Session, terms: Sequence[str], pending: DocumentCounts | None = None
 ) -> tuple[dict[str, int], int]:
     """Document frequency of each term and the number of documents counted (stored, plus what
-    ``pending`` holds of this transaction's articles)."""
+    ``pending`` holds of this transaction's articles).
+
+    With ``pending``, stored counts read once in the transaction are not read again: nothing
+    writes them before :meth:`DocumentCounts.write`, and the articles of a batch share most
+    of their common words.
+    """
     wanted = [DOC_COUNT_TERM, *dict.fromkeys(t[:MAX_TERM_LEN] for t in terms)]
+    stored = pending.stored if pending is not None else {}
+    unread = [term for term in wanted if term not in stored]
+    if unread:
+        read = _stored_frequencies(session, unread)
+        stored.update(dict.fromkeys(unread, 0))
+        stored.update(read)
     df: dict[str, int] = {}
-    if _dialect(session) == "postgresql":
-        for term, n in session.execute(_PG_FREQUENCIES, {"terms": wanted}):
-            df[term] = int(n)
-    else:
-        for chunk in chunks(wanted):
-            padded = _padded(chunk, 50)
-            for term, n in session.execute(_frequencies_sql(len(padded)), _binds(padded)):
-                df[term] = int(n)
-    if pending is not None:
-        for term in wanted:
-            extra = pending.df.get(term)
-            if extra:
-                df[term] = df.get(term, 0) + extra
+    extra: Counter[str] = pending.df if pending is not None else Counter()
+    for term in wanted:
+        n = stored[term] + extra[term]
+        if n:
+            df[term] = n
     docs = df.pop(DOC_COUNT_TERM, 0)
     return df, docs
+
+
+def _stored_frequencies(session: Session, terms: Sequence[str]) -> dict[str, int]:
+    if _dialect(session) == "postgresql":
+        return {term: int(n) for term, n in session.execute(_PG_FREQUENCIES, {"terms": terms})}
+    found: dict[str, int] = {}
+    for chunk in chunks(terms):
+        padded = _padded(chunk, 50)
+        for term, n in session.execute(_frequencies_sql(len(padded)), _binds(padded)):
+            found[term] = int(n)
+    return found
 
 
 @lru_cache(maxsize=64)
@@ -441,6 +455,8 @@ class DocumentCounts:
 
     def __init__(self) -> None:
         self.df: Counter[str] = Counter()
+        # Stored counts read in this transaction (0 for a term with no row), kept until write().
+        self.stored: dict[str, int] = {}
         self._tentative: list[list[str]] = []
 
     def add(self, terms: Sequence[str]) -> None:
@@ -465,6 +481,7 @@ class DocumentCounts:
             "ON CONFLICT (term) DO UPDATE SET df = term_stats.df + excluded.df",
         )
         self.df.clear()
+        self.stored.clear()
 
 
 @lru_cache(maxsize=16)
