@@ -6,10 +6,12 @@ back must not be counted."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,16 +69,22 @@ def _outcome(sessions: sessionmaker[Session]) -> tuple[dict[str, int], list[tupl
     return df, placed
 
 
-def test_a_batch_sees_the_frequencies_of_articles_written_one_by_one(
-    sessions: sessionmaker[Session], tmp_path: Path
-) -> None:
-    # Reference: every article in its own transaction, its frequencies written at once.
-    reference_engine = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
-    upgrade(reference_engine)
-    reference = session_factory(reference_engine)
+@pytest.fixture
+def reference(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Every article in its own transaction, its frequencies written at once."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    upgrade(engine)
+    one_by_one = session_factory(engine)
     for each in _coverage():
-        with reference.begin() as session:
+        with one_by_one.begin() as session:
             ingest(session, each, source_id=None, settings=DetectionSettings())
+    yield one_by_one
+    engine.dispose()
+
+
+def test_a_batch_sees_the_frequencies_of_articles_written_one_by_one(
+    sessions: sessionmaker[Session], reference: sessionmaker[Session]
+) -> None:
 
     report = detect(sessions, _coverage(), {}, CONFIG, DetectionSettings(), now=START, prune=False)
 
@@ -88,7 +96,6 @@ def test_a_batch_sees_the_frequencies_of_articles_written_one_by_one(
     assert placed == expected_placed
     # The clustering of the later articles did read the earlier ones' frequencies.
     assert any(p[3]["candidates"] for p in placed[1:])
-    reference_engine.dispose()
 
 
 def test_an_article_rolled_back_is_not_counted(sessions: sessionmaker[Session]) -> None:
@@ -127,16 +134,10 @@ def _counted_terms(item: Article) -> list[str]:
 
 
 def test_stored_counts_read_once_per_batch_add_up_with_the_batch(
-    sessions: sessionmaker[Session], tmp_path: Path
+    sessions: sessionmaker[Session], reference: sessionmaker[Session]
 ) -> None:
     """Stored frequencies are read once in a batch and reused: with earlier batches already
     stored, every article still sees exactly what one-by-one writes would have shown it."""
-    reference_engine = make_engine(f"sqlite:///{tmp_path / 'reference.db'}")
-    upgrade(reference_engine)
-    reference = session_factory(reference_engine)
-    for each in _coverage():
-        with reference.begin() as session:
-            ingest(session, each, source_id=None, settings=DetectionSettings())
 
     coverage = _coverage()
     settings = DetectionSettings()
@@ -144,7 +145,6 @@ def test_stored_counts_read_once_per_batch_add_up_with_the_batch(
     detect(sessions, coverage[2:], {}, CONFIG, settings, now=START, prune=False, batch_size=2)
 
     assert _outcome(sessions) == _outcome(reference)
-    reference_engine.dispose()
 
 
 def test_a_batch_reads_each_stored_count_once(sessions: sessionmaker[Session]) -> None:
