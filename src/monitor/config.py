@@ -145,6 +145,15 @@ class TopicConfig(BaseModel):
     title_only: bool = False
     channels: list[str] | None = Field(None, description="channel names; default: all channels")
     delivery: TopicDelivery = Field(default_factory=TopicDelivery)
+    min_new_facts: int = Field(
+        1,
+        ge=1,
+        le=50,
+        description=(
+            "alert on a later development of a story only when it brings at least this many "
+            "new facts; the first alert of each story is always sent"
+        ),
+    )
 
     @field_validator("query")
     @classmethod

@@ -166,3 +166,47 @@ def test_an_alert_raised_twice_is_stored_and_queued_once(sessions: sessionmaker[
         assert alert.payload["facts"] == list(result.novel_sentences)
         assert session.query(AlertRow).count() == 1
         assert [d.channel for d in session.query(DeliveryRow)] == ["hook"]
+
+
+def test_a_topic_with_min_new_facts_hears_of_small_developments_only_from_the_first(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Two topics on the same coverage: one alerts on every development, the other only on
+    developments with at least N new facts, except the story's first alert, always sent."""
+    from monitor.config import MonitorConfig
+    from monitor.pipeline.detect import compile_topics, raise_alerts
+    from monitor.storage.tables import AlertRow
+
+    coverage = [
+        _article("01_first_report.txt", "harbour-gazette.test", 0),
+        _article("02_follow_up.txt", "straits-daily.test", 26),
+        _article("04_new_development.txt", "harbour-gazette.test", 72),
+    ]
+    results = [_ingest(sessions, each) for each in coverage]
+    first, follow, later = results
+    assert all(r.development_id is not None for r in results)
+    # Above the follow-up's count of new facts and above the first report's too.
+    threshold = max(len(first.novel_sentences), len(follow.novel_sentences)) + 1
+    query = "valmora"
+    config = MonitorConfig.model_validate(
+        {
+            "topics": [
+                {"name": "every", "query": query},
+                {"name": "big", "query": query, "min_new_facts": threshold},
+            ]
+        }
+    )
+    topics = compile_topics(config)
+    with sessions() as session, session.begin():
+        for each, result in zip(coverage, results, strict=True):
+            raise_alerts(session, each, result, topics, config, now=START)
+    with sessions() as session:
+        alerted = {
+            topic: [a.development_id for a in session.query(AlertRow).filter_by(topic=topic)]
+            for topic in ("every", "big")
+        }
+    assert sorted(alerted["every"]) == sorted(r.development_id for r in results)
+    expected = [first.development_id]  # the first, though it has fewer facts than asked
+    if len(later.novel_sentences) >= threshold:
+        expected.append(later.development_id)
+    assert sorted(alerted["big"]) == sorted(expected)

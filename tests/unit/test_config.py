@@ -61,6 +61,14 @@ def test_malformed_query_points_at_topic(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_min_new_facts_is_checked_and_defaults_to_one(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, GOOD)).topics[0].min_new_facts == 1
+    stricter = GOOD.replace("    channels: [desk]", "    channels: [desk]\n    min_new_facts: 2")
+    assert load_config(_write(tmp_path, stricter)).topics[0].min_new_facts == 2
+    with pytest.raises(ConfigError, match=r"topics\.0\.min_new_facts"):
+        load_config(_write(tmp_path, stricter.replace("min_new_facts: 2", "min_new_facts: 0")))
+
+
 def test_unknown_channel_in_topic(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown channel 'nope'"):
         load_config(_write(tmp_path, GOOD.replace("channels: [desk]", "channels: [nope]")))

@@ -155,6 +155,12 @@ def raise_alerts(
         ):
             continue  # a re-report of something this topic has already been told about
         facts = result.novel_sentences or _development_facts(session, dev_id)
+        if (
+            len(facts) < topic.config.min_new_facts
+            and story is not None
+            and _topic_saw_story(session, topic.config.name, story.id)
+        ):
+            continue  # too small an addition to a story this topic follows (its own threshold)
         alert_id = _insert_alert(
             session, topic, article, result, story, dev_id, facts, match, config, now
         )
