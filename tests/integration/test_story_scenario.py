@@ -133,6 +133,8 @@ def test_stories_and_explain_commands_show_the_decisions(
     assert "best match" in explained.output
     assert "\n         ~ " in explained.output  # the earlier sentence a repeat matched
 
+    assert "alerted: none" in explained.output  # no topic was raised for it
+
     missing = runner.invoke(app, ["explain", "https://nowhere.test/x"])
     assert missing.exit_code == 1
 
@@ -169,7 +171,7 @@ def test_an_alert_raised_twice_is_stored_and_queued_once(sessions: sessionmaker[
 
 
 def test_a_topic_with_min_new_facts_hears_of_small_developments_only_from_the_first(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two topics on the same coverage: one alerts on every development, the other only on
     developments with at least N new facts, except the story's first alert, always sent."""
@@ -210,3 +212,23 @@ def test_a_topic_with_min_new_facts_hears_of_small_developments_only_from_the_fi
     if len(later.novel_sentences) >= threshold:
         expected.append(later.development_id)
     assert sorted(alerted["big"]) == sorted(expected)
+
+    # `monitor explain` names the topics an article alerted.
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from monitor.stories.cli import register
+
+    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["explain", str(first.article_id), "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert sorted(a["topic"] for a in json.loads(shown.output)["alerts"]) == ["big", "every"]
+    shown = runner.invoke(app, ["explain", str(follow.article_id)])
+    assert shown.exit_code == 0, shown.output
+    assert "alerted: 'every' (alert " in shown.output
+    assert "'big'" not in shown.output

@@ -16,7 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.cli import open_session
-from monitor.storage.tables import ArticleRow, DevelopmentReportRow, DevelopmentRow, StoryRow
+from monitor.storage.tables import (
+    AlertRow,
+    ArticleRow,
+    DevelopmentReportRow,
+    DevelopmentRow,
+    StoryRow,
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -123,12 +129,26 @@ def explain(
             "url": row.url,
             "source": row.source_name,
         }
+        alerts = [
+            {"alert_id": a.id, "topic": a.topic, "created_at": a.created_at.isoformat()}
+            for a in session.scalars(
+                select(AlertRow).where(AlertRow.article_id == row.id).order_by(AlertRow.id)
+            )
+        ]
     if json_out:
-        typer.echo(json.dumps({**header, "decision": decision}, indent=2))
+        typer.echo(json.dumps({**header, "alerts": alerts, "decision": decision}, indent=2))
         return
     typer.echo(f"article {row.id}: {row.title}\n  {row.url}")
     outcome = decision.get("outcome", "unknown")
     typer.echo(f"outcome: {outcome}")
+    if alerts:
+        topics = ", ".join(f"{a['topic']!r} (alert {a['alert_id']})" for a in alerts)
+        typer.echo(f"alerted: {topics}")
+    else:
+        typer.echo(
+            "alerted: none (a duplicate never alerts; otherwise no topic matched, each one that "
+            "did had this development or story already, or its min_new_facts held it back)"
+        )
     if decision.get("revision_of") is not None:
         typer.echo(
             f"  a later version of article {decision['revision_of']} (its feed marked it "
