@@ -85,7 +85,6 @@ def reference(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
 def test_a_batch_sees_the_frequencies_of_articles_written_one_by_one(
     sessions: sessionmaker[Session], reference: sessionmaker[Session]
 ) -> None:
-
     report = detect(sessions, _coverage(), {}, CONFIG, DetectionSettings(), now=START, prune=False)
 
     assert report.stored == 5
@@ -138,7 +137,6 @@ def test_stored_counts_read_once_per_batch_add_up_with_the_batch(
 ) -> None:
     """Stored frequencies are read once in a batch and reused: with earlier batches already
     stored, every article still sees exactly what one-by-one writes would have shown it."""
-
     coverage = _coverage()
     settings = DetectionSettings()
     detect(sessions, coverage[:2], {}, CONFIG, settings, now=START, prune=False)

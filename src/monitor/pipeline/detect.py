@@ -156,7 +156,8 @@ def raise_alerts(
             continue  # a re-report of something this topic has already been told about
         facts = result.novel_sentences or _development_facts(session, dev_id)
         if (
-            len(facts) < topic.config.min_new_facts
+            result.development_id is not None  # a re-report here is the story's first alert
+            and len(facts) < topic.config.min_new_facts
             and story is not None
             and _topic_saw_story(session, topic.config.name, story.id)
         ):
