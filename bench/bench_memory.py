@@ -35,9 +35,9 @@ def one_cycle(n: int) -> dict[str, Any]:
     if not ready_recv.poll(300):
         raise RuntimeError("the newsroom server did not start")
     config_path = monitor_setup(base_url, workers=2)
-    from flows.cycle import monitor_cycle
+    from flows.cycle import run_cycle
 
-    report = monitor_cycle(config_path=str(config_path))
+    report = run_cycle(config_path=str(config_path))
     stop_send.send(True)
     server.join(10)
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).

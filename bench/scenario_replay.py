@@ -103,7 +103,7 @@ def main() -> int:
     from monitor.cli import prefect_defaults
 
     prefect_defaults()  # as `monitor run` does: the first serverless start on a new machine is slow
-    from flows.cycle import monitor_cycle
+    from flows.cycle import run_cycle
 
     failures: list[str] = []
     alerts_by_file: dict[str, list[dict[str, Any]]] = {}
@@ -122,7 +122,7 @@ def main() -> int:
             ),
         )
         before = len([r for r in hooks.table.requests if r.method == "POST"])
-        report = monitor_cycle(config_path=str(config_path))
+        report = run_cycle(config_path=str(config_path))
         posts = [r for r in hooks.table.requests if r.method == "POST"][before:]
         alerts = [a for p in posts for a in json.loads(p.body)["alerts"]]
         alerts_by_file[item["file"]] = alerts

@@ -12,7 +12,7 @@ of later batches are fetched and extracted while earlier batches are detected, a
 batches are small so that detection, the one sequential stage, starts early.
 
 All logic lives in ``monitor.pipeline``; this module decides batching, concurrency and retries.
-The same flow runs from ``monitor run``, ``monitor serve``, the deployment in
+The same flow runs from ``monitor run`` (:func:`run_cycle`), ``monitor serve``, the deployment in
 ``deploy/prefect.yaml`` and ``prefect deployment run``.
 """
 
@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -29,6 +30,11 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    temporary_settings,
+)
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from sqlalchemy.orm import Session, sessionmaker
@@ -168,6 +174,30 @@ def monitor_cycle(
         description="Sources polled and failed, new articles, duplicates, developments, alerts",
     )
     return report.as_dict()
+
+
+def run_cycle(config_path: str | None = None) -> dict[str, Any]:
+    """Run :func:`monitor_cycle` once, in this process (``monitor run``, the demo), with
+    :func:`local_run_settings`."""
+    with local_run_settings():
+        return monitor_cycle(config_path=config_path)
+
+
+@contextmanager
+def local_run_settings() -> Iterator[None]:
+    """Prefect settings for flow runs started in this process.
+
+    Without a Prefect API URL, Prefect is serverless: its API server starts with this process
+    and stops with it. A flow run's heartbeats let a lasting server tell a crashed run from a
+    running one; here no such server exists, and each run would still wait for its heartbeat
+    thread to notice the end (up to a second). Heartbeats are off in that case only: runs that
+    report to a Prefect server keep them.
+    """
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorConfig) -> CycleReport:

@@ -95,7 +95,7 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
                 f"webhook receiver on {hooks.url('/hooks/news')}"
             )
             echo(f"config: {config_path}   database: {data_dir / 'monitor.db'}")
-            from flows.cycle import monitor_cycle
+            from flows.cycle import run_cycle
 
             cycles: list[dict[str, Any]] = []
             expected: list[str] = []
@@ -112,7 +112,7 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
                     echo(f"  + [{art.outlet}] {art.title}  ({art.kind}; {verdict})")
                     if art.expect_alert:
                         expected.append(art.title)
-                report = monitor_cycle(config_path=str(config_path))
+                report = run_cycle(config_path=str(config_path))
                 cycles.append(report)
                 echo(to_text(report, indent="  "))
             emails = [str(m["Subject"]) for m in mailbox.messages]

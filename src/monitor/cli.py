@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,6 +45,17 @@ LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="rows to 
 
 def load_settings() -> Settings:
     return get_settings()
+
+
+def start_extraction(settings: Settings) -> None:
+    """Start the extraction workers' fork server before Prefect (which takes seconds to start),
+    so that its import of trafilatura is done by the time the cycle's first pages arrive."""
+    from monitor.extract_pool import start_fork_server
+
+    if settings.extraction.workers > 0:
+        # Not fatal here: the cycle's extraction reports a pool that cannot start.
+        with suppress(OSError):
+            start_fork_server()
 
 
 @contextmanager
@@ -97,10 +108,11 @@ def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 
     Exits 0 when the cycle completed, even if some sources failed (they are reported).
     """
-    from flows.cycle import monitor_cycle
+    start_extraction(load_settings())
+    from flows.cycle import run_cycle
 
     try:
-        report = monitor_cycle(config_path=str(config) if config else None)
+        report = run_cycle(config_path=str(config) if config else None)
     except MonitorError as exc:
         raise fail(str(exc)) from exc
     if as_json:

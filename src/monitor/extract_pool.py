@@ -31,7 +31,14 @@ from monitor.errors import ExtractionError
 from monitor.extract import extract_page, quiet_extraction_logs
 from monitor.models import ExtractedPage
 
-__all__ = ["WARM_UP_PAGE", "WARM_UP_URL", "Extractor", "PageExtractor", "PendingPages"]
+__all__ = [
+    "WARM_UP_PAGE",
+    "WARM_UP_URL",
+    "Extractor",
+    "PageExtractor",
+    "PendingPages",
+    "start_fork_server",
+]
 
 # Chunks are small enough that both workers stay busy to the end of a batch and large enough
 # that a round trip (pickling 16 pages of ~50 KB is well under a millisecond) is noise.
@@ -67,6 +74,23 @@ def _context() -> multiprocessing.context.BaseContext:
         ctx.set_forkserver_preload(["monitor.extract_warm"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def start_fork_server() -> None:
+    """Start the fork server the workers are forked from now, without waiting for it.
+
+    It lives as long as this process and serves every :class:`Extractor` in it; starting, it
+    spends about half a second of CPU importing and warming up trafilatura. A command that has other
+    start-up work ahead of its first cycle (``monitor run`` starts Prefect) calls this first,
+    so that the import happens meanwhile instead of at the start of the cycle. Where the
+    platform has no fork server (workers are spawned) it does nothing. Raises ``OSError`` when
+    the process cannot be started; an :class:`Extractor` would then report the same failure
+    as an :class:`~monitor.errors.ExtractionError`.
+    """
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 # A page with almost no text: it takes trafilatura's fallbacks (justext and its stoplists for

@@ -421,3 +421,38 @@ def test_a_pool_started_early_extracts_and_one_never_used_closes_cleanly() -> No
     unused.start()
     unused.close()  # waits for the start, then stops processes that never got a page
     assert not set(multiprocessing.active_children()) - before
+
+
+def report_parent(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
+    """A page extractor that says which process forked the worker running it."""
+    return ExtractedPage(text=f"forked by {os.getppid()}", title=url)
+
+
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(),
+    reason="this platform has no fork server: workers are spawned",
+)
+def test_the_fork_server_started_ahead_is_the_one_the_workers_come_from() -> None:
+    # `monitor run` starts it before Prefect so that its import of trafilatura overlaps
+    # Prefect's start: the cycle's pool must then fork its workers from that server, already
+    # warm, not start another one. In a new process, where no fork server runs yet.
+    script = (
+        "from multiprocessing import forkserver\n"
+        "from monitor.extract_pool import Extractor, start_fork_server\n"
+        "from tests.unit.test_extract import report_parent\n"
+        "assert forkserver._forkserver._forkserver_pid is None\n"
+        "start_fork_server()\n"
+        "server = forkserver._forkserver._forkserver_pid\n"
+        "start_fork_server()\n"
+        "assert forkserver._forkserver._forkserver_pid == server\n"
+        "with Extractor(1, page_extractor=report_parent) as extractor:\n"
+        "    (result,) = extractor.extract_many([('https://ahead.test/a', b'<html></html>')])\n"
+        "print(server, result.text)\n"
+    )
+    root = Path(__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=root
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    server, text = done.stdout.strip().split(" ", 1)
+    assert text == f"forked by {server}"
