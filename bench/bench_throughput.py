@@ -108,8 +108,7 @@ def fork_server_cpu() -> float:
     """CPU seconds used so far by this process's extraction fork server (0 if there is none)."""
     own = os.getpid()
     for pid in _pids():
-        fields = _stat(pid)
-        if fields is not None and int(fields[1]) == own and "forkserver" in _cmdline(pid):
+        if _parent(pid) == own and "forkserver" in _cmdline(pid):
             return _cpu_seconds(pid) or 0.0
     return 0.0
 
@@ -146,6 +145,12 @@ def _stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     return stat[stat.rindex(")") + 2 :].split()
+
+
+def _parent(pid: int) -> int | None:
+    """The parent process id of ``pid``, or None once it is gone."""
+    fields = _stat(pid)
+    return int(fields[1]) if fields is not None else None
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -214,8 +219,8 @@ class ProcessCpu:
         cmdline = _cmdline(pid)
         kind = next((kind for kind, mark in self.KINDS if mark in cmdline), self.OTHER)
         if kind == self.WORKERS and "forkserver" in cmdline:
-            fields = _stat(pid)
-            if fields is not None and self._fixed.get(int(fields[1])) == self.FLOW:
+            parent = _parent(pid)
+            if parent is not None and self._fixed.get(parent) == self.FLOW:
                 return self.FORK_SERVER
         return kind
 

@@ -80,9 +80,9 @@ def start_fork_server() -> None:
     """Start the fork server the workers are forked from now, without waiting for it.
 
     It lives as long as this process and serves every :class:`Extractor` in it; starting, it
-    spends about half a second of CPU importing and warming up trafilatura. A command that has other
-    start-up work ahead of its first cycle (``monitor run`` starts Prefect) calls this first,
-    so that the import happens meanwhile instead of at the start of the cycle. Where the
+    spends about half a second of CPU importing and warming up trafilatura. A command with
+    other start-up work ahead of its first cycle (``monitor run`` starts Prefect) calls this
+    first, so that the import happens meanwhile instead of at the start of the cycle. Where the
     platform has no fork server (workers are spawned) it does nothing. Raises ``OSError`` when
     the process cannot be started; an :class:`Extractor` would then report the same failure
     as an :class:`~monitor.errors.ExtractionError`.
