@@ -7,9 +7,10 @@ and tens of milliseconds of server CPU):
     -> detect-batch (1 task per batch, in publication order) -> deliver (1 task)
     -> summary artifact
 
-Everything overlaps that can: the extraction processes start while the feeds are polled, pages
-of later batches are fetched and extracted while earlier batches are detected, and the first
-batches are small so that detection, the one sequential stage, starts early.
+Everything overlaps that can: the extraction processes start while the feeds are fetched, and
+parse them (in parallel); pages of later batches are fetched and extracted while earlier
+batches are detected, and the first batches are small so that detection, the one sequential
+stage, starts early.
 
 All logic lives in ``monitor.pipeline``; this module decides batching, concurrency and retries.
 The same flow runs from ``monitor run`` (:func:`run_cycle`), ``monitor serve``, the deployment in
@@ -43,7 +44,7 @@ from flows.events import emit_source_health
 from flows.secrets import flow_settings
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.config import MonitorConfig, Settings, config_path, load_config
-from monitor.extract_pool import Extractor
+from monitor.extract_pool import Extractor, start_early
 from monitor.fetch import FetchPolicy
 from monitor.models import Article, ExtractedPage, SourceError
 from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract
@@ -71,11 +72,20 @@ BATCHES_AHEAD = TASK_THREADS + 2
 def poll_task(
     sessions: sessionmaker[Session],
     fetcher: Fetcher,
+    extractor: Extractor,
     config: MonitorConfig,
     now: datetime,
     failing_after: int,
 ) -> Poll:
-    return poll_sources(sessions, fetcher, config.sources, now=now, failing_after=failing_after)
+    # The feeds are parsed in the extraction processes: on every core, while no page is ready.
+    return poll_sources(
+        sessions,
+        fetcher,
+        config.sources,
+        now=now,
+        failing_after=failing_after,
+        parse=extractor.parse_feeds,
+    )
 
 
 @task(name="fetch-extract-batch", cache_policy=NO_CACHE)
@@ -164,6 +174,9 @@ def monitor_cycle(
     """Poll every source once, store what is new, alert on new developments, deliver."""
     logger = get_run_logger()
     settings = flow_settings(database_url)
+    # Already running under `monitor run`; in a deployment's flow run process, the workers'
+    # imports overlap the config and database checks.
+    start_early(settings.extraction.workers)
     config = _config(settings, config_path)
     with migrated_engine(settings.resolved_database_url()) as engine:
         report = _run(session_factory(engine), settings, config)
@@ -217,7 +230,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         Fetcher(FetchPolicy.from_settings(settings)) as fetcher,
     ):
         pool.start()  # the workers import trafilatura while the feeds are polled
-        poll = poll_task(sessions, fetcher, config, started, settings.source_failing_after)
+        poll = poll_task(sessions, fetcher, pool, config, started, settings.source_failing_after)
         emit_source_health(poll.health)
         clock.lap("poll")
         source_ids = {p.source.name: p.source.id for p in poll.polls}

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,12 +50,9 @@ def load_settings() -> Settings:
 def start_extraction(settings: Settings) -> None:
     """Start the extraction workers' fork server before Prefect (which takes seconds to start),
     so that its import of trafilatura is done by the time the cycle's first pages arrive."""
-    from monitor.extract_pool import start_fork_server
+    from monitor.extract_pool import start_early
 
-    if settings.extraction.workers > 0:
-        # Not fatal here: the cycle's extraction reports a pool that cannot start.
-        with suppress(OSError):
-            start_fork_server()
+    start_early(settings.extraction.workers)
 
 
 @contextmanager

@@ -8,6 +8,9 @@ Contract
   ``None``; the pool is rebuilt and the other pages of the batch still get their results. The
   one error it raises is :class:`~monitor.errors.ExtractionError` when worker processes cannot
   be started at all (a broken environment, not a bad page).
+* :meth:`Extractor.parse_feeds` parses fetched feeds in the same worker processes, one feed
+  per task, with the same isolation: a feed that kills its worker gives a
+  :class:`~monitor.errors.ParseError`.
 * Workers are forked from a fork server that has imported and warmed up trafilatura once
   (:mod:`monitor.extract_warm`) where the platform has one, else spawned; never forked from the
   pipeline's own threaded process.
@@ -15,21 +18,26 @@ Contract
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import math
 import multiprocessing
 import os
+import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
-from monitor.errors import ExtractionError
+from monitor.errors import ExtractionError, ParseError
 from monitor.extract import extract_page, quiet_extraction_logs
-from monitor.models import ExtractedPage
+from monitor.feeds import FeedsParser, parse_feeds
+from monitor.models import ExtractedPage, FetchResult, ParsedFeed
 
 __all__ = [
     "WARM_UP_PAGE",
@@ -37,6 +45,8 @@ __all__ = [
     "Extractor",
     "PageExtractor",
     "PendingPages",
+    "main_imports",
+    "start_early",
     "start_fork_server",
 ]
 
@@ -60,9 +70,14 @@ class PageExtractor(Protocol):
 
 
 def _extract_chunk(
-    extract: PageExtractor, pages: Sequence[tuple[str, bytes]], min_text_chars: int
+    extract: PageExtractor, min_text_chars: int, pages: Sequence[tuple[str, bytes]]
 ) -> list[ExtractedPage | None]:
     return [extract(html, url, min_text_chars=min_text_chars) for url, html in pages]
+
+
+# What a worker runs: a chunk of items in, one result per item out. Module-level functions (and
+# partials of them) only: it travels to the worker by name.
+_Work = Callable[[Sequence[Any]], list[Any]]
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -71,9 +86,69 @@ def _context() -> multiprocessing.context.BaseContext:
     from the pipeline's own (threaded) process."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["monitor.extract_warm"])
+        ctx.set_forkserver_preload(["monitor.extract_warm", *main_imports()])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def main_imports() -> list[str]:
+    """The modules a worker process imports when it runs this process's main module again.
+
+    A process started by multiprocessing (forked from the fork server too) first runs its
+    parent's main module once more, so that functions defined there can be unpickled: a worker
+    of ``python -m prefect.engine`` (how Prefect runs a deployment's or ``flow.serve``'s flow
+    run) imports all of Prefect, seconds of CPU; one of the ``monitor`` command imports the CLI
+    and its dependencies, a quarter of that; each worker, each cycle, before its first page.
+    The fork server imports them once instead, and the workers forked from it find them
+    loaded. These are the module run with ``-m``, or what a main script's top-level import
+    statements name (those this process has loaded). Nothing for an interactive session,
+    ``-c``, or a package's ``__main__``, which are not run again.
+    """
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    if isinstance(spec_name, str):
+        return [] if spec_name.rpartition(".")[2] == "__main__" else [spec_name]
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str):
+        return []
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+    for node in _top_level(tree.body):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+    return sorted({name for name in names if name in sys.modules})
+
+
+def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements a module may run on import, into ``try`` and ``if`` blocks; not the
+    body of the ``if __name__ == "__main__"`` guard, which a worker does not run."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.Try):
+            yield from _top_level([*node.body, *node.orelse, *node.finalbody])
+            for handler in node.handlers:
+                yield from _top_level(handler.body)
+        elif isinstance(node, ast.If):
+            if not _is_main_guard(node.test):
+                yield from _top_level(node.body)
+            yield from _top_level(node.orelse)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
 
 
 def start_fork_server() -> None:
@@ -91,6 +166,15 @@ def start_fork_server() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
+
+
+def start_early(workers: int) -> None:
+    """:func:`start_fork_server` when there will be ``workers`` to fork; a server that cannot
+    start is not reported here, but by the cycle's extraction (as an
+    :class:`~monitor.errors.ExtractionError`)."""
+    if workers > 0:
+        with contextlib.suppress(OSError):
+            start_fork_server()
 
 
 # A page with almost no text: it takes trafilatura's fallbacks (justext and its stoplists for
@@ -113,8 +197,8 @@ def _init_worker() -> None:
     extract_page(WARM_UP_PAGE, WARM_UP_URL)
 
 
-# A submitted chunk: pages[start:end] and the future of their results.
-_Chunk = tuple[int, int, "Future[list[ExtractedPage | None]]"]
+# A submitted chunk: items[start:end] and the future of their results.
+_Chunk = tuple[int, int, "Future[list[Any]]"]
 
 
 class PendingPages:
@@ -138,7 +222,8 @@ class PendingPages:
         """One result per page, in order; ``None`` where unusable (as ``extract_many``)."""
         if self._done is None:
             assert self._pool is not None
-            self._done = self._extractor._collect(self._pages, self._pool, self._futures)
+            work = self._extractor._page_work()
+            self._done = self._extractor._collect(work, self._pages, self._pool, self._futures)
         return self._done
 
 
@@ -237,7 +322,7 @@ class Extractor:
         :class:`ExtractionError` only if the worker processes cannot be started.
         """
         if self.workers == 0 or not pages:
-            done = _extract_chunk(self._extract, pages, self.min_text_chars)
+            done = self._page_work()(pages)
             return PendingPages(self, pages, None, [], done)
         size = min(_MAX_CHUNK, math.ceil(len(pages) / (self.workers * _CHUNKS_PER_WORKER)))
         bounds = [(start, min(start + size, len(pages))) for start in range(0, len(pages), size)]
@@ -247,30 +332,63 @@ class Extractor:
             pool = self._get_pool()  # blocks while the pool starts: other callers line up
             with self._ready_changed:
                 self._ready_changed.wait_for(lambda: min(self._ready) == priority)
-                futures = [(a, b, self._submit(pool, pages[a:b])) for a, b in bounds]
+                work = self._page_work()
+                futures = [(a, b, self._submit(pool, work, pages[a:b])) for a, b in bounds]
         finally:
             with self._ready_changed:
                 self._ready.remove(priority)
                 self._ready_changed.notify_all()
         return PendingPages(self, pages, pool, futures, None)
 
+    def parse_feeds(
+        self, results: Sequence[FetchResult], *, parse: FeedsParser = parse_feeds
+    ) -> list[ParsedFeed | ParseError]:
+        """:func:`monitor.feeds.parse_feeds` in the worker processes, one feed per task, so
+        that feeds are parsed on every core (in-process with ``workers=0``).
+
+        feedparser takes tens of milliseconds of CPU for a feed of a hundred entries; a cycle
+        waits for every feed before it fetches any page. A feed whose parsing kills its worker,
+        or whose result cannot come back, gives a :class:`~monitor.errors.ParseError`, and the
+        pool is rebuilt as for a page. Raises :class:`ExtractionError` only if the worker
+        processes cannot be started.
+        """
+        if self.workers == 0 or not results:
+            return parse(results)
+        pool = self._get_pool()
+        futures = [
+            (i, i + 1, self._submit(pool, parse, results[i : i + 1])) for i in range(len(results))
+        ]
+        parsed: list[ParsedFeed | ParseError | None] = self._collect(parse, results, pool, futures)
+        return [
+            outcome
+            if outcome is not None
+            else ParseError("the feed parser's worker process died on this feed", url=result.url)
+            for outcome, result in zip(parsed, results, strict=True)
+        ]
+
+    def _page_work(self) -> _Work:
+        return partial(_extract_chunk, self._extract, self.min_text_chars)
+
     def _collect(
         self,
-        pages: Sequence[tuple[str, bytes]],
+        work: _Work,
+        items: Sequence[Any],
         pool: ProcessPoolExecutor,
         futures: list[_Chunk],
-    ) -> list[ExtractedPage | None]:
-        results: list[ExtractedPage | None] = [None] * len(pages)
+    ) -> list[Any]:
+        """The results of ``work`` over ``items``, chunk by chunk as submitted in ``futures``;
+        ``None`` for an item whose chunk, and then the item alone, failed."""
+        results: list[Any] = [None] * len(items)
         unfinished = self._run_chunks(pool, futures, results)
         if unfinished:
-            self._run_isolated(pages, unfinished, results)
+            self._run_isolated(work, items, unfinished, results)
         return results
 
     def _run_chunks(
         self,
         pool: ProcessPoolExecutor,
         futures: list[_Chunk],
-        results: list[ExtractedPage | None],
+        results: list[Any],
     ) -> list[int]:
         unfinished: list[int] = []
         broken = False
@@ -290,9 +408,10 @@ class Extractor:
 
     def _run_isolated(
         self,
-        pages: Sequence[tuple[str, bytes]],
+        work: _Work,
+        items: Sequence[Any],
         indices: list[int],
-        results: list[ExtractedPage | None],
+        results: list[Any],
     ) -> None:
         # Round one keeps every worker busy with single pages; when the pool breaks, only the
         # pages in flight at that moment are suspects. Round two runs each suspect alone, so a
@@ -301,12 +420,12 @@ class Extractor:
         suspects: list[int] = []
         while queue:
             pool = self._get_pool()
-            in_flight: dict[Future[list[ExtractedPage | None]], int] = {}
+            in_flight: dict[Future[list[Any]], int] = {}
             broken = False
             while (queue or in_flight) and not broken:
                 while queue and len(in_flight) < self.workers:
                     index = queue.popleft()
-                    in_flight[self._submit(pool, pages[index : index + 1])] = index
+                    in_flight[self._submit(pool, work, items[index : index + 1])] = index
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     index = in_flight.pop(future)
@@ -323,7 +442,7 @@ class Extractor:
         for index in suspects:
             pool = self._get_pool()
             try:
-                results[index] = self._submit(pool, pages[index : index + 1]).result()[0]
+                results[index] = self._submit(pool, work, items[index : index + 1]).result()[0]
             except BrokenProcessPool:
                 results[index] = None
                 self._replace_broken(pool)
@@ -331,16 +450,16 @@ class Extractor:
                 results[index] = None
 
     def _submit(
-        self, pool: ProcessPoolExecutor, chunk: Sequence[tuple[str, bytes]]
-    ) -> Future[list[ExtractedPage | None]]:
+        self, pool: ProcessPoolExecutor, work: _Work, chunk: Sequence[Any]
+    ) -> Future[list[Any]]:
         try:
-            return pool.submit(_extract_chunk, self._extract, chunk, self.min_text_chars)
+            return pool.submit(work, chunk)
         # OSError: submitting may start a replacement process, and that can fail too.
         except (BrokenProcessPool, OSError) as exc:
             # Uniform handling: the caller sees the breakage when it asks for the result.
             broken = BrokenProcessPool(f"cannot submit to the pool: {exc!r}")
             broken.__cause__ = exc
-            failed: Future[list[ExtractedPage | None]] = Future()
+            failed: Future[list[Any]] = Future()
             failed.set_exception(broken)
             return failed
 

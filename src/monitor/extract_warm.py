@@ -1,7 +1,8 @@
 """Imported by the extraction fork server, once, before it forks any worker.
 
 Importing this module loads trafilatura and detection's reading code and runs them on a small
-article page and on the near-empty page each worker warms up with. What they build on first use
+article page and on the near-empty page each worker warms up with; it also loads the feed
+parser (workers parse the feeds too) and runs it on a small feed. What they build on first use
 (lazy imports, compiled patterns, stoplists, caches) then sits in the fork server's memory, and
 every worker forked from it starts warm, instead of each worker paying for it again (about
 0.2 s of CPU per worker, per cycle).
@@ -17,6 +18,8 @@ import contextlib
 
 from monitor.extract import extract_page, quiet_extraction_logs
 from monitor.extract_pool import WARM_UP_PAGE, WARM_UP_URL
+from monitor.feeds import parse_feeds
+from monitor.models import FetchResult
 from monitor.pipeline.articles import extract_and_read
 from monitor.stories.settings import DetectionSettings
 
@@ -43,6 +46,16 @@ according to the regional grid operator.</p>
 </body></html>"""
 
 
+_FEED = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Valley Post</title><link>https://warm-up.invalid/</link>
+<item><title>Quarry blast shakes Orrinford</title>
+<link>https://warm-up.invalid/news/2031/05/04/quarry-blast</link>
+<guid isPermaLink="false">vp-2031-0504-1</guid>
+<pubDate>Sun, 04 May 2031 08:00:00 +0000</pubDate>
+<description>A blast at the &lt;b&gt;Orrinford&lt;/b&gt; quarry shook houses.</description>
+</item></channel></rss>"""
+
+
 def warm_up() -> None:
     quiet_extraction_logs()
     # A failure here only means a cold start: never let it take the fork server down.
@@ -50,6 +63,8 @@ def warm_up() -> None:
         extract_and_read(_PAGE, _URL, min_text_chars=0, settings=DetectionSettings())
         # The page each worker warms up with (monitor.extract_pool._init_worker): now a repeat.
         extract_page(WARM_UP_PAGE, WARM_UP_URL)
+        url = "https://warm-up.invalid/rss.xml"
+        parse_feeds([FetchResult(url, url, 200, _FEED, {"content-type": "application/rss+xml"})])
 
 
 warm_up()

@@ -29,6 +29,9 @@ Contract:
   accepted, and so is a well-formed feed with no entries.
 * Pure: no I/O. feedparser is given the bytes as a stream, never a string it might treat as a
   URL or file path to open.
+* :func:`parse_feeds` parses several documents and returns each one's error instead of raising
+  it; it is what the extraction worker processes run when feeds are parsed there (see
+  :meth:`monitor.extract_pool.Extractor.parse_feeds`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from operator import itemgetter
@@ -80,6 +83,22 @@ _FEED_TYPES = frozenset(
 )
 _RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
 _WHITESPACE = re.compile(r"\s+")
+
+
+FeedsParser = Callable[[Sequence[FetchResult]], list[ParsedFeed | ParseError]]
+"""The shape of :func:`parse_feeds`: documents in, one parsed feed or error per document out."""
+
+
+def parse_feeds(results: Sequence[FetchResult]) -> list[ParsedFeed | ParseError]:
+    """:func:`parse_feed` of each result, in order; a document that is not a feed gives its
+    :class:`~monitor.errors.ParseError` in its place."""
+    parsed: list[ParsedFeed | ParseError] = []
+    for result in results:
+        try:
+            parsed.append(parse_feed(result))
+        except ParseError as exc:
+            parsed.append(exc)
+    return parsed
 
 
 def parse_feed(result: FetchResult) -> ParsedFeed:

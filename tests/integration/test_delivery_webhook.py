@@ -51,7 +51,10 @@ def wsettings(settings: Settings) -> Settings:
             "delivery": DeliverySettings(
                 # generous: a loaded machine must not turn a healthy receiver into a timeout;
                 # the hanging-receiver test shortens it for itself
-                max_attempts=3, backoff_base_s=60, backoff_max_s=3600, webhook_timeout_s=10.0
+                max_attempts=3,
+                backoff_base_s=60,
+                backoff_max_s=3600,
+                webhook_timeout_s=10.0,
             ),
         }
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
+from monitor.extract_pool import Extractor
 from monitor.fetch import FetchPolicy
 from monitor.models import SourceErrorKind
 from monitor.pipeline.collect import Fetcher, Poll, collect, poll_sources
@@ -291,6 +292,39 @@ def test_an_outlet_with_a_news_sitemap_instead_of_a_feed(
     _, again = run_cycle(sessions, settings, config)
     assert again.stored == 0
     assert len(local_server.table.requests_for("/a/ferry.html")) == fetched
+
+
+def test_feeds_parsed_in_the_extraction_workers_poll_as_parsed_here(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    # The flow's poll parses the feeds in the extraction processes: same entries, same errors.
+    _newsroom(local_server)
+    config = _config(local_server, local_server.url("/hook"), ["a", "broken", "html", "down"])
+    policy = FetchPolicy.from_settings(settings)
+    now = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
+
+    def poll(extractor: Extractor) -> Poll:
+        with Fetcher(policy) as fetcher:
+            return poll_sources(
+                sessions, fetcher, config.sources, now=now, parse=extractor.parse_feeds
+            )
+
+    with Extractor(1) as workers:
+        there = poll(workers)
+    here = poll(Extractor(0))  # the same feeds again: no validators stored in between
+
+    def outcome(result: Poll) -> dict[str, Any]:
+        return {
+            p.source.name: p.feed.entries if p.feed else (p.error.kind, p.error.message)
+            for p in result.polls
+            if p.feed or p.error
+        }
+
+    assert set(outcome(there)) == {"a", "broken", "html", "down"}
+    assert outcome(there) == outcome(here)
+    assert outcome(there)["broken"][0] == SourceErrorKind.PARSE
+    assert len(outcome(there)["a"]) == 4
+    assert [j.canonical_url for j in there.jobs] == [j.canonical_url for j in here.jobs]
 
 
 def test_a_feed_that_asks_to_wait_is_not_polled_before_then(

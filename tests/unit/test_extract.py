@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from monitor.errors import ParseError
 from monitor.extract import extract_page
 from monitor.extract_pool import Extractor
-from monitor.models import ExtractedPage
+from monitor.feeds import parse_feed, parse_feeds
+from monitor.models import ExtractedPage, FetchResult, ParsedFeed
 
 PAGES = Path(__file__).parent.parent / "fixtures" / "pages"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((PAGES / "expected.json").read_text("utf-8"))
@@ -456,3 +459,139 @@ def test_the_fork_server_started_ahead_is_the_one_the_workers_come_from() -> Non
     assert done.returncode == 0, done.stderr[-2000:]
     server, text = done.stdout.strip().split(" ", 1)
     assert text == f"forked by {server}"
+
+
+# -- feeds parsed in the worker processes ---------------------------------------------------------
+
+FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
+
+
+def _feed(name: str, content_type: str, url: str | None = None) -> FetchResult:
+    url = url or f"https://feeds.example/{name}"
+    body = (FEEDS / name).read_bytes()
+    return FetchResult(url, url, 200, body, {"content-type": content_type})
+
+
+def _feeds() -> list[FetchResult]:
+    return [
+        _feed("rss2.xml", "application/rss+xml"),
+        _feed("invalid.xml", "application/xml"),
+        _feed("atom.xml", "application/atom+xml"),
+        _feed("error-page.html", "text/html"),
+        _feed("feed.json", "application/feed+json"),
+    ]
+
+
+def crash_on_feed_marker(results: Sequence[FetchResult]) -> list[ParsedFeed | ParseError]:
+    """Like parse_feeds, but kills its process on a marker feed, as a crashing parser would."""
+    if any(r.url.endswith("/crash") for r in results):
+        os._exit(70)
+    return parse_feeds(results)
+
+
+def test_feeds_parsed_in_the_workers_match_parsing_in_process() -> None:
+    feeds = _feeds()
+    expected = parse_feeds(feeds)
+    assert [type(e) for e in expected] == [
+        ParsedFeed,
+        ParseError,
+        ParsedFeed,
+        ParseError,
+        ParsedFeed,
+    ]
+    with Extractor(2) as extractor:
+        parsed = extractor.parse_feeds(feeds)
+    assert [p for p in parsed if isinstance(p, ParsedFeed)] == [
+        e for e in expected if isinstance(e, ParsedFeed)
+    ]
+    errors = [(type(p), str(p), p.url) for p in parsed if isinstance(p, ParseError)]
+    assert errors == [(type(e), str(e), e.url) for e in expected if isinstance(e, ParseError)]
+    assert Extractor(0).parse_feeds(feeds)[0] == expected[0]
+    assert Extractor(2).parse_feeds([]) == []
+
+
+@pytest.mark.slow
+def test_a_feed_that_kills_its_worker_is_a_parse_error_and_the_others_still_parse() -> None:
+    good = _feed("rss2.xml", "application/rss+xml")
+    crash = FetchResult("https://feeds.example/crash", "https://feeds.example/crash", 200, b"<")
+    with Extractor(2) as extractor:
+        parsed = extractor.parse_feeds([good, crash, good], parse=crash_on_feed_marker)
+        error = parsed[1]
+        assert isinstance(error, ParseError)
+        assert error.url == crash.url
+        assert "worker process died" in str(error)
+        assert parsed[0] == parsed[2] == parse_feed(good)
+        # the rebuilt pool serves pages and feeds as before
+        assert extractor.parse_feeds([good]) == [parse_feed(good)]
+
+
+# -- what the workers would import from the main module ------------------------------------------
+
+_MARKER = """
+import os
+
+IMPORTED_IN = os.getpid()
+
+
+def where_imported(html, url, *, min_text_chars):
+    from monitor.models import ExtractedPage
+
+    place = "fork server" if IMPORTED_IN != os.getpid() else "worker"
+    return ExtractedPage(text=place, title=url)
+"""
+
+_MAIN = """
+import json
+import sys
+
+from marker import where_imported
+from monitor.extract_pool import Extractor, main_imports
+
+if __name__ == "__main__":
+    import csv
+
+    with Extractor(1, page_extractor=where_imported) as extractor:
+        (result,) = extractor.extract_many([("https://main.test/a", b"<html></html>")])
+    print(json.dumps({"preload": main_imports(), "imported_in": result.text}))
+"""
+
+
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(),
+    reason="this platform has no fork server: workers are spawned",
+)
+@pytest.mark.parametrize("run_as", ["script", "module"])
+def test_what_the_main_module_imports_is_loaded_in_the_fork_server_not_in_each_worker(
+    tmp_path: Path, run_as: str
+) -> None:
+    # A worker runs its parent's main module again before its first task: for `monitor run`
+    # that imports the CLI, for a deployment's `python -m prefect.engine` all of Prefect. The
+    # fork server must have imported it all before forking, so that workers start warm.
+    (tmp_path / "marker.py").write_text(_MARKER, encoding="utf-8")
+    (tmp_path / "main_job.py").write_text(_MAIN, encoding="utf-8")
+    command = ["main_job.py"] if run_as == "script" else ["-m", "main_job"]
+    done = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    if run_as == "script":
+        # its top-level imports, not the __main__ guard's
+        assert out["preload"] == ["json", "marker", "monitor.extract_pool", "sys"]
+    else:
+        assert out["preload"] == ["main_job"]
+    assert out["imported_in"] == "fork server"
+
+
+def test_nothing_is_loaded_for_a_main_that_workers_do_not_run_again(tmp_path: Path) -> None:
+    # `python -c` and a package's __main__ (`python -m package`) are not run again in workers.
+    show = "from monitor.extract_pool import main_imports; print(main_imports())\n"
+    (tmp_path / "tool").mkdir()
+    (tmp_path / "tool" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "tool" / "__main__.py").write_text("import json\n" + show, encoding="utf-8")
+    for command in (["-c", "import json\n" + show], ["-m", "tool"]):
+        done = subprocess.run(
+            [sys.executable, *command], capture_output=True, text=True, check=False, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
-from monitor.feeds import MAX_SITEMAP_ENTRIES, parse_feed
+from monitor.feeds import MAX_SITEMAP_ENTRIES, parse_feed, parse_feeds
 from monitor.models import FetchResult
 
 FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
@@ -30,6 +30,27 @@ def result(
         content=body,
         headers={"content-type": content_type} if content_type else {},
     )
+
+
+def test_parse_feeds_gives_each_documents_error_in_its_place() -> None:
+    docs = [
+        result("rss2.xml", content_type="application/rss+xml"),
+        result("invalid.xml", url="https://feeds.example/broken"),
+        result("atom.xml", content_type="application/atom+xml"),
+        result("error-page.html", content_type="text/html", url="https://feeds.example/page"),
+    ]
+    parsed = parse_feeds(docs)
+    assert len(parsed) == len(docs)
+    assert parsed[0] == parse_feed(docs[0])
+    assert parsed[2] == parse_feed(docs[2])
+    for index in (1, 3):
+        error = parsed[index]
+        assert isinstance(error, ParseError)
+        assert error.url == docs[index].url
+        with pytest.raises(ParseError) as raised:
+            parse_feed(docs[index])
+        assert str(error) == str(raised.value)
+    assert parse_feeds([]) == []
 
 
 def test_rss2_entries_titles_and_kind() -> None:

@@ -15,6 +15,8 @@ nothing here raises for a single bad source or page. What is kept per source bet
 Two ways to run it: :func:`collect` does the whole stage in one coroutine; a :class:`Fetcher`
 lets synchronous code (the flow's tasks, on several threads) poll with :func:`poll_sources` and
 then fetch pages batch by batch, all through one client and one set of concurrency limits.
+Feeds are parsed off the client's event loop, and with :func:`poll_sources` wherever its
+``parse`` says (the flow parses them in the extraction worker processes, in parallel).
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import FetchError, ParseError, TransientFetchError
-from monitor.feeds import parse_feed
+from monitor.feeds import FeedsParser, parse_feeds
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
-from monitor.models import FeedEntry, FetchResult, SourceError, SourceErrorKind
+from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.sources import (
     FeedPoll,
     SourceHealthChange,
@@ -85,37 +87,70 @@ def _source_error(source: str, url: str, kind: SourceErrorKind, exc: Exception) 
 
 
 async def poll_feeds(
-    client: httpx.AsyncClient, policy: FetchPolicy, sources: Sequence[SourceState]
+    client: httpx.AsyncClient,
+    policy: FetchPolicy,
+    sources: Sequence[SourceState],
+    parse: FeedsParser = parse_feeds,
 ) -> list[FeedPoll]:
+    return to_polls(sources, await fetch_feeds(client, policy, sources), policy, parse)
+
+
+async def fetch_feeds(
+    client: httpx.AsyncClient, policy: FetchPolicy, sources: Sequence[SourceState]
+) -> list[FetchResult | FetchError]:
+    """Fetch every source's feed with its stored validators (a 304 when unchanged)."""
     requests = [FetchRequest(s.url, etag=s.etag, last_modified=s.last_modified) for s in sources]
-    results = await fetch_all(client, requests, policy)
-    return [_to_poll(src, res, policy) for src, res in zip(sources, results, strict=True)]
+    return await fetch_all(client, requests, policy)
 
 
-def _to_poll(
-    source: SourceState, result: FetchResult | FetchError, policy: FetchPolicy
+def to_polls(
+    sources: Sequence[SourceState],
+    results: Sequence[FetchResult | FetchError],
+    policy: FetchPolicy,
+    parse: FeedsParser = parse_feeds,
+) -> list[FeedPoll]:
+    """The outcome of each source's poll from its fetch; the documents fetched are parsed with
+    one call of ``parse``, which may run them in parallel."""
+    bodies = [r for r in results if isinstance(r, FetchResult) and not r.not_modified]
+    outcomes = parse(bodies)
+    if len(outcomes) != len(bodies):
+        raise ValueError(f"{len(bodies)} feeds parsed into {len(outcomes)} results")
+    parsed = iter(outcomes)
+    polls: list[FeedPoll] = []
+    for source, result in zip(sources, results, strict=True):
+        if isinstance(result, FetchError):
+            polls.append(_failed_poll(source, result, policy))
+        elif result.not_modified:
+            polls.append(
+                FeedPoll(
+                    source,
+                    not_modified=True,
+                    etag=result.etag or source.etag,
+                    last_modified=result.last_modified or source.last_modified,
+                )
+            )
+        else:
+            polls.append(_parsed_poll(source, result, next(parsed)))
+    return polls
+
+
+def _failed_poll(source: SourceState, error: FetchError, policy: FetchPolicy) -> FeedPoll:
+    wait = error.retry_after_s if isinstance(error, TransientFetchError) else None
+    return FeedPoll(
+        source,
+        error=_source_error(source.name, source.url, SourceErrorKind.FETCH, error),
+        retry_after_s=min(wait, policy.max_retry_after_s) if wait is not None else None,
+    )
+
+
+def _parsed_poll(
+    source: SourceState, result: FetchResult, parsed: ParsedFeed | ParseError
 ) -> FeedPoll:
-    if isinstance(result, FetchError):
-        wait = result.retry_after_s if isinstance(result, TransientFetchError) else None
+    if isinstance(parsed, ParseError):
         return FeedPoll(
-            source,
-            error=_source_error(source.name, source.url, SourceErrorKind.FETCH, result),
-            retry_after_s=min(wait, policy.max_retry_after_s) if wait is not None else None,
+            source, error=_source_error(source.name, source.url, SourceErrorKind.PARSE, parsed)
         )
-    if result.not_modified:
-        return FeedPoll(
-            source,
-            not_modified=True,
-            etag=result.etag or source.etag,
-            last_modified=result.last_modified or source.last_modified,
-        )
-    try:
-        feed = parse_feed(result)
-    except ParseError as exc:
-        return FeedPoll(
-            source, error=_source_error(source.name, source.url, SourceErrorKind.PARSE, exc)
-        )
-    return FeedPoll(source, feed=feed, etag=result.etag, last_modified=result.last_modified)
+    return FeedPoll(source, feed=parsed, etag=result.etag, last_modified=result.last_modified)
 
 
 def commit_validators(
@@ -341,16 +376,20 @@ class Fetcher:
             self._client, self._limits = make_client(self.policy), FetchLimits(self.policy)
         return self._client, self._limits
 
-    async def _poll(self, sources: Sequence[SourceState]) -> list[FeedPoll]:
+    async def _fetch_feeds(self, sources: Sequence[SourceState]) -> list[FetchResult | FetchError]:
         client, _ = self._http()
-        return await poll_feeds(client, self.policy, sources)
+        return await fetch_feeds(client, self.policy, sources)
 
     async def _fetch(self, jobs: Sequence[PageJob]) -> list[FetchedPage]:
         client, limits = self._http()
         return await fetch_pages(client, self.policy, jobs, limits)
 
-    def poll_feeds(self, sources: Sequence[SourceState]) -> list[FeedPoll]:
-        return self._run(self._poll(sources))
+    def poll_feeds(
+        self, sources: Sequence[SourceState], parse: FeedsParser = parse_feeds
+    ) -> list[FeedPoll]:
+        """Fetch the feeds on the client's loop, then parse them here (or wherever ``parse``
+        sends them): parsing is CPU work, and on the loop it would hold up every request."""
+        return to_polls(sources, self._run(self._fetch_feeds(sources)), self.policy, parse)
 
     def fetch_pages(self, jobs: Sequence[PageJob]) -> list[FetchedPage]:
         return self._run(self._fetch(jobs))
@@ -387,10 +426,12 @@ def poll_sources(
     *,
     now: datetime,
     failing_after: int = SOURCE_FAILING_AFTER,
+    parse: FeedsParser = parse_feeds,
 ) -> Poll:
     """Poll every enabled source that is due (not left alone at its server's request, see
-    :func:`deferred`), record the outcome, and list the entries to fetch."""
+    :func:`deferred`), record the outcome, and list the entries to fetch. ``parse`` parses the
+    feeds fetched (here, by default)."""
     due, waiting = deferred(_synced_sources(sessions, sources), now)
-    polls = fetcher.poll_feeds(due)
+    polls = fetcher.poll_feeds(due, parse)
     jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
     return Poll(tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting))
