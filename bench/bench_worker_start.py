@@ -2,7 +2,8 @@
 
 A worker process first runs its parent's main module again. This benchmark starts a fresh
 process for each way the cycle runs and measures, from the moment the cycle's pool is asked
-for its workers, how long until they answer and the CPU they used:
+for its workers, how long until they answer, the CPU they used and the memory they hold
+alone (not shared with the fork server or each other):
 
   monitor run        a script main that imports the CLI, like the ``monitor`` console script,
                      with the fork server started ahead (``monitor run`` starts it first)
@@ -36,6 +37,14 @@ def _cpu(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+def _private_mb(pid):
+    # memory only this process holds (not shared with the fork server or its siblings)
+    total = 0
+    for line in open(f"/proc/{pid}/smaps_rollup"):
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            total += int(line.split()[1])
+    return total / 1024
+
 def measure():
     if os.environ.get("BENCH_NO_PRELOAD"):
         pool.main_imports = lambda: []
@@ -48,10 +57,13 @@ def measure():
         extractor.start()
         extractor._get_pool()
         ready = time.perf_counter() - started
-        workers = sum(_cpu(pid) for pid in extractor._pool._processes)
+        extractor_pids = list(extractor._pool._processes)
+        workers = sum(_cpu(pid) for pid in extractor_pids)
+        private = sum(_private_mb(pid) for pid in extractor_pids)
     from multiprocessing import forkserver
     server = _cpu(forkserver._forkserver._forkserver_pid)
-    print(json.dumps({"ready_s": ready, "workers_cpu_s": workers, "server_cpu_s": server}))
+    print(json.dumps({"ready_s": ready, "workers_cpu_s": workers, "server_cpu_s": server,
+                      "workers_private_mb": private}))
 """
 
 _SCRIPT_MAIN = (
@@ -86,11 +98,13 @@ def report(mode: str, runs: dict[bool, list[dict[str, float]]]) -> None:
         ready[preload] = statistics.median(r["ready_s"] for r in runs[preload])
         workers = statistics.median(r["workers_cpu_s"] for r in runs[preload])
         server = statistics.median(r["server_cpu_s"] for r in runs[preload])
+        private = statistics.median(r["workers_private_mb"] for r in runs[preload])
         cpu[preload] = workers + (server if counts_server else 0.0)
         label = "main's imports preloaded" if preload else "workers import them"
         print(
             f"{mode:15s} {label:24s}: workers ready in {ready[preload]:5.2f} s, their CPU "
-            f"{workers:5.2f} s, the fork server's {server:5.2f} s"
+            f"{workers:5.2f} s, the fork server's {server:5.2f} s; workers' private memory "
+            f"{private:4.0f} MB"
         )
     counted = "workers' and fork server's" if counts_server else "workers'"
     print(
