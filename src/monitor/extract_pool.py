@@ -8,9 +8,9 @@ Contract
   ``None``; the pool is rebuilt and the other pages of the batch still get their results. The
   one error it raises is :class:`~monitor.errors.ExtractionError` when worker processes cannot
   be started at all (a broken environment, not a bad page).
-* :meth:`Extractor.parse_feeds` parses fetched feeds in the same worker processes, one feed
-  per task, with the same isolation: a feed that kills its worker gives a
-  :class:`~monitor.errors.ParseError`.
+* :meth:`Extractor.parse_feeds` parses fetched feeds in the same worker processes once they
+  are up (here until then), one feed per task, with the same isolation: a feed that kills its
+  worker gives a :class:`~monitor.errors.ParseError`.
 * Workers are forked from a fork server that has imported and warmed up trafilatura once
   (:mod:`monitor.extract_warm`) where the platform has one, else spawned; never forked from the
   pipeline's own threaded process.
@@ -344,17 +344,19 @@ class Extractor:
         self, results: Sequence[FetchResult], *, parse: FeedsParser = parse_feeds
     ) -> list[ParsedFeed | ParseError]:
         """:func:`monitor.feeds.parse_feeds` in the worker processes, one feed per task, so
-        that feeds are parsed on every core (in-process with ``workers=0``).
+        that feeds are parsed on every core; here when there are no workers, or when they have
+        not answered yet.
 
         feedparser takes tens of milliseconds of CPU for a feed of a hundred entries; a cycle
-        waits for every feed before it fetches any page. A feed whose parsing kills its worker,
-        or whose result cannot come back, gives a :class:`~monitor.errors.ParseError`, and the
-        pool is rebuilt as for a page. Raises :class:`ExtractionError` only if the worker
-        processes cannot be started.
+        waits for every feed before it fetches any page. Workers still starting (a fork server
+        that is importing what a deployment's flow run imports takes seconds) are not waited
+        for: the feeds are parsed here meanwhile, and the pages fetched. A feed whose parsing
+        kills its worker, or whose result cannot come back, gives a
+        :class:`~monitor.errors.ParseError`, and the pool is rebuilt as for a page.
         """
-        if self.workers == 0 or not results:
+        pool = self._ready_pool() if self.workers and results else None
+        if pool is None:
             return parse(results)
-        pool = self._get_pool()
         futures = [
             (i, i + 1, self._submit(pool, parse, results[i : i + 1])) for i in range(len(results))
         ]
@@ -365,6 +367,18 @@ class Extractor:
             else ParseError("the feed parser's worker process died on this feed", url=result.url)
             for outcome, result in zip(parsed, results, strict=True)
         ]
+
+    def _ready_pool(self) -> ProcessPoolExecutor | None:
+        """The pool if its workers have answered, else ``None``; never waits, never starts it."""
+        with self._lock:
+            if self._pool is None and self._starting is not None:
+                pool, probes = self._starting
+                if not all(probe.done() for probe in probes):
+                    return None
+                if any(probe.exception() is not None for probe in probes):
+                    return None  # the next _get_pool reports it
+                self._pool, self._starting = pool, None
+            return self._pool
 
     def _page_work(self) -> _Work:
         return partial(_extract_chunk, self._extract, self.min_text_chars)

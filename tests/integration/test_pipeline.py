@@ -310,6 +310,7 @@ def test_feeds_parsed_in_the_extraction_workers_poll_as_parsed_here(
             )
 
     with Extractor(1) as workers:
+        workers.extract_many([("https://up.example/", b"<html></html>")])  # the worker is up
         there = poll(workers)
     here = poll(Extractor(0))  # the same feeds again: no validators stored in between
 

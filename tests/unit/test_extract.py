@@ -489,6 +489,32 @@ def crash_on_feed_marker(results: Sequence[FetchResult]) -> list[ParsedFeed | Pa
     return parse_feeds(results)
 
 
+def pid_parser(results: Sequence[FetchResult]) -> list[ParsedFeed | ParseError]:
+    """A feed parser that says which process ran it."""
+    return [ParseError(str(os.getpid()), url=r.url) for r in results]
+
+
+def _up(extractor: Extractor) -> Extractor:
+    """``extractor`` once its workers have answered (they have extracted a page)."""
+    extractor.extract_many([("https://up.example/", b"<html></html>")])
+    return extractor
+
+
+def test_feeds_are_parsed_in_the_workers_once_they_are_up_and_here_until_then() -> None:
+    feeds = _feeds()[:2]
+    before = set(multiprocessing.active_children())
+    waiting = Extractor(1)
+    # never started: nothing is started or waited for, the feeds are parsed here
+    assert [str(p) for p in waiting.parse_feeds(feeds, parse=pid_parser)] == [str(os.getpid())] * 2
+    assert not set(multiprocessing.active_children()) - before
+    with Extractor(2) as extractor:
+        ran_in = {str(p) for p in _up(extractor).parse_feeds(feeds, parse=pid_parser)}
+        workers = {str(pid) for pid in extractor._pool._processes} if extractor._pool else set()
+    assert ran_in
+    assert ran_in <= workers
+    assert Extractor(0).parse_feeds(feeds, parse=pid_parser)[0].url == feeds[0].url
+
+
 def test_feeds_parsed_in_the_workers_match_parsing_in_process() -> None:
     feeds = _feeds()
     expected = parse_feeds(feeds)
@@ -500,7 +526,7 @@ def test_feeds_parsed_in_the_workers_match_parsing_in_process() -> None:
         ParsedFeed,
     ]
     with Extractor(2) as extractor:
-        parsed = extractor.parse_feeds(feeds)
+        parsed = _up(extractor).parse_feeds(feeds)
     assert [p for p in parsed if isinstance(p, ParsedFeed)] == [
         e for e in expected if isinstance(e, ParsedFeed)
     ]
@@ -515,14 +541,16 @@ def test_a_feed_that_kills_its_worker_is_a_parse_error_and_the_others_still_pars
     good = _feed("rss2.xml", "application/rss+xml")
     crash = FetchResult("https://feeds.example/crash", "https://feeds.example/crash", 200, b"<")
     with Extractor(2) as extractor:
-        parsed = extractor.parse_feeds([good, crash, good], parse=crash_on_feed_marker)
+        parsed = _up(extractor).parse_feeds([good, crash, good], parse=crash_on_feed_marker)
         error = parsed[1]
         assert isinstance(error, ParseError)
         assert error.url == crash.url
         assert "worker process died" in str(error)
         assert parsed[0] == parsed[2] == parse_feed(good)
-        # the rebuilt pool serves pages and feeds as before
-        assert extractor.parse_feeds([good]) == [parse_feed(good)]
+        # a rebuilt pool parses feeds as before, in a worker
+        (again,) = _up(extractor).parse_feeds([good], parse=pid_parser)
+        assert str(again) != str(os.getpid())
+        assert _up(extractor).parse_feeds([good]) == [parse_feed(good)]
 
 
 # -- what the workers would import from the main module ------------------------------------------
