@@ -102,7 +102,9 @@ def main_imports() -> list[str]:
     The fork server imports them once instead, and the workers forked from it find them
     loaded. These are the module run with ``-m``, or what a main script's top-level import
     statements name (those this process has loaded). Nothing for an interactive session,
-    ``-c``, or a package's ``__main__``, which are not run again.
+    ``-c``, or a package's ``__main__``, which are not run again. (A module that started
+    threads on import would now do so in the fork server, and forking a threaded process is
+    unsafe; Prefect's and the CLI's modules start none.)
     """
     main = sys.modules.get("__main__")
     spec_name = getattr(getattr(main, "__spec__", None), "name", None)
@@ -364,7 +366,11 @@ class Extractor:
         return [
             outcome
             if outcome is not None
-            else ParseError("the feed parser's worker process died on this feed", url=result.url)
+            else ParseError(
+                "parsing this feed killed its worker process, or gave a result that could not "
+                "be sent back",
+                url=result.url,
+            )
             for outcome, result in zip(parsed, results, strict=True)
         ]
 

@@ -545,7 +545,7 @@ def test_a_feed_that_kills_its_worker_is_a_parse_error_and_the_others_still_pars
         error = parsed[1]
         assert isinstance(error, ParseError)
         assert error.url == crash.url
-        assert "worker process died" in str(error)
+        assert "killed its worker process" in str(error)
         assert parsed[0] == parsed[2] == parse_feed(good)
         # a rebuilt pool parses feeds as before, in a worker
         (again,) = _up(extractor).parse_feeds([good], parse=pid_parser)
