@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -86,9 +86,15 @@ def _context() -> multiprocessing.context.BaseContext:
     from the pipeline's own (threaded) process."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["monitor.extract_warm", *main_imports()])
+        ctx.set_forkserver_preload(list(_preload()))
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+@cache
+def _preload() -> tuple[str, ...]:
+    # Once per process: the main module does not change, and every pool asks for a context.
+    return ("monitor.extract_warm", *main_imports())
 
 
 def main_imports() -> list[str]:
