@@ -22,6 +22,7 @@ from monitor.extract import extract_page
 from monitor.extract_pool import Extractor
 from monitor.feeds import parse_feed, parse_feeds
 from monitor.models import ExtractedPage, FetchResult, ParsedFeed
+from tests.unit.test_feeds import result as feed
 
 PAGES = Path(__file__).parent.parent / "fixtures" / "pages"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((PAGES / "expected.json").read_text("utf-8"))
@@ -463,22 +464,14 @@ def test_the_fork_server_started_ahead_is_the_one_the_workers_come_from() -> Non
 
 # -- feeds parsed in the worker processes ---------------------------------------------------------
 
-FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
-
-
-def _feed(name: str, content_type: str, url: str | None = None) -> FetchResult:
-    url = url or f"https://feeds.example/{name}"
-    body = (FEEDS / name).read_bytes()
-    return FetchResult(url, url, 200, body, {"content-type": content_type})
-
 
 def _feeds() -> list[FetchResult]:
     return [
-        _feed("rss2.xml", "application/rss+xml"),
-        _feed("invalid.xml", "application/xml"),
-        _feed("atom.xml", "application/atom+xml"),
-        _feed("error-page.html", "text/html"),
-        _feed("feed.json", "application/feed+json"),
+        feed("rss2.xml", content_type="application/rss+xml", url="https://feeds.example/rss"),
+        feed("invalid.xml", url="https://feeds.example/invalid"),
+        feed("atom.xml", content_type="application/atom+xml", url="https://feeds.example/atom"),
+        feed("error-page.html", content_type="text/html", url="https://feeds.example/page"),
+        feed("feed.json", content_type="application/feed+json", url="https://feeds.example/json"),
     ]
 
 
@@ -538,7 +531,7 @@ def test_feeds_parsed_in_the_workers_match_parsing_in_process() -> None:
 
 @pytest.mark.slow
 def test_a_feed_that_kills_its_worker_is_a_parse_error_and_the_others_still_parse() -> None:
-    good = _feed("rss2.xml", "application/rss+xml")
+    good = feed("rss2.xml", content_type="application/rss+xml")
     crash = FetchResult("https://feeds.example/crash", "https://feeds.example/crash", 200, b"<")
     with Extractor(2) as extractor:
         parsed = _up(extractor).parse_feeds([good, crash, good], parse=crash_on_feed_marker)
