@@ -30,12 +30,8 @@ from pathlib import Path
 
 # The measuring code run inside each fresh process (as its main module's body).
 _PROBE = """
-import json, os, sys, time
+import json, os, time
 import monitor.extract_pool as pool
-
-def _cpu(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 def _private_mb(pid):
     # memory only this process holds (not shared with the fork server or its siblings)
@@ -46,6 +42,8 @@ def _private_mb(pid):
     return total / 1024
 
 def measure():
+    # imported here, not at the top: a worker that runs this module again must not load it
+    from bench_throughput import _cpu_seconds as _cpu
     if os.environ.get("BENCH_NO_PRELOAD"):
         pool.main_imports = lambda: []
     if os.environ.get("BENCH_START_AHEAD"):
@@ -75,7 +73,9 @@ _MODULE_MAIN = "import prefect.engine\n" + _PROBE + "\nif __name__ == '__main__'
 
 
 def run(where: Path, mode: str, preload: bool) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(where), *sys.path[1:]]))
+    # the measuring code uses bench_throughput's /proc readers: this directory on the path
+    bench = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(where), bench, *sys.path[1:]]))
     env.pop("BENCH_NO_PRELOAD", None)
     if not preload:
         env["BENCH_NO_PRELOAD"] = "1"
