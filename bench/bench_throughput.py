@@ -7,13 +7,16 @@ takes no share of the pipeline's interpreter), then measures, in this process an
   bare-1   trafilatura.bare_extraction over the same HTML, one process (before and after the
            cycle, pooled: the machine's speed drifts)
   bare-P   the same spread over P processes (P = the pipeline's extraction workers)
+  fast-1   bare-1 in trafilatura's fast mode (no readability/jusText comparison), the mode the
+           cycle extracts in unless MONITOR_EXTRACTION__FALLBACKS=always (before and after)
   cycle    one full `monitor run` cycle (the Prefect flow: fetch feeds and pages, extract,
            dedup, stories, developments, topic match, alerts), with what `monitor run` does
            before its cycle done already: the Prefect server started, the extraction workers'
            fork server started (it imports trafilatura meanwhile); and the database created
            (once in a deployment's life, not every cycle)
 
-and prints articles/s for each and the ratios cycle/bare-1 and cycle/bare-P, with the CPU time
+and prints articles/s for each and the ratios cycle/bare-1, cycle/bare-P and cycle/fast-1 (like
+for like with the cycle's extraction mode: what the rest of the pipeline costs), with the CPU time
 the cycle took per kind of process (on Linux): the flow's own process, the extraction workers,
 the Prefect server, and anything else that ran on the machine meanwhile. From the CPU time of
 bare-1 and of the cycle's processes it also prints the ratio's ceiling: the cycle/bare-1 ratio
@@ -36,6 +39,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -45,25 +49,30 @@ import yaml
 PAGE_BYTES = 60_000
 
 
-def _bare(pages: list[tuple[str, bytes]]) -> int:
+def _bare(pages: list[tuple[str, bytes]], fast: bool = False) -> int:
     import trafilatura
 
     ok = 0
     for url, html in pages:
-        doc = trafilatura.bare_extraction(html, url=url, with_metadata=True)
+        doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, fast=fast)
         ok += doc is not None
     return ok
 
 
-def bare_throughput(pages: list[tuple[str, bytes]], processes: int) -> float:
+def bare_throughput(pages: list[tuple[str, bytes]], processes: int, fast: bool = False) -> float:
     start = time.perf_counter()
     if processes <= 1:
-        _bare(pages)
+        _bare(pages, fast)
     else:
         chunks = [pages[i::processes] for i in range(processes)]
         with ProcessPoolExecutor(processes) as pool:
-            list(pool.map(_bare, chunks))
+            list(pool.map(partial(_bare, fast=fast), chunks))
     return len(pages) / (time.perf_counter() - start)
+
+
+def pooled(before: float, after: float) -> float:
+    """One rate from two passes over the same pages: both passes' pages over both's time."""
+    return 2 / (1 / before + 1 / after)
 
 
 def newsroom(n: int, base_url: str) -> tuple[dict[str, tuple[bytes, str]], list[tuple[str, bytes]]]:
@@ -372,6 +381,7 @@ def main() -> int:
     cpu0 = time.process_time()
     bare1_before = bare_throughput(pages, 1)
     cpu_before = time.process_time() - cpu0
+    fast1_before = bare_throughput(pages, 1, fast=True)
     bare_p = bare_throughput(pages, args.workers)
     fork_cpu = fork_server_cpu()  # its start, done before the cycle
     t0 = time.perf_counter()
@@ -383,8 +393,9 @@ def main() -> int:
     cpu0 = time.process_time()
     bare1_after = bare_throughput(pages, 1)
     cpu_after = time.process_time() - cpu0
+    fast1 = pooled(fast1_before, bare_throughput(pages, 1, fast=True))
     bare1_cpu = (cpu_before + cpu_after) / (2 * len(pages))  # seconds of CPU per page
-    bare1 = 2 / (1 / bare1_before + 1 / bare1_after)  # both passes' pages over both's time
+    bare1 = pooled(bare1_before, bare1_after)
     stop_send.send(True)
     server.join(10)
 
@@ -398,6 +409,7 @@ def main() -> int:
         f"quiet again: {quiet_wait:.0f} s)"
     )
     print(f"bare trafilatura, {args.workers} processes:      {bare_p:7.1f} articles/s")
+    print(f"bare trafilatura, fast mode, 1 process: {fast1:7.1f} articles/s")
     print(
         f"full cycle ({report['articles_stored']} stored, {report['new_stories']} stories, "
         f"{report['alerts_created']} alerts): {cycle:7.1f} articles/s in {cycle_s:.1f} s"
@@ -438,6 +450,11 @@ def main() -> int:
             f"on {cores} cores fully busy, cycle / bare-1 is at most {ceiling:.2f}"
         )
     print(f"ratio cycle / bare-1: {cycle / bare1:.2f}   (target >= 0.85)")
+    print(
+        f"ratio cycle / fast-1: {cycle / fast1:.2f}   (the cycle extracts with "
+        f"fallbacks={get_settings().extraction.fallbacks}: like for like, this is what the rest "
+        "of the pipeline costs)"
+    )
     print(
         f"ratio cycle / bare-{args.workers}: {cycle / bare_p:.2f}   (extraction alone on every "
         "core: the cycle shares those cores with fetching, detection and Prefect)"

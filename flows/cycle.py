@@ -224,7 +224,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
     summary_only = 0
     # The workers also read each page for detection (sentences, fingerprint, terms), which
     # keeps that CPU work off the sequential detect stage.
-    reader = partial(extract_and_read, settings=settings.detection)
+    reader = partial(extract_and_read, settings=settings.detection, fallbacks=cfg.fallbacks)
     with (
         Extractor(cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader) as pool,
         Fetcher(FetchPolicy.from_settings(settings)) as fetcher,

@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.alerts.settings import ChannelConfig, DeliverySettings, TopicDelivery
 from monitor.errors import ConfigError
+from monitor.models import Fallbacks
 from monitor.stories.settings import DetectionSettings
 
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
@@ -66,6 +67,11 @@ class SmtpSettings(BaseModel):
 class ExtractionSettings(BaseModel):
     workers: int = Field(2, ge=0, description="extraction processes; 0 runs in-process")
     min_text_chars: int = Field(200, ge=0, description="shorter extractions fall back to summary")
+    fallbacks: Fallbacks = Field(
+        "as_needed",
+        description="trafilatura's readability/jusText fallbacks: only for a page its fast mode "
+        "cannot extract (as_needed), or compared on every page (always)",
+    )
     batch_size: int = Field(
         128, ge=1, description="pages per fetch-extract and detect task (first and last: fewer)"
     )

@@ -9,10 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from monitor.stories.reading import Reading
+
+# When extraction consults trafilatura's fallback extractors (readability, jusText): only for a
+# page its fast mode cannot extract, or on every page (trafilatura's default).
+Fallbacks = Literal["as_needed", "always"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,6 +228,50 @@ def test_a_cycle_runs_stage_and_batch_tasks_never_one_per_article(
     assert all(r.state is not None and r.state.is_completed() for r in runs)
 
 
+@pytest.mark.parametrize(("fallbacks", "whole_body"), [("as_needed", False), ("always", True)])
+def test_the_extraction_fallbacks_setting_reaches_the_extraction_processes(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mailbox: tuple[Mailbox, int],
+    local_server: LocalServer,
+    fallbacks: str,
+    whole_body: bool,
+) -> None:
+    from flows.cycle import monitor_cycle
+
+    from monitor.config import get_settings
+    from monitor.demo.server import Route
+    from monitor.storage.db import make_engine
+    from monitor.storage.tables import ArticleRow
+    from tests.unit.test_extract import TEASER_PAGE
+
+    _env(monkeypatch, tmp_path, mailbox[1])
+    monkeypatch.setenv("MONITOR_EXTRACTION__FALLBACKS", fallbacks)
+    page = local_server.url("/news/ferry-timetable")
+    feed = f"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>
+<title>Skellhaven Courier</title><link>{local_server.url("/")}</link>
+<item><title>Ferry timetable approved</title><link>{page}</link>
+<pubDate>Tue, 03 Jun 2031 18:00:00 +0000</pubDate></item></channel></rss>"""
+    rss = Route(body=feed.encode(), content_type="application/rss+xml")
+    local_server.table.set("/rss.xml", rss)
+    local_server.table.set("/news/ferry-timetable", Route(body=TEASER_PAGE.encode()))
+    config = {
+        "sources": [{"name": "courier", "url": local_server.url("/rss.xml")}],
+        "topics": [{"name": "ferry", "query": "ferry"}],
+    }
+    report = monitor_cycle(config_path=str(_config_file(tmp_path, config)))
+
+    assert (report["articles_stored"], report["summary_only"]) == (1, 0)
+    engine = make_engine(get_settings().resolved_database_url())
+    try:
+        with engine.connect() as conn:
+            text = conn.execute(select(ArticleRow.text)).scalar_one()
+    finally:
+        engine.dispose()
+    assert "Velden" in text
+    assert ("Norrvik" in text) is whole_body
+
+
 def test_batches_start_and_end_small_and_cover_everything_in_order() -> None:
     from flows.cycle import _batches
 

@@ -129,6 +129,49 @@ def test_text_shorter_than_minimum_gives_none() -> None:
     assert extract_page(html, url, min_text_chars=length + 1) is None
 
 
+# The body after the lead sits in a container trafilatura's own extractor discards by its class;
+# readability, which only the fallback comparison consults, keeps it.
+_LEAD = (
+    "The harbour council voted on Tuesday to approve the new ferry timetable after a debate "
+    "that lasted most of the afternoon session. Councillor Mara Velden said the change would "
+    "add two morning crossings from the first of June, and one more on Saturdays."
+)
+_REST = (
+    "Operators warned that fuel costs had risen by 14 per cent since the last review.",
+    "The timetable will be reviewed again in the autumn, the transport office said.",
+    "Passengers from the islands have asked for an earlier boat for years, said Ida Brenner.",
+    "The first new crossing will leave Skellhaven at 05:40 and reach Norrvik at 06:25.",
+)
+TEASER_PAGE = f"""<html lang="en"><head><title>Ferry timetable approved</title></head><body>
+<nav><a href="/">Home</a> <a href="/news">News</a></nav>
+<article><h1>Ferry timetable approved</h1><p>{_LEAD}</p>
+<div class="article-teaser">{"".join(f"<p>{p}</p>" for p in _REST)}</div></article>
+<footer><p>Skellhaven Courier. All rights reserved.</p></footer></body></html>"""
+TEASER_URL = "https://courier.example/news/ferry-timetable"
+
+
+def test_fast_extraction_is_kept_when_usable_and_the_fallbacks_consulted_otherwise() -> None:
+    fast = extract_page(TEASER_PAGE, TEASER_URL)
+    compared = extract_page(TEASER_PAGE, TEASER_URL, fallbacks="always")
+    assert fast is not None
+    assert compared is not None
+    # Fast mode: the lead only. The fallback comparison finds the rest of the body.
+    assert "Velden" in fast.text
+    assert "Norrvik" not in fast.text
+    assert "Velden" in compared.text
+    assert "Norrvik" in compared.text
+    # Too short for this caller in fast mode: extracted again with the fallbacks, not dropped.
+    rescued = extract_page(TEASER_PAGE, TEASER_URL, min_text_chars=len(fast.text) + 1)
+    assert rescued == compared
+    assert extract_page(TEASER_PAGE, TEASER_URL, min_text_chars=len(compared.text) + 1) is None
+
+
+def test_golden_pages_extract_the_same_with_or_without_the_fallbacks() -> None:
+    for name in NAMES:
+        url, html = load(name)
+        assert extract_page(html, url) == extract_page(html, url, fallbacks="always"), name
+
+
 def test_relative_canonical_is_resolved_against_the_page_url() -> None:
     url = "https://mirror.example/feeds/item?id=7"
     page = extract_page(load("courrier_collines_fr")[1], url)

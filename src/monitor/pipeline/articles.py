@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from monitor.errors import ParseError
 from monitor.extract import extract_page
-from monitor.models import Article, ExtractedPage
+from monitor.models import Article, ExtractedPage, Fallbacks
 from monitor.stories.reading import read_article
 from monitor.stories.settings import DetectionSettings
 from monitor.urls import canonicalize
@@ -127,14 +127,19 @@ def pages_to_extract(pages: Sequence[FetchedPage]) -> list[tuple[str, bytes]]:
 
 
 def extract_and_read(
-    html: bytes | str, url: str, *, min_text_chars: int, settings: DetectionSettings
+    html: bytes | str,
+    url: str,
+    *,
+    min_text_chars: int,
+    settings: DetectionSettings,
+    fallbacks: Fallbacks = "as_needed",
 ) -> ExtractedPage | None:
     """:func:`monitor.extract.extract_page` plus detection's reading of the page.
 
     Run in the extraction workers, so that the CPU work of splitting sentences, fingerprinting
     and counting terms happens on the other cores, not in the (sequential) detect stage.
     """
-    page = extract_page(html, url, min_text_chars=min_text_chars)
+    page = extract_page(html, url, min_text_chars=min_text_chars, fallbacks=fallbacks)
     if page is None:
         return None
     return replace(page, reading=read_article(page.title, page.text, settings))
