@@ -5,9 +5,10 @@ page chrome: menus, "most read" lists, inline scripts and styles, related links,
 then measures, in the same run and over the same HTML:
 
 * bare: ``trafilatura.bare_extraction(html, url=url, with_metadata=True)`` in one process;
-* bare with the options extract_page passes (no comments, comment containers pruned): the
-  difference to ``page`` is the stage's own per-page overhead;
-* page: :func:`monitor.extract.extract_page` in one process;
+* bare with the options extract_page passes (fast mode, no comments, comment containers
+  pruned): the difference to ``page`` is the stage's own per-page overhead;
+* page: :func:`monitor.extract.extract_page` in one process, and with ``fallbacks="always"``
+  (trafilatura's readability/jusText comparison on every page);
 * pool: :class:`monitor.extract_pool.Extractor` with ``--workers`` processes (pool start excluded,
   it is paid once per cycle; reported separately).
 
@@ -94,13 +95,19 @@ def main() -> None:
                 url=url,
                 with_metadata=True,
                 include_comments=False,
+                include_tables=True,
                 date_extraction_params=_DATE_PARAMS,
                 prune_xpath=_PRUNE_XPATH,
+                fast=True,
             )
 
     def page() -> None:
         for url, html in pages:
             extract_page(html, url)
+
+    def page_always() -> None:
+        for url, html in pages:
+            extract_page(html, url, fallbacks="always")
 
     def best(run: object) -> float:
         times = []
@@ -113,6 +120,7 @@ def main() -> None:
     t_bare = best(bare)
     t_same = best(bare_same_options)
     t_page = best(page)
+    t_always = best(page_always)
     with Extractor(args.workers) as extractor:
         start = time.perf_counter()
         extractor.extract_many(pages[:1])
@@ -127,6 +135,10 @@ def main() -> None:
     print(f"bare trafilatura, 1 process : {rate(t_bare):7.1f} pages/s")
     print(f"bare, extract_page options  : {rate(t_same):7.1f} pages/s  ratio {t_bare / t_same:.3f}")
     print(f"extract_page, 1 process     : {rate(t_page):7.1f} pages/s  ratio {t_bare / t_page:.3f}")
+    print(
+        f"extract_page, always fallbacks: {rate(t_always):5.1f} pages/s  "
+        f"ratio {t_bare / t_always:.3f}"
+    )
     print(
         f"Extractor, {args.workers} workers         : {rate(t_pool):7.1f} pages/s  "
         f"ratio {t_bare / t_pool:.3f}  (pool start {t_start:.2f} s, once)"
