@@ -12,11 +12,11 @@ Contract:
   are near-duplicate candidates when they share a band key; candidates are then verified with
   :func:`estimate_containment`. Lookup cost depends on the number of bands, not on the archive.
 
-Band geometry (defaults 32 bands x 4 rows over 128 permutations): a pair with Jaccard J becomes a
-candidate with probability 1 - (1 - J^4)^32, i.e. 0.99 at J=0.6, 0.77 at J=0.45, 0.05 at J=0.2.
-A text 80 % contained in one of similar length has J >= 0.67 and is found with probability > 0.99;
-a short excerpt of a much longer text has a lower J and may be missed, which the evaluation
-reports.
+Band geometry (defaults 64 bands x 2 rows over 128 permutations): a pair with Jaccard J becomes a
+candidate with probability 1 - (1 - J^2)^64, i.e. > 0.99 at J=0.3, 0.93 at J=0.2, 0.47 at J=0.1,
+so short excerpts of long texts are found too; every candidate is then verified by estimated
+containment, which keeps the false candidates out of the result (they cost a verification each,
+at most ``near_duplicate_candidates`` per lookup).
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ class ParseError(MonitorError):
 
 
 class ExtractionError(MonitorError):
-    """A page yielded no usable article text."""
+    """Extraction could not run or yielded no usable article text (the extraction processes
+    could not be started, or a page gave nothing to keep)."""
 
 
 class StorageError(MonitorError):

@@ -147,6 +147,3 @@ class AlertContent:
     outlets: tuple[str, ...]
     created_at: datetime
 
-    @property
-    def outlet_count(self) -> int:
-        return len(self.outlets)

@@ -23,7 +23,6 @@ import itertools
 import operator
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 _FOLD = str.maketrans(
@@ -372,13 +371,3 @@ def with_title_fallback(title: str, sentences: list[str]) -> list[str]:
     if not sentences and title.strip():
         return [fold(title).strip()]
     return sentences
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for item in items:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from monitor.alerts.digest import Digest, assemble
+from monitor.alerts.digest import Digest
 from monitor.alerts.model import (
     MessageKind,
     RenderedMessage,
@@ -188,10 +188,3 @@ def sample_alert(*, channel: str, now: datetime) -> AlertContent:
 def render_test(channel: str, env: jinja2.Environment, *, now: datetime) -> RenderedMessage:
     """A clearly marked test message for ``channel``."""
     return render_alert(sample_alert(channel=channel, now=now), env, test=True)
-
-
-def render_digest_of(
-    alerts: list[AlertContent], env: jinja2.Environment, *, now: datetime
-) -> RenderedMessage:
-    """Assemble and render in one step."""
-    return render_digest(assemble(alerts, now=now), env)

@@ -116,10 +116,6 @@ def build_articles(
     return sorted(articles, key=lambda a: _unknown_last(a.published_at))
 
 
-def in_publication_order(pages: Sequence[FetchedPage]) -> list[FetchedPage]:
-    """Pages by their feed's publication time (unknown last, feed order kept among equals)."""
-    return sorted(pages, key=lambda p: _unknown_last(p.job.entry.published))
-
 
 def pages_to_extract(pages: Sequence[FetchedPage]) -> list[tuple[str, bytes]]:
     """(url, html) for every page that was fetched; failed pages get an empty body."""

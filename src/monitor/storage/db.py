@@ -27,7 +27,7 @@ _REVISION_LINE = re.compile(
 )
 
 
-def normalise_url(url: str) -> str:
+def with_psycopg_driver(url: str) -> str:
     """Use psycopg 3 for plain ``postgresql://`` URLs (SQLAlchemy would pick psycopg2)."""
     parsed = make_url(url)
     if parsed.drivername in {"postgresql", "postgres"}:
@@ -87,7 +87,7 @@ def take_write_lock(session: Session) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url``; the parent directory of a SQLite file is created."""
-    url = normalise_url(url)
+    url = with_psycopg_driver(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
