@@ -46,7 +46,7 @@ from typing import TypeAlias
 
 from monitor.errors import QueryError
 
-__all__ = ["Document", "Query", "TopicMatch", "fold", "parse_query"]
+__all__ = ["Document", "Query", "TopicMatch", "parse_query", "search_fold"]
 
 # -- text normalisation ----------------------------------------------------------------------
 
@@ -60,7 +60,7 @@ _MIN_PREFIX = 2
 _MAX_DEPTH = 64
 
 
-def fold(text: str) -> str:
+def search_fold(text: str) -> str:
     """Lower-case and strip accents, the same way for queries and articles."""
     if text.isascii():
         return text.lower()
@@ -70,7 +70,7 @@ def fold(text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(fold(text))
+    return _WORD.findall(search_fold(text))
 
 
 class _Field:
