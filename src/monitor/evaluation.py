@@ -180,11 +180,12 @@ def replay(
             raise StorageError(f"{error.url}: detection failed: {error.kind} {error.message}")
     with Session(engine) as session:
         counted = select(AlertRow.article_id, func.count()).group_by(AlertRow.article_id)
-        alerts: dict[int, int] = {a: n for a, n in session.execute(counted)}
+        alerts: dict[int, int] = dict(session.execute(counted).all())
     out: list[Replayed] = []
     for item in items:
         result, seconds = results[id(item.article)]
-        out.append(Replayed(item, result, seconds, alerts.get(result.article_id, 0)))
+        raised = alerts.get(result.article_id, 0) if result.article_id is not None else 0
+        out.append(Replayed(item, result, seconds, raised))
     return out
 
 
@@ -214,23 +215,28 @@ def load_developments(path: Path) -> dict[str, DevelopmentLabel]:
         raise ConfigError(f"{path}: cannot read development labels: {exc.strerror}") from exc
     except ValueError as exc:
         raise ConfigError(f"{path}: not JSON: {exc}") from exc
-    labels: dict[str, DevelopmentLabel] = {}
     try:
-        for event, members in data["events"].items():
-            for member in members:
-                label = DevelopmentLabel(
-                    str(event), int(member["development"]), member["kind"], member.get("form")
-                )
-                if label.kind not in KINDS:
-                    raise ValueError(f"{member['id']}: kind {label.kind!r} not in {sorted(KINDS)}")
-                if label.form is not None and label.form not in FORMS:
-                    raise ValueError(f"{member['id']}: form {label.form!r} not in {sorted(FORMS)}")
-                if str(member["id"]) in labels:
-                    raise ValueError(f"{member['id']}: labelled twice")
-                labels[str(member["id"])] = label
+        pairs = [
+            (str(member["id"]), _label(str(event), member))
+            for event, members in data["events"].items()
+            for member in members
+        ]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ConfigError(f"{path}: not development labels: {exc}") from exc
+    labels = dict(pairs)
+    if len(labels) < len(pairs):
+        twice = sorted(ident for ident, n in Counter(i for i, _ in pairs).items() if n > 1)
+        raise ConfigError(f"{path}: labelled more than once: {', '.join(twice[:5])}")
     return labels
+
+
+def _label(event: str, member: dict[str, Any]) -> DevelopmentLabel:
+    label = DevelopmentLabel(event, int(member["development"]), member["kind"], member.get("form"))
+    if label.kind not in KINDS:
+        raise ValueError(f"{member['id']}: kind {label.kind!r} not in {sorted(KINDS)}")
+    if label.form is not None and label.form not in FORMS:
+        raise ValueError(f"{member['id']}: form {label.form!r} not in {sorted(FORMS)}")
+    return label
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,7 +498,9 @@ def evaluate(
     )
 
 
-def best_earlier_containment(texts: Sequence[str], shingle_size: int = 5) -> list[tuple[float, int]]:
+def best_earlier_containment(
+    texts: Sequence[str], shingle_size: int = 5
+) -> list[tuple[float, int]]:
     """For each text, the largest share of its word 5-grams found in one earlier text, and that
     text's index (``(0.0, -1)`` when none shares any); ties go to the later text.
 
@@ -578,6 +586,10 @@ def format_report(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole}" if whole else "-"
+
+
 def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "-"
 
@@ -592,10 +604,10 @@ def format_developments(scores: DevelopmentScores) -> list[str]:
 
     def row(t: DevelopmentTally, name: str) -> str:
         return (
-            f"  {t.groups:>6} {t.alerted_groups:>7}  {t.alerts:>6}  {t.alerts_per_development:>7.2f}"
-            f"  {t.redundant_alerts:>9}  {t.analysis_alerts:>15}  "
-            f"{f'{t.copies_caught}/{t.copies}':>10}  {f'{t.rewrites_silent}/{t.rewrites}':>15}"
-            f"  {name}"
+            f"  {t.groups:>6} {t.alerted_groups:>7}  {t.alerts:>6}  "
+            f"{t.alerts_per_development:>7.2f}  {t.redundant_alerts:>9}  {t.analysis_alerts:>15}  "
+            f"{_share(t.copies_caught, t.copies):>10}  "
+            f"{_share(t.rewrites_silent, t.rewrites):>15}  {name}"
         )
 
     lines += [row(t, event) for event, t in scores.per_event.items()]

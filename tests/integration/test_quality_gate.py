@@ -43,7 +43,8 @@ def figures(report: EvalReport) -> dict[str, float]:
     """The gated figures of one replay."""
     assert report.developments is not None
     total = report.developments.total
-    assert not report.developments.unlabelled and not report.developments.missing
+    assert not report.developments.unlabelled
+    assert not report.developments.missing
     return {
         "bcubed_f1": report.f1,
         "copies_as_duplicates": total.copies_caught / total.copies,

@@ -223,17 +223,13 @@ def eval_stream(
     The stream runs through the detect stage of a cycle with one topic that matches every
     article, so alerts count what detection calls new, whatever a query would have matched.
     """
-    from monitor.cli import fail, load_settings
-    from monitor.errors import ConfigError
+    from monitor.cli import load_settings
     from monitor.evaluation import evaluate, format_report, load_developments, load_stream, replay
     from monitor.storage.db import migrated_engine
 
     settings = load_settings()
-    try:
-        items = load_stream(path)
-        labels = load_developments(developments) if developments is not None else None
-    except ConfigError as exc:
-        raise fail(str(exc)) from exc
+    items = load_stream(path)
+    labels = load_developments(developments) if developments is not None else None
     with (
         tempfile.TemporaryDirectory() as tmp,
         migrated_engine(f"sqlite:///{tmp}/eval.db") as engine,
