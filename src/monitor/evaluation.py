@@ -140,15 +140,17 @@ def replay(
     """Run ``items`` through the detect stage, ``cycle_size`` articles per cycle, in order.
 
     Each cycle is one :func:`~monitor.pipeline.detect.detect` call (one transaction, cold-story
-    pruning first, as a cycle does), with the clock at its last article's publication time.
+    pruning first, as a cycle does), with the clock at its last article's publication time. An
+    article's ``seconds`` is its cycle's wall time shared among the cycle's articles.
     """
     if cycle_size < 1:
         raise ValueError("cycle_size must be at least 1")
     sessions = session_factory(engine)
     config = MonitorConfig()  # no channels: alerts are stored, never delivered
-    results: dict[int, tuple[IngestResult, float]] = {}
+    results: dict[int, IngestResult] = {}  # by id() of the article object
+    seconds: dict[int, float] = {}
 
-    def timed_ingest(
+    def recording_ingest(
         session: Session,
         article: Article,
         *,
@@ -156,14 +158,14 @@ def replay(
         settings: DetectionSettings,
         pending: DocumentCounts | None = None,
     ) -> IngestResult:
-        start = time.perf_counter()
         result = ingest(session, article, source_id=source_id, settings=settings, pending=pending)
-        results[id(article)] = (result, time.perf_counter() - start)
+        results[id(article)] = result
         return result
 
-    for start in range(0, len(items), cycle_size):
-        cycle = [it.article for it in items[start : start + cycle_size]]
+    for first in range(0, len(items), cycle_size):
+        cycle = [it.article for it in items[first : first + cycle_size]]
         last = cycle[-1]
+        start = time.perf_counter()
         report = detect(
             sessions,
             cycle,
@@ -172,9 +174,11 @@ def replay(
             settings,
             now=last.published_at or last.fetched_at,
             batch_size=cycle_size,
-            ingest_fn=timed_ingest,
+            ingest_fn=recording_ingest,
             topics=topics,
         )
+        share = (time.perf_counter() - start) / len(cycle)
+        seconds.update((id(article), share) for article in cycle)
         if report.errors:
             error = report.errors[0]
             raise StorageError(f"{error.url}: detection failed: {error.kind} {error.message}")
@@ -183,9 +187,9 @@ def replay(
         alerts: dict[int, int] = dict(session.execute(counted).all())
     out: list[Replayed] = []
     for item in items:
-        result, seconds = results[id(item.article)]
+        result = results[id(item.article)]
         raised = alerts.get(result.article_id, 0) if result.article_id is not None else 0
-        out.append(Replayed(item, result, seconds, raised))
+        out.append(Replayed(item, result, seconds[id(item.article)], raised))
     return out
 
 
