@@ -4,14 +4,28 @@ Contract:
 
 * :func:`bcubed` and :func:`adjusted_rand_index` are pure clustering metrics over two labelings of
   the same items (predicted story, gold event).
-* :func:`replay` reads a JSONL stream (``id``, ``date_publish``, ``source_domain``, ``url``,
-  ``title``, ``text``, optional ``description``, ``event``), sorts it by publication time and
-  feeds it, one transaction per article, to :func:`monitor.stories.ingest.ingest` on a fresh
-  database. An item whose text is shorter than ``min_text_chars`` is ingested the way the pipeline
-  stores an unusable extraction: the feed's title and description, marked summary-only.
+* :func:`load_stream` reads a JSONL stream (``id``, ``date_publish``, ``source_domain``, ``url``,
+  ``title``, ``text``, optional ``description``, ``event``) sorted by publication time. An item
+  whose text is shorter than ``MIN_TEXT_CHARS`` is ingested the way the pipeline stores an
+  unusable extraction: the feed's title and description, marked summary-only.
+* :func:`replay` feeds it to the detect stage a cycle pipeline runs,
+  :func:`monitor.pipeline.detect.detect` (ingest, then alerts), ``cycle_size`` articles per call
+  (one transaction each), on a fresh database. Its topic is :data:`EVERY_ARTICLE`, which matches
+  every article: alerts then measure detection itself (one per new development, plus a story's
+  first sight), not how well a query was written.
+* :func:`load_developments` reads development labels: ``{"guidelines": ..., "events": {event:
+  [{"id", "development": n, "kind": "new" | "same" | "analysis", "form"?}]}}``. ``new`` is the
+  first report of development ``n`` of the event, ``same`` another report of it, ``analysis`` an
+  explainer or opinion piece that adds no news (filed with the development it discusses). The
+  optional ``form`` marks a ``"copy"`` (a verbatim or lightly edited reprint, which must be an
+  exact or near duplicate) or a ``"rewrite"`` (the same facts in other words, which must not
+  alert).
 * :func:`evaluate` adds the scores: BCubed P/R/F1, ARI, duplicate decisions, the containment rule
   (every article whose ingested text has >= 80 % of its 5-grams in an earlier article's must be a
-  duplicate and never a development), developments per event and runtime per article.
+  duplicate and never a development), developments per event and runtime per article; with
+  labels, per event and in total: development recall (groups with at least one alert), alerts per
+  group, redundant alerts (on a group already alerted), alerts on analysis pieces, copies caught
+  as duplicates and rewrites kept silent.
 """
 
 from __future__ import annotations
@@ -26,15 +40,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from monitor.dedup import exact_containment
-from monitor.errors import ConfigError
+from monitor.config import MonitorConfig, TopicConfig
+from monitor.errors import ConfigError, StorageError
 from monitor.models import Article
+from monitor.pipeline.detect import CompiledTopic, detect
+from monitor.storage.db import session_factory
+from monitor.storage.detection import DocumentCounts
+from monitor.storage.tables import AlertRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.stories.settings import DetectionSettings
-from monitor.text import clean_body, content_terms
+from monitor.text import clean_body, content_terms, shingles, words
+from monitor.topics import Document, TopicMatch, parse_query
 
 MIN_TEXT_CHARS = 200
 
@@ -92,6 +111,238 @@ class Replayed:
     item: StreamItem
     result: IngestResult
     seconds: float
+    alerts: int = 0  # alerts raised on this article, over every topic
+
+
+class _EveryArticle(CompiledTopic):
+    """A topic that matches every article: the evaluation's stand-in for a user's queries."""
+
+    __slots__ = ()
+
+    def match(self, doc: Document) -> TopicMatch | None:
+        return TopicMatch(terms=("every article",))
+
+
+# The query text is never matched (``match`` is overridden); it only has to be a valid query.
+EVERY_ARTICLE: CompiledTopic = _EveryArticle(
+    TopicConfig(name="every article", query="every article"), parse_query("every article")
+)
+
+
+def replay(
+    engine: Engine,
+    items: Sequence[StreamItem],
+    settings: DetectionSettings,
+    *,
+    topics: Sequence[CompiledTopic] = (EVERY_ARTICLE,),
+    cycle_size: int = 1,
+) -> list[Replayed]:
+    """Run ``items`` through the detect stage, ``cycle_size`` articles per cycle, in order.
+
+    Each cycle is one :func:`~monitor.pipeline.detect.detect` call (one transaction, cold-story
+    pruning first, as a cycle does), with the clock at its last article's publication time. An
+    article's ``seconds`` is its cycle's wall time shared among the cycle's articles.
+    """
+    if cycle_size < 1:
+        raise ValueError("cycle_size must be at least 1")
+    sessions = session_factory(engine)
+    config = MonitorConfig()  # no channels: alerts are stored, never delivered
+    results: dict[int, IngestResult] = {}  # by id() of the article object
+    seconds: dict[int, float] = {}
+
+    def recording_ingest(
+        session: Session,
+        article: Article,
+        *,
+        source_id: int | None,
+        settings: DetectionSettings,
+        pending: DocumentCounts | None = None,
+    ) -> IngestResult:
+        result = ingest(session, article, source_id=source_id, settings=settings, pending=pending)
+        results[id(article)] = result
+        return result
+
+    for first in range(0, len(items), cycle_size):
+        cycle = [it.article for it in items[first : first + cycle_size]]
+        last = cycle[-1]
+        start = time.perf_counter()
+        report = detect(
+            sessions,
+            cycle,
+            {},
+            config,
+            settings,
+            now=last.published_at or last.fetched_at,
+            batch_size=cycle_size,
+            ingest_fn=recording_ingest,
+            topics=topics,
+        )
+        share = (time.perf_counter() - start) / len(cycle)
+        seconds.update((id(article), share) for article in cycle)
+        if report.errors:
+            error = report.errors[0]
+            raise StorageError(f"{error.url}: detection failed: {error.kind} {error.message}")
+    with Session(engine) as session:
+        counted = select(AlertRow.article_id, func.count()).group_by(AlertRow.article_id)
+        alerts: dict[int, int] = dict(session.execute(counted).all())
+    out: list[Replayed] = []
+    for item in items:
+        result = results[id(item.article)]
+        raised = alerts.get(result.article_id, 0) if result.article_id is not None else 0
+        out.append(Replayed(item, result, seconds[id(item.article)], raised))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DevelopmentLabel:
+    """An article's place in its event's developments (see the module docstring)."""
+
+    event: str
+    development: int
+    kind: str  # "new" | "same" | "analysis"
+    form: str | None = None  # "copy" | "rewrite" | None
+
+    @property
+    def group(self) -> tuple[str, int]:
+        return (self.event, self.development)
+
+
+KINDS = frozenset({"new", "same", "analysis"})
+FORMS = frozenset({"copy", "rewrite"})
+
+
+def load_developments(path: Path) -> dict[str, DevelopmentLabel]:
+    """Development labels by item id."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read development labels: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not JSON: {exc}") from exc
+    try:
+        pairs = [
+            (str(member["id"]), _label(str(event), member))
+            for event, members in data["events"].items()
+            for member in members
+        ]
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not development labels: {exc}") from exc
+    labels = dict(pairs)
+    if len(labels) < len(pairs):
+        twice = sorted(ident for ident, n in Counter(i for i, _ in pairs).items() if n > 1)
+        raise ConfigError(f"{path}: labelled more than once: {', '.join(twice[:5])}")
+    return labels
+
+
+def _label(event: str, member: dict[str, Any]) -> DevelopmentLabel:
+    label = DevelopmentLabel(event, int(member["development"]), member["kind"], member.get("form"))
+    if label.kind not in KINDS:
+        raise ValueError(f"{member['id']}: kind {label.kind!r} not in {sorted(KINDS)}")
+    if label.form is not None and label.form not in FORMS:
+        raise ValueError(f"{member['id']}: form {label.form!r} not in {sorted(FORMS)}")
+    return label
+
+
+@dataclass(frozen=True, slots=True)
+class DevelopmentTally:
+    """Alerts against the labelled developments of one event, or of all of them."""
+
+    articles: int = 0
+    groups: int = 0
+    alerted_groups: int = 0
+    alerts: int = 0
+    redundant_alerts: int = 0  # alerts on a group that had already alerted
+    analysis_articles: int = 0
+    analysis_alerts: int = 0
+    copies: int = 0
+    copies_caught: int = 0  # copies stored as exact or near duplicates
+    rewrites: int = 0
+    rewrites_silent: int = 0  # rewrites that raised no alert
+
+    @property
+    def recall(self) -> float:
+        return self.alerted_groups / self.groups if self.groups else 1.0
+
+    @property
+    def alerts_per_development(self) -> float:
+        return self.alerts / self.groups if self.groups else 0.0
+
+    @property
+    def analysis_alert_share(self) -> float:
+        return self.analysis_alerts / self.alerts if self.alerts else 0.0
+
+    def __add__(self, other: DevelopmentTally) -> DevelopmentTally:
+        return DevelopmentTally(
+            *(
+                getattr(self, name) + getattr(other, name)
+                for name in DevelopmentTally.__dataclass_fields__
+            )
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["recall"] = round(self.recall, 4)
+        out["alerts_per_development"] = round(self.alerts_per_development, 4)
+        out["analysis_alert_share"] = round(self.analysis_alert_share, 4)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DevelopmentScores:
+    per_event: dict[str, DevelopmentTally]
+    total: DevelopmentTally
+    unlabelled: list[str]  # replayed items the labels do not mention
+    missing: list[str]  # labelled items not in the stream
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total.to_json(),
+            "per_event": {event: t.to_json() for event, t in self.per_event.items()},
+            "unlabelled": self.unlabelled,
+            "missing": self.missing,
+        }
+
+
+def score_developments(
+    replayed: Sequence[Replayed], labels: dict[str, DevelopmentLabel]
+) -> DevelopmentScores:
+    """Alerts per labelled development, in replay order (see :class:`DevelopmentTally`)."""
+    seen = {r.item.item_id for r in replayed}
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    groups: dict[str, set[int]] = defaultdict(set)
+    alerted: dict[str, set[int]] = defaultdict(set)
+    for r in replayed:
+        label = labels.get(r.item.item_id)
+        if label is None:
+            continue
+        c = counts[label.event]
+        groups[label.event].add(label.development)
+        c["articles"] += 1
+        c["analysis_articles"] += label.kind == "analysis"
+        c["alerts"] += r.alerts
+        c["analysis_alerts"] += r.alerts if label.kind == "analysis" else 0
+        if r.alerts:
+            # Every alert after the group's first repeats news the reader already has.
+            c["redundant_alerts"] += r.alerts - (label.development not in alerted[label.event])
+            alerted[label.event].add(label.development)
+        if label.form == "copy":
+            c["copies"] += 1
+            c["copies_caught"] += r.result.duplicate_of is not None
+        elif label.form == "rewrite":
+            c["rewrites"] += 1
+            c["rewrites_silent"] += r.alerts == 0
+    per_event = {
+        event: DevelopmentTally(
+            groups=len(groups[event]), alerted_groups=len(alerted[event]), **counts[event]
+        )
+        for event in sorted(counts)
+    }
+    return DevelopmentScores(
+        per_event=per_event,
+        total=sum(per_event.values(), DevelopmentTally()),
+        unlabelled=sorted(seen - labels.keys()),
+        missing=sorted(labels.keys() - seen),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +364,7 @@ class EvalReport:
     # spread over more than one story (recall lost), each with its article counts.
     mixed_stories: list[dict[str, Any]] = field(default_factory=list)
     split_events: list[dict[str, Any]] = field(default_factory=list)
+    developments: DevelopmentScores | None = None  # with development labels
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -130,6 +382,7 @@ class EvalReport:
             "p95_ms": self.p95_ms,
             "mixed_stories": self.mixed_stories,
             "split_events": self.split_events,
+            **({"developments": self.developments.to_json()} if self.developments else {}),
         }
 
 
@@ -176,19 +429,11 @@ def load_stream(path: Path) -> list[StreamItem]:
     return items
 
 
-def replay(
-    engine: Engine, items: Sequence[StreamItem], settings: DetectionSettings
-) -> list[Replayed]:
-    out: list[Replayed] = []
-    for item in items:
-        start = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            result = ingest(session, item.article, source_id=None, settings=settings)
-        out.append(Replayed(item, result, time.perf_counter() - start))
-    return out
-
-
-def evaluate(replayed: Sequence[Replayed], containment_threshold: float = 0.8) -> EvalReport:
+def evaluate(
+    replayed: Sequence[Replayed],
+    containment_threshold: float = 0.8,
+    labels: dict[str, DevelopmentLabel] | None = None,
+) -> EvalReport:
     stored = [r for r in replayed if r.result.article_id is not None]
     predicted = [
         r.result.story_id if r.result.story_id is not None else -i for i, r in enumerate(stored)
@@ -215,18 +460,16 @@ def evaluate(replayed: Sequence[Replayed], containment_threshold: float = 0.8) -
 
     violations: list[dict[str, Any]] = []
     bodies = [clean_body(r.item.article.text) or r.item.article.text for r in stored]
-    for i, r in enumerate(stored):
-        best = max(
-            ((exact_containment(bodies[i], bodies[j]), j) for j in range(i)), default=(0.0, -1)
-        )
-        if best[0] >= containment_threshold and (
+    for i, (containment, j) in enumerate(best_earlier_containment(bodies)):
+        r = stored[i]
+        if containment >= containment_threshold and (
             r.result.duplicate_of is None or r.result.development_id is not None
         ):
             violations.append(
                 {
                     "item": r.item.item_id,
-                    "contained_in": stored[best[1]].item.item_id,
-                    "containment": round(best[0], 3),
+                    "contained_in": stored[j].item.item_id,
+                    "containment": round(containment, 3),
                     "decision": "development" if r.result.development_id else "not duplicate",
                 }
             )
@@ -255,7 +498,32 @@ def evaluate(replayed: Sequence[Replayed], containment_threshold: float = 0.8) -
         p95_ms=p95,
         mixed_stories=mixed,
         split_events=split,
+        developments=score_developments(replayed, labels) if labels is not None else None,
     )
+
+
+def best_earlier_containment(
+    texts: Sequence[str], shingle_size: int = 5
+) -> list[tuple[float, int]]:
+    """For each text, the largest share of its word 5-grams found in one earlier text, and that
+    text's index (``(0.0, -1)`` when none shares any); ties go to the later text.
+
+    Exact, like comparing every pair with :func:`monitor.dedup.exact_containment`, but through an
+    inverted index of shingles: only earlier texts sharing a shingle are counted, so the cost
+    follows the shingles texts share rather than the number of pairs.
+    """
+    postings: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    out: list[tuple[float, int]] = []
+    for i, text in enumerate(texts):
+        own = shingles(words(text), shingle_size)
+        shared: Counter[int] = Counter()
+        for shingle in own:
+            shared.update(postings.get(shingle, ()))
+        best = max(((n, j) for j, n in shared.items()), default=(0, -1))
+        out.append((best[0] / len(own) if own else 0.0, best[1]))
+        for shingle in own:
+            postings[shingle].append(i)
+    return out
 
 
 def _partition_errors(
@@ -317,7 +585,57 @@ def format_report(report: EvalReport) -> str:
     lines.append(
         f"runtime per article: mean {report.ms_per_article:.2f} ms, p95 {report.p95_ms:.2f} ms"
     )
+    if report.developments is not None:
+        lines += format_developments(report.developments)
     return "\n".join(lines)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole}" if whole else "-"
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "-"
+
+
+def format_developments(scores: DevelopmentScores) -> list[str]:
+    """The development table: per event, then the totals."""
+    lines = [
+        "developments (labelled groups; the replay's one topic matches every article):",
+        "  groups alerted  alerts  per-dev  redundant  analysis-alerts  copies-dup  "
+        "rewrites-silent  event",
+    ]
+
+    def row(t: DevelopmentTally, name: str) -> str:
+        return (
+            f"  {t.groups:>6} {t.alerted_groups:>7}  {t.alerts:>6}  "
+            f"{t.alerts_per_development:>7.2f}  {t.redundant_alerts:>9}  {t.analysis_alerts:>15}  "
+            f"{_share(t.copies_caught, t.copies):>10}  "
+            f"{_share(t.rewrites_silent, t.rewrites):>15}  {name}"
+        )
+
+    lines += [row(t, event) for event, t in scores.per_event.items()]
+    total = scores.total
+    lines.append(row(total, "(all events)"))
+    lines.append(
+        f"development recall {total.alerted_groups}/{total.groups} = {total.recall:.3f}; "
+        f"alerts per development {total.alerts_per_development:.2f}; "
+        f"redundant alerts {total.redundant_alerts} of {total.alerts} "
+        f"({_percent(total.redundant_alerts, total.alerts)}); "
+        f"alerts on analysis pieces {total.analysis_alerts} "
+        f"({_percent(total.analysis_alerts, total.alerts)} of alerts; "
+        f"{total.analysis_articles} analysis pieces)"
+    )
+    if total.copies or total.rewrites:
+        lines.append(
+            f"copies stored as duplicates {total.copies_caught}/{total.copies}; "
+            f"rewrites without an alert {total.rewrites_silent}/{total.rewrites}"
+        )
+    if scores.unlabelled:
+        lines.append(f"articles without a development label: {len(scores.unlabelled)}")
+    if scores.missing:
+        lines.append(f"labelled articles not in the stream: {len(scores.missing)}")
+    return lines
 
 
 def fact_quoted(fact: str, sentences: Sequence[str], share: float = 0.5) -> str | None:

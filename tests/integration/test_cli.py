@@ -267,3 +267,50 @@ def test_eval_stream_names_the_line_that_is_not_a_stream_item(
     result = _run_stage("eval", "stream", str(stream))
     assert isinstance(result.exception, ConfigError)  # `monitor` prints it and exits with 2
     assert f"{stream}:2: not a stream item" in str(result.exception)
+
+
+def test_eval_stream_counts_alerts_per_labelled_development(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    stream = tmp_path / "stream.jsonl"
+    rows = [
+        _stream_row(1, "ferry", "gazette", "Tarrow to close ferry terminal", FERRY, 0),
+        _stream_row(2, "ferry", "post", "Tarrow to close ferry terminal", FERRY, 1),  # reprint
+        _stream_row(
+            3,
+            "ferry",
+            "gazette",
+            "Kell Lines adds a second ferry",
+            FERRY_FOLLOW_UP + " " + FERRY,
+            30,
+        ),
+        _stream_row(4, "choir", "post", "Fenwick choir wins", CHOIR, 31),
+    ]
+    stream.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    labels = tmp_path / "developments.json"
+    ferry = [
+        {"id": "item-1", "development": 1, "kind": "new"},
+        {"id": "item-2", "development": 1, "kind": "same", "form": "copy"},
+        # Labelled as another report of the first development: its alert is redundant.
+        {"id": "item-3", "development": 1, "kind": "same"},
+    ]
+    choir = [{"id": "item-4", "development": 1, "kind": "new"}]
+    labels.write_text(json.dumps({"events": {"ferry": ferry, "choir": choir}}), encoding="utf-8")
+
+    result = _run_stage("eval", "stream", str(stream), "--developments", str(labels), "--json")
+    assert result.exit_code == 0, result.output
+    total = json.loads(result.output)["developments"]["total"]
+    assert (total["groups"], total["alerted_groups"]) == (2, 2)
+    assert (total["alerts"], total["redundant_alerts"]) == (3, 1)
+    assert (total["copies"], total["copies_caught"]) == (1, 1)
+    assert total["alerts_per_development"] == 1.5
+
+    result = _run_stage("eval", "stream", str(stream), "--developments", str(labels))
+    assert result.exit_code == 0, result.output
+    assert "development recall 2/2 = 1.000; alerts per development 1.50" in result.output
+
+    labels.write_text(json.dumps({"events": {"ferry": [{"id": "item-1"}]}}), encoding="utf-8")
+    result = _run_stage("eval", "stream", str(stream), "--developments", str(labels))
+    assert isinstance(result.exception, ConfigError)  # `monitor` prints it and exits with 2
+    assert "not development labels" in str(result.exception)

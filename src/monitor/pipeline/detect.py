@@ -242,14 +242,18 @@ def detect(
     batch_size: int = 50,
     ingest_fn: IngestFn = ingest,
     prune: bool = True,
+    topics: Sequence[CompiledTopic] | None = None,
 ) -> DetectReport:
     """Ingest articles in order and raise their alerts.
+
+    ``topics`` replaces the config's compiled topics (an evaluation's topic that matches every
+    article: see :mod:`monitor.evaluation`).
 
     One transaction per batch keeps commits (an fsync each) off the per-article path; a
     savepoint per article means one article that fails is rolled back and reported alone.
     Database failures (connection lost, disk full) are not the article's fault and propagate.
     """
-    topics = compile_topics(config)
+    topics = compile_topics(config) if topics is None else topics
     report = DetectReport()
     if prune:
         with sessions.begin() as session:

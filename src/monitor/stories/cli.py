@@ -205,20 +205,37 @@ eval_app = typer.Typer(help="Evaluate detection on labelled streams.", no_args_i
 @eval_app.command("stream")
 def eval_stream(
     path: Annotated[Path, typer.Argument(help="labelled JSONL stream")],
+    developments: Annotated[
+        Path | None,
+        typer.Option(
+            "--developments",
+            help="development labels (JSON): adds development recall, alerts per development, "
+            "redundant alerts and alerts on analysis pieces",
+        ),
+    ] = None,
+    cycle_size: Annotated[
+        int, typer.Option("--cycle-size", min=1, help="articles per detect cycle")
+    ] = 1,
     json_out: JsonOption = False,
 ) -> None:
-    """Replay a labelled stream on a fresh temporary database and print the scores."""
+    """Replay a labelled stream on a fresh temporary database and print the scores.
+
+    The stream runs through the detect stage of a cycle with one topic that matches every
+    article, so alerts count what detection calls new, whatever a query would have matched.
+    """
     from monitor.cli import load_settings
-    from monitor.evaluation import evaluate, format_report, load_stream, replay
+    from monitor.evaluation import evaluate, format_report, load_developments, load_stream, replay
     from monitor.storage.db import migrated_engine
 
     settings = load_settings()
     items = load_stream(path)
+    labels = load_developments(developments) if developments is not None else None
     with (
         tempfile.TemporaryDirectory() as tmp,
         migrated_engine(f"sqlite:///{tmp}/eval.db") as engine,
     ):
-        report = evaluate(replay(engine, items, settings.detection))
+        replayed = replay(engine, items, settings.detection, cycle_size=cycle_size)
+        report = evaluate(replayed, labels=labels)
     typer.echo(json.dumps(report.to_json(), indent=2) if json_out else format_report(report))
 
 
