@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings, get_settings
 from monitor.errors import ConfigError, MonitorError
+from monitor.escaping import json_text, terminal_text
 from monitor.pipeline.report import summary_line, to_text
 from monitor.timeutil import as_utc
 
@@ -68,8 +69,14 @@ def open_session(settings: Settings | None = None) -> Iterator[Session]:
         yield session
 
 
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Print ``text`` with every control character shown visibly (stored titles and error
+    texts come from the network; see :mod:`monitor.escaping`). Every command prints with it."""
+    typer.echo(terminal_text(text, keep_newlines=True), err=err)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    typer.secho(f"error: {terminal_text(message, keep_newlines=True)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
@@ -82,7 +89,7 @@ def _json_value(value: Any) -> str:
 
 
 def echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=_json_value, ensure_ascii=False))
+    typer.echo(json_text(json.dumps(data, indent=2, default=_json_value, ensure_ascii=False)))
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -115,7 +122,7 @@ def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         echo_json(report)
         return
-    typer.echo(to_text(report))
+    echo(to_text(report))
 
 
 @app.command()
@@ -137,8 +144,8 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         echo_json([dataclasses.asdict(f) for f in findings])
     else:
         for finding in findings:
-            typer.echo(finding.line())
-        typer.echo(summary(findings))
+            echo(finding.line())
+        echo(summary(findings))
     if any(f.status == "failed" for f in findings):
         raise typer.Exit(1)
 
@@ -213,10 +220,10 @@ def articles(
             else "report"
         )
         story = f"story #{d['story_id']}" if d["story_id"] else "-"
-        source, title = str(d["source"])[:18], str(d["title"])[:70]
+        source, title = terminal_text(d["source"])[:18], terminal_text(d["title"])[:70]
         if d["revision_of"]:
             title = f"(update of #{d['revision_of']}) {title}"[:70]
-        typer.echo(f"#{d['id']:<5} {source:<18} {tag:<14} {story:<11} {title}")
+        echo(f"#{d['id']:<5} {source:<18} {tag:<14} {story:<11} {title}")
 
 
 @app.command()
@@ -258,7 +265,8 @@ def sources(as_json: JsonOption = False) -> None:
         retry_at = d["retry_at"]
         if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
             health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
-        typer.echo(f"{str(d['name'])[:24]:<24} {d['articles']:>5} articles  {health}")
+        name = terminal_text(d["name"])[:24]
+        echo(f"{name:<24} {d['articles']:>5} articles  {terminal_text(health)}")
 
 
 @app.command()
@@ -272,7 +280,7 @@ def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
         echo_json([r.stats for r in rows])
         return
     for r in rows:
-        typer.echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
+        echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
 
 
 @db_app.command("upgrade")
@@ -284,7 +292,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     engine = make_engine(settings.resolved_database_url())
     try:
         upgrade(engine, revision)
-        typer.echo(f"database at revision {current_revision(engine)}")
+        echo(f"database at revision {current_revision(engine)}")
     finally:
         engine.dispose()
 
@@ -326,10 +334,10 @@ def db_prune(
             vacuum_after=vacuum,
         )
     if json_out:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        echo(json.dumps(report.as_dict(), indent=2))
         return
     for line in report.lines():
-        typer.echo(line)
+        echo(line)
 
 
 @topics_app.command("test")
@@ -353,16 +361,16 @@ def topics_test(
         echo_json([_hit_dict(h) for h in hits])
         return
     if not hits:
-        typer.echo("no stored article would have alerted")
+        echo("no stored article would have alerted")
         return
     story: int | None = -1
     for h in hits:
         if h.story_id != story:
             story = h.story_id
-            typer.echo(f"story #{h.story_id}: {h.story_headline}")
+            echo(f"story #{h.story_id}: {h.story_headline}")
         kind = "development" if h.is_development else "first match"
-        typer.echo(f"  #{h.article_id} [{h.source}] {kind}: {h.title[:80]}  ({h.why})")
-    typer.echo(f"{len(hits)} alert(s) in {len({h.story_id for h in hits})} story(ies)")
+        echo(f"  #{h.article_id} [{h.source}] {kind}: {h.title[:80]}  ({h.why})")
+    echo(f"{len(hits)} alert(s) in {len({h.story_id for h in hits})} story(ies)")
 
 
 def _hit_dict(hit: Any) -> dict[str, Any]:
@@ -404,5 +412,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        typer.secho(
+            f"error: {terminal_text(exc, keep_newlines=True)}", err=True, fg=typer.colors.RED
+        )
         raise SystemExit(2) from exc

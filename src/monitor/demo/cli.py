@@ -25,7 +25,9 @@ def demo(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.demo import run_demo
 
-    run_demo(data_dir, typer.echo, steps=steps)
+    from monitor.cli import echo
+
+    run_demo(data_dir, echo, steps=steps)
 
 
 def register(app: typer.Typer) -> None:
