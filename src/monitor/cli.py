@@ -76,7 +76,8 @@ def echo(text: object = "", *, err: bool = False) -> None:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {terminal_text(message, keep_newlines=True)}", err=True, fg=typer.colors.RED)
+    shown = terminal_text(message, keep_newlines=True)
+    typer.secho(f"error: {shown}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
@@ -106,17 +107,42 @@ def parse_since(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def warn_unknown_settings() -> None:
+    """Print a warning per ``MONITOR_*`` name no setting reads (``check`` fails on them)."""
+    from monitor.config import unknown_settings
+
+    for message in unknown_settings():
+        typer.secho(f"warning: {terminal_text(message)}", err=True, fg=typer.colors.YELLOW)
+
+
+def validated_config(given: Path | None, settings: Settings) -> Path:
+    """The config file, read and validated as a cycle will use it, channels' secrets included;
+    a :class:`ConfigError` (exit 2, one message) otherwise. Run before Prefect is imported."""
+    from monitor.alerts.channels import channel_problems
+    from monitor.config import config_path, load_config
+
+    warn_unknown_settings()
+    path = config_path(given, settings)
+    loaded = load_config(path)
+    problems = channel_problems(loaded.channels, settings)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return path
+
+
 @app.command()
 def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Run one monitor cycle (the same Prefect flow the schedule runs).
 
     Exits 0 when the cycle completed, even if some sources failed (they are reported).
     """
-    start_extraction(load_settings())
+    settings = load_settings()
+    path = validated_config(config, settings)  # before Prefect: a bad config exits 2 at once
+    start_extraction(settings)
     from flows.cycle import run_cycle
 
     try:
-        report = run_cycle(config_path=str(config) if config else None)
+        report = run_cycle(config_path=str(path))
     except MonitorError as exc:
         raise fail(str(exc)) from exc
     if as_json:
@@ -136,10 +162,11 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 
     from monitor.check import check as run_checks
     from monitor.check import summary
-    from monitor.config import config_path, load_config
+    from monitor.config import config_path, load_config, unknown_settings
 
     settings = load_settings()
-    findings = asyncio.run(run_checks(load_config(config_path(config, settings)), settings))
+    loaded = load_config(config_path(config, settings))
+    findings = asyncio.run(run_checks(loaded, settings, unknown_settings=unknown_settings()))
     if as_json:
         echo_json([dataclasses.asdict(f) for f in findings])
     else:
@@ -167,13 +194,11 @@ def serve(
     ] = None,
 ) -> None:
     """Run cycles on a schedule in this process (Prefect flow.serve)."""
-    from flows.serve import serve_flows
-
-    from monitor.config import config_path
-
     if cron is None and interval is None:
         interval = 900
-    path = config_path(config, load_settings()).resolve()
+    path = validated_config(config, load_settings()).resolve()
+    from flows.serve import serve_flows
+
     serve_flows(path, name=name, cron=cron, interval=interval, prune_days=prune_days)
 
 

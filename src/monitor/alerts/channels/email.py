@@ -31,8 +31,8 @@ from pydantic import SecretStr
 from monitor.alerts.model import OutgoingMessage
 from monitor.alerts.settings import EmailChannel
 from monitor.config import Settings
-from monitor.escaping import header_text
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from monitor.escaping import header_text
 
 
 def message_id(idempotency_key: str, sender: str) -> str:

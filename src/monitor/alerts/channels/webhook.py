@@ -65,7 +65,7 @@ from pydantic import SecretStr
 from monitor.alerts.model import MessageKind, OutgoingMessage
 from monitor.alerts.settings import WebhookChannel
 from monitor.config import Settings
-from monitor.errors import PermanentDeliveryError, TransientDeliveryError
+from monitor.errors import BlockedAddressError, PermanentDeliveryError, TransientDeliveryError
 from monitor.models import AlertContent
 from monitor.timeutil import asked_wait
 
@@ -200,7 +200,11 @@ class WebhookSender:
     @property
     def _where(self) -> str:
         # Host only: paths and query strings of webhook URLs often carry tokens.
-        return f"webhook {self.name!r} ({urlsplit(self.url).hostname})"
+        try:
+            host = urlsplit(self.url).hostname
+        except ValueError:
+            host = "invalid URL"
+        return f"webhook {self.name!r} ({host})"
 
     def _cause(self, exc: Exception) -> str:
         """The error's type and text (refused, certificate not verified, ...), without the
@@ -223,6 +227,24 @@ class WebhookSender:
                 timeout=self.timeout_s,
                 follow_redirects=False,
             )
+        except BlockedAddressError as exc:  # raised by the checked transport
+            raise PermanentDeliveryError(
+                f"{self._where}: {exc} (private destinations are not allowed: "
+                "MONITOR_DELIVERY__ALLOW_PRIVATE_DESTINATIONS)",
+                channel=self.name,
+            ) from exc
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise PermanentDeliveryError(
+                f"{self._where}: the URL cannot be requested ({type(exc).__name__})",
+                channel=self.name,
+            ) from exc
+        except (UnicodeError, ValueError, OverflowError) as exc:
+            # A host httpx cannot encode (IDNA) or a port the socket refuses: the config check
+            # stops these; a URL from anywhere else still fails as this delivery's error.
+            raise PermanentDeliveryError(
+                f"{self._where}: the URL cannot be requested ({type(exc).__name__})",
+                channel=self.name,
+            ) from exc
         except httpx.TimeoutException as exc:
             raise TransientDeliveryError(
                 f"{self._where}: timed out after {self.timeout_s:g}s ({type(exc).__name__})",
