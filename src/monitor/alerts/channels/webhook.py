@@ -67,6 +67,7 @@ from monitor.alerts.settings import WebhookChannel
 from monitor.config import Settings
 from monitor.errors import BlockedAddressError, PermanentDeliveryError, TransientDeliveryError
 from monitor.models import AlertContent
+from monitor.targets import check_http_url
 from monitor.timeutil import asked_wait
 
 SCHEMA = "news-monitor/alert"
@@ -217,6 +218,12 @@ class WebhookSender:
         return f"{type(exc).__name__}: {text}"
 
     async def send(self, message: OutgoingMessage) -> str | None:
+        try:  # the config check, again: a URL from anywhere else fails here, not in a socket
+            check_http_url(self.url)
+        except ValueError as exc:
+            raise PermanentDeliveryError(
+                f"{self._where}: the URL cannot be requested: {exc}", channel=self.name
+            ) from exc
         body = encode_body(message)
         headers = request_headers(message, body, self.secret)
         try:
