@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from monitor.cli import app
-from monitor.config import load_config, unknown_settings
+from monitor.config import load_config
 from monitor.errors import ConfigError
 
 HEAD = """
@@ -171,7 +171,8 @@ CONFIG_ERRORS = {
     "latin-1": None,  # written below as bytes
     "yaml": HEAD + "channels: [\n",
     "field": HEAD + "channels:\n  - {type: webhook, name: ops, url: 'http://h.example:99999/'}\n",
-    "recipient": HEAD + "channels:\n  - {type: email, name: d, to: ['a@example.org\\r\\nBcc: x']}\n",
+    "recipient": HEAD
+    + 'channels:\n  - {type: email, name: d, to: ["a@example.org\\r\\nBcc: x"]}\n',  # CR LF
     "secret": HEAD + "channels:\n  - {type: apprise, name: chat, url_secret: chat_url}\n",
 }
 
@@ -283,5 +284,7 @@ def test_check_fails_on_unknown_settings_in_the_environment_and_in_dotenv(
 
 def test_every_documented_setting_is_known() -> None:
     """The names .env.example documents are all read: none would be reported."""
+    from monitor.config import unknown_settings
+
     example = Path(__file__).resolve().parents[2] / ".env.example"
     assert unknown_settings({}, example) == []

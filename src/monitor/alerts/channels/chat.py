@@ -70,8 +70,9 @@ def for_slack(text: str) -> str:
 
 
 def for_mattermost(text: str) -> str:
-    """``@channel``, ``@all``, ``@here`` and ``@user`` made inert."""
-    return _break(_AT, text)
+    """``@channel``, ``@all``, ``@here``, ``@user``, and the Slack forms (``<!channel>``...)
+    Mattermost's incoming webhooks accept for compatibility, made inert."""
+    return _break(_AT_OR_BANG, text)
 
 
 def for_teams(text: str) -> str:
