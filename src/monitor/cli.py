@@ -392,9 +392,10 @@ def topics_test(
     for h in hits:
         if h.story_id != story:
             story = h.story_id
-            echo(f"story #{h.story_id}: {h.story_headline}")
+            echo(f"story #{h.story_id}: {terminal_text(h.story_headline)}")
         kind = "development" if h.is_development else "first match"
-        echo(f"  #{h.article_id} [{h.source}] {kind}: {h.title[:80]}  ({h.why})")
+        source, title = terminal_text(h.source), terminal_text(h.title[:80])
+        echo(f"  #{h.article_id} [{source}] {kind}: {title}  ({terminal_text(h.why)})")
     echo(f"{len(hits)} alert(s) in {len({h.story_id for h in hits})} story(ies)")
 
 
