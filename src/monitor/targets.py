@@ -13,12 +13,18 @@ request to:
   digits, hyphens (not first or last) or underscores, at most 253 characters in all.
 
 :func:`check_host` applies the host and port rules alone (an apprise URL's host).
+
+:func:`is_public_address` is the one definition of an address requests may go to when private
+networks are not allowed (sources, and delivery destinations unless allowed);
+:func:`non_public_address` resolves a host and returns the first address that is not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
 import httpx
@@ -83,3 +89,30 @@ def check_http_url(url: str) -> str:
     except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
         raise ValueError(f"not a valid URL: {exc}") from None
     return url
+
+
+def is_public_address(address: str) -> bool:
+    """True when ``address`` (an IP literal) is globally routable unicast."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+async def non_public_address(host: str, port: int) -> str | None:
+    """The first address ``host`` resolves to that is not public, or ``None``. Resolution
+    errors (``OSError``, ``UnicodeError``) propagate."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    infos = await asyncio.get_running_loop().getaddrinfo(bare, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in infos:
+        address = str(sockaddr[0])
+        if not is_public_address(address):
+            return address
+    return None

@@ -228,21 +228,8 @@ class _Tally:
 
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The client webhooks are posted with when the caller does not inject one.
-
-    Unless ``delivery.allow_private_destinations``, its transport checks every address it
-    connects to, as sources' is (:func:`monitor.fetch.make_transport`): a webhook host that
-    resolves to a loopback, private or link-local address is refused at send time.
-    """
-    from monitor.fetch import FetchPolicy, make_transport
-
-    transport = (
-        None
-        if settings.delivery.allow_private_destinations
-        else make_transport(FetchPolicy(allow_private_network=False, retries=0))
-    )
+    """The client webhooks are posted with when the caller does not inject one."""
     return httpx.AsyncClient(
-        transport=transport,
         timeout=httpx.Timeout(settings.delivery.webhook_timeout_s),
         headers={"User-Agent": settings.user_agent},
         follow_redirects=False,

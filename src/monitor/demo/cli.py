@@ -25,7 +25,10 @@ def demo(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.demo import run_demo
 
-    from monitor.cli import echo
+    from monitor.escaping import terminal_text
+
+    def echo(text: str) -> None:  # titles in the demo are ours, but print as every command does
+        typer.echo(terminal_text(text, keep_newlines=True))
 
     run_demo(data_dir, echo, steps=steps)
 

@@ -39,8 +39,7 @@ from monitor.alerts.model import OutgoingMessage
 from monitor.alerts.settings import AppriseChannel
 from monitor.config import Settings
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
-from monitor.fetch import is_public_address
-from monitor.targets import check_host
+from monitor.targets import check_host, is_public_address
 
 HEADER_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 

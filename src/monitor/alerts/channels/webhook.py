@@ -65,9 +65,9 @@ from pydantic import SecretStr
 from monitor.alerts.model import MessageKind, OutgoingMessage
 from monitor.alerts.settings import WebhookChannel
 from monitor.config import Settings
-from monitor.errors import BlockedAddressError, PermanentDeliveryError, TransientDeliveryError
+from monitor.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.models import AlertContent
-from monitor.targets import check_http_url
+from monitor.targets import check_http_url, non_public_address
 from monitor.timeutil import asked_wait
 
 SCHEMA = "news-monitor/alert"
@@ -178,6 +178,7 @@ class WebhookSender:
     secret: SecretStr | None
     http: httpx.AsyncClient = field(repr=False)
     timeout_s: float = 10.0
+    allow_private: bool = True
 
     @classmethod
     def from_settings(
@@ -196,6 +197,7 @@ class WebhookSender:
             secret=secret,
             http=http,
             timeout_s=settings.delivery.webhook_timeout_s,
+            allow_private=settings.delivery.allow_private_destinations,
         )
 
     @property
@@ -217,6 +219,24 @@ class WebhookSender:
             return type(exc).__name__
         return f"{type(exc).__name__}: {text}"
 
+    async def _check_destination(self) -> None:
+        """Refuse a host that resolves to a non-public address (private destinations not
+        allowed). The name is resolved here and again when httpx connects: a DNS answer that
+        changes in between is not caught (an IP literal in the URL leaves no such gap)."""
+        parts = httpx.URL(self.url)
+        try:
+            address = await non_public_address(parts.host, parts.port or 443)
+        except (OSError, UnicodeError) as exc:
+            raise TransientDeliveryError(
+                f"{self._where}: cannot resolve the host ({type(exc).__name__})", channel=self.name
+            ) from exc
+        if address is not None:
+            raise PermanentDeliveryError(
+                f"{self._where}: resolves to non-public address {address} (private "
+                "destinations are not allowed: MONITOR_DELIVERY__ALLOW_PRIVATE_DESTINATIONS)",
+                channel=self.name,
+            )
+
     async def send(self, message: OutgoingMessage) -> str | None:
         try:  # the config check, again: a URL from anywhere else fails here, not in a socket
             check_http_url(self.url)
@@ -224,6 +244,8 @@ class WebhookSender:
             raise PermanentDeliveryError(
                 f"{self._where}: the URL cannot be requested: {exc}", channel=self.name
             ) from exc
+        if not self.allow_private:
+            await self._check_destination()
         body = encode_body(message)
         headers = request_headers(message, body, self.secret)
         try:
@@ -234,12 +256,6 @@ class WebhookSender:
                 timeout=self.timeout_s,
                 follow_redirects=False,
             )
-        except BlockedAddressError as exc:  # raised by the checked transport
-            raise PermanentDeliveryError(
-                f"{self._where}: {exc} (private destinations are not allowed: "
-                "MONITOR_DELIVERY__ALLOW_PRIVATE_DESTINATIONS)",
-                channel=self.name,
-            ) from exc
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise PermanentDeliveryError(
                 f"{self._where}: the URL cannot be requested ({type(exc).__name__})",
