@@ -137,7 +137,10 @@ def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     Exits 0 when the cycle completed, even if some sources failed (they are reported).
     """
     settings = load_settings()
-    path = validated_config(config, settings)  # before Prefect: a bad config exits 2 at once
+    try:
+        path = validated_config(config, settings)  # before Prefect: a bad config exits 2 at once
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
     start_extraction(settings)
     from flows.cycle import run_cycle
 
@@ -196,7 +199,10 @@ def serve(
     """Run cycles on a schedule in this process (Prefect flow.serve)."""
     if cron is None and interval is None:
         interval = 900
-    path = validated_config(config, load_settings()).resolve()
+    try:
+        path = validated_config(config, load_settings()).resolve()
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
     from flows.serve import serve_flows
 
     serve_flows(path, name=name, cron=cron, interval=interval, prune_days=prune_days)
