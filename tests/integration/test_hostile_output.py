@@ -35,10 +35,11 @@ from tests.support.webhook import WebhookReceiver
 
 T0 = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
 # A window title, a clipboard write (OSC 52), clear screen, an 8-bit CSI, a right-to-left
-# override, a BEL and a NUL, and mentions for every chat service.
+# override and a BEL, and mentions for every chat service. (A NUL is added where the database
+# can store one: PostgreSQL text cannot hold it.)
 HOSTILE = (
     "Port strike ends\x1b]0;owned\x07 \x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m"
-    "\u202edetacilpmoc\x00 @everyone @here <!channel> <!here> <@U024BE7LH> <@&4242>"
+    "\u202edetacilpmoc @everyone @here <!channel> <!here> <@U024BE7LH> <@&4242>"
 )
 # What a terminal would act on.
 ACTIVE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -46,6 +47,10 @@ TEXT = (
     "Dockworkers in Marrowick voted on Friday to end the 12-day strike, the union said. "
     "Work resumes at 6 a.m. on Monday 17 March under a deal raising pay by 7 per cent."
 )
+
+
+def _with_nul(text: str, db_url: str) -> str:
+    return text + "\x00" if db_url.startswith("sqlite") else text
 
 
 @pytest.fixture
@@ -67,7 +72,7 @@ def seeded(db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_pat
     config = parse_config({"topics": [{"name": "strike", "query": "strike"}]})
     detect(
         sessions,
-        [article("ledger", "https://ledger.example/1", HOSTILE, TEXT, T0)],
+        [article("ledger", "https://ledger.example/1", _with_nul(HOSTILE, db_url), TEXT, T0)],
         {},
         config,
         DetectionSettings(),
@@ -173,10 +178,13 @@ def _enqueue(sessions: sessionmaker[Session], config: MonitorConfig, title: str)
 )
 async def test_email_subject_has_no_control_characters(
     title: str,
+    db_url: str,
     sessions: sessionmaker[Session],
     smtp: tuple[RecordingHandler, Controller],
     settings: Settings,
 ) -> None:
+    if "\x00" in title and not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL text cannot hold a NUL, so no stored title has one")
     handler, controller = smtp
     config = parse_config(
         {
