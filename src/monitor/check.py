@@ -29,7 +29,7 @@ Status = Literal["ok", "warning", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    what: Literal["source", "database"]
+    what: Literal["setting", "channel", "source", "database"]
     name: str
     status: Status
     detail: str
@@ -105,19 +105,42 @@ def check_database(url: str) -> Finding:
     return found("ok", f"schema at revision {revision}, the next run migrates it to {latest}")
 
 
-async def check(config: MonitorConfig, settings: Settings) -> list[Finding]:
-    """The database first (quick), then every enabled source."""
+def check_settings(unknown: Sequence[str]) -> list[Finding]:
+    """``MONITOR_*`` names no setting reads (from :func:`monitor.config.unknown_settings`): an
+    error here, since a misspelt setting silently keeps its default; a warning in a run."""
+    return [Finding("setting", "unknown", "failed", message) for message in unknown]
+
+
+def check_channels(config: MonitorConfig, settings: Settings) -> list[Finding]:
+    """Each channel's secrets are set and its apprise URL usable (nothing is sent)."""
+    from monitor.alerts.channels import channel_problems
+
+    findings = []
+    for channel in config.channels:
+        problems = channel_problems([channel], settings)
+        status: Status = "failed" if problems else "ok"
+        detail = "; ".join(problems) if problems else f"{channel.type}, configured"
+        findings.append(Finding("channel", channel.name, status, detail))
+    return findings
+
+
+async def check(
+    config: MonitorConfig, settings: Settings, *, unknown_settings: Sequence[str] = ()
+) -> list[Finding]:
+    """Settings and channels (no I/O), the database (quick), then every enabled source."""
     now = datetime.now(UTC)
-    findings = [check_database(settings.resolved_database_url())]
+    findings = check_settings(unknown_settings) + check_channels(config, settings)
+    findings.append(check_database(settings.resolved_database_url()))
     findings += await check_sources(config, FetchPolicy.from_settings(settings), now=now)
     return findings
 
 
 def summary(findings: Sequence[Finding]) -> str:
     sources = sum(f.what == "source" for f in findings)
+    channels = sum(f.what == "channel" for f in findings)
     failed = sum(f.status == "failed" for f in findings)
     warned = sum(f.status == "warning" for f in findings)
-    checked = f"the database and {sources} sources"
+    checked = f"the settings, {channels} channels, the database and {sources} sources"
     if failed or warned:
         return f"checked {checked}: {failed} failed, {warned} with warnings"
     return f"checked {checked}: all ok"

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings, get_settings
 from monitor.errors import ConfigError, MonitorError
+from monitor.escaping import json_text, terminal_text
 from monitor.pipeline.report import summary_line, to_text
 from monitor.timeutil import as_utc
 
@@ -68,8 +69,15 @@ def open_session(settings: Settings | None = None) -> Iterator[Session]:
         yield session
 
 
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Print ``text`` with every control character shown visibly (stored titles and error
+    texts come from the network; see :mod:`monitor.escaping`). Every command prints with it."""
+    typer.echo(terminal_text(text, keep_newlines=True), err=err)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    shown = terminal_text(message, keep_newlines=True)
+    typer.secho(f"error: {shown}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
@@ -82,7 +90,7 @@ def _json_value(value: Any) -> str:
 
 
 def echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=_json_value, ensure_ascii=False))
+    typer.echo(json_text(json.dumps(data, indent=2, default=_json_value, ensure_ascii=False)))
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -99,23 +107,51 @@ def parse_since(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def warn_unknown_settings() -> None:
+    """Print a warning per ``MONITOR_*`` name no setting reads (``check`` fails on them)."""
+    from monitor.config import unknown_settings
+
+    for message in unknown_settings():
+        typer.secho(f"warning: {terminal_text(message)}", err=True, fg=typer.colors.YELLOW)
+
+
+def validated_config(given: Path | None, settings: Settings) -> Path:
+    """The config file, read and validated as a cycle will use it, channels' secrets included;
+    a :class:`ConfigError` (exit 2, one message) otherwise. Run before Prefect is imported."""
+    from monitor.alerts.channels import channel_problems
+    from monitor.config import config_path, load_config
+
+    warn_unknown_settings()
+    path = config_path(given, settings)
+    loaded = load_config(path)
+    problems = channel_problems(loaded.channels, settings)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return path
+
+
 @app.command()
 def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Run one monitor cycle (the same Prefect flow the schedule runs).
 
     Exits 0 when the cycle completed, even if some sources failed (they are reported).
     """
-    start_extraction(load_settings())
+    settings = load_settings()
+    try:
+        path = validated_config(config, settings)  # before Prefect: a bad config exits 2 at once
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    start_extraction(settings)
     from flows.cycle import run_cycle
 
     try:
-        report = run_cycle(config_path=str(config) if config else None)
+        report = run_cycle(config_path=str(path))
     except MonitorError as exc:
         raise fail(str(exc)) from exc
     if as_json:
         echo_json(report)
         return
-    typer.echo(to_text(report))
+    echo(to_text(report))
 
 
 @app.command()
@@ -129,16 +165,17 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 
     from monitor.check import check as run_checks
     from monitor.check import summary
-    from monitor.config import config_path, load_config
+    from monitor.config import config_path, load_config, unknown_settings
 
     settings = load_settings()
-    findings = asyncio.run(run_checks(load_config(config_path(config, settings)), settings))
+    loaded = load_config(config_path(config, settings))
+    findings = asyncio.run(run_checks(loaded, settings, unknown_settings=unknown_settings()))
     if as_json:
         echo_json([dataclasses.asdict(f) for f in findings])
     else:
         for finding in findings:
-            typer.echo(finding.line())
-        typer.echo(summary(findings))
+            echo(finding.line())
+        echo(summary(findings))
     if any(f.status == "failed" for f in findings):
         raise typer.Exit(1)
 
@@ -160,13 +197,14 @@ def serve(
     ] = None,
 ) -> None:
     """Run cycles on a schedule in this process (Prefect flow.serve)."""
-    from flows.serve import serve_flows
-
-    from monitor.config import config_path
-
     if cron is None and interval is None:
         interval = 900
-    path = config_path(config, load_settings()).resolve()
+    try:
+        path = validated_config(config, load_settings()).resolve()
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    from flows.serve import serve_flows
+
     serve_flows(path, name=name, cron=cron, interval=interval, prune_days=prune_days)
 
 
@@ -213,10 +251,10 @@ def articles(
             else "report"
         )
         story = f"story #{d['story_id']}" if d["story_id"] else "-"
-        source, title = str(d["source"])[:18], str(d["title"])[:70]
+        source, title = terminal_text(d["source"])[:18], terminal_text(d["title"])[:70]
         if d["revision_of"]:
             title = f"(update of #{d['revision_of']}) {title}"[:70]
-        typer.echo(f"#{d['id']:<5} {source:<18} {tag:<14} {story:<11} {title}")
+        echo(f"#{d['id']:<5} {source:<18} {tag:<14} {story:<11} {title}")
 
 
 @app.command()
@@ -258,7 +296,8 @@ def sources(as_json: JsonOption = False) -> None:
         retry_at = d["retry_at"]
         if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
             health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
-        typer.echo(f"{str(d['name'])[:24]:<24} {d['articles']:>5} articles  {health}")
+        name = terminal_text(d["name"])[:24]
+        echo(f"{name:<24} {d['articles']:>5} articles  {terminal_text(health)}")
 
 
 @app.command()
@@ -272,7 +311,7 @@ def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
         echo_json([r.stats for r in rows])
         return
     for r in rows:
-        typer.echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
+        echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
 
 
 @db_app.command("upgrade")
@@ -284,7 +323,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     engine = make_engine(settings.resolved_database_url())
     try:
         upgrade(engine, revision)
-        typer.echo(f"database at revision {current_revision(engine)}")
+        echo(f"database at revision {current_revision(engine)}")
     finally:
         engine.dispose()
 
@@ -326,10 +365,10 @@ def db_prune(
             vacuum_after=vacuum,
         )
     if json_out:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        echo(json.dumps(report.as_dict(), indent=2))
         return
     for line in report.lines():
-        typer.echo(line)
+        echo(line)
 
 
 @topics_app.command("test")
@@ -353,16 +392,17 @@ def topics_test(
         echo_json([_hit_dict(h) for h in hits])
         return
     if not hits:
-        typer.echo("no stored article would have alerted")
+        echo("no stored article would have alerted")
         return
     story: int | None = -1
     for h in hits:
         if h.story_id != story:
             story = h.story_id
-            typer.echo(f"story #{h.story_id}: {h.story_headline}")
+            echo(f"story #{h.story_id}: {terminal_text(h.story_headline)}")
         kind = "development" if h.is_development else "first match"
-        typer.echo(f"  #{h.article_id} [{h.source}] {kind}: {h.title[:80]}  ({h.why})")
-    typer.echo(f"{len(hits)} alert(s) in {len({h.story_id for h in hits})} story(ies)")
+        source, title = terminal_text(h.source), terminal_text(h.title[:80])
+        echo(f"  #{h.article_id} [{source}] {kind}: {title}  ({terminal_text(h.why)})")
+    echo(f"{len(hits)} alert(s) in {len({h.story_id for h in hits})} story(ies)")
 
 
 def _hit_dict(hit: Any) -> dict[str, Any]:
@@ -404,5 +444,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        typer.secho(
+            f"error: {terminal_text(exc, keep_newlines=True)}", err=True, fg=typer.colors.RED
+        )
         raise SystemExit(2) from exc

@@ -12,10 +12,14 @@ Two layers, both validated by pydantic:
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,6 +35,7 @@ from monitor.alerts.settings import ChannelConfig, DeliverySettings, TopicDelive
 from monitor.errors import ConfigError
 from monitor.models import Fallbacks
 from monitor.stories.settings import DetectionSettings
+from monitor.targets import check_http_url
 
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
 
@@ -122,6 +127,60 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'monitor.db').resolve()}"
 
 
+# MONITOR_* names read by the test suite, not by the monitor: not reported as unknown.
+TEST_SUITE_VARIABLES = frozenset({"MONITOR_TEST_POSTGRES_URL", "MONITOR_REQUIRE_POSTGRES"})
+
+
+def _names(model: type[BaseModel], prefix: str) -> tuple[set[str], set[str]]:
+    """Every environment name of ``model``'s fields, and the prefixes of free-form groups
+    (``MONITOR_SECRETS__*``)."""
+    names: set[str] = set()
+    open_prefixes: set[str] = set()
+    for field_name, info in model.model_fields.items():
+        name = f"{prefix}{field_name.upper()}"
+        names.add(name)
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            inner, inner_open = _names(annotation, f"{name}__")
+            names |= inner
+            open_prefixes |= inner_open
+        elif getattr(annotation, "__origin__", None) is dict:
+            open_prefixes.add(f"{name}__")
+    return names, open_prefixes
+
+
+def known_setting_names() -> tuple[frozenset[str], frozenset[str]]:
+    """The ``MONITOR_*`` names :class:`Settings` reads, and the prefixes under which any name
+    is read (named secrets)."""
+    names, open_prefixes = _names(Settings, "MONITOR_")
+    return frozenset(names | TEST_SUITE_VARIABLES), frozenset(open_prefixes)
+
+
+def unknown_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> list[str]:
+    """One message per ``MONITOR_*`` name in ``environ`` or in ``env_file`` that no setting
+    reads (a misspelt setting is otherwise silently ignored), with the nearest known name."""
+    known, open_prefixes = known_setting_names()
+    environ = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        for key in dotenv_values(env_file):
+            found.setdefault(key.upper(), f"{env_file}: {key}")
+    for key in environ:
+        found[key.upper()] = f"environment variable {key}"
+    messages = []
+    for name, where in sorted(found.items()):
+        if not name.startswith("MONITOR_") or name in known:
+            continue
+        if any(name.startswith(p) and len(name) > len(p) for p in open_prefixes):
+            continue
+        close = difflib.get_close_matches(name, sorted(known - TEST_SUITE_VARIABLES), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        messages.append(f"{where} is not a setting and is ignored{hint}")
+    return messages
+
+
 def get_settings(**overrides: Any) -> Settings:
     """Build settings from the environment and ``.env``; keyword overrides win."""
     try:
@@ -134,13 +193,18 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    url: str = Field(pattern=r"^https?://", description="RSS 2.0, Atom or JSON Feed URL")
+    url: str = Field(description="RSS 2.0, Atom or JSON Feed URL (or an XML sitemap)")
     enabled: bool = True
     follow_updates: bool = Field(
         False,
         description="read an entry again when the feed marks it updated (Atom <updated>, "
         "JSON Feed date_modified); new facts in the update alert like any development",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _fetchable(cls, value: str) -> str:
+        return check_http_url(value)
 
 
 class TopicConfig(BaseModel):
@@ -249,11 +313,21 @@ def config_path(given: Path | str | None, settings: Settings) -> Path:
 def load_config(path: Path) -> MonitorConfig:
     """Read and validate a YAML config file."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(raw)
+        text = raw.decode("utf-8-sig")  # a byte order mark some editors write is allowed
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
+            "save the config file as UTF-8"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     return parse_config(data, origin=str(path))

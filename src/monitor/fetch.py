@@ -38,7 +38,6 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -61,6 +60,7 @@ from monitor.errors import (
     TransientFetchError,
 )
 from monitor.models import FetchResult
+from monitor.targets import is_public_address
 from monitor.timeutil import asked_wait
 from monitor.urls import host_of
 
@@ -348,21 +348,6 @@ async def fetch_all(
                 return exc
 
     return list(await asyncio.gather(*(one(r) for r in requests)))
-
-
-def is_public_address(address: str) -> bool:
-    """True when ``address`` (an IP literal) is globally routable unicast."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
 
 
 async def _fetch(

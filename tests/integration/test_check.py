@@ -108,7 +108,7 @@ def test_check_reports_every_source_and_stores_nothing(
     assert "FAILED" in lines["gone"]
     assert "PermanentFetchError: HTTP 404" in lines["gone"]
     assert "not created yet" in result.output
-    assert "checked the database and 5 sources: 1 failed, 2 with warnings" in result.output
+    assert "the database and 5 sources: 1 failed, 2 with warnings" in result.output
     assert not env.exists()  # the check created no database
     # Each feed was asked once, without validators.
     asked = [r for r in local_server.table.requests if r.path.endswith(".xml")]

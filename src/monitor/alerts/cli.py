@@ -16,8 +16,9 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import ConfigOption, load_settings, open_session
+from monitor.cli import ConfigOption, echo, load_settings, open_session
 from monitor.config import config_path, load_config
+from monitor.escaping import terminal_text
 
 alerts_app = typer.Typer(help="Alerts and their delivery states.", no_args_is_help=False)
 
@@ -46,20 +47,21 @@ def list_command(
     with open_session(settings) as session:
         alerts = list_alerts(session, failed_only=failed, limit=limit)
     if json_out:
-        typer.echo(redact(json.dumps([a.to_json() for a in alerts], indent=2), secrets))
+        echo(redact(json.dumps([a.to_json() for a in alerts], indent=2), secrets))
         return
     if not alerts:
-        typer.echo("no failed deliveries" if failed else "no alerts yet")
+        echo("no failed deliveries" if failed else "no alerts yet")
         return
     for a in alerts:
-        typer.echo(redact(f"#{a.id}  {_fmt(a.created_at)}  [{a.topic}] {a.title}", secrets))
+        title = terminal_text(a.title)  # one line, whatever the feed put in it
+        echo(redact(f"#{a.id}  {_fmt(a.created_at)}  [{terminal_text(a.topic)}] {title}", secrets))
         for d in a.deliveries:
             when = f"sent {_fmt(d.sent_at)}" if d.sent_at else f"next {_fmt(d.next_attempt_at)}"
             mode = d.mode if d.route == "mode" else f"{d.mode} ({d.route})"
             line = f"    {d.channel:<16} {d.state:<8} {mode:<20} attempts {d.attempts:<3} {when}"
-            typer.echo(redact(line, secrets))
+            echo(redact(line, secrets))
             if d.last_error and d.state != "sent":
-                typer.echo(redact(f"        {d.last_error}", secrets))
+                echo(redact(f"        {d.last_error}", secrets))
 
 
 @alerts_app.command("retry")
@@ -77,7 +79,7 @@ def retry_command(
     settings = load_settings()
     with open_session(settings) as session, session.begin():
         count = requeue(session, alert_ids=ids or (), all_dead=all_dead, now=datetime.now(UTC))
-    typer.echo(f"re-queued {count} deliver{'y' if count == 1 else 'ies'}")
+    echo(f"re-queued {count} deliver{'y' if count == 1 else 'ies'}")
 
 
 @alerts_app.command("test")
@@ -93,19 +95,19 @@ def send_test_command(
     try:
         monitor_config = load_config(config_path(config, settings))
     except ConfigError as exc:
-        typer.echo(str(exc), err=True)
+        echo(str(exc), err=True)
         raise typer.Exit(2) from None
     by_name = {c.name: c for c in monitor_config.channels}
     if channel not in by_name:
         known = ", ".join(sorted(by_name)) or "none"
-        typer.echo(f"unknown channel {channel!r} (known: {known})", err=True)
+        echo(f"unknown channel {channel!r} (known: {known})", err=True)
         raise typer.Exit(2)
     try:
         warning = asyncio.run(send_test(by_name[channel], settings, now=datetime.now(UTC)))
     except (DeliveryError, ConfigError) as exc:
-        typer.echo(f"test message on {channel!r} failed: {type(exc).__name__}: {exc}", err=True)
+        echo(f"test message on {channel!r} failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"test message sent on {channel!r}" + (f" ({warning})" if warning else ""))
+    echo(f"test message sent on {channel!r}" + (f" ({warning})" if warning else ""))
 
 
 def register(app: typer.Typer) -> None:

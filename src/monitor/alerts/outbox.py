@@ -25,6 +25,11 @@ Lifecycle of a ``deliveries`` row (one per alert and channel)::
   marked sent; a crash between the two re-sends with the same key once the claim has run out
   (at-least-once), which receivers dedupe. Channels run concurrently; a channel that fails
   transiently is not tried again in the same run, and never holds up another channel.
+* Isolation: any exception while building or sending one delivery (a channel's
+  :class:`~monitor.errors.DeliveryError`, or anything a library raised that the channel did not
+  translate, counted as transient) is that delivery's error: recorded on its row, retried with
+  back-off, dead after ``max_attempts``. It never ends the run, so the deliveries other channels
+  sent in it are marked sent and never sent again.
 * Back-off: ``min(base * 2**(attempts-1), max)`` scaled by a jitter factor in [0.5, 1), derived from
   the delivery id and attempt number (deterministic, so tests need no random seed); never
   shorter than a ``Retry-After`` the channel sent with a 429 or 503 (up to ``max``).
@@ -402,6 +407,45 @@ def _mark_failed(
     return dead
 
 
+def _prepare(
+    name: str, job: _Job, channel: Channel | ConfigError | None, now: datetime
+) -> tuple[Channel, OutgoingMessage]:
+    """The channel to send ``job`` with and its rendered message, or the delivery's error."""
+    if channel is None:
+        raise PermanentDeliveryError(f"channel {name!r} is not in the config file", channel=name)
+    if isinstance(channel, ConfigError):
+        raise PermanentDeliveryError(str(channel), channel=name)
+    try:
+        rendered = job.build()
+    except jinja2.TemplateError as exc:
+        raise PermanentDeliveryError(
+            f"template error: {type(exc).__name__}: {exc}", channel=name
+        ) from exc
+    return channel, OutgoingMessage(
+        channel=name, idempotency_key=job.key, message=rendered, attempted_at=now
+    )
+
+
+def _record_failure(
+    name: str,
+    job: _Job,
+    exc: DeliveryError,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    secrets: list[str],
+    now: datetime,
+    tally: _Tally,
+) -> bool:
+    message = redact(str(exc), secrets)
+    dead = _mark_failed(sessions, job, exc, message, now=now, settings=settings)
+    if dead:
+        tally.dead += len(job.delivery_ids)
+    else:
+        tally.failed += len(job.delivery_ids)
+    tally.errors.append(ChannelError(name, type(exc).__name__, message, job.delivery_ids))
+    return dead
+
+
 async def _run_channel(
     name: str,
     jobs: list[_Job],
@@ -420,32 +464,20 @@ async def _run_channel(
             tally.claimed_elsewhere += len(job.delivery_ids)
             continue  # another run is sending it
         try:
-            if channel is None:
-                raise PermanentDeliveryError(
-                    f"channel {name!r} is not in the config file", channel=name
-                )
-            if isinstance(channel, ConfigError):
-                raise PermanentDeliveryError(str(channel), channel=name)
-            try:
-                rendered = job.build()
-            except jinja2.TemplateError as exc:
-                raise PermanentDeliveryError(
-                    f"template error: {type(exc).__name__}: {exc}", channel=name
-                ) from exc
-            outgoing = OutgoingMessage(
-                channel=name, idempotency_key=job.key, message=rendered, attempted_at=now
-            )
-            warning = await channel.send(outgoing)
+            sender, outgoing = _prepare(name, job, channel, now)
+            warning = await sender.send(outgoing)
         except DeliveryError as exc:
-            message = redact(str(exc), secrets)
-            dead = _mark_failed(sessions, job, exc, message, now=now, settings=settings)
-            if dead:
-                tally.dead += len(job.delivery_ids)
-            else:
-                tally.failed += len(job.delivery_ids)
-            tally.errors.append(ChannelError(name, type(exc).__name__, message, job.delivery_ids))
+            _record_failure(name, job, exc, sessions, settings, secrets, now, tally)
             if exc.retryable:
                 return  # the channel is down: leave its other deliveries for a later run
+            continue
+        except Exception as raised:  # noqa: BLE001 - any failure is this delivery's, see below
+            # One delivery's failure, whatever raised it (a library error a channel did not
+            # translate, a bug), is recorded on its row and retried with back-off: it never
+            # ends the run, so another channel's delivery sent in this run is marked sent and
+            # is not sent again.
+            unexpected = TransientDeliveryError(f"{type(raised).__name__}: {raised}", channel=name)
+            _record_failure(name, job, unexpected, sessions, settings, secrets, now, tally)
             continue
         if after_send is not None:
             after_send(outgoing)
@@ -468,6 +500,8 @@ def _build_channels(
             built[name] = build_channel(by_name[name], settings, http=http)
         except ConfigError as exc:
             built[name] = exc
+        except Exception as exc:  # noqa: BLE001 - the channel's deliveries record it
+            built[name] = ConfigError(f"channel {name!r}: {type(exc).__name__}: {exc}")
     return built
 
 

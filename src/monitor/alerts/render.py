@@ -11,7 +11,8 @@ Everything in an alert comes from pages we do not control, so:
 * HTML templates are autoescaped, and link targets pass :func:`safe_url` (http/https only);
 * markdown output escapes markdown and HTML syntax in article text (:func:`escape_markdown`), and
   puts each value on one line so a hostile title cannot start a heading, list or link;
-* the subject is one line (CR/LF collapsed: no header injection) and at most 200 characters.
+* the subject is one line without control characters (CR/LF, NUL, ESC... become spaces:
+  no header injection, :func:`monitor.escaping.header_text`) and at most 200 characters.
 
 A test message (``monitor alerts test``) renders a sample alert with ``test=True``; its subject is
 prefixed ``[TEST]`` in code so an override cannot drop the marking.
@@ -34,6 +35,7 @@ from monitor.alerts.model import (
     content_from_payload,
     payload_from_content,
 )
+from monitor.escaping import header_text
 from monitor.models import AlertContent
 
 __all__ = [
@@ -115,7 +117,9 @@ def template_environment(templates_dir: Path | None = None) -> jinja2.Environmen
 
 
 def _subject(raw: str, *, test: bool) -> str:
-    subject = one_line(raw)
+    # No control character (CR/LF, NUL, ESC...) survives into a subject: it becomes a mail
+    # header, a chat title and a line in terminals.
+    subject = header_text(raw)
     if test and not subject.startswith(TEST_PREFIX.strip()):
         subject = TEST_PREFIX + subject
     if len(subject) > SUBJECT_MAX:

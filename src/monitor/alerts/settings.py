@@ -8,12 +8,35 @@ alerts to the next digest. Nothing is ever dropped by a cap or quiet hours.
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from monitor.targets import check_http_url
+
+# RFC 5322 addr-spec, dot-atom local part (quoted local parts are not accepted: no mail system
+# a desk uses needs them) and a domain of dot-separated labels or an address literal.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_ADDR_SPEC = re.compile(
+    rf"^{_ATEXT}+(?:\.{_ATEXT}+)*@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$"
+)
+
+
+def check_address(value: str) -> str:
+    """``value`` if it is a bare e-mail address (``name@example.org``) that can go into an SMTP
+    ``RCPT TO`` and a ``To`` header as it is; else ``ValueError``. Non-ASCII domains must be
+    written in their IDNA (``xn--``) form."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError(f"e-mail address {value!r} contains a control character (CR, LF...)")
+    if len(value) > 254 or not _ADDR_SPEC.match(value):
+        raise ValueError(f"{value!r} is not an e-mail address (expected name@example.org)")
+    return value
 
 
 def _check_timezone(value: str) -> str:
@@ -35,6 +58,11 @@ class DeliverySettings(BaseModel):
         None, description="directory whose *.j2 files override the packaged alert templates"
     )
     max_digest_items: int = Field(200, ge=1, description="alerts per digest message; rest go next")
+    allow_private_destinations: bool = Field(
+        True,
+        description="webhook and apprise destinations may resolve to loopback/private "
+        "addresses (an internal receiver); false refuses them at send time",
+    )
     claim_s: float = Field(
         600.0,
         gt=0,
@@ -108,11 +136,21 @@ class EmailChannel(_Channel):
     type: Literal["email"]
     to: list[str] = Field(min_length=1)
 
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        return [check_address(value) for value in values]
+
 
 class WebhookChannel(_Channel):
     type: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(description="http(s) URL, checked as the sender will use it")
     secret: str | None = Field(None, description="name in settings.secrets; default webhook_secret")
+
+    @field_validator("url")
+    @classmethod
+    def _sendable(cls, value: str) -> str:
+        return check_http_url(value)
 
 
 class AppriseChannel(_Channel):

@@ -25,7 +25,12 @@ def demo(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.demo import run_demo
 
-    run_demo(data_dir, typer.echo, steps=steps)
+    from monitor.escaping import terminal_text
+
+    def echo(text: str) -> None:  # titles in the demo are ours, but print as every command does
+        typer.echo(terminal_text(text, keep_newlines=True))
+
+    run_demo(data_dir, echo, steps=steps)
 
 
 def register(app: typer.Typer) -> None:

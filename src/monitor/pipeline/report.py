@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from monitor.escaping import terminal_text
 from monitor.models import SourceError
 
 
@@ -125,12 +126,16 @@ def summary_line(report: Mapping[str, Any]) -> str:
 
 def to_text(report: Mapping[str, Any], indent: str = "") -> str:
     """The summary for a terminal or a log: counts, one line per article, then errors."""
+    # Each line quotes titles and error texts from the network: control characters are shown,
+    # not acted on, by whatever terminal or log viewer shows them.
+    safe = terminal_text
     out = [f"{indent}cycle: {summary_line(report)}"]
-    out += [f"{indent}  {line}" for line in report["lines"]]
+    out += [f"{indent}  {safe(line)}" for line in report["lines"]]
     # Reports stored before source health was reported have no such key.
-    out += [f"{indent}  !! {line}" for line in report.get("source_health", ())]
+    out += [f"{indent}  !! {safe(line)}" for line in report.get("source_health", ())]
     out += [
-        f"{indent}  ! {e['source']}: {e['kind']} {e['error']}: {e['message'][:160]}"
+        f"{indent}  ! {safe(e['source'])}: {e['kind']} {safe(e['error'])}: "
+        f"{safe(e['message'][:160])}"
         for e in report["errors"]
     ]
     return "\n".join(out)

@@ -15,7 +15,8 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.cli import open_session
+from monitor.cli import echo, open_session
+from monitor.escaping import terminal_text
 from monitor.storage.tables import (
     AlertRow,
     ArticleRow,
@@ -90,19 +91,20 @@ def stories(
     with open_session() as session:
         data = stories_for_backtest(session)[:limit]
     if json_out:
-        typer.echo(json.dumps(data, indent=2))
+        echo(json.dumps(data, indent=2))
         return
     for s in data:
-        typer.echo(f"story {s['id']}: {s['headline']}  ({len(s['outlets'])} outlets)")
+        echo(f"story {s['id']}: {terminal_text(s['headline'])}  ({len(s['outlets'])} outlets)")
         for d in s["developments"]:
-            typer.echo(f"  development {d['id']} (article {d['article_id']}, {d['created_at']})")
+            echo(f"  development {d['id']} (article {d['article_id']}, {d['created_at']})")
             for fact in d["facts"][:3]:
-                typer.echo(f"    - {fact[:140]}")
+                echo(f"    - {terminal_text(fact[:140])}")
             if d["reports"]:
-                typer.echo(f"    also reported by articles {d['reports']}")
+                echo(f"    also reported by articles {d['reports']}")
         for a in s["articles"]:
             tag = "dup" if a["duplicate_of"] else ("dev" if a["is_development"] else "report")
-            typer.echo(f"  [{tag:6}] {a['id']} {a['source']}: {a['title'][:90]}")
+            source, title = terminal_text(a["source"]), terminal_text(a["title"][:90])
+            echo(f"  [{tag:6}] {a['id']} {source}: {title}")
 
 
 def _find_article(session: Session, ident: str) -> ArticleRow | None:
@@ -120,7 +122,7 @@ def explain(
     with open_session() as session:
         row = _find_article(session, ident)
         if row is None:
-            typer.echo(f"no article {ident!r}", err=True)
+            echo(f"no article {ident!r}", err=True)
             raise typer.Exit(1)
         decision = dict(row.decision or {})
         header = {
@@ -136,26 +138,26 @@ def explain(
             )
         ]
     if json_out:
-        typer.echo(json.dumps({**header, "alerts": alerts, "decision": decision}, indent=2))
+        echo(json.dumps({**header, "alerts": alerts, "decision": decision}, indent=2))
         return
-    typer.echo(f"article {row.id}: {row.title}\n  {row.url}")
+    echo(f"article {row.id}: {terminal_text(row.title)}\n  {terminal_text(row.url)}")
     outcome = decision.get("outcome", "unknown")
-    typer.echo(f"outcome: {outcome}")
+    echo(f"outcome: {outcome}")
     if alerts:
         topics = ", ".join(f"{a['topic']!r} (alert {a['alert_id']})" for a in alerts)
-        typer.echo(f"alerted: {topics}")
+        echo(f"alerted: {topics}")
     else:
-        typer.echo(
+        echo(
             "alerted: none (a duplicate never alerts; otherwise no topic matched, each one that "
             "did had this development or story already, or its min_new_facts held it back)"
         )
     if decision.get("revision_of") is not None:
-        typer.echo(
+        echo(
             f"  a later version of article {decision['revision_of']} (its feed marked it "
             "updated): kept in that article's story, its sentences compared with the story's"
         )
     if "duplicate_of" in decision:
-        typer.echo(
+        echo(
             f"  duplicate of article {decision['duplicate_of']} "
             f"(similarity {decision['similarity']})"
         )
@@ -167,23 +169,23 @@ def explain(
             if dev is not None
             else f"repeats development {decision.get('repeats_development_id')}"
         )
-        typer.echo(f"story {decision.get('story_id')}, {role}")
-        typer.echo(f"details pruned on {decision['pruned_at'][:10]} (monitor db prune)")
+        echo(f"story {decision.get('story_id')}, {role}")
+        echo(f"details pruned on {decision['pruned_at'][:10]} (monitor db prune)")
         return
     cluster = decision.get("cluster", {})
     joined = "opened new story" if decision.get("new_story") else "joined story"
-    typer.echo(f"{joined} {decision.get('story_id')} (threshold {cluster.get('threshold')})")
+    echo(f"{joined} {decision.get('story_id')} (threshold {cluster.get('threshold')})")
     for c in cluster.get("candidates", []):
-        typer.echo(
+        echo(
             f"  candidate story {c['story_id']}: cosine {c['cosine']} x decay {c['decay']} "
             f"= {c['score']} ({c['gap_hours']} h since last article)"
         )
     novelty = decision.get("novelty", {})
-    typer.echo(f"thresholds: {decision.get('thresholds')}")
+    echo(f"thresholds: {decision.get('thresholds')}")
     match_at = (decision.get("thresholds") or {}).get("sentence_match", 0.5)
     for s in novelty.get("sentences", []):
         mark = "NEW " if s["novel"] else "seen" if s["similarity"] >= match_at else "    "
-        typer.echo(f"  [{mark}] {s['text'][:120]}")
+        echo(f"  [{mark}] {terminal_text(s['text'][:120])}")
         why = []
         # Empty lists and unused matches are left out of the record (older records have them).
         if s.get("matched_article_id") is not None:
@@ -194,9 +196,9 @@ def explain(
         if not s["novel"] and s["similarity"] < match_at:
             why.append("no new name, number, quote or event verb")
         if why:
-            typer.echo(f"         {'; '.join(why)}")
+            echo(f"         {'; '.join(why)}")
         if s.get("matched") and s["similarity"] >= match_at:
-            typer.echo(f"         ~ {s['matched'][:160]}")  # what it repeats
+            echo(f"         ~ {terminal_text(s['matched'][:160])}")  # what it repeats
 
 
 eval_app = typer.Typer(help="Evaluate detection on labelled streams.", no_args_is_help=True)
@@ -236,7 +238,7 @@ def eval_stream(
     ):
         replayed = replay(engine, items, settings.detection, cycle_size=cycle_size)
         report = evaluate(replayed, labels=labels)
-    typer.echo(json.dumps(report.to_json(), indent=2) if json_out else format_report(report))
+    echo(json.dumps(report.to_json(), indent=2) if json_out else format_report(report))
 
 
 def register(app: typer.Typer) -> None:

@@ -67,6 +67,40 @@ def secret_named(settings: Settings, name: str, *, channel: str) -> SecretStr:
         ) from None
 
 
+# A secret held in a Prefect Secret block; resolved by the flow, so not checked here.
+_BLOCK_PREFIX = "prefect-secret:"
+
+
+def channel_problems(channels: Iterable[ChannelConfig], settings: Settings) -> list[str]:
+    """What would stop a channel from sending, found without sending: a secret the config
+    names that is not set, an apprise URL apprise does not understand or whose host no request
+    can go to. Messages name the channel and the setting, never a secret's value."""
+    problems: list[str] = []
+    for config in channels:
+        names = []
+        if isinstance(config, AppriseChannel):
+            names.append(config.url_secret)
+        if isinstance(config, WebhookChannel) and config.secret is not None:
+            names.append(config.secret)
+        for name in names:
+            try:
+                secret_named(settings, name, channel=config.name)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        if isinstance(config, AppriseChannel) and config.url_secret in settings.secrets:
+            value = settings.secrets[config.url_secret].get_secret_value()
+            if not value.startswith(_BLOCK_PREFIX):
+                from monitor.alerts.channels.chat import apprise_url_problem
+
+                problem = apprise_url_problem(value)
+                if problem is not None:
+                    problems.append(
+                        f"channel {config.name!r}: MONITOR_SECRETS__{config.url_secret.upper()}"
+                        f": {problem}"
+                    )
+    return problems
+
+
 def build_channel(config: ChannelConfig, settings: Settings, *, http: httpx.AsyncClient) -> Channel:
     """The channel object for one config entry."""
     if isinstance(config, EmailChannel):

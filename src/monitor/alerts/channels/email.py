@@ -32,6 +32,7 @@ from monitor.alerts.model import OutgoingMessage
 from monitor.alerts.settings import EmailChannel
 from monitor.config import Settings
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from monitor.escaping import header_text
 
 
 def message_id(idempotency_key: str, sender: str) -> str:
@@ -73,7 +74,10 @@ class EmailSender:
     def build_message(self, message: OutgoingMessage) -> EmailMessage:
         rendered = message.message
         mail = EmailMessage()
-        mail["Subject"] = rendered.subject
+        # The subject is already one clean line when rendered here; a subject from anywhere
+        # else (a template override, a stored message) is made one again: no control
+        # character reaches a header, and the policy folds it.
+        mail["Subject"] = header_text(rendered.subject)
         mail["From"] = self.sender
         mail["To"] = ", ".join(self.recipients)
         mail["Date"] = format_datetime(message.attempted_at)

@@ -67,6 +67,7 @@ from monitor.alerts.settings import WebhookChannel
 from monitor.config import Settings
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.models import AlertContent
+from monitor.targets import check_http_url, non_public_address
 from monitor.timeutil import asked_wait
 
 SCHEMA = "news-monitor/alert"
@@ -177,6 +178,7 @@ class WebhookSender:
     secret: SecretStr | None
     http: httpx.AsyncClient = field(repr=False)
     timeout_s: float = 10.0
+    allow_private: bool = True
 
     @classmethod
     def from_settings(
@@ -195,12 +197,17 @@ class WebhookSender:
             secret=secret,
             http=http,
             timeout_s=settings.delivery.webhook_timeout_s,
+            allow_private=settings.delivery.allow_private_destinations,
         )
 
     @property
     def _where(self) -> str:
         # Host only: paths and query strings of webhook URLs often carry tokens.
-        return f"webhook {self.name!r} ({urlsplit(self.url).hostname})"
+        try:
+            host = urlsplit(self.url).hostname
+        except ValueError:
+            host = "invalid URL"
+        return f"webhook {self.name!r} ({host})"
 
     def _cause(self, exc: Exception) -> str:
         """The error's type and text (refused, certificate not verified, ...), without the
@@ -212,7 +219,33 @@ class WebhookSender:
             return type(exc).__name__
         return f"{type(exc).__name__}: {text}"
 
+    async def _check_destination(self) -> None:
+        """Refuse a host that resolves to a non-public address (private destinations not
+        allowed). The name is resolved here and again when httpx connects: a DNS answer that
+        changes in between is not caught (an IP literal in the URL leaves no such gap)."""
+        parts = httpx.URL(self.url)
+        try:
+            address = await non_public_address(parts.host, parts.port or 443)
+        except (OSError, UnicodeError) as exc:
+            raise TransientDeliveryError(
+                f"{self._where}: cannot resolve the host ({type(exc).__name__})", channel=self.name
+            ) from exc
+        if address is not None:
+            raise PermanentDeliveryError(
+                f"{self._where}: resolves to non-public address {address} (private "
+                "destinations are not allowed: MONITOR_DELIVERY__ALLOW_PRIVATE_DESTINATIONS)",
+                channel=self.name,
+            )
+
     async def send(self, message: OutgoingMessage) -> str | None:
+        try:  # the config check, again: a URL from anywhere else fails here, not in a socket
+            check_http_url(self.url)
+        except ValueError as exc:
+            raise PermanentDeliveryError(
+                f"{self._where}: the URL cannot be requested: {exc}", channel=self.name
+            ) from exc
+        if not self.allow_private:
+            await self._check_destination()
         body = encode_body(message)
         headers = request_headers(message, body, self.secret)
         try:
@@ -223,6 +256,18 @@ class WebhookSender:
                 timeout=self.timeout_s,
                 follow_redirects=False,
             )
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise PermanentDeliveryError(
+                f"{self._where}: the URL cannot be requested ({type(exc).__name__})",
+                channel=self.name,
+            ) from exc
+        except (UnicodeError, ValueError, OverflowError) as exc:
+            # A host httpx cannot encode (IDNA) or a port the socket refuses: the config check
+            # stops these; a URL from anywhere else still fails as this delivery's error.
+            raise PermanentDeliveryError(
+                f"{self._where}: the URL cannot be requested ({type(exc).__name__})",
+                channel=self.name,
+            ) from exc
         except httpx.TimeoutException as exc:
             raise TransientDeliveryError(
                 f"{self._where}: timed out after {self.timeout_s:g}s ({type(exc).__name__})",
