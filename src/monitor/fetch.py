@@ -9,7 +9,19 @@ Contract:
   ``If-Modified-Since``; a 304 answer is a normal result (``status=304``, empty content) that keeps
   the validators, so the caller can store them again.
 * The body is streamed and abandoned as soon as it passes ``max_bytes``
-  (:class:`~monitor.errors.ResponseTooLargeError`); it is never loaded whole first.
+  (:class:`~monitor.errors.ResponseTooLargeError`); it is never loaded whole first. Content
+  encodings (``gzip``, ``deflate``, stacked up to :data:`MAX_CONTENT_ENCODINGS` layers, as in
+  ``Content-Encoding: gzip, gzip``) are decoded here from the raw bytes, never more than
+  :data:`_PIECE` bytes at a time per layer, and every layer's decoded size counts against
+  ``max_bytes`` as it grows: a few kilobytes on the wire cannot become gigabytes in memory.
+  Another coding (``br``, ``zstd``: not asked for) is a
+  :class:`~monitor.errors.PermanentFetchError`.
+* Header values are read through :mod:`monitor.inbound`: an ``ETag`` or ``Last-Modified``
+  that is not visible ASCII (or too long to store) is dropped, both when it arrives and when
+  a stored one is about to be sent again; ``Retry-After`` and ``Content-Length`` accept ASCII
+  digits only. Every URL requested, the source's and each redirect's, passes
+  :func:`monitor.urls.host_of` first; whatever the client still refuses is a
+  :class:`~monitor.errors.PermanentFetchError` for that URL.
 * Redirects are followed here, not by httpx, so that every hop's address is checked; a loop or more
   than ``max_redirects`` hops is a :class:`~monitor.errors.PermanentFetchError`.
 * Unless ``allow_private_network`` is set, a host that resolves to a loopback, private, link-local,
@@ -41,7 +53,8 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -60,6 +73,7 @@ from monitor.errors import (
     ResponseTooLargeError,
     TransientFetchError,
 )
+from monitor.inbound import header_int, validator
 from monitor.models import FetchResult
 from monitor.timeutil import asked_wait
 from monitor.urls import host_of
@@ -68,6 +82,15 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 # How long a host that said 429 without a Retry-After is left alone.
 _TOO_MANY_REQUESTS_WAIT_S = 60.0
+# The longest validators storage keeps (sources.etag, sources.last_modified columns).
+MAX_ETAG_CHARS = 500
+MAX_LAST_MODIFIED_CHARS = 100
+# Content codings decoded (and asked for); more stacked layers than this are refused.
+_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+MAX_CONTENT_ENCODINGS = 3
+_ACCEPT_ENCODING = "gzip, deflate"
+# The most one decoding step may produce at once.
+_PIECE = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +277,8 @@ def make_client(
         transport=transport if transport is not None else make_transport(policy),
         timeout=httpx.Timeout(policy.timeout_s, connect=policy.connect_timeout_s),
         follow_redirects=False,
-        headers={"User-Agent": policy.user_agent},
+        # Only what _read_capped decodes, bounded, whatever compression packages are installed.
+        headers={"User-Agent": policy.user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
     )
 
 
@@ -373,6 +397,10 @@ async def _fetch(
     etag: str | None,
     last_modified: str | None,
 ) -> FetchResult:
+    # Stored validators are checked again before they are sent: one stored before this check
+    # existed, or by an older version, must not break every later poll of the source.
+    etag = validator(etag, max_chars=MAX_ETAG_CHARS)
+    last_modified = validator(last_modified, max_chars=MAX_LAST_MODIFIED_CHARS)
     headers: dict[str, str] = {}
     if etag:
         headers["If-None-Match"] = etag
@@ -404,8 +432,11 @@ async def _fetch(
                 content=content,
                 headers={k.lower(): v for k, v in response.headers.items()},
                 # A 304 may omit the validators; the ones we sent are still valid then.
-                etag=response.headers.get("etag") or (etag if status == 304 else None),
-                last_modified=response.headers.get("last-modified")
+                etag=validator(response.headers.get("etag"), max_chars=MAX_ETAG_CHARS)
+                or (etag if status == 304 else None),
+                last_modified=validator(
+                    response.headers.get("last-modified"), max_chars=MAX_LAST_MODIFIED_CHARS
+                )
                 or (last_modified if status == 304 else None),
             )
         finally:
@@ -432,6 +463,11 @@ async def _send(
 ) -> httpx.Response:
     try:
         request = client.build_request("GET", target, headers=headers)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+        # ValueError: the IDNA codec's and header encoders' errors (UnicodeError) that httpx
+        # lets through; host_of refuses what it knows of them first.
+        raise PermanentFetchError(f"cannot request {target!r}: {exc}", url=url) from exc
+    try:
         return await client.send(request, stream=True)
     except BlockedAddressError as exc:  # raised by CheckedNetworkBackend, which knows no URL
         raise BlockedAddressError(str(exc), url=url) from exc
@@ -444,9 +480,13 @@ async def _send(
 
 
 def _next_hop(current: str, location: str, url: str) -> str:
-    target = urljoin(current, location.strip())
-    if urlsplit(target).scheme.lower() not in {"http", "https"}:
-        raise PermanentFetchError(f"redirect to unsupported URL {target!r}", url=url)
+    try:
+        target = urljoin(current, location.strip())
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError as exc:  # a broken IPv6 literal in Location
+        raise PermanentFetchError(f"redirect to invalid URL {location[:200]!r}", url=url) from exc
+    if scheme not in {"http", "https"}:
+        raise PermanentFetchError(f"redirect to unsupported URL {target[:200]!r}", url=url)
     return target
 
 
@@ -466,28 +506,101 @@ def _raise_for_status(status: int, target: str, url: str, retry_after: str | Non
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    declared = header_int(response.headers.get("content-length"))
+    if declared is not None and declared > max_bytes:
         raise ResponseTooLargeError(
             f"Content-Length {declared} exceeds the {max_bytes}-byte cap", url=url
         )
+    decoder = _BodyDecoder(response.headers.get_list("content-encoding", split_commas=True), url)
     chunks: list[bytes] = []
     received = 0
     try:
-        # Decoded bytes are counted, so a small compressed body that inflates past the cap is
-        # refused too; one network chunk is decompressed at a time, which bounds the overshoot.
-        async for chunk in response.aiter_bytes():
-            received += len(chunk)
-            if received > max_bytes:
-                raise ResponseTooLargeError(
-                    f"body exceeds the {max_bytes}-byte cap (stopped reading at {received})",
-                    url=url,
-                )
-            chunks.append(chunk)
-    except httpx.DecodingError as exc:
+        # The raw bytes are read and decoded here, a bounded piece at a time: the decoded size
+        # is counted as it grows, so a small body that inflates past the cap (through any
+        # number of layers) is refused before it is in memory.
+        async for raw in response.aiter_raw():
+            for piece in decoder.decode(raw, max_bytes):
+                received += len(piece)
+                if received > max_bytes:
+                    raise ResponseTooLargeError(
+                        f"body exceeds the {max_bytes}-byte cap (stopped reading at {received})",
+                        url=url,
+                    )
+                chunks.append(piece)
+    except zlib.error as exc:
         raise PermanentFetchError(f"undecodable body: {exc}", url=url) from exc
     except httpx.TimeoutException as exc:
         raise TransientFetchError(f"timed out reading body: {exc!r}", url=url) from exc
     except httpx.RequestError as exc:
         raise TransientFetchError(f"body read failed: {exc!r}", url=url) from exc
     return b"".join(chunks)
+
+
+class _Inflater:
+    """One gzip or deflate layer, decoding at most :data:`_PIECE` bytes per step."""
+
+    def __init__(self, coding: str) -> None:
+        self._gzip = coding in ("gzip", "x-gzip")
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
+        self._started = False
+        self.produced = 0
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data and not self._inflate.eof:
+            try:
+                out = self._inflate.decompress(data, _PIECE)
+            except zlib.error:
+                if self._gzip or self._started:
+                    raise
+                # "deflate" is zlib-wrapped by the standard, raw in many servers' hands.
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._started = True
+                continue
+            self._started = True
+            tail = self._inflate.unconsumed_tail
+            if not out and len(tail) == len(data):
+                return  # no progress possible with this input
+            self.produced += len(out)
+            if out:
+                yield out
+            data = tail
+
+
+class _BodyDecoder:
+    """The body's content codings undone in reverse order of application, as a pipeline of
+    bounded steps; no layer may produce more than the cap in total either (a layer of empty
+    blocks would otherwise burn CPU for ever)."""
+
+    def __init__(self, codings: Sequence[str], url: str) -> None:
+        names = [c.strip().lower() for c in codings if c.strip().lower() not in ("", "identity")]
+        unknown = [c for c in names if c not in _CODINGS]
+        if unknown:
+            raise PermanentFetchError(
+                f"unsupported Content-Encoding {unknown[0][:40]!r} (asked for {_ACCEPT_ENCODING})",
+                url=url,
+            )
+        if len(names) > MAX_CONTENT_ENCODINGS:
+            raise PermanentFetchError(
+                f"{len(names)} stacked content encodings (at most {MAX_CONTENT_ENCODINGS})",
+                url=url,
+            )
+        self._layers = [_Inflater(c) for c in reversed(names)]
+        self._url = url
+
+    def decode(self, raw: bytes, max_bytes: int) -> Iterator[bytes]:
+        yield from self._through(raw, 0, max_bytes)
+
+    def _through(self, data: bytes, depth: int, max_bytes: int) -> Iterator[bytes]:
+        if depth == len(self._layers):
+            if data:
+                yield data
+            return
+        layer = self._layers[depth]
+        for piece in layer.feed(data):
+            if layer.produced > max_bytes:
+                raise ResponseTooLargeError(
+                    f"body exceeds the {max_bytes}-byte cap (stopped reading at "
+                    f"{layer.produced} bytes decoded from content encoding {depth + 1})",
+                    url=self._url,
+                )
+            yield from self._through(piece, depth + 1, max_bytes)
