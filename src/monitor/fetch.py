@@ -87,7 +87,7 @@ MAX_ETAG_CHARS = 500
 MAX_LAST_MODIFIED_CHARS = 100
 # Content codings decoded (and asked for); more stacked layers than this are refused.
 _CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
-MAX_CONTENT_ENCODINGS = 3
+MAX_CONTENT_ENCODINGS = 8
 _ACCEPT_ENCODING = "gzip, deflate"
 # The most one decoding step may produce at once.
 _PIECE = 65_536
@@ -275,6 +275,9 @@ def make_client(
     """
     return httpx.AsyncClient(
         transport=transport if transport is not None else make_transport(policy),
+        # httpx builds the next request of every redirect even when not following it, and a
+        # Location it cannot parse raises there: it is checked first (see _check_location).
+        event_hooks={"response": [_check_location]},
         timeout=httpx.Timeout(policy.timeout_s, connect=policy.connect_timeout_s),
         follow_redirects=False,
         # Only what _read_capped decodes, bounded, whatever compression packages are installed.
@@ -471,12 +474,33 @@ async def _send(
         return await client.send(request, stream=True)
     except BlockedAddressError as exc:  # raised by CheckedNetworkBackend, which knows no URL
         raise BlockedAddressError(str(exc), url=url) from exc
+    except PermanentFetchError as exc:  # raised by _check_location, which knows only the hop
+        raise PermanentFetchError(str(exc), url=url) from exc
+    except ValueError as exc:
+        # Something in the response httpx could not take (a header's encoding): this URL's
+        # problem, and asking again will not change it.
+        raise PermanentFetchError(f"unusable response from {target}: {exc}", url=url) from exc
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise PermanentFetchError(f"cannot request {target!r}: {exc}", url=url) from exc
     except httpx.TimeoutException as exc:
         raise TransientFetchError(f"timed out requesting {target}: {exc!r}", url=url) from exc
     except httpx.RequestError as exc:
         raise TransientFetchError(f"request to {target} failed: {exc!r}", url=url) from exc
+
+
+async def _check_location(response: httpx.Response) -> None:
+    """Refuse a redirect whose ``Location`` cannot be requested (an invalid IDNA host, a port
+    out of range), as a :class:`~monitor.errors.PermanentFetchError` of this URL, before httpx
+    parses it and raises something else (or a transient protocol error, retried for ever)."""
+    if not response.has_redirect_location:
+        return
+    current = str(response.request.url)
+    target = _next_hop(current, response.headers["location"], current)
+    try:
+        host_of(target)
+        _ = urlsplit(target).port
+    except (ParseError, ValueError) as exc:
+        raise PermanentFetchError(f"redirect to an invalid URL: {exc}", url=current) from exc
 
 
 def _next_hop(current: str, location: str, url: str) -> str:

@@ -123,16 +123,14 @@ def _check_host(host: str, url: str) -> None:
             raise ParseError(f"invalid IPv4 address in {url!r}: {exc}", url=url) from exc
         return
     try:
-        if host.isascii():
-            # Plain names pass as they are; an A-label ("xn--...") must decode, as the client
-            # decodes it to show the host.
-            for label in host.split("."):
-                if len(label) > 63:
-                    raise ParseError(f"host label longer than 63 characters in {url!r}", url=url)
-                if label.startswith("xn--"):
-                    idna.decode(label)
-        else:
-            idna.encode(host)
+        # As the HTTP client does: a Unicode name is encoded to A-labels, and every A-label
+        # ("xn--...") must decode again, since the client decodes them to show the host.
+        ascii_host = host if host.isascii() else idna.encode(host).decode("ascii")
+        for label in ascii_host.split("."):
+            if len(label) > 63:
+                raise ParseError(f"host label longer than 63 characters in {url!r}", url=url)
+            if label.startswith("xn--"):
+                idna.decode(label)
     except (idna.IDNAError, UnicodeError, ValueError) as exc:
         if isinstance(exc, ParseError):
             raise
