@@ -217,11 +217,16 @@ def _xml_entries(
             title=_entry_text(entry.get("title"), entry.get("title_detail")),
             summary=summary,
             guid=_guid(entry.get("id")),
-            published=_from_struct(entry.get("published_parsed") or entry.get("updated_parsed")),
+            # dict.get: feedparser's own get() warns when it maps one date key to the other.
+            published=_from_struct(
+                dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+            ),
             authors=_xml_authors(entry, kind),
             # feedparser fills updated_parsed from the publication date when there is no
             # <updated>; only an element of its own says the item changed.
-            updated=_from_struct(entry.get("updated_parsed")) if "updated" in entry else None,
+            updated=_from_struct(dict.get(entry, "updated_parsed"))
+            if dict.__contains__(entry, "updated")
+            else None,
         )
 
 
