@@ -7,6 +7,7 @@ response (status line, headers, body); every request's head is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class RawServer:
 
     def stop(self) -> None:
         if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in _serve
             self._sock.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
