@@ -101,7 +101,9 @@ def parse_feeds(results: Sequence[FetchResult]) -> list[ParsedFeed | ParseError]
         except ParseError as exc:
             parsed.append(exc)
         except Exception as exc:  # noqa: BLE001 - a parser bug must stay this document's error
-            parsed.append(ParseError(f"unreadable feed ({type(exc).__name__}: {exc})", url=result.url))
+            parsed.append(
+                ParseError(f"unreadable feed ({type(exc).__name__}: {exc})", url=result.url)
+            )
     return parsed
 
 
@@ -217,17 +219,20 @@ def _xml_entries(
             title=_entry_text(entry.get("title"), entry.get("title_detail")),
             summary=summary,
             guid=_guid(entry.get("id")),
-            # dict.get: feedparser's own get() warns when it maps one date key to the other.
             published=_from_struct(
-                dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+                _own(entry, "published_parsed") or _own(entry, "updated_parsed")
             ),
             authors=_xml_authors(entry, kind),
             # feedparser fills updated_parsed from the publication date when there is no
             # <updated>; only an element of its own says the item changed.
-            updated=_from_struct(dict.get(entry, "updated_parsed"))
-            if dict.__contains__(entry, "updated")
-            else None,
+            updated=_from_struct(_own(entry, "updated_parsed")) if "updated" in entry else None,
         )
+
+
+def _own(entry: Mapping[str, Any], key: str) -> Any:
+    """``entry[key]`` as parsed, or ``None``: feedparser's own ``get`` maps a missing date key
+    to the other one, with a deprecation warning."""
+    return dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
 
 
 def _entry_text(value: object, detail: object) -> str:
@@ -352,7 +357,9 @@ def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:
     for item in items:
         if not isinstance(item, dict):
             continue
-        link = _entry_link(_text(item.get("url")) or _text(item.get("external_url")), base, rejected)
+        link = _entry_link(
+            _text(item.get("url")) or _text(item.get("external_url")), base, rejected
+        )
         if link is None:
             continue
         summary = (

@@ -70,7 +70,11 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     value = value.strip()
     # ASCII digits only: str.isdigit() also accepts "²" and other scripts' digits.
     if _ASCII_DIGITS.fullmatch(value):
-        return float(MAX_RETRY_AFTER_S) if len(value) > 9 else float(min(int(value), MAX_RETRY_AFTER_S))
+        return (
+            float(MAX_RETRY_AFTER_S)
+            if len(value) > 9
+            else float(min(int(value), MAX_RETRY_AFTER_S))
+        )
     try:
         when = parsedate_to_datetime(value)
         if when.tzinfo is None:  # "-0000": UTC by RFC 5322

@@ -50,7 +50,9 @@ header_bytes = st.one_of(
         [b"\xc2\xb2", b'"caf\xc3\xa9"', b"9" * 400, b"Fri, 31 Dec 9999 23:59:59 -2359", b"x" * 700]
     ),
 )
-codings = st.lists(st.sampled_from(["gzip", "deflate", "x-gzip", "identity", "br", "zz"]), max_size=4)
+codings = st.lists(
+    st.sampled_from(["gzip", "deflate", "x-gzip", "identity", "br", "zz"]), max_size=4
+)
 
 
 def _encode(body: bytes, layers: list[str], *, corrupt: bool) -> bytes:
@@ -86,9 +88,7 @@ async def _fetch_twice(client: httpx.AsyncClient, url: str) -> None:
         return
     assert isinstance(first, FetchResult)
     assert first.etag == validator(first.etag, max_chars=MAX_ETAG_CHARS)
-    assert first.last_modified == validator(
-        first.last_modified, max_chars=MAX_LAST_MODIFIED_CHARS
-    )
+    assert first.last_modified == validator(first.last_modified, max_chars=MAX_LAST_MODIFIED_CHARS)
     # What was kept can be sent back on the next poll.
     try:
         await fetch(client, url, POLICY, etag=first.etag, last_modified=first.last_modified)
@@ -107,9 +107,7 @@ async def _fetch_twice(client: httpx.AsyncClient, url: str) -> None:
     body=st.binary(max_size=300) | st.just(b"\x00" * 400_000),
     corrupt=st.booleans(),
 )
-@example(
-    status=429, headers={"Retry-After": b"\xc2\xb2"}, layers=[], body=b"", corrupt=False
-)
+@example(status=429, headers={"Retry-After": b"\xc2\xb2"}, layers=[], body=b"", corrupt=False)
 @example(
     status=302,
     headers={"Location": b"http://xn--zz--.example/"},

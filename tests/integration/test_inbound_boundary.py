@@ -244,9 +244,7 @@ def test_invalid_idna_host_is_the_error_of_its_entry_redirect_or_source(
     left_out = [m for s, t, m in messages if s == "a" and m.startswith("entry left out")]
     assert len(left_out) == 2
     assert any("xn--zz--.example" in m for m in left_out)
-    assert any(
-        s == "a" and t == "PermanentFetchError" and "xn--zz--" in m for s, t, m in messages
-    )
+    assert any(s == "a" and t == "PermanentFetchError" and "xn--zz--" in m for s, t, m in messages)
     assert any(s == "bad-host" and t == "PermanentFetchError" for s, t, _ in messages)
     with sessions() as s:
         rows = {r.name: r for r in s.scalars(select(SourceRow))}
@@ -418,7 +416,9 @@ def test_nul_surrogates_and_overlong_keys_store_once_or_are_recorded(
         "/ok/feed.json",
         Route(content_type=JSON_FEED, body=_json_feed([_item(f"{base}/ok/a.html", "Quay")])),
     )
-    config = _config({"t": local_server.url("/t/feed.json"), "ok": local_server.url("/ok/feed.json")})
+    config = _config(
+        {"t": local_server.url("/t/feed.json"), "ok": local_server.url("/ok/feed.json")}
+    )
 
     first, report = run_cycle(sessions, settings, config)
     assert not report.errors, report.errors  # every article built could be stored
@@ -441,7 +441,7 @@ def test_nul_surrogates_and_overlong_keys_store_once_or_are_recorded(
     assert long_error.source == "t"
     assert long_error.message.startswith("entry left out")
 
-    second, report = run_cycle(sessions, settings, config)
+    _second, report = run_cycle(sessions, settings, config)
     assert not report.errors
     assert len(_stored(sessions)) == 6
     for path in ("/t/nul.html", "/t/sur.html", "/t/longguid.html", "/t/nulpage.html"):

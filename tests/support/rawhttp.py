@@ -92,7 +92,9 @@ class RawServer:
                 self.requests.append((path, headers))
                 response = self.responses.get(path)
             if response is None:
-                response = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                response = (
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
             try:
                 conn.sendall(response)
             except OSError:

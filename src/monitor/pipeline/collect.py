@@ -167,7 +167,9 @@ _ENTRY_ERRORS_LISTED = 3
 def _entry_errors(source: SourceState, feed: ParsedFeed) -> tuple[SourceError, ...]:
     reasons = feed.rejected
     errors = [
-        SourceError(source.name, source.url, SourceErrorKind.PARSE, "ParseError", f"entry left out: {r}")
+        SourceError(
+            source.name, source.url, SourceErrorKind.PARSE, "ParseError", f"entry left out: {r}"
+        )
         for r in reasons[:_ENTRY_ERRORS_LISTED]
     ]
     if len(reasons) > _ENTRY_ERRORS_LISTED:

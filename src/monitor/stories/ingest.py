@@ -24,7 +24,6 @@ caller's transaction; it flushes but never commits):
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
