@@ -245,12 +245,15 @@ def test_clean_text_is_storable_and_stable(value: str) -> None:
 
 # -- JSON -----------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
-    ),
-    max_leaves=30,
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10)
+)
+json_values: st.SearchStrategy[Any] = st.deferred(
+    lambda: (
+        json_scalars
+        | st.lists(json_values, max_size=4)
+        | st.dictionaries(st.text(max_size=5), json_values, max_size=4)
+    )
 )
 
 
