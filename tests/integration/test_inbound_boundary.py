@@ -234,6 +234,14 @@ def test_invalid_idna_host_is_the_error_of_its_entry_redirect_or_source(
     config = _config(
         {"a": local_server.url("/a/feed.json"), "bad-host": "http://xn--zz--.example/feed.xml"}
     )
+    findings = asyncio.run(
+        check_sources(config, FetchPolicy.from_settings(settings), now=datetime.now(UTC))
+    )
+    by_name = {f.name: f for f in findings}
+    assert by_name["a"].status == "warning"
+    assert "2 left out: invalid international host name" in by_name["a"].detail
+    assert by_name["bad-host"].status == "failed"
+
     collection, _ = run_cycle(sessions, settings, config)
 
     stored = _stored(sessions)
