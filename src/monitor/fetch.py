@@ -10,11 +10,10 @@ Contract:
   the validators, so the caller can store them again.
 * The body is streamed and abandoned as soon as it passes ``max_bytes``
   (:class:`~monitor.errors.ResponseTooLargeError`); it is never loaded whole first. Content
-  encodings (``gzip``, ``deflate``, stacked up to :data:`MAX_CONTENT_ENCODINGS` layers, as in
-  ``Content-Encoding: gzip, gzip``) are decoded here from the raw bytes, never more than
-  :data:`_PIECE` bytes at a time per layer, and every layer's decoded size counts against
-  ``max_bytes`` as it grows: a few kilobytes on the wire cannot become gigabytes in memory.
-  Another coding (``br``, ``zstd``: not asked for) is a
+  encodings (``gzip``, ``deflate``, stacked as in ``Content-Encoding: gzip, gzip``) are
+  decoded from the raw bytes by :mod:`monitor.decoding`, a bounded piece at a time, and every
+  layer's decoded size counts against ``max_bytes`` as it grows: a few kilobytes on the wire
+  cannot become gigabytes in memory. Another coding (``br``, ``zstd``: not asked for) is a
   :class:`~monitor.errors.PermanentFetchError`.
 * Header values are read through :mod:`monitor.inbound`: an ``ETag`` or ``Last-Modified``
   that is not visible ASCII (or too long to store) is dropped, both when it arrives and when
@@ -54,7 +53,7 @@ import ipaddress
 import socket
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -63,6 +62,7 @@ import httpcore
 import httpx
 
 from monitor.config import DEFAULT_USER_AGENT, Settings
+from monitor.decoding import ACCEPT_ENCODING, BodyDecoder
 from monitor.errors import (
     BlockedAddressError,
     ConfigError,
@@ -85,12 +85,6 @@ _TOO_MANY_REQUESTS_WAIT_S = 60.0
 # The longest validators storage keeps (sources.etag, sources.last_modified columns).
 MAX_ETAG_CHARS = 500
 MAX_LAST_MODIFIED_CHARS = 100
-# Content codings decoded (and asked for); more stacked layers than this are refused.
-_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
-MAX_CONTENT_ENCODINGS = 8
-_ACCEPT_ENCODING = "gzip, deflate"
-# The most one decoding step may produce at once.
-_PIECE = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +275,7 @@ def make_client(
         timeout=httpx.Timeout(policy.timeout_s, connect=policy.connect_timeout_s),
         follow_redirects=False,
         # Only what _read_capped decodes, bounded, whatever compression packages are installed.
-        headers={"User-Agent": policy.user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
+        headers={"User-Agent": policy.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
     )
 
 
@@ -535,7 +529,7 @@ async def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> by
         raise ResponseTooLargeError(
             f"Content-Length {declared} exceeds the {max_bytes}-byte cap", url=url
         )
-    decoder = _BodyDecoder(response.headers.get_list("content-encoding", split_commas=True), url)
+    decoder = BodyDecoder(response.headers.get_list("content-encoding", split_commas=True), url)
     chunks: list[bytes] = []
     received = 0
     try:
@@ -558,73 +552,3 @@ async def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> by
     except httpx.RequestError as exc:
         raise TransientFetchError(f"body read failed: {exc!r}", url=url) from exc
     return b"".join(chunks)
-
-
-class _Inflater:
-    """One gzip or deflate layer, decoding at most :data:`_PIECE` bytes per step."""
-
-    def __init__(self, coding: str) -> None:
-        self._gzip = coding in ("gzip", "x-gzip")
-        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
-        self._started = False
-        self.produced = 0
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while data and not self._inflate.eof:
-            try:
-                out = self._inflate.decompress(data, _PIECE)
-            except zlib.error:
-                if self._gzip or self._started:
-                    raise
-                # "deflate" is zlib-wrapped by the standard, raw in many servers' hands.
-                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
-                self._started = True
-                continue
-            self._started = True
-            tail = self._inflate.unconsumed_tail
-            if not out and len(tail) == len(data):
-                return  # no progress possible with this input
-            self.produced += len(out)
-            if out:
-                yield out
-            data = tail
-
-
-class _BodyDecoder:
-    """The body's content codings undone in reverse order of application, as a pipeline of
-    bounded steps; no layer may produce more than the cap in total either (a layer of empty
-    blocks would otherwise burn CPU for ever)."""
-
-    def __init__(self, codings: Sequence[str], url: str) -> None:
-        names = [c.strip().lower() for c in codings if c.strip().lower() not in ("", "identity")]
-        unknown = [c for c in names if c not in _CODINGS]
-        if unknown:
-            raise PermanentFetchError(
-                f"unsupported Content-Encoding {unknown[0][:40]!r} (asked for {_ACCEPT_ENCODING})",
-                url=url,
-            )
-        if len(names) > MAX_CONTENT_ENCODINGS:
-            raise PermanentFetchError(
-                f"{len(names)} stacked content encodings (at most {MAX_CONTENT_ENCODINGS})",
-                url=url,
-            )
-        self._layers = [_Inflater(c) for c in reversed(names)]
-        self._url = url
-
-    def decode(self, raw: bytes, max_bytes: int) -> Iterator[bytes]:
-        yield from self._through(raw, 0, max_bytes)
-
-    def _through(self, data: bytes, depth: int, max_bytes: int) -> Iterator[bytes]:
-        if depth == len(self._layers):
-            if data:
-                yield data
-            return
-        layer = self._layers[depth]
-        for piece in layer.feed(data):
-            if layer.produced > max_bytes:
-                raise ResponseTooLargeError(
-                    f"body exceeds the {max_bytes}-byte cap (stopped reading at "
-                    f"{layer.produced} bytes decoded from content encoding {depth + 1})",
-                    url=self._url,
-                )
-            yield from self._through(piece, depth + 1, max_bytes)
