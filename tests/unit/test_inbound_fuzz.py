@@ -197,7 +197,9 @@ def test_host_of_names_a_host_or_raises_parse_error(url: str) -> None:
     except ParseError:
         return
     assert host
-    assert httpx.URL(url if "://" in url else "http://" + url).host is not None
+    # The host as the client will see it, once the whitespace feeds wrap links in is dropped
+    # (what canonicalize does; fetch refuses a raw URL httpx cannot take as a FetchError).
+    assert httpx.URL("".join(url.split())).host is not None
 
 
 secret = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=10, max_size=20).map(
