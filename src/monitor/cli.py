@@ -1,7 +1,8 @@
 """The ``monitor`` command line.
 
 Commands that run a cycle (``run``, ``serve``, ``demo``) start the Prefect flow from the top-level
-``flows`` package, imported only inside those commands so the core stays free of Prefect.
+``flows`` package, imported only inside those commands so the core stays free of Prefect;
+``run`` with no Prefect server configured runs the core's composition without it.
 Stage packages add their own commands through ``register(app)``.
 """
 
@@ -100,16 +101,41 @@ def parse_since(value: str | None) -> datetime | None:
 
 
 @app.command()
-def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Run one monitor cycle (the same Prefect flow the schedule runs).
+def run(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    prefect: Annotated[
+        bool,
+        typer.Option(
+            "--prefect",
+            help="run as a Prefect flow run even with no Prefect server configured "
+            "(Prefect then starts a temporary one)",
+        ),
+    ] = False,
+) -> None:
+    """Run one monitor cycle.
 
-    Exits 0 when the cycle completed, even if some sources failed (they are reported).
+    With a Prefect server configured (PREFECT_API_URL), the cycle is a flow run of the same
+    flow the schedule runs, and shows there. Without one, it runs in this process with no
+    orchestrator (no Prefect start); its report is kept in the database either way
+    (`monitor cycles`). Exits 0 when the cycle completed, even if some sources failed (they
+    are reported).
     """
-    start_extraction(load_settings())
-    from flows.cycle import run_cycle
+    settings = load_settings()
+    start_extraction(settings)
+    from flows.local import needs_prefect
 
     try:
-        report = run_cycle(config_path=str(config) if config else None)
+        if prefect or needs_prefect(settings):
+            from flows.cycle import run_cycle
+
+            report = run_cycle(config_path=str(config) if config else None)
+        else:
+            from monitor.config import config_path, load_config
+            from monitor.pipeline.cycle import run_plain
+
+            cycle_config = load_config(config_path(config, settings))
+            report = run_plain(settings, cycle_config).as_dict()
     except MonitorError as exc:
         raise fail(str(exc)) from exc
     if as_json:
