@@ -75,16 +75,20 @@ def _profile_sets_api(env: PrefectLocation) -> bool:
     return isinstance(profile, dict) and bool(profile.get("PREFECT_API_URL"))
 
 
+def api_configured_in(env: PrefectLocation, cwd: Path) -> bool:
+    """Whether Prefect, started with ``env`` in ``cwd``, would have an API URL (or might)."""
+    if env.api_url:
+        return True
+    return _working_directory_may_set_api(cwd) or _profile_sets_api(env)
+
+
 def prefect_api_configured(cwd: Path | None = None) -> bool:
     """Whether a Prefect flow run started here would report to a Prefect server."""
     if "prefect.settings" in sys.modules:  # already paid for: ask Prefect itself
         from prefect.settings import get_current_settings
 
         return bool(get_current_settings().api.url)
-    env = PrefectLocation()
-    if env.api_url:
-        return True
-    return _working_directory_may_set_api(cwd or Path.cwd()) or _profile_sets_api(env)
+    return api_configured_in(PrefectLocation(), cwd or Path.cwd())
 
 
 def needs_prefect(settings: Settings, cwd: Path | None = None) -> bool:

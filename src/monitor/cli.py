@@ -49,8 +49,9 @@ def load_settings() -> Settings:
 
 
 def start_extraction(settings: Settings) -> None:
-    """Start the extraction workers' fork server before Prefect (which takes seconds to start),
-    so that its import of trafilatura is done by the time the cycle's first pages arrive."""
+    """Start the extraction workers' fork server first (before the cycle's own imports, and
+    Prefect's start where the cycle is a flow run), so that its import of trafilatura is done by
+    the time the cycle's first pages arrive."""
     from monitor.extract_pool import start_early
 
     start_early(settings.extraction.workers)
@@ -409,10 +410,10 @@ def _register_stage_commands() -> None:
         mod.register(app)
 
 
-# Without PREFECT_API_URL, `monitor run`, `serve` and `demo` start Prefect's serverless API in a
-# subprocess, which on its first start creates and migrates its own database. Prefect waits 20 s
-# for it; on a fresh, slow machine that first start took longer and the command failed (the
-# second attempt, on the migrated database, took seconds). Wait up to two minutes instead,
+# Without PREFECT_API_URL, `monitor run --prefect`, `serve` and `demo` start Prefect's serverless
+# API in a subprocess, which on its first start creates and migrates its own database. Prefect
+# waits 20 s for it; on a fresh, slow machine that first start took longer and the command failed
+# (the second attempt, on the migrated database, took seconds). Wait up to two minutes instead,
 # unless the user chose a value.
 PREFECT_STARTUP_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
 
