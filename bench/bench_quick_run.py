@@ -194,6 +194,8 @@ def main() -> int:
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("MONITOR_", "PREFECT_API_URL", "PREFECT_PROFILE"))
+            # as on a user's machine: Python caches compiled modules
+            and k != "PYTHONDONTWRITEBYTECODE"
         }
         env.update(
             {
