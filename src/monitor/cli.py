@@ -49,9 +49,8 @@ def load_settings() -> Settings:
 
 
 def start_extraction(settings: Settings) -> None:
-    """Start the extraction workers' fork server first (before the cycle's own imports, and
-    Prefect's start where the cycle is a flow run), so that its import of trafilatura is done by
-    the time the cycle's first pages arrive."""
+    """Start the extraction workers' fork server before Prefect (which takes seconds to start),
+    so that its import of trafilatura is done by the time the cycle's first pages arrive."""
     from monitor.extract_pool import start_early
 
     start_early(settings.extraction.workers)
@@ -123,11 +122,11 @@ def run(
     are reported).
     """
     settings = load_settings()
-    start_extraction(settings)
     from flows.local import needs_prefect
 
     try:
         if prefect or needs_prefect(settings):
+            start_extraction(settings)
             from flows.cycle import run_cycle
 
             report = run_cycle(config_path=str(config) if config else None)

@@ -272,9 +272,19 @@ def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 
 def compose(
-    sessions: sessionmaker[Session], settings: Settings, config: MonitorConfig, run: StageRunner
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    config: MonitorConfig,
+    run: StageRunner,
+    *,
+    workers_before_poll: bool = True,
 ) -> CycleReport:
-    """Run one cycle with ``run``'s stage calls; save and return its report."""
+    """Run one cycle with ``run``'s stage calls; save and return its report.
+
+    ``workers_before_poll``: the extraction processes start while the feeds are fetched, and
+    parse them; otherwise only once the poll found pages to fetch (the feeds are then parsed in
+    this process), so that a cycle with nothing new starts no process at all.
+    """
     started = datetime.now(UTC)
     clock = _StageClock()
     cfg = settings.extraction
@@ -290,8 +300,11 @@ def compose(
         Extractor(cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader) as pool,
         Fetcher(FetchPolicy.from_settings(settings)) as fetcher,
     ):
-        pool.start()  # the workers import trafilatura while the feeds are polled
+        if workers_before_poll:
+            pool.start()  # the workers import trafilatura while the feeds are polled
         poll = run.poll(sessions, fetcher, pool, config, started, settings.source_failing_after)
+        if poll.jobs:
+            pool.start()  # (if not started yet) while the first pages are fetched
         run.source_health(poll.health)
         clock.lap("poll")
         source_ids = {p.source.name: p.source.id for p in poll.polls}
@@ -360,8 +373,10 @@ def compose(
 
 def run_plain(settings: Settings, config: MonitorConfig) -> CycleReport:
     """One cycle in this process with no orchestrator: :func:`compose` with a
-    :class:`PlainRunner`, on the settings' database (migrated first)."""
+    :class:`PlainRunner`, on the settings' database (migrated first). The extraction processes
+    start only when there are pages: a quiet cycle (every feed unchanged) costs this process
+    alone."""
     from monitor.storage.db import migrated_engine, session_factory
 
     with migrated_engine(settings.resolved_database_url()) as engine, PlainRunner() as runner:
-        return compose(session_factory(engine), settings, config, runner)
+        return compose(session_factory(engine), settings, config, runner, workers_before_poll=False)
