@@ -14,7 +14,11 @@ of the whole command (every process it started, reaped here), the cycle's own du
 report (started/finished) and the ratio of the two. For context: ``python -c "import prefect"``,
 ``python -c "import monitor.cli"`` and ``monitor check`` on the same config.
 
-Usage: ``.venv/bin/python bench/bench_quick_run.py [--repeat 3]``
+On a shared machine the wall times follow the other load; ``--nice -20`` (as root) runs the
+measured commands at the highest priority, which comes close to an idle machine's wall times
+for them (CPU times are the same either way).
+
+Usage: ``.venv/bin/python bench/bench_quick_run.py [--repeat 3] [--nice -20]``
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ def _measure_to(
     argv: Sequence[str], env: dict[str, str], out: IO[bytes], err: IO[bytes]
 ) -> Measured:
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, preexec_fn=_renice
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
@@ -125,6 +131,14 @@ def _measure_to(
     out.seek(0)
     err.seek(0)
     return Measured(wall, cpu, proc.returncode, out.read().decode(), err.read().decode())
+
+
+_NICE = [0]  # the --nice increment of measured commands
+
+
+def _renice() -> None:
+    if _NICE[0]:
+        os.nice(_NICE[0])
 
 
 def _cycle_seconds(stdout: str) -> float:
@@ -171,7 +185,11 @@ def main() -> int:
         default="default,prefect",
         help="default: `monitor run`; prefect: `monitor run --prefect` (comma-separated)",
     )
+    parser.add_argument(
+        "--nice", type=int, default=0, help="niceness increment of the measured commands"
+    )
     args = parser.parse_args()
+    _NICE[0] = args.nice
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
