@@ -7,25 +7,18 @@ and tens of milliseconds of server CPU):
     -> detect-batch (1 task per batch, in publication order) -> deliver (1 task)
     -> summary artifact
 
-Everything overlaps that can: the extraction processes start while the feeds are fetched, and
-parse them (in parallel); pages of later batches are fetched and extracted while earlier
-batches are detected, and the first batches are small so that detection, the one sequential
-stage, starts early.
-
-All logic lives in ``monitor.pipeline``; this module decides batching, concurrency and retries.
-The same flow runs from ``monitor run`` (:func:`run_cycle`), ``monitor serve``, the deployment in
-``deploy/prefect.yaml`` and ``prefect deployment run``.
+The cycle is composed once, in :func:`monitor.pipeline.cycle.compose`; this module runs that
+composition with its stages as Prefect tasks (:class:`PrefectRunner`) and decides their
+concurrency and retries. The same flow runs from ``monitor serve``, the deployment in
+``deploy/prefect.yaml``, ``prefect deployment run``, and ``monitor run`` when a Prefect server
+is configured (:func:`run_cycle`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from functools import partial
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -42,120 +35,73 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.events import emit_source_health
 from flows.secrets import flow_settings
-from monitor.alerts.outbox import DeliveryReport, deliver_due
+from monitor.alerts.outbox import DeliveryReport
 from monitor.config import MonitorConfig, Settings, config_path, load_config
 from monitor.extract_pool import Extractor, start_early
-from monitor.fetch import FetchPolicy
-from monitor.models import Article, ExtractedPage, SourceError
-from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract
-from monitor.pipeline.collect import (
-    FetchedPage,
-    Fetcher,
-    PageJob,
-    Poll,
-    commit_validators,
-    poll_sources,
+from monitor.models import Article
+from monitor.pipeline.collect import Fetcher, PageJob, Poll
+from monitor.pipeline.cycle import (
+    STAGE_THREADS,
+    Batch,
+    StageResult,
+    compose,
+    deliver_stage,
+    detect_stage,
+    fetch_extract_stage,
+    poll_stage,
 )
-from monitor.pipeline.detect import DetectReport, detect
-from monitor.pipeline.report import CycleReport, save_report, to_markdown, to_text
+from monitor.pipeline.detect import DetectReport
+from monitor.pipeline.report import to_markdown, to_text
+from monitor.pipeline.sources import SourceHealthChange
 from monitor.storage.db import migrated_engine, session_factory
 
-# Threads for concurrent extraction batches; each hands its pages to the process pool.
-TASK_THREADS = 4
-# Batches submitted but not yet detected: enough to keep every task thread busy and one batch
-# ready for detection. A cycle holds at most this many batches of pages in memory, however many
-# new entries it has.
-BATCHES_AHEAD = TASK_THREADS + 2
+poll_task = task(name="poll-feeds", cache_policy=NO_CACHE)(poll_stage)
+fetch_extract_task = task(name="fetch-extract-batch", cache_policy=NO_CACHE)(fetch_extract_stage)
+detect_task = task(name="detect-batch", cache_policy=NO_CACHE, retries=1)(detect_stage)
+deliver_task = task(name="deliver", cache_policy=NO_CACHE)(deliver_stage)
 
 
-@task(name="poll-feeds", cache_policy=NO_CACHE)
-def poll_task(
-    sessions: sessionmaker[Session],
-    fetcher: Fetcher,
-    extractor: Extractor,
-    config: MonitorConfig,
-    now: datetime,
-    failing_after: int,
-) -> Poll:
-    # The feeds are parsed in the extraction processes: on every core, while no page is ready.
-    return poll_sources(
-        sessions,
-        fetcher,
-        config.sources,
-        now=now,
-        failing_after=failing_after,
-        parse=extractor.parse_feeds,
-    )
+class PrefectRunner:
+    """The cycle's stage calls as tasks of the current flow run; source health changes as
+    Prefect events."""
 
+    def poll(
+        self,
+        sessions: sessionmaker[Session],
+        fetcher: Fetcher,
+        extractor: Extractor,
+        config: MonitorConfig,
+        now: datetime,
+        failing_after: int,
+    ) -> Poll:
+        return poll_task(sessions, fetcher, extractor, config, now, failing_after)
 
-@task(name="fetch-extract-batch", cache_policy=NO_CACHE)
-def fetch_extract_task(
-    fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int
-) -> tuple[list[FetchedPage], list[ExtractedPage | None]]:
-    pages = fetcher.fetch_pages(jobs)
-    # Detection takes batches in order: of the batches whose pages are ready together (as at
-    # pool start), the earliest is extracted first.
-    pending = extractor.submit_many(pages_to_extract(pages), priority=n)
-    return pages, pending.results()
+    def submit_fetch_extract(
+        self, fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int
+    ) -> StageResult[Batch]:
+        # quote(): Prefect would otherwise walk every job, page and article looking for
+        # futures, which costs milliseconds per article on the flow's (sequential) thread.
+        return fetch_extract_task.submit(fetcher, extractor, quote(jobs), n)
 
+    def detect(
+        self,
+        sessions: sessionmaker[Session],
+        articles: Sequence[Article],
+        source_ids: dict[str, int],
+        config: MonitorConfig,
+        settings: Settings,
+        now: datetime,
+        prune: bool,
+    ) -> DetectReport:
+        return detect_task(sessions, quote(articles), source_ids, config, settings, now, prune)
 
-@task(name="detect-batch", cache_policy=NO_CACHE, retries=1)
-def detect_task(
-    sessions: sessionmaker[Session],
-    articles: Sequence[Article],
-    source_ids: dict[str, int],
-    config: MonitorConfig,
-    settings: Settings,
-    now: datetime,
-    prune: bool,
-) -> DetectReport:
-    # A retry is safe: articles committed before the failure come back as already stored.
-    return detect(sessions, articles, source_ids, config, settings.detection, now=now, prune=prune)
+    def deliver(
+        self, sessions: sessionmaker[Session], config: MonitorConfig, settings: Settings
+    ) -> DeliveryReport:
+        return deliver_task(sessions, config, settings)
 
-
-@task(name="deliver", cache_policy=NO_CACHE)
-def deliver_task(
-    sessions: sessionmaker[Session], config: MonitorConfig, settings: Settings
-) -> DeliveryReport:
-    return asyncio.run(deliver_due(sessions, config, settings, now=datetime.now(UTC)))
-
-
-class _StageClock:
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.laps[stage] = round(now - self._last, 3)
-        self._last = now
-
-
-def _batch_sizes(total: int, size: int) -> list[int]:
-    """Batch sizes: the first ones smaller (size/4, size/2) so detection starts early, the last
-    ones too (size/2, size/4) so little detection is left once the last pages are extracted."""
-    ramp = [max(1, size // 4), max(1, size // 2)]
-    head: list[int] = []
-    for step in ramp:
-        if total > 0:
-            head.append(min(step, total))
-            total -= head[-1]
-    tail: list[int] = []
-    for step in ramp:
-        if total > step:
-            tail.insert(0, step)
-            total -= step
-    body = [size] * (total // size) + ([total % size] if total % size else [])
-    return head + body + tail
-
-
-def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    out: list[Sequence[Any]] = []
-    start = 0
-    for step in _batch_sizes(len(items), size):
-        out.append(items[start : start + step])
-        start += step
-    return out
+    def source_health(self, changes: Sequence[SourceHealthChange]) -> None:
+        emit_source_health(changes)
 
 
 def _config(settings: Settings, given: str | None) -> MonitorConfig:
@@ -164,7 +110,7 @@ def _config(settings: Settings, given: str | None) -> MonitorConfig:
 
 @flow(
     name="monitor-cycle",
-    task_runner=ThreadPoolTaskRunner(max_workers=TASK_THREADS),
+    task_runner=ThreadPoolTaskRunner(max_workers=STAGE_THREADS),
     log_prints=False,
     validate_parameters=True,
 )
@@ -179,7 +125,7 @@ def monitor_cycle(
     start_early(settings.extraction.workers)
     config = _config(settings, config_path)
     with migrated_engine(settings.resolved_database_url()) as engine:
-        report = _run(session_factory(engine), settings, config)
+        report = compose(session_factory(engine), settings, config, PrefectRunner())
     logger.info(to_text(report.as_dict()))
     create_markdown_artifact(
         markdown=to_markdown(report),
@@ -211,92 +157,3 @@ def local_run_settings() -> Iterator[None]:
         return
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
-
-
-def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorConfig) -> CycleReport:
-    started = datetime.now(UTC)
-    clock = _StageClock()
-    cfg = settings.extraction
-    detected = DetectReport()
-    pages_fetched = 0
-    page_errors: list[SourceError] = []
-    left_for_later: list[FetchedPage] = []
-    summary_only = 0
-    # The workers also read each page for detection (sentences, fingerprint, terms), which
-    # keeps that CPU work off the sequential detect stage.
-    reader = partial(extract_and_read, settings=settings.detection, fallbacks=cfg.fallbacks)
-    with (
-        Extractor(cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader) as pool,
-        Fetcher(FetchPolicy.from_settings(settings)) as fetcher,
-    ):
-        pool.start()  # the workers import trafilatura while the feeds are polled
-        poll = poll_task(sessions, fetcher, pool, config, started, settings.source_failing_after)
-        emit_source_health(poll.health)
-        clock.lap("poll")
-        source_ids = {p.source.name: p.source.id for p in poll.polls}
-        # quote(): Prefect would otherwise walk every job, page and article looking for
-        # futures, which costs milliseconds per article on the flow's (sequential) thread.
-        waiting = deque(enumerate(_batches(poll.jobs, cfg.batch_size)))
-        # A finished future holds its batch's pages and extractions: only BATCHES_AHEAD are
-        # submitted at a time, and each is dropped as soon as its results are taken.
-        futures: deque[tuple[int, Any]] = deque()
-
-        def submit_ahead() -> None:
-            while waiting and len(futures) < BATCHES_AHEAD:
-                number, batch = waiting.popleft()
-                future = fetch_extract_task.submit(fetcher, pool, quote(batch), number)
-                futures.append((number, future))
-
-        submit_ahead()
-        while futures:
-            n, future = futures.popleft()
-            fetched, extracted = future.result()
-            del future
-            submit_ahead()  # the next batch is fetched and extracted while this one is detected
-            pages_fetched += sum(p.html is not None for p in fetched)
-            page_errors += [p.error for p in fetched if p.error]
-            left_for_later += [p for p in fetched if p.retry_later]
-            articles = build_articles(fetched, extracted, started)
-            del fetched, extracted
-            summary_only += sum(a.summary_only for a in articles)
-            detected.merge(
-                detect_task(
-                    sessions, quote(articles), source_ids, config, settings, started, n == 0
-                )
-            )
-    # Only now are the polls' new entries all stored (or left for later): a cycle that died
-    # before this point reads the same feeds again next time instead of getting a 304.
-    commit_validators(sessions, poll.polls, left_for_later)
-    clock.lap("fetch+extract+detect")
-    delivered = deliver_task(sessions, config, settings)
-    clock.lap("deliver")
-    report = CycleReport(
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        sources_polled=len(poll.polls),
-        sources_not_modified=sum(p.not_modified for p in poll.polls),
-        sources_failed=sum(p.error is not None and not p.held_back for p in poll.polls),
-        entries_skipped_known=poll.skipped_known,
-        pages_fetched=pages_fetched,
-        articles_stored=detected.stored,
-        summary_only=summary_only,
-        exact_duplicates=detected.duplicates["exact"],
-        near_duplicates=detected.duplicates["near"],
-        new_stories=detected.new_stories,
-        developments=detected.developments,
-        reports=detected.reports,
-        alerts_created=len(detected.alerts),
-        deliveries_sent=delivered.sent,
-        deliveries_failed=delivered.failed + delivered.dead,
-        errors=(*poll.errors, *page_errors, *detected.errors),
-        lines=tuple(detected.lines),
-        source_health=(
-            *(change.describe() for change in poll.health),
-            *(source.describe_wait() for source in poll.deferred),
-        ),
-        sources_deferred=len(poll.deferred) + sum(p.held_back for p in poll.polls),
-        stage_seconds=clock.laps,
-    )
-    with sessions.begin() as session:
-        save_report(session, report)
-    return report

@@ -32,6 +32,23 @@ def _resolve(value: SecretStr | None, setting: str) -> SecretStr | None:
     return SecretStr(str(block.get()))
 
 
+def _secret_values(settings: Settings) -> list[SecretStr | None]:
+    return [
+        settings.smtp.password,
+        settings.webhook_secret,
+        settings.database_url,
+        *settings.secrets.values(),
+    ]
+
+
+def uses_secret_blocks(settings: Settings) -> bool:
+    """Whether any secret setting names a Prefect Secret block (only Prefect can read it)."""
+    return any(
+        value is not None and value.get_secret_value().startswith(PREFIX)
+        for value in _secret_values(settings)
+    )
+
+
 def resolve_secret_blocks(settings: Settings) -> Settings:
     """Settings with every ``prefect-secret:NAME`` value replaced by the block's value."""
     smtp = settings.smtp.model_copy(

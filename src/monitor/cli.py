@@ -1,7 +1,8 @@
 """The ``monitor`` command line.
 
 Commands that run a cycle (``run``, ``serve``, ``demo``) start the Prefect flow from the top-level
-``flows`` package, imported only inside those commands so the core stays free of Prefect.
+``flows`` package, imported only inside those commands so the core stays free of Prefect;
+``run`` with no Prefect server configured runs the core's composition without it.
 Stage packages add their own commands through ``register(app)``.
 """
 
@@ -131,21 +132,44 @@ def validated_config(given: Path | None, settings: Settings) -> Path:
 
 
 @app.command()
-def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Run one monitor cycle (the same Prefect flow the schedule runs).
+def run(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    prefect: Annotated[
+        bool,
+        typer.Option(
+            "--prefect",
+            help="run as a Prefect flow run even with no Prefect server configured "
+            "(Prefect then starts a temporary one)",
+        ),
+    ] = False,
+) -> None:
+    """Run one monitor cycle.
 
-    Exits 0 when the cycle completed, even if some sources failed (they are reported).
+    With a Prefect server configured (PREFECT_API_URL), the cycle is a flow run of the same
+    flow the schedule runs, and shows there. Without one, it runs in this process with no
+    orchestrator (no Prefect start); its report is kept in the database either way
+    (`monitor cycles`). Exits 0 when the cycle completed, even if some sources failed (they
+    are reported).
     """
     settings = load_settings()
     try:
         path = validated_config(config, settings)  # before Prefect: a bad config exits 2 at once
     except ConfigError as exc:
         raise fail(str(exc)) from exc
-    start_extraction(settings)
-    from flows.cycle import run_cycle
+    from flows.local import needs_prefect
 
     try:
-        report = run_cycle(config_path=str(path))
+        if prefect or needs_prefect(settings):
+            start_extraction(settings)
+            from flows.cycle import run_cycle
+
+            report = run_cycle(config_path=str(path))
+        else:
+            from monitor.config import load_config
+            from monitor.pipeline.cycle import run_plain
+
+            report = run_plain(settings, load_config(path)).as_dict()
     except MonitorError as exc:
         raise fail(str(exc)) from exc
     if as_json:
@@ -424,10 +448,10 @@ def _register_stage_commands() -> None:
         mod.register(app)
 
 
-# Without PREFECT_API_URL, `monitor run`, `serve` and `demo` start Prefect's serverless API in a
-# subprocess, which on its first start creates and migrates its own database. Prefect waits 20 s
-# for it; on a fresh, slow machine that first start took longer and the command failed (the
-# second attempt, on the migrated database, took seconds). Wait up to two minutes instead,
+# Without PREFECT_API_URL, `monitor run --prefect`, `serve` and `demo` start Prefect's serverless
+# API in a subprocess, which on its first start creates and migrates its own database. Prefect
+# waits 20 s for it; on a fresh, slow machine that first start took longer and the command failed
+# (the second attempt, on the migrated database, took seconds). Wait up to two minutes instead,
 # unless the user chose a value.
 PREFECT_STARTUP_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
 

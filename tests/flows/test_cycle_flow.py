@@ -273,7 +273,7 @@ def test_the_extraction_fallbacks_setting_reaches_the_extraction_processes(
 
 
 def test_batches_start_and_end_small_and_cover_everything_in_order() -> None:
-    from flows.cycle import _batches
+    from monitor.pipeline.cycle import batches as _batches
 
     sizes = [len(b) for b in _batches(list(range(300)), 64)]
     assert sizes == [16, 32, 64, 64, 64, 12, 32, 16]

@@ -1,0 +1,382 @@
+"""One monitor cycle: the stages composed once, run by whichever runner is injected.
+
+    poll (1 call) -> fetch+extract (1 call per batch of new entries, concurrent)
+    -> detect (1 call per batch, in publication order) -> deliver (1 call) -> report
+
+:func:`compose` is that composition. A :class:`StageRunner` decides how each stage call runs:
+the Prefect flow (``flows/cycle.py``) runs them as tasks of its flow run; :class:`PlainRunner`
+runs them as plain calls and a thread pool, with no orchestrator at all (``monitor run`` when no
+Prefect server is configured, see :func:`run_plain`). The stage functions below are what both
+runners call.
+
+Everything overlaps that can: the extraction processes start while the feeds are fetched, and
+parse them (in parallel); pages of later batches are fetched and extracted while earlier
+batches are detected, and the first batches are small so that detection, the one sequential
+stage, starts early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerts.outbox import DeliveryReport, deliver_due
+from monitor.config import MonitorConfig, Settings
+from monitor.extract_pool import Extractor
+from monitor.fetch import FetchPolicy
+from monitor.models import Article, ExtractedPage, SourceError
+from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract
+from monitor.pipeline.collect import (
+    FetchedPage,
+    Fetcher,
+    PageJob,
+    Poll,
+    commit_validators,
+    poll_sources,
+)
+from monitor.pipeline.detect import DetectReport, detect
+from monitor.pipeline.report import CycleReport, save_report
+from monitor.pipeline.sources import SourceHealthChange
+
+__all__ = [
+    "BATCHES_AHEAD",
+    "STAGE_THREADS",
+    "PlainRunner",
+    "StageRunner",
+    "batches",
+    "compose",
+    "deliver_stage",
+    "detect_stage",
+    "fetch_extract_stage",
+    "poll_stage",
+    "run_plain",
+]
+
+logger = logging.getLogger(__name__)
+
+# Threads for concurrent extraction batches; each hands its pages to the process pool.
+STAGE_THREADS = 4
+# Batches submitted but not yet detected: enough to keep every thread busy and one batch ready
+# for detection. A cycle holds at most this many batches of pages in memory, however many new
+# entries it has.
+BATCHES_AHEAD = STAGE_THREADS + 2
+
+T_co = TypeVar("T_co", covariant=True)
+Batch = tuple[list[FetchedPage], list[ExtractedPage | None]]
+
+
+def poll_stage(
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    extractor: Extractor,
+    config: MonitorConfig,
+    now: datetime,
+    failing_after: int,
+) -> Poll:
+    """Poll every source; the feeds are parsed in the extraction processes (on every core)."""
+    return poll_sources(
+        sessions,
+        fetcher,
+        config.sources,
+        now=now,
+        failing_after=failing_after,
+        parse=extractor.parse_feeds,
+    )
+
+
+def fetch_extract_stage(
+    fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int
+) -> Batch:
+    """Fetch one batch's pages and extract them."""
+    pages = fetcher.fetch_pages(jobs)
+    # Detection takes batches in order: of the batches whose pages are ready together (as at
+    # pool start), the earliest is extracted first.
+    pending = extractor.submit_many(pages_to_extract(pages), priority=n)
+    return pages, pending.results()
+
+
+def detect_stage(
+    sessions: sessionmaker[Session],
+    articles: Sequence[Article],
+    source_ids: dict[str, int],
+    config: MonitorConfig,
+    settings: Settings,
+    now: datetime,
+    prune: bool,
+) -> DetectReport:
+    """Detect one batch. Safe to retry: articles committed before a failure come back as
+    already stored."""
+    return detect(sessions, articles, source_ids, config, settings.detection, now=now, prune=prune)
+
+
+def deliver_stage(
+    sessions: sessionmaker[Session], config: MonitorConfig, settings: Settings
+) -> DeliveryReport:
+    """Send what is due in the outbox."""
+    return asyncio.run(deliver_due(sessions, config, settings, now=datetime.now(UTC)))
+
+
+class StageResult(Protocol[T_co]):
+    def result(self) -> T_co: ...
+
+
+class StageRunner(Protocol):
+    """How a cycle's stage calls run. Each method takes its stage function's arguments."""
+
+    def poll(
+        self,
+        sessions: sessionmaker[Session],
+        fetcher: Fetcher,
+        extractor: Extractor,
+        config: MonitorConfig,
+        now: datetime,
+        failing_after: int,
+    ) -> Poll: ...
+
+    def submit_fetch_extract(
+        self, fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int
+    ) -> StageResult[Batch]: ...
+
+    def detect(
+        self,
+        sessions: sessionmaker[Session],
+        articles: Sequence[Article],
+        source_ids: dict[str, int],
+        config: MonitorConfig,
+        settings: Settings,
+        now: datetime,
+        prune: bool,
+    ) -> DetectReport: ...
+
+    def deliver(
+        self, sessions: sessionmaker[Session], config: MonitorConfig, settings: Settings
+    ) -> DeliveryReport: ...
+
+    def source_health(self, changes: Sequence[SourceHealthChange]) -> None:
+        """Tell whoever watches sources that some started failing or recovered."""
+
+
+class PlainRunner:
+    """Stage calls as plain calls; batches on a pool of :data:`STAGE_THREADS` threads.
+
+    A detect call that raises is tried once more, as the flow's task is. Source health changes
+    are logged (warning for a failing source): with no orchestrator there is nobody to send an
+    event to.
+    """
+
+    def __init__(self) -> None:
+        self._threads = ThreadPoolExecutor(STAGE_THREADS, thread_name_prefix="cycle-batch")
+
+    def __enter__(self) -> PlainRunner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._threads.shutdown(wait=True, cancel_futures=True)
+
+    def poll(
+        self,
+        sessions: sessionmaker[Session],
+        fetcher: Fetcher,
+        extractor: Extractor,
+        config: MonitorConfig,
+        now: datetime,
+        failing_after: int,
+    ) -> Poll:
+        return poll_stage(sessions, fetcher, extractor, config, now, failing_after)
+
+    def submit_fetch_extract(
+        self, fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int
+    ) -> StageResult[Batch]:
+        return self._threads.submit(fetch_extract_stage, fetcher, extractor, jobs, n)
+
+    def detect(
+        self,
+        sessions: sessionmaker[Session],
+        articles: Sequence[Article],
+        source_ids: dict[str, int],
+        config: MonitorConfig,
+        settings: Settings,
+        now: datetime,
+        prune: bool,
+    ) -> DetectReport:
+        args = (sessions, articles, source_ids, config, settings, now, prune)
+        try:
+            return detect_stage(*args)
+        except Exception:
+            logger.warning("detection failed; trying the batch once more", exc_info=True)
+            return detect_stage(*args)
+
+    def deliver(
+        self, sessions: sessionmaker[Session], config: MonitorConfig, settings: Settings
+    ) -> DeliveryReport:
+        return deliver_stage(sessions, config, settings)
+
+    def source_health(self, changes: Sequence[SourceHealthChange]) -> None:
+        for change in changes:
+            level = logging.WARNING if change.status == "failing" else logging.INFO
+            logger.log(level, change.describe())
+
+
+class _StageClock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(now - self._last, 3)
+        self._last = now
+
+
+def _batch_sizes(total: int, size: int) -> list[int]:
+    """Batch sizes: the first ones smaller (size/4, size/2) so detection starts early, the last
+    ones too (size/2, size/4) so little detection is left once the last pages are extracted."""
+    ramp = [max(1, size // 4), max(1, size // 2)]
+    head: list[int] = []
+    for step in ramp:
+        if total > 0:
+            head.append(min(step, total))
+            total -= head[-1]
+    tail: list[int] = []
+    for step in ramp:
+        if total > step:
+            tail.insert(0, step)
+            total -= step
+    body = [size] * (total // size) + ([total % size] if total % size else [])
+    return head + body + tail
+
+
+def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """``items`` in batches of about ``size``, smaller at both ends (:func:`_batch_sizes`)."""
+    out: list[Sequence[Any]] = []
+    start = 0
+    for step in _batch_sizes(len(items), size):
+        out.append(items[start : start + step])
+        start += step
+    return out
+
+
+def compose(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    config: MonitorConfig,
+    run: StageRunner,
+    *,
+    workers_before_poll: bool = True,
+) -> CycleReport:
+    """Run one cycle with ``run``'s stage calls; save and return its report.
+
+    ``workers_before_poll``: the extraction processes start while the feeds are fetched, and
+    parse them; otherwise only once the poll found pages to fetch (the feeds are then parsed in
+    this process), so that a cycle with nothing new starts no process at all.
+    """
+    started = datetime.now(UTC)
+    clock = _StageClock()
+    cfg = settings.extraction
+    detected = DetectReport()
+    pages_fetched = 0
+    page_errors: list[SourceError] = []
+    left_for_later: list[FetchedPage] = []
+    summary_only = 0
+    # The workers also read each page for detection (sentences, fingerprint, terms), which
+    # keeps that CPU work off the sequential detect stage.
+    reader = partial(extract_and_read, settings=settings.detection, fallbacks=cfg.fallbacks)
+    with (
+        Extractor(cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader) as pool,
+        Fetcher(FetchPolicy.from_settings(settings)) as fetcher,
+    ):
+        if workers_before_poll:
+            pool.start()  # the workers import trafilatura while the feeds are polled
+        poll = run.poll(sessions, fetcher, pool, config, started, settings.source_failing_after)
+        if poll.jobs:
+            pool.start()  # (if not started yet) while the first pages are fetched
+        run.source_health(poll.health)
+        clock.lap("poll")
+        source_ids = {p.source.name: p.source.id for p in poll.polls}
+        waiting = deque(enumerate(batches(poll.jobs, cfg.batch_size)))
+        # A finished batch holds its pages and extractions: only BATCHES_AHEAD are submitted
+        # at a time, and each is dropped as soon as its results are taken.
+        submitted: deque[tuple[int, StageResult[Batch]]] = deque()
+
+        def submit_ahead() -> None:
+            while waiting and len(submitted) < BATCHES_AHEAD:
+                number, batch = waiting.popleft()
+                submitted.append((number, run.submit_fetch_extract(fetcher, pool, batch, number)))
+
+        submit_ahead()
+        while submitted:
+            n, future = submitted.popleft()
+            fetched, extracted = future.result()
+            del future
+            submit_ahead()  # the next batch is fetched and extracted while this one is detected
+            pages_fetched += sum(p.html is not None for p in fetched)
+            page_errors += [p.error for p in fetched if p.error]
+            left_for_later += [p for p in fetched if p.retry_later]
+            articles = build_articles(fetched, extracted, started)
+            del fetched, extracted
+            summary_only += sum(a.summary_only for a in articles)
+            detected.merge(
+                run.detect(sessions, articles, source_ids, config, settings, started, n == 0)
+            )
+    # Only now are the polls' new entries all stored (or left for later): a cycle that died
+    # before this point reads the same feeds again next time instead of getting a 304.
+    commit_validators(sessions, poll.polls, left_for_later)
+    clock.lap("fetch+extract+detect")
+    delivered = run.deliver(sessions, config, settings)
+    clock.lap("deliver")
+    report = CycleReport(
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        sources_polled=len(poll.polls),
+        sources_not_modified=sum(p.not_modified for p in poll.polls),
+        sources_failed=sum(p.error is not None and not p.held_back for p in poll.polls),
+        entries_skipped_known=poll.skipped_known,
+        pages_fetched=pages_fetched,
+        articles_stored=detected.stored,
+        summary_only=summary_only,
+        exact_duplicates=detected.duplicates["exact"],
+        near_duplicates=detected.duplicates["near"],
+        new_stories=detected.new_stories,
+        developments=detected.developments,
+        reports=detected.reports,
+        alerts_created=len(detected.alerts),
+        deliveries_sent=delivered.sent,
+        deliveries_failed=delivered.failed + delivered.dead,
+        errors=(*poll.errors, *page_errors, *detected.errors),
+        lines=tuple(detected.lines),
+        source_health=(
+            *(change.describe() for change in poll.health),
+            *(source.describe_wait() for source in poll.deferred),
+        ),
+        sources_deferred=len(poll.deferred) + sum(p.held_back for p in poll.polls),
+        stage_seconds=clock.laps,
+    )
+    with sessions.begin() as session:
+        save_report(session, report)
+    return report
+
+
+def run_plain(settings: Settings, config: MonitorConfig) -> CycleReport:
+    """One cycle in this process with no orchestrator: :func:`compose` with a
+    :class:`PlainRunner`, on the settings' database (migrated first). The extraction processes
+    start only when there are pages: a quiet cycle (every feed unchanged) costs this process
+    alone."""
+    from monitor.storage.db import migrated_engine, session_factory
+
+    with migrated_engine(settings.resolved_database_url()) as engine, PlainRunner() as runner:
+        return compose(session_factory(engine), settings, config, runner, workers_before_poll=False)
