@@ -17,6 +17,9 @@ third-party types or on message strings. Whether a retry can help is a property 
     ├── ExtractionError             the page yielded no usable article text
     ├── StorageError                the database refused an operation we did not expect it to
     ├── CycleRunningError           another cycle of the same config holds its lock
+    ├── StageClosedError            a fetch or extraction asked of a stage the cycle shut down
+    │   ├── FetcherClosedError
+    │   └── ExtractorClosedError
     └── DeliveryError               an alert could not be delivered on a channel
         ├── TransientDeliveryError  SMTP/webhook down, timeout, 5xx: retried with back-off
         └── PermanentDeliveryError  rejected recipient, 4xx, bad credentials: dead after retries
@@ -117,6 +120,19 @@ class CycleRunningError(MonitorError):
             f"another cycle of config {config} is running since {since or 'an unknown time'}, "
             f"started by {holder or 'an unknown process'}"
         )
+
+
+class StageClosedError(MonitorError):
+    """The cycle shut a stage down (it failed, or finished) while this work was asked of it or
+    under way: the work was cancelled."""
+
+
+class FetcherClosedError(StageClosedError):
+    """A fetch asked of, or under way in, a closed fetcher."""
+
+
+class ExtractorClosedError(StageClosedError):
+    """An extraction asked of, or under way in, a closed extractor."""
 
 
 class DeliveryError(MonitorError):
