@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -159,3 +159,70 @@ def test_a_cycle_whose_database_goes_away_mid_fetch_exits(
             break
         deadline.wait(0.5)
     assert [pid for pid in children if _alive(pid)] == []
+
+
+def test_a_cycle_rides_out_a_short_database_outage(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    local_server: LocalServer,
+    postgres_url: str,
+    throwaway_db: str,
+) -> None:
+    """The database refuses connections for a few seconds while the first batch is detected
+    (a restart): the detect stage's retries wait it out and the cycle completes."""
+    from flows.cycle import monitor_cycle
+
+    name = make_url(throwaway_db).database
+    admin = create_engine(make_url(postgres_url), isolation_level="AUTOCOMMIT")
+    outage_began, outage_over = threading.Event(), threading.Event()
+
+    def outage() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            outage_began.set()
+            outage_over.wait(4.0)
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+
+    down = threading.Thread(target=outage)
+    once = threading.Lock()
+
+    def later_page(n: int) -> Callable[[], Route]:
+        def route() -> Route:
+            with once:
+                if down.ident is None:
+                    down.start()  # the first batch is on its way to detection
+            return Route(body=_page(n), delay_s=6.0)
+
+        return route
+
+    def first_page() -> Route:
+        outage_began.wait(60)  # so the first batch is detected while the database is down
+        return Route(body=_page(0))
+
+    local_server.table.set("/p/0.html", first_page)
+    for n in range(1, SLOW_PAGES + 1):
+        local_server.table.set(f"/p/{n}.html", later_page(n))
+    local_server.table.set("/rss.xml", Route(content_type=RSS, body=_feed(local_server)))
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        yaml.safe_dump({"sources": [{"name": "gazette", "url": local_server.url("/rss.xml")}]}),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MONITOR_DATABASE_URL", throwaway_db)
+    monkeypatch.setenv("MONITOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MONITOR_ALLOW_PRIVATE_NETWORK", "true")
+    monkeypatch.setenv("MONITOR_EXTRACTION__WORKERS", "0")
+    monkeypatch.setenv("MONITOR_EXTRACTION__BATCH_SIZE", "4")
+    try:
+        report = monitor_cycle(config_path=str(config))
+    finally:
+        outage_over.set()
+        if down.ident is not None:
+            down.join(30)
+        admin.dispose()
+    assert down.ident is not None  # the outage happened during the cycle
+    assert report["articles_stored"] == 1 + SLOW_PAGES
