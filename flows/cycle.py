@@ -16,20 +16,25 @@ is configured (:func:`run_cycle`).
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import deployment, flow_run
 from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     temporary_settings,
 )
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +46,7 @@ from monitor.extract_pool import Extractor, start_early
 from monitor.models import Article
 from monitor.pipeline.collect import Fetcher, PageJob, Poll
 from monitor.pipeline.cycle import (
+    DETECT_RETRIES,
     STAGE_THREADS,
     Batch,
     StageResult,
@@ -51,13 +57,23 @@ from monitor.pipeline.cycle import (
     poll_stage,
 )
 from monitor.pipeline.detect import DetectReport
-from monitor.pipeline.report import to_markdown, to_text
+from monitor.pipeline.report import artifact_key, to_markdown, to_text
 from monitor.pipeline.sources import SourceHealthChange
+from monitor.storage.cycle_lock import cycle_lock
 from monitor.storage.db import migrated_engine, session_factory
 
 poll_task = task(name="poll-feeds", cache_policy=NO_CACHE)(poll_stage)
 fetch_extract_task = task(name="fetch-extract-batch", cache_policy=NO_CACHE)(fetch_extract_stage)
-detect_task = task(name="detect-batch", cache_policy=NO_CACHE, retries=1)(detect_stage)
+# A database restart or failover takes seconds: the detect stage waits about 2, 4, then 8 s
+# (each +-50 % at random, so that deployments retrying together do not hit it together) before
+# failing the cycle. A retry is safe: articles committed before a failure come back as stored.
+detect_task = task(
+    name="detect-batch",
+    cache_policy=NO_CACHE,
+    retries=DETECT_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+)(detect_stage)
 deliver_task = task(name="deliver", cache_policy=NO_CACHE)(deliver_stage)
 
 
@@ -104,10 +120,6 @@ class PrefectRunner:
         emit_source_health(changes)
 
 
-def _config(settings: Settings, given: str | None) -> MonitorConfig:
-    return load_config(config_path(given, settings))
-
-
 @flow(
     name="monitor-cycle",
     task_runner=ThreadPoolTaskRunner(max_workers=STAGE_THREADS),
@@ -123,16 +135,36 @@ def monitor_cycle(
     # Already running under `monitor run`; in a deployment's flow run process, the workers'
     # imports overlap the config and database checks.
     start_early(settings.extraction.workers)
-    config = _config(settings, config_path)
-    with migrated_engine(settings.resolved_database_url()) as engine:
+    path = resolved_config_path(config_path, settings)
+    config = load_config(path)
+    with (
+        migrated_engine(settings.resolved_database_url()) as engine,
+        # One cycle of a config at a time, whichever deployment, worker or `monitor run`.
+        cycle_lock(engine, str(path), _holder()),
+    ):
         report = compose(session_factory(engine), settings, config, PrefectRunner())
     logger.info(to_text(report.as_dict()))
     create_markdown_artifact(
         markdown=to_markdown(report),
-        key="monitor-cycle-summary",
+        key=artifact_key(deployment.get_name() or path.stem),
         description="Sources polled and failed, new articles, duplicates, developments, alerts",
     )
     return report.as_dict()
+
+
+def resolved_config_path(given: str | None, settings: Settings) -> Path:
+    """The config file's absolute path: the config's identity for its cycle lock."""
+    return config_path(given, settings).resolve()
+
+
+def _holder() -> str:
+    """Who runs this cycle, for the message of a start refused by its lock."""
+    run = flow_run.get_name()
+    where = f"{socket.gethostname()} pid {os.getpid()}"
+    name = deployment.get_name()
+    if name:
+        return f"flow run {run} of deployment {name} on {where}"
+    return f"flow run {run} on {where}"
 
 
 def run_cycle(config_path: str | None = None) -> dict[str, Any]:

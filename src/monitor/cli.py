@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings, get_settings
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, CycleRunningError, MonitorError
 from monitor.escaping import json_text, terminal_text
 from monitor.pipeline.report import summary_line, to_text
 from monitor.timeutil import as_utc
@@ -150,7 +150,7 @@ def run(
     flow the schedule runs, and shows there. Without one, it runs in this process with no
     orchestrator (no Prefect start); its report is kept in the database either way
     (`monitor cycles`). Exits 0 when the cycle completed, even if some sources failed (they
-    are reported).
+    are reported), and 3 when another cycle of the same config is running.
     """
     settings = load_settings()
     try:
@@ -169,7 +169,9 @@ def run(
             from monitor.config import load_config
             from monitor.pipeline.cycle import run_plain
 
-            report = run_plain(settings, load_config(path)).as_dict()
+            report = run_plain(settings, load_config(path), config_file=path).as_dict()
+    except CycleRunningError as exc:
+        raise fail(str(exc), CycleRunningError.EXIT_CODE) from exc
     except MonitorError as exc:
         raise fail(str(exc)) from exc
     if as_json:

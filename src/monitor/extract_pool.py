@@ -27,14 +27,14 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from functools import cache, partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from monitor.errors import ExtractionError, ParseError
+from monitor.errors import ExtractionError, ExtractorClosedError, ParseError
 from monitor.extract import extract_page, quiet_extraction_logs
 from monitor.feeds import FeedsParser, parse_feeds
 from monitor.models import ExtractedPage, FetchResult, ParsedFeed
@@ -302,7 +302,13 @@ class Extractor:
                 pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        """Stop the worker processes. A later :meth:`extract_many` starts a new pool."""
+        """Stop the worker processes. A later :meth:`extract_many` starts a new pool.
+
+        Pages still waiting for a worker are cancelled: their callers get
+        :class:`ExtractorClosedError` (a cycle that failed must not wait for, or start workers
+        for, extractions nobody will use); pages being extracted finish first, and the worker
+        processes are joined before this returns.
+        """
         starter, self._starter = self._starter, None
         if starter is not None:
             starter.join()
@@ -421,6 +427,8 @@ class Extractor:
         for start, end, future in futures:
             try:
                 results[start:end] = future.result()
+            except CancelledError:
+                raise ExtractorClosedError("the extractor was closed") from None
             except BrokenProcessPool:
                 broken = True
                 unfinished.extend(range(start, end))
@@ -457,6 +465,8 @@ class Extractor:
                     index = in_flight.pop(future)
                     try:
                         results[index] = future.result()[0]
+                    except CancelledError:
+                        raise ExtractorClosedError("the extractor was closed") from None
                     except BrokenProcessPool:
                         broken = True
                         suspects.append(index)
@@ -469,6 +479,8 @@ class Extractor:
             pool = self._get_pool()
             try:
                 results[index] = self._submit(pool, work, items[index : index + 1]).result()[0]
+            except CancelledError:
+                raise ExtractorClosedError("the extractor was closed") from None
             except BrokenProcessPool:
                 results[index] = None
                 self._replace_broken(pool)

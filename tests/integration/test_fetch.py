@@ -19,6 +19,7 @@ import trustme
 from monitor.demo.server import LocalServer, Route
 from monitor.errors import (
     BlockedAddressError,
+    FetcherClosedError,
     FetchError,
     PermanentFetchError,
     ResponseTooLargeError,
@@ -688,7 +689,7 @@ def test_a_closed_fetcher_refuses_work(local_server: LocalServer, policy: FetchP
     fetcher = Fetcher(policy)
     fetcher.close()
     fetcher.close()  # closing twice is harmless
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(FetcherClosedError, match="closed"):
         fetcher.fetch_pages(_jobs(local_server, ["/ok.html"]))
 
 

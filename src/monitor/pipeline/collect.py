@@ -22,6 +22,7 @@ Feeds are parsed off the client's event loop, and with :func:`poll_sources` wher
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
-from monitor.errors import FetchError, ParseError, TransientFetchError
+from monitor.errors import FetcherClosedError, FetchError, ParseError, TransientFetchError
 from monitor.feeds import FeedsParser, parse_feeds
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
@@ -365,6 +366,9 @@ async def collect(
 T = TypeVar("T")
 
 
+_CLOSE_TIMEOUT_S = 10.0  # for the client's sockets to close once its requests are cancelled
+
+
 class Fetcher:
     """One HTTP client and one set of limits, usable from any thread.
 
@@ -372,6 +376,10 @@ class Fetcher:
     :meth:`fetch_pages` block their caller until every request is answered. Batches fetched from
     several threads at once share the overall and per-host limits, and their requests start in
     the order they were asked for.
+
+    :meth:`close` cancels whatever is still under way (a cycle that failed while later batches
+    were being fetched): every caller still waiting gets :class:`FetcherClosedError` at once,
+    so no thread is left waiting on a loop that no longer runs.
     """
 
     def __init__(self, policy: FetchPolicy) -> None:
@@ -383,6 +391,9 @@ class Fetcher:
         self._thread.start()
         self._client: httpx.AsyncClient | None = None
         self._limits: FetchLimits | None = None
+        self._lock = threading.Lock()
+        self._closing = False
+        self._waiting: set[concurrent.futures.Future[Any]] = set()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -396,10 +407,21 @@ class Fetcher:
         self.close()
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._loop.is_closed():
-            coro.close()
-            raise RuntimeError("the fetcher is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        with self._lock:
+            if self._closing:
+                coro.close()
+                raise FetcherClosedError("the fetcher is closed")
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            self._waiting.add(future)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise FetcherClosedError(
+                "the fetcher was closed while this fetch was under way"
+            ) from None
+        finally:
+            with self._lock:
+                self._waiting.discard(future)
 
     def _http(self) -> tuple[httpx.AsyncClient, FetchLimits]:
         # Runs on the loop thread only, so no lock is needed.
@@ -426,13 +448,32 @@ class Fetcher:
         return self._run(self._fetch(jobs))
 
     def close(self) -> None:
-        if self._loop.is_closed():
-            return
-        if self._client is not None:
-            self._run(self._client.aclose())
+        """Cancel every fetch under way, close the client and stop the loop's thread."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            waiting = list(self._waiting)
+        # Cancelled on the loop, the requests end (sockets closed) and their callers wake up.
+        stop = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        try:
+            stop.result(timeout=_CLOSE_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - a timeout, or the loop failing: stop regardless
+            stop.cancel()
+        for future in waiting:
+            future.cancel()  # a caller whose request did not end in time wakes up now
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+    async def _shutdown(self) -> None:
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for each in tasks:
+            each.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import random
+import socket
 import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -50,6 +55,7 @@ from monitor.pipeline.sources import SourceHealthChange
 
 __all__ = [
     "BATCHES_AHEAD",
+    "DETECT_RETRIES",
     "STAGE_THREADS",
     "PlainRunner",
     "StageRunner",
@@ -70,6 +76,10 @@ STAGE_THREADS = 4
 # for detection. A cycle holds at most this many batches of pages in memory, however many new
 # entries it has.
 BATCHES_AHEAD = STAGE_THREADS + 2
+# A database restart or failover takes seconds: a detect call that failed is tried again after
+# about 2, 4, then 8 s (each +-50 % at random, so that cycles retrying together do not hit the
+# database together) before the cycle fails.
+DETECT_RETRIES = 3
 
 T_co = TypeVar("T_co", covariant=True)
 Batch = tuple[list[FetchedPage], list[ExtractedPage | None]]
@@ -169,7 +179,8 @@ class StageRunner(Protocol):
 class PlainRunner:
     """Stage calls as plain calls; batches on a pool of :data:`STAGE_THREADS` threads.
 
-    A detect call that raises is tried once more, as the flow's task is. Source health changes
+    A detect call that raises is tried again after a back-off with jitter, as the flow's task
+    is (:data:`DETECT_RETRIES`). Source health changes
     are logged (warning for a failing source): with no orchestrator there is nobody to send an
     event to.
     """
@@ -215,11 +226,14 @@ class PlainRunner:
         prune: bool,
     ) -> DetectReport:
         args = (sessions, articles, source_ids, config, settings, now, prune)
-        try:
-            return detect_stage(*args)
-        except Exception:
-            logger.warning("detection failed; trying the batch once more", exc_info=True)
-            return detect_stage(*args)
+        for attempt in range(DETECT_RETRIES):
+            try:
+                return detect_stage(*args)
+            except Exception:
+                wait = 2.0 * 2**attempt * random.uniform(0.5, 1.5)  # noqa: S311 - jitter only
+                logger.warning("detection failed; trying again in %.1f s", wait, exc_info=True)
+                time.sleep(wait)
+        return detect_stage(*args)
 
     def deliver(
         self, sessions: sessionmaker[Session], config: MonitorConfig, settings: Settings
@@ -319,6 +333,9 @@ def compose(
                 submitted.append((number, run.submit_fetch_extract(fetcher, pool, batch, number)))
 
         submit_ahead()
+        if not submitted:
+            # Nothing new here; the topics still read what other runs stored since they looked.
+            detected.merge(run.detect(sessions, [], source_ids, config, settings, started, True))
         while submitted:
             n, future = submitted.popleft()
             fetched, extracted = future.result()
@@ -371,12 +388,25 @@ def compose(
     return report
 
 
-def run_plain(settings: Settings, config: MonitorConfig) -> CycleReport:
+def run_plain(
+    settings: Settings, config: MonitorConfig, *, config_file: Path | None = None
+) -> CycleReport:
     """One cycle in this process with no orchestrator: :func:`compose` with a
     :class:`PlainRunner`, on the settings' database (migrated first). The extraction processes
     start only when there are pages: a quiet cycle (every feed unchanged) costs this process
-    alone."""
+    alone. With ``config_file``, the cycle holds that config's cycle lock (no other cycle of it
+    runs meanwhile, whoever started it: :class:`monitor.errors.CycleRunningError` otherwise)."""
+    from monitor.storage.cycle_lock import cycle_lock
     from monitor.storage.db import migrated_engine, session_factory
 
+    holder = f"monitor run on {socket.gethostname()} pid {os.getpid()}"
     with migrated_engine(settings.resolved_database_url()) as engine, PlainRunner() as runner:
-        return compose(session_factory(engine), settings, config, runner, workers_before_poll=False)
+        locked = (
+            cycle_lock(engine, str(config_file.resolve()), holder)
+            if config_file is not None
+            else nullcontext()
+        )
+        with locked:
+            return compose(
+                session_factory(engine), settings, config, runner, workers_before_poll=False
+            )
