@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,18 +224,27 @@ class Worker:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    workers: list[Worker] = []
+@contextmanager
+def workers(directory: Path) -> Iterator[Callable[[PrefectServer, dict[str, str]], Worker]]:
+    """``start(server, env)`` starts a worker; every one started is stopped on exit."""
+    started: list[Worker] = []
 
     def start(server: PrefectServer, env: dict[str, str]) -> Worker:
-        worker = Worker(server, tmp_path / f"worker-{len(workers)}.log", env).start()
-        workers.append(worker)
+        worker = Worker(server, directory / f"worker-{len(started)}.log", env).start()
+        started.append(worker)
         return worker
 
-    yield start
-    for worker in workers:
-        worker.stop()
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[[PrefectServer, dict[str, str]], Worker]]:
+    with workers(tmp_path) as start:
+        yield start
 
 
 def deployment_file(
@@ -295,7 +305,13 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectS
 
 @pytest.fixture
 def fresh_postgres() -> Iterator[Callable[[str], str]]:
-    """``fresh_postgres(driver)``: a throw-away database on the test PostgreSQL server, as a
+    with postgres_databases() as make:
+        yield make
+
+
+@contextmanager
+def postgres_databases() -> Iterator[Callable[[str], str]]:
+    """``make(driver)``: a throw-away database on the test PostgreSQL server, as a
     URL with that driver (``psycopg`` for the monitor, ``asyncpg`` for a Prefect server)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -319,7 +335,15 @@ def fresh_postgres() -> Iterator[Callable[[str], str]]:
         url = admin_url.set(drivername=f"postgresql+{driver}", database=name)
         return url.render_as_string(hide_password=False)
 
-    yield make
+    try:
+        yield make
+    finally:
+        _drop(admin, made)
+
+
+def _drop(admin: Any, made: list[str]) -> None:
+    from sqlalchemy import text
+
     with admin.connect() as conn:
         for name in made:
             conn.execute(
