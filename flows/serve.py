@@ -59,6 +59,16 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
+def _answers(api_url: str) -> bool:
+    """Whether anything answers at ``api_url`` (any HTTP status: Prefect Cloud's API wants a
+    key for its endpoints; what matters here is that the address is not dead)."""
+    try:
+        httpx.get(f"{api_url}/health", timeout=10.0)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop the server and everything it started (its own process group)."""
     if proc.poll() is not None:
@@ -175,7 +185,7 @@ def serve_flows(
     )
     configured = PREFECT_API_URL.value()
     if configured:
-        if not _healthy(configured):
+        if not _answers(configured):
             raise PrefectServerError(
                 f"PREFECT_API_URL={configured} does not answer; no run can be scheduled"
             )

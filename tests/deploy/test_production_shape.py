@@ -58,7 +58,10 @@ EXPECTED = len([a for a in ARTICLES if a.expect_alert])
 def _pg_bin(tool: str) -> str:
     found = sorted(PG_BIN.glob(f"*/bin/{tool}"))
     if not found:
-        pytest.skip(f"no PostgreSQL server binaries under {PG_BIN} for a private instance")
+        reason = f"no PostgreSQL server binaries under {PG_BIN} for a private instance"
+        if os.environ.get("MONITOR_REQUIRE_POSTGRES"):
+            pytest.fail(reason + " (MONITOR_REQUIRE_POSTGRES is set)")
+        pytest.skip(reason)
     return str(found[-1])
 
 

@@ -78,17 +78,20 @@ def test_serve_without_a_server_runs_scheduled_cycles_and_stops_its_server(
             info=log.read_text()[-3000:],
         )
         api_url = announced.group(1)
+
         # Two cycles, each created by the local server's scheduler (nothing here asks for one).
-        wait_for(
-            "two scheduled cycles",
-            lambda: proc.poll() is None and _finished_cycles(db) >= 2,
-            timeout=150,
-            info=log.read_text()[-3000:],
+        def completed() -> list[dict[str, object]]:
+            if proc.poll() is not None:
+                pytest.fail(f"serve exited:\n{log.read_text()[-3000:]}")
+            runs = httpx.post(f"{api_url}/flow_runs/filter", json={}, timeout=30).json()
+            done = [r for r in runs if r["state_type"] == "COMPLETED"]
+            return done if len(done) >= 2 else []
+
+        runs = wait_for(
+            "two scheduled cycles", completed, timeout=150, info=log.read_text()[-3000:]
         )
-        runs = httpx.post(f"{api_url}/flow_runs/filter", json={}, timeout=30).json()
-        completed = [r for r in runs if r["state_type"] == "COMPLETED"]
-        assert len(completed) >= 2
-        assert all(r["auto_scheduled"] for r in completed)
+        assert all(r["auto_scheduled"] for r in runs)
+        assert _finished_cycles(db) >= 2
         children = descendants(proc.pid)
         assert children, "serve started no server process"
     except BaseException:
