@@ -176,7 +176,9 @@ def test_every_alert_arrives_exactly_once_per_channel(outcome: Outcome) -> None:
     assert len(outcome.deliveries) == len(set(outcome.deliveries)), "a webhook delivery twice"
     assert len(outcome.alerts) == len(set(outcome.alerts)), "an alert arrived twice"
     assert len(outcome.mail_keys) == len(set(outcome.mail_keys)), "an email arrived twice"
-    assert sorted(outcome.mail_keys) == sorted(k for k in outcome.deliveries if k)
+    # A delivery's key is its alert's key and the channel's name: the same alerts both ways.
+    by_mail = sorted(k.rsplit(":", 1)[0] for k in outcome.mail_keys)
+    assert by_mail == sorted(str(k).rsplit(":", 1)[0] for k in outcome.deliveries)
     topics = {topic for _, topic in outcome.alerts}
     assert topics <= set(TOPICS.values()), topics
     # Desk A polls every source of the story itself: all of its developments alert.
@@ -293,6 +295,9 @@ def _run(
             assert state == "COMPLETED", f"{note}: {desk} ended {state}\n{logs()}"
         timings[note] = time.monotonic() - t0
 
+    # A first cycle of each desk before the story breaks: a topic alerts on what is stored
+    # from its first evaluation on, not on the archive before it.
+    cycle_both("warm-up")
     # Step 0 and 1: both desks, side by side on the two workers.
     newsroom.publish(0)
     cycle_both("step 0")
