@@ -20,23 +20,28 @@ The same flow runs from ``monitor run`` (:func:`run_cycle`), ``monitor serve``, 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import deployment, flow_run
 from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     temporary_settings,
 )
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,7 +62,14 @@ from monitor.pipeline.collect import (
     poll_sources,
 )
 from monitor.pipeline.detect import DetectReport, detect
-from monitor.pipeline.report import CycleReport, save_report, to_markdown, to_text
+from monitor.pipeline.report import (
+    CycleReport,
+    artifact_key,
+    save_report,
+    to_markdown,
+    to_text,
+)
+from monitor.storage.cycle_lock import cycle_lock
 from monitor.storage.db import migrated_engine, session_factory
 
 # Threads for concurrent extraction batches; each hands its pages to the process pool.
@@ -99,7 +111,19 @@ def fetch_extract_task(
     return pages, pending.results()
 
 
-@task(name="detect-batch", cache_policy=NO_CACHE, retries=1)
+# A database restart or failover takes seconds: the detect stage waits 2, 4, then 8 s (each
+# +-50 % at random, so that deployments retrying together do not hit it together) before
+# failing the cycle.
+DETECT_RETRIES = 3
+
+
+@task(
+    name="detect-batch",
+    cache_policy=NO_CACHE,
+    retries=DETECT_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+)
 def detect_task(
     sessions: sessionmaker[Session],
     articles: Sequence[Article],
@@ -158,10 +182,6 @@ def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return out
 
 
-def _config(settings: Settings, given: str | None) -> MonitorConfig:
-    return load_config(config_path(given, settings))
-
-
 @flow(
     name="monitor-cycle",
     task_runner=ThreadPoolTaskRunner(max_workers=TASK_THREADS),
@@ -177,16 +197,36 @@ def monitor_cycle(
     # Already running under `monitor run`; in a deployment's flow run process, the workers'
     # imports overlap the config and database checks.
     start_early(settings.extraction.workers)
-    config = _config(settings, config_path)
-    with migrated_engine(settings.resolved_database_url()) as engine:
+    path = resolved_config_path(config_path, settings)
+    config = load_config(path)
+    with (
+        migrated_engine(settings.resolved_database_url()) as engine,
+        # One cycle of a config at a time, whichever deployment, worker or `monitor run`.
+        cycle_lock(engine, str(path), _holder()),
+    ):
         report = _run(session_factory(engine), settings, config)
     logger.info(to_text(report.as_dict()))
     create_markdown_artifact(
         markdown=to_markdown(report),
-        key="monitor-cycle-summary",
+        key=artifact_key(deployment.get_name() or path.stem),
         description="Sources polled and failed, new articles, duplicates, developments, alerts",
     )
     return report.as_dict()
+
+
+def resolved_config_path(given: str | None, settings: Settings) -> Path:
+    """The config file's absolute path: the config's identity for its cycle lock."""
+    return config_path(given, settings).resolve()
+
+
+def _holder() -> str:
+    """Who runs this cycle, for the message of a start refused by its lock."""
+    run = flow_run.get_name()
+    where = f"{socket.gethostname()} pid {os.getpid()}"
+    name = deployment.get_name()
+    if name:
+        return f"flow run {run} of deployment {name} on {where}"
+    return f"flow run {run} on {where}"
 
 
 def run_cycle(config_path: str | None = None) -> dict[str, Any]:
@@ -248,6 +288,11 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
                 futures.append((number, future))
 
         submit_ahead()
+        if not futures:
+            # Nothing new here; the topics still read what other runs stored since they looked.
+            detected.merge(
+                detect_task(sessions, quote([]), source_ids, config, settings, started, True)
+            )
         while futures:
             n, future = futures.popleft()
             fetched, extracted = future.result()

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings, get_settings
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, CycleRunningError, MonitorError
 from monitor.pipeline.report import summary_line, to_text
 from monitor.timeutil import as_utc
 
@@ -103,13 +103,16 @@ def parse_since(value: str | None) -> datetime | None:
 def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Run one monitor cycle (the same Prefect flow the schedule runs).
 
-    Exits 0 when the cycle completed, even if some sources failed (they are reported).
+    Exits 0 when the cycle completed, even if some sources failed (they are reported), and 3
+    when another cycle of the same config is running.
     """
     start_extraction(load_settings())
     from flows.cycle import run_cycle
 
     try:
         report = run_cycle(config_path=str(config) if config else None)
+    except CycleRunningError as exc:
+        raise fail(str(exc), CycleRunningError.EXIT_CODE) from exc
     except MonitorError as exc:
         raise fail(str(exc)) from exc
     if as_json:

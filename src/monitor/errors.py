@@ -16,6 +16,7 @@ third-party types or on message strings. Whether a retry can help is a property 
     ├── ParseError                  a feed that is not a feed (invalid XML, HTML page, bad JSON)
     ├── ExtractionError             the page yielded no usable article text
     ├── StorageError                the database refused an operation we did not expect it to
+    ├── CycleRunningError           another cycle of the same config holds its lock
     └── DeliveryError               an alert could not be delivered on a channel
         ├── TransientDeliveryError  SMTP/webhook down, timeout, 5xx: retried with back-off
         └── PermanentDeliveryError  rejected recipient, 4xx, bad credentials: dead after retries
@@ -99,6 +100,23 @@ class ExtractionError(MonitorError):
 
 class StorageError(MonitorError):
     """The database refused an operation in a way the monitor did not expect."""
+
+
+class CycleRunningError(MonitorError):
+    """Another cycle of the same config is running (it holds the config's cycle lock): this one
+    does not start, rather than repeat its fetching and extraction. ``monitor run`` exits with
+    :data:`EXIT_CODE`."""
+
+    EXIT_CODE = 3
+
+    def __init__(self, config: str, since: str | None, holder: str | None) -> None:
+        self.config = config
+        self.since = since
+        self.holder = holder
+        super().__init__(
+            f"another cycle of config {config} is running since {since or 'an unknown time'}, "
+            f"started by {holder or 'an unknown process'}"
+        )
 
 
 class DeliveryError(MonitorError):

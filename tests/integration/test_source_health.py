@@ -20,7 +20,7 @@ from monitor.pipeline.sources import (
     store_validators,
     sync_sources,
 )
-from monitor.storage.tables import SourceRow
+from monitor.storage.tables import FeedValidatorRow, SourceRow
 
 T0 = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
 SOURCES = [
@@ -107,18 +107,25 @@ def test_validators_are_stored_for_finished_sources_only(
         ]
         store_validators(session, polls, unfinished={flaky.id})
     with sessions.begin() as session:
-        rows = {r.name: r for r in session.scalars(select(SourceRow))}
-        assert (rows["wire"].etag, rows["wire"].last_modified) == (
+        states = {s.name: s for s in sync_sources(session, SOURCES)}
+        assert (states["wire"].etag, states["wire"].last_modified) == (
             '"w1"',
             "Tue, 06 May 2031 08:00:00 GMT",
         )
-        assert rows["flaky"].etag is None  # a page of it was left for later
+        assert states["flaky"].etag is None  # a page of it was left for later
 
         # The feed moved (another config, or an edit) while the poll ran: the validators the
-        # poll got belong to the old URL.
+        # poll got belong to the old URL, and the new URL starts without any.
         moved = SourceConfig(name="wire", url="https://wire.test/feed.xml")
         sync_sources(session, [moved, SOURCES[1]])
         store_validators(session, [FeedPoll(wire, etag='"w2"')])
     with sessions() as session:
         row = session.scalars(select(SourceRow).where(SourceRow.name == "wire")).one()
-        assert (row.url, row.etag) == ("https://wire.test/feed.xml", None)
+        assert row.url == "https://wire.test/feed.xml"
+        validators = {v.url: v.etag for v in session.scalars(select(FeedValidatorRow))}
+        assert validators == {"https://wire.test/rss": '"w2"'}
+        [state, _] = sync_sources(session, [moved, SOURCES[1]])
+        assert state.etag is None
+        # Under its old URL again (or another config's name for it), the feed's are found.
+        [back, _] = sync_sources(session, [SourceConfig(name="w", url=wire.url), SOURCES[1]])
+        assert back.etag == '"w2"'

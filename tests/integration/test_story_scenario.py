@@ -143,8 +143,9 @@ def test_an_alert_raised_twice_is_stored_and_queued_once(sessions: sessionmaker[
     """A second raise for the same (topic, development) is refused by the idempotency key:
     no second alert, no second outbox row, and the caller's transaction carries on."""
     from monitor.config import MonitorConfig
-    from monitor.pipeline.detect import compile_topics, raise_alerts
+    from monitor.pipeline.alerting import alert_on, compile_topics
     from monitor.storage.tables import AlertRow, DeliveryRow
+    from monitor.storage.topic_cursors import events_after, newest_article
 
     config = MonitorConfig.model_validate(
         {
@@ -157,8 +158,9 @@ def test_an_alert_raised_twice_is_stored_and_queued_once(sessions: sessionmaker[
     topics = compile_topics(config)
     with sessions() as session, session.begin():
         result = ingest(session, story, source_id=None, settings=DetectionSettings())
-        first = raise_alerts(session, story, result, topics, config, now=START)
-        second = raise_alerts(session, story, result, topics, config, now=START)
+        [[event]] = list(events_after(session, 0, newest_article(session)))
+        first = alert_on(session, event, topics, config, now=START)
+        second = alert_on(session, event, topics, config, now=START)
         assert len(first) == 1
         assert second == []
     with sessions() as session:
@@ -176,8 +178,9 @@ def test_a_topic_with_min_new_facts_hears_of_small_developments_only_from_the_fi
     """Two topics on the same coverage: one alerts on every development, the other only on
     developments with at least N new facts, except the story's first alert, always sent."""
     from monitor.config import MonitorConfig
-    from monitor.pipeline.detect import compile_topics, raise_alerts
+    from monitor.pipeline.alerting import compile_topics, raise_topic_alerts
     from monitor.storage.tables import AlertRow
+    from monitor.storage.topic_cursors import start_cursors
 
     coverage = [
         _article("01_first_report.txt", "harbour-gazette.test", 0),
@@ -200,8 +203,8 @@ def test_a_topic_with_min_new_facts_hears_of_small_developments_only_from_the_fi
     )
     topics = compile_topics(config)
     with sessions() as session, session.begin():
-        for each, result in zip(coverage, results, strict=True):
-            raise_alerts(session, each, result, topics, config, now=START)
+        start_cursors(session, ["every", "big"], 0, START)  # topics that were there from the start
+        raise_topic_alerts(session, topics, config, now=START)
     with sessions() as session:
         alerted = {
             topic: [a.development_id for a in session.query(AlertRow).filter_by(topic=topic)]

@@ -46,3 +46,12 @@ def test_sources_left_alone_are_counted_and_named() -> None:
     stored = report.as_dict()
     del stored["sources_deferred"]  # a summary stored before the field existed
     assert "3 feeds (0 unchanged, 0 failed)," in to_text(stored)
+
+
+def test_each_deployment_has_an_artifact_key_prefect_accepts() -> None:
+    from monitor.pipeline.report import artifact_key
+
+    assert artifact_key("monitor-every-15-min") == "monitor-cycle-monitor-every-15-min"
+    assert artifact_key("Desk: Istanbul talks (EU)") == "monitor-cycle-desk-istanbul-talks-eu"
+    assert artifact_key("real-feeds") != artifact_key("my-monitor")
+    assert artifact_key("§§") == "monitor-cycle"

@@ -42,9 +42,14 @@ def revision_url(canonical_url: str, updated: datetime) -> str:
 
 def page_url(article: Article) -> str:
     """The canonical URL of the page, for people: without a version's key."""
-    if article.revision_of is None:
-        return article.canonical_url
-    return article.canonical_url.rsplit(_REVISION_MARK, 1)[0]
+    return stored_page_url(article.canonical_url, article.revision_of)
+
+
+def stored_page_url(canonical_url: str, revision_of: int | None) -> str:
+    """:func:`page_url` of a stored article."""
+    if revision_of is None:
+        return canonical_url
+    return canonical_url.rsplit(_REVISION_MARK, 1)[0]
 
 
 def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:

@@ -1,13 +1,12 @@
 """Detect stage: store each new article, place it in a story, and raise alerts on developments.
 
-Each article is handled in its own transaction: the article, its story/development bookkeeping,
-any alerts and their outbox rows commit together or not at all, so a crash mid-cycle never
-leaves an alert without its deliveries or a half-processed article.
-
-Alert rule: one alert per (topic, development). An article that matches a topic raises an alert
-when it is a new development of its story, or when it is the first article of an existing story
-that matches this topic at all (the topic's first sight of the story). Reprints, near
-duplicates and re-reports stay silent. The unique idempotency key is the final word on "once".
+Articles are stored in batches, one transaction each under the detection lock; each article
+has a savepoint, so its story/development bookkeeping commits whole or not at all. At the end
+of each batch, in the same transaction, the config's topics read everything stored since their
+cursors (this batch's articles and any another deployment or run stored) and raise their
+alerts with their outbox rows (:mod:`monitor.pipeline.alerting`, which states the alert rule):
+a crash never leaves an alert without its deliveries, and an article stored by a run that died
+before alerting is evaluated by the next cycle of any config naming the topic.
 """
 
 from __future__ import annotations
@@ -16,37 +15,27 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.alerts.outbox import enqueue
-from monitor.alerts.render import payload_from_content
-from monitor.config import MonitorConfig, TopicConfig
-from monitor.models import AlertContent, Article, SourceError, SourceErrorKind
-from monitor.pipeline.articles import page_url
-from monitor.storage.db import insert_if_free
+from monitor.config import MonitorConfig
+from monitor.models import Article, SourceError, SourceErrorKind
+from monitor.pipeline.alerting import (
+    CompiledTopic,
+    RaisedAlerts,
+    compile_topics,
+    open_cursors,
+    raise_topic_alerts,
+)
 from monitor.storage.detection import DocumentCounts, lock_detection, prefer_index_scans
-from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
+from monitor.storage.tables import StoryRow
 from monitor.stories.ingest import IngestResult, ingest, prune_story_index
 from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
-from monitor.topics import Document, Query, TopicMatch, parse_query
 
-
-@dataclass(frozen=True, slots=True)
-class CompiledTopic:
-    config: TopicConfig
-    query: Query
-
-    def match(self, doc: Document) -> TopicMatch | None:
-        return self.query.match_document(doc, title_only=self.config.title_only)
-
-
-def compile_topics(config: MonitorConfig) -> list[CompiledTopic]:
-    return [CompiledTopic(t, parse_query(t.query)) for t in config.topics]
+__all__ = ["CompiledTopic", "DetectReport", "IngestFn", "compile_topics", "detect"]
 
 
 @dataclass
@@ -74,160 +63,6 @@ class DetectReport:
         self.errors += other.errors
 
 
-ALERTS = cast(Table, AlertRow.__table__)
-STORIES = cast(Table, StoryRow.__table__)
-
-
-@dataclass(frozen=True, slots=True)
-class _AlertStory:
-    """What an alert tells of its story."""
-
-    id: int
-    headline: str
-    first_seen_at: datetime
-    outlets: tuple[str, ...]
-
-
-_ALERT_STORY = select(
-    STORIES.c.id, STORIES.c.headline, STORIES.c.first_seen_at, STORIES.c.outlets
-).where(STORIES.c.id == bindparam("story_id"))
-
-
-def _story(session: Session, story_id: int | None) -> _AlertStory | None:
-    if story_id is None:
-        return None
-    # Not the mapped row: that would also load and decode the story's centroid and memory.
-    row = session.execute(_ALERT_STORY, {"story_id": story_id}).first()
-    if row is None:
-        return None
-    return _AlertStory(int(row[0]), row[1], row[2], tuple(row[3] or ()))
-
-
-@dataclass(frozen=True, slots=True)
-class _NewAlert:
-    """An alert row just inserted (what :func:`monitor.alerts.outbox.enqueue` reads of it)."""
-
-    id: int
-    topic: str
-
-
-_SET_PAYLOAD = update(ALERTS).where(ALERTS.c.id == bindparam("alert_id"))
-
-
-def _development_facts(session: Session, development_id: int) -> tuple[str, ...]:
-    development = session.get(DevelopmentRow, development_id)
-    return tuple(development.facts) if development else ()
-
-
-def _alert_key(topic: str, development_id: int) -> str:
-    return f"topic:{topic}:development:{development_id}"
-
-
-def _topic_saw_story(session: Session, topic: str, story_id: int) -> bool:
-    stmt = select(AlertRow.id).where(AlertRow.topic == topic, AlertRow.story_id == story_id)
-    return session.scalars(stmt.limit(1)).first() is not None
-
-
-def raise_alerts(
-    session: Session,
-    article: Article,
-    result: IngestResult,
-    topics: Sequence[CompiledTopic],
-    config: MonitorConfig,
-    *,
-    now: datetime,
-) -> list[int]:
-    """Create alerts (and their outbox rows) for one ingested article; returns alert ids."""
-    if result.article_id is None or result.duplicate_of is not None:
-        return []
-    dev_id = result.development_id or result.repeats_development_id
-    if dev_id is None:
-        return []
-    doc = Document(article.title, article.text)  # tokenised once, matched against every topic
-    matches = [(topic, match) for topic in topics if (match := topic.match(doc)) is not None]
-    if not matches:
-        return []
-    story = _story(session, result.story_id)
-    created: list[int] = []
-    for topic, match in matches:
-        if result.development_id is None and (
-            story is None or _topic_saw_story(session, topic.config.name, story.id)
-        ):
-            continue  # a re-report of something this topic has already been told about
-        facts = result.novel_sentences or _development_facts(session, dev_id)
-        if (
-            result.development_id is not None  # a re-report here is the story's first alert
-            and len(facts) < topic.config.min_new_facts
-            and story is not None
-            and _topic_saw_story(session, topic.config.name, story.id)
-        ):
-            continue  # too small an addition to a story this topic follows (its own threshold)
-        alert_id = _insert_alert(
-            session, topic, article, result, story, dev_id, facts, match, config, now
-        )
-        if alert_id is not None:
-            created.append(alert_id)
-    return created
-
-
-def _insert_alert(
-    session: Session,
-    topic: CompiledTopic,
-    article: Article,
-    result: IngestResult,
-    story: _AlertStory | None,
-    development_id: int,
-    facts: Sequence[str],
-    match: TopicMatch,
-    config: MonitorConfig,
-    now: datetime,
-) -> int | None:
-    assert result.article_id is not None
-    key = _alert_key(topic.config.name, development_id)
-    why = match.explain()
-    if result.development_id is None:
-        why += "; first article of this story to match the topic"
-    if article.revision_of is not None:
-        why += "; new in the outlet's update of an article already read"
-    values = {
-        "idempotency_key": key,
-        "topic": topic.config.name,
-        "article_id": result.article_id,
-        "story_id": story.id if story else None,
-        "development_id": development_id,
-        "reason": why,
-        "payload": {},
-        "created_at": now,
-    }
-    # The unique idempotency key decides "already alerted".
-    insert = insert_if_free(session.get_bind().dialect.name, ALERTS, "idempotency_key", "id")
-    alert_id = session.execute(insert, values).scalar()
-    if alert_id is None:
-        return None
-    content = AlertContent(
-        alert_id=alert_id,
-        idempotency_key=key,
-        topic=topic.config.name,
-        story_id=story.id if story else None,
-        story_headline=story.headline if story else article.title,
-        article_id=result.article_id,
-        title=article.title,
-        url=page_url(article),  # tracking parameters stripped
-        source=article.source,
-        facts=tuple(facts),
-        reason=why,
-        first_reported_at=story.first_seen_at if story else (article.published_at or now),
-        published_at=article.published_at,
-        outlets=tuple(story.outlets) if story else (article.source,),
-        created_at=now,
-    )
-    session.execute(_SET_PAYLOAD, {"alert_id": alert_id, "payload": payload_from_content(content)})
-    alert = _NewAlert(alert_id, topic.config.name)
-    channels = config.channels_for(topic.config)
-    enqueue(session, alert, channels, topic.config.delivery, now=now, new=True)
-    return int(alert_id)
-
-
 IngestFn = Callable[..., IngestResult]
 
 
@@ -251,15 +86,20 @@ def detect(
     """
     topics = compile_topics(config)
     report = DetectReport()
-    if prune:
+    if prune or not articles:
         with sessions.begin() as session:
             lock_detection(session)
-            _prune_cold_stories(session, settings)
+            if prune:
+                _prune_cold_stories(session, settings)
+            # What other runs stored since this config's topics last looked.
+            _count_raised(report, raise_topic_alerts(session, topics, config, now=now), {})
     for start in range(0, len(articles), batch_size):
         with sessions.begin() as session:
             lock_detection(session)  # another writer's detect waits for this batch to commit
             prefer_index_scans(session)
+            open_cursors(session, topics, now)  # a new topic reads this batch's articles too
             counts = DocumentCounts()  # the batch's document frequencies, written at its end
+            placed: list[tuple[Article, IngestResult]] = []
             for article in articles[start : start + batch_size]:
                 try:
                     with session.begin_nested():
@@ -270,7 +110,6 @@ def detect(
                             settings=settings,
                             pending=counts,
                         )
-                        alert_ids = raise_alerts(session, article, result, topics, config, now=now)
                     counts.keep()
                 except (OperationalError, InterfaceError):
                     raise
@@ -286,9 +125,30 @@ def detect(
                         )
                     )
                     continue
-                _count(report, article, result, alert_ids)
+                placed.append((article, result))
             counts.write(session)
+            raised = raise_topic_alerts(session, topics, config, now=now)
+            mine = {r.article_id: (a, r) for a, r in placed if r.article_id is not None}
+            for article, result in placed:
+                entry = raised.by_article.get(result.article_id or -1)
+                _count(report, article, result, entry[1] if entry else [])
+            _count_raised(report, raised, mine)
     return report
+
+
+def _count_raised(
+    report: DetectReport, raised: RaisedAlerts, mine: dict[int, tuple[Article, IngestResult]]
+) -> None:
+    """Count the alerts raised on articles other runs stored, and any evaluation errors."""
+    report.errors += raised.errors
+    for article_id, (event, alert_ids) in sorted(raised.by_article.items()):
+        if article_id in mine:
+            continue  # counted with the article
+        report.alerts.extend(alert_ids)
+        report.lines.append(
+            f"[{event.source}] {event.title[:80]}: stored by another run (#{article_id}), "
+            f"{len(alert_ids)} alert(s)"
+        )
 
 
 def _prune_cold_stories(session: Session, settings: DetectionSettings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -146,3 +147,11 @@ def save_report(session: Any, report: CycleReport) -> int:
     session.add(row)
     session.flush()
     return int(row.id)
+
+
+def artifact_key(name: str) -> str:
+    """The summary artifact's key for a deployment (or, run by hand, a config file) called
+    ``name``: ``monitor-cycle-<name>`` in the lowercase letters, digits and dashes Prefect
+    allows, so each deployment's summaries form a series of their own."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return f"monitor-cycle-{slug}" if slug else "monitor-cycle"

@@ -10,13 +10,17 @@ asked of us.
   (its host had just asked to wait) is neither a failure nor a success.
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
   with; :func:`deferred` leaves out the sources whose wait has not passed.
+
+Validators belong to the feed's URL (``feed_validators``), not to the source's name: two configs
+that name one feed differently, or a config that renames a source, share them instead of
+resetting each other's, and a feed polled by one deployment answers 304 to the next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -26,7 +30,7 @@ from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import HeldBackError
 from monitor.models import ParsedFeed, SourceError
 from monitor.storage.db import dialect_insert
-from monitor.storage.tables import SourceRow
+from monitor.storage.tables import FeedValidatorRow, SourceRow
 from monitor.timeutil import as_utc
 
 
@@ -104,8 +108,8 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
         row = rows.get(src.name)
         if row is None:
             new.append({"name": src.name, "url": src.url})
-        elif row.url != src.url:  # a moved feed: its old validators mean nothing
-            row.url, row.etag, row.last_modified = src.url, None, None
+        elif row.url != src.url:  # a moved feed: the new URL has validators of its own
+            row.url = src.url
         if src.enabled:
             states.append(SourceState(0, src.name, src.url))
     session.flush()
@@ -116,13 +120,18 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
         session.execute(insert.values(values).on_conflict_do_nothing(index_elements=["name"]))
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     follows = {src.name for src in sources if src.follow_updates}
+    urls = sorted({s.url for s in states})
+    validators = {
+        row.url: row
+        for row in session.scalars(select(FeedValidatorRow).where(FeedValidatorRow.url.in_(urls)))
+    }
     return [
         SourceState(
             by_name[s.name].id,
             s.name,
             s.url,
-            by_name[s.name].etag,
-            by_name[s.name].last_modified,
+            v.etag if (v := validators.get(s.url)) else None,
+            v.last_modified if v else None,
             by_name[s.name].retry_at,
             s.name in follows,
         )
@@ -179,15 +188,32 @@ def store_validators(
     A source in ``unfinished`` (a page of it failed transiently and was left for later) keeps
     the validators of its previous poll: those describe a feed whose entries were all stored,
     so its next poll reads the feed again (HTTP 200, not 304) and the entry is fetched then.
-    Validators of a failed poll are never stored.
+    Validators of a failed poll are never stored. They are stored by feed URL: one URL polled
+    under two names has one pair (the later poll's).
     """
-    done = {p.source.id: p for p in polls if p.error is None and p.source.id not in unfinished}
+    done = {
+        p.source.url: p
+        for p in polls
+        if p.error is None and p.source.id not in unfinished and not p.not_modified
+    }
     if not done:
         return
-    for row in session.scalars(select(SourceRow).where(SourceRow.id.in_(list(done)))):
-        poll = done[row.id]
-        if row.url == poll.source.url:  # not moved meanwhile by another config
-            row.etag, row.last_modified = poll.etag, poll.last_modified
+    now = datetime.now(UTC)
+    rows = [
+        {"url": url, "etag": p.etag, "last_modified": p.last_modified, "updated_at": now}
+        for url, p in sorted(done.items())  # one order for every writer: no lock-order deadlock
+    ]
+    insert = dialect_insert(session.get_bind().dialect.name, FeedValidatorRow.__table__)
+    session.execute(
+        insert.values(rows).on_conflict_do_update(
+            index_elements=["url"],
+            set_={
+                "etag": insert.excluded.etag,
+                "last_modified": insert.excluded.last_modified,
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+    )
 
 
 def _health(

@@ -53,6 +53,8 @@ class SourceRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     url: Mapped[str] = mapped_column(Text)
+    # No longer written: validators belong to the feed URL (``feed_validators``), whatever the
+    # source is called. Kept so that a downgrade finds them.
     etag: Mapped[str | None] = mapped_column(String(500))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     last_polled_at: Mapped[datetime | None]
@@ -63,6 +65,18 @@ class SourceRow(Base):
     articles_seen: Mapped[int] = mapped_column(Integer, default=0)
     # Not polled before this time: the feed answered 429 or 503 with Retry-After.
     retry_at: Mapped[datetime | None]
+
+
+class FeedValidatorRow(Base):
+    """A feed's ETag / Last-Modified, by URL: every config polling that URL shares them, under
+    whatever source name it gives the feed."""
+
+    __tablename__ = "feed_validators"
+
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime]
 
 
 class ArticleRow(Base):
@@ -261,6 +275,28 @@ class DeliveryRow(Base):
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class TopicCursorRow(Base):
+    """How far a topic (by name: one alert stream, whichever config names it) has evaluated the
+    archive: every article with an id up to ``article_id`` was matched against it."""
+
+    __tablename__ = "topic_cursors"
+
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    article_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class CycleLockRow(Base):
+    """Who runs a cycle of a config now, for the message another start prints (the lock itself
+    is a PostgreSQL advisory lock, or a file lock beside a SQLite database)."""
+
+    __tablename__ = "cycle_locks"
+
+    config: Mapped[str] = mapped_column(String(500), primary_key=True)
+    holder: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime]
 
 
 class CycleRow(Base):
