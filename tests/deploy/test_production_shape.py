@@ -185,12 +185,9 @@ def test_every_alert_arrives_exactly_once_per_channel(outcome: Outcome) -> None:
     assert _per_topic(outcome)[TOPICS["desk-a"]] == EXPECTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a topic is checked only against the articles its own deployment stored; desk B "
-    "polls copies of articles desk A stored first (issue 23, topics see every article)",
-)
 def test_each_deployment_gets_every_alert_of_its_topics(outcome: Outcome) -> None:
+    # Desk B polls only copies of what desk A stored first, in whatever order the two workers
+    # ran them: its topic still gets every development, from the shared database.
     assert _per_topic(outcome) == dict.fromkeys(TOPICS.values(), EXPECTED)
 
 
