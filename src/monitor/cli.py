@@ -221,17 +221,49 @@ def serve(
             help="also run `monitor db prune --older-than DAYS` weekly (Sunday 03:30 UTC)",
         ),
     ] = None,
+    prefect_port: Annotated[
+        int | None,
+        typer.Option(
+            "--prefect-port",
+            min=1,
+            max=65535,
+            help="port of the local Prefect server started when PREFECT_API_URL is not set "
+            "(default: a free one)",
+        ),
+    ] = None,
 ) -> None:
-    """Run cycles on a schedule in this process (Prefect flow.serve)."""
+    """Run cycles on a schedule in this process (Prefect flow.serve).
+
+    With PREFECT_API_URL set, that server schedules the runs. Without it, a local Prefect
+    server (SQLite in MONITOR_DATA_DIR/prefect) is started for as long as serve runs. Exits 1
+    when no server can schedule runs, 2 on a config error.
+    """
     if cron is None and interval is None:
         interval = 900
+    settings = load_settings()
     try:
-        path = validated_config(config, load_settings()).resolve()
+        path = validated_config(config, settings).resolve()
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     from flows.serve import serve_flows
 
-    serve_flows(path, name=name, cron=cron, interval=interval, prune_days=prune_days)
+    def announce(api_url: str, started: bool) -> None:
+        where = "a local Prefect server" if started else "the Prefect server"
+        typer.echo(f"scheduling with {where} at {api_url}")
+
+    try:
+        serve_flows(
+            path,
+            name=name,
+            cron=cron,
+            interval=interval,
+            prune_days=prune_days,
+            server_home=(settings.data_dir / "prefect").resolve(),
+            server_port=prefect_port,
+            on_server=announce,
+        )
+    except MonitorError as exc:
+        raise fail(str(exc), code=1) from exc
 
 
 @app.command()
