@@ -44,10 +44,15 @@ from flows.events import emit_source_health
 from flows.secrets import flow_settings
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.config import MonitorConfig, Settings, config_path, load_config
-from monitor.extract_pool import Extractor, start_early
-from monitor.fetch import FetchPolicy
+from monitor.extract_pool import Extractor, PageExtractor, start_early
+from monitor.fetch import FetchBudget, FetchPolicy
 from monitor.models import Article, ExtractedPage, SourceError
-from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract
+from monitor.pipeline.articles import (
+    build_articles,
+    extract_and_read,
+    extraction_errors,
+    pages_to_extract,
+)
 from monitor.pipeline.collect import (
     FetchedPage,
     Fetcher,
@@ -75,7 +80,7 @@ def poll_task(
     extractor: Extractor,
     config: MonitorConfig,
     now: datetime,
-    failing_after: int,
+    settings: Settings,
 ) -> Poll:
     # The feeds are parsed in the extraction processes: on every core, while no page is ready.
     return poll_sources(
@@ -83,20 +88,22 @@ def poll_task(
         fetcher,
         config.sources,
         now=now,
-        failing_after=failing_after,
+        failing_after=settings.source_failing_after,
         parse=extractor.parse_feeds,
+        max_entries=settings.budgets.entries_per_poll,
     )
 
 
 @task(name="fetch-extract-batch", cache_policy=NO_CACHE)
 def fetch_extract_task(
     fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int
-) -> tuple[list[FetchedPage], list[ExtractedPage | None]]:
+) -> tuple[list[FetchedPage], list[ExtractedPage | None], list[SourceError]]:
     pages = fetcher.fetch_pages(jobs)
     # Detection takes batches in order: of the batches whose pages are ready together (as at
     # pool start), the earliest is extracted first.
     pending = extractor.submit_many(pages_to_extract(pages), priority=n)
-    return pages, pending.results()
+    results = pending.results()
+    return pages, results, extraction_errors(pages, pending.errors)
 
 
 @task(name="detect-batch", cache_policy=NO_CACHE, retries=1)
@@ -213,7 +220,21 @@ def local_run_settings() -> Iterator[None]:
         yield
 
 
-def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorConfig) -> CycleReport:
+def cycle_budget(settings: Settings) -> FetchBudget:
+    """The page fetches' budgets, from now: the cycle's and each source's."""
+    budgets = settings.budgets
+    return FetchBudget(until=time.monotonic() + budgets.cycle_s, group_s=budgets.source_s)
+
+
+def _run(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    config: MonitorConfig,
+    *,
+    page_extractor: PageExtractor | None = None,
+) -> CycleReport:
+    """The cycle's stages; ``page_extractor`` replaces the extraction workers' function (a
+    module-level function, see :class:`~monitor.extract_pool.Extractor`)."""
     started = datetime.now(UTC)
     clock = _StageClock()
     cfg = settings.extraction
@@ -224,13 +245,26 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
     summary_only = 0
     # The workers also read each page for detection (sentences, fingerprint, terms), which
     # keeps that CPU work off the sequential detect stage.
-    reader = partial(extract_and_read, settings=settings.detection, fallbacks=cfg.fallbacks)
+    reader = page_extractor or partial(
+        extract_and_read,
+        settings=settings.detection,
+        fallbacks=cfg.fallbacks,
+        max_text_chars=cfg.max_text_chars,
+    )
+    extractor = Extractor(
+        cfg.workers,
+        min_text_chars=cfg.min_text_chars,
+        page_extractor=reader,
+        page_timeout_s=cfg.page_timeout_s,
+        max_html_bytes=cfg.max_html_bytes,
+        memory_limit_mb=cfg.memory_limit_mb or None,
+    )
     with (
-        Extractor(cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader) as pool,
-        Fetcher(FetchPolicy.from_settings(settings)) as fetcher,
+        extractor as pool,
+        Fetcher(FetchPolicy.from_settings(settings), cycle_budget(settings)) as fetcher,
     ):
         pool.start()  # the workers import trafilatura while the feeds are polled
-        poll = poll_task(sessions, fetcher, pool, config, started, settings.source_failing_after)
+        poll = poll_task(sessions, fetcher, pool, config, started, settings)
         emit_source_health(poll.health)
         clock.lap("poll")
         source_ids = {p.source.name: p.source.id for p in poll.polls}
@@ -250,13 +284,15 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
         submit_ahead()
         while futures:
             n, future = futures.popleft()
-            fetched, extracted = future.result()
+            fetched, extracted, failed = future.result()
             del future
             submit_ahead()  # the next batch is fetched and extracted while this one is detected
             pages_fetched += sum(p.html is not None for p in fetched)
-            page_errors += [p.error for p in fetched if p.error]
+            page_errors += [p.error for p in fetched if p.error] + failed
             left_for_later += [p for p in fetched if p.retry_later]
-            articles = build_articles(fetched, extracted, started)
+            articles = build_articles(
+                fetched, extracted, started, max_text_chars=cfg.max_text_chars
+            )
             del fetched, extracted
             summary_only += sum(a.summary_only for a in articles)
             detected.merge(
@@ -266,7 +302,7 @@ def _run(sessions: sessionmaker[Session], settings: Settings, config: MonitorCon
             )
     # Only now are the polls' new entries all stored (or left for later): a cycle that died
     # before this point reads the same feeds again next time instead of getting a 304.
-    commit_validators(sessions, poll.polls, left_for_later)
+    commit_validators(sessions, poll.polls, left_for_later, unfinished=poll.capped)
     clock.lap("fetch+extract+detect")
     delivered = deliver_task(sessions, config, settings)
     clock.lap("deliver")

@@ -36,7 +36,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import FetchError, ParseError, TransientFetchError
 from monitor.feeds import FeedsParser, parse_feeds
-from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
+from monitor.fetch import (
+    FetchBudget,
+    FetchLimits,
+    FetchPolicy,
+    FetchRequest,
+    fetch_all,
+    make_client,
+)
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.sources import (
     FeedPoll,
@@ -154,11 +161,17 @@ def _parsed_poll(
 
 
 def commit_validators(
-    sessions: sessionmaker[Session], polls: Sequence[FeedPoll], pages: Iterable[FetchedPage]
+    sessions: sessionmaker[Session],
+    polls: Sequence[FeedPoll],
+    pages: Iterable[FetchedPage],
+    *,
+    unfinished: Iterable[int] = (),
 ) -> None:
     """:func:`store_validators` in a transaction of its own, once ``pages`` (every page fetched
-    for the polls' new entries) are stored; sources with a page left for later are unfinished."""
-    unfinished = {p.job.source_id for p in pages if p.retry_later}
+    for the polls' new entries) are stored; sources with a page left for later, and those in
+    ``unfinished`` (entries beyond the per-poll cap), are unfinished: they keep their previous
+    validators, so their next poll reads the whole feed and not a 304."""
+    unfinished = {*unfinished, *(p.job.source_id for p in pages if p.retry_later)}
     with sessions.begin() as session:
         take_write_lock(session)
         store_validators(session, polls, unfinished=unfinished)
@@ -264,6 +277,29 @@ def updated_entries(session: Session, jobs: Sequence[PageJob]) -> list[PageJob]:
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
+def newest_per_source(
+    jobs: Sequence[PageJob], max_entries: int | None
+) -> tuple[list[PageJob], set[int]]:
+    """At most ``max_entries`` jobs per source, its newest (undated ones count as newest, in
+    feed order); returns the jobs kept, in their order, and the sources that had more. Those
+    others are taken by later polls: the source's validators are not stored meanwhile."""
+    if max_entries is None:
+        return list(jobs), set()
+    by_source: dict[int, list[PageJob]] = {}
+    for job in jobs:
+        by_source.setdefault(job.source_id, []).append(job)
+    kept: set[int] = set()
+    capped: set[int] = set()
+    for source_id, own in by_source.items():
+        if len(own) <= max_entries:
+            kept.update(id(j) for j in own)
+            continue
+        capped.add(source_id)
+        newest = sorted(own, key=lambda j: j.entry.published or _FAR_FUTURE, reverse=True)
+        kept.update(id(j) for j in newest[:max_entries])
+    return [j for j in jobs if id(j) in kept], capped
+
+
 def in_publication_order(jobs: Sequence[PageJob]) -> list[PageJob]:
     """Jobs by their feed's publication time (undated last, feed order kept among equals)."""
     return sorted(jobs, key=lambda j: j.entry.published or _FAR_FUTURE)
@@ -275,7 +311,9 @@ async def fetch_pages(
     jobs: Sequence[PageJob],
     limits: FetchLimits | None = None,
 ) -> list[FetchedPage]:
-    results = await fetch_all(client, [FetchRequest(j.canonical_url) for j in jobs], policy, limits)
+    # Each source's pages are one group: they share the source's budget (FetchBudget.group_s).
+    requests = [FetchRequest(j.canonical_url, group=f"source:{j.source_id}") for j in jobs]
+    results = await fetch_all(client, requests, policy, limits)
     pages: list[FetchedPage] = []
     for job, res in zip(jobs, results, strict=True):
         if isinstance(res, FetchError):
@@ -296,14 +334,20 @@ def _synced_sources(
 
 
 def _record_and_select(
-    sessions: sessionmaker[Session], polls: Sequence[FeedPoll], now: datetime, failing_after: int
-) -> tuple[list[PageJob], int, list[SourceHealthChange]]:
-    """:func:`record_polls` and :func:`select_new` in one transaction of their own."""
+    sessions: sessionmaker[Session],
+    polls: Sequence[FeedPoll],
+    now: datetime,
+    failing_after: int,
+    max_entries: int | None = None,
+) -> tuple[list[PageJob], int, list[SourceHealthChange], set[int]]:
+    """:func:`record_polls` and :func:`select_new` in one transaction of their own; the jobs
+    capped by :func:`newest_per_source`, and the sources capped."""
     with sessions.begin() as session:
         take_write_lock(session)
         health = record_polls(session, polls, now, failing_after=failing_after)
         jobs, skipped = select_new(session, polls)
-        return jobs, skipped, health
+        kept, capped = newest_per_source(jobs, max_entries)
+        return kept, skipped, health, capped
 
 
 async def collect(
@@ -322,7 +366,7 @@ async def collect(
     http = client if client is not None else make_client(policy)
     try:
         polls = await poll_feeds(http, policy, states)
-        jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
+        jobs, skipped, health, _ = _record_and_select(sessions, polls, now, failing_after)
         pages = await fetch_pages(http, policy, jobs)
     finally:
         if own_client:
@@ -343,8 +387,9 @@ class Fetcher:
     the order they were asked for.
     """
 
-    def __init__(self, policy: FetchPolicy) -> None:
+    def __init__(self, policy: FetchPolicy, budget: FetchBudget | None = None) -> None:
         self.policy = policy
+        self.budget = budget
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="monitor-fetch", daemon=True
@@ -373,7 +418,8 @@ class Fetcher:
     def _http(self) -> tuple[httpx.AsyncClient, FetchLimits]:
         # Runs on the loop thread only, so no lock is needed.
         if self._client is None or self._limits is None:
-            self._client, self._limits = make_client(self.policy), FetchLimits(self.policy)
+            self._limits = FetchLimits(self.policy, self.budget)
+            self._client = make_client(self.policy)
         return self._client, self._limits
 
     async def _fetch_feeds(self, sources: Sequence[SourceState]) -> list[FetchResult | FetchError]:
@@ -413,6 +459,8 @@ class Poll:
     skipped_known: int
     health: tuple[SourceHealthChange, ...] = ()
     deferred: tuple[SourceState, ...] = ()  # not polled: asked to be left alone until retry_at
+    # Sources with more new entries than the per-poll cap: the rest are for later polls.
+    capped: frozenset[int] = frozenset()
 
     @property
     def errors(self) -> tuple[SourceError, ...]:
@@ -427,11 +475,17 @@ def poll_sources(
     now: datetime,
     failing_after: int = SOURCE_FAILING_AFTER,
     parse: FeedsParser = parse_feeds,
+    max_entries: int | None = None,
 ) -> Poll:
     """Poll every enabled source that is due (not left alone at its server's request, see
-    :func:`deferred`), record the outcome, and list the entries to fetch. ``parse`` parses the
-    feeds fetched (here, by default)."""
+    :func:`deferred`), record the outcome, and list the entries to fetch, at most
+    ``max_entries`` per source (:func:`newest_per_source`). ``parse`` parses the feeds fetched
+    (here, by default)."""
     due, waiting = deferred(_synced_sources(sessions, sources), now)
     polls = fetcher.poll_feeds(due, parse)
-    jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
-    return Poll(tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting))
+    jobs, skipped, health, capped = _record_and_select(
+        sessions, polls, now, failing_after, max_entries
+    )
+    return Poll(
+        tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting), frozenset(capped)
+    )
