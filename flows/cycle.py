@@ -221,9 +221,10 @@ def local_run_settings() -> Iterator[None]:
 
 
 def cycle_budget(settings: Settings) -> FetchBudget:
-    """The page fetches' budgets, from now: the cycle's and each source's."""
+    """The page fetches' budgets: the cycle's (from its first page request) and each
+    source's (from its own first page request)."""
     budgets = settings.budgets
-    return FetchBudget(until=time.monotonic() + budgets.cycle_s, group_s=budgets.source_s)
+    return FetchBudget(total_s=budgets.cycle_s, group_s=budgets.source_s)
 
 
 def _run(

@@ -96,7 +96,7 @@ class BudgetSettings(BaseModel):
     """Wall-clock and size budgets of a cycle: a slow or huge source cannot hold up the others."""
 
     cycle_s: float = Field(
-        600.0, gt=0, description="pages are fetched only within this long of the cycle's start"
+        600.0, gt=0, description="a cycle's pages are fetched within this long of the first one"
     )
     source_s: float = Field(
         180.0, gt=0, description="a source's pages, from the start of its first page request"

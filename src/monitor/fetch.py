@@ -29,10 +29,11 @@ Contract:
   one URL's failure. Calls given the same :class:`FetchLimits` share those bounds, and requests
   start in the order they were asked for.
 * Budgets: a request has a total deadline (``total_timeout_s``: redirects and a dripped body
-  included). :class:`FetchLimits` may add a :class:`FetchBudget`: requests of one group (a
-  source) end ``group_s`` after the group's first request started, and every request ends at
-  the budget's ``until``; a request cut short, or never started, by a budget fails with
-  :class:`~monitor.errors.OverBudgetError` (transient: fetched in a later cycle).
+  included). :class:`FetchLimits` may add a :class:`FetchBudget`: the requests given those
+  limits end ``total_s`` after the first of them was asked for, and those of one group (a
+  source) ``group_s`` after the group's first request started; a request cut short, or never
+  started, by a budget fails with :class:`~monitor.errors.OverBudgetError` (transient: fetched
+  in a later cycle).
 * A host that answers 429 (Too Many Requests), or 503 with ``Retry-After``, is left alone for
   the wait it asked (``Retry-After``, at most ``max_retry_after_s``; a minute for a bare 429):
   requests to it that have not started yet fail at once with a
@@ -128,13 +129,11 @@ class FetchRequest:
 
 @dataclass(frozen=True, slots=True)
 class FetchBudget:
-    """Wall-clock budgets over many requests (see the module docstring).
+    """Wall-clock budgets over many requests (see the module docstring): ``total_s`` seconds
+    for all of them from the first one asked for, ``group_s`` for a group's requests from the
+    start of its first one."""
 
-    ``until`` is a :func:`time.monotonic` time after which no request runs; ``group_s`` the
-    seconds a group's requests may take from the start of its first one.
-    """
-
-    until: float | None = None
+    total_s: float | None = None
     group_s: float | None = None
 
 
@@ -307,6 +306,7 @@ class FetchLimits:
 
     def __init__(self, policy: FetchPolicy, budget: FetchBudget | None = None) -> None:
         self.budget = budget or FetchBudget()
+        self._until: float | None = None
         self._group_started: dict[str, float] = {}
         self.overall = asyncio.Semaphore(policy.max_connections)
         self._per_host_max = policy.max_per_host
@@ -327,7 +327,9 @@ class FetchLimits:
         """The monotonic time ``group``'s requests must end by (``None``: no budget); with
         ``starting``, a group's first request starts its clock."""
         budget = self.budget
-        ends = [budget.until] if budget.until is not None else []
+        if self._until is None and budget.total_s is not None:
+            self._until = time.monotonic() + budget.total_s
+        ends = [self._until] if self._until is not None else []
         if group is not None and budget.group_s is not None:
             if starting:
                 self._group_started.setdefault(group, time.monotonic())
@@ -342,7 +344,7 @@ class FetchLimits:
             if request.group in self._group_started
             and budget.group_s is not None
             and self._group_started[request.group] + budget.group_s <= time.monotonic() + 0.01
-            else "the cycle's fetch budget"
+            else f"the cycle's budget of {budget.total_s:g}s for pages"
         )
         done = "cut off" if started else "not fetched"
         return OverBudgetError(
