@@ -121,9 +121,7 @@ def test_a_hostile_source_cannot_hold_back_a_healthy_sources_alerts(
     assert any(u.startswith(local_server.base_url) for u in stored)
 
 
-def hang_on_marker(
-    html: bytes | str, url: str, *, min_text_chars: int
-) -> ExtractedPage | None:
+def hang_on_marker(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
     """An extraction that never returns for a page whose URL is marked ``hang``; the others
     extract as the cycle's own reader would, without the detection reading."""
     from monitor.extract import extract_page
@@ -172,12 +170,10 @@ def test_a_page_that_hangs_its_extraction_worker_fails_alone_and_the_cycle_compl
     @flow(name="cycle-with-a-hanging-page")
     def cycle() -> dict[str, Any]:
         with migrated_engine(settings.resolved_database_url()) as engine:
-            report = _run(
-                session_factory(engine), settings, parsed, page_extractor=hang_on_marker
-            )
+            report = _run(session_factory(engine), settings, parsed, page_extractor=hang_on_marker)
             with engine.connect() as conn:
                 rows = conn.execute(select(ArticleRow.canonical_url, ArticleRow.summary_only))
-                stored = {url: summary for url, summary in rows}
+                stored = {row.canonical_url: row.summary_only for row in rows}
         return {"report": report.as_dict(), "stored": stored}
 
     out = cycle()

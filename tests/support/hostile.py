@@ -14,8 +14,8 @@ import socket
 import struct
 import threading
 from collections import Counter
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 BEHAVIOURS = ("drip", "hang", "reset", "huge", "malformed", "toomany", "loop", "headers")
 
@@ -118,7 +118,8 @@ class HostileServer:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     def _huge(self, conn: socket.socket, path: str) -> None:
-        self._send(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 50000000000")
+        head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 50000000000"
+        self._send(conn, head)
         block = b"<p>" + b"x" * 65_000 + b"</p>"
         while not self._stop.is_set():
             conn.sendall(block)
