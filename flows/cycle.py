@@ -62,6 +62,12 @@ from monitor.pipeline.collect import (
     poll_sources,
 )
 from monitor.pipeline.detect import DetectReport, detect
+from monitor.pipeline.failures import (
+    PageFailure,
+    record_page_failures,
+    refused_articles,
+)
+from monitor.pipeline.failures import describe as describe_parked
 from monitor.pipeline.report import CycleReport, save_report, to_markdown, to_text
 from monitor.storage.db import migrated_engine, session_factory
 
@@ -243,6 +249,8 @@ def _run(
     pages_fetched = 0
     page_errors: list[SourceError] = []
     left_for_later: list[FetchedPage] = []
+    fetched_ok: list[str] = []  # canonical URLs of pages fetched (not left for later)
+    failures: list[PageFailure] = []  # pages left for later, articles refused by the database
     summary_only = 0
     # The workers also read each page for detection (sentences, fingerprint, terms), which
     # keeps that CPU work off the sequential detect stage.
@@ -291,22 +299,32 @@ def _run(
             pages_fetched += sum(p.html is not None for p in fetched)
             page_errors += [p.error for p in fetched if p.error] + failed
             left_for_later += [p for p in fetched if p.retry_later]
+            fetched_ok += [p.job.canonical_url for p in fetched if not p.retry_later]
+            failures += [
+                PageFailure.of(p.job.source_id, p.job.canonical_url, p.error)
+                for p in fetched
+                if p.retry_later and p.error
+            ]
             articles = build_articles(
                 fetched, extracted, started, max_text_chars=cfg.max_text_chars
             )
             del fetched, extracted
             summary_only += sum(a.summary_only for a in articles)
-            detected.merge(
-                detect_task(
-                    sessions, quote(articles), source_ids, config, settings, started, n == 0
-                )
+            batch = detect_task(
+                sessions, quote(articles), source_ids, config, settings, started, n == 0
             )
+            failures += refused_articles(articles, batch.errors, source_ids)
+            detected.merge(batch)
     # Only now are the polls' new entries all stored (or left for later): a cycle that died
     # before this point reads the same feeds again next time instead of getting a 304.
     commit_validators(sessions, poll.polls, left_for_later, unfinished=poll.capped)
+    parked = record_page_failures(
+        sessions, failures, fetched_ok, started, max_attempts=settings.budgets.page_attempts
+    )
     clock.lap("fetch+extract+detect")
     delivered = deliver_task(sessions, config, settings)
     clock.lap("deliver")
+    names = {p.source.id: p.source.name for p in poll.polls}
     report = CycleReport(
         started_at=started,
         finished_at=datetime.now(UTC),
@@ -330,6 +348,10 @@ def _run(
         source_health=(
             *(change.describe() for change in poll.health),
             *(source.describe_wait() for source in poll.deferred),
+            *(
+                describe_parked(f, names.get(f.source_id, "?"), settings.budgets.page_attempts)
+                for f in parked
+            ),
         ),
         sources_deferred=len(poll.deferred) + sum(p.held_back for p in poll.polls),
         stage_seconds=clock.laps,

@@ -240,3 +240,55 @@ def test_a_feed_listing_more_new_entries_than_the_cap_is_read_over_several_polls
         engine.dispose()
     assert [r["pages_fetched"] for r in (first, second, third)] == [2, 2, 1]
     assert [r["sources_not_modified"] for r in (first, second, third, fourth)] == [0, 0, 0, 1]
+
+
+def test_a_page_failing_every_cycle_is_parked_after_its_attempts_and_not_fetched_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer
+) -> None:
+    from flows.cycle import monitor_cycle
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+    from monitor.demo.server import Route
+
+    _env(monkeypatch, tmp_path)
+    monkeypatch.setenv("MONITOR_BUDGETS__PAGE_ATTEMPTS", "2")
+    body = "<p>The quay works at Tarrow begin on Monday, the harbour office said. </p>" * 10
+    local_server.table.set("/p/ok.html", Route(body=f"<article>{body}</article>".encode()))
+    local_server.table.set("/p/busy.html", Route(status=503, body=b"busy"))
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Flaky</title>'
+        f"<item><title>Works</title><link>{local_server.url('/p/ok.html')}</link></item>"
+        f"<item><title>Busy</title><link>{local_server.url('/p/busy.html')}</link></item>"
+        "</channel></rss>"
+    ).encode()
+    local_server.table.set("/flaky.xml", Route(body=feed, content_type="application/rss+xml"))
+    config = _config(
+        tmp_path, {"sources": [{"name": "Flaky", "url": local_server.url("/flaky.xml")}]}
+    )
+    first = monitor_cycle(config_path=str(config))
+    second = monitor_cycle(config_path=str(config))
+    third = monitor_cycle(config_path=str(config))
+    fourth = monitor_cycle(config_path=str(config))
+
+    assert len(local_server.table.requests_for("/p/busy.html")) == 2  # then parked
+    assert not any("parked" in line for line in first["source_health"])
+    (line,) = [line for line in second["source_health"] if "parked" in line]
+    assert "/p/busy.html" in line
+    assert "parked after 2 failed cycles" in line
+    assert "HTTP 503" in line
+    assert third["pages_fetched"] == 0
+    assert not [e for e in third["errors"] if "/p/busy.html" in e["url"]]
+    # nothing is left for later any more: the feed's validators are kept, the next poll a 304
+    assert fourth["sources_not_modified"] == 1
+
+    runner = CliRunner()
+    failed = runner.invoke(app, ["articles", "--failed", "--json"])
+    assert failed.exit_code == 0, failed.output
+    (row,) = json.loads(failed.output)
+    assert row["url"] == local_server.url("/p/busy.html")
+    assert row["attempts"] == 2
+    assert row["parked_at"] is not None
+    assert row["source"] == "Flaky"
+    sources = runner.invoke(app, ["sources"])
+    assert "1 page(s) parked" in sources.output

@@ -45,6 +45,7 @@ from monitor.fetch import (
     make_client,
 )
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
+from monitor.pipeline.failures import parked_urls
 from monitor.pipeline.sources import (
     FeedPoll,
     SourceHealthChange,
@@ -187,6 +188,7 @@ def entry_keys(source: str, canonical_url: str, guid: str | None) -> list[str]:
 
 def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJob], int]:
     """Entries not stored yet, one job per canonical URL; returns (jobs, skipped count).
+    Pages parked after failing cycle after cycle (:mod:`monitor.pipeline.failures`) are skipped.
 
     For a source that follows updates, a stored entry the feed marks as updated after the
     latest version read is read again (:func:`updated_entries`).
@@ -210,10 +212,13 @@ def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJo
             job = PageJob(poll.source.id, poll.source.name, entry, canonical)
             candidates.append((job, entry_keys(poll.source.name, canonical, entry.guid)))
     known = known_keys(session, [k for _, keys in candidates for k in keys])
+    parked = parked_urls(session, [job.canonical_url for job, _ in candidates])
     follow = {p.source.id for p in polls if p.source.follow_updates}
     jobs: list[PageJob] = []
     stored: list[PageJob] = []  # known entries their feed marks updated, if followed
     for job, keys in candidates:
+        if job.canonical_url in parked:  # failed cycle after cycle: not fetched again
+            continue
         if not known.intersection(keys):
             jobs.append(job)
         elif job.source_id in follow and job.entry.updated:
