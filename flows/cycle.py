@@ -265,6 +265,7 @@ def _run(
         min_text_chars=cfg.min_text_chars,
         page_extractor=reader,
         page_timeout_s=cfg.page_timeout_s,
+        page_wall_timeout_s=cfg.page_wall_timeout_s,
         max_html_bytes=cfg.max_html_bytes,
         memory_limit_mb=cfg.memory_limit_mb or None,
     )
@@ -351,6 +352,12 @@ def _run(
             *(
                 describe_parked(f, names.get(f.source_id, "?"), settings.budgets.page_attempts)
                 for f in parked
+            ),
+            *(
+                f"source {names.get(source_id, '?')} lists more than "
+                f"{settings.budgets.entries_per_poll} new entries: the newest taken, the rest "
+                "in later polls"
+                for source_id in sorted(poll.capped)
             ),
         ),
         sources_deferred=len(poll.deferred) + sum(p.held_back for p in poll.polls),

@@ -79,7 +79,10 @@ class ExtractionSettings(BaseModel):
         128, ge=1, description="pages per fetch-extract and detect task (first and last: fewer)"
     )
     page_timeout_s: float = Field(
-        30.0, gt=0, description="wall-clock limit of one page's extraction; the worker is replaced"
+        30.0, gt=0, description="CPU seconds one page's extraction may use; then it is stopped"
+    )
+    page_wall_timeout_s: float = Field(
+        120.0, gt=0, description="wall-clock limit of a page's extraction; the worker is replaced"
     )
     max_html_bytes: int = Field(
         2_000_000, ge=1024, description="larger pages are not extracted (kept as feed summary)"

@@ -6,13 +6,14 @@ Contract
   in a lazily started :class:`pebble.ProcessPool`. Pages travel to workers in chunks so the
   per-page cost is the extraction itself, not IPC.
 * A page is bounded in size, time and memory: one larger than ``max_html_bytes`` is not
-  extracted (:class:`~monitor.errors.PageTooLargeError`); a chunk that runs longer than
-  ``page_timeout_s`` is stopped (its worker is killed and replaced) and its pages are run
-  again one by one, each with that timeout, so that the one page that hangs or crashes its
-  worker is told from its neighbours and gets ``None`` with an
-  :class:`~monitor.errors.ExtractionTimeoutError` or :class:`~monitor.errors.ExtractionError`
-  as its reason (:attr:`PendingPages.errors`). A worker's address space is capped at
-  ``memory_limit_mb``: a page that needs more fails with ``MemoryError``, as its own error.
+  extracted (:class:`~monitor.errors.PageTooLargeError`); one that uses more than
+  ``page_timeout_s`` of CPU is stopped inside its worker, which carries on
+  (:class:`~monitor.errors.ExtractionTimeoutError`); a chunk of pages still running after
+  ``page_wall_timeout_s`` (a page that blocks, or loops where no signal reaches it) has its
+  worker killed and replaced, and its pages are run again one by one, each with that limit,
+  so that the one page that hangs or crashes its worker is told from its neighbours. Such a
+  page gets ``None`` and its reason (:attr:`PendingPages.errors`). A worker's address space is
+  capped at ``memory_limit_mb``: a page that needs more fails with ``MemoryError``, alone.
 * The one error it raises is :class:`~monitor.errors.ExtractionError` when worker processes
   cannot be started at all (a broken environment, not a bad page).
 * :meth:`Extractor.parse_feeds` parses fetched feeds in the same worker processes once they
@@ -30,6 +31,7 @@ import contextlib
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -68,7 +70,8 @@ _WORKER_NICENESS = 5
 # What a worker's address space may grow to by default: trafilatura with lxml and numpy
 # loaded maps a few hundred MB before its first page.
 DEFAULT_MEMORY_LIMIT_MB = 2048
-DEFAULT_PAGE_TIMEOUT_S = 30.0
+DEFAULT_PAGE_TIMEOUT_S = 30.0  # CPU seconds
+DEFAULT_PAGE_WALL_TIMEOUT_S = 120.0
 
 
 class PageExtractor(Protocol):
@@ -80,10 +83,39 @@ class PageExtractor(Protocol):
     ) -> ExtractedPage | None: ...
 
 
+class _CpuLimitReached(BaseException):
+    """Raised in a worker by SIGPROF when a page has used its CPU time; a BaseException so
+    that no ``except Exception`` in a parser swallows it."""
+
+
+def _on_cpu_limit(signum: int, frame: object) -> None:
+    raise _CpuLimitReached
+
+
 def _extract_chunk(
-    extract: PageExtractor, min_text_chars: int, pages: Sequence[tuple[str, bytes]]
-) -> list[ExtractedPage | None]:
-    return [extract(html, url, min_text_chars=min_text_chars) for url, html in pages]
+    extract: PageExtractor,
+    min_text_chars: int,
+    pages: Sequence[tuple[str, bytes]],
+    cpu_limit_s: float | None = None,
+) -> list[ExtractedPage | ExtractionTimeoutError | None]:
+    if cpu_limit_s is None or not hasattr(signal, "setitimer"):
+        return [extract(html, url, min_text_chars=min_text_chars) for url, html in pages]
+    out: list[ExtractedPage | ExtractionTimeoutError | None] = []
+    for url, html in pages:
+        # ITIMER_PROF counts this process's CPU time, user and system: a page is stopped for
+        # what it costs, not for how busy the machine is.
+        signal.setitimer(signal.ITIMER_PROF, cpu_limit_s)
+        try:
+            out.append(extract(html, url, min_text_chars=min_text_chars))
+        except _CpuLimitReached:
+            out.append(
+                ExtractionTimeoutError(
+                    f"extraction used over {cpu_limit_s:g}s of CPU: stopped", url=url
+                )
+            )
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    return out
 
 
 # What a worker runs: a chunk of items in, one result per item out. Module-level functions (and
@@ -207,6 +239,8 @@ def _probe() -> bool:
 
 
 def _init_worker(memory_limit_mb: int | None = None) -> None:
+    if hasattr(signal, "SIGPROF"):
+        signal.signal(signal.SIGPROF, _on_cpu_limit)
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):  # not permitted here: run at normal priority
             os.nice(_WORKER_NICENESS)
@@ -234,7 +268,8 @@ def _reason(exc: BaseException, timeout_s: float | None, url: str) -> Extraction
     """The typed reason a page (or feed) got no result."""
     if isinstance(exc, TimeoutError):
         return ExtractionTimeoutError(
-            f"extraction took over {timeout_s:g}s: stopped, its worker process replaced",
+            f"extraction ran over {timeout_s:g}s (wall clock): stopped, its worker process "
+            "replaced",
             url=url,
         )
     if isinstance(exc, MemoryError):
@@ -294,6 +329,7 @@ class Extractor:
         min_text_chars: int = 200,
         page_extractor: PageExtractor = extract_page,
         page_timeout_s: float | None = DEFAULT_PAGE_TIMEOUT_S,
+        page_wall_timeout_s: float | None = DEFAULT_PAGE_WALL_TIMEOUT_S,
         max_html_bytes: int | None = None,
         memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
     ) -> None:
@@ -302,6 +338,7 @@ class Extractor:
         self.workers = workers
         self.min_text_chars = min_text_chars
         self.page_timeout_s = page_timeout_s
+        self.page_wall_timeout_s = page_wall_timeout_s
         self.max_html_bytes = max_html_bytes
         self.memory_limit_mb = memory_limit_mb
         self._extract = page_extractor
@@ -393,7 +430,7 @@ class Extractor:
             for page, error in zip(pages, errors, strict=True)
         ]
         if self.workers == 0 or not pages:
-            done = self._page_work()(allowed)
+            done = _unpack(self._page_work(in_worker=False)(allowed), errors)
             return PendingPages(self, allowed, [], done, errors)
         size = min(_MAX_CHUNK, math.ceil(len(pages) / (self.workers * _CHUNKS_PER_WORKER)))
         bounds = [(start, min(start + size, len(pages))) for start in range(0, len(pages), size)]
@@ -465,8 +502,9 @@ class Extractor:
                 self._pool, self._starting = pool, None
             return self._pool
 
-    def _page_work(self) -> _Work:
-        return partial(_extract_chunk, self._extract, self.min_text_chars)
+    def _page_work(self, *, in_worker: bool = True) -> _Work:
+        cpu = self.page_timeout_s if in_worker and self.workers else None
+        return partial(_extract_chunk, self._extract, self.min_text_chars, cpu_limit_s=cpu)
 
     def _collect(
         self,
@@ -489,7 +527,7 @@ class Extractor:
             except Exception:  # noqa: BLE001 - see the docstring; retried item by item
                 again.extend(range(start, end))
         if not again:
-            return results
+            return _unpack(results, errors)
         pool = self._get_pool()
         alone = [(i, self._submit(pool, work, items[i : i + 1])) for i in again]
         for index, future in alone:
@@ -497,14 +535,14 @@ class Extractor:
                 results[index] = future.result()[0]
             except Exception as exc:  # noqa: BLE001 - the item's own failure, kept as its reason
                 results[index] = None
-                errors[index] = _reason(exc, self.page_timeout_s, _url_of(items[index]))
-        return results
+                errors[index] = _reason(exc, self.page_wall_timeout_s, _url_of(items[index]))
+        return _unpack(results, errors)
 
     def _submit(self, pool: ProcessPool, work: _Work, chunk: Sequence[Any]) -> Future[list[Any]]:
         try:
             # The timeout bounds a chunk as it bounds one page: a chunk slower than that is
             # split, and only the page that is slow alone is stopped for good.
-            return pool.schedule(work, args=(chunk,), timeout=self.page_timeout_s)
+            return pool.schedule(work, args=(chunk,), timeout=self.page_wall_timeout_s)
         except Exception as exc:  # noqa: BLE001 - a pool that broke: the caller sees it per item
             failed: Future[list[Any]] = Future()
             failed.set_exception(exc)
@@ -557,6 +595,16 @@ def _stop(pool: ProcessPool) -> None:
     pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves this one unannotated
     with contextlib.suppress(Exception):
         pool.join(timeout=10)
+
+
+def _unpack(results: list[Any], errors: list[ExtractionError | None]) -> list[Any]:
+    """Results with the pages stopped in their worker (an error in place of a result) moved
+    to ``errors``."""
+    for index, result in enumerate(results):
+        if isinstance(result, ExtractionError):
+            results[index] = None
+            errors[index] = result
+    return results
 
 
 def _url_of(item: Any) -> str:

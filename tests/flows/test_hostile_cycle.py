@@ -146,7 +146,7 @@ def test_a_page_that_hangs_its_extraction_worker_fails_alone_and_the_cycle_compl
     from monitor.storage.tables import ArticleRow
 
     _env(monkeypatch, tmp_path)
-    monkeypatch.setenv("MONITOR_EXTRACTION__PAGE_TIMEOUT_S", "3")
+    monkeypatch.setenv("MONITOR_EXTRACTION__PAGE_WALL_TIMEOUT_S", "3")
     newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
     config = newsroom.config(channels=[])
     newsroom.publish(0)
@@ -181,7 +181,7 @@ def test_a_page_that_hangs_its_extraction_worker_fails_alone_and_the_cycle_compl
     (failed,) = [e for e in report["errors"] if e["source"] == "Stuck"]
     assert failed["kind"] == "extract"
     assert failed["error"] == "ExtractionTimeoutError"
-    assert "took over 3s" in failed["message"]
+    assert "ran over 3s (wall clock)" in failed["message"]
     # The stuck page is kept with its feed summary; the newsroom's pages, extracted after the
     # hung worker was replaced, are stored with their text.
     assert stored[local_server.url("/hang/page.html")] is True
@@ -239,6 +239,8 @@ def test_a_feed_listing_more_new_entries_than_the_cap_is_read_over_several_polls
     finally:
         engine.dispose()
     assert [r["pages_fetched"] for r in (first, second, third)] == [2, 2, 1]
+    assert "source Wide lists more than 2 new entries" in " ".join(first["source_health"])
+    assert not [line for line in third["source_health"] if "new entries" in line]
     assert [r["sources_not_modified"] for r in (first, second, third, fourth)] == [0, 0, 0, 1]
 
 

@@ -439,6 +439,38 @@ def hang_on_marker(html: bytes | str, url: str, *, min_text_chars: int) -> Extra
     return extract_page(html, url, min_text_chars=min_text_chars)
 
 
+def spin_on_marker(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
+    """Like extract_page, but loops for ever on a marker page, using CPU, in pure Python (a
+    parser that went into an endless loop)."""
+    if url.endswith("/spin"):
+        n = 0
+        while True:
+            n += 1
+    return ExtractedPage(text=f"extracted in {os.getpid()}", title=url)
+
+
+@pytest.mark.slow
+def test_a_page_that_uses_up_its_cpu_time_is_stopped_and_its_worker_carries_on() -> None:
+    pages = [
+        ("https://a.example/1", b""),
+        ("https://a.example/spin", b""),
+        ("https://a.example/2", b""),
+    ]
+    with Extractor(1, page_extractor=spin_on_marker, page_timeout_s=1.0) as extractor:
+        pending = extractor.submit_many(pages)
+        first, stopped, last = pending.results()
+        assert stopped is None
+        reason = pending.errors[1]
+        assert isinstance(reason, ExtractionTimeoutError)
+        assert "used over 1s of CPU" in str(reason)
+        assert pending.errors[0] is pending.errors[2] is None
+        # the same worker process extracted the pages before and after: it was not replaced
+        assert first is not None
+        assert last is not None
+        assert first.text == last.text
+        assert {int(first.text.rsplit(" ", 1)[1])} == extractor.worker_pids()
+
+
 def greedy_on_marker(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
     """Like extract_page, but asks for 3 GB of memory on a marker page."""
     if url.endswith("/greedy"):
@@ -463,12 +495,12 @@ def test_a_page_that_hangs_its_worker_is_stopped_and_the_worker_replaced(tmp_pat
     expected = Extractor(0).extract_many(good)
     pid_file = tmp_path / "hung.pid"
     hang = (f"https://hostile.example/hang?pid={pid_file}", b"<html></html>")
-    with Extractor(2, page_extractor=hang_on_marker, page_timeout_s=2.0) as extractor:
+    with Extractor(2, page_extractor=hang_on_marker, page_wall_timeout_s=2.0) as extractor:
         pending = extractor.submit_many([*good, hang, *good])
         assert pending.results() == [*expected, None, *expected]
         reason = pending.errors[len(good)]
         assert isinstance(reason, ExtractionTimeoutError)
-        assert "took over 2s" in str(reason)
+        assert "ran over 2s (wall clock)" in str(reason)
         assert reason.url == hang[0]
         assert [e for i, e in enumerate(pending.errors) if i != len(good)] == [None] * len(good) * 2
         hung = int(pid_file.read_text(encoding="utf-8"))
