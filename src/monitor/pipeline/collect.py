@@ -7,8 +7,12 @@ a 304. A poll's validators are stored only once its new entries are dealt with
 failed transiently, leaves the source's old validators in place, and the next poll reads the
 whole feed again and picks up the entries still missing. Entries whose canonical URL or GUID is
 already stored are dropped *before* their page is fetched (unless their feed marks them updated
-and the source follows updates, see :func:`select_new`), and the rest are fetched in
-publication order. Every failure becomes a :class:`~monitor.models.SourceError` in the result;
+and the source follows updates, see :func:`select_new`), pages parked after failing cycle
+after cycle are dropped too (:mod:`monitor.pipeline.failures`), at most ``max_entries`` per
+source are taken, its newest (:func:`newest_per_source`; the source then keeps its old
+validators, so the next poll lists the rest), and those are fetched in publication order,
+within the budgets a :class:`Fetcher` is given (:class:`~monitor.fetch.FetchBudget`: a page
+not fetched in budget is left for later). Every failure becomes a :class:`~monitor.models.SourceError` in the result;
 nothing here raises for a single bad source or page. What is kept per source between cycles
 (health, validators, requested waits) is :mod:`monitor.pipeline.sources`.
 
