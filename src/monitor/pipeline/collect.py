@@ -12,8 +12,9 @@ after cycle are dropped too (:mod:`monitor.pipeline.failures`), at most ``max_en
 source are taken, its newest (:func:`newest_per_source`; the source then keeps its old
 validators, so the next poll lists the rest), and those are fetched in publication order,
 within the budgets a :class:`Fetcher` is given (:class:`~monitor.fetch.FetchBudget`: a page
-not fetched in budget is left for later). Every failure becomes a :class:`~monitor.models.SourceError` in the result;
-nothing here raises for a single bad source or page. What is kept per source between cycles
+not fetched in budget is left for later). Every failure becomes a
+:class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad
+source or page. What is kept per source between cycles
 (health, validators, requested waits) is :mod:`monitor.pipeline.sources`.
 
 Two ways to run it: :func:`collect` does the whole stage in one coroutine; a :class:`Fetcher`
