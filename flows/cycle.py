@@ -88,9 +88,9 @@ class PrefectRunner:
         extractor: Extractor,
         config: MonitorConfig,
         now: datetime,
-        failing_after: int,
+        settings: Settings,
     ) -> Poll:
-        return poll_task(sessions, fetcher, extractor, config, now, failing_after)
+        return poll_task(sessions, fetcher, extractor, config, now, settings)
 
     def submit_fetch_extract(
         self, fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int

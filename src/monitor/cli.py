@@ -271,9 +271,16 @@ def articles(
     as_json: JsonOption = False,
     limit: LimitOption = 20,
     duplicates: Annotated[bool, typer.Option(help="only duplicates")] = False,
+    failed: Annotated[
+        bool, typer.Option(help="pages that failed in recent cycles, and those parked")
+    ] = False,
 ) -> None:
-    """List stored articles, newest first."""
+    """List stored articles, newest first (with --failed: pages that keep failing)."""
     from monitor.storage.tables import ArticleRow
+
+    if failed:
+        _failed_pages(as_json, limit)
+        return
 
     with open_session() as session:
         stmt = select(ArticleRow).order_by(ArticleRow.id.desc()).limit(limit)
@@ -315,16 +322,58 @@ def articles(
         echo(f"#{d['id']:<5} {source:<18} {tag:<14} {story:<11} {title}")
 
 
+def _failed_pages(as_json: bool, limit: int) -> None:
+    from monitor.redact import redact_text, redact_url
+    from monitor.storage.tables import PageFailureRow, SourceRow
+
+    with open_session() as session:
+        stmt = (
+            select(PageFailureRow, SourceRow.name)
+            .join(SourceRow, SourceRow.id == PageFailureRow.source_id)
+            .order_by(PageFailureRow.last_failed_at.desc())
+            .limit(limit)
+        )
+        rows = list(session.execute(stmt))
+    data = [
+        {
+            "source": name,
+            "url": redact_url(r.url),
+            "attempts": r.attempts,
+            "parked_at": r.parked_at,  # not fetched again since
+            "first_failed_at": r.first_failed_at,
+            "last_failed_at": r.last_failed_at,
+            "error_type": r.error_type,
+            "error": redact_text(r.error) if r.error else None,
+        }
+        for r, name in rows
+    ]
+    if as_json:
+        echo_json(data)
+        return
+    for d in data:
+        state = "PARKED" if d["parked_at"] else f"failed x{d['attempts']}"
+        echo(
+            f"{terminal_text(d['source'])[:18]:<18} {state:<10} {terminal_text(d['url'])}\n"
+            f"{'':<29} {d['error_type']}: {terminal_text(d['error'])[:160]}"
+        )
+
+
 @app.command()
 def sources(as_json: JsonOption = False) -> None:
     """List sources with their health (last poll, last error, failures in a row)."""
     from monitor.pipeline.sources import last_worked
     from monitor.redact import redact_text, redact_url
-    from monitor.storage.tables import ArticleRow, SourceRow
+    from monitor.storage.tables import ArticleRow, PageFailureRow, SourceRow
 
     with open_session() as session:
         per_source = select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
         counts: dict[str, int] = {row[0]: row[1] for row in session.execute(per_source)}
+        parked_per_source = (
+            select(PageFailureRow.source_id, func.count())
+            .where(PageFailureRow.parked_at.is_not(None))
+            .group_by(PageFailureRow.source_id)
+        )
+        parked: dict[int, int] = {row[0]: row[1] for row in session.execute(parked_per_source)}
         rows = list(session.scalars(select(SourceRow).order_by(SourceRow.name)))
     data = [
         {
@@ -337,6 +386,7 @@ def sources(as_json: JsonOption = False) -> None:
             "last_error_type": r.last_error_type,
             "last_error": redact_text(r.last_error) if r.last_error else None,
             "retry_at": r.retry_at,  # not polled before: its server asked to wait
+            "pages_parked": parked.get(r.id, 0),  # failed cycle after cycle: not fetched again
         }
         for r in rows
     ]
@@ -355,6 +405,8 @@ def sources(as_json: JsonOption = False) -> None:
         retry_at = d["retry_at"]
         if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
             health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
+        if d["pages_parked"]:
+            health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
         name = terminal_text(d["name"])[:24]
         echo(f"{name:<24} {d['articles']:>5} articles  {terminal_text(health)}")
 

@@ -45,6 +45,9 @@ class HttpSettings(BaseModel):
 
     timeout_s: float = Field(20.0, gt=0, description="read/write/pool timeout per request")
     connect_timeout_s: float = Field(10.0, gt=0)
+    total_timeout_s: float = Field(
+        60.0, gt=0, description="deadline of one request in total: redirects and a dripped body"
+    )
     max_connections: int = Field(16, ge=1, description="concurrent requests overall")
     max_per_host: int = Field(4, ge=1, description="concurrent requests to one host")
     max_bytes: int = Field(5_000_000, ge=1024, description="bodies past this are cut off")
@@ -79,6 +82,38 @@ class ExtractionSettings(BaseModel):
     )
     batch_size: int = Field(
         128, ge=1, description="pages per fetch-extract and detect task (first and last: fewer)"
+    )
+    page_timeout_s: float = Field(
+        30.0, gt=0, description="CPU seconds one page's extraction may use; then it is stopped"
+    )
+    page_wall_timeout_s: float = Field(
+        120.0, gt=0, description="wall-clock limit of a page's extraction; the worker is replaced"
+    )
+    max_html_bytes: int = Field(
+        2_000_000, ge=1024, description="larger pages are not extracted (kept as feed summary)"
+    )
+    memory_limit_mb: int = Field(
+        2048, ge=0, description="address-space cap of each extraction process (0: none)"
+    )
+    max_text_chars: int = Field(
+        200_000, ge=1000, description="stored text of one article is cut to this many characters"
+    )
+
+
+class BudgetSettings(BaseModel):
+    """Wall-clock and size budgets of a cycle: a slow or huge source cannot hold up the others."""
+
+    cycle_s: float = Field(
+        600.0, gt=0, description="a cycle's pages are fetched within this long of the first one"
+    )
+    source_s: float = Field(
+        180.0, gt=0, description="a source's pages, from the start of its first page request"
+    )
+    entries_per_poll: int = Field(
+        200, ge=1, description="new entries taken per feed per poll (newest first; rest later)"
+    )
+    page_attempts: int = Field(
+        5, ge=1, description="cycles a failing page or article is tried before it is parked"
     )
 
 
@@ -118,6 +153,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 

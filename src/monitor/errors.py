@@ -9,12 +9,15 @@ third-party types or on message strings. Whether a retry can help is a property 
     │   └── QueryError              a topic query that does not parse
     ├── FetchError                  could not get a resource over HTTP
     │   ├── TransientFetchError     timeout, connection reset, 5xx, 429: try again next cycle
-    │   │   └── HeldBackError       not sent: the host asked to be left alone (Retry-After)
+    │   │   ├── HeldBackError       not sent: the host asked to be left alone (Retry-After)
+    │   │   └── OverBudgetError     not fetched (or cut off) because a wall-clock budget ran out
     │   └── PermanentFetchError     4xx, refused address, redirect loop, too large
     │       ├── BlockedAddressError     host resolves to a private/loopback address
     │       └── ResponseTooLargeError   body exceeded the configured cap
     ├── ParseError                  a feed that is not a feed (invalid XML, HTML page, bad JSON)
-    ├── ExtractionError             the page yielded no usable article text
+    ├── ExtractionError             the page yielded no usable article text, or workers failed
+    │   ├── ExtractionTimeoutError  a page ran past the per-page time limit (worker replaced)
+    │   └── PageTooLargeError       a page over the extraction size cap, not extracted
     ├── StorageError                the database refused an operation we did not expect it to
     ├── CycleRunningError           another cycle of the same config holds its lock
     ├── StageClosedError            a fetch or extraction asked of a stage the cycle shut down
@@ -77,6 +80,11 @@ class HeldBackError(TransientFetchError):
     request moments ago and asked to be left alone. Not the resource's failure."""
 
 
+class OverBudgetError(TransientFetchError):
+    """Not fetched, or cut off, because the source's or the cycle's wall-clock budget ran out:
+    left for a later cycle, and not the page's own failure."""
+
+
 class PermanentFetchError(FetchError):
     """4xx, refused addresses, redirect loops: retrying the same request will not help."""
 
@@ -98,8 +106,21 @@ class ParseError(MonitorError):
 
 
 class ExtractionError(MonitorError):
-    """Extraction could not run or yielded no usable article text (the extraction processes
-    could not be started, or a page gave nothing to keep)."""
+    """Extraction could not run (the extraction processes failed or could not start), or a
+    page yielded no usable article text.
+    ``url`` is the page's URL when one page is concerned."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class ExtractionTimeoutError(ExtractionError):
+    """A page's extraction ran past the per-page limit; its worker process was replaced."""
+
+
+class PageTooLargeError(ExtractionError):
+    """A page over the extraction size cap: not handed to the extractor at all."""
 
 
 class StorageError(MonitorError):

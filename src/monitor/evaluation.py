@@ -184,7 +184,7 @@ def replay(
             raise StorageError(f"{error.url}: detection failed: {error.kind} {error.message}")
     with Session(engine) as session:
         counted = select(AlertRow.article_id, func.count()).group_by(AlertRow.article_id)
-        alerts: dict[int, int] = dict(session.execute(counted).all())
+        alerts = {int(article): int(n) for article, n in session.execute(counted)}
     out: list[Replayed] = []
     for item in items:
         result = results[id(item.article)]

@@ -3,14 +3,22 @@
 Contract
 --------
 * :class:`Extractor` runs :func:`extract_page` over many pages, in-process (``workers=0``) or
-  in a lazily started pool of worker processes. Pages travel to workers in chunks so the
-  per-page cost is the extraction itself, not IPC. A page that kills its worker process gives
-  ``None``; the pool is rebuilt and the other pages of the batch still get their results. The
-  one error it raises is :class:`~monitor.errors.ExtractionError` when worker processes cannot
-  be started at all (a broken environment, not a bad page).
+  in a lazily started :class:`pebble.ProcessPool`. Pages travel to workers in chunks so the
+  per-page cost is the extraction itself, not IPC.
+* A page is bounded in size, time and memory: one larger than ``max_html_bytes`` is not
+  extracted (:class:`~monitor.errors.PageTooLargeError`); one that uses more than
+  ``page_timeout_s`` of CPU is stopped inside its worker, which carries on
+  (:class:`~monitor.errors.ExtractionTimeoutError`); a chunk of pages still running after
+  ``page_wall_timeout_s`` (a page that blocks, or loops where no signal reaches it) has its
+  worker killed and replaced, and its pages are run again one by one, each with that limit,
+  so that the one page that hangs or crashes its worker is told from its neighbours. Such a
+  page gets ``None`` and its reason (:attr:`PendingPages.errors`). A worker's address space is
+  capped at ``memory_limit_mb``: a page that needs more fails with ``MemoryError``, alone.
+* The one error it raises is :class:`~monitor.errors.ExtractionError` when worker processes
+  cannot be started at all (a broken environment, not a bad page).
 * :meth:`Extractor.parse_feeds` parses fetched feeds in the same worker processes once they
-  are up (here until then), one feed per task, with the same isolation: a feed that kills its
-  worker gives a :class:`~monitor.errors.ParseError`.
+  are up (here until then), one feed per task, with the same isolation: a feed that kills or
+  hangs its worker gives a :class:`~monitor.errors.ParseError`.
 * Workers are forked from a fork server that has imported and warmed up trafilatura once
   (:mod:`monitor.extract_warm`) where the platform has one, else spawned; never forked from the
   pipeline's own threaded process.
@@ -23,18 +31,25 @@ import contextlib
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import CancelledError, Future
 from functools import cache, partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from monitor.errors import ExtractionError, ExtractorClosedError, ParseError
+from pebble import ProcessPool
+
+from monitor.errors import (
+    ExtractionError,
+    ExtractionTimeoutError,
+    ExtractorClosedError,
+    PageTooLargeError,
+    ParseError,
+)
 from monitor.extract import extract_page, quiet_extraction_logs
 from monitor.feeds import FeedsParser, parse_feeds
 from monitor.models import ExtractedPage, FetchResult, ParsedFeed
@@ -58,6 +73,11 @@ _START_TIMEOUT_S = 120.0
 # Extraction runs ahead of the sequential detect stage that consumes its results; at a lower
 # priority it takes the CPU that detection leaves idle instead of slowing the whole cycle down.
 _WORKER_NICENESS = 5
+# What a worker's address space may grow to by default: trafilatura with lxml and numpy
+# loaded maps a few hundred MB before its first page.
+DEFAULT_MEMORY_LIMIT_MB = 2048
+DEFAULT_PAGE_TIMEOUT_S = 30.0  # CPU seconds
+DEFAULT_PAGE_WALL_TIMEOUT_S = 120.0
 
 
 class PageExtractor(Protocol):
@@ -69,10 +89,39 @@ class PageExtractor(Protocol):
     ) -> ExtractedPage | None: ...
 
 
+class _CpuLimitReached(BaseException):
+    """Raised in a worker by SIGPROF when a page has used its CPU time; a BaseException so
+    that no ``except Exception`` in a parser swallows it."""
+
+
+def _on_cpu_limit(signum: int, frame: object) -> None:
+    raise _CpuLimitReached
+
+
 def _extract_chunk(
-    extract: PageExtractor, min_text_chars: int, pages: Sequence[tuple[str, bytes]]
-) -> list[ExtractedPage | None]:
-    return [extract(html, url, min_text_chars=min_text_chars) for url, html in pages]
+    extract: PageExtractor,
+    min_text_chars: int,
+    pages: Sequence[tuple[str, bytes]],
+    cpu_limit_s: float | None = None,
+) -> list[ExtractedPage | ExtractionTimeoutError | None]:
+    if cpu_limit_s is None or not hasattr(signal, "setitimer"):
+        return [extract(html, url, min_text_chars=min_text_chars) for url, html in pages]
+    out: list[ExtractedPage | ExtractionTimeoutError | None] = []
+    for url, html in pages:
+        # ITIMER_PROF counts this process's CPU time, user and system: a page is stopped for
+        # what it costs, not for how busy the machine is.
+        signal.setitimer(signal.ITIMER_PROF, cpu_limit_s)
+        try:
+            out.append(extract(html, url, min_text_chars=min_text_chars))
+        except _CpuLimitReached:
+            out.append(
+                ExtractionTimeoutError(
+                    f"extraction used over {cpu_limit_s:g}s of CPU: stopped", url=url
+                )
+            )
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    return out
 
 
 # What a worker runs: a chunk of items in, one result per item out. Module-level functions (and
@@ -195,14 +244,46 @@ def _probe() -> bool:
     return True
 
 
-def _init_worker() -> None:
+def _init_worker(memory_limit_mb: int | None = None) -> None:
+    if hasattr(signal, "SIGPROF"):
+        signal.signal(signal.SIGPROF, _on_cpu_limit)
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):  # not permitted here: run at normal priority
             os.nice(_WORKER_NICENESS)
+    if memory_limit_mb:
+        _limit_memory(memory_limit_mb * 1024 * 1024)
     quiet_extraction_logs()
     # Pay for trafilatura's lazy imports and caches before the first real chunk arrives (next
     # to nothing in a worker forked from the warmed-up fork server; a spawned one pays here).
     extract_page(WARM_UP_PAGE, WARM_UP_URL)
+
+
+def _limit_memory(limit: int) -> None:
+    try:
+        import resource
+    except ImportError:  # not on this platform: the size cap still bounds a page
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _reason(exc: BaseException, timeout_s: float | None, url: str) -> ExtractionError:
+    """The typed reason a page (or feed) got no result."""
+    if isinstance(exc, TimeoutError):
+        return ExtractionTimeoutError(
+            f"extraction ran over {timeout_s:g}s (wall clock): stopped, its worker process "
+            "replaced",
+            url=url,
+        )
+    if isinstance(exc, MemoryError):
+        return ExtractionError("extraction ran out of its worker's memory limit", url=url)
+    # pebble's ProcessExpired: the worker died (a crash in a parser, a kill)
+    if type(exc).__name__ == "ProcessExpired":
+        return ExtractionError(f"extraction killed its worker process ({exc})", url=url)
+    return ExtractionError(f"extraction failed: {type(exc).__name__}: {exc}", url=url)
 
 
 # A submitted chunk: items[start:end] and the future of their results.
@@ -216,22 +297,25 @@ class PendingPages:
         self,
         extractor: Extractor,
         pages: Sequence[tuple[str, bytes]],
-        pool: ProcessPoolExecutor | None,
         futures: list[_Chunk],
         done: list[ExtractedPage | None] | None,
+        errors: list[ExtractionError | None],
     ) -> None:
         self._extractor = extractor
         self._pages = pages
-        self._pool = pool
         self._futures = futures
         self._done = done
+        self.errors = errors
 
     def results(self) -> list[ExtractedPage | None]:
-        """One result per page, in order; ``None`` where unusable (as ``extract_many``)."""
+        """One result per page, in order; ``None`` where unusable (as ``extract_many``).
+
+        Afterwards :attr:`errors` holds, per page, why it got ``None`` when that was a failure
+        of the extraction (too large, too slow, a crashed worker), else ``None``.
+        """
         if self._done is None:
-            assert self._pool is not None
             work = self._extractor._page_work()
-            self._done = self._extractor._collect(work, self._pages, self._pool, self._futures)
+            self._done = self._extractor._collect(work, self._pages, self._futures, self.errors)
         return self._done
 
 
@@ -250,14 +334,22 @@ class Extractor:
         *,
         min_text_chars: int = 200,
         page_extractor: PageExtractor = extract_page,
+        page_timeout_s: float | None = DEFAULT_PAGE_TIMEOUT_S,
+        page_wall_timeout_s: float | None = DEFAULT_PAGE_WALL_TIMEOUT_S,
+        max_html_bytes: int | None = None,
+        memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         self.workers = workers
         self.min_text_chars = min_text_chars
+        self.page_timeout_s = page_timeout_s
+        self.page_wall_timeout_s = page_wall_timeout_s
+        self.max_html_bytes = max_html_bytes
+        self.memory_limit_mb = memory_limit_mb
         self._extract = page_extractor
-        self._pool: ProcessPoolExecutor | None = None
-        self._starting: tuple[ProcessPoolExecutor, list[Future[bool]]] | None = None
+        self._pool: ProcessPool | None = None
+        self._starting: tuple[ProcessPool, list[Future[bool]]] | None = None
         self._starter: threading.Thread | None = None
         self._lock = threading.Lock()
         # Priorities of the submit_many calls under way: among callers ready at the same time,
@@ -296,10 +388,9 @@ class Extractor:
                 return
             pool = self._spawn()
             try:
-                # One probe per worker: processes are started as work arrives.
-                self._starting = (pool, [pool.submit(_probe) for _ in range(self.workers)])
+                self._starting = (pool, [pool.schedule(_probe) for _ in range(self.workers)])
             except Exception:  # noqa: BLE001 - the first extraction starts a pool and reports it
-                pool.shutdown(wait=False, cancel_futures=True)
+                _stop(pool)
 
     def close(self) -> None:
         """Stop the worker processes. A later :meth:`extract_many` starts a new pool.
@@ -317,7 +408,15 @@ class Extractor:
             starting, self._starting = self._starting, None
         for each in (pool, starting[0] if starting else None):
             if each is not None:
-                each.shutdown(wait=True, cancel_futures=True)
+                _stop(each)
+
+    def worker_pids(self) -> set[int]:
+        """The process ids of the running workers (empty before the pool starts)."""
+        with self._lock:
+            pool = self._pool
+        if pool is None:
+            return set()
+        return {pid for pid in pool._pool_manager.worker_manager.workers if pid is not None}
 
     def extract_many(self, pages: Sequence[tuple[str, bytes]]) -> list[ExtractedPage | None]:
         """Extract ``(url, html)`` pairs; results in the same order, ``None`` where unusable.
@@ -332,12 +431,19 @@ class Extractor:
         The pool works first come, first served: pages queued earlier are extracted earlier.
         Callers queueing at the same moment (typically several batches waiting for the pool to
         start) go in ``priority`` order, lowest first; a caller never waits for one that is not
-        ready yet. With ``workers=0`` the pages are extracted here and now. Raises
-        :class:`ExtractionError` only if the worker processes cannot be started.
+        ready yet. With ``workers=0`` the pages are extracted here and now (without a timeout).
+        A page over ``max_html_bytes`` is not extracted: it gets ``None`` and a
+        :class:`~monitor.errors.PageTooLargeError`. Raises :class:`ExtractionError` only if the
+        worker processes cannot be started.
         """
+        errors: list[ExtractionError | None] = [self._refused(url, html) for url, html in pages]
+        allowed = [
+            page if error is None else (page[0], b"")
+            for page, error in zip(pages, errors, strict=True)
+        ]
         if self.workers == 0 or not pages:
-            done = self._page_work()(pages)
-            return PendingPages(self, pages, None, [], done)
+            done = _unpack(self._page_work(in_worker=False)(allowed), errors)
+            return PendingPages(self, allowed, [], done, errors)
         size = min(_MAX_CHUNK, math.ceil(len(pages) / (self.workers * _CHUNKS_PER_WORKER)))
         bounds = [(start, min(start + size, len(pages))) for start in range(0, len(pages), size)]
         with self._ready_changed:
@@ -347,12 +453,20 @@ class Extractor:
             with self._ready_changed:
                 self._ready_changed.wait_for(lambda: min(self._ready) == priority)
                 work = self._page_work()
-                futures = [(a, b, self._submit(pool, work, pages[a:b])) for a, b in bounds]
+                futures = [(a, b, self._submit(pool, work, allowed[a:b])) for a, b in bounds]
         finally:
             with self._ready_changed:
                 self._ready.remove(priority)
                 self._ready_changed.notify_all()
-        return PendingPages(self, pages, pool, futures, None)
+        return PendingPages(self, allowed, futures, None, errors)
+
+    def _refused(self, url: str, html: bytes) -> PageTooLargeError | None:
+        if self.max_html_bytes is None or len(html) <= self.max_html_bytes:
+            return None
+        return PageTooLargeError(
+            f"page of {len(html)} bytes not extracted: over the {self.max_html_bytes}-byte cap",
+            url=url,
+        )
 
     def parse_feeds(
         self, results: Sequence[FetchResult], *, parse: FeedsParser = parse_feeds
@@ -365,8 +479,8 @@ class Extractor:
         waits for every feed before it fetches any page. Workers still starting (a fork server
         that is importing what a deployment's flow run imports takes seconds) are not waited
         for: the feeds are parsed here meanwhile, and the pages fetched. A feed whose parsing
-        kills its worker, or whose result cannot come back, gives a
-        :class:`~monitor.errors.ParseError`, and the pool is rebuilt as for a page.
+        kills its worker, runs past ``page_timeout_s``, or whose result cannot come back, gives
+        a :class:`~monitor.errors.ParseError`.
         """
         pool = self._ready_pool() if self.workers and results else None
         if pool is None:
@@ -374,19 +488,21 @@ class Extractor:
         futures = [
             (i, i + 1, self._submit(pool, parse, results[i : i + 1])) for i in range(len(results))
         ]
-        parsed: list[ParsedFeed | ParseError | None] = self._collect(parse, results, pool, futures)
+        errors: list[ExtractionError | None] = [None] * len(results)
+        parsed: list[ParsedFeed | ParseError | None] = self._collect(
+            parse, results, futures, errors
+        )
         return [
             outcome
             if outcome is not None
             else ParseError(
-                "parsing this feed killed its worker process, or gave a result that could not "
-                "be sent back",
+                f"parsing this feed failed in its worker process: {errors[i] or 'no result'}",
                 url=result.url,
             )
-            for outcome, result in zip(parsed, results, strict=True)
+            for i, (outcome, result) in enumerate(zip(parsed, results, strict=True))
         ]
 
-    def _ready_pool(self) -> ProcessPoolExecutor | None:
+    def _ready_pool(self) -> ProcessPool | None:
         """The pool if its workers have answered, else ``None``; never waits, never starts it."""
         with self._lock:
             if self._pool is None and self._starting is not None:
@@ -398,125 +514,77 @@ class Extractor:
                 self._pool, self._starting = pool, None
             return self._pool
 
-    def _page_work(self) -> _Work:
-        return partial(_extract_chunk, self._extract, self.min_text_chars)
+    def _page_work(self, *, in_worker: bool = True) -> _Work:
+        cpu = self.page_timeout_s if in_worker and self.workers else None
+        return partial(_extract_chunk, self._extract, self.min_text_chars, cpu_limit_s=cpu)
 
     def _collect(
         self,
         work: _Work,
         items: Sequence[Any],
-        pool: ProcessPoolExecutor,
         futures: list[_Chunk],
+        errors: list[ExtractionError | None],
     ) -> list[Any]:
-        """The results of ``work`` over ``items``, chunk by chunk as submitted in ``futures``;
-        ``None`` for an item whose chunk, and then the item alone, failed."""
-        results: list[Any] = [None] * len(items)
-        unfinished = self._run_chunks(pool, futures, results)
-        if unfinished:
-            self._run_isolated(work, items, unfinished, results)
-        return results
+        """The results of ``work`` over ``items``, chunk by chunk as submitted in ``futures``.
 
-    def _run_chunks(
-        self,
-        pool: ProcessPoolExecutor,
-        futures: list[_Chunk],
-        results: list[Any],
-    ) -> list[int]:
-        unfinished: list[int] = []
-        broken = False
+        A chunk that failed (timed out, crashed its worker, or gave a result that could not be
+        sent back) is run again item by item, so that one bad item is told from its
+        neighbours: an item that fails alone gets ``None`` and its reason in ``errors``.
+        """
+        results: list[Any] = [None] * len(items)
+        again: list[int] = []
         for start, end, future in futures:
             try:
                 results[start:end] = future.result()
             except CancelledError:
                 raise ExtractorClosedError("the extractor was closed") from None
-            except BrokenProcessPool:
-                broken = True
-                unfinished.extend(range(start, end))
-            # A result that cannot be sent back: its chunk is retried page by page, like the
-            # chunks lost to a dead worker, so the one bad page is told from its neighbours.
-            except Exception:  # noqa: BLE001
-                unfinished.extend(range(start, end))
-        if broken:
-            self._replace_broken(pool)
-        return unfinished
-
-    def _run_isolated(
-        self,
-        work: _Work,
-        items: Sequence[Any],
-        indices: list[int],
-        results: list[Any],
-    ) -> None:
-        # Round one keeps every worker busy with single pages; when the pool breaks, only the
-        # pages in flight at that moment are suspects. Round two runs each suspect alone, so a
-        # broken pool there convicts exactly one page.
-        queue = deque(indices)
-        suspects: list[int] = []
-        while queue:
-            pool = self._get_pool()
-            in_flight: dict[Future[list[Any]], int] = {}
-            broken = False
-            while (queue or in_flight) and not broken:
-                while queue and len(in_flight) < self.workers:
-                    index = queue.popleft()
-                    in_flight[self._submit(pool, work, items[index : index + 1])] = index
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    index = in_flight.pop(future)
-                    try:
-                        results[index] = future.result()[0]
-                    except CancelledError:
-                        raise ExtractorClosedError("the extractor was closed") from None
-                    except BrokenProcessPool:
-                        broken = True
-                        suspects.append(index)
-                    except Exception:  # noqa: BLE001 - a page whose result cannot come back
-                        results[index] = None
-            if broken:
-                suspects.extend(in_flight.values())
-                self._replace_broken(pool)
-        for index in suspects:
-            pool = self._get_pool()
+            except Exception:  # noqa: BLE001 - see the docstring; retried item by item
+                again.extend(range(start, end))
+        if not again:
+            return _unpack(results, errors)
+        pool = self._get_pool()
+        alone = [(i, self._submit(pool, work, items[i : i + 1])) for i in again]
+        for index, future in alone:
             try:
-                results[index] = self._submit(pool, work, items[index : index + 1]).result()[0]
+                results[index] = future.result()[0]
             except CancelledError:
                 raise ExtractorClosedError("the extractor was closed") from None
-            except BrokenProcessPool:
+            except Exception as exc:  # noqa: BLE001 - the item's own failure, kept as its reason
                 results[index] = None
-                self._replace_broken(pool)
-            except Exception:  # noqa: BLE001 - same as above: the page is unusable
-                results[index] = None
+                errors[index] = _reason(exc, self.page_wall_timeout_s, _url_of(items[index]))
+        return _unpack(results, errors)
 
-    def _submit(
-        self, pool: ProcessPoolExecutor, work: _Work, chunk: Sequence[Any]
-    ) -> Future[list[Any]]:
+    def _submit(self, pool: ProcessPool, work: _Work, chunk: Sequence[Any]) -> Future[list[Any]]:
         try:
-            return pool.submit(work, chunk)
-        # OSError: submitting may start a replacement process, and that can fail too.
-        except (BrokenProcessPool, OSError) as exc:
-            # Uniform handling: the caller sees the breakage when it asks for the result.
-            broken = BrokenProcessPool(f"cannot submit to the pool: {exc!r}")
-            broken.__cause__ = exc
+            # The timeout bounds a chunk as it bounds one page: a chunk slower than that is
+            # split, and only the page that is slow alone is stopped for good.
+            return pool.schedule(work, args=(chunk,), timeout=self.page_wall_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - a pool that broke: the caller sees it per item
             failed: Future[list[Any]] = Future()
-            failed.set_exception(broken)
+            failed.set_exception(exc)
+            self._replace_broken(pool)
             return failed
 
-    def _spawn(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+    def _spawn(self) -> ProcessPool:
+        return ProcessPool(
             max_workers=self.workers,
-            mp_context=_context(),
             initializer=_init_worker,
+            initargs=(self.memory_limit_mb,),
+            context=_context(),
         )
 
-    def _get_pool(self) -> ProcessPoolExecutor:
+    def _get_pool(self) -> ProcessPool:
         with self._lock:
+            if self._pool is not None and not self._pool.active:
+                _stop(self._pool)  # broken inside (pebble says so): start a new one
+                self._pool = None
             if self._pool is None:
                 if self._starting is not None:
                     pool, probes = self._starting
                     self._starting = None
                 else:
                     pool = self._spawn()
-                    probes = [pool.submit(_probe)]
+                    probes = [pool.schedule(_probe, timeout=_START_TIMEOUT_S)]
                 # A pool that breaks on a harmless probe cannot run any page: that is a broken
                 # environment (cannot spawn, cannot import), not a hostile page, and retrying
                 # page by page would only spawn processes forever.
@@ -524,16 +592,40 @@ class Extractor:
                     for probe in probes:
                         probe.result(timeout=_START_TIMEOUT_S)
                 except Exception as exc:
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    _stop(pool)
                     raise ExtractionError(
                         f"extraction worker processes do not start: {exc!r}"
                     ) from exc
                 self._pool = pool
             return self._pool
 
-    def _replace_broken(self, pool: ProcessPoolExecutor) -> None:
+    def _replace_broken(self, pool: ProcessPool) -> None:
         with self._lock:
-            # Another thread may already have replaced it.
             if self._pool is pool:
                 self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+        _stop(pool)
+
+
+def _stop(pool: ProcessPool) -> None:
+    """Stop ``pool`` and its workers now: tasks still queued or running are abandoned."""
+    pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves this one unannotated
+    with contextlib.suppress(Exception):
+        pool.join(timeout=10)
+
+
+def _unpack(results: list[Any], errors: list[ExtractionError | None]) -> list[Any]:
+    """Results with the pages stopped in their worker (an error in place of a result) moved
+    to ``errors``."""
+    for index, result in enumerate(results):
+        if isinstance(result, ExtractionError):
+            results[index] = None
+            errors[index] = result
+    return results
+
+
+def _url_of(item: Any) -> str:
+    if isinstance(item, FetchResult):
+        return item.url
+    if isinstance(item, tuple) and item and isinstance(item[0], str):
+        return item[0]
+    return ""

@@ -39,6 +39,12 @@ Contract:
   ``max_per_host`` per host, and returns results and errors in request order; it never raises for
   one URL's failure. Calls given the same :class:`FetchLimits` share those bounds, and requests
   start in the order they were asked for.
+* Budgets: a request has a total deadline (``total_timeout_s``: redirects and a dripped body
+  included). :class:`FetchLimits` may add a :class:`FetchBudget`: the requests given those
+  limits end ``total_s`` after the first of them was asked for, and those of one group (a
+  source) ``group_s`` after the group's first request started; a request cut short, or never
+  started, by a budget fails with :class:`~monitor.errors.OverBudgetError` (transient: fetched
+  in a later cycle).
 * A host that answers 429 (Too Many Requests), or 503 with ``Retry-After``, is left alone for
   the wait it asked (``Retry-After``, at most ``max_retry_after_s``; a minute for a bare 429):
   requests to it that have not started yet fail at once with a
@@ -67,6 +73,7 @@ from monitor.errors import (
     ConfigError,
     FetchError,
     HeldBackError,
+    OverBudgetError,
     ParseError,
     PermanentFetchError,
     ResponseTooLargeError,
@@ -113,7 +120,7 @@ class FetchPolicy:
         return cls(
             timeout_s=http.timeout_s,
             connect_timeout_s=http.connect_timeout_s,
-            total_timeout_s=3 * http.timeout_s + http.connect_timeout_s,
+            total_timeout_s=http.total_timeout_s,
             max_bytes=http.max_bytes,
             max_redirects=http.max_redirects,
             max_connections=http.max_connections,
@@ -133,6 +140,18 @@ class FetchRequest:
     url: str
     etag: str | None = None
     last_modified: str | None = None
+    # Requests of one group (a source's pages) share a FetchBudget's group_s.
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBudget:
+    """Wall-clock budgets over many requests (see the module docstring): ``total_s`` seconds
+    for all of them from the first one asked for, ``group_s`` for a group's requests from the
+    start of its first one."""
+
+    total_s: float | None = None
+    group_s: float | None = None
 
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -306,7 +325,10 @@ class FetchLimits:
     served.
     """
 
-    def __init__(self, policy: FetchPolicy) -> None:
+    def __init__(self, policy: FetchPolicy, budget: FetchBudget | None = None) -> None:
+        self.budget = budget or FetchBudget()
+        self._until: float | None = None
+        self._group_started: dict[str, float] = {}
         self.overall = asyncio.Semaphore(policy.max_connections)
         self._per_host_max = policy.max_per_host
         self._per_host: dict[str, asyncio.Semaphore] = {}
@@ -321,6 +343,34 @@ class FetchLimits:
     def waiting(self, host: str) -> float:
         """Seconds ``host`` asked us to wait still, 0 when it may be asked."""
         return max(0.0, self._resume_at.get(host, 0.0) - time.monotonic())
+
+    def deadline(self, group: str | None, *, starting: bool = False) -> float | None:
+        """The monotonic time ``group``'s requests must end by (``None``: no budget); with
+        ``starting``, a group's first request starts its clock."""
+        budget = self.budget
+        if self._until is None and budget.total_s is not None:
+            self._until = time.monotonic() + budget.total_s
+        ends = [self._until] if self._until is not None else []
+        if group is not None and budget.group_s is not None:
+            if starting:
+                self._group_started.setdefault(group, time.monotonic())
+            if group in self._group_started:
+                ends.append(self._group_started[group] + budget.group_s)
+        return min(ends) if ends else None
+
+    def over_budget(self, request: FetchRequest, *, started: bool) -> OverBudgetError:
+        budget = self.budget
+        ran_out = (
+            f"the source's budget of {budget.group_s:g}s"
+            if request.group in self._group_started
+            and budget.group_s is not None
+            and self._group_started[request.group] + budget.group_s <= time.monotonic() + 0.01
+            else f"the cycle's budget of {budget.total_s:g}s for pages"
+        )
+        done = "cut off" if started else "not fetched"
+        return OverBudgetError(
+            f"{done}: {ran_out} ran out; left for the next cycle", url=request.url
+        )
 
     def host(self, host: str) -> asyncio.Semaphore:
         slots = self._per_host.get(host)
@@ -343,32 +393,49 @@ async def fetch_all(
             host = host_of(request.url)
         except ParseError as exc:
             return PermanentFetchError(f"invalid URL: {exc}", url=request.url)
-        # The per-host slot is taken first so a request waiting for a busy host does not hold one
-        # of the overall slots. Redirects to another host still count against the first host.
-        async with bounds.host(host), bounds.overall:
-            wait = bounds.waiting(host)
-            if wait > 0:
-                return HeldBackError(
-                    f"not requested: {host} asked to be left alone for {wait:.0f}s more",
-                    url=request.url,
-                    retry_after_s=wait,
-                )
-            try:
-                return await fetch(
-                    client,
-                    request.url,
-                    policy,
-                    etag=request.etag,
-                    last_modified=request.last_modified,
-                )
-            except TransientFetchError as exc:
-                if exc.retry_after_s is not None:
-                    bounds.back_off(host, exc.retry_after_s)
-                return exc
-            except FetchError as exc:
-                return exc
+        started = False
+        try:
+            async with asyncio.timeout_at(bounds.deadline(request.group)) as budget:
+                # The per-host slot is taken first so a request waiting for a busy host does not
+                # hold one of the overall slots. Redirects to another host still count against
+                # the first host.
+                async with bounds.host(host), bounds.overall:
+                    started = True
+                    budget.reschedule(bounds.deadline(request.group, starting=True))
+                    return await _one(client, request, policy, bounds, host)
+        except TimeoutError:
+            return bounds.over_budget(request, started=started)
 
     return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+async def _one(
+    client: httpx.AsyncClient,
+    request: FetchRequest,
+    policy: FetchPolicy,
+    bounds: FetchLimits,
+    host: str,
+) -> FetchResult | FetchError:
+    wait = bounds.waiting(host)
+    if wait > 0:
+        return HeldBackError(
+            f"not requested: {host} asked to be left alone for {wait:.0f}s more",
+            url=request.url,
+            retry_after_s=wait,
+        )
+    deadline = bounds.deadline(request.group)
+    if deadline is not None and deadline <= time.monotonic():
+        return bounds.over_budget(request, started=False)
+    try:
+        return await fetch(
+            client, request.url, policy, etag=request.etag, last_modified=request.last_modified
+        )
+    except TransientFetchError as exc:
+        if exc.retry_after_s is not None:
+            bounds.back_off(host, exc.retry_after_s)
+        return exc
+    except FetchError as exc:
+        return exc
 
 
 async def _fetch(

@@ -26,6 +26,7 @@ from monitor.errors import (
     TransientFetchError,
 )
 from monitor.fetch import (
+    FetchBudget,
     FetchLimits,
     FetchPolicy,
     FetchRequest,
@@ -38,6 +39,7 @@ from monitor.fetch import (
 )
 from monitor.models import FeedEntry, FetchResult
 from monitor.pipeline.collect import Fetcher, PageJob
+from tests.support.hostile import HostileServer
 from tests.support.tls import server_tls_context, trust_ca, trust_default_bundle
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
@@ -761,3 +763,56 @@ async def test_a_long_retry_after_is_capped(local_server: LocalServer, policy: F
     assert isinstance(at_once[0], TransientFetchError)
     assert "not requested" in str(at_once[0])
     assert isinstance(later[0], FetchResult)
+
+
+# -- budgets over many requests --------------------------------------------------------------
+
+
+def _source_jobs(source_id: int, urls: Sequence[str]) -> list[PageJob]:
+    return [PageJob(source_id, f"source-{source_id}", FeedEntry(u), u) for u in urls]
+
+
+def test_a_sources_budget_ends_its_slow_pages_and_leaves_them_for_later(
+    local_server: LocalServer, policy: FetchPolicy
+) -> None:
+    local_server.table.set("/ok.html", Route(body=b"<html>ok</html>"))
+    # A page deadline far above the budget: only the budget can end the drips this soon.
+    slow = replace(policy, timeout_s=5.0, total_timeout_s=120.0, max_per_host=2)
+    with HostileServer([]) as hostile, Fetcher(slow, FetchBudget(group_s=1.0)) as fetcher:
+        drips = _source_jobs(1, [f"{hostile.base_url}/drip/{i}" for i in range(4)])
+        healthy = _source_jobs(2, [local_server.url("/ok.html")])
+        pages = fetcher.fetch_pages([*drips, *healthy])
+    *dripped, ok = pages
+    assert ok.html == b"<html>ok</html>"
+    assert ok.error is None
+    for page in dripped:
+        assert page.html is None
+        assert page.retry_later  # not lost: fetched again by a later cycle
+        assert page.error is not None
+        assert page.error.error_type == "OverBudgetError"
+        assert "the source's budget of 1s ran out; left for the next cycle" in page.error.message
+    # Two at a time (per host): the first two were cut off, the others never started.
+    assert sorted(p.error.message.split(":")[0] for p in dripped if p.error) == [
+        "cut off",
+        "cut off",
+        "not fetched",
+        "not fetched",
+    ]
+
+
+def test_the_cycles_budget_ends_every_request_still_running(policy: FetchPolicy) -> None:
+    slow = replace(policy, timeout_s=5.0, total_timeout_s=120.0)
+    with HostileServer([]) as hostile, Fetcher(slow, FetchBudget(total_s=0.5)) as fetcher:
+        pages = fetcher.fetch_pages(
+            _source_jobs(1, [f"{hostile.base_url}/drip/1", f"{hostile.base_url}/headers/1"])
+        )
+        late = fetcher.fetch_pages(_source_jobs(2, [f"{hostile.base_url}/drip/2"]))
+    for page in pages:
+        assert page.error is not None
+        assert page.error.message == (
+            "cut off: the cycle's budget of 0.5s for pages ran out; left for the next cycle"
+        )
+        assert page.retry_later
+    (never,) = late
+    assert never.error is not None
+    assert never.error.message.startswith("not fetched: the cycle's budget of 0.5s")

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from monitor.errors import ParseError
+from monitor.errors import ExtractionTimeoutError, PageTooLargeError, ParseError
 from monitor.extract import extract_page
 from monitor.extract_pool import Extractor
 from monitor.feeds import parse_feed, parse_feeds
@@ -427,6 +428,111 @@ def test_a_page_that_kills_its_worker_gives_none_and_the_pool_recovers() -> None
         assert extractor.extract_many(good) == expected
 
 
+def hang_on_marker(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
+    """Like extract_page, but never returns on a marker page (as a parser in an endless loop
+    would), after writing its process id to the file its ``pid`` query names."""
+    if "/hang" in url:
+        pid_file = parse_qs(urlsplit(url).query)["pid"][0]
+        Path(pid_file).write_text(str(os.getpid()), encoding="utf-8")
+        while True:
+            time.sleep(3600)
+    return extract_page(html, url, min_text_chars=min_text_chars)
+
+
+def spin_on_marker(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
+    """Like extract_page, but loops for ever on a marker page, using CPU, in pure Python (a
+    parser that went into an endless loop)."""
+    if url.endswith("/spin"):
+        n = 0
+        while True:
+            n += 1
+    return ExtractedPage(text=f"extracted in {os.getpid()}", title=url)
+
+
+@pytest.mark.slow
+def test_a_page_that_uses_up_its_cpu_time_is_stopped_and_its_worker_carries_on() -> None:
+    pages = [
+        ("https://a.example/1", b""),
+        ("https://a.example/spin", b""),
+        ("https://a.example/2", b""),
+    ]
+    with Extractor(1, page_extractor=spin_on_marker, page_timeout_s=1.0) as extractor:
+        pending = extractor.submit_many(pages)
+        first, stopped, last = pending.results()
+        assert stopped is None
+        reason = pending.errors[1]
+        assert isinstance(reason, ExtractionTimeoutError)
+        assert "used over 1s of CPU" in str(reason)
+        assert pending.errors[0] is pending.errors[2] is None
+        # the same worker process extracted the pages before and after: it was not replaced
+        assert first is not None
+        assert last is not None
+        assert first.text == last.text
+        assert {int(first.text.rsplit(" ", 1)[1])} == extractor.worker_pids()
+
+
+def greedy_on_marker(html: bytes | str, url: str, *, min_text_chars: int) -> ExtractedPage | None:
+    """Like extract_page, but asks for 3 GB of memory on a marker page."""
+    if url.endswith("/greedy"):
+        blob = bytearray(3 * 1024**3)
+        return ExtractedPage(text=str(len(blob)))
+    return extract_page(html, url, min_text_chars=min_text_chars)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie not reaped yet has stopped running too
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+@pytest.mark.slow
+def test_a_page_that_hangs_its_worker_is_stopped_and_the_worker_replaced(tmp_path: Path) -> None:
+    good = [load(name) for name in NAMES]
+    expected = Extractor(0).extract_many(good)
+    pid_file = tmp_path / "hung.pid"
+    hang = (f"https://hostile.example/hang?pid={pid_file}", b"<html></html>")
+    with Extractor(2, page_extractor=hang_on_marker, page_wall_timeout_s=2.0) as extractor:
+        pending = extractor.submit_many([*good, hang, *good])
+        assert pending.results() == [*expected, None, *expected]
+        reason = pending.errors[len(good)]
+        assert isinstance(reason, ExtractionTimeoutError)
+        assert "ran over 2s (wall clock)" in str(reason)
+        assert reason.url == hang[0]
+        assert [e for i, e in enumerate(pending.errors) if i != len(good)] == [None] * len(good) * 2
+        hung = int(pid_file.read_text(encoding="utf-8"))
+        # the hung worker is gone, a new one took its place, and later pages extract
+        assert not _alive(hung)
+        assert extractor.extract_many(good) == expected
+        workers = extractor.worker_pids()
+        assert len(workers) == 2
+        assert hung not in workers
+
+
+def test_a_page_over_the_size_cap_is_not_extracted() -> None:
+    page = load(NAMES[0])
+    cap = len(page[1]) - 1
+    pending = Extractor(0, max_html_bytes=cap).submit_many([page])
+    assert pending.results() == [None]
+    assert isinstance(pending.errors[0], PageTooLargeError)
+    assert f"over the {cap}-byte cap" in str(pending.errors[0])
+    assert Extractor(0, max_html_bytes=len(page[1])).extract_many([page])[0] is not None
+
+
+@pytest.mark.slow
+def test_a_page_that_needs_more_memory_than_the_limit_fails_alone() -> None:
+    good = [load(name) for name in NAMES[:2]]
+    expected = Extractor(0).extract_many(good)
+    greedy = ("https://hostile.example/greedy", b"<html></html>")
+    with Extractor(1, page_extractor=greedy_on_marker, memory_limit_mb=1024) as extractor:
+        pending = extractor.submit_many([*good, greedy, *good])
+        assert pending.results() == [*expected, None, *expected]
+        assert "memory" in str(pending.errors[2])
+
+
 @pytest.mark.slow
 def test_workers_that_cannot_start_raise_extraction_error_instead_of_respawning() -> None:
     # A main module read from stdin cannot be re-imported by spawned workers, so every worker
@@ -557,7 +663,7 @@ def test_feeds_are_parsed_in_the_workers_once_they_are_up_and_here_until_then() 
     assert not set(multiprocessing.active_children()) - before
     with Extractor(2) as extractor:
         ran_in = {str(p) for p in _up(extractor).parse_feeds(feeds, parse=pid_parser)}
-        workers = {str(pid) for pid in extractor._pool._processes} if extractor._pool else set()
+        workers = {str(pid) for pid in extractor.worker_pids()}
     assert ran_in
     assert ran_in <= workers
     assert Extractor(0).parse_feeds(feeds, parse=pid_parser)[0].url == feeds[0].url

@@ -15,10 +15,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.errors import ParseError
+from monitor.errors import ExtractionError, ParseError
 from monitor.extract import extract_page
 from monitor.inbound import clean_line, clean_text
-from monitor.models import Article, ExtractedPage, Fallbacks
+from monitor.models import Article, ExtractedPage, Fallbacks, SourceError, SourceErrorKind
 from monitor.stories.reading import read_article
 from monitor.stories.settings import DetectionSettings
 from monitor.urls import canonicalize
@@ -29,6 +29,18 @@ if TYPE_CHECKING:
     from monitor.pipeline.collect import FetchedPage
 
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+# The most text stored for one article (MONITOR_EXTRACTION__MAX_TEXT_CHARS): a news article
+# is a few thousand characters; a page of megabytes of "text" is not one.
+MAX_TEXT_CHARS = 200_000
+
+
+def cap_text(text: str, max_chars: int) -> str:
+    """``text`` cut to ``max_chars`` characters, at a word boundary when one is near."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    space = cut.rfind(" ", max(0, max_chars - 200))
+    return cut[:space] if space > 0 else cut
 
 
 def _unknown_last(when: datetime | None) -> datetime:
@@ -56,8 +68,16 @@ def stored_page_url(canonical_url: str, revision_of: int | None) -> str:
     return canonical_url.rsplit(_REVISION_MARK, 1)[0]
 
 
-def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:
+def build_article(
+    page: FetchedPage,
+    extracted: ExtractedPage | None,
+    now: datetime,
+    *,
+    max_text_chars: int = MAX_TEXT_CHARS,
+) -> Article:
     article = _storable(_build_article(page, extracted, now))
+    if len(article.text) > max_text_chars:
+        article = replace(article, text=cap_text(article.text, max_text_chars))
     job = page.job
     if job.revision_of is None or job.entry.updated is None:
         return article
@@ -135,11 +155,16 @@ def _build_article(page: FetchedPage, extracted: ExtractedPage | None, now: date
 
 
 def build_articles(
-    pages: Sequence[FetchedPage], extracted: Sequence[ExtractedPage | None], now: datetime
+    pages: Sequence[FetchedPage],
+    extracted: Sequence[ExtractedPage | None],
+    now: datetime,
+    *,
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> list[Article]:
-    """Articles in publication order (unknown dates last, in feed order)."""
+    """Articles in publication order (unknown dates last, in feed order), their text cut to
+    ``max_text_chars``."""
     articles = [
-        build_article(page, ext, now)
+        build_article(page, ext, now, max_text_chars=max_text_chars)
         for page, ext in zip(pages, extracted, strict=True)
         if not page.retry_later
     ]
@@ -151,6 +176,24 @@ def pages_to_extract(pages: Sequence[FetchedPage]) -> list[tuple[str, bytes]]:
     return [(p.final_url, p.html or b"") for p in pages]
 
 
+def extraction_errors(
+    pages: Sequence[FetchedPage], errors: Sequence[ExtractionError | None]
+) -> list[SourceError]:
+    """The pages whose extraction failed (too large, too slow, a crashed worker) as source
+    errors: such a page is stored with its feed summary, and the error says why."""
+    return [
+        SourceError(
+            page.job.source,
+            page.job.canonical_url,
+            SourceErrorKind.EXTRACT,
+            type(e).__name__,
+            str(e),
+        )
+        for page, e in zip(pages, errors, strict=True)
+        if e is not None and page.html is not None
+    ]
+
+
 def extract_and_read(
     html: bytes | str,
     url: str,
@@ -158,8 +201,10 @@ def extract_and_read(
     min_text_chars: int,
     settings: DetectionSettings,
     fallbacks: Fallbacks = "as_needed",
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> ExtractedPage | None:
-    """:func:`monitor.extract.extract_page` plus detection's reading of the page.
+    """:func:`monitor.extract.extract_page` plus detection's reading of the page, its text cut
+    to ``max_text_chars`` first (as :func:`build_article` stores it).
 
     Run in the extraction workers, so that the CPU work of splitting sentences, fingerprinting
     and counting terms happens on the other cores, not in the (sequential) detect stage.
@@ -167,4 +212,6 @@ def extract_and_read(
     page = extract_page(html, url, min_text_chars=min_text_chars, fallbacks=fallbacks)
     if page is None:
         return None
+    if len(page.text) > max_text_chars:
+        page = replace(page, text=cap_text(page.text, max_text_chars))
     return replace(page, reading=read_article(page.title, page.text, settings))

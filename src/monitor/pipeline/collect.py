@@ -7,9 +7,14 @@ a 304. A poll's validators are stored only once its new entries are dealt with
 failed transiently, leaves the source's old validators in place, and the next poll reads the
 whole feed again and picks up the entries still missing. Entries whose canonical URL or GUID is
 already stored are dropped *before* their page is fetched (unless their feed marks them updated
-and the source follows updates, see :func:`select_new`), and the rest are fetched in
-publication order. Every failure becomes a :class:`~monitor.models.SourceError` in the result;
-nothing here raises for a single bad source or page. What is kept per source between cycles
+and the source follows updates, see :func:`select_new`), pages parked after failing cycle
+after cycle are dropped too (:mod:`monitor.pipeline.failures`), at most ``max_entries`` per
+source are taken, its newest (:func:`newest_per_source`; the source then keeps its old
+validators, so the next poll lists the rest), and those are fetched in publication order,
+within the budgets a :class:`Fetcher` is given (:class:`~monitor.fetch.FetchBudget`: a page
+not fetched in budget is left for later). Every failure becomes a
+:class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad
+source or page. What is kept per source between cycles
 (health, validators, requested waits) is :mod:`monitor.pipeline.sources`.
 
 Two ways to run it: :func:`collect` does the whole stage in one coroutine; a :class:`Fetcher`
@@ -37,8 +42,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import FetcherClosedError, FetchError, ParseError, TransientFetchError
 from monitor.feeds import FeedsParser, parse_feeds
-from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all, make_client
+from monitor.fetch import (
+    FetchBudget,
+    FetchLimits,
+    FetchPolicy,
+    FetchRequest,
+    fetch_all,
+    make_client,
+)
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
+from monitor.pipeline.failures import parked_urls
 from monitor.pipeline.sources import (
     FeedPoll,
     SourceHealthChange,
@@ -188,11 +201,17 @@ def _entry_errors(source: SourceState, feed: ParsedFeed) -> tuple[SourceError, .
 
 
 def commit_validators(
-    sessions: sessionmaker[Session], polls: Sequence[FeedPoll], pages: Iterable[FetchedPage]
+    sessions: sessionmaker[Session],
+    polls: Sequence[FeedPoll],
+    pages: Iterable[FetchedPage],
+    *,
+    unfinished: Iterable[int] = (),
 ) -> None:
     """:func:`store_validators` in a transaction of its own, once ``pages`` (every page fetched
-    for the polls' new entries) are stored; sources with a page left for later are unfinished."""
-    unfinished = {p.job.source_id for p in pages if p.retry_later}
+    for the polls' new entries) are stored; sources with a page left for later, and those in
+    ``unfinished`` (entries beyond the per-poll cap), are unfinished: they keep their previous
+    validators, so their next poll reads the whole feed and not a 304."""
+    unfinished = {*unfinished, *(p.job.source_id for p in pages if p.retry_later)}
     with sessions.begin() as session:
         take_write_lock(session)
         store_validators(session, polls, unfinished=unfinished)
@@ -205,6 +224,7 @@ def entry_keys(source: str, canonical_url: str, guid: str | None) -> list[str]:
 
 def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJob], int]:
     """Entries not stored yet, one job per canonical URL; returns (jobs, skipped count).
+    Pages parked after failing cycle after cycle (:mod:`monitor.pipeline.failures`) are skipped.
 
     For a source that follows updates, a stored entry the feed marks as updated after the
     latest version read is read again (:func:`updated_entries`).
@@ -228,10 +248,13 @@ def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJo
             job = PageJob(poll.source.id, poll.source.name, entry, canonical)
             candidates.append((job, entry_keys(poll.source.name, canonical, entry.guid)))
     known = known_keys(session, [k for _, keys in candidates for k in keys])
+    parked = parked_urls(session, [job.canonical_url for job, _ in candidates])
     follow = {p.source.id for p in polls if p.source.follow_updates}
     jobs: list[PageJob] = []
     stored: list[PageJob] = []  # known entries their feed marks updated, if followed
     for job, keys in candidates:
+        if job.canonical_url in parked:  # failed cycle after cycle: not fetched again
+            continue
         if not known.intersection(keys):
             jobs.append(job)
         elif job.source_id in follow and job.entry.updated:
@@ -295,6 +318,29 @@ def updated_entries(session: Session, jobs: Sequence[PageJob]) -> list[PageJob]:
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
+def newest_per_source(
+    jobs: Sequence[PageJob], max_entries: int | None
+) -> tuple[list[PageJob], set[int]]:
+    """At most ``max_entries`` jobs per source, its newest (undated ones count as newest, in
+    feed order); returns the jobs kept, in their order, and the sources that had more. Those
+    others are taken by later polls: the source's validators are not stored meanwhile."""
+    if max_entries is None:
+        return list(jobs), set()
+    by_source: dict[int, list[PageJob]] = {}
+    for job in jobs:
+        by_source.setdefault(job.source_id, []).append(job)
+    kept: set[int] = set()
+    capped: set[int] = set()
+    for source_id, own in by_source.items():
+        if len(own) <= max_entries:
+            kept.update(id(j) for j in own)
+            continue
+        capped.add(source_id)
+        newest = sorted(own, key=lambda j: j.entry.published or _FAR_FUTURE, reverse=True)
+        kept.update(id(j) for j in newest[:max_entries])
+    return [j for j in jobs if id(j) in kept], capped
+
+
 def in_publication_order(jobs: Sequence[PageJob]) -> list[PageJob]:
     """Jobs by their feed's publication time (undated last, feed order kept among equals)."""
     return sorted(jobs, key=lambda j: j.entry.published or _FAR_FUTURE)
@@ -306,7 +352,9 @@ async def fetch_pages(
     jobs: Sequence[PageJob],
     limits: FetchLimits | None = None,
 ) -> list[FetchedPage]:
-    results = await fetch_all(client, [FetchRequest(j.canonical_url) for j in jobs], policy, limits)
+    # Each source's pages are one group: they share the source's budget (FetchBudget.group_s).
+    requests = [FetchRequest(j.canonical_url, group=f"source:{j.source_id}") for j in jobs]
+    results = await fetch_all(client, requests, policy, limits)
     pages: list[FetchedPage] = []
     for job, res in zip(jobs, results, strict=True):
         if isinstance(res, FetchError):
@@ -327,14 +375,20 @@ def _synced_sources(
 
 
 def _record_and_select(
-    sessions: sessionmaker[Session], polls: Sequence[FeedPoll], now: datetime, failing_after: int
-) -> tuple[list[PageJob], int, list[SourceHealthChange]]:
-    """:func:`record_polls` and :func:`select_new` in one transaction of their own."""
+    sessions: sessionmaker[Session],
+    polls: Sequence[FeedPoll],
+    now: datetime,
+    failing_after: int,
+    max_entries: int | None = None,
+) -> tuple[list[PageJob], int, list[SourceHealthChange], set[int]]:
+    """:func:`record_polls` and :func:`select_new` in one transaction of their own; the jobs
+    capped by :func:`newest_per_source`, and the sources capped."""
     with sessions.begin() as session:
         take_write_lock(session)
         health = record_polls(session, polls, now, failing_after=failing_after)
         jobs, skipped = select_new(session, polls)
-        return jobs, skipped, health
+        kept, capped = newest_per_source(jobs, max_entries)
+        return kept, skipped, health, capped
 
 
 async def collect(
@@ -353,7 +407,7 @@ async def collect(
     http = client if client is not None else make_client(policy)
     try:
         polls = await poll_feeds(http, policy, states)
-        jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
+        jobs, skipped, health, _ = _record_and_select(sessions, polls, now, failing_after)
         pages = await fetch_pages(http, policy, jobs)
     finally:
         if own_client:
@@ -382,8 +436,9 @@ class Fetcher:
     so no thread is left waiting on a loop that no longer runs.
     """
 
-    def __init__(self, policy: FetchPolicy) -> None:
+    def __init__(self, policy: FetchPolicy, budget: FetchBudget | None = None) -> None:
         self.policy = policy
+        self.budget = budget
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="monitor-fetch", daemon=True
@@ -426,7 +481,8 @@ class Fetcher:
     def _http(self) -> tuple[httpx.AsyncClient, FetchLimits]:
         # Runs on the loop thread only, so no lock is needed.
         if self._client is None or self._limits is None:
-            self._client, self._limits = make_client(self.policy), FetchLimits(self.policy)
+            self._limits = FetchLimits(self.policy, self.budget)
+            self._client = make_client(self.policy)
         return self._client, self._limits
 
     async def _fetch_feeds(self, sources: Sequence[SourceState]) -> list[FetchResult | FetchError]:
@@ -485,6 +541,8 @@ class Poll:
     skipped_known: int
     health: tuple[SourceHealthChange, ...] = ()
     deferred: tuple[SourceState, ...] = ()  # not polled: asked to be left alone until retry_at
+    # Sources with more new entries than the per-poll cap: the rest are for later polls.
+    capped: frozenset[int] = frozenset()
 
     @property
     def errors(self) -> tuple[SourceError, ...]:
@@ -500,11 +558,17 @@ def poll_sources(
     now: datetime,
     failing_after: int = SOURCE_FAILING_AFTER,
     parse: FeedsParser = parse_feeds,
+    max_entries: int | None = None,
 ) -> Poll:
     """Poll every enabled source that is due (not left alone at its server's request, see
-    :func:`deferred`), record the outcome, and list the entries to fetch. ``parse`` parses the
-    feeds fetched (here, by default)."""
+    :func:`deferred`), record the outcome, and list the entries to fetch, at most
+    ``max_entries`` per source (:func:`newest_per_source`). ``parse`` parses the feeds fetched
+    (here, by default)."""
     due, waiting = deferred(_synced_sources(sessions, sources), now)
     polls = fetcher.poll_feeds(due, parse)
-    jobs, skipped, health = _record_and_select(sessions, polls, now, failing_after)
-    return Poll(tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting))
+    jobs, skipped, health, capped = _record_and_select(
+        sessions, polls, now, failing_after, max_entries
+    )
+    return Poll(
+        tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting), frozenset(capped)
+    )

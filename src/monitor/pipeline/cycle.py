@@ -24,9 +24,10 @@ import random
 import socket
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -37,10 +38,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.config import MonitorConfig, Settings
-from monitor.extract_pool import Extractor
-from monitor.fetch import FetchPolicy
+from monitor.extract_pool import Extractor, PageExtractor
+from monitor.fetch import FetchBudget, FetchPolicy
 from monitor.models import Article, ExtractedPage, SourceError
-from monitor.pipeline.articles import build_articles, extract_and_read, pages_to_extract
+from monitor.pipeline.articles import (
+    build_articles,
+    extract_and_read,
+    extraction_errors,
+    pages_to_extract,
+)
 from monitor.pipeline.collect import (
     FetchedPage,
     Fetcher,
@@ -50,6 +56,8 @@ from monitor.pipeline.collect import (
     poll_sources,
 )
 from monitor.pipeline.detect import DetectReport, detect
+from monitor.pipeline.failures import PageFailure, record_page_failures, refused_articles
+from monitor.pipeline.failures import describe as describe_parked
 from monitor.pipeline.report import CycleReport, save_report
 from monitor.pipeline.sources import SourceHealthChange
 
@@ -82,7 +90,8 @@ BATCHES_AHEAD = STAGE_THREADS + 2
 DETECT_RETRIES = 3
 
 T_co = TypeVar("T_co", covariant=True)
-Batch = tuple[list[FetchedPage], list[ExtractedPage | None]]
+# A fetched batch: its pages, their extractions, and the pages extraction failed on.
+Batch = tuple[list[FetchedPage], list[ExtractedPage | None], list[SourceError]]
 
 
 def poll_stage(
@@ -91,16 +100,18 @@ def poll_stage(
     extractor: Extractor,
     config: MonitorConfig,
     now: datetime,
-    failing_after: int,
+    settings: Settings,
 ) -> Poll:
-    """Poll every source; the feeds are parsed in the extraction processes (on every core)."""
+    """Poll every source; the feeds are parsed in the extraction processes (on every core).
+    At most ``budgets.entries_per_poll`` new entries are taken per feed, the newest."""
     return poll_sources(
         sessions,
         fetcher,
         config.sources,
         now=now,
-        failing_after=failing_after,
+        failing_after=settings.source_failing_after,
         parse=extractor.parse_feeds,
+        max_entries=settings.budgets.entries_per_poll,
     )
 
 
@@ -112,7 +123,8 @@ def fetch_extract_stage(
     # Detection takes batches in order: of the batches whose pages are ready together (as at
     # pool start), the earliest is extracted first.
     pending = extractor.submit_many(pages_to_extract(pages), priority=n)
-    return pages, pending.results()
+    results = pending.results()
+    return pages, results, extraction_errors(pages, pending.errors)
 
 
 def detect_stage(
@@ -150,7 +162,7 @@ class StageRunner(Protocol):
         extractor: Extractor,
         config: MonitorConfig,
         now: datetime,
-        failing_after: int,
+        settings: Settings,
     ) -> Poll: ...
 
     def submit_fetch_extract(
@@ -206,9 +218,9 @@ class PlainRunner:
         extractor: Extractor,
         config: MonitorConfig,
         now: datetime,
-        failing_after: int,
+        settings: Settings,
     ) -> Poll:
-        return poll_stage(sessions, fetcher, extractor, config, now, failing_after)
+        return poll_stage(sessions, fetcher, extractor, config, now, settings)
 
     def submit_fetch_extract(
         self, fetcher: Fetcher, extractor: Extractor, jobs: Sequence[PageJob], n: int
@@ -285,6 +297,67 @@ def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return out
 
 
+@dataclass
+class _Tally:
+    """What a cycle's batches add up to, for its report and its end-of-cycle bookkeeping."""
+
+    detected: DetectReport = field(default_factory=DetectReport)
+    pages_fetched: int = 0
+    summary_only: int = 0
+    page_errors: list[SourceError] = field(default_factory=list)
+    left_for_later: list[FetchedPage] = field(default_factory=list)
+    fetched_ok: list[str] = field(default_factory=list)  # canonical URLs not left for later
+    failures: list[PageFailure] = field(default_factory=list)  # left for later, or refused
+
+    def fetched(self, pages: Sequence[FetchedPage], extraction_failed: list[SourceError]) -> None:
+        self.pages_fetched += sum(p.html is not None for p in pages)
+        self.page_errors += [p.error for p in pages if p.error] + extraction_failed
+        self.left_for_later += [p for p in pages if p.retry_later]
+        self.fetched_ok += [p.job.canonical_url for p in pages if not p.retry_later]
+        self.failures += [
+            PageFailure.of(p.job.source_id, p.job.canonical_url, p.error)
+            for p in pages
+            if p.retry_later and p.error
+        ]
+
+    def detected_batch(
+        self, articles: Sequence[Article], batch: DetectReport, source_ids: dict[str, int]
+    ) -> None:
+        self.summary_only += sum(a.summary_only for a in articles)
+        self.failures += refused_articles(articles, batch.errors, source_ids)
+        self.detected.merge(batch)
+
+
+def make_extractor(settings: Settings, page_extractor: PageExtractor | None = None) -> Extractor:
+    """The cycle's extraction pool, with its limits from the settings. The workers also read
+    each page for detection (sentences, fingerprint, terms), which keeps that CPU work off the
+    sequential detect stage; ``page_extractor`` replaces the workers' function (a module-level
+    function, see :class:`~monitor.extract_pool.Extractor`)."""
+    cfg = settings.extraction
+    reader = page_extractor or partial(
+        extract_and_read,
+        settings=settings.detection,
+        fallbacks=cfg.fallbacks,
+        max_text_chars=cfg.max_text_chars,
+    )
+    return Extractor(
+        cfg.workers,
+        min_text_chars=cfg.min_text_chars,
+        page_extractor=reader,
+        page_timeout_s=cfg.page_timeout_s,
+        page_wall_timeout_s=cfg.page_wall_timeout_s,
+        max_html_bytes=cfg.max_html_bytes,
+        memory_limit_mb=cfg.memory_limit_mb or None,
+    )
+
+
+def cycle_budget(settings: Settings) -> FetchBudget:
+    """The page fetches' budgets: the cycle's (from its first page request) and each
+    source's (from its own first page request)."""
+    budgets = settings.budgets
+    return FetchBudget(total_s=budgets.cycle_s, group_s=budgets.source_s)
+
+
 def compose(
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -292,6 +365,7 @@ def compose(
     run: StageRunner,
     *,
     workers_before_poll: bool = True,
+    page_extractor: PageExtractor | None = None,
 ) -> CycleReport:
     """Run one cycle with ``run``'s stage calls; save and return its report.
 
@@ -301,71 +375,99 @@ def compose(
     """
     started = datetime.now(UTC)
     clock = _StageClock()
-    cfg = settings.extraction
-    detected = DetectReport()
-    pages_fetched = 0
-    page_errors: list[SourceError] = []
-    left_for_later: list[FetchedPage] = []
-    summary_only = 0
-    # The workers also read each page for detection (sentences, fingerprint, terms), which
-    # keeps that CPU work off the sequential detect stage.
-    reader = partial(extract_and_read, settings=settings.detection, fallbacks=cfg.fallbacks)
+    tally = _Tally()
     with (
-        Extractor(cfg.workers, min_text_chars=cfg.min_text_chars, page_extractor=reader) as pool,
-        Fetcher(FetchPolicy.from_settings(settings)) as fetcher,
+        make_extractor(settings, page_extractor) as pool,
+        Fetcher(FetchPolicy.from_settings(settings), cycle_budget(settings)) as fetcher,
     ):
         if workers_before_poll:
             pool.start()  # the workers import trafilatura while the feeds are polled
-        poll = run.poll(sessions, fetcher, pool, config, started, settings.source_failing_after)
+        poll = run.poll(sessions, fetcher, pool, config, started, settings)
         if poll.jobs:
             pool.start()  # (if not started yet) while the first pages are fetched
         run.source_health(poll.health)
         clock.lap("poll")
         source_ids = {p.source.name: p.source.id for p in poll.polls}
-        waiting = deque(enumerate(batches(poll.jobs, cfg.batch_size)))
-        # A finished batch holds its pages and extractions: only BATCHES_AHEAD are submitted
-        # at a time, and each is dropped as soon as its results are taken.
-        submitted: deque[tuple[int, StageResult[Batch]]] = deque()
 
-        def submit_ahead() -> None:
-            while waiting and len(submitted) < BATCHES_AHEAD:
-                number, batch = waiting.popleft()
-                submitted.append((number, run.submit_fetch_extract(fetcher, pool, batch, number)))
+        def detect(articles: Sequence[Article], first: bool) -> None:
+            batch = run.detect(sessions, articles, source_ids, config, settings, started, first)
+            tally.detected_batch(articles, batch, source_ids)
 
-        submit_ahead()
-        if not submitted:
-            # Nothing new here; the topics still read what other runs stored since they looked.
-            detected.merge(run.detect(sessions, [], source_ids, config, settings, started, True))
-        while submitted:
-            n, future = submitted.popleft()
-            fetched, extracted = future.result()
-            del future
-            submit_ahead()  # the next batch is fetched and extracted while this one is detected
-            pages_fetched += sum(p.html is not None for p in fetched)
-            page_errors += [p.error for p in fetched if p.error]
-            left_for_later += [p for p in fetched if p.retry_later]
-            articles = build_articles(fetched, extracted, started)
-            del fetched, extracted
-            summary_only += sum(a.summary_only for a in articles)
-            detected.merge(
-                run.detect(sessions, articles, source_ids, config, settings, started, n == 0)
+        batches_done = 0
+        for fetched, extracted, failed in _fetched_batches(run, fetcher, pool, poll, settings):
+            tally.fetched(fetched, failed)
+            articles = build_articles(
+                fetched, extracted, started, max_text_chars=settings.extraction.max_text_chars
             )
+            del fetched, extracted
+            detect(articles, batches_done == 0)
+            batches_done += 1
+        if batches_done == 0:
+            # Nothing new here; the topics still read what other runs stored since they looked.
+            detect([], True)
     # Only now are the polls' new entries all stored (or left for later): a cycle that died
     # before this point reads the same feeds again next time instead of getting a 304.
-    commit_validators(sessions, poll.polls, left_for_later)
+    commit_validators(sessions, poll.polls, tally.left_for_later, unfinished=poll.capped)
+    parked = record_page_failures(
+        sessions,
+        tally.failures,
+        tally.fetched_ok,
+        started,
+        max_attempts=settings.budgets.page_attempts,
+    )
     clock.lap("fetch+extract+detect")
     delivered = run.deliver(sessions, config, settings)
     clock.lap("deliver")
-    report = CycleReport(
+    report = _report(started, poll, tally, delivered, parked, settings, clock.laps)
+    with sessions.begin() as session:
+        save_report(session, report)
+    return report
+
+
+def _fetched_batches(
+    run: StageRunner, fetcher: Fetcher, pool: Extractor, poll: Poll, settings: Settings
+) -> Iterator[Batch]:
+    """The poll's new pages, fetched and extracted batch by batch through ``run``, in
+    publication order. The next batches are fetched and extracted while the caller detects
+    this one; a finished batch holds its pages and extractions, so only BATCHES_AHEAD are
+    submitted at a time and each is dropped as soon as it is handed over."""
+    waiting = deque(enumerate(batches(poll.jobs, settings.extraction.batch_size)))
+    submitted: deque[StageResult[Batch]] = deque()
+
+    def submit_ahead() -> None:
+        while waiting and len(submitted) < BATCHES_AHEAD:
+            number, batch = waiting.popleft()
+            submitted.append(run.submit_fetch_extract(fetcher, pool, batch, number))
+
+    submit_ahead()
+    while submitted:
+        result = submitted.popleft().result()
+        submit_ahead()
+        yield result
+
+
+def _report(
+    started: datetime,
+    poll: Poll,
+    tally: _Tally,
+    delivered: DeliveryReport,
+    parked: Sequence[PageFailure],
+    settings: Settings,
+    laps: dict[str, float],
+) -> CycleReport:
+    detected = tally.detected
+    names = {p.source.id: p.source.name for p in poll.polls}
+    entries_cap = settings.budgets.entries_per_poll
+    return CycleReport(
         started_at=started,
         finished_at=datetime.now(UTC),
         sources_polled=len(poll.polls),
         sources_not_modified=sum(p.not_modified for p in poll.polls),
         sources_failed=sum(p.error is not None and not p.held_back for p in poll.polls),
         entries_skipped_known=poll.skipped_known,
-        pages_fetched=pages_fetched,
+        pages_fetched=tally.pages_fetched,
         articles_stored=detected.stored,
-        summary_only=summary_only,
+        summary_only=tally.summary_only,
         exact_duplicates=detected.duplicates["exact"],
         near_duplicates=detected.duplicates["near"],
         new_stories=detected.new_stories,
@@ -374,18 +476,24 @@ def compose(
         alerts_created=len(detected.alerts),
         deliveries_sent=delivered.sent,
         deliveries_failed=delivered.failed + delivered.dead,
-        errors=(*poll.errors, *page_errors, *detected.errors),
+        errors=(*poll.errors, *tally.page_errors, *detected.errors),
         lines=tuple(detected.lines),
         source_health=(
             *(change.describe() for change in poll.health),
             *(source.describe_wait() for source in poll.deferred),
+            *(
+                describe_parked(f, names.get(f.source_id, "?"), settings.budgets.page_attempts)
+                for f in parked
+            ),
+            *(
+                f"source {names.get(source_id, '?')} lists more than {entries_cap} new "
+                "entries: the newest taken, the rest in later polls"
+                for source_id in sorted(poll.capped)
+            ),
         ),
         sources_deferred=len(poll.deferred) + sum(p.held_back for p in poll.polls),
-        stage_seconds=clock.laps,
+        stage_seconds=laps,
     )
-    with sessions.begin() as session:
-        save_report(session, report)
-    return report
 
 
 def run_plain(

@@ -299,6 +299,25 @@ class CycleLockRow(Base):
     started_at: Mapped[datetime]
 
 
+class PageFailureRow(Base):
+    """A page that failed in a cycle (left for later, or refused by the database): its count
+    of failed cycles in a row, and when it was parked (no longer fetched)."""
+
+    __tablename__ = "page_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # sha256 of the URL: a unique index cannot hold every URL a feed may list.
+    url_key: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_type: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+    first_failed_at: Mapped[datetime]
+    last_failed_at: Mapped[datetime]
+    parked_at: Mapped[datetime | None]
+
+
 class CycleRow(Base):
     """One monitor cycle and its summary counts."""
 

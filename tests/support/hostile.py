@@ -1,0 +1,146 @@
+"""A hostile HTTP server on 127.0.0.1, written on raw sockets so it can misbehave as real ones
+do: drip a body a byte at a time, hang after the request, reset the connection, promise a huge
+body, answer garbage, ask for a strange Retry-After, redirect in a loop.
+
+The behaviour is chosen by the path's first segment (``/drip/...``, ``/hang/...``); ``/feed.xml``
+is an RSS feed listing one entry per behaviour in ``entries``. Every connection is handled in
+its own daemon thread, and :meth:`HostileServer.stop` ends the ones still hanging or dripping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+BEHAVIOURS = ("drip", "hang", "reset", "huge", "malformed", "toomany", "loop", "headers")
+
+
+class HostileServer:
+    """Serve bad answers; ``served`` counts the requests per behaviour."""
+
+    def __init__(
+        self, entries: list[str], *, drip_interval_s: float = 0.2, address: str = "127.0.0.1"
+    ) -> None:
+        self.entries = entries
+        self.address = address
+        self.drip_interval_s = drip_interval_s
+        self.served: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server((address, 0))
+        self._listener.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept, name="hostile", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        # On 127.0.0.1, by name: a host of its own for per-host limits and Retry-After waits,
+        # beside test servers on 127.0.0.1.
+        host = "localhost" if self.address == "127.0.0.1" else self.address
+        return f"http://{host}:{self._listener.getsockname()[1]}"
+
+    def start(self) -> HostileServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def __enter__(self) -> HostileServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.settimeout(5)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            path = request.split(b" ", 2)[1].decode("ascii", "replace")
+            kind = path.strip("/").split("/", 1)[0]
+            with self._lock:
+                self.served[kind] += 1
+            getattr(self, f"_{kind.replace('.', '_')}", self._not_found)(conn, path)
+
+    def _send(self, conn: socket.socket, head: str, body: bytes = b"") -> None:
+        conn.sendall(head.encode("latin-1") + b"\r\n\r\n" + body)
+
+    def _feed_xml(self, conn: socket.socket, path: str) -> None:
+        now = datetime.now(UTC)
+        items = "".join(
+            f"<item><title>Entry {i}</title><link>{self.base_url}{entry}</link>"
+            f"<guid>{entry}</guid><pubDate>{format_datetime(now - timedelta(minutes=i))}"
+            "</pubDate></item>"
+            for i, entry in enumerate(self.entries)
+        )
+        body = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Hostile</title>'
+            f"<link>{self.base_url}/</link>{items}</channel></rss>"
+        ).encode()
+        self._send(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close",
+            body,
+        )
+
+    def _drip(self, conn: socket.socket, path: str) -> None:
+        self._send(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000")
+        while not self._stop.wait(self.drip_interval_s):
+            conn.sendall(b"<")
+
+    def _hang(self, conn: socket.socket, path: str) -> None:
+        self._stop.wait()
+
+    def _reset(self, conn: socket.socket, path: str) -> None:
+        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def _huge(self, conn: socket.socket, path: str) -> None:
+        head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 50000000000"
+        self._send(conn, head)
+        block = b"<p>" + b"x" * 65_000 + b"</p>"
+        while not self._stop.is_set():
+            conn.sendall(block)
+
+    def _malformed(self, conn: socket.socket, path: str) -> None:
+        conn.sendall(b"HTTP/1.1 abc What\r\nContent-Length: banana\r\n\r\n\x00\xff garbage")
+
+    def _toomany(self, conn: socket.socket, path: str) -> None:
+        self._send(conn, "HTTP/1.1 429 Too Many\r\nRetry-After: soon-ish\r\nContent-Length: 0")
+
+    def _loop(self, conn: socket.socket, path: str) -> None:
+        other = path[:-1] + ("b" if path.endswith("a") else "a")
+        self._send(conn, f"HTTP/1.1 302 Found\r\nLocation: {other}\r\nContent-Length: 0")
+
+    def _headers(self, conn: socket.socket, path: str) -> None:
+        # Headers that never end: a line every interval.
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        n = 0
+        while not self._stop.wait(self.drip_interval_s):
+            n += 1
+            conn.sendall(f"X-Filler-{n}: {'y' * 10}\r\n".encode())
+
+    def _not_found(self, conn: socket.socket, path: str) -> None:
+        self._send(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: 0")
