@@ -34,6 +34,7 @@ import os
 import signal
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future
 from functools import cache, partial
@@ -306,6 +307,7 @@ class PendingPages:
         self._futures = futures
         self._done = done
         self.errors = errors
+        self._closings = extractor._closings
 
     def results(self) -> list[ExtractedPage | None]:
         """One result per page, in order; ``None`` where unusable (as ``extract_many``).
@@ -315,7 +317,9 @@ class PendingPages:
         """
         if self._done is None:
             work = self._extractor._page_work()
-            self._done = self._extractor._collect(work, self._pages, self._futures, self.errors)
+            self._done = self._extractor._collect(
+                work, self._pages, self._futures, self.errors, closings=self._closings
+            )
         return self._done
 
 
@@ -352,6 +356,11 @@ class Extractor:
         self._starting: tuple[ProcessPool, list[Future[bool]]] | None = None
         self._starter: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Counts close() calls: pages submitted before a close are not run again after it.
+        self._closings = 0
+        # Futures handed out and not yet done: close() cancels them, so that nobody waits on a
+        # task of a stopped pool (pebble leaves those unresolved).
+        self._outstanding: weakref.WeakSet[Future[list[Any]]] = weakref.WeakSet()
         # Priorities of the submit_many calls under way: among callers ready at the same time,
         # the lowest goes first (see submit_many).
         self._ready: list[int] = []
@@ -404,8 +413,12 @@ class Extractor:
         if starter is not None:
             starter.join()
         with self._lock:
+            self._closings += 1
+            outstanding, self._outstanding = list(self._outstanding), weakref.WeakSet()
             pool, self._pool = self._pool, None
             starting, self._starting = self._starting, None
+        for future in outstanding:
+            future.cancel()
         for each in (pool, starting[0] if starting else None):
             if each is not None:
                 _stop(each)
@@ -524,6 +537,8 @@ class Extractor:
         items: Sequence[Any],
         futures: list[_Chunk],
         errors: list[ExtractionError | None],
+        *,
+        closings: int | None = None,
     ) -> list[Any]:
         """The results of ``work`` over ``items``, chunk by chunk as submitted in ``futures``.
 
@@ -542,6 +557,9 @@ class Extractor:
                 again.extend(range(start, end))
         if not again:
             return _unpack(results, errors)
+        if closings is not None and closings != self._closings:
+            # The pool they were given to was closed under them: nobody waits for them now.
+            raise ExtractorClosedError("the extractor was closed")
         pool = self._get_pool()
         alone = [(i, self._submit(pool, work, items[i : i + 1])) for i in again]
         for index, future in alone:
@@ -558,12 +576,17 @@ class Extractor:
         try:
             # The timeout bounds a chunk as it bounds one page: a chunk slower than that is
             # split, and only the page that is slow alone is stopped for good.
-            return pool.schedule(work, args=(chunk,), timeout=self.page_wall_timeout_s)
+            future: Future[list[Any]] = pool.schedule(
+                work, args=(chunk,), timeout=self.page_wall_timeout_s
+            )
         except Exception as exc:  # noqa: BLE001 - a pool that broke: the caller sees it per item
             failed: Future[list[Any]] = Future()
             failed.set_exception(exc)
             self._replace_broken(pool)
             return failed
+        with self._lock:
+            self._outstanding.add(future)
+        return future
 
     def _spawn(self) -> ProcessPool:
         return ProcessPool(
