@@ -3,7 +3,8 @@
 A source that has failed ``MONITOR_SOURCE_FAILING_AFTER`` polls in a row emits
 ``monitor.source.failing`` once; its next successful poll emits ``monitor.source.recovered``.
 The resource is ``monitor.source.<name>``, and the payload says how many polls failed, the
-latest error and when the source last worked. ``deploy/automations.yaml`` turns them into
+latest error and when the source last worked; the URL and the error have credentials masked
+(:mod:`monitor.redact`). ``deploy/automations.yaml`` turns them into
 notifications through any Prefect notification block (e-mail, Slack, Teams, a webhook, ...).
 """
 
@@ -27,7 +28,7 @@ def event_of(change: SourceHealthChange) -> dict[str, Any]:
         "resource": {
             "prefect.resource.id": EVENT_PREFIX + change.source,
             "prefect.resource.name": change.source,
-            "monitor.source.url": change.url,
+            "monitor.source.url": change.shown_url,  # credentials masked
         },
         "payload": {
             "failures": change.failures,

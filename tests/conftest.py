@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +26,25 @@ from monitor.storage.db import make_engine, session_factory, upgrade
 from monitor.storage.tables import Base
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+# The property-based fuzz suites (test_*_fuzz.py). "ci" (the default) is bounded and
+# reproducible: the same examples every run, about half a minute in all; "fuzz" searches for
+# new failures: HYPOTHESIS_PROFILE=fuzz python3 dev.py test -k fuzz
+hypothesis_settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+hypothesis_settings.register_profile(
+    "fuzz",
+    max_examples=3000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _pg_admin_url() -> str:

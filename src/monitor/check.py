@@ -66,6 +66,9 @@ def _source_finding(poll: FeedPoll, now: datetime) -> Finding:
     marked = f", {updated} with an updated time" if updated else ""
     count = f"{len(feed.entries)} {'entry' if len(feed.entries) == 1 else 'entries'}"
     detail = f"{feed.kind}, {count}{age}{marked}"
+    if feed.rejected:  # entries whose link cannot be requested: a cycle records and skips them
+        detail += f"; {len(feed.rejected)} left out: {feed.rejected[0][:120]}"
+        return Finding("source", name, "warning", detail)
     return Finding("source", name, "ok" if newest else "warning", detail)
 
 

@@ -223,6 +223,7 @@ def articles(
 def sources(as_json: JsonOption = False) -> None:
     """List sources with their health (last poll, last error, failures in a row)."""
     from monitor.pipeline.sources import last_worked
+    from monitor.redact import redact_text, redact_url
     from monitor.storage.tables import ArticleRow, SourceRow
 
     with open_session() as session:
@@ -232,13 +233,13 @@ def sources(as_json: JsonOption = False) -> None:
     data = [
         {
             "name": r.name,
-            "url": r.url,
+            "url": redact_url(r.url),  # credentials masked; the config has the real one
             "articles": counts.get(r.name, 0),
             "last_polled_at": r.last_polled_at,
             "last_success_at": r.last_success_at,
             "consecutive_failures": r.consecutive_failures,
             "last_error_type": r.last_error_type,
-            "last_error": r.last_error,
+            "last_error": redact_text(r.last_error) if r.last_error else None,
             "retry_at": r.retry_at,  # not polled before: its server asked to wait
         }
         for r in rows

@@ -17,10 +17,14 @@ Contract:
   it is a :class:`~monitor.errors.ParseError`, never a memory blow-up.
 * Entry URLs are resolved against the URL the feed was finally fetched from; entries without an
   http(s) link are dropped, since there is no page to fetch for them.
-* Dates become timezone-aware UTC datetimes (``None`` when absent or unparseable); titles and
-  summaries are one line of plain text (markup loses its tags; what feedparser reads as plain
-  text keeps every character); authors are a tuple of names without duplicates; ``guid`` is
-  the feed's own identifier, verbatim.
+* Dates become timezone-aware UTC datetimes (``None`` when absent, unparseable or out of
+  range); titles and summaries are one line of plain text (markup loses its tags; what
+  feedparser reads as plain text keeps every character); authors are a tuple of names without
+  duplicates; ``guid`` is the feed's own identifier, verbatim. Every text passes
+  :func:`monitor.inbound.clean_text` (no NUL, control characters or lone surrogates), so what
+  a feed says can always be stored.
+* A JSON document nested deeper than :data:`monitor.inbound.MAX_JSON_DEPTH` is a
+  :class:`~monitor.errors.ParseError` (never a ``RecursionError``).
 * A document that is not a feed raises :class:`~monitor.errors.ParseError` carrying the feed URL:
   an empty body, an HTML page, XML so broken it yields no entries, JSON that is invalid or not a
   JSON Feed. For an HTML page the error names the feeds the page advertises
@@ -36,17 +40,14 @@ Contract:
 
 from __future__ import annotations
 
-import calendar
 import html
 import io
-import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from operator import itemgetter
-from time import struct_time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -54,9 +55,11 @@ import feedparser
 from lxml import etree
 
 from monitor.errors import ParseError
+from monitor.inbound import clean_line, clean_text, load_json
 from monitor.markup import tag_attributes
 from monitor.models import FeedEntry, FetchResult, ParsedFeed
-from monitor.timeutil import parse_iso
+from monitor.timeutil import from_timestamp, parse_iso
+from monitor.urls import host_of
 
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
 # Google News sitemaps hold at most 1,000 URLs; an ordinary sitemap can list 50,000, most of
@@ -82,7 +85,6 @@ _FEED_TYPES = frozenset(
     }
 )
 _RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
-_WHITESPACE = re.compile(r"\s+")
 
 
 FeedsParser = Callable[[Sequence[FetchResult]], list[ParsedFeed | ParseError]]
@@ -98,6 +100,10 @@ def parse_feeds(results: Sequence[FetchResult]) -> list[ParsedFeed | ParseError]
             parsed.append(parse_feed(result))
         except ParseError as exc:
             parsed.append(exc)
+        except Exception as exc:  # noqa: BLE001 - a parser bug must stay this document's error
+            parsed.append(
+                ParseError(f"unreadable feed ({type(exc).__name__}: {exc})", url=result.url)
+            )
     return parsed
 
 
@@ -158,7 +164,8 @@ def _parse_xml_feed(
         detail = f": {problem}" if problem else ""
         raise ParseError(f"not an RSS or Atom feed{detail}", url=url)
     kind = "atom" if version.startswith("atom") else "rss"
-    usable = tuple(_xml_entries(entries, base, kind))
+    rejected: list[str] = []
+    usable = tuple(_xml_entries(entries, base, kind, rejected))
     # A malformed document counts as a feed only if it still yields entries we can follow
     # (a truncated feed whose only item lost its link is broken, not empty).
     if parsed.get("bozo") and not usable:
@@ -172,6 +179,7 @@ def _parse_xml_feed(
         kind=kind,
         title=_plain(str(feed_info.get("title") or "")),
         entries=usable,
+        rejected=tuple(rejected),
     )
 
 
@@ -195,9 +203,11 @@ def _html_page_problem(body: bytes, base: str) -> str:
     return "an HTML page, not a feed; it advertises: " + ", ".join(found[:5])
 
 
-def _xml_entries(entries: Iterable[Mapping[str, Any]], base: str, kind: str) -> Iterable[FeedEntry]:
+def _xml_entries(
+    entries: Iterable[Mapping[str, Any]], base: str, kind: str, rejected: list[str]
+) -> Iterable[FeedEntry]:
     for entry in entries:
-        link = _resolve(str(entry.get("link") or ""), base)
+        link = _entry_link(str(entry.get("link") or ""), base, rejected)
         if link is None:
             continue
         summary = _entry_text(entry.get("summary"), entry.get("summary_detail"))
@@ -208,13 +218,21 @@ def _xml_entries(entries: Iterable[Mapping[str, Any]], base: str, kind: str) -> 
             url=link,
             title=_entry_text(entry.get("title"), entry.get("title_detail")),
             summary=summary,
-            guid=str(entry["id"]) if entry.get("id") else None,
-            published=_from_struct(entry.get("published_parsed") or entry.get("updated_parsed")),
+            guid=_guid(entry.get("id")),
+            published=_from_struct(
+                _own(entry, "published_parsed") or _own(entry, "updated_parsed")
+            ),
             authors=_xml_authors(entry, kind),
             # feedparser fills updated_parsed from the publication date when there is no
             # <updated>; only an element of its own says the item changed.
-            updated=_from_struct(entry.get("updated_parsed")) if "updated" in entry else None,
+            updated=_from_struct(_own(entry, "updated_parsed")) if "updated" in entry else None,
         )
+
+
+def _own(entry: Mapping[str, Any], key: str) -> Any:
+    """``entry[key]`` as parsed, or ``None``: feedparser's own ``get`` maps a missing date key
+    to the other one, with a deprecation warning."""
+    return dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
 
 
 def _entry_text(value: object, detail: object) -> str:
@@ -275,10 +293,11 @@ def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
             url=url,
         )
     entries = []
+    rejected: list[str] = []
     for node in root:
         if _local(node) != "url":
             continue
-        link = _resolve(_child_text(node, "loc"), base)
+        link = _entry_link(_child_text(node, "loc"), base, rejected)
         if link is None:
             continue
         news = next((child for child in node if _local(child) == "news"), None)
@@ -304,7 +323,7 @@ def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
         )
     dated.sort(key=itemgetter(0), reverse=True)  # newest first; document order among equals
     newest = tuple(entry for _, entry in dated[:MAX_SITEMAP_ENTRIES])
-    return ParsedFeed(url=url, kind="sitemap", title="", entries=newest)
+    return ParsedFeed(url=url, kind="sitemap", title="", entries=newest, rejected=tuple(rejected))
 
 
 def _local(node: Any) -> str:
@@ -322,11 +341,8 @@ def _child_text(node: Any, name: str) -> str:
 
 
 def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:
-    try:
-        # JSON is UTF-8 by definition (RFC 8259); utf-8-sig tolerates a byte order mark.
-        document = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"invalid JSON: {exc}", url=url) from exc
+    # JSON is UTF-8 by definition (RFC 8259); a byte order mark is tolerated, depth bounded.
+    document = load_json(body, url=url)
     if not isinstance(document, dict):
         raise ParseError("JSON document is not an object", url=url)
     version = document.get("version")
@@ -337,10 +353,13 @@ def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:
         raise ParseError("JSON Feed has no 'items' list", url=url)
     feed_authors = _json_authors(document)
     entries = []
+    rejected: list[str] = []
     for item in items:
         if not isinstance(item, dict):
             continue
-        link = _resolve(_text(item.get("url")) or _text(item.get("external_url")), base)
+        link = _entry_link(
+            _text(item.get("url")) or _text(item.get("external_url")), base, rejected
+        )
         if link is None:
             continue
         summary = (
@@ -355,14 +374,18 @@ def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:
                 title=_plain(_text(item.get("title"))),
                 summary=_plain(summary),
                 # Version 1 allowed numeric ids; the spec says to treat them as strings.
-                guid=str(item_id) if isinstance(item_id, str | int) and item_id != "" else None,
+                guid=_guid(item_id) if isinstance(item_id, str | int) else None,
                 published=_from_iso(_text(item.get("date_published") or item.get("date_modified"))),
                 authors=_json_authors(item) or feed_authors,
                 updated=_from_iso(_text(item.get("date_modified"))),
             )
         )
     return ParsedFeed(
-        url=url, kind="json", title=_plain(_text(document.get("title"))), entries=tuple(entries)
+        url=url,
+        kind="json",
+        title=_plain(_text(document.get("title"))),
+        entries=tuple(entries),
+        rejected=tuple(rejected),
     )
 
 
@@ -374,7 +397,15 @@ def _json_authors(obj: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    return clean_text(value) if isinstance(value, str) else ""
+
+
+def _guid(value: object) -> str | None:
+    """The feed's identifier of an entry, verbatim but for characters storage refuses."""
+    if value is None or isinstance(value, bool):
+        return None
+    guid = clean_text(str(value)).strip()
+    return guid or None
 
 
 def _resolve(link: str, base: str) -> str | None:
@@ -391,14 +422,24 @@ def _resolve(link: str, base: str) -> str | None:
     return absolute
 
 
-def _from_struct(value: object) -> datetime | None:
-    # feedparser normalises every date it understands to a UTC struct_time.
-    if not isinstance(value, struct_time):
+def _entry_link(link: str, base: str, rejected: list[str]) -> str | None:
+    """An entry's http(s) link, absolute; ``None`` for an entry without one. A link that is
+    http(s) but cannot be requested (see :mod:`monitor.urls`) leaves the entry out with its
+    reason in ``rejected``, so that one bad link is that entry's problem alone."""
+    resolved = _resolve(link, base)
+    if resolved is None:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-    except (OverflowError, ValueError, OSError):
+        host_of(resolved)
+    except ParseError as exc:
+        rejected.append(str(exc))
         return None
+    return resolved
+
+
+def _from_struct(value: object) -> datetime | None:
+    # feedparser normalises every date it understands to a UTC struct_time.
+    return from_timestamp(value)
 
 
 def _from_iso(value: str) -> datetime | None:
@@ -459,5 +500,5 @@ def _plain(markup: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    """``text`` with every run of whitespace one space, and none at either end."""
-    return _WHITESPACE.sub(" ", text).strip()
+    """``text`` cleaned, with every run of whitespace one space, and none at either end."""
+    return clean_line(text)

@@ -9,7 +9,18 @@ Contract:
   ``If-Modified-Since``; a 304 answer is a normal result (``status=304``, empty content) that keeps
   the validators, so the caller can store them again.
 * The body is streamed and abandoned as soon as it passes ``max_bytes``
-  (:class:`~monitor.errors.ResponseTooLargeError`); it is never loaded whole first.
+  (:class:`~monitor.errors.ResponseTooLargeError`); it is never loaded whole first. Content
+  encodings (``gzip``, ``deflate``, stacked as in ``Content-Encoding: gzip, gzip``) are
+  decoded from the raw bytes by :mod:`monitor.decoding`, a bounded piece at a time, and every
+  layer's decoded size counts against ``max_bytes`` as it grows: a few kilobytes on the wire
+  cannot become gigabytes in memory. Another coding (``br``, ``zstd``: not asked for) is a
+  :class:`~monitor.errors.PermanentFetchError`.
+* Header values are read through :mod:`monitor.inbound`: an ``ETag`` or ``Last-Modified``
+  that is not visible ASCII (or too long to store) is dropped, both when it arrives and when
+  a stored one is about to be sent again; ``Retry-After`` and ``Content-Length`` accept ASCII
+  digits only. Every URL requested, the source's and each redirect's, passes
+  :func:`monitor.urls.host_of` first; whatever the client still refuses is a
+  :class:`~monitor.errors.PermanentFetchError` for that URL.
 * Redirects are followed here, not by httpx, so that every hop's address is checked; a loop or more
   than ``max_redirects`` hops is a :class:`~monitor.errors.PermanentFetchError`.
 * Unless ``allow_private_network`` is set, a host that resolves to a loopback, private, link-local,
@@ -41,6 +52,7 @@ import asyncio
 import ipaddress
 import socket
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -50,6 +62,7 @@ import httpcore
 import httpx
 
 from monitor.config import DEFAULT_USER_AGENT, Settings
+from monitor.decoding import ACCEPT_ENCODING, BodyDecoder
 from monitor.errors import (
     BlockedAddressError,
     ConfigError,
@@ -60,6 +73,7 @@ from monitor.errors import (
     ResponseTooLargeError,
     TransientFetchError,
 )
+from monitor.inbound import header_int, validator
 from monitor.models import FetchResult
 from monitor.timeutil import asked_wait
 from monitor.urls import host_of
@@ -68,6 +82,9 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 # How long a host that said 429 without a Retry-After is left alone.
 _TOO_MANY_REQUESTS_WAIT_S = 60.0
+# The longest validators storage keeps (sources.etag, sources.last_modified columns).
+MAX_ETAG_CHARS = 500
+MAX_LAST_MODIFIED_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,9 +269,13 @@ def make_client(
     """
     return httpx.AsyncClient(
         transport=transport if transport is not None else make_transport(policy),
+        # httpx builds the next request of every redirect even when not following it, and a
+        # Location it cannot parse raises there: it is checked first (see _check_location).
+        event_hooks={"response": [_check_location]},
         timeout=httpx.Timeout(policy.timeout_s, connect=policy.connect_timeout_s),
         follow_redirects=False,
-        headers={"User-Agent": policy.user_agent},
+        # Only what _read_capped decodes, bounded, whatever compression packages are installed.
+        headers={"User-Agent": policy.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
     )
 
 
@@ -373,6 +394,10 @@ async def _fetch(
     etag: str | None,
     last_modified: str | None,
 ) -> FetchResult:
+    # Stored validators are checked again before they are sent: one stored before this check
+    # existed, or by an older version, must not break every later poll of the source.
+    etag = validator(etag, max_chars=MAX_ETAG_CHARS)
+    last_modified = validator(last_modified, max_chars=MAX_LAST_MODIFIED_CHARS)
     headers: dict[str, str] = {}
     if etag:
         headers["If-None-Match"] = etag
@@ -404,8 +429,11 @@ async def _fetch(
                 content=content,
                 headers={k.lower(): v for k, v in response.headers.items()},
                 # A 304 may omit the validators; the ones we sent are still valid then.
-                etag=response.headers.get("etag") or (etag if status == 304 else None),
-                last_modified=response.headers.get("last-modified")
+                etag=validator(response.headers.get("etag"), max_chars=MAX_ETAG_CHARS)
+                or (etag if status == 304 else None),
+                last_modified=validator(
+                    response.headers.get("last-modified"), max_chars=MAX_LAST_MODIFIED_CHARS
+                )
                 or (last_modified if status == 304 else None),
             )
         finally:
@@ -432,9 +460,20 @@ async def _send(
 ) -> httpx.Response:
     try:
         request = client.build_request("GET", target, headers=headers)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+        # ValueError: the IDNA codec's and header encoders' errors (UnicodeError) that httpx
+        # lets through; host_of refuses what it knows of them first.
+        raise PermanentFetchError(f"cannot request {target!r}: {exc}", url=url) from exc
+    try:
         return await client.send(request, stream=True)
     except BlockedAddressError as exc:  # raised by CheckedNetworkBackend, which knows no URL
         raise BlockedAddressError(str(exc), url=url) from exc
+    except PermanentFetchError as exc:  # raised by _check_location, which knows only the hop
+        raise PermanentFetchError(str(exc), url=url) from exc
+    except ValueError as exc:
+        # Something in the response httpx could not take (a header's encoding): this URL's
+        # problem, and asking again will not change it.
+        raise PermanentFetchError(f"unusable response from {target}: {exc}", url=url) from exc
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise PermanentFetchError(f"cannot request {target!r}: {exc}", url=url) from exc
     except httpx.TimeoutException as exc:
@@ -443,10 +482,29 @@ async def _send(
         raise TransientFetchError(f"request to {target} failed: {exc!r}", url=url) from exc
 
 
+async def _check_location(response: httpx.Response) -> None:
+    """Refuse a redirect whose ``Location`` cannot be requested (an invalid IDNA host, a port
+    out of range), as a :class:`~monitor.errors.PermanentFetchError` of this URL, before httpx
+    parses it and raises something else (or a transient protocol error, retried for ever)."""
+    if not response.has_redirect_location:
+        return
+    current = str(response.request.url)
+    target = _next_hop(current, response.headers["location"], current)
+    try:
+        host_of(target)
+        _ = urlsplit(target).port
+    except (ParseError, ValueError) as exc:
+        raise PermanentFetchError(f"redirect to an invalid URL: {exc}", url=current) from exc
+
+
 def _next_hop(current: str, location: str, url: str) -> str:
-    target = urljoin(current, location.strip())
-    if urlsplit(target).scheme.lower() not in {"http", "https"}:
-        raise PermanentFetchError(f"redirect to unsupported URL {target!r}", url=url)
+    try:
+        target = urljoin(current, location.strip())
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError as exc:  # a broken IPv6 literal in Location
+        raise PermanentFetchError(f"redirect to invalid URL {location[:200]!r}", url=url) from exc
+    if scheme not in {"http", "https"}:
+        raise PermanentFetchError(f"redirect to unsupported URL {target[:200]!r}", url=url)
     return target
 
 
@@ -466,25 +524,28 @@ def _raise_for_status(status: int, target: str, url: str, retry_after: str | Non
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    declared = header_int(response.headers.get("content-length"))
+    if declared is not None and declared > max_bytes:
         raise ResponseTooLargeError(
             f"Content-Length {declared} exceeds the {max_bytes}-byte cap", url=url
         )
+    decoder = BodyDecoder(response.headers.get_list("content-encoding", split_commas=True), url)
     chunks: list[bytes] = []
     received = 0
     try:
-        # Decoded bytes are counted, so a small compressed body that inflates past the cap is
-        # refused too; one network chunk is decompressed at a time, which bounds the overshoot.
-        async for chunk in response.aiter_bytes():
-            received += len(chunk)
-            if received > max_bytes:
-                raise ResponseTooLargeError(
-                    f"body exceeds the {max_bytes}-byte cap (stopped reading at {received})",
-                    url=url,
-                )
-            chunks.append(chunk)
-    except httpx.DecodingError as exc:
+        # The raw bytes are read and decoded here, a bounded piece at a time: the decoded size
+        # is counted as it grows, so a small body that inflates past the cap (through any
+        # number of layers) is refused before it is in memory.
+        async for raw in response.aiter_raw():
+            for piece in decoder.decode(raw, max_bytes):
+                received += len(piece)
+                if received > max_bytes:
+                    raise ResponseTooLargeError(
+                        f"body exceeds the {max_bytes}-byte cap (stopped reading at {received})",
+                        url=url,
+                    )
+                chunks.append(piece)
+    except zlib.error as exc:
         raise PermanentFetchError(f"undecodable body: {exc}", url=url) from exc
     except httpx.TimeoutException as exc:
         raise TransientFetchError(f"timed out reading body: {exc!r}", url=url) from exc

@@ -11,6 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
+from monitor.inbound import clean_text
+from monitor.redact import redact_text, redact_url
+
 if TYPE_CHECKING:
     from monitor.stories.reading import Reading
 
@@ -64,6 +67,8 @@ class ParsedFeed:
     kind: str  # "rss" | "atom" | "json" | "sitemap"
     title: str
     entries: tuple[FeedEntry, ...]
+    # Why entries were left out: an http(s) link that cannot be requested (one reason each).
+    rejected: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +119,21 @@ class SourceErrorKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SourceError:
-    """A failure recorded for a source in a cycle; never fatal to the cycle."""
+    """A failure recorded for a source in a cycle; never fatal to the cycle.
+
+    It is what errors, ``monitor sources``, reports, artifacts and events show, so its URL and
+    message are redacted (credentials in URLs masked, see :mod:`monitor.redact`) and cleaned of
+    control characters when it is made; the real URL stays with the source."""
 
     source: str
     url: str
     kind: SourceErrorKind
     error_type: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", clean_text(redact_url(self.url)))
+        object.__setattr__(self, "message", clean_text(redact_text(self.message)))
 
 
 @dataclass(frozen=True, slots=True)

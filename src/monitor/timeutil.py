@@ -1,9 +1,24 @@
-"""Time values at the boundaries: everything the monitor stores and compares is aware UTC."""
+"""Time values at the boundaries: everything the monitor stores and compares is aware UTC.
+
+Dates and waits from the network are read here and nowhere else (see :mod:`monitor.inbound`).
+They are total: any text in, an aware UTC datetime, a number of seconds, or ``None`` out; a
+date whose offset pushes it past year 9999 or before year 1 (``9999-12-31T23:59:59-23:59``),
+a timestamp out of range, a ``Retry-After`` in another script's digits or too large to count
+is ``None`` or capped, never an exception.
+"""
 
 from __future__ import annotations
 
+import calendar
+import math
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from time import struct_time
+
+# A Retry-After longer than this is read as this: every caller caps the wait far lower.
+MAX_RETRY_AFTER_S = 10**9
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 def as_utc(value: datetime) -> datetime:
@@ -14,15 +29,37 @@ def as_utc(value: datetime) -> datetime:
 def parse_iso(value: str | None) -> datetime | None:
     """An ISO 8601 timestamp as an aware datetime (its own offset kept; none means UTC).
 
-    Returns ``None`` for empty or unparsable text: publishers' dates are hints, never errors.
+    Returns ``None`` for empty or unparsable text, and for a time that is not representable in
+    UTC (so ``.astimezone(UTC)`` on the result cannot fail): publishers' dates are hints, never
+    errors.
     """
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def from_timestamp(value: object) -> datetime | None:
+    """A UTC ``struct_time`` (what feedparser gives) or POSIX seconds as an aware UTC datetime;
+    ``None`` when absent or out of range."""
+    try:
+        if isinstance(value, struct_time):
+            seconds: float = calendar.timegm(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = value
+        else:
+            return None
+        if not math.isfinite(seconds):
+            return None
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -31,15 +68,21 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    # ASCII digits only: str.isdigit() also accepts "²" and other scripts' digits.
+    if _ASCII_DIGITS.fullmatch(value):
+        return (
+            float(MAX_RETRY_AFTER_S)
+            if len(value) > 9
+            else float(min(int(value), MAX_RETRY_AFTER_S))
+        )
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        wait = (when - (now or datetime.now(UTC))).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:  # "-0000": UTC by RFC 5322
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return min(max(0.0, wait), float(MAX_RETRY_AFTER_S))
 
 
 def asked_wait(status: int, retry_after: str | None) -> float | None:

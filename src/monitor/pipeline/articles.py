@@ -2,7 +2,10 @@
 
 A page whose extraction yielded nothing usable, or that failed permanently (404, too large),
 keeps the feed's title and summary and is marked ``summary_only``; a page that failed
-transiently is left out so that the next cycle fetches it again. Pure: no I/O.
+transiently is left out so that the next cycle fetches it again. Every text an article carries
+(from the feed or the page) is cleaned by :func:`monitor.inbound.clean_text` and cut to its
+column's width here, so that storage accepts every article built: one that could not be stored
+would be fetched again every cycle. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from monitor.errors import ParseError
 from monitor.extract import extract_page
+from monitor.inbound import clean_line, clean_text
 from monitor.models import Article, ExtractedPage, Fallbacks
 from monitor.stories.reading import read_article
 from monitor.stories.settings import DetectionSettings
@@ -48,7 +52,7 @@ def page_url(article: Article) -> str:
 
 
 def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:
-    article = _build_article(page, extracted, now)
+    article = _storable(_build_article(page, extracted, now))
     job = page.job
     if job.revision_of is None or job.entry.updated is None:
         return article
@@ -61,6 +65,27 @@ def build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datet
         published_at=job.entry.updated,
         rel_canonical=None,
         revision_of=job.revision_of,
+    )
+
+
+# The widths of the articles table's bounded columns.
+_MAX_LANGUAGE = 20
+_MAX_SITE_NAME = 300
+
+
+def _storable(article: Article) -> Article:
+    """``article`` with every text as storage accepts it (see the module docstring)."""
+    language = clean_line(article.language)[:_MAX_LANGUAGE] if article.language else None
+    site_name = clean_line(article.site_name)[:_MAX_SITE_NAME] if article.site_name else None
+    return replace(
+        article,
+        url=clean_text(article.url),
+        title=clean_line(article.title),
+        text=clean_text(article.text),
+        guid=clean_text(article.guid) if article.guid else None,
+        authors=tuple(a for a in (clean_line(name) for name in article.authors) if a),
+        language=language or None,
+        site_name=site_name or None,
     )
 
 

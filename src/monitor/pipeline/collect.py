@@ -49,7 +49,7 @@ from monitor.pipeline.sources import (
 )
 from monitor.storage.db import take_write_lock
 from monitor.storage.tables import ArticleRow
-from monitor.stories.ingest import known_keys
+from monitor.stories.ingest import keys_of, known_keys
 from monitor.timeutil import as_utc
 from monitor.urls import canonicalize
 
@@ -150,7 +150,40 @@ def _parsed_poll(
         return FeedPoll(
             source, error=_source_error(source.name, source.url, SourceErrorKind.PARSE, parsed)
         )
-    return FeedPoll(source, feed=parsed, etag=result.etag, last_modified=result.last_modified)
+    return FeedPoll(
+        source,
+        feed=parsed,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        entry_errors=_entry_errors(source, parsed),
+    )
+
+
+# Entries left out of one feed that are listed one by one in a cycle's errors; the rest are
+# counted in the last one.
+_ENTRY_ERRORS_LISTED = 3
+
+
+def _entry_errors(source: SourceState, feed: ParsedFeed) -> tuple[SourceError, ...]:
+    reasons = feed.rejected
+    errors = [
+        SourceError(
+            source.name, source.url, SourceErrorKind.PARSE, "ParseError", f"entry left out: {r}"
+        )
+        for r in reasons[:_ENTRY_ERRORS_LISTED]
+    ]
+    if len(reasons) > _ENTRY_ERRORS_LISTED:
+        more = len(reasons) - _ENTRY_ERRORS_LISTED
+        errors.append(
+            SourceError(
+                source.name,
+                source.url,
+                SourceErrorKind.PARSE,
+                "ParseError",
+                f"{more} more entries left out for invalid links",
+            )
+        )
+    return tuple(errors)
 
 
 def commit_validators(
@@ -166,10 +199,7 @@ def commit_validators(
 
 def entry_keys(source: str, canonical_url: str, guid: str | None) -> list[str]:
     """The ``article_keys`` an entry is known by (see monitor.stories.ingest)."""
-    keys = [f"url:{canonical_url}"]
-    if guid:
-        keys.append(f"guid:{source}:{guid}")
-    return keys
+    return keys_of(source, canonical_url, guid)
 
 
 def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJob], int]:
@@ -327,7 +357,8 @@ async def collect(
     finally:
         if own_client:
             await http.aclose()
-    errors = [p.error for p in polls if p.error] + [p.error for p in pages if p.error]
+    errors = [p.error for p in polls if p.error] + [e for p in polls for e in p.entry_errors]
+    errors += [p.error for p in pages if p.error]
     return Collection(tuple(polls), tuple(pages), skipped, tuple(errors), tuple(health))
 
 
@@ -416,7 +447,8 @@ class Poll:
 
     @property
     def errors(self) -> tuple[SourceError, ...]:
-        return tuple(p.error for p in self.polls if p.error)
+        failed = tuple(p.error for p in self.polls if p.error)
+        return failed + tuple(e for p in self.polls for e in p.entry_errors)
 
 
 def poll_sources(

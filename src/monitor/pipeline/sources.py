@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import HeldBackError
 from monitor.models import ParsedFeed, SourceError
+from monitor.redact import redact_text, redact_url
 from monitor.storage.db import dialect_insert
 from monitor.storage.tables import SourceRow
 from monitor.timeutil import as_utc
@@ -59,6 +60,9 @@ class FeedPoll:
     last_modified: str | None = None
     error: SourceError | None = None
     retry_after_s: float | None = None  # the wait a failed poll's server asked for
+    # Entries of a feed that was read, left out for a reason of their own (an invalid link):
+    # recorded in the cycle's errors, never a failure of the source.
+    entry_errors: tuple[SourceError, ...] = ()
 
     @property
     def held_back(self) -> bool:
@@ -83,6 +87,11 @@ class SourceHealthChange:
     error_type: str | None  # the latest error; None when recovered
     error: str | None
     last_success_at: datetime | None  # before this poll
+
+    @property
+    def shown_url(self) -> str:
+        """The source's URL as it may be shown: credentials masked."""
+        return redact_url(self.url)
 
     def describe(self) -> str:
         """One line for a log, a terminal or the cycle's summary."""
@@ -200,7 +209,7 @@ def _health(
         status=status,
         failures=failures,
         error_type=row.last_error_type if failing else None,
-        error=row.last_error if failing else None,
+        error=redact_text(row.last_error) if failing and row.last_error else None,
         last_success_at=as_utc(row.last_success_at) if row.last_success_at else None,
     )
 

@@ -23,6 +23,7 @@ caller's transaction; it flushes but never commits):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,11 +80,25 @@ class IngestResult:
         return cls(None, True, None, None, None, None, False, None, None, ())
 
 
-def article_keys(article: Article) -> list[str]:
-    keys = [f"url:{article.canonical_url}"]
-    if article.guid:
-        keys.append(f"guid:{article.source}:{article.guid}")
+# The article_keys column's width; a longer GUID key is stored by the GUID's SHA-256.
+MAX_KEY_CHARS = 2100
+
+
+def keys_of(source: str, canonical_url: str, guid: str | None) -> list[str]:
+    """The ``article_keys`` of an entry or article: its canonical URL and, when it has one,
+    its feed's GUID (a GUID too long for the key column is keyed by its hash)."""
+    keys = [f"url:{canonical_url}"]
+    if guid:
+        key = f"guid:{source}:{guid}"
+        if len(key) > MAX_KEY_CHARS:
+            digest = hashlib.sha256(guid.encode("utf-8", "surrogatepass")).hexdigest()
+            key = f"guid:{source}:sha256:{digest}"
+        keys.append(key)
     return keys
+
+
+def article_keys(article: Article) -> list[str]:
+    return keys_of(article.source, article.canonical_url, article.guid)
 
 
 def _is_stored(session: Session, article: Article, keys: Sequence[str]) -> bool:
