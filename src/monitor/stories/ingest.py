@@ -18,14 +18,16 @@ caller's transaction; it flushes but never commits):
    when it has novel informative sentences (:mod:`monitor.stories.novelty`), else it is filed as a
    report of the development it repeats most.
 
-``ArticleRow.decision`` records scores, thresholds and matched sentences for ``monitor explain``.
+The typed :class:`monitor.stories.decision.Decision` (stored in ``articles.decision``) records
+scores, thresholds and matched sentences for ``monitor explain``; placement of an original is
+load, decide (pure), write: see :mod:`monitor.stories.placement`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,17 +42,10 @@ from monitor.dedup import (
 from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.detection import DocumentCounts, Placement, StoredSentence, StoredStory
-from monitor.stories.cluster import (
-    best_match,
-    idf,
-    merge_centroid,
-    story_score,
-    tfidf_vector,
-    top_terms,
-)
-from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
-from monitor.stories.reading import Reading, reading_for
+from monitor.storage.detection import DocumentCounts, Placement, StoredStory
+from monitor.stories.decision import Decision, NearCandidate
+from monitor.stories.placement import decide, load_context
+from monitor.stories.reading import reading_for
 from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
 
@@ -151,26 +146,28 @@ def _try_insert(
     return None
 
 
-def _near_duplicate(
-    session: Session, fp: Fingerprint, bands: Sequence[int], settings: DetectionSettings
-) -> tuple[int, float, list[dict[str, Any]]] | None:
-    checked: list[dict[str, Any]] = []
-    best: tuple[int, float] | None = None
-    for article_id, blob, shared in repo.band_candidates(
-        session, bands, settings.near_duplicate_candidates
-    ):
+def near_duplicate(
+    fp: Fingerprint,
+    candidates: Iterable[tuple[int, bytes, int]],
+    settings: DetectionSettings,
+) -> tuple[NearCandidate, tuple[NearCandidate, ...]] | None:
+    """The stored original ``fp`` is a near copy of (pure), and every candidate checked.
+
+    ``candidates`` are (article id, stored MinHash, shared bands) rows sharing LSH bands.
+    """
+    checked: list[NearCandidate] = []
+    best: NearCandidate | None = None
+    for article_id, blob, shared in candidates:
         sig, count = signature_from_bytes(blob)
         containment = estimate_containment(fp.signature, fp.shingle_count, sig, count)
-        checked.append(
-            {"article_id": article_id, "shared_bands": shared, "containment": containment}
-        )
+        checked.append(NearCandidate(article_id, shared, containment))
         if containment >= settings.near_duplicate_threshold and (
-            best is None or containment > best[1]
+            best is None or containment > best.containment
         ):
-            best = (article_id, containment)
+            best = checked[-1]
     if best is None:
         return None
-    return best[0], best[1], checked
+    return best, tuple(checked)
 
 
 def _touched(story: StoredStory, article: Article, when: datetime) -> dict[str, Any]:
@@ -209,9 +206,9 @@ def ingest(
     read = reading_for(article, settings)
     fp = read.fingerprint
     bands = band_keys(fp.signature, settings.lsh_bands)
-    decision: dict[str, Any] = {"content_hash": fp.content_hash, "shingles": fp.shingle_count}
-    if article.revision_of is not None:
-        decision["revision_of"] = article.revision_of
+    decision = Decision(
+        content_hash=fp.content_hash, shingles=fp.shingle_count, revision_of=article.revision_of
+    )
 
     original = repo.original_by_hash(session, fp.content_hash)
     kind: str | None = "exact" if original is not None else None
@@ -219,11 +216,13 @@ def ingest(
     # An updated version mostly contains the version read before: near-duplicate detection
     # would file every update as a copy. Novelty against the story decides instead.
     if original is None and article.revision_of is None:
-        near = _near_duplicate(session, fp, bands, settings)
+        near = near_duplicate(
+            fp, repo.band_candidates(session, bands, settings.near_duplicate_candidates), settings
+        )
         if near is not None:
-            original = repo.placement(session, near[0])
-            kind, similarity = "near", near[1]
-            decision["near_candidates"] = near[2]
+            original = repo.placement(session, near[0].article_id)
+            kind, similarity = "near", near[0].containment
+            decision = replace(decision, near_candidates=near[1])
 
     article_id = _try_insert(
         session, article, fp, source_id, keys, original.id if original else None, similarity
@@ -251,7 +250,22 @@ def ingest(
         )
 
     repo.add_bands(session, article_id, bands)
-    return _place_in_story(session, article_id, article, read, when, decision, settings, pending)
+    # Load, decide (pure), then write in one repository call.
+    context = load_context(session, article, read, when, settings, pending)
+    plan = decide(article, read, context, when, settings, decision)
+    placed = repo.write_placement(session, article_id, plan.write, plan.decision, pending)
+    return IngestResult(
+        article_id=article_id,
+        already_stored=False,
+        duplicate_of=None,
+        duplicate_kind=None,
+        similarity=None,
+        story_id=placed.story_id,
+        new_story=plan.new_story,
+        development_id=placed.development_id,
+        repeats_development_id=placed.repeats_development_id,
+        novel_sentences=plan.novel_sentences,
+    )
 
 
 def _file_duplicate(
@@ -260,7 +274,7 @@ def _file_duplicate(
     original: Placement,
     kind: str | None,
     similarity: float,
-    decision: dict[str, Any],
+    decision: Decision,
     article: Article,
 ) -> IngestResult:
     if original.development_id is not None:
@@ -270,21 +284,20 @@ def _file_duplicate(
         if story is not None:
             when = as_utc(article.published_at or article.fetched_at)
             repo.update_story(session, story.id, **_touched(story, article, when))
-    decision.update(
-        {
-            "outcome": f"{kind} duplicate",
-            "duplicate_of": original.id,
-            "similarity": round(similarity, 4),
-            "story_id": original.story_id,
-            "development_id": original.development_id,
-        }
+    decision = replace(
+        decision,
+        outcome=f"{kind} duplicate",
+        duplicate_of=original.id,
+        similarity=round(similarity, 4),
+        story_id=original.story_id,
+        development_id=original.development_id,
     )
     repo.place_article(
         session,
         article_id,
         story_id=original.story_id,
         development_id=original.development_id,
-        decision=decision,
+        decision=decision.to_json(),
     )
     return IngestResult(
         article_id=article_id,
@@ -298,213 +311,3 @@ def _file_duplicate(
         repeats_development_id=original.development_id,
         novel_sentences=(),
     )
-
-
-def _original_story(session: Session, article: Article) -> int | None:
-    """The story of the article ``article`` is a new version of, if any."""
-    if article.revision_of is None:
-        return None
-    original = repo.placement(session, article.revision_of)
-    return original.story_id if original is not None else None
-
-
-def _place_in_story(
-    session: Session,
-    article_id: int,
-    article: Article,
-    read: Reading,
-    when: datetime,
-    decision: dict[str, Any],
-    settings: DetectionSettings,
-    pending: DocumentCounts | None,
-) -> IngestResult:
-    sentences = read.sentences
-    counts = read.counts
-    terms = sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms]
-    df, docs = repo.document_frequencies(session, terms, pending)
-    vector = tfidf_vector(counts, df, docs)
-
-    # Title words find the story even when the body's rarest terms are new to it.
-    query = list(
-        dict.fromkeys(
-            [t for t in read.sentence(article.title).term_list if t in vector]
-            + [t for t, _ in top_terms(vector, settings.query_terms)]
-        )
-    )
-    since = when - timedelta(days=settings.story_active_days)
-    own = _original_story(session, article)
-    candidates = [
-        s
-        for s in repo.load_stories(
-            session,
-            [own]
-            if own is not None
-            else repo.story_candidates(
-                session, query, settings.postings_per_term, settings.story_candidates
-            ),
-        )
-        if own is not None or as_utc(s.last_seen_at) >= since
-    ]
-    matches = [
-        story_score(
-            s.id,
-            vector,
-            s.state.get("centroid", {}),
-            (when - as_utc(s.last_seen_at)).total_seconds() / 3600.0,
-            settings,
-        )
-        for s in candidates
-    ]
-    best = best_match(matches, settings)
-    if own is not None and candidates:
-        best = matches[0]  # a new version stays in its original's story, whatever the score
-    decision["cluster"] = {
-        "threshold": settings.story_threshold,
-        "candidates": [
-            {
-                "story_id": m.story_id,
-                "cosine": round(m.cosine, 4),
-                "decay": round(m.decay, 4),
-                "score": round(m.score, 4),
-                "gap_hours": round(m.gap_hours, 1),
-            }
-            for m in sorted(matches, key=lambda m: m.score, reverse=True)[:5]
-        ],
-        "query_terms": query[:10],
-    }
-
-    new_story = best is None
-    if best is None:
-        story_id = repo.insert_story(
-            session,
-            headline=article.title or (sentences[0] if sentences else article.canonical_url),
-            first_seen_at=when,
-            last_seen_at=when,
-            article_count=0,
-            outlets=[],
-            state={},
-        )
-        story = StoredStory(story_id, when, 0, [], {})
-        names: dict[str, Any] = {}
-        stored: list[StoredSentence] = []
-    else:
-        story = next(s for s in candidates if s.id == best.story_id)
-        names, stored = repo.load_memory(session, story.id)
-    memory = StoryMemory.restore(
-        tuple(Remembered(s.article_id, s.text, frozenset(s.terms.split())) for s in stored),
-        names.get("entities", ()),
-        names.get("numbers", ()),
-    )
-
-    weights: dict[str, float] = {}
-
-    def weight(term: str) -> float:
-        w = weights.get(term)
-        if w is None:
-            w = weights[term] = idf(df.get(term, 0), docs)
-        return w
-
-    report = assess(sentences, memory, weight, settings, features=read.sentence)
-    is_dev = new_story or report.is_development
-    facts = (
-        report.facts if report.facts or not new_story else tuple(sentences[: settings.max_facts])
-    )
-
-    development_id: int | None = None
-    repeats: int | None = None
-    if is_dev:
-        development_id = repo.insert_development(
-            session, story_id=story.id, article_id=article_id, facts=list(facts), created_at=when
-        )
-    else:
-        repeats = _repeated_development(session, story.id, report)
-        if repeats is not None:
-            matched = [v.similarity for v in report.verdicts if not v.novel]
-            repo.add_report(
-                session, repeats, article_id, sum(matched) / len(matched) if matched else 0.0
-            )
-
-    touched = _touched(story, article, when)
-    members = max(touched["article_count"] - 1, 0)
-    centroid = merge_centroid(
-        story.state.get("centroid", {}), members, vector, settings.centroid_terms
-    )
-    # The memory grows by this article's sentences and keeps the most recent
-    # ``story_sentence_memory`` of them; names and numbers are never forgotten.
-    features = [read.sentence(s) for s in sentences]
-    entities = set(memory.entities)
-    numbers = set(memory.numbers)
-    for f in features:
-        entities |= f.entities
-        numbers |= f.numbers
-    start = stored[-1].position + 1 if stored else 0
-    end = start + len(features)
-    repo.remember_sentences(
-        session,
-        story.id,
-        [
-            StoredSentence(start + i, article_id, f.text, " ".join(sorted(f.terms)))
-            for i, f in enumerate(features)
-        ],
-        keep_from=end - settings.story_sentence_memory
-        if len(stored) + len(features) > settings.story_sentence_memory
-        else 0,
-    )
-    repo.update_story(
-        session,
-        story.id,
-        **touched,
-        state={"centroid": centroid, "members": members + 1},
-        memory={"entities": sorted(entities), "numbers": sorted(numbers)},
-    )
-    repo.replace_story_terms(session, story.id, top_terms(centroid, settings.story_terms))
-    repo.count_document(session, terms, pending)
-
-    decision.update(
-        {
-            "outcome": "development" if is_dev else "report",
-            "story_id": story.id,
-            "new_story": new_story,
-            "development_id": development_id,
-            "repeats_development_id": repeats,
-            "novelty": report.to_json(repeats_from=settings.sentence_match_threshold),
-            "thresholds": {
-                "sentence_match": settings.sentence_match_threshold,
-                "quote_match": settings.quote_match_threshold,
-                "min_novel_sentences": settings.min_novel_sentences,
-            },
-        }
-    )
-    repo.place_article(
-        session,
-        article_id,
-        story_id=story.id,
-        development_id=development_id if is_dev else repeats,
-        is_development=is_dev,
-        decision=decision,
-    )
-    return IngestResult(
-        article_id=article_id,
-        already_stored=False,
-        duplicate_of=None,
-        duplicate_kind=None,
-        similarity=None,
-        story_id=story.id,
-        new_story=new_story,
-        development_id=development_id,
-        repeats_development_id=repeats,
-        novel_sentences=tuple(facts) if is_dev else (),
-    )
-
-
-def _repeated_development(session: Session, story_id: int, report: NoveltyReport) -> int | None:
-    """The development whose article this one repeats most; else the story's latest.
-
-    An article that is a development records its own development id, so the article row
-    answers for developments and for the reports that repeat them alike.
-    """
-    if report.repeats_article_id is not None:
-        owner = repo.placement(session, report.repeats_article_id)
-        if owner is not None and owner.development_id is not None:
-            return owner.development_id
-    return repo.latest_development(session, story_id)
