@@ -159,4 +159,3 @@ class AlertContent:
     published_at: datetime | None
     outlets: tuple[str, ...]
     created_at: datetime
-

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -40,6 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from monitor.decision import Decision
 from monitor.storage.db import dialect_insert, take_write_lock
 from monitor.storage.tables import (
     ArticleKeyRow,
@@ -52,9 +53,6 @@ from monitor.storage.tables import (
     StoryTermRow,
     TermStatRow,
 )
-
-if TYPE_CHECKING:
-    from monitor.stories.decision import Decision
 
 ARTICLES = cast(Table, ArticleRow.__table__)
 ARTICLE_KEYS = cast(Table, ArticleKeyRow.__table__)

@@ -29,9 +29,9 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.decision import Decision
 from monitor.storage.db import session_factory, take_write_lock
 from monitor.storage.detection import ARTICLES, STORIES, STORY_SENTENCES, STORY_TERMS, chunks
-from monitor.stories.decision import Decision
 
 CHUNK = 500
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.cli import open_session
+from monitor.decision import NEW_KINDS, ClusterRecord, Decision
 from monitor.storage.tables import (
     AlertRow,
     ArticleRow,
@@ -23,7 +24,6 @@ from monitor.storage.tables import (
     DevelopmentRow,
     StoryRow,
 )
-from monitor.stories.decision import NEW_KINDS, ClusterRecord, Decision
 
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 

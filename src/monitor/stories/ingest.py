@@ -18,7 +18,7 @@ caller's transaction; it flushes but never commits):
    when it has novel informative sentences (:mod:`monitor.stories.novelty`), else it is filed as a
    report of the development it repeats most.
 
-The typed :class:`monitor.stories.decision.Decision` (stored in ``articles.decision``) records
+The typed :class:`monitor.decision.Decision` (stored in ``articles.decision``) records
 scores, thresholds and matched sentences for ``monitor explain``; placement of an original is
 load, decide (pure), write: see :mod:`monitor.stories.placement`.
 """
@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from monitor.decision import Decision, NearCandidate
 from monitor.dedup import (
     Fingerprint,
     band_keys,
@@ -43,7 +44,6 @@ from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import DocumentCounts, Placement, StoredStory
-from monitor.stories.decision import Decision, NearCandidate
 from monitor.stories.placement import decide, load_context
 from monitor.stories.reading import reading_for
 from monitor.stories.settings import DetectionSettings

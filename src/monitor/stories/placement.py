@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from monitor.decision import ClusterRecord, Decision, NoveltyRecord, StoryCandidate
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import (
@@ -35,7 +36,6 @@ from monitor.stories.cluster import (
     tfidf_vector,
     top_terms,
 )
-from monitor.stories.decision import ClusterRecord, Decision, NoveltyRecord, StoryCandidate
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.reading import Reading
 from monitor.stories.settings import DetectionSettings
