@@ -45,7 +45,7 @@ from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import DocumentCounts, Placement, StoredStory
 from monitor.stories.placement import decide, load_context
-from monitor.stories.reading import reading_for
+from monitor.stories.reading import Reading, reading_for
 from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
 
@@ -79,10 +79,15 @@ class IngestResult:
 MAX_KEY_CHARS = 2100
 
 
+def url_key(url: str) -> str:
+    """The ``article_keys`` key of a canonical (or ``rel=canonical``) URL."""
+    return f"url:{url}"
+
+
 def keys_of(source: str, canonical_url: str, guid: str | None) -> list[str]:
     """The ``article_keys`` of an entry or article: its canonical URL and, when it has one,
     its feed's GUID (a GUID too long for the key column is keyed by its hash)."""
-    keys = [f"url:{canonical_url}"]
+    keys = [url_key(canonical_url)]
     if guid:
         key = f"guid:{source}:{guid}"
         if len(key) > MAX_KEY_CHARS:
@@ -210,47 +215,105 @@ def ingest(
         content_hash=fp.content_hash, shingles=fp.shingle_count, revision_of=article.revision_of
     )
 
-    original = repo.original_by_hash(session, fp.content_hash)
-    kind: str | None = "exact" if original is not None else None
-    similarity: float | None = 1.0 if original is not None else None
-    # An updated version mostly contains the version read before: near-duplicate detection
-    # would file every update as a copy. Novelty against the story decides instead.
-    if original is None and article.revision_of is None:
-        near = near_duplicate(
-            fp, repo.band_candidates(session, bands, settings.near_duplicate_candidates), settings
-        )
-        if near is not None:
-            original = repo.placement(session, near[0].article_id)
-            kind, similarity = "near", near[0].containment
-            decision = replace(decision, near_candidates=near[1])
-
-    article_id = _try_insert(
-        session, article, fp, source_id, keys, original.id if original else None, similarity
-    )
-    if article_id is None:
-        if _is_stored(session, article, keys):
-            return IngestResult.stored()
-        # Another writer stored the same content first: the unique index says we are a copy.
-        original = repo.original_by_hash(session, fp.content_hash)
-        if original is None:
-            raise StorageError(f"article {article.canonical_url} refused by the database")
-        kind, similarity = "exact", 1.0
-        article_id = _try_insert(session, article, fp, source_id, keys, original.id, similarity)
-        if article_id is None:
-            if _is_stored(session, article, keys):
-                return IngestResult.stored()
-            raise StorageError(f"article {article.canonical_url} refused by the database")
+    copy, near = _find_original(session, article, fp, bands, settings)
+    if near is not None:
+        decision = replace(decision, near_candidates=near)
+    inserted = _insert(session, article, fp, source_id, keys, copy)
+    if inserted is None:
+        return IngestResult.stored()
+    article_id, copy = inserted
 
     if article.rel_canonical and article.rel_canonical != article.canonical_url:
-        repo.add_key_if_free(session, article_id, f"url:{article.rel_canonical}")
+        repo.add_key_if_free(session, article_id, url_key(article.rel_canonical))
 
-    if original is not None:
-        return _file_duplicate(
-            session, article_id, original, kind, similarity or 0.0, decision, article
-        )
+    if copy is not None:
+        return _file_duplicate(session, article_id, copy, decision, article)
 
     repo.add_bands(session, article_id, bands)
-    # Load, decide (pure), then write in one repository call.
+    return _place_original(session, article_id, article, read, when, settings, decision, pending)
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """The stored original an article copies, how (``"exact"``, ``"near"``) and how closely."""
+
+    original: Placement
+    kind: str
+    similarity: float
+
+
+def _find_original(
+    session: Session,
+    article: Article,
+    fp: Fingerprint,
+    bands: Sequence[int],
+    settings: DetectionSettings,
+) -> tuple[_Copy | None, tuple[NearCandidate, ...] | None]:
+    """The original ``article`` duplicates, if any, and the near candidates checked."""
+    original = repo.original_by_hash(session, fp.content_hash)
+    if original is not None:
+        return _Copy(original, "exact", 1.0), None
+    # An updated version mostly contains the version read before: near-duplicate detection
+    # would file every update as a copy. Novelty against the story decides instead.
+    if article.revision_of is not None:
+        return None, None
+    near = near_duplicate(
+        fp, repo.band_candidates(session, bands, settings.near_duplicate_candidates), settings
+    )
+    if near is None:
+        return None, None
+    original = repo.placement(session, near[0].article_id)
+    if original is None:
+        return None, near[1]
+    return _Copy(original, "near", near[0].containment), near[1]
+
+
+def _insert(
+    session: Session,
+    article: Article,
+    fp: Fingerprint,
+    source_id: int | None,
+    keys: Sequence[str],
+    copy: _Copy | None,
+) -> tuple[int, _Copy | None] | None:
+    """Insert the article: its id and what it copies, or ``None`` when it is already stored."""
+    article_id = _try_insert(
+        session,
+        article,
+        fp,
+        source_id,
+        keys,
+        copy.original.id if copy else None,
+        copy.similarity if copy else None,
+    )
+    if article_id is not None:
+        return article_id, copy
+    if _is_stored(session, article, keys):
+        return None
+    # Another writer stored the same content first: the unique index says we are a copy.
+    original = repo.original_by_hash(session, fp.content_hash)
+    if original is None:
+        raise StorageError(f"article {article.canonical_url} refused by the database")
+    copy = _Copy(original, "exact", 1.0)
+    article_id = _try_insert(session, article, fp, source_id, keys, original.id, 1.0)
+    if article_id is not None:
+        return article_id, copy
+    if _is_stored(session, article, keys):
+        return None
+    raise StorageError(f"article {article.canonical_url} refused by the database")
+
+
+def _place_original(
+    session: Session,
+    article_id: int,
+    article: Article,
+    read: Reading,
+    when: datetime,
+    settings: DetectionSettings,
+    decision: Decision,
+    pending: DocumentCounts | None,
+) -> IngestResult:
+    """Load the story context, decide (pure), then write the decision in one repository call."""
     context = load_context(session, article, read, when, settings, pending)
     plan = decide(article, read, context, when, settings, decision)
     placed = repo.write_placement(session, article_id, plan.write, plan.decision, pending)
@@ -269,14 +332,9 @@ def ingest(
 
 
 def _file_duplicate(
-    session: Session,
-    article_id: int,
-    original: Placement,
-    kind: str | None,
-    similarity: float,
-    decision: Decision,
-    article: Article,
+    session: Session, article_id: int, copy: _Copy, decision: Decision, article: Article
 ) -> IngestResult:
+    original, kind, similarity = copy.original, copy.kind, copy.similarity
     if original.development_id is not None:
         repo.add_report(session, original.development_id, article_id, similarity)
     if original.story_id is not None:
