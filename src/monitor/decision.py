@@ -110,6 +110,7 @@ class SentenceRecord:
     matched_article_id: int | None = None
     matched: str | None = None  # the sentence it repeats, kept only when it counts as a repeat
     new: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (kind, values) for non-empty kinds
+    informative: bool = False
 
     def new_of(self, kind: str) -> tuple[str, ...]:
         return next((values for k, values in self.new if k == kind), ())
@@ -126,6 +127,8 @@ class SentenceRecord:
                 out["matched"] = self.matched
         for kind, values in self.new:
             out[kind] = list(values)
+        if self.informative:
+            out["informative"] = True
         return out
 
     @classmethod
@@ -138,6 +141,7 @@ class SentenceRecord:
             int(matched_id) if matched_id is not None else None,
             data.get("matched"),
             tuple((k, tuple(data[k])) for k in NEW_KINDS if data.get(k)),
+            bool(data.get("informative", False)),
         )
 
 

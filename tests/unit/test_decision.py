@@ -41,6 +41,7 @@ LEGACY_REPORT: dict[str, Any] = {
                 "novel": True,
                 "similarity": 0.2,
                 "new_entities": ["lunvik"],
+                "informative": True,
                 "new_numbers": [],
             },
         ],
@@ -71,6 +72,8 @@ def test_a_record_without_version_reads_as_version_one_by_attribute() -> None:
     assert d.novelty.sentences[0].matched == "The night ferry is suspended."
     assert d.novelty.sentences[1].new_of("new_entities") == ("lunvik",)
     assert d.novelty.sentences[1].new_of("new_numbers") == ()
+    assert d.novelty.sentences[1].informative
+    assert not d.novelty.sentences[0].informative
 
 
 def test_records_are_written_back_with_the_same_keys_and_values_plus_the_version() -> None:
