@@ -159,3 +159,4 @@ class AlertContent:
     published_at: datetime | None
     outlets: tuple[str, ...]
     created_at: datetime
+

@@ -141,6 +141,7 @@ def build_articles(
     return sorted(articles, key=lambda a: _unknown_last(a.published_at))
 
 
+
 def pages_to_extract(pages: Sequence[FetchedPage]) -> list[tuple[str, bytes]]:
     """(url, html) for every page that was fetched; failed pages get an empty body."""
     return [(p.final_url, p.html or b"") for p in pages]
