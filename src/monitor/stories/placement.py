@@ -167,6 +167,7 @@ def decide(
     """
     sentences = read.sentences
     best = context.choice.best
+    # A new story starts empty (its id comes when the plan is written).
     story = (
         next(s for s in context.candidates if s.id == best.story_id)
         if best is not None
@@ -177,7 +178,8 @@ def decide(
         context.names.get("entities", ()),
         context.names.get("numbers", ()),
     )
-    report = assess(sentences, memory, _idf_of(context), settings, features=read.sentence)
+    weight = _Idf(context.df, context.docs)
+    report = assess(sentences, memory, weight, settings, features=read.sentence)
     new_story = best is None
     is_dev = new_story or report.is_development
     facts = (
@@ -193,10 +195,6 @@ def decide(
     )
     decision = _decision(header, context, report, settings, new_story=new_story, is_dev=is_dev)
     return StoryPlan(write, decision, new_story, is_dev, tuple(facts) if is_dev else ())
-
-
-def _idf_of(context: StoryContext) -> _Idf:
-    return _Idf(context.df, context.docs)
 
 
 class _Idf:
