@@ -40,6 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from monitor.decision import Decision
 from monitor.storage.db import dialect_insert, take_write_lock
 from monitor.storage.tables import (
     ArticleKeyRow,
@@ -702,3 +703,123 @@ _LATEST_DEVELOPMENT = (
 
 def latest_development(session: Session, story_id: int) -> int | None:
     return session.scalar(_LATEST_DEVELOPMENT, {"row_id": story_id})
+
+
+@dataclass(frozen=True, slots=True)
+class NewSentence:
+    """A sentence the placed article adds to its story's memory."""
+
+    position: int
+    text: str
+    terms: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoryWrite:
+    """What placing an original article writes (see :func:`write_placement`)."""
+
+    story_id: int | None  # None: open a new story headed ``headline``
+    published_at: datetime  # the article's time: a new story's first, a development's time
+    outlets: list[Any]
+    article_count: int
+    last_seen_at: datetime
+    state: Mapping[str, Any]
+    memory: Mapping[str, Any]
+    sentences: tuple[NewSentence, ...]
+    keep_from: int  # forget the story's sentences before this position
+    story_terms: tuple[tuple[str, float], ...]
+    document_terms: tuple[str, ...]
+    headline: str | None = None
+    facts: tuple[str, ...] | None = None  # a development's facts; None: a report
+    repeats_article_id: int | None = None  # a report: the article it repeats most
+    repeat_similarity: float = 0.0
+
+
+def write_placement(
+    session: Session,
+    article_id: int,
+    write: StoryWrite,
+    decision: Decision,
+    pending: DocumentCounts | None,
+) -> Decision:
+    """Write a placed article's story, development or report, memory, index and decision.
+
+    Returns the decision with the story and development ids it was given.
+    """
+    story_id = write.story_id
+    if story_id is None:
+        story_id = insert_story(
+            session,
+            headline=write.headline,
+            first_seen_at=write.published_at,
+            last_seen_at=write.published_at,
+            article_count=0,
+            outlets=[],
+            state={},
+        )
+    development_id: int | None = None
+    repeats: int | None = None
+    if write.facts is not None:
+        development_id = insert_development(
+            session,
+            story_id=story_id,
+            article_id=article_id,
+            facts=list(write.facts),
+            created_at=write.published_at,
+        )
+    else:
+        repeats = _repeated_development(session, story_id, write.repeats_article_id)
+        if repeats is not None:
+            add_report(session, repeats, article_id, write.repeat_similarity)
+    _write_story(session, story_id, article_id, write, pending)
+    placed = decision.placed(story_id, development_id, repeats)
+    place_article(
+        session,
+        article_id,
+        story_id=story_id,
+        development_id=development_id if write.facts is not None else repeats,
+        is_development=write.facts is not None,
+        decision=placed.to_json(),
+    )
+    return placed
+
+
+def _write_story(
+    session: Session,
+    story_id: int,
+    article_id: int,
+    write: StoryWrite,
+    pending: DocumentCounts | None,
+) -> None:
+    remember_sentences(
+        session,
+        story_id,
+        [StoredSentence(s.position, article_id, s.text, s.terms) for s in write.sentences],
+        keep_from=write.keep_from,
+    )
+    update_story(
+        session,
+        story_id,
+        outlets=write.outlets,
+        article_count=write.article_count,
+        last_seen_at=write.last_seen_at,
+        state=write.state,
+        memory=write.memory,
+    )
+    replace_story_terms(session, story_id, write.story_terms)
+    count_document(session, write.document_terms, pending)
+
+
+def _repeated_development(
+    session: Session, story_id: int, repeats_article_id: int | None
+) -> int | None:
+    """The development whose article this one repeats most; else the story's latest.
+
+    An article that is a development records its own development id, so the article row
+    answers for developments and for the reports that repeat them alike.
+    """
+    if repeats_article_id is not None:
+        owner = placement(session, repeats_article_id)
+        if owner is not None and owner.development_id is not None:
+            return owner.development_id
+    return latest_development(session, story_id)

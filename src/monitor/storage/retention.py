@@ -29,20 +29,10 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.decision import Decision
 from monitor.storage.db import session_factory, take_write_lock
 from monitor.storage.detection import ARTICLES, STORIES, STORY_SENTENCES, STORY_TERMS, chunks
 
-# What a pruned article's decision keeps: enough for ``monitor explain`` to say what it was.
-KEPT_DECISION_KEYS = (
-    "outcome",
-    "duplicate_of",
-    "similarity",
-    "story_id",
-    "new_story",
-    "development_id",
-    "repeats_development_id",
-    "content_hash",
-)
 CHUNK = 500
 
 
@@ -80,8 +70,8 @@ class PruneReport:
 
 
 def pruned_decision(decision: Mapping[str, Any] | None, when: datetime) -> dict[str, Any]:
-    kept = {k: decision[k] for k in KEPT_DECISION_KEYS if decision and k in decision}
-    return {**kept, "pruned_at": when.isoformat()}
+    """A stored decision record (any version) shrunk to what ``monitor explain`` needs."""
+    return Decision.from_json(decision).pruned(when).to_json()
 
 
 _PRUNABLE = (

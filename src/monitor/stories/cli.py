@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.cli import echo, open_session
+from monitor.decision import NEW_KINDS, ClusterRecord, Decision
 from monitor.escaping import terminal_text
 from monitor.storage.tables import (
     AlertRow,
@@ -141,8 +142,8 @@ def explain(
         echo(json.dumps({**header, "alerts": alerts, "decision": decision}, indent=2))
         return
     echo(f"article {row.id}: {terminal_text(row.title)}\n  {terminal_text(row.url)}")
-    outcome = decision.get("outcome", "unknown")
-    echo(f"outcome: {outcome}")
+    record = Decision.from_json(decision)
+    echo(f"outcome: {record.outcome or 'unknown'}")
     if alerts:
         topics = ", ".join(f"{a['topic']!r} (alert {a['alert_id']})" for a in alerts)
         echo(f"alerted: {topics}")
@@ -151,54 +152,54 @@ def explain(
             "alerted: none (a duplicate never alerts; otherwise no topic matched, each one that "
             "did had this development or story already, or its min_new_facts held it back)"
         )
-    if decision.get("revision_of") is not None:
+    if record.revision_of is not None:
         echo(
-            f"  a later version of article {decision['revision_of']} (its feed marked it "
+            f"  a later version of article {record.revision_of} (its feed marked it "
             "updated): kept in that article's story, its sentences compared with the story's"
         )
-    if "duplicate_of" in decision:
-        echo(
-            f"  duplicate of article {decision['duplicate_of']} "
-            f"(similarity {decision['similarity']})"
-        )
+    if record.is_duplicate:
+        echo(f"  duplicate of article {record.duplicate_of} (similarity {record.similarity})")
         return
-    if "pruned_at" in decision:
-        dev = decision.get("development_id")
+    if record.pruned_at is not None:
+        dev = record.development_id
         role = (
             f"development {dev}"
             if dev is not None
-            else f"repeats development {decision.get('repeats_development_id')}"
+            else f"repeats development {record.repeats_development_id}"
         )
-        echo(f"story {decision.get('story_id')}, {role}")
-        echo(f"details pruned on {decision['pruned_at'][:10]} (monitor db prune)")
+        echo(f"story {record.story_id}, {role}")
+        echo(f"details pruned on {record.pruned_at[:10]} (monitor db prune)")
         return
-    cluster = decision.get("cluster", {})
-    joined = "opened new story" if decision.get("new_story") else "joined story"
-    echo(f"{joined} {decision.get('story_id')} (threshold {cluster.get('threshold')})")
-    for c in cluster.get("candidates", []):
+    _explain_placement(record)
+
+
+def _explain_placement(record: Decision) -> None:
+    cluster = record.cluster or ClusterRecord(threshold=None)
+    joined = "opened new story" if record.new_story else "joined story"
+    echo(f"{joined} {record.story_id} (threshold {cluster.threshold})")
+    for c in cluster.candidates:
         echo(
-            f"  candidate story {c['story_id']}: cosine {c['cosine']} x decay {c['decay']} "
-            f"= {c['score']} ({c['gap_hours']} h since last article)"
+            f"  candidate story {c.story_id}: cosine {c.cosine} x decay {c.decay} "
+            f"= {c.score} ({c.gap_hours} h since last article)"
         )
-    novelty = decision.get("novelty", {})
-    echo(f"thresholds: {decision.get('thresholds')}")
-    match_at = (decision.get("thresholds") or {}).get("sentence_match", 0.5)
-    for s in novelty.get("sentences", []):
-        mark = "NEW " if s["novel"] else "seen" if s["similarity"] >= match_at else "    "
-        echo(f"  [{mark}] {terminal_text(s['text'][:120])}")
+    echo(f"thresholds: {record.thresholds}")
+    match_at = (record.thresholds or {}).get("sentence_match", 0.5)
+    for s in record.novelty.sentences if record.novelty is not None else ():
+        mark = "NEW " if s.novel else "seen" if s.similarity >= match_at else "    "
+        echo(f"  [{mark}] {terminal_text(s.text[:120])}")
         why = []
         # Empty lists and unused matches are left out of the record (older records have them).
-        if s.get("matched_article_id") is not None:
-            why.append(f"best match {s['similarity']} in article {s['matched_article_id']}")
-        for key in ("new_entities", "new_numbers", "new_quotes", "new_event_verbs"):
-            if s.get(key):
-                why.append(f"{key.replace('_', ' ')}: {', '.join(s[key])}")
-        if not s["novel"] and s["similarity"] < match_at:
+        if s.matched_article_id is not None:
+            why.append(f"best match {s.similarity} in article {s.matched_article_id}")
+        for key in NEW_KINDS:
+            if s.new_of(key):
+                why.append(f"{key.replace('_', ' ')}: {', '.join(s.new_of(key))}")
+        if not s.novel and s.similarity < match_at:
             why.append("no new name, number, quote or event verb")
         if why:
             echo(f"         {'; '.join(why)}")
-        if s.get("matched") and s["similarity"] >= match_at:
-            echo(f"         ~ {terminal_text(s['matched'][:160])}")  # what it repeats
+        if s.matched and s.similarity >= match_at:
+            echo(f"         ~ {terminal_text(s.matched[:160])}")  # what it repeats
 
 
 eval_app = typer.Typer(help="Evaluate detection on labelled streams.", no_args_is_help=True)

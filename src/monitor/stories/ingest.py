@@ -18,19 +18,22 @@ caller's transaction; it flushes but never commits):
    when it has novel informative sentences (:mod:`monitor.stories.novelty`), else it is filed as a
    report of the development it repeats most.
 
-``ArticleRow.decision`` records scores, thresholds and matched sentences for ``monitor explain``.
+The typed :class:`monitor.decision.Decision` (stored in ``articles.decision``) records
+scores, thresholds and matched sentences for ``monitor explain``; placement of an original is
+load, decide (pure), write: see :mod:`monitor.stories.placement`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from monitor.decision import Decision, NearCandidate
 from monitor.dedup import (
     Fingerprint,
     band_keys,
@@ -40,16 +43,8 @@ from monitor.dedup import (
 from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.detection import DocumentCounts, Placement, StoredSentence, StoredStory
-from monitor.stories.cluster import (
-    best_match,
-    idf,
-    merge_centroid,
-    story_score,
-    tfidf_vector,
-    top_terms,
-)
-from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
+from monitor.storage.detection import DocumentCounts, Placement, StoredStory
+from monitor.stories.placement import decide, load_context
 from monitor.stories.reading import Reading, reading_for
 from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
@@ -84,10 +79,15 @@ class IngestResult:
 MAX_KEY_CHARS = 2100
 
 
+def url_key(url: str) -> str:
+    """The ``article_keys`` key of a canonical (or ``rel=canonical``) URL."""
+    return f"url:{url}"
+
+
 def keys_of(source: str, canonical_url: str, guid: str | None) -> list[str]:
     """The ``article_keys`` of an entry or article: its canonical URL and, when it has one,
     its feed's GUID (a GUID too long for the key column is keyed by its hash)."""
-    keys = [f"url:{canonical_url}"]
+    keys = [url_key(canonical_url)]
     if guid:
         key = f"guid:{source}:{guid}"
         if len(key) > MAX_KEY_CHARS:
@@ -151,26 +151,28 @@ def _try_insert(
     return None
 
 
-def _near_duplicate(
-    session: Session, fp: Fingerprint, bands: Sequence[int], settings: DetectionSettings
-) -> tuple[int, float, list[dict[str, Any]]] | None:
-    checked: list[dict[str, Any]] = []
-    best: tuple[int, float] | None = None
-    for article_id, blob, shared in repo.band_candidates(
-        session, bands, settings.near_duplicate_candidates
-    ):
+def near_duplicate(
+    fp: Fingerprint,
+    candidates: Iterable[tuple[int, bytes, int]],
+    settings: DetectionSettings,
+) -> tuple[NearCandidate, tuple[NearCandidate, ...]] | None:
+    """The stored original ``fp`` is a near copy of (pure), and every candidate checked.
+
+    ``candidates`` are (article id, stored MinHash, shared bands) rows sharing LSH bands.
+    """
+    checked: list[NearCandidate] = []
+    best: NearCandidate | None = None
+    for article_id, blob, shared in candidates:
         sig, count = signature_from_bytes(blob)
         containment = estimate_containment(fp.signature, fp.shingle_count, sig, count)
-        checked.append(
-            {"article_id": article_id, "shared_bands": shared, "containment": containment}
-        )
+        checked.append(NearCandidate(article_id, shared, containment))
         if containment >= settings.near_duplicate_threshold and (
-            best is None or containment > best[1]
+            best is None or containment > best.containment
         ):
-            best = (article_id, containment)
+            best = checked[-1]
     if best is None:
         return None
-    return best[0], best[1], checked
+    return best, tuple(checked)
 
 
 def _touched(story: StoredStory, article: Article, when: datetime) -> dict[str, Any]:
@@ -209,60 +211,130 @@ def ingest(
     read = reading_for(article, settings)
     fp = read.fingerprint
     bands = band_keys(fp.signature, settings.lsh_bands)
-    decision: dict[str, Any] = {"content_hash": fp.content_hash, "shingles": fp.shingle_count}
-    if article.revision_of is not None:
-        decision["revision_of"] = article.revision_of
-
-    original = repo.original_by_hash(session, fp.content_hash)
-    kind: str | None = "exact" if original is not None else None
-    similarity: float | None = 1.0 if original is not None else None
-    # An updated version mostly contains the version read before: near-duplicate detection
-    # would file every update as a copy. Novelty against the story decides instead.
-    if original is None and article.revision_of is None:
-        near = _near_duplicate(session, fp, bands, settings)
-        if near is not None:
-            original = repo.placement(session, near[0])
-            kind, similarity = "near", near[1]
-            decision["near_candidates"] = near[2]
-
-    article_id = _try_insert(
-        session, article, fp, source_id, keys, original.id if original else None, similarity
+    decision = Decision(
+        content_hash=fp.content_hash, shingles=fp.shingle_count, revision_of=article.revision_of
     )
-    if article_id is None:
-        if _is_stored(session, article, keys):
-            return IngestResult.stored()
-        # Another writer stored the same content first: the unique index says we are a copy.
-        original = repo.original_by_hash(session, fp.content_hash)
-        if original is None:
-            raise StorageError(f"article {article.canonical_url} refused by the database")
-        kind, similarity = "exact", 1.0
-        article_id = _try_insert(session, article, fp, source_id, keys, original.id, similarity)
-        if article_id is None:
-            if _is_stored(session, article, keys):
-                return IngestResult.stored()
-            raise StorageError(f"article {article.canonical_url} refused by the database")
+
+    copy, near = _find_original(session, article, fp, bands, settings)
+    if near is not None:
+        decision = replace(decision, near_candidates=near)
+    inserted = _insert(session, article, fp, source_id, keys, copy)
+    if inserted is None:
+        return IngestResult.stored()
+    article_id, copy = inserted
 
     if article.rel_canonical and article.rel_canonical != article.canonical_url:
-        repo.add_key_if_free(session, article_id, f"url:{article.rel_canonical}")
+        repo.add_key_if_free(session, article_id, url_key(article.rel_canonical))
 
-    if original is not None:
-        return _file_duplicate(
-            session, article_id, original, kind, similarity or 0.0, decision, article
-        )
+    if copy is not None:
+        return _file_duplicate(session, article_id, copy, decision, article)
 
     repo.add_bands(session, article_id, bands)
-    return _place_in_story(session, article_id, article, read, when, decision, settings, pending)
+    return _place_original(session, article_id, article, read, when, settings, decision, pending)
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """The stored original an article copies, how (``"exact"``, ``"near"``) and how closely."""
+
+    original: Placement
+    kind: str
+    similarity: float
+
+
+def _find_original(
+    session: Session,
+    article: Article,
+    fp: Fingerprint,
+    bands: Sequence[int],
+    settings: DetectionSettings,
+) -> tuple[_Copy | None, tuple[NearCandidate, ...] | None]:
+    """The original ``article`` duplicates, if any, and the near candidates checked."""
+    original = repo.original_by_hash(session, fp.content_hash)
+    if original is not None:
+        return _Copy(original, "exact", 1.0), None
+    # An updated version mostly contains the version read before: near-duplicate detection
+    # would file every update as a copy. Novelty against the story decides instead.
+    if article.revision_of is not None:
+        return None, None
+    near = near_duplicate(
+        fp, repo.band_candidates(session, bands, settings.near_duplicate_candidates), settings
+    )
+    if near is None:
+        return None, None
+    original = repo.placement(session, near[0].article_id)
+    if original is None:
+        return None, near[1]
+    return _Copy(original, "near", near[0].containment), near[1]
+
+
+def _insert(
+    session: Session,
+    article: Article,
+    fp: Fingerprint,
+    source_id: int | None,
+    keys: Sequence[str],
+    copy: _Copy | None,
+) -> tuple[int, _Copy | None] | None:
+    """Insert the article: its id and what it copies, or ``None`` when it is already stored."""
+    article_id = _try_insert(
+        session,
+        article,
+        fp,
+        source_id,
+        keys,
+        copy.original.id if copy else None,
+        copy.similarity if copy else None,
+    )
+    if article_id is not None:
+        return article_id, copy
+    if _is_stored(session, article, keys):
+        return None
+    # Another writer stored the same content first: the unique index says we are a copy.
+    original = repo.original_by_hash(session, fp.content_hash)
+    if original is None:
+        raise StorageError(f"article {article.canonical_url} refused by the database")
+    copy = _Copy(original, "exact", 1.0)
+    article_id = _try_insert(session, article, fp, source_id, keys, original.id, 1.0)
+    if article_id is not None:
+        return article_id, copy
+    if _is_stored(session, article, keys):
+        return None
+    raise StorageError(f"article {article.canonical_url} refused by the database")
+
+
+def _place_original(
+    session: Session,
+    article_id: int,
+    article: Article,
+    read: Reading,
+    when: datetime,
+    settings: DetectionSettings,
+    decision: Decision,
+    pending: DocumentCounts | None,
+) -> IngestResult:
+    """Load the story context, decide (pure), then write the decision in one repository call."""
+    context = load_context(session, article, read, when, settings, pending)
+    plan = decide(article, read, context, when, settings, decision)
+    placed = repo.write_placement(session, article_id, plan.write, plan.decision, pending)
+    return IngestResult(
+        article_id=article_id,
+        already_stored=False,
+        duplicate_of=None,
+        duplicate_kind=None,
+        similarity=None,
+        story_id=placed.story_id,
+        new_story=plan.new_story,
+        development_id=placed.development_id,
+        repeats_development_id=placed.repeats_development_id,
+        novel_sentences=plan.novel_sentences,
+    )
 
 
 def _file_duplicate(
-    session: Session,
-    article_id: int,
-    original: Placement,
-    kind: str | None,
-    similarity: float,
-    decision: dict[str, Any],
-    article: Article,
+    session: Session, article_id: int, copy: _Copy, decision: Decision, article: Article
 ) -> IngestResult:
+    original, kind, similarity = copy.original, copy.kind, copy.similarity
     if original.development_id is not None:
         repo.add_report(session, original.development_id, article_id, similarity)
     if original.story_id is not None:
@@ -270,21 +342,20 @@ def _file_duplicate(
         if story is not None:
             when = as_utc(article.published_at or article.fetched_at)
             repo.update_story(session, story.id, **_touched(story, article, when))
-    decision.update(
-        {
-            "outcome": f"{kind} duplicate",
-            "duplicate_of": original.id,
-            "similarity": round(similarity, 4),
-            "story_id": original.story_id,
-            "development_id": original.development_id,
-        }
+    decision = replace(
+        decision,
+        outcome=f"{kind} duplicate",
+        duplicate_of=original.id,
+        similarity=round(similarity, 4),
+        story_id=original.story_id,
+        development_id=original.development_id,
     )
     repo.place_article(
         session,
         article_id,
         story_id=original.story_id,
         development_id=original.development_id,
-        decision=decision,
+        decision=decision.to_json(),
     )
     return IngestResult(
         article_id=article_id,
@@ -298,213 +369,3 @@ def _file_duplicate(
         repeats_development_id=original.development_id,
         novel_sentences=(),
     )
-
-
-def _original_story(session: Session, article: Article) -> int | None:
-    """The story of the article ``article`` is a new version of, if any."""
-    if article.revision_of is None:
-        return None
-    original = repo.placement(session, article.revision_of)
-    return original.story_id if original is not None else None
-
-
-def _place_in_story(
-    session: Session,
-    article_id: int,
-    article: Article,
-    read: Reading,
-    when: datetime,
-    decision: dict[str, Any],
-    settings: DetectionSettings,
-    pending: DocumentCounts | None,
-) -> IngestResult:
-    sentences = read.sentences
-    counts = read.counts
-    terms = sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms]
-    df, docs = repo.document_frequencies(session, terms, pending)
-    vector = tfidf_vector(counts, df, docs)
-
-    # Title words find the story even when the body's rarest terms are new to it.
-    query = list(
-        dict.fromkeys(
-            [t for t in read.sentence(article.title).term_list if t in vector]
-            + [t for t, _ in top_terms(vector, settings.query_terms)]
-        )
-    )
-    since = when - timedelta(days=settings.story_active_days)
-    own = _original_story(session, article)
-    candidates = [
-        s
-        for s in repo.load_stories(
-            session,
-            [own]
-            if own is not None
-            else repo.story_candidates(
-                session, query, settings.postings_per_term, settings.story_candidates
-            ),
-        )
-        if own is not None or as_utc(s.last_seen_at) >= since
-    ]
-    matches = [
-        story_score(
-            s.id,
-            vector,
-            s.state.get("centroid", {}),
-            (when - as_utc(s.last_seen_at)).total_seconds() / 3600.0,
-            settings,
-        )
-        for s in candidates
-    ]
-    best = best_match(matches, settings)
-    if own is not None and candidates:
-        best = matches[0]  # a new version stays in its original's story, whatever the score
-    decision["cluster"] = {
-        "threshold": settings.story_threshold,
-        "candidates": [
-            {
-                "story_id": m.story_id,
-                "cosine": round(m.cosine, 4),
-                "decay": round(m.decay, 4),
-                "score": round(m.score, 4),
-                "gap_hours": round(m.gap_hours, 1),
-            }
-            for m in sorted(matches, key=lambda m: m.score, reverse=True)[:5]
-        ],
-        "query_terms": query[:10],
-    }
-
-    new_story = best is None
-    if best is None:
-        story_id = repo.insert_story(
-            session,
-            headline=article.title or (sentences[0] if sentences else article.canonical_url),
-            first_seen_at=when,
-            last_seen_at=when,
-            article_count=0,
-            outlets=[],
-            state={},
-        )
-        story = StoredStory(story_id, when, 0, [], {})
-        names: dict[str, Any] = {}
-        stored: list[StoredSentence] = []
-    else:
-        story = next(s for s in candidates if s.id == best.story_id)
-        names, stored = repo.load_memory(session, story.id)
-    memory = StoryMemory.restore(
-        tuple(Remembered(s.article_id, s.text, frozenset(s.terms.split())) for s in stored),
-        names.get("entities", ()),
-        names.get("numbers", ()),
-    )
-
-    weights: dict[str, float] = {}
-
-    def weight(term: str) -> float:
-        w = weights.get(term)
-        if w is None:
-            w = weights[term] = idf(df.get(term, 0), docs)
-        return w
-
-    report = assess(sentences, memory, weight, settings, features=read.sentence)
-    is_dev = new_story or report.is_development
-    facts = (
-        report.facts if report.facts or not new_story else tuple(sentences[: settings.max_facts])
-    )
-
-    development_id: int | None = None
-    repeats: int | None = None
-    if is_dev:
-        development_id = repo.insert_development(
-            session, story_id=story.id, article_id=article_id, facts=list(facts), created_at=when
-        )
-    else:
-        repeats = _repeated_development(session, story.id, report)
-        if repeats is not None:
-            matched = [v.similarity for v in report.verdicts if not v.novel]
-            repo.add_report(
-                session, repeats, article_id, sum(matched) / len(matched) if matched else 0.0
-            )
-
-    touched = _touched(story, article, when)
-    members = max(touched["article_count"] - 1, 0)
-    centroid = merge_centroid(
-        story.state.get("centroid", {}), members, vector, settings.centroid_terms
-    )
-    # The memory grows by this article's sentences and keeps the most recent
-    # ``story_sentence_memory`` of them; names and numbers are never forgotten.
-    features = [read.sentence(s) for s in sentences]
-    entities = set(memory.entities)
-    numbers = set(memory.numbers)
-    for f in features:
-        entities |= f.entities
-        numbers |= f.numbers
-    start = stored[-1].position + 1 if stored else 0
-    end = start + len(features)
-    repo.remember_sentences(
-        session,
-        story.id,
-        [
-            StoredSentence(start + i, article_id, f.text, " ".join(sorted(f.terms)))
-            for i, f in enumerate(features)
-        ],
-        keep_from=end - settings.story_sentence_memory
-        if len(stored) + len(features) > settings.story_sentence_memory
-        else 0,
-    )
-    repo.update_story(
-        session,
-        story.id,
-        **touched,
-        state={"centroid": centroid, "members": members + 1},
-        memory={"entities": sorted(entities), "numbers": sorted(numbers)},
-    )
-    repo.replace_story_terms(session, story.id, top_terms(centroid, settings.story_terms))
-    repo.count_document(session, terms, pending)
-
-    decision.update(
-        {
-            "outcome": "development" if is_dev else "report",
-            "story_id": story.id,
-            "new_story": new_story,
-            "development_id": development_id,
-            "repeats_development_id": repeats,
-            "novelty": report.to_json(repeats_from=settings.sentence_match_threshold),
-            "thresholds": {
-                "sentence_match": settings.sentence_match_threshold,
-                "quote_match": settings.quote_match_threshold,
-                "min_novel_sentences": settings.min_novel_sentences,
-            },
-        }
-    )
-    repo.place_article(
-        session,
-        article_id,
-        story_id=story.id,
-        development_id=development_id if is_dev else repeats,
-        is_development=is_dev,
-        decision=decision,
-    )
-    return IngestResult(
-        article_id=article_id,
-        already_stored=False,
-        duplicate_of=None,
-        duplicate_kind=None,
-        similarity=None,
-        story_id=story.id,
-        new_story=new_story,
-        development_id=development_id,
-        repeats_development_id=repeats,
-        novel_sentences=tuple(facts) if is_dev else (),
-    )
-
-
-def _repeated_development(session: Session, story_id: int, report: NoveltyReport) -> int | None:
-    """The development whose article this one repeats most; else the story's latest.
-
-    An article that is a development records its own development id, so the article row
-    answers for developments and for the reports that repeat them alike.
-    """
-    if report.repeats_article_id is not None:
-        owner = repo.placement(session, report.repeats_article_id)
-        if owner is not None and owner.development_id is not None:
-            return owner.development_id
-    return repo.latest_development(session, story_id)
