@@ -24,6 +24,7 @@ from monitor.config import Settings, get_settings
 from monitor.demo.server import LocalServer
 from monitor.storage.db import make_engine, session_factory, upgrade
 from monitor.storage.tables import Base
+from tests.support.postgres import drop_database
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -69,15 +70,7 @@ def postgres_url() -> Iterator[str]:
             pytest.fail(reason + " (MONITOR_REQUIRE_POSTGRES is set)")
         pytest.skip(reason + "; set MONITOR_TEST_POSTGRES_URL to run these cases")
     yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :n AND pid <> pg_backend_pid()"
-            ),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    drop_database(admin, name)
     admin.dispose()
 
 

@@ -342,16 +342,8 @@ def postgres_databases() -> Iterator[Callable[[str], str]]:
 
 
 def _drop(admin: Any, made: list[str]) -> None:
-    from sqlalchemy import text
+    from tests.support.postgres import drop_database
 
-    with admin.connect() as conn:
-        for name in made:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :n AND pid <> pg_backend_pid()"
-                ),
-                {"n": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    for name in made:
+        drop_database(admin, name)
     admin.dispose()

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from monitor.errors import CycleRunningError
 from monitor.storage.cycle_lock import cycle_lock
 from monitor.storage.db import head_revisions, make_engine
+from tests.support.postgres import drop_database
 
 HOLDER = textwrap.dedent(
     """
@@ -105,13 +106,5 @@ def test_two_processes_migrate_an_empty_postgres_database_at_once(postgres_url: 
         engine.dispose()
         assert versions == head_revisions()
     finally:
-        with admin.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :n AND pid <> pg_backend_pid()"
-                ),
-                {"n": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        drop_database(admin, name)
         admin.dispose()
