@@ -135,6 +135,11 @@ class SourceError:
         object.__setattr__(self, "url", clean_text(redact_url(self.url)))
         object.__setattr__(self, "message", clean_text(redact_text(self.message)))
 
+    @classmethod
+    def detect_failure(cls, source: str, url: str, exc: Exception) -> SourceError:
+        """The error of one article that failed in the detect stage (kept to 500 characters)."""
+        return cls(source, url, SourceErrorKind.DETECT, type(exc).__name__, str(exc)[:500])
+
 
 @dataclass(frozen=True, slots=True)
 class AlertContent:

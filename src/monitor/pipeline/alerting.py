@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from monitor.alerts.outbox import enqueue
 from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
-from monitor.models import AlertContent, SourceError, SourceErrorKind
+from monitor.models import AlertContent, SourceError
 from monitor.pipeline.articles import stored_page_url
 from monitor.storage import topic_cursors as cursors
 from monitor.storage.db import insert_if_free
@@ -90,13 +90,7 @@ def raise_topic_alerts(
                 raise  # the database's failure, not the article's
             except Exception as exc:  # noqa: BLE001 - one bad article must not stop the rest
                 raised.errors.append(
-                    SourceError(
-                        event.source,
-                        event.canonical_url,
-                        SourceErrorKind.DETECT,
-                        type(exc).__name__,
-                        str(exc)[:500],
-                    )
+                    SourceError.detect_failure(event.source, event.canonical_url, exc)
                 )
                 continue
             if created:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import MonitorConfig
-from monitor.models import Article, SourceError, SourceErrorKind
+from monitor.models import Article, SourceError
 from monitor.pipeline.alerting import (
     CompiledTopic,
     RaisedAlerts,
@@ -120,13 +120,7 @@ def detect(
                 except Exception as exc:  # noqa: BLE001 - one bad article must not stop the cycle
                     counts.drop()  # rolled back with the article
                     report.errors.append(
-                        SourceError(
-                            article.source,
-                            article.url,
-                            SourceErrorKind.DETECT,
-                            type(exc).__name__,
-                            str(exc)[:500],
-                        )
+                        SourceError.detect_failure(article.source, article.url, exc)
                     )
                     continue
                 placed.append((article, result))
