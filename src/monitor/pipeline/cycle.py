@@ -192,9 +192,8 @@ class PlainRunner:
     """Stage calls as plain calls; batches on a pool of :data:`STAGE_THREADS` threads.
 
     A detect call that raises is tried again after a back-off with jitter, as the flow's task
-    is (:data:`DETECT_RETRIES`). Source health changes
-    are logged (warning for a failing source): with no orchestrator there is nobody to send an
-    event to.
+    is (:data:`DETECT_RETRIES`). Source health changes are logged (warning for a failing
+    source): with no orchestrator there is nobody to send an event to.
     """
 
     def __init__(self) -> None:
