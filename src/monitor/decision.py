@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-DECISION_VERSION = 2  # 1: the untyped record, no "version" key
+DECISION_VERSION = 3  # 1: the untyped record, no "version" key; 3: adds "salience"
 
 # The kinds of new information a sentence verdict lists, in the order they are stored.
 NEW_KINDS = ("new_entities", "new_numbers", "new_quotes", "new_event_verbs")
@@ -173,6 +173,47 @@ class NoveltyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SalienceRecord:
+    """Why a placed article was or was not news (see ``monitor.stories.salience``)."""
+
+    rule: str | None = None  # "first report", "headline", "lead", "facts"; None: a report
+    kind: str = "news"
+    kind_marks: tuple[str, ...] = ()
+    headline_novelty: float = 0.0
+    headline_unseen: float = 0.0
+    headline_news: tuple[str, ...] = ()
+    lead_novel: int = 0
+    novel: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "headline_novelty": self.headline_novelty,
+            "headline_unseen": self.headline_unseen,
+            "headline_news": list(self.headline_news),
+            "lead_novel": self.lead_novel,
+            "novel": self.novel,
+            "kind": self.kind,
+            "rule": self.rule,
+        }
+        if self.kind_marks:
+            out["kind_marks"] = list(self.kind_marks)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SalienceRecord:
+        return cls(
+            rule=data.get("rule"),
+            kind=str(data.get("kind", "news")),
+            kind_marks=tuple(data.get("kind_marks", ())),
+            headline_novelty=float(data.get("headline_novelty", 0.0)),
+            headline_unseen=float(data.get("headline_unseen", 0.0)),
+            headline_news=tuple(data.get("headline_news", ())),
+            lead_novel=int(data.get("lead_novel", 0)),
+            novel=int(data.get("novel", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What detection decided about an article; ``None`` fields were not recorded.
 
@@ -193,6 +234,7 @@ class Decision:
     development_id: int | None = None
     repeats_development_id: int | None = None
     novelty: NoveltyRecord | None = None
+    salience: SalienceRecord | None = None
     thresholds: Mapping[str, float] | None = None
     pruned_at: str | None = None
     version: int = DECISION_VERSION
@@ -244,6 +286,8 @@ class Decision:
         out.update(self._placement())
         if self.novelty is not None:
             out["novelty"] = self.novelty.to_json()
+        if self.salience is not None:
+            out["salience"] = self.salience.to_json()
         if self.thresholds is not None:
             out["thresholds"] = dict(self.thresholds)
         if self.pruned_at is not None:
@@ -284,7 +328,7 @@ class Decision:
     def from_json(cls, data: Mapping[str, Any] | None) -> Decision:
         """A stored record of any version (missing keys read as not recorded)."""
         d = data or {}
-        cluster, novelty = d.get("cluster"), d.get("novelty")
+        cluster, novelty, salience = d.get("cluster"), d.get("novelty"), d.get("salience")
         near = d.get("near_candidates")
         return cls(
             outcome=d.get("outcome"),
@@ -302,6 +346,7 @@ class Decision:
             development_id=d.get("development_id"),
             repeats_development_id=d.get("repeats_development_id"),
             novelty=NoveltyRecord.from_json(novelty) if novelty is not None else None,
+            salience=SalienceRecord.from_json(salience) if salience is not None else None,
             thresholds=d.get("thresholds"),
             pruned_at=d.get("pruned_at"),
             version=int(d.get("version", 1)),

@@ -46,6 +46,8 @@ class StoryMemory:
     entities: frozenset[str] = frozenset()
     numbers: frozenset[str] = frozenset()
     terms: frozenset[str] = frozenset()
+    # Terms of the members' headlines and leads (what the story has put forward as its news).
+    headlines: frozenset[str] = frozenset()
     development_of: Mapping[int, int] = field(default_factory=dict)  # article id -> development id
 
     def to_json(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class StoryMemory:
             "sentences": [[s.article_id, s.text, sorted(s.terms)] for s in self.sentences],
             "entities": sorted(self.entities),
             "numbers": sorted(self.numbers),
+            "headlines": sorted(self.headlines),
             "development_of": {str(k): v for k, v in self.development_of.items()},
         }
 
@@ -67,6 +70,7 @@ class StoryMemory:
             data.get("entities", ()),
             data.get("numbers", ()),
             {int(k): int(v) for k, v in data.get("development_of", {}).items()},
+            data.get("headlines", ()),
         )
 
     @classmethod
@@ -76,6 +80,7 @@ class StoryMemory:
         entities: Iterable[str],
         numbers: Iterable[str],
         development_of: Mapping[int, int] | None = None,
+        headlines: Iterable[str] = (),
     ) -> StoryMemory:
         """A memory from stored parts (its term set is derived from the sentences)."""
         terms: set[str] = set()
@@ -86,6 +91,7 @@ class StoryMemory:
             entities=frozenset(entities),
             numbers=frozenset(numbers),
             terms=frozenset(terms),
+            headlines=frozenset(headlines),
             development_of=dict(development_of or {}),
         )
 
@@ -109,7 +115,9 @@ class StoryMemory:
         dev_of = dict(self.development_of)
         if development_id is not None:
             dev_of[article_id] = development_id
-        return StoryMemory(kept, frozenset(ents), frozenset(nums), frozenset(terms), dev_of)
+        return StoryMemory(
+            kept, frozenset(ents), frozenset(nums), frozenset(terms), self.headlines, dev_of
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from monitor.decision import ClusterRecord, Decision, NoveltyRecord, StoryCandidate
+from monitor.decision import (
+    ClusterRecord,
+    Decision,
+    NoveltyRecord,
+    SalienceRecord,
+    StoryCandidate,
+)
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import (
@@ -36,8 +42,10 @@ from monitor.stories.cluster import (
     tfidf_vector,
     top_terms,
 )
+from monitor.stories.kind import classify
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.reading import Reading
+from monitor.stories.salience import Salience, headline_terms, judge
 from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
 
@@ -177,14 +185,21 @@ def decide(
         tuple(Remembered(s.article_id, s.text, frozenset(s.terms.split())) for s in context.stored),
         context.names.get("entities", ()),
         context.names.get("numbers", ()),
+        headlines=context.names.get("headlines", ()),
     )
     weight = _Idf(context.df, context.docs)
     report = assess(sentences, memory, weight, settings, features=read.sentence)
+    title = read.sentence(article.title)
+    kind = classify(article.canonical_url or article.url, article.title)
+    salience = judge(title, report, memory, weight, settings, kind)
     new_story = best is None
-    is_dev = new_story or report.is_development
+    if new_story:
+        salience = replace(salience, rule="first report")
+    is_dev = salience.is_development
     facts = (
         report.facts if report.facts or not new_story else tuple(sentences[: settings.max_facts])
     )
+    lead = [read.sentence(s).terms for s in sentences[: settings.lead_sentences]]
     write = replace(
         _story_write(article, read, context, story, memory, when, settings),
         story_id=None if new_story else story.id,
@@ -193,7 +208,16 @@ def decide(
         else None,
         **_novelty_fields(report, is_dev, facts),
     )
-    decision = _decision(header, context, report, settings, new_story=new_story, is_dev=is_dev)
+    write = replace(
+        write,
+        memory={
+            **write.memory,
+            "headlines": sorted(memory.headlines | headline_terms(title.terms, lead)),
+        },
+    )
+    decision = _decision(
+        header, context, report, salience, settings, new_story=new_story, is_dev=is_dev
+    )
     return StoryPlan(write, decision, new_story, is_dev, tuple(facts) if is_dev else ())
 
 
@@ -276,6 +300,7 @@ def _decision(
     header: Decision,
     context: StoryContext,
     report: NoveltyReport,
+    salience: Salience,
     settings: DetectionSettings,
     *,
     new_story: bool,
@@ -307,9 +332,14 @@ def _decision(
         novelty=NoveltyRecord.from_json(
             report.to_json(repeats_from=settings.sentence_match_threshold)
         ),
+        salience=SalienceRecord.from_json(salience.to_json()),
         thresholds={
             "sentence_match": settings.sentence_match_threshold,
             "quote_match": settings.quote_match_threshold,
             "min_novel_sentences": settings.min_novel_sentences,
+            "headline_novelty": settings.headline_novelty,
+            "headline_unseen": settings.headline_unseen,
+            "lead_sentences": settings.lead_sentences,
+            "lead_novel_sentences": settings.lead_novel_sentences,
         },
     )

@@ -86,6 +86,26 @@ class DetectionSettings(BaseModel):
     min_novel_sentences: int = Field(
         1, ge=1, description="novel informative sentences needed for a development"
     )
+    headline_novelty: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="IDF-weighted share of a headline's terms unused by the story's earlier "
+        "headlines and leads from which the headline is news (see monitor.stories.salience)",
+    )
+    headline_unseen: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="and the share the story never reported anywhere: a headline built from a "
+        "detail of earlier bodies retells earlier reporting",
+    )
+    lead_sentences: int = Field(
+        3, ge=1, description="first content sentences of an article that form its lead"
+    )
+    lead_novel_sentences: int = Field(
+        3, ge=1, description="novel lead sentences that make an article a development"
+    )
     max_facts: int = Field(8, ge=1, description="novel sentences kept as a development's facts")
     story_sentence_memory: int = Field(
         800, ge=50, description="most recent story sentences kept for novelty comparison"

@@ -1,0 +1,121 @@
+"""Whether the new facts of an article are the news it puts forward (pure).
+
+Almost every report from another outlet carries some name, number or quote its story has not
+seen (:func:`monitor.stories.novelty.assess` finds those sentences): a new name in paragraph nine
+is not news the reader lacks. An article joining a story is a *development* when what it leads
+with is new, by one of two rules:
+
+``headline``
+    its headline is new to the story: the IDF-weighted share of the headline's terms that none of
+    the story's earlier headlines and leads used is at least ``headline_novelty``; the share the
+    story never reported anywhere is at least ``headline_unseen`` (a headline built from a detail
+    of earlier bodies retells earlier reporting); the headline itself carries news (a name,
+    number, quotation or event verb the story never reported: "arrested", "resigns", "59 dead");
+    and the article has a novel sentence to quote;
+``lead``
+    each of its first ``lead_novel_sentences`` content sentences (up to ``lead_sentences``) is
+    novel: the article opens with what the story has not reported.
+
+Commentary (analysis, opinion, reviews, explainers, live-blog wrappers; see
+:mod:`monitor.stories.kind`) words its headline its own way, so for it only the lead rule counts.
+The first article of a story is always a development; placement decides that.
+
+:class:`Salience` records the figures and the rule that fired, for ``monitor explain``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.stories.kind import ArticleKind
+from monitor.stories.novelty import NoveltyReport, StoryMemory
+from monitor.stories.settings import DetectionSettings
+from monitor.text import SentenceFeatures, stem
+
+Weight = Callable[[str], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Salience:
+    """How new the article's headline and lead are, and which rule (if any) made it news."""
+
+    headline_novelty: float  # weighted share of headline terms new to earlier headlines/leads
+    headline_unseen: float  # weighted share of headline terms new to everything reported
+    headline_news: tuple[str, ...]  # names, numbers, quotes, event verbs new to the story
+    lead_novel: int  # novel sentences among the first ``lead_sentences``
+    novel: int  # novel sentences in the whole article
+    kind: ArticleKind
+    rule: str | None  # "headline", "lead" ("first report" set by placement); None: a report
+
+    @property
+    def is_development(self) -> bool:
+        return self.rule is not None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "headline_novelty": round(self.headline_novelty, 3),
+            "headline_unseen": round(self.headline_unseen, 3),
+            "headline_news": list(self.headline_news),
+            "lead_novel": self.lead_novel,
+            "novel": self.novel,
+            "kind": self.kind.kind,
+            "rule": self.rule,
+        }
+        if self.kind.marks:
+            out["kind_marks"] = list(self.kind.marks)
+        return out
+
+
+def headline_terms(title_terms: Iterable[str], lead: Iterable[frozenset[str]]) -> frozenset[str]:
+    """The terms an article contributes to its story's headline memory: headline and lead."""
+    out = set(title_terms)
+    for terms in lead:
+        out |= terms
+    return frozenset(out)
+
+
+def _new_share(terms: frozenset[str], known: frozenset[str], weight: Weight) -> float:
+    total = sum(weight(t) for t in terms)
+    if total <= 0:
+        return 0.0
+    return sum(weight(t) for t in terms if t not in known) / total
+
+
+def _headline_news(title: SentenceFeatures, memory: StoryMemory) -> tuple[str, ...]:
+    """The headline's names, numbers, quotes and event verbs the story never reported."""
+    known = memory.terms | memory.headlines
+    names = [e for e in title.entities - memory.entities if stem(e.split()[-1]) not in known]
+    numbers = [n for n in title.numbers - memory.numbers]
+    verbs = [v for v in title.event_verbs if v not in known]
+    return tuple(sorted(names) + sorted(numbers) + list(title.quotes) + sorted(verbs))
+
+
+def judge(
+    title: SentenceFeatures,
+    report: NoveltyReport,
+    memory: StoryMemory,
+    weight: Weight,
+    settings: DetectionSettings,
+    kind: ArticleKind,
+) -> Salience:
+    """Apply the rules of the module docstring to an article joining a story."""
+    title_terms = title.terms
+    news = _headline_news(title, memory)
+    novelty = _new_share(title_terms, memory.headlines, weight)
+    unseen = _new_share(title_terms, memory.headlines | memory.terms, weight)
+    lead_novel = sum(v.novel for v in report.verdicts[: settings.lead_sentences])
+    novel = sum(v.novel for v in report.verdicts)
+    rule: str | None = None
+    if (
+        kind.is_news
+        and news
+        and novel >= settings.min_novel_sentences
+        and novelty >= settings.headline_novelty
+        and unseen >= settings.headline_unseen
+    ):
+        rule = "headline"
+    elif lead_novel >= min(settings.lead_novel_sentences, settings.lead_sentences):
+        rule = "lead"
+    return Salience(novelty, unseen, news, lead_novel, novel, kind, rule)
