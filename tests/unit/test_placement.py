@@ -25,6 +25,7 @@ from monitor.stories.placement import (
     query_terms,
 )
 from monitor.stories.reading import Reading, reading_for
+from monitor.stories.salience import headline_terms
 from monitor.stories.settings import DetectionSettings
 
 SETTINGS = DetectionSettings()
@@ -99,6 +100,12 @@ def context(new: Article, earlier: Sequence[Article], *, story_of: int | None) -
         names = {
             "entities": sorted({e for f in features for e in f.entities}),
             "numbers": sorted({x for f in features for x in f.numbers}),
+            "headlines": sorted(
+                headline_terms(
+                    base.sentence(base.title).terms,
+                    [f.terms for f in features[: SETTINGS.lead_sentences]],
+                )
+            ),
         }
     choice = choose_story(vector, candidates, NOW, SETTINGS, own_story=new.revision_of is not None)
     query = query_terms(new, read, vector, SETTINGS)
@@ -154,15 +161,20 @@ def test_an_article_on_the_same_event_joins_the_story_and_repeats_its_developmen
     assert plan.write.sentences[0].position == len(reading_for(earlier, SETTINGS).sentences)
 
 
-def test_an_article_with_new_facts_in_the_story_is_a_development() -> None:
+def test_an_article_whose_headline_carries_new_facts_is_a_development() -> None:
     earlier = article(FERRY, "Night ferry to Island Caro suspended", n=0)
-    new = article(FERRY_NEWS, "Night ferry to Island Caro: repairs and an inquiry", n=1)
+    new = article(FERRY_NEWS, "Minister Lunvik orders inquiry after Island Caro ferry halt", n=1)
     plan = place(new, [earlier, new], story_of=0)
 
     assert not plan.new_story
     assert plan.write.story_id == STORY_ID
     assert plan.is_development
     assert plan.decision.outcome == "development"
+    salience = plan.decision.salience
+    assert salience is not None
+    assert salience.rule == "headline"
+    assert "lunvik" in salience.headline_news
+    assert salience.headline_novelty >= SETTINGS.headline_novelty
     assert any("4.2 million crowns" in s for s in plan.novel_sentences)
     assert any("Edda Lunvik" in s for s in plan.novel_sentences)
     assert not any(s.startswith("Inspectors found corrosion") for s in plan.novel_sentences)
@@ -172,6 +184,27 @@ def test_an_article_with_new_facts_in_the_story_is_a_development() -> None:
     seen = [s for s in novelty.sentences if not s.novel]
     assert seen
     assert all(s.matched_article_id == EARLIER_ID for s in seen)
+
+
+def test_new_facts_the_article_does_not_lead_with_make_a_report() -> None:
+    # The same new facts, under a headline that retells the story and after a lead that
+    # repeats it: the article is another report, its novel sentences recorded but not news.
+    earlier = article(FERRY, "Night ferry to Island Caro suspended", n=0)
+    new = article(FERRY_NEWS, "Island Caro night ferry stays suspended", n=1)
+    plan = place(new, [earlier, new], story_of=0)
+
+    assert not plan.new_story
+    assert not plan.is_development
+    assert plan.decision.outcome == "report"
+    assert plan.novel_sentences == ()
+    novelty = plan.decision.novelty
+    assert novelty is not None
+    assert any(s.novel and "Edda Lunvik" in s.text for s in novelty.sentences)
+    salience = plan.decision.salience
+    assert salience is not None
+    assert salience.rule is None
+    assert salience.lead_novel < SETTINGS.lead_novel_sentences
+    assert salience.headline_news == ()
 
 
 def test_a_new_version_stays_in_its_original_story_whatever_the_score() -> None:

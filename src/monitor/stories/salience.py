@@ -83,26 +83,34 @@ def _new_share(terms: frozenset[str], known: frozenset[str], weight: Weight) -> 
     return sum(weight(t) for t in terms if t not in known) / total
 
 
-def _headline_news(title: SentenceFeatures, memory: StoryMemory) -> tuple[str, ...]:
-    """The headline's names, numbers, quotes and event verbs the story never reported."""
-    known = memory.terms | memory.headlines
-    names = [e for e in title.entities - memory.entities if stem(e.split()[-1]) not in known]
-    numbers = [n for n in title.numbers - memory.numbers]
+def _headline_news(
+    title: SentenceFeatures, names: frozenset[str], memory: StoryMemory
+) -> tuple[str, ...]:
+    """The headline's names, numbers, quotes and event verbs the story never reported.
+
+    A headline in title case capitalises every word: a capitalised headline word counts as a
+    name only when the article's own sentences capitalise it too (``names``).
+    """
+    known = memory.headlines
+    found = [e for e in title.entities & names if stem(e.split()[-1]) not in known]
+    numbers = [n for n in title.numbers if not set(n.split()) <= known]
     verbs = [v for v in title.event_verbs if v not in known]
-    return tuple(sorted(names) + sorted(numbers) + list(title.quotes) + sorted(verbs))
+    return tuple(sorted(found) + sorted(numbers) + list(title.quotes) + sorted(verbs))
 
 
 def judge(
     title: SentenceFeatures,
+    names: frozenset[str],
     report: NoveltyReport,
     memory: StoryMemory,
     weight: Weight,
     settings: DetectionSettings,
     kind: ArticleKind,
 ) -> Salience:
-    """Apply the rules of the module docstring to an article joining a story."""
+    """Apply the rules of the module docstring to an article joining a story whose
+    sentences name ``names`` (their capitalised words)."""
     title_terms = title.terms
-    news = _headline_news(title, memory)
+    news = _headline_news(title, names, memory)
     novelty = _new_share(title_terms, memory.headlines, weight)
     unseen = _new_share(title_terms, memory.headlines | memory.terms, weight)
     lead_novel = sum(v.novel for v in report.verdicts[: settings.lead_sentences])
