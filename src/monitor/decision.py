@@ -181,7 +181,6 @@ class SalienceRecord:
     kind_marks: tuple[str, ...] = ()
     headline_novelty: float = 0.0
     headline_unseen: float = 0.0
-    headline_news: tuple[str, ...] = ()
     lead_novel: int = 0
     novel: int = 0
 
@@ -189,7 +188,6 @@ class SalienceRecord:
         out: dict[str, Any] = {
             "headline_novelty": self.headline_novelty,
             "headline_unseen": self.headline_unseen,
-            "headline_news": list(self.headline_news),
             "lead_novel": self.lead_novel,
             "novel": self.novel,
             "kind": self.kind,
@@ -207,7 +205,6 @@ class SalienceRecord:
             kind_marks=tuple(data.get("kind_marks", ())),
             headline_novelty=float(data.get("headline_novelty", 0.0)),
             headline_unseen=float(data.get("headline_unseen", 0.0)),
-            headline_news=tuple(data.get("headline_news", ())),
             lead_novel=int(data.get("lead_novel", 0)),
             novel=int(data.get("novel", 0)),
         )

@@ -81,8 +81,6 @@ _EVENT_VERBS_TEXT = """
     reject rejected rejects release released resign resigned rule ruled sign signed strike struck
     sue sued threaten threatened vote voted warn warned win won withdraw withdrew invite invited
     approve approved block blocked collide collided raid raided resume resumed suspend suspended
-    accuse accused accuses blame blamed blames seize seized admit admitted convict convicted
-    indict indicted plead pleaded evacuate evacuated expel expelled oust ousted sentenced
     """
 EVENT_VERBS = frozenset(_EVENT_VERBS_TEXT.split())
 

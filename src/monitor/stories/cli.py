@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.cli import echo, open_session
-from monitor.decision import NEW_KINDS, ClusterRecord, Decision
+from monitor.decision import NEW_KINDS, ClusterRecord, Decision, SalienceRecord
 from monitor.escaping import terminal_text
 from monitor.storage.tables import (
     AlertRow,
@@ -60,6 +60,7 @@ def stories_for_backtest(session: Session, since: datetime | None = None) -> lis
                         "duplicate_of": a.duplicate_of_id,
                         "development_id": a.development_id,
                         "is_development": a.is_development,
+                        "kind": ((a.decision or {}).get("salience") or {}).get("kind"),
                     }
                     for a in articles
                 ],
@@ -105,7 +106,8 @@ def stories(
         for a in s["articles"]:
             tag = "dup" if a["duplicate_of"] else ("dev" if a["is_development"] else "report")
             source, title = terminal_text(a["source"]), terminal_text(a["title"][:90])
-            echo(f"  [{tag:6}] {a['id']} {source}: {title}")
+            kind = f" ({a['kind']})" if a["kind"] not in (None, "news") else ""
+            echo(f"  [{tag:6}] {a['id']} {source}: {title}{kind}")
 
 
 def _find_article(session: Session, ident: str) -> ArticleRow | None:
@@ -183,6 +185,8 @@ def _explain_placement(record: Decision) -> None:
             f"= {c.score} ({c.gap_hours} h since last article)"
         )
     echo(f"thresholds: {record.thresholds}")
+    if record.salience is not None:
+        _explain_salience(record.salience)
     match_at = (record.thresholds or {}).get("sentence_match", 0.5)
     for s in record.novelty.sentences if record.novelty is not None else ():
         mark = "NEW " if s.novel else "seen" if s.similarity >= match_at else "    "
@@ -246,3 +250,20 @@ def register(app: typer.Typer) -> None:
     app.command("stories")(stories)
     app.command("explain")(explain)
     app.add_typer(eval_app, name="eval")
+
+
+def _explain_salience(s: SalienceRecord) -> None:
+    """Why the article was or was not news: headline and lead (see monitor.stories.salience)."""
+    kind = s.kind + (f" ({'; '.join(s.kind_marks)})" if s.kind_marks else "")
+    echo(f"kind: {kind}")
+    echo(
+        f"headline: {s.headline_novelty} of its weight new to the story's headlines and leads, "
+        f"{s.headline_unseen} never reported"
+    )
+    echo(f"lead: {s.lead_novel} novel opening sentence(s); {s.novel} novel in all")
+    verdict = {
+        "first report": "development: the first report of a new story",
+        "headline": "development: its headline says what the story had not reported",
+        "lead": "development: it opens with sentences the story had not reported",
+    }.get(s.rule or "", "report: it does not lead with news the story lacks")
+    echo(f"salience: {verdict}")

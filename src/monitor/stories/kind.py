@@ -59,7 +59,9 @@ _SECTIONS = {
     "live-news": "live",
 }
 
-_SLUG_SUFFIX = re.compile(r"-(review|reviewed|explained|explainer|analysis|live-updates)(?:\.\w+)?$")
+_SLUG_SUFFIX = re.compile(
+    r"-(review|reviewed|explained|explainer|analysis|live-updates)(?:\.\w+)?$"
+)
 _SLUG_KIND = {
     "review": "review",
     "reviewed": "review",

@@ -191,8 +191,7 @@ def decide(
     report = assess(sentences, memory, weight, settings, features=read.sentence)
     title = read.sentence(article.title)
     kind = classify(article.canonical_url or article.url, article.title)
-    names = frozenset(e for s in sentences for e in read.sentence(s).entities)
-    salience = judge(title, names, report, memory, weight, settings, kind)
+    salience = judge(title, report, memory, weight, settings, kind)
     new_story = best is None
     if new_story:
         salience = replace(salience, rule="first report")

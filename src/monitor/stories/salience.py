@@ -9,9 +9,7 @@ with is new, by one of two rules:
     its headline is new to the story: the IDF-weighted share of the headline's terms that none of
     the story's earlier headlines and leads used is at least ``headline_novelty``; the share the
     story never reported anywhere is at least ``headline_unseen`` (a headline built from a detail
-    of earlier bodies retells earlier reporting); the headline itself carries news (a name,
-    number, quotation or event verb the story never reported: "arrested", "resigns", "59 dead");
-    and the article has a novel sentence to quote;
+    of earlier bodies retells earlier reporting); and the article has a novel sentence to quote;
 ``lead``
     each of its first ``lead_novel_sentences`` content sentences (up to ``lead_sentences``) is
     novel: the article opens with what the story has not reported.
@@ -32,7 +30,7 @@ from typing import Any
 from monitor.stories.kind import ArticleKind
 from monitor.stories.novelty import NoveltyReport, StoryMemory
 from monitor.stories.settings import DetectionSettings
-from monitor.text import SentenceFeatures, stem
+from monitor.text import SentenceFeatures
 
 Weight = Callable[[str], float]
 
@@ -43,7 +41,6 @@ class Salience:
 
     headline_novelty: float  # weighted share of headline terms new to earlier headlines/leads
     headline_unseen: float  # weighted share of headline terms new to everything reported
-    headline_news: tuple[str, ...]  # names, numbers, quotes, event verbs new to the story
     lead_novel: int  # novel sentences among the first ``lead_sentences``
     novel: int  # novel sentences in the whole article
     kind: ArticleKind
@@ -57,7 +54,6 @@ class Salience:
         out: dict[str, Any] = {
             "headline_novelty": round(self.headline_novelty, 3),
             "headline_unseen": round(self.headline_unseen, 3),
-            "headline_news": list(self.headline_news),
             "lead_novel": self.lead_novel,
             "novel": self.novel,
             "kind": self.kind.kind,
@@ -83,34 +79,16 @@ def _new_share(terms: frozenset[str], known: frozenset[str], weight: Weight) -> 
     return sum(weight(t) for t in terms if t not in known) / total
 
 
-def _headline_news(
-    title: SentenceFeatures, names: frozenset[str], memory: StoryMemory
-) -> tuple[str, ...]:
-    """The headline's names, numbers, quotes and event verbs the story never reported.
-
-    A headline in title case capitalises every word: a capitalised headline word counts as a
-    name only when the article's own sentences capitalise it too (``names``).
-    """
-    known = memory.headlines
-    found = [e for e in title.entities & names if stem(e.split()[-1]) not in known]
-    numbers = [n for n in title.numbers if not set(n.split()) <= known]
-    verbs = [v for v in title.event_verbs if v not in known]
-    return tuple(sorted(found) + sorted(numbers) + list(title.quotes) + sorted(verbs))
-
-
 def judge(
     title: SentenceFeatures,
-    names: frozenset[str],
     report: NoveltyReport,
     memory: StoryMemory,
     weight: Weight,
     settings: DetectionSettings,
     kind: ArticleKind,
 ) -> Salience:
-    """Apply the rules of the module docstring to an article joining a story whose
-    sentences name ``names`` (their capitalised words)."""
+    """Apply the rules of the module docstring to an article joining a story."""
     title_terms = title.terms
-    news = _headline_news(title, names, memory)
     novelty = _new_share(title_terms, memory.headlines, weight)
     unseen = _new_share(title_terms, memory.headlines | memory.terms, weight)
     lead_novel = sum(v.novel for v in report.verdicts[: settings.lead_sentences])
@@ -118,7 +96,6 @@ def judge(
     rule: str | None = None
     if (
         kind.is_news
-        and news
         and novel >= settings.min_novel_sentences
         and novelty >= settings.headline_novelty
         and unseen >= settings.headline_unseen
@@ -126,4 +103,4 @@ def judge(
         rule = "headline"
     elif lead_novel >= min(settings.lead_novel_sentences, settings.lead_sentences):
         rule = "lead"
-    return Salience(novelty, unseen, news, lead_novel, novel, kind, rule)
+    return Salience(novelty, unseen, lead_novel, novel, kind, rule)
