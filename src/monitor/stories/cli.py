@@ -265,5 +265,6 @@ def _explain_salience(s: SalienceRecord) -> None:
         "first report": "development: the first report of a new story",
         "headline": "development: its headline says what the story had not reported",
         "lead": "development: it opens with sentences the story had not reported",
+        "update": "development: the outlet's update adds sentences the story had not reported",
     }.get(s.rule or "", "report: it does not lead with news the story lacks")
     echo(f"salience: {verdict}")

@@ -191,7 +191,9 @@ def decide(
     report = assess(sentences, memory, weight, settings, features=read.sentence)
     title = read.sentence(article.title)
     kind = classify(article.canonical_url or article.url, article.title)
-    salience = judge(title, report, memory, weight, settings, kind)
+    salience = judge(
+        title, report, memory, weight, settings, kind, update=article.revision_of is not None
+    )
     new_story = best is None
     if new_story:
         salience = replace(salience, rule="first report")

@@ -12,7 +12,11 @@ with is new, by one of two rules:
     of earlier bodies retells earlier reporting); and the article has a novel sentence to quote;
 ``lead``
     each of its first ``lead_novel_sentences`` content sentences (up to ``lead_sentences``) is
-    novel: the article opens with what the story has not reported.
+    novel: the article opens with what the story has not reported;
+``update``
+    it is an outlet's update of an article already read (its feed marked it updated) and has
+    ``min_novel_sentences`` novel sentences: the outlet itself put the addition forward, wherever
+    in the page it added the paragraph.
 
 Commentary (analysis, opinion, reviews, explainers, live-blog wrappers; see
 :mod:`monitor.stories.kind`) words its headline its own way, so for it only the lead rule counts.
@@ -44,7 +48,7 @@ class Salience:
     lead_novel: int  # novel sentences among the first ``lead_sentences``
     novel: int  # novel sentences in the whole article
     kind: ArticleKind
-    rule: str | None  # "headline", "lead" ("first report" set by placement); None: a report
+    rule: str | None  # "headline", "lead", "update" ("first report" set by placement); None: report
 
     @property
     def is_development(self) -> bool:
@@ -86,6 +90,8 @@ def judge(
     weight: Weight,
     settings: DetectionSettings,
     kind: ArticleKind,
+    *,
+    update: bool = False,
 ) -> Salience:
     """Apply the rules of the module docstring to an article joining a story."""
     title_terms = title.terms
@@ -103,4 +109,6 @@ def judge(
         rule = "headline"
     elif lead_novel >= min(settings.lead_novel_sentences, settings.lead_sentences):
         rule = "lead"
+    elif update and report.is_development:
+        rule = "update"
     return Salience(novelty, unseen, lead_novel, novel, kind, rule)

@@ -1,0 +1,143 @@
+"""Headline and lead salience, and the article kinds that change it (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.decision import Decision, SalienceRecord
+from monitor.stories.kind import ArticleKind, classify
+from monitor.stories.novelty import StoryMemory, assess
+from monitor.stories.salience import headline_terms, judge
+from monitor.stories.settings import DetectionSettings
+from monitor.text import sentence_features
+
+SETTINGS = DetectionSettings()
+
+EARLIER_TITLE = "Glenmoor council closes the Ashby road bridge after a crack is found"
+EARLIER = [
+    "The Glenmoor council closed the Ashby road bridge on Tuesday after engineers found a crack.",
+    "Engineers said the crack ran along a support beam under the eastern lane.",
+    "Buses between Ashby and Glenmoor will take the ring road while the bridge is shut.",
+    "Council leader Irma Salo said the closure would last at least a fortnight.",
+]
+
+
+def _memory() -> StoryMemory:
+    feats = [sentence_features(s) for s in EARLIER]
+    lead = [f.terms for f in feats[: SETTINGS.lead_sentences]]
+    memory = StoryMemory().remember(1, feats, development_id=1, cap=100)
+    heads = headline_terms(sentence_features(EARLIER_TITLE).terms, lead)
+    return StoryMemory.restore(memory.sentences, memory.entities, memory.numbers, headlines=heads)
+
+
+def _judge(title: str, sentences: list[str], kind: ArticleKind | None = None, update: bool = False):
+    memory = _memory()
+    report = assess(sentences, memory, lambda _t: 1.0, SETTINGS)
+    return judge(
+        sentence_features(title),
+        report,
+        memory,
+        lambda _t: 1.0,
+        SETTINGS,
+        kind or ArticleKind(),
+        update=update,
+    )
+
+
+REPEATED_LEAD = EARLIER[:2]
+NEW_DETAIL = "A Dunmore contractor, Kessel Works, was paid 48,000 pounds to inspect it in 2019."
+
+
+def test_a_rewritten_headline_over_a_repeated_lead_is_a_report() -> None:
+    s = _judge(
+        "Ashby road bridge closed by Glenmoor council over crack", [*REPEATED_LEAD, NEW_DETAIL]
+    )
+
+    assert s.rule is None
+    assert not s.is_development
+    assert s.headline_novelty < SETTINGS.headline_novelty
+    assert s.novel == 1  # the buried detail is novel, but not what the article puts forward
+
+
+def test_a_headline_the_story_has_not_carried_makes_a_development() -> None:
+    s = _judge("Kessel Works paid to inspect Ashby bridge in 2019 missed warning", [NEW_DETAIL])
+
+    assert s.rule == "headline"
+    assert s.headline_novelty >= SETTINGS.headline_novelty
+    assert s.headline_unseen >= SETTINGS.headline_unseen
+
+
+def test_a_headline_built_from_an_earlier_body_detail_is_not_news() -> None:
+    # Every headline word is in the story already, only not in its headlines and leads.
+    s = _judge("Closure to last a fortnight, council leader Irma Salo says", [NEW_DETAIL])
+
+    assert s.headline_unseen < SETTINGS.headline_unseen
+    assert s.rule is None
+
+
+def test_a_lead_of_new_sentences_makes_a_development_whatever_the_headline() -> None:
+    lead = [
+        "Police in Glenmoor arrested two men on Thursday over the theft of bridge sensors.",
+        "The sensors, worth 12,000 pounds, were taken from the Ashby crossing last week.",
+        "Detective Anna Berg said the men would appear before magistrates in Dunmore.",
+    ]
+    s = _judge(EARLIER_TITLE, lead)
+
+    assert s.headline_novelty == 0.0
+    assert s.lead_novel == 3
+    assert s.rule == "lead"
+
+
+def test_commentary_needs_its_lead_not_its_headline() -> None:
+    opinion = classify("https://paper.example/opinion/2026/bridges", "Our bridges are crumbling")
+    s = _judge(
+        "Kessel Works paid to inspect Ashby bridge in 2019 missed warning", [NEW_DETAIL], opinion
+    )
+
+    assert opinion.kind == "opinion"
+    assert s.headline_novelty >= SETTINGS.headline_novelty
+    assert s.rule is None
+
+
+def test_an_outlets_update_with_a_new_paragraph_is_a_development() -> None:
+    s = _judge(EARLIER_TITLE, [*REPEATED_LEAD, NEW_DETAIL], update=True)
+
+    assert s.rule == "update"
+    assert _judge(EARLIER_TITLE, REPEATED_LEAD, update=True).rule is None
+
+
+@pytest.mark.parametrize(
+    ("url", "title", "page_types", "kind"),
+    [
+        ("https://a.example/news/world/123-ferry-strike", "Ferry strike called off", (), "news"),
+        ("https://a.example/commentisfree/2026/x", "We deserve better ferries", (), "opinion"),
+        ("https://a.example/culture/halftime-show-review", "A flashy medley", (), "review"),
+        ("https://a.example/tech/x", "Every new feature explained", (), "explainer"),
+        ("https://a.example/a", "The singer's halftime show, reviewed", (), "review"),
+        ("https://a.example/a", "Analysis: why the talks stalled", (), "analysis"),
+        ("https://a.example/a", "Ferry strike: what we know so far", (), "explainer"),
+        ("https://a.example/a", "Talks in Istanbul", ("LiveBlogPosting",), "live"),
+        ("https://a.example/a", "Talks", ("OpinionNewsArticle", "NewsArticle"), "opinion"),
+        # A section word as the article's own slug is not a section.
+        ("https://a.example/live", "Live music returns to Tarrow", (), "news"),
+    ],
+)
+def test_article_kinds_by_their_marks(
+    url: str, title: str, page_types: tuple[str, ...], kind: str
+) -> None:
+    found = classify(url, title, page_types)
+
+    assert found.kind == kind
+    assert bool(found.marks) == (kind != "news")
+
+
+def test_the_salience_record_round_trips_in_the_decision() -> None:
+    s = _judge("Kessel Works paid to inspect Ashby bridge in 2019 missed warning", [NEW_DETAIL])
+    record = Decision(outcome="development", salience=SalienceRecord.from_json(s.to_json()))
+
+    again = Decision.from_json(record.to_json())
+
+    assert again.salience == record.salience
+    assert again.salience is not None
+    assert again.salience.rule == "headline"
+    assert Decision.from_json({"outcome": "report"}).salience is None  # older records
