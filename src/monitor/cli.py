@@ -120,12 +120,12 @@ def validated_config(given: Path | None, settings: Settings) -> Path:
     """The config file, read and validated as a cycle will use it, channels' secrets included;
     a :class:`ConfigError` (exit 2, one message) otherwise. Run before Prefect is imported."""
     from monitor.alerts.channels import channel_problems
-    from monitor.config import config_path, load_config
+    from monitor.config import config_path, load_config, settings_problems
 
     warn_unknown_settings()
     path = config_path(given, settings)
     loaded = load_config(path)
-    problems = channel_problems(loaded.channels, settings)
+    problems = settings_problems(loaded, settings) + channel_problems(loaded.channels, settings)
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return path

@@ -314,6 +314,19 @@ class MonitorConfig(BaseModel):
         return [c for c in self.channels if c.name in wanted]
 
 
+def settings_problems(config: MonitorConfig, settings: Settings) -> list[str]:
+    """What the config asks that the settings cannot give (each a sentence for the user)."""
+    cap = settings.detection.max_facts
+    return [
+        f"topic {t.name!r}: min_new_facts {t.min_new_facts} exceeds "
+        f"MONITOR_DETECTION__MAX_FACTS {cap} (a development keeps at most {cap} facts, so the "
+        "topic would never alert on a later development); lower min_new_facts or raise "
+        "MONITOR_DETECTION__MAX_FACTS"
+        for t in config.topics
+        if t.min_new_facts > cap
+    ]
+
+
 def _format_validation_error(origin: str, exc: ValidationError) -> str:
     lines = [f"{origin}: {exc.error_count()} invalid field(s)"]
     for err in exc.errors():

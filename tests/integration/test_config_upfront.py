@@ -174,6 +174,8 @@ CONFIG_ERRORS = {
     "recipient": HEAD
     + 'channels:\n  - {type: email, name: d, to: ["a@example.org\\r\\nBcc: x"]}\n',  # CR LF
     "secret": HEAD + "channels:\n  - {type: apprise, name: chat, url_secret: chat_url}\n",
+    # More facts than a development keeps (MONITOR_DETECTION__MAX_FACTS, 8): never alerts again.
+    "min_new_facts": HEAD.replace("query: strike}", "query: strike, min_new_facts: 12}"),
 }
 
 
@@ -288,3 +290,17 @@ def test_every_documented_setting_is_known() -> None:
 
     example = Path(__file__).resolve().parents[2] / ".env.example"
     assert unknown_settings({}, example) == []
+
+
+def test_min_new_facts_above_what_a_development_keeps_is_refused_until_settings_allow_it(
+    tmp_path: Path,
+) -> None:
+    from monitor.config import Settings, settings_problems
+
+    config = load_config(_write(tmp_path, CONFIG_ERRORS["min_new_facts"]))
+
+    problems = settings_problems(config, Settings(_env_file=None))
+    assert len(problems) == 1
+    assert "'Strike'" in problems[0]
+    assert "MONITOR_DETECTION__MAX_FACTS 8" in problems[0]
+    assert settings_problems(config, Settings(_env_file=None, detection={"max_facts": 12})) == []

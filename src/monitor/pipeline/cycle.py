@@ -37,7 +37,8 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due
-from monitor.config import MonitorConfig, Settings
+from monitor.config import MonitorConfig, Settings, settings_problems
+from monitor.errors import ConfigError
 from monitor.extract_pool import Extractor, PageExtractor
 from monitor.fetch import FetchBudget, FetchPolicy
 from monitor.models import Article, ExtractedPage, SourceError
@@ -372,6 +373,9 @@ def compose(
     parse them; otherwise only once the poll found pages to fetch (the feeds are then parsed in
     this process), so that a cycle with nothing new starts no process at all.
     """
+    problems = settings_problems(config, settings)
+    if problems:
+        raise ConfigError("; ".join(problems))
     started = datetime.now(UTC)
     clock = _StageClock()
     tally = _Tally()
