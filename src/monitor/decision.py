@@ -183,6 +183,7 @@ class SalienceRecord:
     headline_unseen: float = 0.0
     lead_novel: int = 0
     novel: int = 0
+    sentences: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -190,6 +191,7 @@ class SalienceRecord:
             "headline_unseen": self.headline_unseen,
             "lead_novel": self.lead_novel,
             "novel": self.novel,
+            "sentences": self.sentences,
             "kind": self.kind,
             "rule": self.rule,
         }
@@ -207,6 +209,7 @@ class SalienceRecord:
             headline_unseen=float(data.get("headline_unseen", 0.0)),
             lead_novel=int(data.get("lead_novel", 0)),
             novel=int(data.get("novel", 0)),
+            sentences=int(data.get("sentences", 0)),
         )
 
 

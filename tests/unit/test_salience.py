@@ -88,6 +88,31 @@ def test_a_lead_of_new_sentences_makes_a_development_whatever_the_headline() -> 
     assert s.rule == "lead"
 
 
+SEVERAL = [
+    "Council leader Irma Salo said on Friday the bridge would reopen to buses within a week.",
+    "Kessel Works of Dunmore will brace the cracked beam with 14 steel collars.",
+    "The repair is expected to cost 310,000 pounds, paid from the Tarrow roads fund.",
+    "Lorries above 7.5 tonnes will stay on the ring road until a survey in March.",
+    "Residents of Ashby Row asked the Glenmoor council for a footbridge during the works.",
+]
+
+
+def test_several_new_facts_behind_a_new_lead_sentence_make_a_development() -> None:
+    # A headline partly new (2 of 8 terms: not enough alone), a lead opening with the known
+    # closure, then four new facts.
+    title = "Glenmoor council bridge on Ashby road to reopen for lorries next week"
+    body = [EARLIER[0], *SEVERAL[1:]]
+    s = _judge(title, body)
+
+    assert SETTINGS.headline_novelty * 2 / 3 <= s.headline_novelty < SETTINGS.headline_novelty
+    assert 1 <= s.lead_novel < SETTINGS.lead_novel_sentences
+    assert s.novel >= SETTINGS.several_new_facts
+    assert s.rule == "facts"
+    # Fewer new facts, or the same facts under the story's own headline: a report.
+    assert _judge(title, body[:3]).rule is None
+    assert _judge("Ashby road bridge closed by Glenmoor council over crack", body).rule is None
+
+
 def test_commentary_needs_its_lead_not_its_headline() -> None:
     opinion = classify("https://paper.example/opinion/2026/bridges", "Our bridges are crumbling")
     s = _judge(
@@ -141,3 +166,17 @@ def test_the_salience_record_round_trips_in_the_decision() -> None:
     assert again.salience is not None
     assert again.salience.rule == "headline"
     assert Decision.from_json({"outcome": "report"}).salience is None  # older records
+
+
+def test_a_headline_printed_again_above_the_text_is_not_the_lead() -> None:
+    lead = [
+        "Police in Glenmoor arrested two men on Thursday over the theft of bridge sensors.",
+        "The sensors, worth 12,000 pounds, were taken from the Ashby crossing last week.",
+        "Detective Anna Berg said the men would appear before magistrates in Dunmore.",
+    ]
+    title = "Two held over Ashby bridge sensor theft"
+
+    kept = _judge(title, [title, *lead])
+    assert kept.lead_novel == 3
+    # A sentence that is not the headline does take a lead place.
+    assert _judge(title, [EARLIER[1], *lead]).lead_novel == 2

@@ -106,7 +106,7 @@ def stories(
         for a in s["articles"]:
             tag = "dup" if a["duplicate_of"] else ("dev" if a["is_development"] else "report")
             source, title = terminal_text(a["source"]), terminal_text(a["title"][:90])
-            kind = f" ({a['kind']})" if a["kind"] not in (None, "news") else ""
+            kind = f" ({terminal_text(a['kind'])})" if a["kind"] not in (None, "news") else ""
             echo(f"  [{tag:6}] {a['id']} {source}: {title}{kind}")
 
 
@@ -255,16 +255,18 @@ def register(app: typer.Typer) -> None:
 def _explain_salience(s: SalienceRecord) -> None:
     """Why the article was or was not news: headline and lead (see monitor.stories.salience)."""
     kind = s.kind + (f" ({'; '.join(s.kind_marks)})" if s.kind_marks else "")
-    echo(f"kind: {kind}")
+    echo(f"kind: {terminal_text(kind)}")
     echo(
         f"headline: {s.headline_novelty} of its weight new to the story's headlines and leads, "
         f"{s.headline_unseen} never reported"
     )
-    echo(f"lead: {s.lead_novel} novel opening sentence(s); {s.novel} novel in all")
+    echo(f"lead: {s.lead_novel} novel opening sentence(s); {s.novel} of {s.sentences} novel in all")
     verdict = {
         "first report": "development: the first report of a new story",
         "headline": "development: its headline says what the story had not reported",
         "lead": "development: it opens with sentences the story had not reported",
+        "facts": "development: several new facts, with a new lead sentence and a partly new "
+        "headline",
         "update": "development: the outlet's update adds sentences the story had not reported",
     }.get(s.rule or "", "report: it does not lead with news the story lacks")
     echo(f"salience: {verdict}")

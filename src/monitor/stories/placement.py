@@ -343,5 +343,6 @@ def _decision(
             "headline_unseen": settings.headline_unseen,
             "lead_sentences": settings.lead_sentences,
             "lead_novel_sentences": settings.lead_novel_sentences,
+            "several_new_facts": settings.several_new_facts,
         },
     )

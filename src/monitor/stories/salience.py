@@ -3,7 +3,7 @@
 Almost every report from another outlet carries some name, number or quote its story has not
 seen (:func:`monitor.stories.novelty.assess` finds those sentences): a new name in paragraph nine
 is not news the reader lacks. An article joining a story is a *development* when what it leads
-with is new, by one of two rules:
+with is new, by one of four rules, tried in this order:
 
 ``headline``
     its headline is new to the story: the IDF-weighted share of the headline's terms that none of
@@ -12,14 +12,20 @@ with is new, by one of two rules:
     of earlier bodies retells earlier reporting); and the article has a novel sentence to quote;
 ``lead``
     each of its first ``lead_novel_sentences`` content sentences (up to ``lead_sentences``) is
-    novel: the article opens with what the story has not reported;
+    novel: the article opens with what the story has not reported (a line repeating the
+    headline above the text is not part of the lead);
+``facts``
+    it brings several new facts — at least ``several_new_facts`` novel sentences — and leads
+    towards them: one of its lead sentences is novel and its headline is at least two thirds
+    as new as the headline rule asks;
 ``update``
     it is an outlet's update of an article already read (its feed marked it updated) and has
     ``min_novel_sentences`` novel sentences: the outlet itself put the addition forward, wherever
     in the page it added the paragraph.
 
 Commentary (analysis, opinion, reviews, explainers, live-blog wrappers; see
-:mod:`monitor.stories.kind`) words its headline its own way, so for it only the lead rule counts.
+:mod:`monitor.stories.kind`) words its headline its own way and brings its own names and
+figures, so for it only the lead rule counts.
 The first article of a story is always a development; placement decides that.
 
 :class:`Salience` records the figures and the rule that fired, for ``monitor explain``.
@@ -34,7 +40,7 @@ from typing import Any
 from monitor.stories.kind import ArticleKind
 from monitor.stories.novelty import NoveltyReport, StoryMemory
 from monitor.stories.settings import DetectionSettings
-from monitor.text import SentenceFeatures
+from monitor.text import SentenceFeatures, content_terms
 
 Weight = Callable[[str], float]
 
@@ -47,8 +53,9 @@ class Salience:
     headline_unseen: float  # weighted share of headline terms new to everything reported
     lead_novel: int  # novel sentences among the first ``lead_sentences``
     novel: int  # novel sentences in the whole article
+    sentences: int  # content sentences in the whole article
     kind: ArticleKind
-    rule: str | None  # "headline", "lead", "update" ("first report" set by placement); None: report
+    rule: str | None  # "headline", "lead", "facts", "update" (or placement's "first report")
 
     @property
     def is_development(self) -> bool:
@@ -60,6 +67,7 @@ class Salience:
             "headline_unseen": round(self.headline_unseen, 3),
             "lead_novel": self.lead_novel,
             "novel": self.novel,
+            "sentences": self.sentences,
             "kind": self.kind.kind,
             "rule": self.rule,
         }
@@ -83,6 +91,12 @@ def _new_share(terms: frozenset[str], known: frozenset[str], weight: Weight) -> 
     return sum(weight(t) for t in terms if t not in known) / total
 
 
+def _repeats_headline(sentence: str, title: SentenceFeatures) -> bool:
+    """A page that prints its headline again above the text: that line is not the lead."""
+    terms = content_terms(sentence)
+    return bool(terms) and sum(t in title.terms for t in terms) >= 0.8 * len(terms)
+
+
 def judge(
     title: SentenceFeatures,
     report: NoveltyReport,
@@ -97,7 +111,8 @@ def judge(
     title_terms = title.terms
     novelty = _new_share(title_terms, memory.headlines, weight)
     unseen = _new_share(title_terms, memory.headlines | memory.terms, weight)
-    lead_novel = sum(v.novel for v in report.verdicts[: settings.lead_sentences])
+    body = [v for v in report.verdicts if not _repeats_headline(v.text, title)]
+    lead_novel = sum(v.novel for v in body[: settings.lead_sentences])
     novel = sum(v.novel for v in report.verdicts)
     rule: str | None = None
     if (
@@ -109,6 +124,13 @@ def judge(
         rule = "headline"
     elif lead_novel >= min(settings.lead_novel_sentences, settings.lead_sentences):
         rule = "lead"
+    elif (
+        kind.is_news
+        and novel >= settings.several_new_facts
+        and lead_novel >= 1
+        and novelty >= settings.headline_novelty * 2 / 3
+    ):
+        rule = "facts"
     elif update and report.is_development:
         rule = "update"
-    return Salience(novelty, unseen, lead_novel, novel, kind, rule)
+    return Salience(novelty, unseen, lead_novel, novel, len(report.verdicts), kind, rule)

@@ -106,6 +106,12 @@ class DetectionSettings(BaseModel):
     lead_novel_sentences: int = Field(
         3, ge=1, description="novel lead sentences that make an article a development"
     )
+    several_new_facts: int = Field(
+        4,
+        ge=1,
+        description="novel sentences that make a development of an article with a novel lead "
+        "sentence and a partly new headline (several new facts)",
+    )
     max_facts: int = Field(8, ge=1, description="novel sentences kept as a development's facts")
     story_sentence_memory: int = Field(
         800, ge=50, description="most recent story sentences kept for novelty comparison"
