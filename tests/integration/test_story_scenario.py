@@ -110,7 +110,7 @@ def test_stories_and_explain_commands_show_the_decisions(
     import typer
     from typer.testing import CliRunner
 
-    from monitor.stories.cli import register
+    from monitor.cli.stories import register
 
     _ingest(sessions, _article("01_first_report.txt", "harbour-gazette.test", 0))
     _ingest(sessions, _article("02_follow_up.txt", "straits-daily.test", 26))
@@ -222,7 +222,7 @@ def test_a_topic_with_min_new_facts_hears_of_small_developments_only_from_the_fi
     import typer
     from typer.testing import CliRunner
 
-    from monitor.stories.cli import register
+    from monitor.cli.stories import register
 
     monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
     app = typer.Typer()
