@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 from monitor.cli import app
 from monitor.cli.stories import register as register_stories
 from monitor.config import parse_config
+from monitor.detection_settings import DetectionSettings
 from monitor.errors import ConfigError
 from monitor.models import Article
 from monitor.pipeline.detect import detect
 from monitor.pipeline.report import CycleReport, save_report
 from monitor.storage.db import head_revisions, session_factory
 from monitor.storage.tables import SourceRow
-from monitor.stories.settings import DetectionSettings
 from tests.support.articles import article
 from tests.support.cli import stage_app
 

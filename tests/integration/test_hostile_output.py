@@ -17,17 +17,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from monitor.alert_settings import DeliverySettings
 from monitor.alerts.outbox import deliver_due, enqueue
-from monitor.alerts.settings import DeliverySettings
 from monitor.cli import app
 from monitor.config import MonitorConfig, Settings, SmtpSettings, parse_config
+from monitor.detection_settings import DetectionSettings
 from monitor.inbound import clean_text
 from monitor.models import SourceError, SourceErrorKind
 from monitor.pipeline.detect import detect
 from monitor.pipeline.report import CycleReport, save_report, to_text
 from monitor.storage.db import session_factory
 from monitor.storage.tables import SourceRow
-from monitor.stories.settings import DetectionSettings
 from tests.support.alerts import add_alert
 from tests.support.articles import article
 from tests.support.chat_proxy import ChatServiceProxy

@@ -24,8 +24,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from monitor.alert_settings import DeliverySettings
 from monitor.alerts.outbox import deliver_due, enqueue
-from monitor.alerts.settings import DeliverySettings
 from monitor.check import check_sources
 from monitor.cli import app
 from monitor.config import Settings, parse_config

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.dedup import exact_containment
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.storage.tables import ArticleRow, DevelopmentReportRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest
-from monitor.stories.settings import DetectionSettings
 from tests.support.articles import article
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.decision import ClusterRecord, Decision, NoveltyRecord, StoryCandidate
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import (
@@ -38,7 +39,6 @@ from monitor.stories.cluster import (
 )
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.reading import Reading
-from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
 
 

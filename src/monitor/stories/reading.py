@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.dedup import Fingerprint, fingerprint_cleaned
+from monitor.detection_settings import DetectionSettings
 from monitor.stories.cluster import term_counts
-from monitor.stories.settings import DetectionSettings
 from monitor.text import SentenceFeatures, content_sentences, sentence_features, with_title_fallback
 
 SettingsKey = tuple[int, int, float, float]
