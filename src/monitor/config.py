@@ -35,13 +35,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor import DEFAULT_USER_AGENT
 from monitor.alert_settings import ChannelConfig, DeliverySettings, TopicDelivery
 from monitor.detection_settings import DetectionSettings
 from monitor.errors import ConfigError
 from monitor.models import Fallbacks
 from monitor.targets import check_http_url
-
-DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
 
 
 class HttpSettings(BaseModel):
