@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.config import parse_config
 from monitor.demo.synthetic import synthetic_stream
+from monitor.detection_settings import DetectionSettings
 from monitor.pipeline.detect import detect
 from monitor.storage.db import make_engine, session_factory, upgrade
 from monitor.storage.retention import database_size, prune_archive, vacuum
-from monitor.stories.settings import DetectionSettings
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
 

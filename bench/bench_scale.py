@@ -30,11 +30,11 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.db import make_engine, upgrade
 from monitor.stories import ingest as ingest_mod
-from monitor.stories.settings import DetectionSettings
 
 RATE_PER_DAY = 2000
 ARTICLES_PER_STORY = 5

@@ -21,12 +21,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from monitor.detection_settings import DetectionSettings
 from monitor.evaluation import fact_quoted
 from monitor.models import Article
 from monitor.storage.db import make_engine, upgrade
 from monitor.storage.tables import ArticleRow, DevelopmentReportRow
 from monitor.stories.ingest import IngestResult, ingest
-from monitor.stories.settings import DetectionSettings
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "scenarios" / "istanbul-talks"
 

@@ -5,3 +5,6 @@ top-level ``flows`` package, schedules in ``deploy/``.
 """
 
 __version__ = "0.1.0"
+
+# Sent as User-Agent unless MONITOR_USER_AGENT says otherwise (config.py and fetch.py).
+DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"

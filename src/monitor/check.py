@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from monitor.config import MonitorConfig, Settings
 from monitor.fetch import FetchPolicy, make_client
-from monitor.pipeline.collect import poll_feeds
+from monitor.pipeline.collect import fetch_policy, poll_feeds
 from monitor.pipeline.sources import FeedPoll, SourceState
 from monitor.storage.db import current_revision, head_revisions, make_engine
 from monitor.timeutil import as_utc
@@ -134,7 +134,7 @@ async def check(
     now = datetime.now(UTC)
     findings = check_settings(unknown_settings) + check_channels(config, settings)
     findings.append(check_database(settings.resolved_database_url()))
-    findings += await check_sources(config, FetchPolicy.from_settings(settings), now=now)
+    findings += await check_sources(config, fetch_policy(settings), now=now)
     return findings
 
 

@@ -8,6 +8,10 @@ Two layers, both validated by pydantic:
 * :class:`MonitorConfig` is the user's YAML file: sources, topics and alert channels. Load it with
   :func:`load_config`; a wrong field raises :class:`~monitor.errors.ConfigError` naming the file,
   the field and what was expected.
+
+The stages' own groups, detection thresholds (:mod:`monitor.detection_settings`) and alert
+channels and delivery (:mod:`monitor.alert_settings`), are modules below this one that import no
+stage package; config assembles them and the stages import them from there.
 """
 
 from __future__ import annotations
@@ -31,13 +35,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.alerts.settings import ChannelConfig, DeliverySettings, TopicDelivery
+from monitor import DEFAULT_USER_AGENT
+from monitor.alert_settings import ChannelConfig, DeliverySettings, TopicDelivery
+from monitor.detection_settings import DetectionSettings
 from monitor.errors import ConfigError
 from monitor.models import Fallbacks
-from monitor.stories.settings import DetectionSettings
 from monitor.targets import check_http_url
-
-DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
 
 
 class HttpSettings(BaseModel):

@@ -44,6 +44,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from monitor.config import MonitorConfig, TopicConfig
+from monitor.detection_settings import DetectionSettings
 from monitor.errors import ConfigError, StorageError
 from monitor.models import Article
 from monitor.pipeline.detect import CompiledTopic, detect
@@ -51,7 +52,6 @@ from monitor.storage.db import session_factory
 from monitor.storage.detection import DocumentCounts
 from monitor.storage.tables import AlertRow
 from monitor.stories.ingest import IngestResult, ingest
-from monitor.stories.settings import DetectionSettings
 from monitor.text import clean_body, content_terms, shingles, words
 from monitor.topics import Document, TopicMatch, parse_query
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import contextlib
 
+from monitor.detection_settings import DetectionSettings
 from monitor.extract import extract_page, quiet_extraction_logs
 from monitor.extract_pool import WARM_UP_PAGE, WARM_UP_URL
 from monitor.feeds import parse_feeds
 from monitor.models import FetchResult
 from monitor.pipeline.articles import extract_and_read
-from monitor.stories.settings import DetectionSettings
 
 _URL = "https://warm-up.invalid/news/2031/05/04/quarry-blast"
 _PAGE = b"""<!DOCTYPE html>

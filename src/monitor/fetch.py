@@ -66,7 +66,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from monitor.config import DEFAULT_USER_AGENT, Settings
+from monitor import DEFAULT_USER_AGENT
 from monitor.decoding import ACCEPT_ENCODING, BodyDecoder
 from monitor.errors import (
     BlockedAddressError,
@@ -96,7 +96,8 @@ MAX_LAST_MODIFIED_CHARS = 100
 
 @dataclass(frozen=True, slots=True)
 class FetchPolicy:
-    """Limits applied to every request. Build it from settings with :meth:`from_settings`."""
+    """Limits applied to every request. Built from settings by
+    :func:`monitor.pipeline.collect.fetch_policy`."""
 
     timeout_s: float = 20.0
     connect_timeout_s: float = 10.0
@@ -113,24 +114,6 @@ class FetchPolicy:
     retries: int = 1
     # The longest Retry-After honoured: a server may not silence a source for longer.
     max_retry_after_s: float = 3600.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> FetchPolicy:
-        http = settings.http
-        return cls(
-            timeout_s=http.timeout_s,
-            connect_timeout_s=http.connect_timeout_s,
-            total_timeout_s=http.total_timeout_s,
-            max_bytes=http.max_bytes,
-            max_redirects=http.max_redirects,
-            max_connections=http.max_connections,
-            max_per_host=http.max_per_host,
-            allow_private_network=settings.allow_private_network,
-            user_agent=settings.user_agent,
-            http2=http.http2,
-            retries=http.retries,
-            max_retry_after_s=http.max_retry_after_s,
-        )
 
 
 @dataclass(frozen=True, slots=True)

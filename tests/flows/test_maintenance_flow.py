@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from monitor.config import parse_config
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.pipeline.detect import detect
 from monitor.storage.db import session_factory
 from monitor.storage.tables import ArticleRow
-from monitor.stories.settings import DetectionSettings
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

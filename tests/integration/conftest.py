@@ -9,11 +9,12 @@ import pytest
 
 from monitor.config import Settings
 from monitor.fetch import FetchPolicy, make_client
+from monitor.pipeline.collect import fetch_policy
 
 
 @pytest.fixture
 def policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy.from_settings(settings)
+    return fetch_policy(settings)
 
 
 @pytest.fixture

@@ -12,15 +12,15 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from monitor.cli import app
+from monitor.cli.stories import register as register_stories
 from monitor.config import parse_config
+from monitor.detection_settings import DetectionSettings
 from monitor.errors import ConfigError
 from monitor.models import Article
 from monitor.pipeline.detect import detect
 from monitor.pipeline.report import CycleReport, save_report
 from monitor.storage.db import head_revisions, session_factory
 from monitor.storage.tables import SourceRow
-from monitor.stories.cli import register as register_stories
-from monitor.stories.settings import DetectionSettings
 from tests.support.articles import article
 from tests.support.cli import stage_app
 
@@ -192,7 +192,7 @@ def test_db_prune_drops_old_texts_and_explain_keeps_the_outcome(seeded: str) -> 
 
 
 def _run_stage(*args: str) -> Result:
-    """A stage package's command (``monitor eval ...``), registered as ``monitor.cli.main`` does."""
+    """A command of :mod:`monitor.cli.stories` (``monitor eval ...``), registered on its own."""
     return CliRunner().invoke(stage_app(register_stories), list(args))
 
 

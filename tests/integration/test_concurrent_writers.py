@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import MonitorConfig, SourceConfig
 from monitor.demo.synthetic import synthetic_stream
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.pipeline.sources import sync_sources
 from monitor.storage.db import session_factory, take_write_lock
 from monitor.storage.tables import ArticleRow
-from monitor.stories.settings import DetectionSettings
 
 NOW = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from monitor.alerts.cli import register
 from monitor.alerts.outbox import deliver_due, enqueue
+from monitor.cli.alerts import register
 from monitor.config import get_settings, parse_config
 from monitor.storage.db import make_engine, session_factory, upgrade
 from tests.support.alerts import add_alert

@@ -14,10 +14,10 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alert_settings import DeliverySettings, EmailChannel
 from monitor.alerts.admin import send_test
 from monitor.alerts.channels.email import message_id
 from monitor.alerts.outbox import deliver_due, enqueue
-from monitor.alerts.settings import DeliverySettings, EmailChannel
 from monitor.config import MonitorConfig, Settings, SmtpSettings, parse_config
 from monitor.errors import PermanentDeliveryError
 from monitor.storage.tables import DeliveryRow

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alert_settings import DeliverySettings, WebhookChannel
 from monitor.alerts.outbox import deliver_due, enqueue
-from monitor.alerts.settings import DeliverySettings, WebhookChannel
 from monitor.config import MonitorConfig, Settings, SmtpSettings, parse_config
 from monitor.storage.tables import DeliveryRow
 from tests.support.alerts import add_alert

@@ -14,11 +14,11 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alert_settings import DeliverySettings
 from monitor.alerts.admin import requeue
 from monitor.alerts.channels.webhook import verify_signature
 from monitor.alerts.model import OutgoingMessage
 from monitor.alerts.outbox import deliver_due, enqueue
-from monitor.alerts.settings import DeliverySettings
 from monitor.config import MonitorConfig, Settings, parse_config
 from monitor.storage.tables import DeliveryRow
 from tests.support.alerts import add_alert

@@ -16,13 +16,13 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import MonitorConfig
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.pipeline.detect import detect
 from monitor.storage import detection as repo
 from monitor.storage.db import make_engine, session_factory, upgrade
 from monitor.storage.tables import ArticleRow, TermStatRow
 from monitor.stories.ingest import IngestResult, ingest
-from monitor.stories.settings import DetectionSettings
 from tests.support.articles import article
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"

@@ -17,17 +17,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from monitor.alert_settings import DeliverySettings
 from monitor.alerts.outbox import deliver_due, enqueue
-from monitor.alerts.settings import DeliverySettings
 from monitor.cli import app
 from monitor.config import MonitorConfig, Settings, SmtpSettings, parse_config
+from monitor.detection_settings import DetectionSettings
 from monitor.inbound import clean_text
 from monitor.models import SourceError, SourceErrorKind
 from monitor.pipeline.detect import detect
 from monitor.pipeline.report import CycleReport, save_report, to_text
 from monitor.storage.db import session_factory
 from monitor.storage.tables import SourceRow
-from monitor.stories.settings import DetectionSettings
 from tests.support.alerts import add_alert
 from tests.support.articles import article
 from tests.support.chat_proxy import ChatServiceProxy
@@ -104,8 +104,8 @@ def seeded(db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_cli_shows_control_characters_instead_of_printing_them(
     seeded: int, args: list[str]
 ) -> None:
-    from monitor.alerts.cli import register as register_alerts
-    from monitor.stories.cli import register as register_stories
+    from monitor.cli.alerts import register as register_alerts
+    from monitor.cli.stories import register as register_stories
 
     register_alerts(app)
     register_stories(app)

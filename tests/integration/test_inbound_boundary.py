@@ -24,15 +24,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from monitor.alert_settings import DeliverySettings
 from monitor.alerts.outbox import deliver_due, enqueue
-from monitor.alerts.settings import DeliverySettings
 from monitor.check import check_sources
 from monitor.cli import app
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.errors import ConfigError, PermanentFetchError, ResponseTooLargeError
 from monitor.fetch import FetchPolicy, fetch, make_client
-from monitor.pipeline.collect import collect
+from monitor.pipeline.collect import collect, fetch_policy
 from monitor.pipeline.report import CycleReport, to_markdown
 from monitor.storage.tables import ArticleRow, DeliveryRow, SourceRow
 from tests.support.alerts import add_alert
@@ -237,9 +237,7 @@ def test_invalid_idna_host_is_the_error_of_its_entry_redirect_or_source(
             {"a": local_server.url("/a/feed.json"), "bad-host": "http://xn--zz--.example/feed.xml"}
         )
     config = _config({"a": local_server.url("/a/feed.json")})
-    findings = asyncio.run(
-        check_sources(config, FetchPolicy.from_settings(settings), now=datetime.now(UTC))
-    )
+    findings = asyncio.run(check_sources(config, fetch_policy(settings), now=datetime.now(UTC)))
     by_name = {f.name: f for f in findings}
     assert by_name["a"].status == "warning"
     assert "2 left out: invalid international host name" in by_name["a"].detail
@@ -379,9 +377,7 @@ def test_deep_json_and_dates_out_of_range_do_not_escape_the_parsers(
     }
     config = _config(sources)
 
-    findings = asyncio.run(
-        check_sources(config, FetchPolicy.from_settings(settings), now=datetime.now(UTC))
-    )
+    findings = asyncio.run(check_sources(config, fetch_policy(settings), now=datetime.now(UTC)))
     by_name = {f.name: f for f in findings}
     assert by_name["deep"].status == "failed"
     assert "nested deeper than" in by_name["deep"].detail
@@ -495,7 +491,7 @@ def test_credentials_in_urls_are_used_but_never_shown(
             "tokened": local_server.url("/p/feed.json?token=ALSOSECRET"),
         }
     )
-    policy = FetchPolicy.from_settings(settings)
+    policy = fetch_policy(settings)
     now = datetime.now(UTC)
     collection = asyncio.run(collect(sessions, policy, config.sources, now=now, failing_after=1))
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.db import session_factory
@@ -20,7 +21,6 @@ from monitor.storage.tables import (
 )
 from monitor.stories.ingest import IngestResult, ingest, known_keys
 from monitor.stories.reading import read_article
-from monitor.stories.settings import DetectionSettings
 from monitor.text import stem
 from tests.support.articles import article
 

@@ -21,9 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.extract_pool import Extractor
-from monitor.fetch import FetchPolicy
 from monitor.models import SourceErrorKind
-from monitor.pipeline.collect import Fetcher, Poll, collect, poll_sources
+from monitor.pipeline.collect import Fetcher, Poll, collect, fetch_policy, poll_sources
 from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, SourceRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.timeutil import as_utc
@@ -193,7 +192,7 @@ def test_a_cycle_that_dies_before_storing_its_entries_reads_the_feed_again(
     _newsroom(local_server)
     local_server.table.set("/a/flaky.html", Route(body=_page("Tarrow quay works", LEAD)))
     config = _config(local_server, local_server.url("/hook"), ["a"])
-    policy = FetchPolicy.from_settings(settings)
+    policy = fetch_policy(settings)
     # Polled and fetched, then the process died: nothing stored, validators not committed.
     died = asyncio.run(collect(sessions, policy, config.sources, now=datetime.now(UTC)))
     assert len(died.pages) == 4
@@ -300,7 +299,7 @@ def test_feeds_parsed_in_the_extraction_workers_poll_as_parsed_here(
     # The flow's poll parses the feeds in the extraction processes: same entries, same errors.
     _newsroom(local_server)
     config = _config(local_server, local_server.url("/hook"), ["a", "broken", "html", "down"])
-    policy = FetchPolicy.from_settings(settings)
+    policy = fetch_policy(settings)
     now = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
 
     def poll(extractor: Extractor) -> Poll:
@@ -336,7 +335,7 @@ def test_a_feed_that_asks_to_wait_is_not_polled_before_then(
         "/down/rss.xml", Route(status=429, headers=(("Retry-After", "600"),), body=b"slow down")
     )
     config = _config(local_server, local_server.url("/hook"), ["a", "down"])
-    policy = FetchPolicy.from_settings(settings)
+    policy = fetch_policy(settings)
     t0 = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
 
     def poll(minutes: int) -> Poll:
@@ -398,7 +397,7 @@ def test_a_feed_held_back_by_its_hosts_429_is_neither_failed_nor_polled(
     local_server.table.set("/down/rss.xml", Route(status=429, headers=(("Retry-After", "120"),)))
     # Both feeds are on one host, asked one at a time: "down" first, then "a".
     config = _config(local_server, local_server.url("/hook"), ["down", "a"])
-    one_at_a_time = replace(FetchPolicy.from_settings(settings), max_per_host=1)
+    one_at_a_time = replace(fetch_policy(settings), max_per_host=1)
     now = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
     with Fetcher(one_at_a_time) as fetcher:
         poll = poll_sources(sessions, fetcher, config.sources, now=now)

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from monitor.detection_settings import DetectionSettings
 from monitor.evaluation import (
     EvalReport,
     evaluate,
@@ -26,7 +27,6 @@ from monitor.evaluation import (
     replay,
 )
 from monitor.storage.db import make_engine, upgrade
-from monitor.stories.settings import DetectionSettings
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "quality"
 # Baselines are written rounded to four places; a figure within this of its baseline holds.

@@ -21,11 +21,11 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import MonitorConfig
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.pipeline.detect import detect
 from monitor.storage.detection import document_frequencies, prefer_index_scans, story_candidates
 from monitor.storage.tables import Base, StoryRow, StoryTermRow, TermStatRow
-from monitor.stories.settings import DetectionSettings
 from tests.support.articles import article
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"

@@ -13,11 +13,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import parse_config
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.pipeline.detect import detect
 from monitor.storage.retention import PruneReport, database_size, prune_archive, vacuum
 from monitor.storage.tables import AlertRow, ArticleRow, StorySentenceRow
-from monitor.stories.settings import DetectionSettings
 from tests.support.articles import article
 
 NOW = datetime(2031, 9, 1, 12, 0, tzinfo=UTC)

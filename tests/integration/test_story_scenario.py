@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.dedup import exact_containment
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.storage.tables import ArticleRow, DevelopmentReportRow, DevelopmentRow, StoryRow
 from monitor.stories.ingest import IngestResult, ingest
-from monitor.stories.settings import DetectionSettings
 from tests.support.articles import article
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "stories"
@@ -110,7 +110,7 @@ def test_stories_and_explain_commands_show_the_decisions(
     import typer
     from typer.testing import CliRunner
 
-    from monitor.stories.cli import register
+    from monitor.cli.stories import register
 
     _ingest(sessions, _article("01_first_report.txt", "harbour-gazette.test", 0))
     _ingest(sessions, _article("02_follow_up.txt", "straits-daily.test", 26))
@@ -222,7 +222,7 @@ def test_a_topic_with_min_new_facts_hears_of_small_developments_only_from_the_fi
     import typer
     from typer.testing import CliRunner
 
-    from monitor.stories.cli import register
+    from monitor.cli.stories import register
 
     monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
     app = typer.Typer()

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from monitor.cli import app
+from monitor.cli.stories import register as register_stories
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.pipeline import collect
 from monitor.pipeline.detect import DetectReport
 from monitor.storage.tables import AlertRow, ArticleRow
-from monitor.stories.cli import register as register_stories
 from tests.support.cli import stage_app
 from tests.support.pipeline import run_cycle
 from tests.support.updates import (

@@ -1,5 +1,6 @@
-"""The ``monitor`` command with a stage package's commands registered, as ``monitor.cli.main``
-registers them, for typer's test runner."""
+"""The ``monitor`` command with one module's commands registered (each module of
+:mod:`monitor.cli` has a ``register(app)``, as :mod:`monitor.cli.app` calls it), for typer's test
+runner."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import typer
 
 
 def stage_app(register: Callable[[typer.Typer], None]) -> typer.Typer:
-    """A root command holding what ``register`` adds (``monitor.alerts.cli.register``, ...)."""
+    """A root command holding what ``register`` adds (``monitor.cli.alerts.register``, ...)."""
     root = typer.Typer()
 
     @root.callback()

@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
 from monitor.extract_pool import Extractor
-from monitor.fetch import FetchPolicy
 from monitor.pipeline.articles import build_articles, pages_to_extract
-from monitor.pipeline.collect import Collection, collect, commit_validators
+from monitor.pipeline.collect import Collection, collect, commit_validators, fetch_policy
 from monitor.pipeline.detect import DetectReport, IngestFn, detect
 from monitor.stories.ingest import ingest
 
@@ -26,7 +25,7 @@ def run_cycle(
     ingest_fn: IngestFn = ingest,
 ) -> tuple[Collection, DetectReport]:
     now = datetime.now(UTC)
-    policy = FetchPolicy.from_settings(settings)
+    policy = fetch_policy(settings)
     collection = asyncio.run(collect(sessions, policy, config.sources, now=now))
     with Extractor(0, min_text_chars=100) as extractor:
         extracted = extractor.extract_many(pages_to_extract(collection.pages))

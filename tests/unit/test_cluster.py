@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from monitor.detection_settings import DetectionSettings
 from monitor.evaluation import adjusted_rand_index, bcubed
 from monitor.stories.cluster import (
     best_match,
@@ -14,7 +15,6 @@ from monitor.stories.cluster import (
     term_counts,
     tfidf_vector,
 )
-from monitor.stories.settings import DetectionSettings
 
 SETTINGS = DetectionSettings()
 

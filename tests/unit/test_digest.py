@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from monitor.alert_settings import DigestSchedule, QuietHours, TopicDelivery
 from monitor.alerts.digest import (
     assemble,
     digest_due_at,
@@ -14,7 +15,6 @@ from monitor.alerts.digest import (
     quiet_hours_end,
     route,
 )
-from monitor.alerts.settings import DigestSchedule, QuietHours, TopicDelivery
 from monitor.models import AlertContent
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from monitor.detection_settings import DetectionSettings
 from monitor.stories.novelty import StoryMemory, assess
-from monitor.stories.settings import DetectionSettings
 from monitor.text import sentence_features
 
 SETTINGS = DetectionSettings()
@@ -75,8 +75,8 @@ def test_sentence_initial_word_is_not_a_name_unless_a_capitalised_word_follows()
 
 
 def test_a_new_verb_restating_known_figures_is_not_a_development() -> None:
+    from monitor.detection_settings import DetectionSettings
     from monitor.stories.novelty import StoryMemory, assess
-    from monitor.stories.settings import DetectionSettings
     from monitor.text import sentence_features
 
     settings = DetectionSettings()

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.decision import Decision
 from monitor.dedup import fingerprint
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.storage.detection import StoredSentence, StoredStory
 from monitor.stories.cluster import tfidf_vector
@@ -26,7 +27,6 @@ from monitor.stories.placement import (
 )
 from monitor.stories.reading import Reading, reading_for
 from monitor.stories.salience import headline_terms
-from monitor.stories.settings import DetectionSettings
 
 SETTINGS = DetectionSettings()
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article, ExtractedPage, FeedEntry
 from monitor.pipeline.articles import build_article, extract_and_read
 from monitor.pipeline.collect import FetchedPage, PageJob
 from monitor.stories.cluster import term_counts
 from monitor.stories.reading import read_article, reading_for
-from monitor.stories.settings import DetectionSettings
 from monitor.text import content_sentences
 
 NOW = datetime(2031, 5, 4, 8, 0, tzinfo=UTC)

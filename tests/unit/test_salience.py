@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from monitor.decision import Decision, SalienceRecord
+from monitor.detection_settings import DetectionSettings
 from monitor.stories.kind import ArticleKind, classify
 from monitor.stories.novelty import StoryMemory, assess
 from monitor.stories.salience import headline_terms, judge
-from monitor.stories.settings import DetectionSettings
 from monitor.text import sentence_features
 
 SETTINGS = DetectionSettings()

@@ -14,11 +14,11 @@ import httpx
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
+from monitor.alert_settings import ChannelConfig
 from monitor.alerts.channels import build_channel, known_secrets, redact
 from monitor.alerts.model import OutgoingMessage
 from monitor.alerts.outbox import DeliveryState, make_http_client
 from monitor.alerts.render import render_test, template_environment
-from monitor.alerts.settings import ChannelConfig
 from monitor.config import Settings
 from monitor.errors import DeliveryError
 from monitor.storage.tables import DeliveryRow

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from monitor.alerts.settings import DigestSchedule, QuietHours, TopicDelivery
+from monitor.alert_settings import DigestSchedule, QuietHours, TopicDelivery
 from monitor.models import AlertContent
 
 RouteReason = Literal["mode", "cap", "quiet_hours"]

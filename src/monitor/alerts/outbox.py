@@ -51,11 +51,11 @@ import jinja2
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alert_settings import ChannelConfig, TopicDelivery
 from monitor.alerts.channels import Channel, build_channel, known_secrets, redact
 from monitor.alerts.digest import assemble, route
 from monitor.alerts.model import OutgoingMessage, RenderedMessage, content_from_payload
 from monitor.alerts.render import render_alert, render_digest, template_environment
-from monitor.alerts.settings import ChannelConfig, TopicDelivery
 from monitor.config import MonitorConfig, Settings
 from monitor.errors import (
     ConfigError,

@@ -15,12 +15,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from monitor.detection_settings import DetectionSettings
 from monitor.errors import ExtractionError, ParseError
 from monitor.extract import extract_page
 from monitor.inbound import clean_line, clean_text
 from monitor.models import Article, ExtractedPage, Fallbacks, SourceError, SourceErrorKind
 from monitor.stories.reading import read_article
-from monitor.stories.settings import DetectionSettings
 from monitor.urls import canonicalize
 
 if TYPE_CHECKING:

@@ -39,7 +39,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
+from monitor.config import SOURCE_FAILING_AFTER, Settings, SourceConfig
 from monitor.errors import FetcherClosedError, FetchError, ParseError, TransientFetchError
 from monitor.feeds import FeedsParser, parse_feeds
 from monitor.fetch import (
@@ -418,6 +418,25 @@ async def collect(
 
 
 T = TypeVar("T")
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """The limits of every request of a cycle or a check, from the ``MONITOR_HTTP__*`` settings."""
+    http = settings.http
+    return FetchPolicy(
+        timeout_s=http.timeout_s,
+        connect_timeout_s=http.connect_timeout_s,
+        total_timeout_s=http.total_timeout_s,
+        max_bytes=http.max_bytes,
+        max_redirects=http.max_redirects,
+        max_connections=http.max_connections,
+        max_per_host=http.max_per_host,
+        allow_private_network=settings.allow_private_network,
+        user_agent=settings.user_agent,
+        http2=http.http2,
+        retries=http.retries,
+        max_retry_after_s=http.max_retry_after_s,
+    )
 
 
 _CLOSE_TIMEOUT_S = 10.0  # for the client's sockets to close once its requests are cancelled

@@ -40,7 +40,7 @@ from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.config import MonitorConfig, Settings, settings_problems
 from monitor.errors import ConfigError
 from monitor.extract_pool import Extractor, PageExtractor
-from monitor.fetch import FetchBudget, FetchPolicy
+from monitor.fetch import FetchBudget
 from monitor.models import Article, ExtractedPage, SourceError
 from monitor.pipeline.articles import (
     build_articles,
@@ -54,6 +54,7 @@ from monitor.pipeline.collect import (
     PageJob,
     Poll,
     commit_validators,
+    fetch_policy,
     poll_sources,
 )
 from monitor.pipeline.detect import DetectReport, detect
@@ -381,7 +382,7 @@ def compose(
     tally = _Tally()
     with (
         make_extractor(settings, page_extractor) as pool,
-        Fetcher(FetchPolicy.from_settings(settings), cycle_budget(settings)) as fetcher,
+        Fetcher(fetch_policy(settings), cycle_budget(settings)) as fetcher,
     ):
         if workers_before_poll:
             pool.start()  # the workers import trafilatura while the feeds are polled

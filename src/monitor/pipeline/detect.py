@@ -21,6 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import MonitorConfig
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article, SourceError
 from monitor.pipeline.alerting import (
     CompiledTopic,
@@ -32,7 +33,6 @@ from monitor.pipeline.alerting import (
 from monitor.storage.detection import DocumentCounts, lock_detection, prefer_index_scans
 from monitor.storage.tables import StoryRow
 from monitor.stories.ingest import IngestResult, ingest, prune_story_index
-from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
 
 __all__ = ["CompiledTopic", "DetectReport", "IngestFn", "compile_topics", "detect"]

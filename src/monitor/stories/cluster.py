@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from monitor.stories.settings import DetectionSettings
+from monitor.detection_settings import DetectionSettings
 from monitor.text import SentenceFeatures, sentence_features
 
 

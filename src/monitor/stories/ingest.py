@@ -40,13 +40,13 @@ from monitor.dedup import (
     estimate_containment,
     signature_from_bytes,
 )
+from monitor.detection_settings import DetectionSettings
 from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import DocumentCounts, Placement, StoredStory
 from monitor.stories.placement import decide, load_context
 from monitor.stories.reading import Reading, reading_for
-from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
 
 known_keys = repo.known_keys

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.stories.settings import DetectionSettings
+from monitor.detection_settings import DetectionSettings
 from monitor.text import SentenceFeatures, content_terms, sentence_features, stem
 
 Weight = Callable[[str], float]

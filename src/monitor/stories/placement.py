@@ -24,6 +24,7 @@ from monitor.decision import (
     SalienceRecord,
     StoryCandidate,
 )
+from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import (
@@ -46,7 +47,6 @@ from monitor.stories.kind import classify
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.reading import Reading
 from monitor.stories.salience import Salience, headline_terms, judge
-from monitor.stories.settings import DetectionSettings
 from monitor.timeutil import as_utc
 
 

@@ -8,18 +8,20 @@ article at a time; everything moved out of it here runs on the other cores.
 
 A :class:`Reading` remembers the title, text length and settings it was computed from, and
 :func:`reading_for` uses it only when they still match the article: a stale reading is
-recomputed, never trusted.
+recomputed, never trusted. The article is described by what is read of it
+(:class:`Readable`), so that :mod:`monitor.models`, which carries a reading on its
+:class:`~monitor.models.Article`, and this module do not import each other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from monitor.dedup import Fingerprint, fingerprint_cleaned
-from monitor.models import Article
+from monitor.detection_settings import DetectionSettings
 from monitor.stories.cluster import term_counts
-from monitor.stories.settings import DetectionSettings
 from monitor.text import SentenceFeatures, content_sentences, sentence_features, with_title_fallback
 
 SettingsKey = tuple[int, int, float, float]
@@ -33,6 +35,20 @@ def settings_key(settings: DetectionSettings) -> SettingsKey:
         settings.title_weight,
         settings.entity_weight,
     )
+
+
+class Readable(Protocol):
+    """What a reading is computed from and checked against: an :class:`~monitor.models.Article`
+    (title, text, and the reading the extraction worker computed, if any)."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def reading(self) -> Reading | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +68,7 @@ class Reading:
         found = self.features.get(sentence)
         return found if found is not None else sentence_features(sentence)
 
-    def fits(self, article: Article, settings: DetectionSettings) -> bool:
+    def fits(self, article: Readable, settings: DetectionSettings) -> bool:
         return (
             self.title == article.title
             and self.text_chars == len(article.text)
@@ -85,7 +101,7 @@ def read_article(title: str, text: str, settings: DetectionSettings) -> Reading:
     )
 
 
-def reading_for(article: Article, settings: DetectionSettings) -> Reading:
+def reading_for(article: Readable, settings: DetectionSettings) -> Reading:
     """The article's precomputed reading when it fits, else a fresh one."""
     if article.reading is not None and article.reading.fits(article, settings):
         return article.reading

@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.detection_settings import DetectionSettings
 from monitor.stories.kind import ArticleKind
 from monitor.stories.novelty import NoveltyReport, StoryMemory
-from monitor.stories.settings import DetectionSettings
 from monitor.text import SentenceFeatures, content_terms
 
 Weight = Callable[[str], float]

@@ -18,8 +18,8 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
+from monitor.alert_settings import AppriseChannel, ChannelConfig, EmailChannel, WebhookChannel
 from monitor.alerts.model import OutgoingMessage
-from monitor.alerts.settings import AppriseChannel, ChannelConfig, EmailChannel, WebhookChannel
 from monitor.config import Settings
 from monitor.errors import ConfigError
 

@@ -35,8 +35,8 @@ from urllib.parse import quote
 import apprise
 from pydantic import SecretStr
 
+from monitor.alert_settings import AppriseChannel
 from monitor.alerts.model import OutgoingMessage
-from monitor.alerts.settings import AppriseChannel
 from monitor.config import Settings
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.targets import check_host, is_public_address

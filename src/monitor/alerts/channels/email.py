@@ -28,8 +28,8 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from monitor.alert_settings import EmailChannel
 from monitor.alerts.model import OutgoingMessage
-from monitor.alerts.settings import EmailChannel
 from monitor.config import Settings
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.escaping import header_text

@@ -62,8 +62,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from monitor.alert_settings import WebhookChannel
 from monitor.alerts.model import MessageKind, OutgoingMessage
-from monitor.alerts.settings import WebhookChannel
 from monitor.config import Settings
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.models import AlertContent

@@ -15,7 +15,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.cli import echo, open_session
+from monitor.cli.common import JsonOption, echo, load_settings, open_session
 from monitor.decision import NEW_KINDS, ClusterRecord, Decision, SalienceRecord
 from monitor.escaping import terminal_text
 from monitor.storage.tables import (
@@ -25,8 +25,6 @@ from monitor.storage.tables import (
     DevelopmentRow,
     StoryRow,
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
 def stories_for_backtest(session: Session, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -230,7 +228,6 @@ def eval_stream(
     The stream runs through the detect stage of a cycle with one topic that matches every
     article, so alerts count what detection calls new, whatever a query would have matched.
     """
-    from monitor.cli import load_settings
     from monitor.evaluation import evaluate, format_report, load_developments, load_stream, replay
     from monitor.storage.db import migrated_engine
 

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from monitor.cli.common import echo
+
 
 def demo(
     data_dir: Annotated[Path, typer.Option(help="where the demo database goes")] = Path(
@@ -24,11 +26,6 @@ def demo(
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.demo import run_demo
-
-    from monitor.escaping import terminal_text
-
-    def echo(text: str) -> None:  # titles in the demo are ours, but print as every command does
-        typer.echo(terminal_text(text, keep_newlines=True))
 
     run_demo(data_dir, echo, steps=steps)
 

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import ConfigOption, echo, load_settings, open_session
+from monitor.cli.common import ConfigOption, echo, load_settings, open_session
 from monitor.config import config_path, load_config
 from monitor.escaping import terminal_text
 

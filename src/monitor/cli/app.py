@@ -1,0 +1,51 @@
+"""The root ``monitor`` command: every command of :mod:`monitor.cli` registered in one place, in
+the order ``monitor --help`` lists them, and :func:`main`, the console script."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from monitor.cli import alerts, db, demo, listings, run, stories, topics
+from monitor.errors import ConfigError
+from monitor.escaping import terminal_text
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Track news topics; get one alert per new development, never for reprints or rewrites.",
+)
+# typer lists single commands in the order registered, then groups in the order registered.
+run.register(app)
+listings.register(app)
+db.register(app)
+topics.register(app)
+alerts.register(app)
+stories.register(app)
+demo.register(app)
+
+# Without PREFECT_API_URL, `monitor run --prefect`, `serve` and `demo` start Prefect's serverless
+# API in a subprocess, which on its first start creates and migrates its own database. Prefect
+# waits 20 s for it; on a fresh, slow machine that first start took longer and the command failed
+# (the second attempt, on the migrated database, took seconds). Wait up to two minutes instead,
+# unless the user chose a value.
+PREFECT_STARTUP_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+
+
+def prefect_defaults() -> None:
+    """Set this command line's defaults for Prefect settings not set in the environment (before
+    Prefect is imported: it reads them then)."""
+    for key, value in PREFECT_STARTUP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def main() -> None:
+    prefect_defaults()
+    try:
+        app()
+    except ConfigError as exc:
+        typer.secho(
+            f"error: {terminal_text(exc, keep_newlines=True)}", err=True, fg=typer.colors.RED
+        )
+        raise SystemExit(2) from exc

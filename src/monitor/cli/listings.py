@@ -1,0 +1,177 @@
+"""``monitor articles``, ``monitor sources`` and ``monitor cycles``: what the database holds,
+newest first. Read-only; URLs and error texts pass through secret redaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from sqlalchemy import func, select
+
+from monitor.cli.common import JsonOption, LimitOption, echo, echo_json, open_session
+from monitor.escaping import terminal_text
+from monitor.pipeline.report import summary_line
+from monitor.timeutil import as_utc
+
+
+def articles(
+    as_json: JsonOption = False,
+    limit: LimitOption = 20,
+    duplicates: Annotated[bool, typer.Option(help="only duplicates")] = False,
+    failed: Annotated[
+        bool, typer.Option(help="pages that failed in recent cycles, and those parked")
+    ] = False,
+) -> None:
+    """List stored articles, newest first (with --failed: pages that keep failing)."""
+    from monitor.storage.tables import ArticleRow
+
+    if failed:
+        _failed_pages(as_json, limit)
+        return
+
+    with open_session() as session:
+        stmt = select(ArticleRow).order_by(ArticleRow.id.desc()).limit(limit)
+        if duplicates:
+            stmt = stmt.where(ArticleRow.duplicate_of_id.is_not(None))
+        rows = list(session.scalars(stmt))
+    data = [
+        {
+            "id": r.id,
+            "source": r.source_name,
+            "title": r.title,
+            "url": r.url,
+            "published_at": r.published_at,
+            "fetched_at": r.fetched_at,
+            "summary_only": r.summary_only,
+            "duplicate_of": r.duplicate_of_id,
+            "similarity": r.duplicate_similarity,
+            "story_id": r.story_id,
+            "is_development": r.is_development,
+            "revision_of": r.revision_of_id,  # a later version of that article
+        }
+        for r in rows
+    ]
+    if as_json:
+        echo_json(data)
+        return
+    for d in data:
+        tag = (
+            f"dup of #{d['duplicate_of']}"
+            if d["duplicate_of"]
+            else "development"
+            if d["is_development"]
+            else "report"
+        )
+        story = f"story #{d['story_id']}" if d["story_id"] else "-"
+        source, title = terminal_text(d["source"])[:18], terminal_text(d["title"])[:70]
+        if d["revision_of"]:
+            title = f"(update of #{d['revision_of']}) {title}"[:70]
+        echo(f"#{d['id']:<5} {source:<18} {tag:<14} {story:<11} {title}")
+
+
+def _failed_pages(as_json: bool, limit: int) -> None:
+    from monitor.redact import redact_text, redact_url
+    from monitor.storage.tables import PageFailureRow, SourceRow
+
+    with open_session() as session:
+        stmt = (
+            select(PageFailureRow, SourceRow.name)
+            .join(SourceRow, SourceRow.id == PageFailureRow.source_id)
+            .order_by(PageFailureRow.last_failed_at.desc())
+            .limit(limit)
+        )
+        rows = list(session.execute(stmt))
+    data = [
+        {
+            "source": name,
+            "url": redact_url(r.url),
+            "attempts": r.attempts,
+            "parked_at": r.parked_at,  # not fetched again since
+            "first_failed_at": r.first_failed_at,
+            "last_failed_at": r.last_failed_at,
+            "error_type": r.error_type,
+            "error": redact_text(r.error) if r.error else None,
+        }
+        for r, name in rows
+    ]
+    if as_json:
+        echo_json(data)
+        return
+    for d in data:
+        state = "PARKED" if d["parked_at"] else f"failed x{d['attempts']}"
+        echo(
+            f"{terminal_text(d['source'])[:18]:<18} {state:<10} {terminal_text(d['url'])}\n"
+            f"{'':<29} {d['error_type']}: {terminal_text(d['error'])[:160]}"
+        )
+
+
+def sources(as_json: JsonOption = False) -> None:
+    """List sources with their health (last poll, last error, failures in a row)."""
+    from monitor.pipeline.sources import last_worked
+    from monitor.redact import redact_text, redact_url
+    from monitor.storage.tables import ArticleRow, PageFailureRow, SourceRow
+
+    with open_session() as session:
+        per_source = select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
+        counts: dict[str, int] = {row[0]: row[1] for row in session.execute(per_source)}
+        parked_per_source = (
+            select(PageFailureRow.source_id, func.count())
+            .where(PageFailureRow.parked_at.is_not(None))
+            .group_by(PageFailureRow.source_id)
+        )
+        parked: dict[int, int] = {row[0]: row[1] for row in session.execute(parked_per_source)}
+        rows = list(session.scalars(select(SourceRow).order_by(SourceRow.name)))
+    data = [
+        {
+            "name": r.name,
+            "url": redact_url(r.url),  # credentials masked; the config has the real one
+            "articles": counts.get(r.name, 0),
+            "last_polled_at": r.last_polled_at,
+            "last_success_at": r.last_success_at,
+            "consecutive_failures": r.consecutive_failures,
+            "last_error_type": r.last_error_type,
+            "last_error": redact_text(r.last_error) if r.last_error else None,
+            "retry_at": r.retry_at,  # not polled before: its server asked to wait
+            "pages_parked": parked.get(r.id, 0),  # failed cycle after cycle: not fetched again
+        }
+        for r in rows
+    ]
+    if as_json:
+        echo_json(data)
+        return
+    for d in data:
+        health = "ok"
+        if d["consecutive_failures"]:
+            worked = d["last_success_at"]
+            since = last_worked(worked if isinstance(worked, datetime) else None)
+            health = (
+                f"FAILING x{d['consecutive_failures']} ({since}): "
+                f"{d['last_error_type']}: {str(d['last_error'])[:160]}"
+            )
+        retry_at = d["retry_at"]
+        if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
+            health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
+        if d["pages_parked"]:
+            health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
+        name = terminal_text(d["name"])[:24]
+        echo(f"{name:<24} {d['articles']:>5} articles  {terminal_text(health)}")
+
+
+def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
+    """List recent cycles with their summary counts."""
+    from monitor.storage.tables import CycleRow
+
+    with open_session() as session:
+        rows = list(session.scalars(select(CycleRow).order_by(CycleRow.id.desc()).limit(limit)))
+    if as_json:
+        echo_json([r.stats for r in rows])
+        return
+    for r in rows:
+        echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(articles)
+    app.command()(sources)
+    app.command()(cycles)
