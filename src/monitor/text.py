@@ -115,6 +115,11 @@ _CREDIT_WORDS = re.compile(
 )
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+# Sloppy copy: a sentence run into the next without a space ("the week.The talks"), and a
+# possessive split from its name ("Angola 's"). Both are mended before splitting and tokenising,
+# so a reformatted copy reads like its original.
+_RUN_ON = re.compile(r"(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])(?!(?:Com|Net|Org)\b)")
+_SPACED_POSSESSIVE = re.compile(r"(?<=\w) +'s\b")
 # Abbreviations whose trailing period does not end a sentence.
 _ABBREV = re.compile(
     r"\b(?:Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gov|Gen|Col|Lt|Sgt|St|Jr|Sr|Inc|Corp|Ltd|Co|No|vs|etc|"
@@ -140,7 +145,8 @@ def normalise(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-case word tokens (letters/digits, inner apostrophes, hyphens and dots kept)."""
-    return [w.lower() for w in _WORD.findall(fold(text))]
+    mended = _SPACED_POSSESSIVE.sub("'s", _RUN_ON.sub(" ", fold(text)))
+    return [w.lower() for w in _WORD.findall(mended)]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -193,8 +199,9 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _lines(text: str) -> list[str]:
-    """The non-empty lines of ``text``, folded and stripped."""
-    return [line for raw in fold(text).splitlines() if (line := raw.strip())]
+    """The non-empty lines of ``text``, folded, mended and stripped."""
+    mended = _SPACED_POSSESSIVE.sub("'s", _RUN_ON.sub(" ", fold(text)))
+    return [line for raw in mended.splitlines() if (line := raw.strip())]
 
 
 def _line_sentences(line: str) -> list[str]:

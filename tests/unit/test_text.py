@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from monitor.text import content_sentences, entities, normalise, numbers, quotes, stem
+from monitor.text import (
+    content_sentences,
+    entities,
+    normalise,
+    numbers,
+    quotes,
+    split_sentences,
+    stem,
+    words,
+)
 
 
 def test_normalise_folds_case_quotes_dashes_and_spacing() -> None:
@@ -76,3 +85,29 @@ def test_entities_numbers_and_quotes() -> None:
 def test_stem_conflates_inflections() -> None:
     assert stem("released") == stem("releases") == stem("release")
     assert stem("talks") == stem("talk")
+
+
+def test_sloppy_copy_reads_like_its_original() -> None:
+    sloppy = "Officials in Angola 's capital met on Monday this week.The talks resumed in Luanda."
+    clean = "Officials in Angola's capital met on Monday this week. The talks resumed in Luanda."
+
+    assert split_sentences(sloppy) == split_sentences(clean)
+    assert words(sloppy) == words(clean)
+    assert "angola's" in words(sloppy)
+    # Domain names and initials are not sentence ends.
+    assert (
+        len(split_sentences("Shares of Amazon.Com rose after the U.S.Army deal was signed.")) == 1
+    )
+
+
+def test_a_sloppily_reformatted_wire_copy_is_contained_in_its_original() -> None:
+    from monitor.dedup import exact_containment
+
+    original = (
+        "Angola's president opened the talks in Luanda on Monday. Delegates from both parties "
+        "agreed a timetable for the vote this week. The talks resume on Thursday with observers "
+        "from the region. Officials said the count would be published within ten days."
+    )
+    sloppy = original.replace("Angola's", "Angola 's").replace("week. The", "week.The")
+
+    assert exact_containment(sloppy, original) > 0.95
