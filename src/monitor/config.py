@@ -252,6 +252,14 @@ class TopicConfig(BaseModel):
     name: str = Field(min_length=1)
     query: str = Field(min_length=1, description='e.g. istanbul AND (talks OR "peace deal")')
     title_only: bool = False
+    relevance: Literal["anywhere", "prominent", "strict"] = Field(
+        "prominent",
+        description=(
+            "prominent: the match must rest on at least one term in the title, the lead (first "
+            "60 words) or repeated in the body; strict: every term must be; anywhere: one "
+            "mention in passing counts (body:term does that for one term)"
+        ),
+    )
     channels: list[str] | None = Field(None, description="channel names; default: all channels")
     delivery: TopicDelivery = Field(default_factory=TopicDelivery)
     min_new_facts: int = Field(

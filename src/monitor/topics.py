@@ -7,7 +7,7 @@ Syntax (the web-search/Lucene boolean syntax users already know)::
     and_expr := unary ( [AND] unary )*          adjacent terms are ANDed
     unary    := ( NOT | "-" ) unary | atom       "-" must touch its operand: -sports
     atom     := "(" or_expr ")"
-              | "title:" ( word | phrase | "(" or_expr ")" )   no space after the colon
+              | ( "title:" | "body:" ) ( word | phrase | "(" or_expr ")" )   no space after ":"
               | word | phrase
     word     := letters/digits, optionally ending in "*" (prefix wildcard: negotiat*)
     phrase   := '"' words '"'                    the words in this order, nothing between
@@ -28,8 +28,21 @@ Matching rules:
   Japanese, Thai) are not segmented: there a "word" is a whole run of characters.
 * ``title:`` scopes one term (or group) to the article title; ``match(..., title_only=True)``
   scopes the whole query.
-* A query must not be satisfiable by an article that contains none of its terms (``NOT sports``
-  or ``talks OR NOT sports`` would alert on nearly everything) and is rejected.
+* Relevance: a keyword anywhere in a long body is weak evidence ("shooting" in a photo caption,
+  "satellite" once in a missile story). A mention is **in passing** when the term occurs once in
+  the body, past the lead (the body's first :data:`LEAD_WORDS` words), and not in the title; a
+  term is **prominent** in the title, in the lead, or repeated (:data:`REPEATED` times or more).
+  ``body:`` marks a term (or group) whose every mention counts. The relevance levels
+  (:data:`RELEVANCE`, a topic's ``relevance``):
+
+  - ``anywhere``: every mention counts;
+  - ``prominent`` (topics' default): the match must rest on at least one prominent (or
+    ``body:``) term; the others may be mentioned in passing;
+  - ``strict``: mentions in passing do not count at all, every term must be prominent (or
+    ``body:``).
+
+  NOT excludes an article that mentions its term anywhere. The match says where each term was
+  found, and which were mentioned only in passing.
 
 Malformed queries raise :class:`~monitor.errors.QueryError` with the 0-based ``position`` of the
 problem. :meth:`Query.match` tokenises the article itself; when one article is matched against
@@ -46,7 +59,20 @@ from typing import TypeAlias
 
 from monitor.errors import QueryError
 
-__all__ = ["Document", "Query", "TopicMatch", "parse_query", "search_fold"]
+__all__ = [
+    "LEAD_WORDS",
+    "RELEVANCE",
+    "REPEATED",
+    "Document",
+    "Query",
+    "TopicMatch",
+    "parse_query",
+    "search_fold",
+]
+
+LEAD_WORDS = 60  # a term among the body's first LEAD_WORDS words is in the lead
+REPEATED = 2  # a term found this many times in the body is prominent wherever it is
+RELEVANCE = ("anywhere", "prominent", "strict")
 
 # -- text normalisation ----------------------------------------------------------------------
 
@@ -116,10 +142,16 @@ class _Field:
             if first_is_prefix:
                 return bool(self.with_prefix(first))
             return first in self.vocabulary_set
+        return bool(self.occurrences(elements, first_only=True))
+
+    def occurrences(self, elements: tuple[_Element, ...], *, first_only: bool = False) -> list[int]:
+        """Where the term starts, in word positions (unordered); just one with ``first_only``."""
+        first, first_is_prefix = elements[0]
         starts: list[int] = []
         for word in self.with_prefix(first) if first_is_prefix else [first]:
             starts.extend(self.positions.get(word, ()))
         words, span = self.words, len(elements)
+        found: list[int] = []
         for start in starts:
             if start + span > len(words):
                 continue
@@ -127,8 +159,19 @@ class _Field:
                 words[start + k].startswith(token) if is_prefix else words[start + k] == token
                 for k, (token, is_prefix) in enumerate(elements[1:], 1)
             ):
-                return True
-        return False
+                found.append(start)
+                if first_only:
+                    break
+        return found
+
+    def where(self, elements: tuple[_Element, ...]) -> str:
+        """``lead``, ``repeated``, ``once`` (a single mention past the lead) or ``""``."""
+        found = self.occurrences(elements)
+        if not found:
+            return ""
+        if min(found) < LEAD_WORDS:
+            return "lead"
+        return "repeated" if len(found) >= REPEATED else "once"
 
 
 class Document:
@@ -152,9 +195,12 @@ class _Term:
     elements: tuple[_Element, ...]
     title_only: bool
     position: int
+    anywhere: bool = False  # body: one mention anywhere counts, whatever the relevance
 
     def __str__(self) -> str:
-        return f"title:{self.label}" if self.title_only else self.label
+        if self.title_only:
+            return f"title:{self.label}"
+        return f"body:{self.label}" if self.anywhere else self.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +229,7 @@ class _Or:
 
 
 _Node: TypeAlias = _Term | _Not | _And | _Or
-_Hit: TypeAlias = tuple[int, str, bool]  # (position in query, label, found in title)
+_Hit: TypeAlias = tuple[int, str, str]  # (position in query, label, where: title/lead/...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,19 +237,26 @@ class TopicMatch:
     """Why an article matched: the positive terms found, in query order.
 
     ``title_terms`` are those found in the title; the others were found in the body.
+    ``weak_terms`` were found only once, past the lead (counted because the topic's relevance is
+    ``anywhere`` or the query said ``body:``).
     """
 
     terms: tuple[str, ...]
     title_terms: tuple[str, ...] = ()
+    weak_terms: tuple[str, ...] = ()
 
     def explain(self) -> str:
-        """E.g. ``title: "istanbul"; body: "talks", "ceasefire"``."""
-        body = [t for t in self.terms if t not in self.title_terms]
+        """E.g. ``title: "istanbul"; body: "talks"; once, deep in the text: "ceasefire"``."""
+        body = [t for t in self.terms if t not in self.title_terms and t not in self.weak_terms]
         parts = []
         if self.title_terms:
             parts.append("title: " + ", ".join(_quoted(t) for t in self.title_terms))
         if body:
             parts.append("body: " + ", ".join(_quoted(t) for t in body))
+        if self.weak_terms:
+            parts.append(
+                "once, deep in the text: " + ", ".join(_quoted(t) for t in self.weak_terms)
+            )
         return "; ".join(parts)
 
 
@@ -222,63 +275,95 @@ class Query:
         """The query fully parenthesised, as the parser read it."""
         return str(self.root)
 
-    def match(self, title: str, text: str, *, title_only: bool = False) -> TopicMatch | None:
+    def match(
+        self, title: str, text: str, *, title_only: bool = False, relevance: str = "anywhere"
+    ) -> TopicMatch | None:
         """Match one article; ``None`` when it does not match."""
-        return self.match_document(Document(title, text), title_only=title_only)
+        return self.match_document(
+            Document(title, text), title_only=title_only, relevance=relevance
+        )
 
-    def match_document(self, doc: Document, *, title_only: bool = False) -> TopicMatch | None:
-        """Match an article tokenised once with :class:`Document`."""
+    def match_document(
+        self, doc: Document, *, title_only: bool = False, relevance: str = "anywhere"
+    ) -> TopicMatch | None:
+        """Match an article tokenised once with :class:`Document`, at one of the
+        :data:`RELEVANCE` levels (see the module's relevance rule)."""
+        if relevance not in RELEVANCE:
+            raise ValueError(f"relevance must be one of {RELEVANCE}, not {relevance!r}")
         hits: list[_Hit] = []
-        if not _evaluate(self.root, doc, title_only, hits):
+        if not _evaluate(self.root, doc, _Mode(title_only, relevance == "strict"), hits):
             return None
+        if relevance == "prominent" and all(where == "once" for _, _, where in hits):
+            return None  # every term it rests on is mentioned only in passing
         hits.sort()
         terms = tuple(dict.fromkeys(label for _, label, _ in hits))
-        in_title = tuple(dict.fromkeys(label for _, label, title in hits if title))
-        return TopicMatch(terms=terms, title_terms=in_title)
+        in_title = tuple(dict.fromkeys(label for _, label, where in hits if where == "title"))
+        weak = tuple(
+            dict.fromkeys(
+                label
+                for _, label, where in hits
+                if where in {"once", "once, body:"} and label not in in_title
+            )
+        )
+        return TopicMatch(terms=terms, title_terms=in_title, weak_terms=weak)
 
 
-def _evaluate(node: _Node, doc: Document, title_only: bool, hits: list[_Hit]) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Mode:
+    title_only: bool
+    strict: bool  # a mention in passing does not count
+
+
+def _evaluate(node: _Node, doc: Document, mode: _Mode, hits: list[_Hit]) -> bool:
     """Whether ``node`` matches; appends the positive terms that made it match to ``hits``."""
     if isinstance(node, _Term):
         if doc.title.contains(node.elements):
-            hits.append((node.position, node.label, True))
+            hits.append((node.position, node.label, "title"))
             return True
-        if not (title_only or node.title_only) and doc.body.contains(node.elements):
-            hits.append((node.position, node.label, False))
-            return True
-        return False
+        if mode.title_only or node.title_only or not doc.body.contains(node.elements):
+            return False
+        where = doc.body.where(node.elements)
+        if where == "once" and node.anywhere:
+            where = "once, body:"  # in passing, but the query says every mention counts
+        elif where == "once" and mode.strict:
+            return False
+        hits.append((node.position, node.label, where))
+        return True
     if isinstance(node, _Not):
-        # Terms under NOT never explain a match; evaluate into a throw-away list.
-        return not _evaluate(node.child, doc, title_only, [])
+        # Terms under NOT never explain a match; evaluate into a throw-away list. Any mention
+        # excludes: "talks -sports" means no article that speaks of sports at all.
+        inner = _Mode(mode.title_only, strict=False)
+        return not _evaluate(node.child, doc, inner, [])
     if isinstance(node, _And):
         found: list[_Hit] = []
         for child in node.children:
-            if not _evaluate(child, doc, title_only, found):
+            if not _evaluate(child, doc, mode, found):
                 return False
         hits.extend(found)
         return True
     # OR: every matching branch is part of the explanation, so no short-circuit.
     matched = False
     for child in node.children:
-        matched = _evaluate(child, doc, title_only, hits) or matched
+        matched = _evaluate(child, doc, mode, hits) or matched
     return matched
 
 
 # -- parsing ---------------------------------------------------------------------------------
 
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
+_FIELDS = {"title": "TITLE", "body": "BODY"}
 _FIELD = re.compile(r"([^\W\d_]+):")
 _STOP = frozenset('()"')
 
 
 @dataclass(frozen=True, slots=True)
 class _Token:
-    kind: str  # WORD PHRASE LPAREN RPAREN AND OR NOT MINUS TITLE
+    kind: str  # WORD PHRASE LPAREN RPAREN AND OR NOT MINUS TITLE BODY
     text: str
     position: int
 
 
-_OPERAND_START = frozenset({"WORD", "PHRASE", "LPAREN", "NOT", "MINUS", "TITLE"})
+_OPERAND_START = frozenset({"WORD", "PHRASE", "LPAREN", "NOT", "MINUS", "TITLE", "BODY"})
 
 
 def parse_query(text: str) -> Query:
@@ -342,25 +427,26 @@ def _lex_word(text: str, start: int, end: int) -> list[_Token]:
     if field is None:
         return [_Token("WORD", word, start)]
     name = field.group(1)
-    if name.lower() != "title":
+    if name.lower() not in _FIELDS:
         raise QueryError(
-            f"unknown field {name + ':'!r} (only title: is supported; quote the text to "
-            "search for it literally)",
+            f"unknown field {name + ':'!r} (only title: and body: are supported; quote the "
+            "text to search for it literally)",
             query=text,
             position=start,
         )
-    scoped = _Token("TITLE", name + ":", start)
+    label = name.lower()
+    scoped = _Token(_FIELDS[label], name + ":", start)
     rest = word[field.end() :]
     if rest:
         if rest.startswith("-"):
             raise QueryError(
-                "write a negated title term as -title:word", query=text, position=start
+                f"write a negated {label} term as -{label}:word", query=text, position=start
             )
         return [scoped, _Token("WORD", rest, start + field.end())]
     if end < len(text) and text[end] in '("':
         return [scoped]
     raise QueryError(
-        "title: must be followed directly by a word, a quoted phrase or a group",
+        f"{label}: must be followed directly by a word, a quoted phrase or a group",
         query=text,
         position=start,
     )
@@ -428,9 +514,9 @@ class _Parser:
             self.require_operand(token)
             with _Nesting(self, token):
                 return _Not(self.parse_unary(), token.position)
-        return self.parse_atom(title_only=False)
+        return self.parse_atom(scope="")
 
-    def parse_atom(self, *, title_only: bool) -> _Node:
+    def parse_atom(self, *, scope: str) -> _Node:
         token = self.peek()
         if token is None:
             raise self.error("query ends where a term was expected", len(self.query))
@@ -439,37 +525,39 @@ class _Parser:
         if token.kind == "RPAREN":
             raise self.error("unbalanced ')' (no matching '(')", token.position)
         self.take()
-        if token.kind == "TITLE":
-            return self.parse_atom(title_only=True)
+        if token.kind in {"TITLE", "BODY"}:  # the lexer emits a term or group right after
+            return self.parse_atom(scope=token.kind)
         if token.kind == "LPAREN":
             closing = self.peek()
             if closing is not None and closing.kind == "RPAREN":
                 raise self.error("empty parentheses", token.position)
             with _Nesting(self, token):
-                inner = self.parse_or_scoped(title_only)
+                inner = self.parse_or_scoped(scope)
             closing = self.peek()
             if closing is None or closing.kind != "RPAREN":
                 raise self.error("unbalanced '(' (missing ')')", token.position)
             self.take()
             return inner
         if token.kind == "PHRASE":
-            return self.term(token, f'"{token.text}"', token.text, title_only)
+            return self.term(token, f'"{token.text}"', token.text, scope)
         if token.kind == "WORD":
-            return self.term(token, token.text, token.text, title_only)
+            return self.term(token, token.text, token.text, scope)
         raise self.error(f"unexpected {token.text!r}", token.position)  # pragma: no cover
 
-    def parse_or_scoped(self, title_only: bool) -> _Node:
+    def parse_or_scoped(self, scope: str) -> _Node:
         node = self.parse_or()
-        return _scope_to_title(node) if title_only else node
+        return _scoped(node, scope) if scope else node
 
-    def term(self, token: _Token, label: str, text: str, title_only: bool) -> _Term:
+    def term(self, token: _Token, label: str, text: str, scope: str) -> _Term:
         elements: list[_Element] = []
         for piece in text.split():
             elements.extend(self.elements(piece, token))
         if not elements:
             what = "empty phrase" if token.kind == "PHRASE" else f"no letters or digits in {text!r}"
             raise self.error(what, token.position)
-        return _Term(label, tuple(elements), title_only, token.position)
+        return _Term(
+            label, tuple(elements), scope == "TITLE", token.position, anywhere=scope == "BODY"
+        )
 
     def elements(self, piece: str, token: _Token) -> list[_Element]:
         is_prefix = piece.endswith("*")
@@ -502,14 +590,17 @@ class _Nesting:
         self.parser.depth -= 1
 
 
-def _scope_to_title(node: _Node) -> _Node:
+def _scoped(node: _Node, scope: str) -> _Node:
+    """``node`` with every term scoped to the title (TITLE) or counted anywhere (BODY)."""
     if isinstance(node, _Term):
-        return _Term(node.label, node.elements, True, node.position)
+        if scope == "TITLE":
+            return _Term(node.label, node.elements, True, node.position)
+        return _Term(node.label, node.elements, node.title_only, node.position, anywhere=True)
     if isinstance(node, _Not):
-        return _Not(_scope_to_title(node.child), node.position)
+        return _Not(_scoped(node.child, scope), node.position)
     if isinstance(node, _And):
-        return _And(tuple(_scope_to_title(c) for c in node.children))
-    return _Or(tuple(_scope_to_title(c) for c in node.children))
+        return _And(tuple(_scoped(c, scope) for c in node.children))
+    return _Or(tuple(_scoped(c, scope) for c in node.children))
 
 
 def _matches_without_terms(node: _Node) -> bool:

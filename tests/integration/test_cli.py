@@ -133,7 +133,9 @@ def test_sources_show_health(seeded: str) -> None:
 def test_topics_test_backtests_without_sending(seeded: str) -> None:
     code, out = _run("topics", "test", "tarrow AND ferry", "--json")
     assert code == 0, out
-    hits = json.loads(out)
+    (report,) = json.loads(out)
+    assert report["relevance"] == "prominent"
+    hits = report["alerts"]
     # The first report and the follow-up; never the reprint or the choir.
     assert [h["article_id"] for h in hits] == [1, 3]
     assert all(h["is_development"] for h in hits)

@@ -8,7 +8,7 @@ import pytest
 
 from monitor.config import parse_config
 from monitor.errors import ConfigError, QueryError
-from monitor.topics import Document, TopicMatch, parse_query, search_fold
+from monitor.topics import LEAD_WORDS, Document, TopicMatch, parse_query, search_fold
 
 
 def matches(query: str, title: str, text: str = "", *, title_only: bool = False) -> bool:
@@ -331,3 +331,112 @@ def test_config_names_the_topic_whose_query_is_malformed() -> None:
     assert "monitor.yaml" in message
     assert "topics.1.query" in message
     assert "unbalanced '('" in message
+
+
+# -- relevance: where a term counts -------------------------------------------------------------
+
+FILLER = " ".join(f"word{i}" for i in range(LEAD_WORDS))  # pushes what follows past the lead
+
+
+def _at(level: str, query: str, title: str, text: str) -> TopicMatch | None:
+    return parse_query(query).match(title, text, relevance=level)
+
+
+def test_a_single_mention_past_the_lead_is_in_passing() -> None:
+    text = f"Missiles hit the port. {FILLER} A satellite image showed smoke."
+    assert _at("prominent", "satellite", "Strikes on the port", text) is None
+    assert _at("strict", "satellite", "Strikes on the port", text) is None
+    loose = _at("anywhere", "satellite", "Strikes on the port", text)
+    assert loose is not None
+    assert loose.weak_terms == ("satellite",)
+    assert loose.explain() == 'once, deep in the text: "satellite"'
+
+
+def test_title_lead_or_repetition_make_a_term_prominent() -> None:
+    for level in ("prominent", "strict"):
+        assert _at(level, "satellite", "Satellite launched", f"{FILLER} the satellite")
+        assert _at(level, "satellite", "Launch", f"The satellite rose. {FILLER}")
+        found = _at(level, "satellite", "Launch", f"{FILLER} the satellite; the satellite")
+        assert found is not None
+        assert found.weak_terms == ()
+        assert found.explain() == 'body: "satellite"'
+
+
+def test_the_lead_ends_after_lead_words() -> None:
+    words = [f"w{i}" for i in range(LEAD_WORDS + 5)]
+    inside = [*words[: LEAD_WORDS - 1], "satellite", *words[LEAD_WORDS:]]
+    outside = [*words[:LEAD_WORDS], "satellite", *words[LEAD_WORDS:]]
+    assert _at("prominent", "satellite", "", " ".join(inside)) is not None
+    assert _at("prominent", "satellite", "", " ".join(outside)) is None
+
+
+def test_prominent_rests_on_one_term_strict_on_every_term() -> None:
+    text = f"Delegations met for talks. {FILLER} They may meet again in Istanbul."
+    # the article is about the talks; Istanbul is mentioned in passing
+    found = _at("prominent", "istanbul AND talks", "", text)
+    assert found is not None
+    assert found.terms == ("istanbul", "talks")
+    assert found.weak_terms == ("istanbul",)
+    assert _at("strict", "istanbul AND talks", "", text) is None
+    # nothing prominent to rest on: no match even at the default level
+    assert _at("prominent", "istanbul AND meet*", "", f"{FILLER} meet in Istanbul") is None
+    # an OR is satisfied by its prominent branch; strict leaves the passing one out
+    strict = _at("strict", "istanbul OR talks", "", text)
+    assert strict is not None
+    assert strict.terms == ("talks",)
+
+
+def test_body_scope_counts_a_mention_in_passing() -> None:
+    text = f"Delegations met in Istanbul. {FILLER} A ceasefire was mentioned."
+    found = _at("strict", "istanbul AND body:ceasefire", "", text)
+    assert found is not None
+    assert found.weak_terms == ("ceasefire",)
+    assert _at("strict", "istanbul AND body:(truce OR ceasefire)", "", text) is not None
+    assert _at("prominent", "body:ceasefire", "", text) is not None
+    assert _at("prominent", "ceasefire", "", text) is None
+    assert str(parse_query("body:ceasefire")) == "body:ceasefire"
+
+
+def test_phrases_and_prefixes_count_their_repetitions() -> None:
+    once = f"{FILLER} a peace deal and negotiators"
+    twice = f"{FILLER} a peace deal, negotiators; the peace deal, negotiating"
+    assert _at("prominent", '"peace deal"', "", once) is None
+    assert _at("prominent", '"peace deal"', "", twice) is not None
+    assert _at("prominent", "negotiat*", "", once) is None
+    assert _at("prominent", "negotiat*", "", twice) is not None
+
+
+def test_not_excludes_any_mention_at_every_level() -> None:
+    text = f"Talks resumed in Geneva. {FILLER} The football final was postponed."
+    for level in ("prominent", "strict"):
+        assert _at(level, "talks -football", "", text) is None
+        assert _at(level, "talks", "", text) is not None
+
+
+def test_title_scope_wins_over_a_body_scope_inside_it() -> None:
+    assert _at("strict", "title:(body:ceasefire)", "Talks", "A ceasefire.") is None
+    assert _at("strict", "title:(body:ceasefire)", "Ceasefire", "") is not None
+
+
+def test_title_only_ignores_relevance_of_the_body() -> None:
+    query = parse_query("satellite")
+    assert query.match("Launch", "The satellite rose.", title_only=True, relevance="strict") is None
+    assert query.match("Satellite", "", title_only=True, relevance="strict") is not None
+
+
+def test_an_unknown_relevance_level_is_an_error() -> None:
+    with pytest.raises(ValueError, match="relevance must be one of"):
+        parse_query("talks").match("Talks", "", relevance="lead")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("body:", "body: must be followed directly"),
+        ("-body:-x", "write a negated body term as -body:word"),
+        ("summary:x", "only title: and body: are supported"),
+    ],
+)
+def test_field_errors(query: str, message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        parse_query(query)

@@ -15,8 +15,10 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.cli.common import JsonOption, echo, load_settings, open_session
+from monitor.backtest import topic_verdicts
+from monitor.cli.common import ConfigOption, JsonOption, echo, load_settings, open_session
 from monitor.decision import NEW_KINDS, ClusterRecord, Decision, SalienceRecord
+from monitor.errors import ConfigError
 from monitor.escaping import terminal_text
 from monitor.storage.tables import (
     AlertRow,
@@ -117,9 +119,13 @@ def _find_article(session: Session, ident: str) -> ArticleRow | None:
 
 
 def explain(
-    ident: Annotated[str, typer.Argument(help="article id or URL")], json_out: JsonOption = False
+    ident: Annotated[str, typer.Argument(help="article id or URL")],
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Why an article was a duplicate, joined a story, was or was not a development."""
+    """Why an article was a duplicate, joined a story, was or was not a development, and how
+    each topic of the config file (if one is given or set) reads it."""
+    topics = _config_topics(config)
     with open_session() as session:
         row = _find_article(session, ident)
         if row is None:
@@ -138,20 +144,28 @@ def explain(
                 select(AlertRow).where(AlertRow.article_id == row.id).order_by(AlertRow.id)
             )
         ]
+    verdicts = topic_verdicts(topics, row.title, row.text) if topics else []
     if json_out:
-        echo(json.dumps({**header, "alerts": alerts, "decision": decision}, indent=2))
+        readings = [
+            {"topic": v.topic, "relevance": v.relevance, "why": v.why, "in_passing": v.passing}
+            for v in verdicts
+        ]
+        document = {**header, "alerts": alerts, "topics": readings, "decision": decision}
+        echo(json.dumps(document, indent=2))
         return
     echo(f"article {row.id}: {terminal_text(row.title)}\n  {terminal_text(row.url)}")
     record = Decision.from_json(decision)
     echo(f"outcome: {record.outcome or 'unknown'}")
     if alerts:
-        topics = ", ".join(f"{a['topic']!r} (alert {a['alert_id']})" for a in alerts)
-        echo(f"alerted: {topics}")
+        alerted = ", ".join(f"{a['topic']!r} (alert {a['alert_id']})" for a in alerts)
+        echo(f"alerted: {alerted}")
     else:
         echo(
             "alerted: none (a duplicate never alerts; otherwise no topic matched, each one that "
             "did had this development or story already, or its min_new_facts held it back)"
         )
+    for v in verdicts:
+        echo(f"  topic {v.topic!r} ({v.relevance}): {v.describe()}")
     if record.revision_of is not None:
         echo(
             f"  a later version of article {record.revision_of} (its feed marked it "
@@ -171,6 +185,22 @@ def explain(
         echo(f"details pruned on {record.pruned_at[:10]} (monitor db prune)")
         return
     _explain_placement(record)
+
+
+def _config_topics(given: Path | None) -> list[tuple[str, Any, bool, str]]:
+    """The config's topics, parsed; none when no config file is given or set."""
+    from monitor.config import load_config
+    from monitor.topics import parse_query
+
+    path = given or load_settings().config_file
+    if path is None:
+        return []
+    try:
+        loaded = load_config(path)
+    except ConfigError as exc:
+        echo(f"topics not shown: {exc}", err=True)
+        return []
+    return [(t.name, parse_query(t.query), t.title_only, t.relevance) for t in loaded.topics]
 
 
 def _explain_placement(record: Decision) -> None:

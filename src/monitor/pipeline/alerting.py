@@ -45,7 +45,11 @@ class CompiledTopic:
     query: Query
 
     def match(self, doc: Document) -> TopicMatch | None:
-        return self.query.match_document(doc, title_only=self.config.title_only)
+        return self.query.match_document(
+            doc,
+            title_only=self.config.title_only,
+            relevance=self.config.relevance,
+        )
 
 
 def compile_topics(config: MonitorConfig) -> list[CompiledTopic]:
