@@ -110,6 +110,13 @@ class TopicDelivery(BaseModel):
         None, ge=0, description="immediate alerts per hour and channel; the rest join the digest"
     )
     quiet_hours: QuietHours | None = None
+    settle_minutes: int = Field(
+        0,
+        ge=0,
+        le=1440,
+        description="after an immediate alert on a story, its further developments within this "
+        "many minutes wait and go out together as one follow-up when the window ends (0: off)",
+    )
 
 
 class _Channel(BaseModel):

@@ -43,6 +43,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from monitor.alert_settings import TopicDelivery, WebhookChannel
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.detection_settings import DetectionSettings
 from monitor.errors import ConfigError, StorageError
@@ -50,7 +51,7 @@ from monitor.models import Article
 from monitor.pipeline.detect import CompiledTopic, detect
 from monitor.storage.db import session_factory
 from monitor.storage.detection import DocumentCounts
-from monitor.storage.tables import AlertRow
+from monitor.storage.tables import AlertRow, DeliveryRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.text import clean_body, content_terms, shingles, words
 from monitor.topics import Document, TopicMatch, parse_query
@@ -129,6 +130,10 @@ EVERY_ARTICLE: CompiledTopic = _EveryArticle(
 )
 
 
+# The replay's reader: alerts are queued for it as for any channel, and never sent.
+READER = WebhookChannel(type="webhook", name="reader", url="https://reader.invalid/")
+
+
 def replay(
     engine: Engine,
     items: Sequence[StreamItem],
@@ -136,17 +141,25 @@ def replay(
     *,
     topics: Sequence[CompiledTopic] = (EVERY_ARTICLE,),
     cycle_size: int = 1,
+    settle_minutes: int = 0,
 ) -> list[Replayed]:
     """Run ``items`` through the detect stage, ``cycle_size`` articles per cycle, in order.
 
     Each cycle is one :func:`~monitor.pipeline.detect.detect` call (one transaction, cold-story
     pruning first, as a cycle does), with the clock at its last article's publication time. An
-    article's ``seconds`` is its cycle's wall time shared among the cycle's articles.
+    article's ``seconds`` is its cycle's wall time shared among the cycle's articles. Alerts are
+    queued for one channel that is never sent to, routed as the outbox routes them with the
+    topics' ``settle_minutes`` (``settle_minutes`` sets it on the default topic), so
+    :func:`reader_messages` can count what a reader would receive.
     """
     if cycle_size < 1:
         raise ValueError("cycle_size must be at least 1")
+    if settle_minutes and topics == (EVERY_ARTICLE,):
+        delivery = TopicDelivery(settle_minutes=settle_minutes)
+        settled = EVERY_ARTICLE.config.model_copy(update={"delivery": delivery})
+        topics = (_EveryArticle(settled, EVERY_ARTICLE.query),)
     sessions = session_factory(engine)
-    config = MonitorConfig()  # no channels: alerts are stored, never delivered
+    config = MonitorConfig(channels=[READER])  # queued, never delivered
     results: dict[int, IngestResult] = {}  # by id() of the article object
     seconds: dict[int, float] = {}
 
@@ -191,6 +204,21 @@ def replay(
         raised = alerts.get(result.article_id, 0) if result.article_id is not None else 0
         out.append(Replayed(item, result, seconds[id(item.article)], raised))
     return out
+
+
+def reader_messages(engine: Engine) -> int:
+    """Messages the replay's reader would get: each immediate alert, and one follow-up per
+    settle window (its deliveries share the window's end as their due time)."""
+    with Session(engine) as session:
+        immediate = session.scalar(
+            select(func.count()).select_from(DeliveryRow).where(DeliveryRow.mode == "immediate")
+        )
+        follow_ups = session.scalar(
+            select(func.count(func.distinct(DeliveryRow.next_attempt_at))).where(
+                DeliveryRow.route == "settle"
+            )
+        )
+    return int(immediate or 0) + int(follow_ups or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +394,8 @@ class EvalReport:
     split_events: list[dict[str, Any]] = field(default_factory=list)
     developments: DevelopmentScores | None = None  # with development labels
     extra: dict[str, Any] = field(default_factory=dict)
+    messages: int | None = None  # what the reader received (see reader_messages)
+    settle_minutes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -383,6 +413,11 @@ class EvalReport:
             "mixed_stories": self.mixed_stories,
             "split_events": self.split_events,
             **({"developments": self.developments.to_json()} if self.developments else {}),
+            **(
+                {"messages": self.messages, "settle_minutes": self.settle_minutes}
+                if self.messages is not None
+                else {}
+            ),
         }
 
 
@@ -433,6 +468,9 @@ def evaluate(
     replayed: Sequence[Replayed],
     containment_threshold: float = 0.8,
     labels: dict[str, DevelopmentLabel] | None = None,
+    *,
+    messages: int | None = None,
+    settle_minutes: int = 0,
 ) -> EvalReport:
     stored = [r for r in replayed if r.result.article_id is not None]
     predicted = [
@@ -499,6 +537,8 @@ def evaluate(
         mixed_stories=mixed,
         split_events=split,
         developments=score_developments(replayed, labels) if labels is not None else None,
+        messages=messages,
+        settle_minutes=settle_minutes,
     )
 
 
@@ -587,6 +627,15 @@ def format_report(report: EvalReport) -> str:
     )
     if report.developments is not None:
         lines += format_developments(report.developments)
+    if report.messages is not None:
+        window = (
+            f"settle window {report.settle_minutes} min"
+            if report.settle_minutes
+            else "no settle window"
+        )
+        groups = report.developments.total.groups if report.developments is not None else 0
+        per = f", {report.messages / groups:.2f} per development" if groups else ""
+        lines.append(f"messages to the reader ({window}): {report.messages}{per}")
     return "\n".join(lines)
 
 

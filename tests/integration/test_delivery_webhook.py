@@ -21,7 +21,7 @@ from monitor.alerts.model import OutgoingMessage
 from monitor.alerts.outbox import deliver_due, enqueue
 from monitor.config import MonitorConfig, Settings, parse_config
 from monitor.storage.tables import DeliveryRow
-from tests.support.alerts import add_alert
+from tests.support.alerts import add_alert, add_story
 from tests.support.tls import server_tls_context, trust_ca, trust_default_bundle
 from tests.support.webhook import Behaviour, WebhookReceiver
 
@@ -577,3 +577,66 @@ async def test_a_rate_limited_receiver_is_not_asked_again_before_its_retry_after
     later = await deliver_due(sessions, config, wsettings, now=retry_at)
     assert later.sent == 1
     assert len(receiver.requests) == 2
+
+
+async def test_settle_window_sends_a_storys_later_developments_as_one_follow_up(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    config = hook_config(("hook", receiver.url()), topic_delivery={"settle_minutes": 30})
+    topic = config.topics[0]
+
+    def develop(title: str, minutes: int, story: int) -> None:
+        at = NOW + timedelta(minutes=minutes)
+        with sessions.begin() as session:
+            alert = add_alert(
+                session,
+                topic=topic.name,
+                title=title,
+                now=at,
+                story_id=story,
+                story_headline="Talks in Istanbul",
+                source=f"Outlet {minutes}",
+            )
+            enqueue(session, alert, config.channels_for(topic), topic.delivery, now=at)
+
+    with sessions.begin() as session:
+        story = add_story(session, "Talks in Istanbul", NOW)
+        other = add_story(session, "Port strike", NOW)
+    develop("Delegations arrive in Istanbul", 0, story)
+    await deliver_due(sessions, config, wsettings, now=NOW)
+    develop("Talks open with a prisoner swap", 5, story)
+    develop("Strike closes the port", 6, other)  # another story: not held
+    develop("Both sides agree to meet again", 12, story)
+    await deliver_due(sessions, config, wsettings, now=NOW + timedelta(minutes=20))
+    subjects = [json.loads(r.body)["subject"] for r in receiver.requests]
+    assert subjects == [
+        "[Istanbul talks] Delegations arrive in Istanbul",
+        "[Istanbul talks] Strike closes the port",
+    ]
+    # the window (30 minutes after the story's first alert) ends: one follow-up, both reports
+    await deliver_due(sessions, config, wsettings, now=NOW + timedelta(minutes=30))
+    follow_up = json.loads(receiver.requests[-1].body)
+    assert len(receiver.requests) == 3
+    assert follow_up["kind"] == "digest"
+    assert follow_up["subject"] == "[Follow-up] 2 more developments: Talks in Istanbul"
+    assert [a["article"]["title"] for a in follow_up["alerts"]] == [
+        "Talks open with a prisoner swap",
+        "Both sides agree to meet again",
+    ]
+    assert "Outlet 5" in follow_up["text"]
+    assert "Outlet 12" in follow_up["text"]
+    # after the window a development is immediate again, and opens a new window
+    develop("A second round is set for June", 45, story)
+    await deliver_due(sessions, config, wsettings, now=NOW + timedelta(minutes=45))
+    assert json.loads(receiver.requests[-1].body)["subject"] == (
+        "[Istanbul talks] A second round is set for June"
+    )
+    routes = [(d.mode, d.route) for d in deliveries(sessions)]
+    assert routes == [
+        ("immediate", "mode"),
+        ("digest", "settle"),
+        ("immediate", "mode"),
+        ("digest", "settle"),
+        ("immediate", "mode"),
+    ]
+    assert all(d.state == "sent" for d in deliveries(sessions))

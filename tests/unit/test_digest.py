@@ -122,6 +122,31 @@ def test_route_quiet_hours_defer_to_first_digest_after_they_end() -> None:
     assert r.due_at == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
 
+def test_route_settle_window_holds_a_storys_later_developments() -> None:
+    delivery = TopicDelivery(settle_minutes=30)
+    # no immediate alert of the story in the window: this one goes out at once
+    assert route(delivery, now=NOW, sent_last_hour=0).mode == "immediate"
+    alerted = NOW - timedelta(minutes=10)
+    r = route(delivery, now=NOW, sent_last_hour=0, story_alerted_at=alerted)
+    assert (r.mode, r.reason, r.due_at) == ("digest", "settle", alerted + timedelta(minutes=30))
+    # the window is over: immediate again
+    late = NOW - timedelta(minutes=30)
+    assert route(delivery, now=NOW, sent_last_hour=0, story_alerted_at=late).mode == "immediate"
+    # without a window the story's earlier alert changes nothing
+    plain = route(TopicDelivery(), now=NOW, sent_last_hour=0, story_alerted_at=alerted)
+    assert plain.mode == "immediate"
+
+
+def test_route_settle_window_ending_in_quiet_hours_waits_for_their_end() -> None:
+    delivery = TopicDelivery(
+        settle_minutes=60, quiet_hours=QuietHours(start=time(22, 0), end=time(7, 0))
+    )
+    at = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
+    r = route(delivery, now=at, sent_last_hour=0, story_alerted_at=at - timedelta(minutes=5))
+    assert (r.mode, r.reason) == ("digest", "settle")
+    assert r.due_at == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+
+
 def test_digest_time_inside_quiet_hours_is_pushed_out() -> None:
     delivery = TopicDelivery(
         mode="digest",

@@ -4,6 +4,12 @@
   digest: the topic's mode, its hourly cap (alerts past the cap roll into the digest) and its quiet
   hours (an alert arriving inside them waits for the next digest; a digest time inside them
   moves to their end). Nothing is dropped.
+* The settle window (``settle_minutes``): breaking news reaches the monitor from several outlets
+  within minutes, often in different cycles. The first development of a story goes out at once;
+  further developments of the same story arriving within the window after it wait, and go out
+  together as one **follow-up** (a digest of that story: what each report added, and who
+  carried it) when the window ends. A development after the window is immediate again and opens
+  a new window. The cost is latency: a follow-up is up to ``settle_minutes`` late.
 * :func:`next_digest_at` gives the next send time of a :class:`DigestSchedule` (hourly on the hour,
   or daily at a wall-clock time in a time zone; DST follows the zone's rules).
 * :func:`assemble` groups the alerts of one digest by topic, then by story, in a stable order.
@@ -20,7 +26,7 @@ from zoneinfo import ZoneInfo
 from monitor.alert_settings import DigestSchedule, QuietHours, TopicDelivery
 from monitor.models import AlertContent
 
-RouteReason = Literal["mode", "cap", "quiet_hours"]
+RouteReason = Literal["mode", "cap", "quiet_hours", "settle"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +84,31 @@ def digest_due_at(delivery: TopicDelivery, now: datetime) -> datetime:
     return due
 
 
-def route(delivery: TopicDelivery, *, now: datetime, sent_last_hour: int) -> Route:
+def settle_window(delivery: TopicDelivery) -> timedelta | None:
+    return timedelta(minutes=delivery.settle_minutes) if delivery.settle_minutes else None
+
+
+def route(
+    delivery: TopicDelivery,
+    *,
+    now: datetime,
+    sent_last_hour: int,
+    story_alerted_at: datetime | None = None,
+) -> Route:
     """Route one delivery. ``sent_last_hour``: immediate deliveries of the same topic on the
-    same channel enqueued in the hour before ``now``."""
+    same channel enqueued in the hour before ``now``. ``story_alerted_at``: when the newest
+    immediate delivery of the same story, topic and channel was enqueued, if within the settle
+    window before ``now``."""
     if delivery.mode == "digest":
         return Route("digest", "mode", digest_due_at(delivery, now))
     if delivery.quiet_hours is not None and in_quiet_hours(delivery.quiet_hours, now):
         return Route("digest", "quiet_hours", digest_due_at(delivery, now))
+    window = settle_window(delivery)
+    if window is not None and story_alerted_at is not None and story_alerted_at + window > now:
+        due = story_alerted_at + window
+        if delivery.quiet_hours is not None:
+            due = quiet_hours_end(delivery.quiet_hours, due)
+        return Route("digest", "settle", due)
     if delivery.max_per_hour is not None and sent_last_hour >= delivery.max_per_hour:
         return Route("digest", "cap", digest_due_at(delivery, now))
     return Route("immediate", "mode", now)
@@ -124,6 +148,16 @@ class Digest:
 
     generated_at: datetime
     topics: tuple[DigestTopic, ...]
+    follow_up: bool = False  # every alert in it waited out a settle window after its story's
+
+    @property
+    def headline(self) -> str:
+        """The first story's headline (a follow-up is usually about one story)."""
+        return self.topics[0].stories[0].headline if self.topics else ""
+
+    @property
+    def story_count(self) -> int:
+        return sum(len(t.stories) for t in self.topics)
 
     @property
     def alert_count(self) -> int:
@@ -134,7 +168,7 @@ class Digest:
         return tuple(a for t in self.topics for s in t.stories for a in s.alerts)
 
 
-def assemble(alerts: Iterable[AlertContent], *, now: datetime) -> Digest:
+def assemble(alerts: Iterable[AlertContent], *, now: datetime, follow_up: bool = False) -> Digest:
     """Group ``alerts`` by topic and story. Order is stable whatever the input order."""
     by_topic: dict[str, dict[tuple[str, int], list[AlertContent]]] = {}
     for alert in alerts:
@@ -159,4 +193,4 @@ def assemble(alerts: Iterable[AlertContent], *, now: datetime) -> Digest:
             )
         stories.sort(key=lambda s: (s.alerts[0].created_at, s.alerts[0].alert_id))
         topics.append(DigestTopic(topic=topic, stories=tuple(stories)))
-    return Digest(generated_at=now, topics=tuple(topics))
+    return Digest(generated_at=now, topics=tuple(topics), follow_up=follow_up)

@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alert_settings import ChannelConfig, TopicDelivery
 from monitor.alerts.channels import Channel, build_channel, known_secrets, redact
-from monitor.alerts.digest import assemble, route
+from monitor.alerts.digest import assemble, route, settle_window
 from monitor.alerts.model import OutgoingMessage, RenderedMessage, content_from_payload
 from monitor.alerts.render import render_alert, render_digest, template_environment
 from monitor.config import MonitorConfig, Settings
@@ -119,13 +119,40 @@ def _immediate_last_hour(
 
 
 class QueuedAlert(Protocol):
-    """What :func:`enqueue` reads of an alert: an :class:`AlertRow`, or its id and topic."""
+    """What :func:`enqueue` reads of an alert: an :class:`AlertRow`, or its id, topic and
+    story."""
 
     @property
     def id(self) -> int: ...
 
     @property
     def topic(self) -> str: ...
+
+    @property
+    def story_id(self) -> int | None: ...
+
+
+def _story_alerted_at(
+    session: Session, alert: QueuedAlert, channel: str, now: datetime, window: timedelta
+) -> datetime | None:
+    """When the newest immediate delivery of ``alert``'s story (same topic and channel) was
+    enqueued, if within ``window`` before ``now``."""
+    if alert.story_id is None:
+        return None
+    stmt = (
+        select(func.max(DeliveryRow.created_at))
+        .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+        .where(
+            AlertRow.topic == alert.topic,
+            AlertRow.story_id == alert.story_id,
+            DeliveryRow.channel == channel,
+            DeliveryRow.mode == "immediate",
+            DeliveryRow.created_at > now - window,
+            DeliveryRow.alert_id != alert.id,
+        )
+    )
+    found = session.scalar(stmt)
+    return as_utc(found) if found is not None else None
 
 
 def enqueue(
@@ -162,7 +189,13 @@ def enqueue(
             if rules.max_per_hour is not None and rules.mode == "immediate"
             else 0
         )
-        decision = route(rules, now=now, sent_last_hour=sent)
+        window = settle_window(rules)
+        alerted_at = (
+            _story_alerted_at(session, alert, channel.name, now, window)
+            if window is not None and rules.mode == "immediate"
+            else None
+        )
+        decision = route(rules, now=now, sent_last_hour=sent, story_alerted_at=alerted_at)
         row = DeliveryRow(
             alert_id=alert.id,
             channel=channel.name,
@@ -319,9 +352,13 @@ def _due_jobs(
         batches[delivery.batch_key].append((delivery, alert))
     for key, members in batches.items():
         alerts = [a for _, a in members]
+        follow_up = all(d.route == "settle" for d, _ in members)
 
-        def build_digest(alerts: list[AlertRow] = alerts) -> RenderedMessage:
-            return render_digest(assemble([_content(a) for a in alerts], now=now), env)
+        def build_digest(
+            alerts: list[AlertRow] = alerts, follow_up: bool = follow_up
+        ) -> RenderedMessage:
+            digest = assemble([_content(a) for a in alerts], now=now, follow_up=follow_up)
+            return render_digest(digest, env)
 
         jobs.append(
             _Job(

@@ -251,6 +251,15 @@ def eval_stream(
     cycle_size: Annotated[
         int, typer.Option("--cycle-size", min=1, help="articles per detect cycle")
     ] = 1,
+    settle_minutes: Annotated[
+        int,
+        typer.Option(
+            "--settle-minutes",
+            min=0,
+            max=1440,
+            help="the topic's settle window: messages counts what a reader would receive",
+        ),
+    ] = 0,
     json_out: JsonOption = False,
 ) -> None:
     """Replay a labelled stream on a fresh temporary database and print the scores.
@@ -258,7 +267,14 @@ def eval_stream(
     The stream runs through the detect stage of a cycle with one topic that matches every
     article, so alerts count what detection calls new, whatever a query would have matched.
     """
-    from monitor.evaluation import evaluate, format_report, load_developments, load_stream, replay
+    from monitor.evaluation import (
+        evaluate,
+        format_report,
+        load_developments,
+        load_stream,
+        reader_messages,
+        replay,
+    )
     from monitor.storage.db import migrated_engine
 
     settings = load_settings()
@@ -268,8 +284,11 @@ def eval_stream(
         tempfile.TemporaryDirectory() as tmp,
         migrated_engine(f"sqlite:///{tmp}/eval.db") as engine,
     ):
-        replayed = replay(engine, items, settings.detection, cycle_size=cycle_size)
-        report = evaluate(replayed, labels=labels)
+        replayed = replay(
+            engine, items, settings.detection, cycle_size=cycle_size, settle_minutes=settle_minutes
+        )
+        messages = reader_messages(engine)
+        report = evaluate(replayed, labels=labels, messages=messages, settle_minutes=settle_minutes)
     echo(json.dumps(report.to_json(), indent=2) if json_out else format_report(report))
 
 

@@ -154,6 +154,7 @@ class _NewAlert:
 
     id: int
     topic: str
+    story_id: int | None
 
 
 _SET_PAYLOAD = update(ALERTS).where(ALERTS.c.id == bindparam("alert_id"))
@@ -245,7 +246,7 @@ def _insert_alert(
         created_at=now,
     )
     session.execute(_SET_PAYLOAD, {"alert_id": alert_id, "payload": payload_from_content(content)})
-    alert = _NewAlert(alert_id, topic.config.name)
+    alert = _NewAlert(alert_id, topic.config.name, story.id if story else None)
     channels = config.channels_for(topic.config)
     enqueue(session, alert, channels, topic.config.delivery, now=now, new=True)
     return int(alert_id)
