@@ -10,7 +10,9 @@ already stored are dropped *before* their page is fetched (unless their feed mar
 and the source follows updates, see :func:`select_new`), pages parked after failing cycle
 after cycle are dropped too (:mod:`monitor.pipeline.failures`), at most ``max_entries`` per
 source are taken, its newest (:func:`newest_per_source`; the source then keeps its old
-validators, so the next poll lists the rest), and those are fetched in publication order,
+validators, so the next poll lists the rest), judged by the freshness guard
+(:func:`judge_freshness`: a date ahead of the fetch is clamped, a stale entry is marked not to
+alert), and those are fetched in publication order,
 within the budgets a :class:`Fetcher` is given (:class:`~monitor.fetch.FetchBudget`: a page
 not fetched in budget is left for later). Every failure becomes a
 :class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad
@@ -28,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
+from collections import Counter
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -50,6 +54,7 @@ from monitor.fetch import (
     fetch_all,
     make_client,
 )
+from monitor.freshness import FreshnessRules, is_archive_dump, judge
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.failures import parked_urls
 from monitor.pipeline.sources import (
@@ -67,6 +72,8 @@ from monitor.stories.ingest import keys_of, known_keys
 from monitor.timeutil import as_utc
 from monitor.urls import canonicalize
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class PageJob:
@@ -76,6 +83,10 @@ class PageJob:
     canonical_url: str
     # Set when the entry is stored already and this job reads its updated version.
     revision_of: int | None = None
+    # Decided by the freshness guard (see monitor.freshness): why the article never alerts,
+    # and the feed's date when it lay ahead of the fetch (the entry is then dated at the fetch).
+    alert_hold: str | None = None
+    feed_date: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +326,43 @@ def updated_entries(session: Session, jobs: Sequence[PageJob]) -> list[PageJob]:
     return out
 
 
+def judge_freshness(
+    jobs: Sequence[PageJob], polls: Sequence[FeedPoll], now: datetime, rules: FreshnessRules
+) -> list[PageJob]:
+    """``jobs`` with the freshness guard's decision (:mod:`monitor.freshness`): an entry dated
+    ahead of ``now`` is dated ``now`` (logged), a stale one is marked to be stored without
+    alerting (counted in the log, per source). A source's first poll, or one with more than
+    ``rules.archive_entries`` new entries, is an archive dump. An updated version of a stored
+    article is not judged."""
+    new = Counter(job.source_id for job in jobs if job.revision_of is None)
+    first = {p.source.id for p in polls if p.source.first_poll}
+    held: Counter[str] = Counter()
+    out: list[PageJob] = []
+    for job in jobs:
+        if job.revision_of is not None:
+            out.append(job)
+            continue
+        archive = is_archive_dump(job.source_id in first, new[job.source_id], rules)
+        fresh = judge(job.entry.published, now, rules, archive=archive)
+        if fresh.feed_date is not None:
+            logger.warning(
+                "source %s: entry %s dated %s, ahead of the fetch; dated %s instead",
+                job.source,
+                job.canonical_url,
+                fresh.feed_date.isoformat(),
+                now.isoformat(),
+            )
+            job = replace(job, entry=replace(job.entry, published=fresh.published))
+        if fresh.hold is not None:
+            held[job.source] += 1
+        out.append(replace(job, alert_hold=fresh.hold, feed_date=fresh.feed_date))
+    for source, count in sorted(held.items()):
+        logger.info(
+            "source %s: %d new entries stale at first sight, stored without alerts", source, count
+        )
+    return out
+
+
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
@@ -380,13 +428,16 @@ def _record_and_select(
     now: datetime,
     failing_after: int,
     max_entries: int | None = None,
+    freshness: FreshnessRules | None = None,
 ) -> tuple[list[PageJob], int, list[SourceHealthChange], set[int]]:
     """:func:`record_polls` and :func:`select_new` in one transaction of their own; the jobs
-    capped by :func:`newest_per_source`, and the sources capped."""
+    judged by :func:`judge_freshness` and capped by :func:`newest_per_source`, and the sources
+    capped."""
     with sessions.begin() as session:
         take_write_lock(session)
         health = record_polls(session, polls, now, failing_after=failing_after)
         jobs, skipped = select_new(session, polls)
+        jobs = judge_freshness(jobs, polls, now, freshness or FreshnessRules())
         kept, capped = newest_per_source(jobs, max_entries)
         return kept, skipped, health, capped
 
@@ -399,6 +450,7 @@ async def collect(
     now: datetime,
     client: httpx.AsyncClient | None = None,
     failing_after: int = SOURCE_FAILING_AFTER,
+    freshness: FreshnessRules | None = None,
 ) -> Collection:
     """Run the whole collect stage with one shared client. The polls' validators are stored by
     :func:`commit_validators`, once the caller has stored the pages' articles."""
@@ -407,7 +459,9 @@ async def collect(
     http = client if client is not None else make_client(policy)
     try:
         polls = await poll_feeds(http, policy, states)
-        jobs, skipped, health, _ = _record_and_select(sessions, polls, now, failing_after)
+        jobs, skipped, health, _ = _record_and_select(
+            sessions, polls, now, failing_after, freshness=freshness
+        )
         pages = await fetch_pages(http, policy, jobs)
     finally:
         if own_client:
@@ -436,6 +490,15 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         http2=http.http2,
         retries=http.retries,
         max_retry_after_s=http.max_retry_after_s,
+    )
+
+
+def freshness_rules(settings: Settings) -> FreshnessRules:
+    """The freshness guard's rules, from the ``MONITOR_FRESHNESS__*`` settings."""
+    days = settings.freshness.max_entry_age_days
+    return FreshnessRules(
+        max_age=timedelta(days=days) if days > 0 else None,
+        archive_entries=settings.freshness.archive_entries,
     )
 
 
@@ -578,15 +641,16 @@ def poll_sources(
     failing_after: int = SOURCE_FAILING_AFTER,
     parse: FeedsParser = parse_feeds,
     max_entries: int | None = None,
+    freshness: FreshnessRules | None = None,
 ) -> Poll:
     """Poll every enabled source that is due (not left alone at its server's request, see
     :func:`deferred`), record the outcome, and list the entries to fetch, at most
-    ``max_entries`` per source (:func:`newest_per_source`). ``parse`` parses the feeds fetched
-    (here, by default)."""
+    ``max_entries`` per source (:func:`newest_per_source`), judged by ``freshness``
+    (:func:`judge_freshness`). ``parse`` parses the feeds fetched (here, by default)."""
     due, waiting = deferred(_synced_sources(sessions, sources), now)
     polls = fetcher.poll_feeds(due, parse)
     jobs, skipped, health, capped = _record_and_select(
-        sessions, polls, now, failing_after, max_entries
+        sessions, polls, now, failing_after, max_entries, freshness
     )
     return Poll(
         tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting), frozenset(capped)

@@ -55,6 +55,7 @@ from monitor.pipeline.collect import (
     Poll,
     commit_validators,
     fetch_policy,
+    freshness_rules,
     poll_sources,
 )
 from monitor.pipeline.detect import DetectReport, detect
@@ -105,7 +106,8 @@ def poll_stage(
     settings: Settings,
 ) -> Poll:
     """Poll every source; the feeds are parsed in the extraction processes (on every core).
-    At most ``budgets.entries_per_poll`` new entries are taken per feed, the newest."""
+    At most ``budgets.entries_per_poll`` new entries are taken per feed, the newest; stale
+    ones are marked not to alert (``MONITOR_FRESHNESS__*``)."""
     return poll_sources(
         sessions,
         fetcher,
@@ -114,6 +116,7 @@ def poll_stage(
         failing_after=settings.source_failing_after,
         parse=extractor.parse_feeds,
         max_entries=settings.budgets.entries_per_poll,
+        freshness=freshness_rules(settings),
     )
 
 

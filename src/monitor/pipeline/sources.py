@@ -44,6 +44,7 @@ class SourceState:
     last_modified: str | None = None
     retry_at: datetime | None = None  # not to be polled before (the feed's Retry-After)
     follow_updates: bool = False  # entries marked updated are read again (see select_new)
+    first_poll: bool = False  # never polled successfully: its feed lists its archive
 
     def due(self, now: datetime) -> bool:
         return self.retry_at is None or as_utc(self.retry_at) <= now
@@ -143,6 +144,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             v.last_modified if v else None,
             by_name[s.name].retry_at,
             s.name in follows,
+            by_name[s.name].last_success_at is None,
         )
         for s in states
     ]

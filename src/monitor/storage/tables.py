@@ -121,6 +121,11 @@ class ArticleRow(Base):
     # A later version of that article (its feed entry was marked updated); its published_at is
     # the version's time.
     revision_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
+    # Why it never alerts: stale at its first sight (see monitor.freshness); NULL: it may.
+    alert_hold: Mapped[str | None] = mapped_column(String(300))
+    # The publication time its feed gave, when that lay ahead of the fetch: published_at was
+    # set to the fetch time instead.
+    feed_date: Mapped[datetime | None]
 
 
 class ArticleKeyRow(Base):
