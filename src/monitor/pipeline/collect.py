@@ -366,6 +366,12 @@ def judge_freshness(
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
+def _dated(job: PageJob) -> datetime:
+    """Sort key: the feed's own date (kept when it lay ahead of the fetch, so that entries
+    dated ahead keep their order), undated last."""
+    return job.feed_date or job.entry.published or _FAR_FUTURE
+
+
 def newest_per_source(
     jobs: Sequence[PageJob], max_entries: int | None
 ) -> tuple[list[PageJob], set[int]]:
@@ -384,14 +390,14 @@ def newest_per_source(
             kept.update(id(j) for j in own)
             continue
         capped.add(source_id)
-        newest = sorted(own, key=lambda j: j.entry.published or _FAR_FUTURE, reverse=True)
+        newest = sorted(own, key=_dated, reverse=True)
         kept.update(id(j) for j in newest[:max_entries])
     return [j for j in jobs if id(j) in kept], capped
 
 
 def in_publication_order(jobs: Sequence[PageJob]) -> list[PageJob]:
     """Jobs by their feed's publication time (undated last, feed order kept among equals)."""
-    return sorted(jobs, key=lambda j: j.entry.published or _FAR_FUTURE)
+    return sorted(jobs, key=_dated)
 
 
 async def fetch_pages(
