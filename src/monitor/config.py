@@ -253,6 +253,11 @@ class SourceConfig(BaseModel):
         description="read an entry again when the feed marks it updated (Atom <updated>, "
         "JSON Feed date_modified); new facts in the update alert like any development",
     )
+    robots: Literal["obey", "ignore"] = Field(
+        "obey",
+        description="obey the host's robots.txt (feed and pages), or ignore it (the outlet "
+        "agreed to be monitored); shown by `monitor sources`",
+    )
 
     @field_validator("url")
     @classmethod

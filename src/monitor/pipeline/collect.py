@@ -44,7 +44,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, Settings, SourceConfig
-from monitor.errors import FetcherClosedError, FetchError, ParseError, TransientFetchError
+from monitor.errors import (
+    FetcherClosedError,
+    FetchError,
+    ParseError,
+    RobotsDisallowedError,
+    TransientFetchError,
+)
 from monitor.feeds import FeedsParser, parse_feeds
 from monitor.fetch import (
     FetchBudget,
@@ -66,6 +72,7 @@ from monitor.pipeline.sources import (
     store_validators,
     sync_sources,
 )
+from monitor.robots import RobotsRules
 from monitor.storage.db import take_write_lock
 from monitor.storage.tables import ArticleRow
 from monitor.stories.ingest import keys_of, known_keys
@@ -87,6 +94,7 @@ class PageJob:
     # and the feed's date when it lay ahead of the fetch (the entry is then dated at the fetch).
     alert_hold: str | None = None
     feed_date: datetime | None = None
+    obey_robots: bool = True  # its source obeys robots.txt (see monitor.robots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +124,40 @@ async def poll_feeds(
     policy: FetchPolicy,
     sources: Sequence[SourceState],
     parse: FeedsParser = parse_feeds,
+    robots: RobotsRules | None = None,
 ) -> list[FeedPoll]:
-    return to_polls(sources, await fetch_feeds(client, policy, sources), policy, parse)
+    results = await fetch_feeds(client, policy, sources, robots)
+    return to_polls(sources, results, policy, parse)
+
+
+async def _refusals(
+    client: httpx.AsyncClient, robots: RobotsRules | None, urls: Sequence[tuple[str, bool]]
+) -> list[RobotsDisallowedError | None]:
+    """For each (url, obeys robots.txt): the refusal of its host's robots.txt, if any."""
+    if robots is None:
+        return [None] * len(urls)
+    checks = [robots.check(client, url) if obey else _allowed() for url, obey in urls]
+    return list(await asyncio.gather(*checks))
+
+
+async def _allowed() -> None:
+    return None
 
 
 async def fetch_feeds(
-    client: httpx.AsyncClient, policy: FetchPolicy, sources: Sequence[SourceState]
+    client: httpx.AsyncClient,
+    policy: FetchPolicy,
+    sources: Sequence[SourceState],
+    robots: RobotsRules | None = None,
 ) -> list[FetchResult | FetchError]:
-    """Fetch every source's feed with its stored validators (a 304 when unchanged)."""
-    requests = [FetchRequest(s.url, etag=s.etag, last_modified=s.last_modified) for s in sources]
-    return await fetch_all(client, requests, policy)
+    """Fetch every source's feed with its stored validators (a 304 when unchanged); a feed its
+    host's robots.txt disallows (``robots``, for the sources that obey it) is not requested:
+    its poll fails with :class:`~monitor.errors.RobotsDisallowedError`."""
+    refused = await _refusals(client, robots, [(s.url, s.obey_robots) for s in sources])
+    allowed = [s for s, no in zip(sources, refused, strict=True) if no is None]
+    requests = [FetchRequest(s.url, etag=s.etag, last_modified=s.last_modified) for s in allowed]
+    fetched = iter(await fetch_all(client, requests, policy))
+    return [next(fetched) if no is None else no for no in refused]
 
 
 def to_polls(
@@ -256,7 +288,13 @@ def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJo
                 skipped += 1
                 continue
             seen_urls.add(canonical)
-            job = PageJob(poll.source.id, poll.source.name, entry, canonical)
+            job = PageJob(
+                poll.source.id,
+                poll.source.name,
+                entry,
+                canonical,
+                obey_robots=poll.source.obey_robots,
+            )
             candidates.append((job, entry_keys(poll.source.name, canonical, entry.guid)))
     known = known_keys(session, [k for _, keys in candidates for k in keys])
     parked = parked_urls(session, [job.canonical_url for job, _ in candidates])
@@ -405,10 +443,18 @@ async def fetch_pages(
     policy: FetchPolicy,
     jobs: Sequence[PageJob],
     limits: FetchLimits | None = None,
+    robots: RobotsRules | None = None,
 ) -> list[FetchedPage]:
+    """Fetch the jobs' pages. A page its host's robots.txt disallows (``robots``, for sources
+    that obey it) is not requested: it fails with
+    :class:`~monitor.errors.RobotsDisallowedError`, permanently, so its entry is stored with
+    its feed's summary, like a page that answered 404."""
+    refused = await _refusals(client, robots, [(j.canonical_url, j.obey_robots) for j in jobs])
+    allowed = [j for j, no in zip(jobs, refused, strict=True) if no is None]
     # Each source's pages are one group: they share the source's budget (FetchBudget.group_s).
-    requests = [FetchRequest(j.canonical_url, group=f"source:{j.source_id}") for j in jobs]
-    results = await fetch_all(client, requests, policy, limits)
+    requests = [FetchRequest(j.canonical_url, group=f"source:{j.source_id}") for j in allowed]
+    fetched = iter(await fetch_all(client, requests, policy, limits))
+    results = [next(fetched) if no is None else no for no in refused]
     pages: list[FetchedPage] = []
     for job, res in zip(jobs, results, strict=True):
         if isinstance(res, FetchError):
@@ -457,18 +503,21 @@ async def collect(
     client: httpx.AsyncClient | None = None,
     failing_after: int = SOURCE_FAILING_AFTER,
     freshness: FreshnessRules | None = None,
+    robots: RobotsRules | None = None,
 ) -> Collection:
     """Run the whole collect stage with one shared client. The polls' validators are stored by
-    :func:`commit_validators`, once the caller has stored the pages' articles."""
+    :func:`commit_validators`, once the caller has stored the pages' articles. ``robots``
+    defaults to rules of this call's own (each host's robots.txt read once)."""
     states, _ = deferred(_synced_sources(sessions, sources), now)
+    robots = robots if robots is not None else RobotsRules(policy)
     own_client = client is None
     http = client if client is not None else make_client(policy)
     try:
-        polls = await poll_feeds(http, policy, states)
+        polls = await poll_feeds(http, policy, states, robots=robots)
         jobs, skipped, health, _ = _record_and_select(
             sessions, polls, now, failing_after, freshness=freshness
         )
-        pages = await fetch_pages(http, policy, jobs)
+        pages = await fetch_pages(http, policy, jobs, robots=robots)
     finally:
         if own_client:
             await http.aclose()
@@ -514,8 +563,10 @@ _CLOSE_TIMEOUT_S = 10.0  # for the client's sockets to close once its requests a
 class Fetcher:
     """One HTTP client and one set of limits, usable from any thread.
 
-    The client lives on an event loop in a thread of its own; :meth:`poll_feeds` and
-    :meth:`fetch_pages` block their caller until every request is answered. Batches fetched from
+    Its :class:`~monitor.robots.RobotsRules` (given, or its own) decide which feeds and pages
+    may be requested. The client lives on an event loop in a thread of its own;
+    :meth:`poll_feeds` and :meth:`fetch_pages` block their caller until every request is
+    answered. Batches fetched from
     several threads at once share the overall and per-host limits, and their requests start in
     the order they were asked for.
 
@@ -524,9 +575,15 @@ class Fetcher:
     so no thread is left waiting on a loop that no longer runs.
     """
 
-    def __init__(self, policy: FetchPolicy, budget: FetchBudget | None = None) -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy,
+        budget: FetchBudget | None = None,
+        robots: RobotsRules | None = None,
+    ) -> None:
         self.policy = policy
         self.budget = budget
+        self.robots = robots if robots is not None else RobotsRules(policy)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="monitor-fetch", daemon=True
@@ -575,11 +632,11 @@ class Fetcher:
 
     async def _fetch_feeds(self, sources: Sequence[SourceState]) -> list[FetchResult | FetchError]:
         client, _ = self._http()
-        return await fetch_feeds(client, self.policy, sources)
+        return await fetch_feeds(client, self.policy, sources, self.robots)
 
     async def _fetch(self, jobs: Sequence[PageJob]) -> list[FetchedPage]:
         client, limits = self._http()
-        return await fetch_pages(client, self.policy, jobs, limits)
+        return await fetch_pages(client, self.policy, jobs, limits, self.robots)
 
     def poll_feeds(
         self, sources: Sequence[SourceState], parse: FeedsParser = parse_feeds

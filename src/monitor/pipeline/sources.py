@@ -2,7 +2,8 @@
 asked of us.
 
 * :func:`sync_sources` upserts the configured sources by name and returns their
-  :class:`SourceState` (stored validators, ``retry_at``, whether updates are followed).
+  :class:`SourceState` (stored validators, ``retry_at``, whether updates are followed, whether
+  robots.txt is obeyed: stored too, for ``monitor sources``).
 * :func:`record_polls` keeps each source's health after a poll and reports the sources that
   started failing (``failing_after`` failed polls in a row) or recovered, once each
   (:class:`SourceHealthChange`), so a monitor going blind to an outlet is noticed without a
@@ -45,6 +46,7 @@ class SourceState:
     retry_at: datetime | None = None  # not to be polled before (the feed's Retry-After)
     follow_updates: bool = False  # entries marked updated are read again (see select_new)
     first_poll: bool = False  # never polled successfully: its feed lists its archive
+    obey_robots: bool = True  # its host's robots.txt decides what may be fetched
 
     def due(self, now: datetime) -> bool:
         return self.retry_at is None or as_utc(self.retry_at) <= now
@@ -117,9 +119,11 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     for src in sources:
         row = rows.get(src.name)
         if row is None:
-            new.append({"name": src.name, "url": src.url})
+            new.append({"name": src.name, "url": src.url, "robots": src.robots})
         elif row.url != src.url:  # a moved feed: the new URL has validators of its own
             row.url = src.url
+        if row is not None and row.robots != src.robots:
+            row.robots = src.robots
         if src.enabled:
             states.append(SourceState(0, src.name, src.url))
     session.flush()
@@ -130,6 +134,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
         session.execute(insert.values(values).on_conflict_do_nothing(index_elements=["name"]))
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     follows = {src.name for src in sources if src.follow_updates}
+    ignoring = {src.name for src in sources if src.robots == "ignore"}
     urls = sorted({s.url for s in states})
     validators = {
         row.url: row
@@ -145,6 +150,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             by_name[s.name].retry_at,
             s.name in follows,
             by_name[s.name].last_success_at is None,
+            s.name not in ignoring,
         )
         for s in states
     ]

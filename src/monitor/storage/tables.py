@@ -65,6 +65,8 @@ class SourceRow(Base):
     articles_seen: Mapped[int] = mapped_column(Integer, default=0)
     # Not polled before this time: the feed answered 429 or 503 with Retry-After.
     retry_at: Mapped[datetime | None]
+    # "obey" or "ignore": the config's robots setting, as last synced (shown by monitor sources).
+    robots: Mapped[str] = mapped_column(String(10), default="obey", server_default="obey")
 
 
 class FeedValidatorRow(Base):

@@ -1,0 +1,30 @@
+"""Whether a source obeys its host's robots.txt, as configured: ``sources.robots``.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-04 15:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sources", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("robots", sa.String(length=10), server_default="obey", nullable=False)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sources", schema=None) as batch_op:
+        batch_op.drop_column("robots")
