@@ -15,17 +15,19 @@ Contract of :class:`RobotsRules`:
   :data:`UNREACHABLE_RETRY`: a host's failing robots.txt should not silence its feed, which
   fails on its own if the host is down.
 
-The rules live as long as the object; :class:`monitor.pipeline.collect.Fetcher` holds one.
+The rules live as long as the object (:class:`monitor.pipeline.collect.Fetcher` holds one);
+between cycles they are kept in the database (``robots_txt``, see
+:mod:`monitor.pipeline.sources`): :meth:`RobotsRules.remember` takes them back and
+:meth:`RobotsRules.fetched` lists those read anew.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -40,26 +42,65 @@ UNREACHABLE_RETRY = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
+class KnownRobots:
+    """One origin's robots.txt as read, to be kept between cycles (``robots_txt``)."""
+
+    origin: str
+    body: str | None  # None: everything is allowed (none published, or unreachable)
+    fetched_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class _Rules:
-    parser: Protego | None  # None: everything is allowed
-    expires: float  # on the rules' clock
+    known: KnownRobots
+    parser: Protego | None
+
+
+def _rules(known: KnownRobots) -> _Rules:
+    return _Rules(known, Protego.parse(known.body) if known.body is not None else None)
 
 
 def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``: the scope of one robots.txt."""
+    """``scheme://host[:port]`` of ``url``: the scope of one robots.txt (credentials left
+    out)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme.lower()}://{host}{port}"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class RobotsRules:
     """Every origin's robots.txt rules, fetched when first needed and kept for a day."""
 
-    def __init__(self, policy: FetchPolicy, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, policy: FetchPolicy, *, clock: Callable[[], datetime] = _utc_now) -> None:
         self.policy = policy
         self._clock = clock
         self._rules: dict[str, _Rules] = {}
+        self._read: set[str] = set()  # origins whose robots.txt this object fetched
         self._pending: dict[tuple[int, str], asyncio.Task[_Rules]] = {}
         self._lock = threading.Lock()  # the rules may be asked for from several event loops
+
+    def remember(self, known: Iterable[KnownRobots]) -> None:
+        """Take rules read earlier (by another cycle): used until they expire."""
+        with self._lock:
+            for each in known:
+                if each.origin not in self._rules:
+                    self._rules[each.origin] = _rules(each)
+
+    def fetched(self) -> list[KnownRobots]:
+        """The rules this object read itself, to be kept for later cycles."""
+        with self._lock:
+            return [self._rules[o].known for o in sorted(self._read) if o in self._rules]
 
     async def check(self, client: httpx.AsyncClient, url: str) -> RobotsDisallowedError | None:
         """``None`` when ``url`` may be fetched; otherwise the error that says why not."""
@@ -76,7 +117,7 @@ class RobotsRules:
         key = (id(asyncio.get_running_loop()), origin)
         with self._lock:
             known = self._rules.get(origin)
-            if known is not None and known.expires > self._clock():
+            if known is not None and known.known.expires_at > self._clock():
                 return known
             task = self._pending.get(key)
             if task is None:
@@ -92,14 +133,17 @@ class RobotsRules:
                 del self._pending[key]
             if not task.cancelled() and task.exception() is None:
                 self._rules[key[1]] = task.result()
+                self._read.add(key[1])
 
     async def _fetch(self, client: httpx.AsyncClient, origin: str) -> _Rules:
         now = self._clock()
+        body: str | None = None
+        kept = ROBOTS_MAX_AGE
         try:
             result = await fetch(client, f"{origin}/robots.txt", self.policy)
+            body = result.content.decode("utf-8", errors="replace")
         except TransientFetchError:
-            return _Rules(None, now + UNREACHABLE_RETRY.total_seconds())
+            kept = UNREACHABLE_RETRY
         except FetchError:
-            return _Rules(None, now + ROBOTS_MAX_AGE.total_seconds())
-        text = result.content.decode("utf-8", errors="replace")
-        return _Rules(Protego.parse(text), now + ROBOTS_MAX_AGE.total_seconds())
+            pass  # none published (4xx), or none usable: everything is allowed
+        return _rules(KnownRobots(origin, body, now, now + kept))

@@ -3,15 +3,15 @@
 What an outlet and an operator rely on: a feed its host disallows is not requested and its
 source says so in ``monitor sources``; a page it disallows is not requested and its entry keeps
 the feed's summary, with the reason in the cycle's errors; a source set to ``robots: ignore``
-is fetched as if there were no robots.txt; the rules are read once per host and again a day
-later.
+is fetched as if there were no robots.txt; the rules are read once per host, kept between cycles,
+and read again a day later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from monitor.errors import RobotsDisallowedError
 from monitor.fetch import make_client
 from monitor.pipeline.collect import fetch_policy
 from monitor.robots import RobotsRules
-from monitor.storage.tables import ArticleRow, SourceRow
+from monitor.storage.tables import ArticleRow, RobotsTxtRow, SourceRow
 from tests.support.pipeline import run_cycle
 
 RSS = "application/rss+xml; charset=utf-8"
@@ -175,12 +175,46 @@ def test_the_rules_of_the_configured_user_agent_apply(
     assert local_server.table.requests_for("/news/d.html") == []
 
 
+def test_the_rules_are_kept_between_cycles_until_they_expire(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    _newsroom(local_server, PRIVATE, "/rss.xml", ["/private/a.html"])
+    config = _config(local_server, "/rss.xml")
+    run_cycle(sessions, settings, config)
+    with sessions() as s:
+        kept = s.scalars(select(RobotsTxtRow)).one()
+    assert kept.origin == local_server.base_url
+    assert kept.body == PRIVATE
+
+    # The next cycle goes by the rules kept: robots.txt is not asked for again.
+    local_server.table.set("/robots.txt", Route(content_type=TEXT, body=b"User-agent: *\n"))
+    local_server.table.set(
+        "/rss.xml", Route(content_type=RSS, body=_rss(local_server.base_url, ["/private/b.html"]))
+    )
+    local_server.table.set("/private/b.html", Route(body=_page("/private/b.html")))
+    collection, _ = run_cycle(sessions, settings, config)
+    assert len(local_server.table.requests_for("/robots.txt")) == 1
+    assert [e.error_type for e in collection.errors] == [RobotsDisallowedError.__name__]
+
+    # Once they expire, the next cycle reads robots.txt again.
+    with sessions.begin() as s:
+        s.scalars(select(RobotsTxtRow)).one().expires_at = datetime.now(UTC) - timedelta(hours=1)
+    local_server.table.set(
+        "/rss.xml", Route(content_type=RSS, body=_rss(local_server.base_url, ["/private/c.html"]))
+    )
+    local_server.table.set("/private/c.html", Route(body=_page("/private/c.html")))
+    collection, _ = run_cycle(sessions, settings, config)
+    assert len(local_server.table.requests_for("/robots.txt")) == 2
+    assert collection.errors == ()
+    assert len(local_server.table.requests_for("/private/c.html")) == 1
+
+
 def test_the_rules_are_kept_for_a_day_then_read_again(
     settings: Settings, local_server: LocalServer
 ) -> None:
     local_server.table.set("/robots.txt", Route(content_type=TEXT, body=PRIVATE.encode()))
     policy = fetch_policy(settings)
-    now = [0.0]
+    now = [datetime(2031, 5, 6, 12, 0, tzinfo=UTC)]
     rules = RobotsRules(policy, clock=lambda: now[0])
     page = local_server.url("/private/a.html")
 
@@ -190,9 +224,9 @@ def test_the_rules_are_kept_for_a_day_then_read_again(
 
     assert not asyncio.run(check())
     local_server.table.set("/robots.txt", Route(content_type=TEXT, body=b"User-agent: *\n"))
-    now[0] += timedelta(hours=23).total_seconds()
+    now[0] += timedelta(hours=23)
     assert not asyncio.run(check())  # still the rules read first
     assert len(local_server.table.requests_for("/robots.txt")) == 1
-    now[0] += timedelta(hours=2).total_seconds()
+    now[0] += timedelta(hours=2)
     assert asyncio.run(check())  # a day later: read again
     assert len(local_server.table.requests_for("/robots.txt")) == 2

@@ -68,7 +68,9 @@ from monitor.pipeline.sources import (
     SourceHealthChange,
     SourceState,
     deferred,
+    known_robots,
     record_polls,
+    store_robots,
     store_validators,
     sync_sources,
 )
@@ -465,6 +467,22 @@ async def fetch_pages(
     return pages
 
 
+def remember_robots(sessions: sessionmaker[Session], robots: RobotsRules, now: datetime) -> None:
+    """Give ``robots`` the rules earlier cycles read that are still good (:func:`known_robots`)."""
+    with sessions() as session:
+        robots.remember(known_robots(session, now))
+
+
+def commit_robots(sessions: sessionmaker[Session], robots: RobotsRules) -> None:
+    """Keep the robots.txt rules ``robots`` read, for the next cycles (:func:`store_robots`)."""
+    read = robots.fetched()
+    if not read:
+        return
+    with sessions.begin() as session:
+        take_write_lock(session)
+        store_robots(session, read)
+
+
 def _synced_sources(
     sessions: sessionmaker[Session], sources: Sequence[SourceConfig]
 ) -> list[SourceState]:
@@ -507,9 +525,11 @@ async def collect(
 ) -> Collection:
     """Run the whole collect stage with one shared client. The polls' validators are stored by
     :func:`commit_validators`, once the caller has stored the pages' articles. ``robots``
-    defaults to rules of this call's own (each host's robots.txt read once)."""
+    defaults to rules of this call's own; either way, it takes the rules earlier cycles kept,
+    and those it reads are kept for the next (:func:`commit_robots`)."""
     states, _ = deferred(_synced_sources(sessions, sources), now)
     robots = robots if robots is not None else RobotsRules(policy)
+    remember_robots(sessions, robots, now)
     own_client = client is None
     http = client if client is not None else make_client(policy)
     try:
@@ -521,6 +541,7 @@ async def collect(
     finally:
         if own_client:
             await http.aclose()
+    commit_robots(sessions, robots)
     errors = [p.error for p in polls if p.error] + [e for p in polls for e in p.entry_errors]
     errors += [p.error for p in pages if p.error]
     return Collection(tuple(polls), tuple(pages), skipped, tuple(errors), tuple(health))
@@ -709,8 +730,10 @@ def poll_sources(
     """Poll every enabled source that is due (not left alone at its server's request, see
     :func:`deferred`), record the outcome, and list the entries to fetch, at most
     ``max_entries`` per source (:func:`newest_per_source`), judged by ``freshness``
-    (:func:`judge_freshness`). ``parse`` parses the feeds fetched (here, by default)."""
+    (:func:`judge_freshness`). ``parse`` parses the feeds fetched (here, by default). The
+    fetcher's robots.txt rules take those earlier cycles kept (:func:`remember_robots`)."""
     due, waiting = deferred(_synced_sources(sessions, sources), now)
+    remember_robots(sessions, fetcher.robots, now)
     polls = fetcher.poll_feeds(due, parse)
     jobs, skipped, health, capped = _record_and_select(
         sessions, polls, now, failing_after, max_entries, freshness

@@ -53,6 +53,7 @@ from monitor.pipeline.collect import (
     Fetcher,
     PageJob,
     Poll,
+    commit_robots,
     commit_validators,
     fetch_policy,
     freshness_rules,
@@ -415,6 +416,7 @@ def compose(
     # Only now are the polls' new entries all stored (or left for later): a cycle that died
     # before this point reads the same feeds again next time instead of getting a 304.
     commit_validators(sessions, poll.polls, tally.left_for_later, unfinished=poll.capped)
+    commit_robots(sessions, fetcher.robots)  # the rules read, for the next cycles
     parked = record_page_failures(
         sessions,
         tally.failures,

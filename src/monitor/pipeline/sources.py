@@ -11,6 +11,8 @@ asked of us.
   (its host had just asked to wait) is neither a failure nor a success.
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
   with; :func:`deferred` leaves out the sources whose wait has not passed.
+* :func:`known_robots` and :func:`store_robots` keep each host's robots.txt between cycles,
+  for a day (see :mod:`monitor.robots`).
 
 Validators belong to the feed's URL (``feed_validators``), not to the source's name: two configs
 that name one feed differently, or a config that renames a source, share them instead of
@@ -31,8 +33,9 @@ from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import HeldBackError
 from monitor.models import ParsedFeed, SourceError
 from monitor.redact import redact_text, redact_url
+from monitor.robots import KnownRobots
 from monitor.storage.db import dialect_insert
-from monitor.storage.tables import FeedValidatorRow, SourceRow
+from monitor.storage.tables import FeedValidatorRow, RobotsTxtRow, SourceRow
 from monitor.timeutil import as_utc
 
 
@@ -256,3 +259,30 @@ def deferred(
     polling them again before then would only earn another refusal, or a ban."""
     due = [s for s in states if s.due(now)]
     return due, [s for s in states if not s.due(now)]
+
+
+def known_robots(session: Session, now: datetime) -> list[KnownRobots]:
+    """The robots.txt rules read by earlier cycles that have not expired."""
+    rows = session.scalars(select(RobotsTxtRow).where(RobotsTxtRow.expires_at > now))
+    return [KnownRobots(r.origin, r.body, as_utc(r.fetched_at), as_utc(r.expires_at)) for r in rows]
+
+
+def store_robots(session: Session, read: Sequence[KnownRobots]) -> None:
+    """Keep the robots.txt rules a cycle read (the newer reading of an origin wins)."""
+    if not read:
+        return
+    rows = [
+        {"origin": r.origin, "body": r.body, "fetched_at": r.fetched_at, "expires_at": r.expires_at}
+        for r in sorted(read, key=lambda r: r.origin)  # one order for every writer
+    ]
+    insert = dialect_insert(session.get_bind().dialect.name, RobotsTxtRow.__table__)
+    session.execute(
+        insert.values(rows).on_conflict_do_update(
+            index_elements=["origin"],
+            set_={
+                "body": insert.excluded.body,
+                "fetched_at": insert.excluded.fetched_at,
+                "expires_at": insert.excluded.expires_at,
+            },
+        )
+    )

@@ -69,6 +69,17 @@ class SourceRow(Base):
     robots: Mapped[str] = mapped_column(String(10), default="obey", server_default="obey")
 
 
+class RobotsTxtRow(Base):
+    """A host's robots.txt as last read (see monitor.robots), kept for a day between cycles."""
+
+    __tablename__ = "robots_txt"
+
+    origin: Mapped[str] = mapped_column(String(300), primary_key=True)
+    body: Mapped[str | None] = mapped_column(Text)  # NULL: everything allowed
+    fetched_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class FeedValidatorRow(Base):
     """A feed's ETag / Last-Modified, by URL: every config polling that URL shares them, under
     whatever source name it gives the feed."""

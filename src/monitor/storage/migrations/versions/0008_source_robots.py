@@ -1,4 +1,5 @@
-"""Whether a source obeys its host's robots.txt, as configured: ``sources.robots``.
+"""robots.txt: whether a source obeys it, as configured (``sources.robots``), and each host's
+rules as last read (``robots_txt``).
 
 Revision ID: 0008
 Revises: 0007
@@ -23,8 +24,17 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("robots", sa.String(length=10), server_default="obey", nullable=False)
         )
+    op.create_table(
+        "robots_txt",
+        sa.Column("origin", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("origin", name=op.f("pk_robots_txt")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("robots_txt")
     with op.batch_alter_table("sources", schema=None) as batch_op:
         batch_op.drop_column("robots")
