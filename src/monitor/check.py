@@ -21,6 +21,7 @@ from monitor.config import MonitorConfig, Settings
 from monitor.fetch import FetchPolicy, make_client
 from monitor.pipeline.collect import fetch_policy, poll_feeds
 from monitor.pipeline.sources import FeedPoll, SourceState
+from monitor.robots import RobotsRules
 from monitor.storage.db import current_revision, head_revisions, make_engine
 from monitor.timeutil import as_utc
 
@@ -42,10 +43,15 @@ class Finding:
 async def check_sources(
     config: MonitorConfig, policy: FetchPolicy, *, now: datetime
 ) -> list[Finding]:
-    """Poll every enabled source once, as a cycle would, and say what came back."""
-    sources = [SourceState(0, s.name, s.url) for s in config.sources if s.enabled]
+    """Poll every enabled source once, as a cycle would (its host's robots.txt obeyed unless it
+    is set to be ignored), and say what came back."""
+    sources = [
+        SourceState(0, s.name, s.url, obey_robots=s.robots == "obey")
+        for s in config.sources
+        if s.enabled
+    ]
     async with make_client(policy) as client:
-        polls = await poll_feeds(client, policy, sources)
+        polls = await poll_feeds(client, policy, sources, robots=RobotsRules(policy))
     return [_source_finding(poll, now) for poll in polls]
 
 

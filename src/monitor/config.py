@@ -120,6 +120,19 @@ class BudgetSettings(BaseModel):
     )
 
 
+class FreshnessSettings(BaseModel):
+    """Which new feed entries may alert (see :mod:`monitor.freshness`); off unless set."""
+
+    max_entry_age_days: float = Field(
+        0.0,
+        ge=0,
+        description="entries dated longer ago than this at first sight never alert; 0: off",
+    )
+    archive_entries: int = Field(
+        100, ge=1, description="a poll with more new entries than this is an archive dump"
+    )
+
+
 # Polls failed in a row before a source is reported failing: an hour at a 15-minute schedule.
 SOURCE_FAILING_AFTER = 4
 
@@ -157,6 +170,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    freshness: FreshnessSettings = Field(default_factory=FreshnessSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
@@ -238,6 +252,11 @@ class SourceConfig(BaseModel):
         False,
         description="read an entry again when the feed marks it updated (Atom <updated>, "
         "JSON Feed date_modified); new facts in the update alert like any development",
+    )
+    robots: Literal["obey", "ignore"] = Field(
+        "obey",
+        description="obey the host's robots.txt (feed and pages), or ignore it (the outlet "
+        "agreed to be monitored); shown by `monitor sources`",
     )
 
     @field_validator("url")

@@ -13,7 +13,8 @@ third-party types or on message strings. Whether a retry can help is a property 
     │   │   └── OverBudgetError     not fetched (or cut off) because a wall-clock budget ran out
     │   └── PermanentFetchError     4xx, refused address, redirect loop, too large
     │       ├── BlockedAddressError     host resolves to a private/loopback address
-    │       └── ResponseTooLargeError   body exceeded the configured cap
+    │       ├── ResponseTooLargeError   body exceeded the configured cap
+    │       └── RobotsDisallowedError   not requested: the host's robots.txt disallows it
     ├── ParseError                  a feed that is not a feed (invalid XML, HTML page, bad JSON)
     ├── ExtractionError             the page yielded no usable article text, or workers failed
     │   ├── ExtractionTimeoutError  a page ran past the per-page time limit (worker replaced)
@@ -95,6 +96,11 @@ class BlockedAddressError(PermanentFetchError):
 
 class ResponseTooLargeError(PermanentFetchError):
     """The response body exceeded the configured size cap."""
+
+
+class RobotsDisallowedError(PermanentFetchError):
+    """Not requested: the host's robots.txt disallows the URL for the monitor's user agent
+    (see :mod:`monitor.robots`; a source may be set to ignore it)."""
 
 
 class ParseError(MonitorError):

@@ -106,6 +106,11 @@ class Article:
     # A later version of the article with this id (the feed marked it updated): placed in the
     # original's story, compared with what the story already reported.
     revision_of: int | None = None
+    # Why it never alerts (stale at first sight, see monitor.freshness); None: it may.
+    alert_hold: str | None = None
+    # The publication time its feed gave, when that lay ahead of the fetch (``published_at``
+    # is then the fetch time).
+    feed_date: datetime | None = None
     # The extraction worker's reading of ``title`` and ``text``, when it had one.
     reading: Reading | None = field(default=None, compare=False, repr=False)
 

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import Settings
 from monitor.extract_pool import Extractor
 from monitor.pipeline.articles import build_articles, pages_to_extract
-from monitor.pipeline.collect import Collection, collect, commit_validators, fetch_policy
+from monitor.pipeline.collect import (
+    Collection,
+    collect,
+    commit_validators,
+    fetch_policy,
+    freshness_rules,
+)
 from monitor.pipeline.detect import DetectReport, IngestFn, detect
 from monitor.stories.ingest import ingest
 
@@ -26,7 +32,8 @@ def run_cycle(
 ) -> tuple[Collection, DetectReport]:
     now = datetime.now(UTC)
     policy = fetch_policy(settings)
-    collection = asyncio.run(collect(sessions, policy, config.sources, now=now))
+    rules = freshness_rules(settings)
+    collection = asyncio.run(collect(sessions, policy, config.sources, now=now, freshness=rules))
     with Extractor(0, min_text_chars=100) as extractor:
         extracted = extractor.extract_many(pages_to_extract(collection.pages))
     articles = build_articles(collection.pages, extracted, now)

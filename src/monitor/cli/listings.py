@@ -108,6 +108,7 @@ def _failed_pages(as_json: bool, limit: int) -> None:
 
 def sources(as_json: JsonOption = False) -> None:
     """List sources with their health (last poll, last error, failures in a row)."""
+    from monitor.errors import RobotsDisallowedError
     from monitor.pipeline.sources import last_worked
     from monitor.redact import redact_text, redact_url
     from monitor.storage.tables import ArticleRow, PageFailureRow, SourceRow
@@ -134,6 +135,7 @@ def sources(as_json: JsonOption = False) -> None:
             "last_error": redact_text(r.last_error) if r.last_error else None,
             "retry_at": r.retry_at,  # not polled before: its server asked to wait
             "pages_parked": parked.get(r.id, 0),  # failed cycle after cycle: not fetched again
+            "robots": r.robots,  # "obey" its host's robots.txt, or "ignore" it (the config's)
         }
         for r in rows
     ]
@@ -142,7 +144,9 @@ def sources(as_json: JsonOption = False) -> None:
         return
     for d in data:
         health = "ok"
-        if d["consecutive_failures"]:
+        if d["last_error_type"] == RobotsDisallowedError.__name__:
+            health = f"DISALLOWED by robots.txt: {str(d['last_error'])[:160]}"
+        elif d["consecutive_failures"]:
             worked = d["last_success_at"]
             since = last_worked(worked if isinstance(worked, datetime) else None)
             health = (
@@ -154,6 +158,8 @@ def sources(as_json: JsonOption = False) -> None:
             health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
         if d["pages_parked"]:
             health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
+        if d["robots"] == "ignore":
+            health += "; robots.txt ignored (config)"
         name = terminal_text(d["name"])[:24]
         echo(f"{name:<24} {d['articles']:>5} articles  {terminal_text(health)}")
 

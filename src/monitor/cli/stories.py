@@ -27,6 +27,7 @@ from monitor.storage.tables import (
     DevelopmentRow,
     StoryRow,
 )
+from monitor.timeutil import as_utc
 
 
 def stories_for_backtest(session: Session, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -137,6 +138,8 @@ def explain(
             "title": row.title,
             "url": row.url,
             "source": row.source_name,
+            "alert_hold": row.alert_hold,
+            "feed_date": as_utc(row.feed_date).isoformat() if row.feed_date else None,
         }
         alerts = [
             {"alert_id": a.id, "topic": a.topic, "created_at": a.created_at.isoformat()}
@@ -156,7 +159,14 @@ def explain(
     echo(f"article {row.id}: {terminal_text(row.title)}\n  {terminal_text(row.url)}")
     record = Decision.from_json(decision)
     echo(f"outcome: {record.outcome or 'unknown'}")
-    if alerts:
+    if row.feed_date is not None:
+        echo(
+            f"  its feed dated it {as_utc(row.feed_date):%Y-%m-%d %H:%M} UTC, after it was "
+            "fetched: dated at the fetch instead"
+        )
+    if row.alert_hold is not None:
+        echo(f"alerted: never, stale at first sight ({terminal_text(row.alert_hold)})")
+    elif alerts:
         alerted = ", ".join(f"{a['topic']!r} (alert {a['alert_id']})" for a in alerts)
         echo(f"alerted: {alerted}")
     else:

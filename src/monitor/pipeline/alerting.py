@@ -5,7 +5,8 @@ alert when it is a new development of its story, or when it is the first article
 story that matches this topic at all (the topic's first sight of the story, possibly through a
 re-report). A later development of a story the topic follows needs the topic's
 ``min_new_facts``. Duplicates and re-reports of what the topic was told stay silent. The unique
-idempotency key ``topic:<name>:development:<id>`` is the final word on "once".
+idempotency key ``topic:<name>:development:<id>`` is the final word on "once". An article
+stale at its first sight (:mod:`monitor.freshness`) joins its story but is never an event.
 
 Topics work from the database, not from what one run stored: a topic's cursor
 (:mod:`monitor.storage.topic_cursors`) says up to which article it was evaluated, and

@@ -79,6 +79,8 @@ def build_article(
     if len(article.text) > max_text_chars:
         article = replace(article, text=cap_text(article.text, max_text_chars))
     job = page.job
+    if job.alert_hold is not None or job.feed_date is not None:
+        article = replace(article, alert_hold=job.alert_hold, feed_date=job.feed_date)
     if job.revision_of is None or job.entry.updated is None:
         return article
     # A later version of a stored article: stored under its own key, dated by the feed's

@@ -10,7 +10,9 @@ already stored are dropped *before* their page is fetched (unless their feed mar
 and the source follows updates, see :func:`select_new`), pages parked after failing cycle
 after cycle are dropped too (:mod:`monitor.pipeline.failures`), at most ``max_entries`` per
 source are taken, its newest (:func:`newest_per_source`; the source then keeps its old
-validators, so the next poll lists the rest), and those are fetched in publication order,
+validators, so the next poll lists the rest), judged by the freshness guard
+(:func:`judge_freshness`: a date ahead of the fetch is clamped, a stale entry is marked not to
+alert), and those are fetched in publication order,
 within the budgets a :class:`Fetcher` is given (:class:`~monitor.fetch.FetchBudget`: a page
 not fetched in budget is left for later). Every failure becomes a
 :class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad
@@ -28,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
+from collections import Counter
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -40,7 +44,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, Settings, SourceConfig
-from monitor.errors import FetcherClosedError, FetchError, ParseError, TransientFetchError
+from monitor.errors import (
+    FetcherClosedError,
+    FetchError,
+    ParseError,
+    RobotsDisallowedError,
+    TransientFetchError,
+)
 from monitor.feeds import FeedsParser, parse_feeds
 from monitor.fetch import (
     FetchBudget,
@@ -50,6 +60,7 @@ from monitor.fetch import (
     fetch_all,
     make_client,
 )
+from monitor.freshness import FreshnessRules, is_archive_dump, judge
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.failures import parked_urls
 from monitor.pipeline.sources import (
@@ -57,15 +68,20 @@ from monitor.pipeline.sources import (
     SourceHealthChange,
     SourceState,
     deferred,
+    known_robots,
     record_polls,
+    store_robots,
     store_validators,
     sync_sources,
 )
+from monitor.robots import RobotsRules
 from monitor.storage.db import take_write_lock
 from monitor.storage.tables import ArticleRow
 from monitor.stories.ingest import keys_of, known_keys
 from monitor.timeutil import as_utc
 from monitor.urls import canonicalize
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +92,11 @@ class PageJob:
     canonical_url: str
     # Set when the entry is stored already and this job reads its updated version.
     revision_of: int | None = None
+    # Decided by the freshness guard (see monitor.freshness): why the article never alerts,
+    # and the feed's date when it lay ahead of the fetch (the entry is then dated at the fetch).
+    alert_hold: str | None = None
+    feed_date: datetime | None = None
+    obey_robots: bool = True  # its source obeys robots.txt (see monitor.robots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +126,40 @@ async def poll_feeds(
     policy: FetchPolicy,
     sources: Sequence[SourceState],
     parse: FeedsParser = parse_feeds,
+    robots: RobotsRules | None = None,
 ) -> list[FeedPoll]:
-    return to_polls(sources, await fetch_feeds(client, policy, sources), policy, parse)
+    results = await fetch_feeds(client, policy, sources, robots)
+    return to_polls(sources, results, policy, parse)
+
+
+async def _refusals(
+    client: httpx.AsyncClient, robots: RobotsRules | None, urls: Sequence[tuple[str, bool]]
+) -> list[RobotsDisallowedError | None]:
+    """For each (url, obeys robots.txt): the refusal of its host's robots.txt, if any."""
+    if robots is None:
+        return [None] * len(urls)
+    checks = [robots.check(client, url) if obey else _allowed() for url, obey in urls]
+    return list(await asyncio.gather(*checks))
+
+
+async def _allowed() -> None:
+    return None
 
 
 async def fetch_feeds(
-    client: httpx.AsyncClient, policy: FetchPolicy, sources: Sequence[SourceState]
+    client: httpx.AsyncClient,
+    policy: FetchPolicy,
+    sources: Sequence[SourceState],
+    robots: RobotsRules | None = None,
 ) -> list[FetchResult | FetchError]:
-    """Fetch every source's feed with its stored validators (a 304 when unchanged)."""
-    requests = [FetchRequest(s.url, etag=s.etag, last_modified=s.last_modified) for s in sources]
-    return await fetch_all(client, requests, policy)
+    """Fetch every source's feed with its stored validators (a 304 when unchanged); a feed its
+    host's robots.txt disallows (``robots``, for the sources that obey it) is not requested:
+    its poll fails with :class:`~monitor.errors.RobotsDisallowedError`."""
+    refused = await _refusals(client, robots, [(s.url, s.obey_robots) for s in sources])
+    allowed = [s for s, no in zip(sources, refused, strict=True) if no is None]
+    requests = [FetchRequest(s.url, etag=s.etag, last_modified=s.last_modified) for s in allowed]
+    fetched = iter(await fetch_all(client, requests, policy))
+    return [next(fetched) if no is None else no for no in refused]
 
 
 def to_polls(
@@ -245,7 +290,13 @@ def select_new(session: Session, polls: Sequence[FeedPoll]) -> tuple[list[PageJo
                 skipped += 1
                 continue
             seen_urls.add(canonical)
-            job = PageJob(poll.source.id, poll.source.name, entry, canonical)
+            job = PageJob(
+                poll.source.id,
+                poll.source.name,
+                entry,
+                canonical,
+                obey_robots=poll.source.obey_robots,
+            )
             candidates.append((job, entry_keys(poll.source.name, canonical, entry.guid)))
     known = known_keys(session, [k for _, keys in candidates for k in keys])
     parked = parked_urls(session, [job.canonical_url for job, _ in candidates])
@@ -315,7 +366,50 @@ def updated_entries(session: Session, jobs: Sequence[PageJob]) -> list[PageJob]:
     return out
 
 
+def judge_freshness(
+    jobs: Sequence[PageJob], polls: Sequence[FeedPoll], now: datetime, rules: FreshnessRules
+) -> list[PageJob]:
+    """``jobs`` with the freshness guard's decision (:mod:`monitor.freshness`): an entry dated
+    ahead of ``now`` is dated ``now`` (logged), a stale one is marked to be stored without
+    alerting (counted in the log, per source). A source's first poll, or one with more than
+    ``rules.archive_entries`` new entries, is an archive dump. An updated version of a stored
+    article is not judged."""
+    new = Counter(job.source_id for job in jobs if job.revision_of is None)
+    first = {p.source.id for p in polls if p.source.first_poll}
+    held: Counter[str] = Counter()
+    out: list[PageJob] = []
+    for job in jobs:
+        if job.revision_of is not None:
+            out.append(job)
+            continue
+        archive = is_archive_dump(job.source_id in first, new[job.source_id], rules)
+        fresh = judge(job.entry.published, now, rules, archive=archive)
+        if fresh.feed_date is not None:
+            logger.warning(
+                "source %s: entry %s dated %s, ahead of the fetch; dated %s instead",
+                job.source,
+                job.canonical_url,
+                fresh.feed_date.isoformat(),
+                now.isoformat(),
+            )
+            job = replace(job, entry=replace(job.entry, published=fresh.published))
+        if fresh.hold is not None:
+            held[job.source] += 1
+        out.append(replace(job, alert_hold=fresh.hold, feed_date=fresh.feed_date))
+    for source, count in sorted(held.items()):
+        logger.info(
+            "source %s: %d new entries stale at first sight, stored without alerts", source, count
+        )
+    return out
+
+
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+def _dated(job: PageJob) -> datetime:
+    """Sort key: the feed's own date (kept when it lay ahead of the fetch, so that entries
+    dated ahead keep their order), undated last."""
+    return job.feed_date or job.entry.published or _FAR_FUTURE
 
 
 def newest_per_source(
@@ -336,14 +430,14 @@ def newest_per_source(
             kept.update(id(j) for j in own)
             continue
         capped.add(source_id)
-        newest = sorted(own, key=lambda j: j.entry.published or _FAR_FUTURE, reverse=True)
+        newest = sorted(own, key=_dated, reverse=True)
         kept.update(id(j) for j in newest[:max_entries])
     return [j for j in jobs if id(j) in kept], capped
 
 
 def in_publication_order(jobs: Sequence[PageJob]) -> list[PageJob]:
     """Jobs by their feed's publication time (undated last, feed order kept among equals)."""
-    return sorted(jobs, key=lambda j: j.entry.published or _FAR_FUTURE)
+    return sorted(jobs, key=_dated)
 
 
 async def fetch_pages(
@@ -351,10 +445,18 @@ async def fetch_pages(
     policy: FetchPolicy,
     jobs: Sequence[PageJob],
     limits: FetchLimits | None = None,
+    robots: RobotsRules | None = None,
 ) -> list[FetchedPage]:
+    """Fetch the jobs' pages. A page its host's robots.txt disallows (``robots``, for sources
+    that obey it) is not requested: it fails with
+    :class:`~monitor.errors.RobotsDisallowedError`, permanently, so its entry is stored with
+    its feed's summary, like a page that answered 404."""
+    refused = await _refusals(client, robots, [(j.canonical_url, j.obey_robots) for j in jobs])
+    allowed = [j for j, no in zip(jobs, refused, strict=True) if no is None]
     # Each source's pages are one group: they share the source's budget (FetchBudget.group_s).
-    requests = [FetchRequest(j.canonical_url, group=f"source:{j.source_id}") for j in jobs]
-    results = await fetch_all(client, requests, policy, limits)
+    requests = [FetchRequest(j.canonical_url, group=f"source:{j.source_id}") for j in allowed]
+    fetched = iter(await fetch_all(client, requests, policy, limits))
+    results = [next(fetched) if no is None else no for no in refused]
     pages: list[FetchedPage] = []
     for job, res in zip(jobs, results, strict=True):
         if isinstance(res, FetchError):
@@ -363,6 +465,22 @@ async def fetch_pages(
         else:
             pages.append(FetchedPage(job, res.content, res.final_url))
     return pages
+
+
+def remember_robots(sessions: sessionmaker[Session], robots: RobotsRules, now: datetime) -> None:
+    """Give ``robots`` the rules earlier cycles read that are still good (:func:`known_robots`)."""
+    with sessions() as session:
+        robots.remember(known_robots(session, now))
+
+
+def commit_robots(sessions: sessionmaker[Session], robots: RobotsRules) -> None:
+    """Keep the robots.txt rules ``robots`` read, for the next cycles (:func:`store_robots`)."""
+    read = robots.fetched()
+    if not read:
+        return
+    with sessions.begin() as session:
+        take_write_lock(session)
+        store_robots(session, read)
 
 
 def _synced_sources(
@@ -380,13 +498,16 @@ def _record_and_select(
     now: datetime,
     failing_after: int,
     max_entries: int | None = None,
+    freshness: FreshnessRules | None = None,
 ) -> tuple[list[PageJob], int, list[SourceHealthChange], set[int]]:
     """:func:`record_polls` and :func:`select_new` in one transaction of their own; the jobs
-    capped by :func:`newest_per_source`, and the sources capped."""
+    judged by :func:`judge_freshness` and capped by :func:`newest_per_source`, and the sources
+    capped."""
     with sessions.begin() as session:
         take_write_lock(session)
         health = record_polls(session, polls, now, failing_after=failing_after)
         jobs, skipped = select_new(session, polls)
+        jobs = judge_freshness(jobs, polls, now, freshness or FreshnessRules())
         kept, capped = newest_per_source(jobs, max_entries)
         return kept, skipped, health, capped
 
@@ -399,19 +520,28 @@ async def collect(
     now: datetime,
     client: httpx.AsyncClient | None = None,
     failing_after: int = SOURCE_FAILING_AFTER,
+    freshness: FreshnessRules | None = None,
+    robots: RobotsRules | None = None,
 ) -> Collection:
     """Run the whole collect stage with one shared client. The polls' validators are stored by
-    :func:`commit_validators`, once the caller has stored the pages' articles."""
+    :func:`commit_validators`, once the caller has stored the pages' articles. ``robots``
+    defaults to rules of this call's own; either way, it takes the rules earlier cycles kept,
+    and those it reads are kept for the next (:func:`commit_robots`)."""
     states, _ = deferred(_synced_sources(sessions, sources), now)
+    robots = robots if robots is not None else RobotsRules(policy)
+    remember_robots(sessions, robots, now)
     own_client = client is None
     http = client if client is not None else make_client(policy)
     try:
-        polls = await poll_feeds(http, policy, states)
-        jobs, skipped, health, _ = _record_and_select(sessions, polls, now, failing_after)
-        pages = await fetch_pages(http, policy, jobs)
+        polls = await poll_feeds(http, policy, states, robots=robots)
+        jobs, skipped, health, _ = _record_and_select(
+            sessions, polls, now, failing_after, freshness=freshness
+        )
+        pages = await fetch_pages(http, policy, jobs, robots=robots)
     finally:
         if own_client:
             await http.aclose()
+    commit_robots(sessions, robots)
     errors = [p.error for p in polls if p.error] + [e for p in polls for e in p.entry_errors]
     errors += [p.error for p in pages if p.error]
     return Collection(tuple(polls), tuple(pages), skipped, tuple(errors), tuple(health))
@@ -439,14 +569,25 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
     )
 
 
+def freshness_rules(settings: Settings) -> FreshnessRules:
+    """The freshness guard's rules, from the ``MONITOR_FRESHNESS__*`` settings."""
+    days = settings.freshness.max_entry_age_days
+    return FreshnessRules(
+        max_age=timedelta(days=days) if days > 0 else None,
+        archive_entries=settings.freshness.archive_entries,
+    )
+
+
 _CLOSE_TIMEOUT_S = 10.0  # for the client's sockets to close once its requests are cancelled
 
 
 class Fetcher:
     """One HTTP client and one set of limits, usable from any thread.
 
-    The client lives on an event loop in a thread of its own; :meth:`poll_feeds` and
-    :meth:`fetch_pages` block their caller until every request is answered. Batches fetched from
+    Its :class:`~monitor.robots.RobotsRules` (given, or its own) decide which feeds and pages
+    may be requested. The client lives on an event loop in a thread of its own;
+    :meth:`poll_feeds` and :meth:`fetch_pages` block their caller until every request is
+    answered. Batches fetched from
     several threads at once share the overall and per-host limits, and their requests start in
     the order they were asked for.
 
@@ -455,9 +596,15 @@ class Fetcher:
     so no thread is left waiting on a loop that no longer runs.
     """
 
-    def __init__(self, policy: FetchPolicy, budget: FetchBudget | None = None) -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy,
+        budget: FetchBudget | None = None,
+        robots: RobotsRules | None = None,
+    ) -> None:
         self.policy = policy
         self.budget = budget
+        self.robots = robots if robots is not None else RobotsRules(policy)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="monitor-fetch", daemon=True
@@ -506,11 +653,11 @@ class Fetcher:
 
     async def _fetch_feeds(self, sources: Sequence[SourceState]) -> list[FetchResult | FetchError]:
         client, _ = self._http()
-        return await fetch_feeds(client, self.policy, sources)
+        return await fetch_feeds(client, self.policy, sources, self.robots)
 
     async def _fetch(self, jobs: Sequence[PageJob]) -> list[FetchedPage]:
         client, limits = self._http()
-        return await fetch_pages(client, self.policy, jobs, limits)
+        return await fetch_pages(client, self.policy, jobs, limits, self.robots)
 
     def poll_feeds(
         self, sources: Sequence[SourceState], parse: FeedsParser = parse_feeds
@@ -578,15 +725,18 @@ def poll_sources(
     failing_after: int = SOURCE_FAILING_AFTER,
     parse: FeedsParser = parse_feeds,
     max_entries: int | None = None,
+    freshness: FreshnessRules | None = None,
 ) -> Poll:
     """Poll every enabled source that is due (not left alone at its server's request, see
     :func:`deferred`), record the outcome, and list the entries to fetch, at most
-    ``max_entries`` per source (:func:`newest_per_source`). ``parse`` parses the feeds fetched
-    (here, by default)."""
+    ``max_entries`` per source (:func:`newest_per_source`), judged by ``freshness``
+    (:func:`judge_freshness`). ``parse`` parses the feeds fetched (here, by default). The
+    fetcher's robots.txt rules take those earlier cycles kept (:func:`remember_robots`)."""
     due, waiting = deferred(_synced_sources(sessions, sources), now)
+    remember_robots(sessions, fetcher.robots, now)
     polls = fetcher.poll_feeds(due, parse)
     jobs, skipped, health, capped = _record_and_select(
-        sessions, polls, now, failing_after, max_entries
+        sessions, polls, now, failing_after, max_entries, freshness
     )
     return Poll(
         tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting), frozenset(capped)

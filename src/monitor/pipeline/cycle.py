@@ -53,8 +53,10 @@ from monitor.pipeline.collect import (
     Fetcher,
     PageJob,
     Poll,
+    commit_robots,
     commit_validators,
     fetch_policy,
+    freshness_rules,
     poll_sources,
 )
 from monitor.pipeline.detect import DetectReport, detect
@@ -105,7 +107,8 @@ def poll_stage(
     settings: Settings,
 ) -> Poll:
     """Poll every source; the feeds are parsed in the extraction processes (on every core).
-    At most ``budgets.entries_per_poll`` new entries are taken per feed, the newest."""
+    At most ``budgets.entries_per_poll`` new entries are taken per feed, the newest; stale
+    ones are marked not to alert (``MONITOR_FRESHNESS__*``)."""
     return poll_sources(
         sessions,
         fetcher,
@@ -114,6 +117,7 @@ def poll_stage(
         failing_after=settings.source_failing_after,
         parse=extractor.parse_feeds,
         max_entries=settings.budgets.entries_per_poll,
+        freshness=freshness_rules(settings),
     )
 
 
@@ -412,6 +416,7 @@ def compose(
     # Only now are the polls' new entries all stored (or left for later): a cycle that died
     # before this point reads the same feeds again next time instead of getting a 304.
     commit_validators(sessions, poll.polls, tally.left_for_later, unfinished=poll.capped)
+    commit_robots(sessions, fetcher.robots)  # the rules read, for the next cycles
     parked = record_page_failures(
         sessions,
         tally.failures,

@@ -162,6 +162,8 @@ def _prune_cold_stories(session: Session, settings: DetectionSettings) -> None:
 
 def _count(report: DetectReport, article: Article, result: IngestResult, alerts: list[int]) -> None:
     label = f"[{article.source}] {article.title[:80]}"
+    if article.alert_hold is not None:
+        label += f" (stale, no alert: {article.alert_hold})"
     if result.already_stored:
         report.already_stored += 1
         return

@@ -2,7 +2,8 @@
 asked of us.
 
 * :func:`sync_sources` upserts the configured sources by name and returns their
-  :class:`SourceState` (stored validators, ``retry_at``, whether updates are followed).
+  :class:`SourceState` (stored validators, ``retry_at``, whether updates are followed, whether
+  robots.txt is obeyed: stored too, for ``monitor sources``).
 * :func:`record_polls` keeps each source's health after a poll and reports the sources that
   started failing (``failing_after`` failed polls in a row) or recovered, once each
   (:class:`SourceHealthChange`), so a monitor going blind to an outlet is noticed without a
@@ -10,6 +11,8 @@ asked of us.
   (its host had just asked to wait) is neither a failure nor a success.
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
   with; :func:`deferred` leaves out the sources whose wait has not passed.
+* :func:`known_robots` and :func:`store_robots` keep each host's robots.txt between cycles,
+  for a day (see :mod:`monitor.robots`).
 
 Validators belong to the feed's URL (``feed_validators``), not to the source's name: two configs
 that name one feed differently, or a config that renames a source, share them instead of
@@ -30,8 +33,9 @@ from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import HeldBackError
 from monitor.models import ParsedFeed, SourceError
 from monitor.redact import redact_text, redact_url
+from monitor.robots import KnownRobots
 from monitor.storage.db import dialect_insert
-from monitor.storage.tables import FeedValidatorRow, SourceRow
+from monitor.storage.tables import FeedValidatorRow, RobotsTxtRow, SourceRow
 from monitor.timeutil import as_utc
 
 
@@ -44,6 +48,8 @@ class SourceState:
     last_modified: str | None = None
     retry_at: datetime | None = None  # not to be polled before (the feed's Retry-After)
     follow_updates: bool = False  # entries marked updated are read again (see select_new)
+    first_poll: bool = False  # never polled successfully: its feed lists its archive
+    obey_robots: bool = True  # its host's robots.txt decides what may be fetched
 
     def due(self, now: datetime) -> bool:
         return self.retry_at is None or as_utc(self.retry_at) <= now
@@ -116,9 +122,11 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     for src in sources:
         row = rows.get(src.name)
         if row is None:
-            new.append({"name": src.name, "url": src.url})
+            new.append({"name": src.name, "url": src.url, "robots": src.robots})
         elif row.url != src.url:  # a moved feed: the new URL has validators of its own
             row.url = src.url
+        if row is not None and row.robots != src.robots:
+            row.robots = src.robots
         if src.enabled:
             states.append(SourceState(0, src.name, src.url))
     session.flush()
@@ -129,6 +137,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
         session.execute(insert.values(values).on_conflict_do_nothing(index_elements=["name"]))
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     follows = {src.name for src in sources if src.follow_updates}
+    ignoring = {src.name for src in sources if src.robots == "ignore"}
     urls = sorted({s.url for s in states})
     validators = {
         row.url: row
@@ -143,6 +152,8 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             v.last_modified if v else None,
             by_name[s.name].retry_at,
             s.name in follows,
+            by_name[s.name].last_success_at is None,
+            s.name not in ignoring,
         )
         for s in states
     ]
@@ -248,3 +259,30 @@ def deferred(
     polling them again before then would only earn another refusal, or a ban."""
     due = [s for s in states if s.due(now)]
     return due, [s for s in states if not s.due(now)]
+
+
+def known_robots(session: Session, now: datetime) -> list[KnownRobots]:
+    """The robots.txt rules read by earlier cycles that have not expired."""
+    rows = session.scalars(select(RobotsTxtRow).where(RobotsTxtRow.expires_at > now))
+    return [KnownRobots(r.origin, r.body, as_utc(r.fetched_at), as_utc(r.expires_at)) for r in rows]
+
+
+def store_robots(session: Session, read: Sequence[KnownRobots]) -> None:
+    """Keep the robots.txt rules a cycle read (the newer reading of an origin wins)."""
+    if not read:
+        return
+    rows = [
+        {"origin": r.origin, "body": r.body, "fetched_at": r.fetched_at, "expires_at": r.expires_at}
+        for r in sorted(read, key=lambda r: r.origin)  # one order for every writer
+    ]
+    insert = dialect_insert(session.get_bind().dialect.name, RobotsTxtRow.__table__)
+    session.execute(
+        insert.values(rows).on_conflict_do_update(
+            index_elements=["origin"],
+            set_={
+                "body": insert.excluded.body,
+                "fetched_at": insert.excluded.fetched_at,
+                "expires_at": insert.excluded.expires_at,
+            },
+        )
+    )

@@ -65,6 +65,19 @@ class SourceRow(Base):
     articles_seen: Mapped[int] = mapped_column(Integer, default=0)
     # Not polled before this time: the feed answered 429 or 503 with Retry-After.
     retry_at: Mapped[datetime | None]
+    # "obey" or "ignore": the config's robots setting, as last synced (shown by monitor sources).
+    robots: Mapped[str] = mapped_column(String(10), default="obey", server_default="obey")
+
+
+class RobotsTxtRow(Base):
+    """A host's robots.txt as last read (see monitor.robots), kept for a day between cycles."""
+
+    __tablename__ = "robots_txt"
+
+    origin: Mapped[str] = mapped_column(String(300), primary_key=True)
+    body: Mapped[str | None] = mapped_column(Text)  # NULL: everything allowed
+    fetched_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class FeedValidatorRow(Base):
@@ -121,6 +134,11 @@ class ArticleRow(Base):
     # A later version of that article (its feed entry was marked updated); its published_at is
     # the version's time.
     revision_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
+    # Why it never alerts: stale at its first sight (see monitor.freshness); NULL: it may.
+    alert_hold: Mapped[str | None] = mapped_column(String(300))
+    # The publication time its feed gave, when that lay ahead of the fetch: published_at was
+    # set to the fetch time instead.
+    feed_date: Mapped[datetime | None]
 
 
 class ArticleKeyRow(Base):

@@ -2,7 +2,9 @@
 
 The archive's articles, in id order, are the log every topic reads: an article that is not a
 duplicate and has a development (its own, or the one it repeats) is an *event* a topic may alert
-on. A topic's cursor is the id of the last article it was evaluated against.
+on, unless it was stale at its first sight (``alert_hold``, see :mod:`monitor.freshness`): that
+one joins its story but never alerts. A topic's cursor is the id of the last article it was
+evaluated against.
 
 A cursor never skips a row committed late: every writer of articles inserts them inside a
 transaction holding the detection lock (:func:`monitor.storage.detection.lock_detection`), and
@@ -104,6 +106,7 @@ _EVENTS = (
         ARTICLES.c.id <= bindparam("upto"),
         ARTICLES.c.duplicate_of_id.is_(None),
         ARTICLES.c.development_id.is_not(None),
+        ARTICLES.c.alert_hold.is_(None),
     )
     .order_by(ARTICLES.c.id)
     .limit(bindparam("limit"))

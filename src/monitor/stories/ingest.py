@@ -138,6 +138,8 @@ def _try_insert(
         "is_development": False,
         "decision": {},
         "revision_of_id": article.revision_of,
+        "alert_hold": article.alert_hold,
+        "feed_date": article.feed_date,
     }
     savepoint = session.begin_nested()
     article_id = repo.insert_article(session, values)
