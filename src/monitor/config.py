@@ -60,6 +60,16 @@ class HttpSettings(BaseModel):
     max_retry_after_s: float = Field(
         3600.0, ge=0, description="longest Retry-After honoured (a host, a source left alone)"
     )
+    host_delay_s: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="least gap between two requests to one host, shared by all its sources "
+        "(plus up to half as much random jitter); a robots.txt Crawl-delay raises it per host",
+    )
+    max_crawl_delay_s: float = Field(
+        30.0, ge=0, description="the longest robots.txt Crawl-delay honoured"
+    )
 
 
 class SmtpSettings(BaseModel):
