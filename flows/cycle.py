@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.events import emit_source_health
 from flows.secrets import flow_settings
 from monitor.alerts.outbox import DeliveryReport
-from monitor.config import MonitorConfig, Settings, config_path, load_config
+from monitor.config import MonitorConfig, Settings, config_path, load_config, polling_all
 from monitor.extract_pool import Extractor, start_early
 from monitor.models import Article
 from monitor.pipeline.collect import Fetcher, PageJob, Poll
@@ -127,11 +127,14 @@ class PrefectRunner:
     validate_parameters=True,
 )
 def monitor_cycle(
-    config_path: str | None = None, database_url: str | None = None
+    config_path: str | None = None, database_url: str | None = None, poll_all: bool = False
 ) -> dict[str, Any]:
-    """Poll every source once, store what is new, alert on new developments, deliver."""
+    """Poll every source that is due (``poll_all``: every source, as ``monitor run --all``),
+    store what is new, alert on new developments, deliver."""
     logger = get_run_logger()
     settings = flow_settings(database_url)
+    if poll_all:
+        settings = polling_all(settings)
     # Already running under `monitor run`; in a deployment's flow run process, the workers'
     # imports overlap the config and database checks.
     start_early(settings.extraction.workers)
@@ -167,11 +170,11 @@ def _holder() -> str:
     return f"flow run {run} on {where}"
 
 
-def run_cycle(config_path: str | None = None) -> dict[str, Any]:
+def run_cycle(config_path: str | None = None, *, poll_all: bool = False) -> dict[str, Any]:
     """Run :func:`monitor_cycle` once, in this process (``monitor run``, the demo), with
     :func:`local_run_settings`."""
     with local_run_settings():
-        return monitor_cycle(config_path=config_path)
+        return monitor_cycle(config_path=config_path, poll_all=poll_all)
 
 
 @contextmanager

@@ -2,8 +2,11 @@
 
 A source that has failed ``MONITOR_SOURCE_FAILING_AFTER`` polls in a row emits
 ``monitor.source.failing`` once; its next successful poll emits ``monitor.source.recovered``.
-The resource is ``monitor.source.<name>``, and the payload says how many polls failed, the
-latest error and when the source last worked; the URL and the error have credentials masked
+A source that answers but has listed nothing new for much longer than its rhythm
+(``MONITOR_POLLING__QUIET_*``) emits ``monitor.source.quiet`` once; its next new entry emits
+``monitor.source.active``. The resource is ``monitor.source.<name>``, and the payload says how
+many polls failed, the latest error and its class, when the source last worked, and for a
+quiet source its last new entry and usual rhythm; the URL and the error have credentials masked
 (:mod:`monitor.redact`). ``deploy/automations.yaml`` turns them into
 notifications through any Prefect notification block (e-mail, Slack, Teams, a webhook, ...).
 """
@@ -37,6 +40,11 @@ def event_of(change: SourceHealthChange) -> dict[str, Any]:
             "last_success_at": (
                 change.last_success_at.isoformat() if change.last_success_at else None
             ),
+            "failure_class": change.failure_class,
+            "last_new_entry_at": (
+                change.last_new_entry_at.isoformat() if change.last_new_entry_at else None
+            ),
+            "new_per_day": change.new_per_day,
         },
     }
 
@@ -45,7 +53,7 @@ def emit_source_health(changes: Sequence[SourceHealthChange]) -> None:
     """Log each change and emit it as a Prefect event (from inside a flow run)."""
     logger = get_run_logger()
     for change in changes:
-        if change.status == "failing":
+        if change.status in ("failing", "quiet"):
             logger.warning(change.describe())
         else:
             logger.info(change.describe())

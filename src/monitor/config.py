@@ -143,6 +143,43 @@ class FreshnessSettings(BaseModel):
     )
 
 
+class PollingSettings(BaseModel):
+    """How often each source is polled (see :mod:`monitor.polling`). By default every source is
+    polled every cycle; with many sources, adaptive polling reads each as often as it
+    publishes."""
+
+    adaptive: bool = Field(
+        False,
+        description="poll each source only when due by its own rhythm (half its usual interval "
+        "between new entries); off: every source every cycle",
+    )
+    min_interval_s: float = Field(
+        600.0, gt=0, description="adaptive polling: the shortest time between two polls"
+    )
+    max_interval_s: float = Field(
+        86_400.0, gt=0, description="adaptive polling: the longest time between two polls"
+    )
+    backoff_max_s: float = Field(
+        86_400.0, gt=0, description="the longest wait before polling a failing source again"
+    )
+    quiet_factor: float = Field(
+        8.0, gt=1, description="a source is quiet after this many of its usual intervals"
+    )
+    quiet_min_hours: float = Field(
+        48.0, ge=0, description="... and never before this many hours without a new entry"
+    )
+    poll_all: bool = Field(
+        False,
+        description="poll every source, due or not (what `monitor run --all` sets for a cycle)",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PollingSettings:
+        if self.min_interval_s > self.max_interval_s:
+            raise ValueError("min_interval_s exceeds max_interval_s")
+        return self
+
+
 # Polls failed in a row before a source is reported failing: an hour at a 15-minute schedule.
 SOURCE_FAILING_AFTER = 4
 
@@ -181,6 +218,7 @@ class Settings(BaseSettings):
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     freshness: FreshnessSettings = Field(default_factory=FreshnessSettings)
+    polling: PollingSettings = Field(default_factory=PollingSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
@@ -242,6 +280,12 @@ def unknown_settings(
         hint = f"; did you mean {close[0]}?" if close else ""
         messages.append(f"{where} is not a setting and is ignored{hint}")
     return messages
+
+
+def polling_all(settings: Settings) -> Settings:
+    """``settings`` for a cycle that polls every source, due or not (``monitor run --all``)."""
+    polling = settings.polling.model_copy(update={"poll_all": True})
+    return settings.model_copy(update={"polling": polling})
 
 
 def get_settings(**overrides: Any) -> Settings:

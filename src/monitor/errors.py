@@ -10,7 +10,8 @@ third-party types or on message strings. Whether a retry can help is a property 
     ├── FetchError                  could not get a resource over HTTP
     │   ├── TransientFetchError     timeout, connection reset, 5xx, 429: try again next cycle
     │   │   ├── HeldBackError       not sent: the host asked to be left alone (Retry-After)
-    │   │   └── OverBudgetError     not fetched (or cut off) because a wall-clock budget ran out
+    │   │   ├── OverBudgetError     not fetched (or cut off) because a wall-clock budget ran out
+    │   │   └── UnreachableHostError    the host name does not resolve, or TLS fails
     │   └── PermanentFetchError     4xx, refused address, redirect loop, too large
     │       ├── BlockedAddressError     host resolves to a private/loopback address
     │       ├── ResponseTooLargeError   body exceeded the configured cap
@@ -53,12 +54,14 @@ class QueryError(ConfigError):
 
 
 class FetchError(MonitorError):
-    """A resource could not be fetched. ``url`` is the URL that was asked for."""
+    """A resource could not be fetched. ``url`` is the URL that was asked for; ``status`` the
+    HTTP status that refused it, when one did."""
 
     retryable = False
 
-    def __init__(self, message: str, *, url: str) -> None:
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
         self.url = url
+        self.status = status
         super().__init__(message)
 
 
@@ -71,9 +74,16 @@ class TransientFetchError(FetchError):
 
     retryable = True
 
-    def __init__(self, message: str, *, url: str, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        retry_after_s: float | None = None,
+        status: int | None = None,
+    ) -> None:
         self.retry_after_s = retry_after_s
-        super().__init__(message, url=url)
+        super().__init__(message, url=url, status=status)
 
 
 class HeldBackError(TransientFetchError):
@@ -84,6 +94,12 @@ class HeldBackError(TransientFetchError):
 class OverBudgetError(TransientFetchError):
     """Not fetched, or cut off, because the source's or the cycle's wall-clock budget ran out:
     left for a later cycle, and not the page's own failure."""
+
+
+class UnreachableHostError(TransientFetchError):
+    """The host name does not resolve (DNS), or the TLS handshake with it fails (a bad or
+    expired certificate). A resolver or certificate glitch may pass, so a page is tried again;
+    a feed that keeps failing this way has moved or gone (see :mod:`monitor.polling`)."""
 
 
 class PermanentFetchError(FetchError):

@@ -31,6 +31,8 @@ Contract:
   (``<link rel="alternate">``), so that a source set to a site's home page can be corrected;
   they are not followed. A feed with recoverable errors ("bozo") that still yields entries is
   accepted, and so is a well-formed feed with no entries.
+* An RSS ``<ttl>`` (minutes the feed may be cached) is kept as ``ttl_minutes``: adaptive
+  polling never reads the feed again sooner (see :mod:`monitor.polling`).
 * Pure: no I/O. feedparser is given the bytes as a stream, never a string it might treat as a
   URL or file path to open.
 * :func:`parse_feeds` parses several documents and returns each one's error instead of raising
@@ -180,7 +182,17 @@ def _parse_xml_feed(
         title=_plain(str(feed_info.get("title") or "")),
         entries=usable,
         rejected=tuple(rejected),
+        ttl_minutes=_ttl(feed_info.get("ttl")) if kind == "rss" else None,
     )
+
+
+def _ttl(value: object) -> int | None:
+    """An RSS ``<ttl>`` (whole minutes), or None when absent or not a positive number."""
+    try:
+        minutes = int(str(value).strip())
+    except ValueError:
+        return None
+    return minutes if minutes > 0 else None
 
 
 def _html_page_problem(body: bytes, base: str) -> str:

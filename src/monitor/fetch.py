@@ -33,8 +33,10 @@ Contract:
   another transport is not checked.
 * Timeouts, connection failures, 5xx, 408 and 429 raise
   :class:`~monitor.errors.TransientFetchError` (retry next cycle); other 4xx and anything retrying
-  cannot fix raise :class:`~monitor.errors.PermanentFetchError`. A 429 or 503 with a
-  ``Retry-After`` header (seconds or an HTTP date) carries the wait in ``retry_after_s``.
+  cannot fix raise :class:`~monitor.errors.PermanentFetchError`; a host name that does not
+  resolve, or a failed TLS handshake, raises :class:`~monitor.errors.UnreachableHostError`
+  (transient, of a kind of its own). A 429 or 503 with a ``Retry-After`` header (seconds or an
+  HTTP date) carries the wait in ``retry_after_s``.
 * :func:`fetch_all` fetches many URLs concurrently, at most ``max_connections`` at once and at most
   ``max_per_host`` per host, and returns results and errors in request order; it never raises for
   one URL's failure. Calls given the same :class:`FetchLimits` share those bounds, and requests
@@ -63,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -85,6 +88,7 @@ from monitor.errors import (
     PermanentFetchError,
     ResponseTooLargeError,
     TransientFetchError,
+    UnreachableHostError,
 )
 from monitor.inbound import header_int, validator
 from monitor.models import FetchResult
@@ -551,7 +555,21 @@ async def _send(
     except httpx.TimeoutException as exc:
         raise TransientFetchError(f"timed out requesting {target}: {exc!r}", url=url) from exc
     except httpx.RequestError as exc:
+        if _caused_by(exc, (socket.gaierror, ssl.SSLError)):
+            raise UnreachableHostError(f"request to {target} failed: {exc!r}", url=url) from exc
         raise TransientFetchError(f"request to {target} failed: {exc!r}", url=url) from exc
+
+
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` or an error it was raised from is one of ``kinds``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kinds):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def _check_location(response: httpx.Response) -> None:
@@ -587,10 +605,10 @@ def _raise_for_status(status: int, target: str, url: str, retry_after: str | Non
             wait = _TOO_MANY_REQUESTS_WAIT_S
         asked = f", asked to wait {wait:.0f}s" if wait is not None else ""
         raise TransientFetchError(
-            f"HTTP {status} from {target}{asked}", url=url, retry_after_s=wait
+            f"HTTP {status} from {target}{asked}", url=url, retry_after_s=wait, status=status
         )
     if status >= 400:
-        raise PermanentFetchError(f"HTTP {status} from {target}", url=url)
+        raise PermanentFetchError(f"HTTP {status} from {target}", url=url, status=status)
     if 300 <= status < 400 and status != 304:
         raise PermanentFetchError(f"HTTP {status} without a usable Location from {target}", url=url)
 

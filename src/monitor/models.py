@@ -69,6 +69,8 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...]
     # Why entries were left out: an http(s) link that cannot be requested (one reason each).
     rejected: tuple[str, ...] = ()
+    # RSS <ttl>: how many minutes the feed may be cached before it is read again.
+    ttl_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

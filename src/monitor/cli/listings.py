@@ -107,9 +107,11 @@ def _failed_pages(as_json: bool, limit: int) -> None:
 
 
 def sources(as_json: JsonOption = False) -> None:
-    """List sources with their health (last poll, last error, failures in a row)."""
+    """List sources with their health (last poll, last error and its class, failures in a
+    row), their rhythm (new entries per day) and when each is polled next."""
     from monitor.errors import RobotsDisallowedError
     from monitor.pipeline.sources import last_worked
+    from monitor.polling import describe_rhythm
     from monitor.redact import redact_text, redact_url
     from monitor.storage.tables import ArticleRow, PageFailureRow, SourceRow
 
@@ -136,6 +138,12 @@ def sources(as_json: JsonOption = False) -> None:
             "retry_at": r.retry_at,  # not polled before: its server asked to wait
             "pages_parked": parked.get(r.id, 0),  # failed cycle after cycle: not fetched again
             "robots": r.robots,  # "obey" its host's robots.txt, or "ignore" it (the config's)
+            "failure_class": r.failure_class,  # of the latest failure: temporary, soft, hard
+            "new_per_day": r.new_per_day,  # its rhythm; None: not known yet
+            "rhythm": describe_rhythm(r.new_per_day),
+            "last_new_entry_at": r.last_new_entry_at,
+            "next_poll_at": r.next_poll_at,  # None: the next cycle
+            "quiet": r.quiet,  # answers, but lists nothing new for much longer than usual
         }
         for r in rows
     ]
@@ -153,6 +161,13 @@ def sources(as_json: JsonOption = False) -> None:
                 f"FAILING x{d['consecutive_failures']} ({since}): "
                 f"{d['last_error_type']}: {str(d['last_error'])[:160]}"
             )
+            if d["failure_class"]:
+                health += f" ({d['failure_class']} failure)"
+        elif d["quiet"]:
+            last_new = d["last_new_entry_at"]
+            health = "QUIET: nothing new" + (
+                f" since {last_new:%Y-%m-%d %H:%M} UTC" if isinstance(last_new, datetime) else ""
+            )
         retry_at = d["retry_at"]
         if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
             health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
@@ -160,8 +175,17 @@ def sources(as_json: JsonOption = False) -> None:
             health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
         if d["robots"] == "ignore":
             health += "; robots.txt ignored (config)"
+        next_at = d["next_poll_at"]
+        when = (
+            f"next {as_utc(next_at):%Y-%m-%d %H:%M}"
+            if isinstance(next_at, datetime) and as_utc(next_at) > datetime.now(UTC)
+            else "next: each cycle"
+        )
         name = terminal_text(d["name"])[:24]
-        echo(f"{name:<24} {d['articles']:>5} articles  {terminal_text(health)}")
+        echo(
+            f"{name:<24} {d['articles']:>5} articles  {d['rhythm']:<14}  {when:<16}  "
+            f"{terminal_text(health)}"
+        )
 
 
 def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:

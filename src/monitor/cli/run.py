@@ -38,6 +38,14 @@ def run(
             "(Prefect then starts a temporary one)",
         ),
     ] = False,
+    poll_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="poll every source, even those not due by their rhythm or backing off after "
+            "failures (a server's Retry-After is still honoured)",
+        ),
+    ] = False,
 ) -> None:
     """Run one monitor cycle.
 
@@ -48,6 +56,10 @@ def run(
     are reported), and 3 when another cycle of the same config is running.
     """
     settings = load_settings()
+    if poll_all:
+        from monitor.config import polling_all
+
+        settings = polling_all(settings)
     try:
         path = validated_config(config, settings)  # before Prefect: a bad config exits 2 at once
     except ConfigError as exc:
@@ -59,7 +71,7 @@ def run(
             start_extraction(settings)
             from flows.cycle import run_cycle
 
-            report = run_cycle(config_path=str(path))
+            report = run_cycle(config_path=str(path), poll_all=poll_all)
         else:
             from monitor.config import load_config
             from monitor.pipeline.cycle import run_plain

@@ -70,12 +70,14 @@ from monitor.pipeline.sources import (
     SourceHealthChange,
     SourceState,
     deferred,
+    describe_waits,
     known_robots,
     record_polls,
     store_robots,
     store_validators,
     sync_sources,
 )
+from monitor.polling import PollingRules, cache_lifetime, failure_class
 from monitor.robots import RobotsRules
 from monitor.storage.db import take_write_lock
 from monitor.storage.tables import ArticleRow
@@ -215,6 +217,7 @@ def to_polls(
                     not_modified=True,
                     etag=result.etag or source.etag,
                     last_modified=result.last_modified or source.last_modified,
+                    cache_for=cache_lifetime(result.headers.get("cache-control"), None),
                 )
             )
         else:
@@ -228,6 +231,7 @@ def _failed_poll(source: SourceState, error: FetchError, policy: FetchPolicy) ->
         source,
         error=_source_error(source.name, source.url, SourceErrorKind.FETCH, error),
         retry_after_s=min(wait, policy.max_retry_after_s) if wait is not None else None,
+        failure=failure_class(error),
     )
 
 
@@ -236,7 +240,9 @@ def _parsed_poll(
 ) -> FeedPoll:
     if isinstance(parsed, ParseError):
         return FeedPoll(
-            source, error=_source_error(source.name, source.url, SourceErrorKind.PARSE, parsed)
+            source,
+            error=_source_error(source.name, source.url, SourceErrorKind.PARSE, parsed),
+            failure=failure_class(parsed),
         )
     return FeedPoll(
         source,
@@ -244,6 +250,7 @@ def _parsed_poll(
         etag=result.etag,
         last_modified=result.last_modified,
         entry_errors=_entry_errors(source, parsed),
+        cache_for=cache_lifetime(result.headers.get("cache-control"), parsed.ttl_minutes),
     )
 
 
@@ -533,16 +540,21 @@ def _record_and_select(
     failing_after: int,
     max_entries: int | None = None,
     freshness: FreshnessRules | None = None,
+    rules: PollingRules | None = None,
 ) -> tuple[list[PageJob], int, list[SourceHealthChange], set[int]]:
-    """:func:`record_polls` and :func:`select_new` in one transaction of their own; the jobs
-    judged by :func:`judge_freshness` and capped by :func:`newest_per_source`, and the sources
-    capped."""
+    """:func:`select_new` and :func:`record_polls` (the new entries found keep each source's
+    rhythm) in one transaction of their own; the jobs judged by :func:`judge_freshness` and
+    capped by :func:`newest_per_source`, and the sources capped."""
     with sessions.begin() as session:
         take_write_lock(session)
-        health = record_polls(session, polls, now, failing_after=failing_after)
         jobs, skipped = select_new(session, polls)
         jobs = judge_freshness(jobs, polls, now, freshness or FreshnessRules())
         kept, capped = newest_per_source(jobs, max_entries)
+        # Entries past the cap are new again at the next poll: counted then, not twice.
+        new = Counter(j.source_id for j in kept if j.revision_of is None)
+        health = record_polls(
+            session, polls, now, failing_after=failing_after, new_entries=new, rules=rules
+        )
         return kept, skipped, health, capped
 
 
@@ -556,12 +568,14 @@ async def collect(
     failing_after: int = SOURCE_FAILING_AFTER,
     freshness: FreshnessRules | None = None,
     robots: RobotsRules | None = None,
+    rules: PollingRules | None = None,
 ) -> Collection:
     """Run the whole collect stage with one shared client. The polls' validators are stored by
     :func:`commit_validators`, once the caller has stored the pages' articles. ``robots``
     defaults to rules of this call's own; either way, it takes the rules earlier cycles kept,
     and those it reads are kept for the next (:func:`commit_robots`)."""
-    states, _ = deferred(_synced_sources(sessions, sources), now)
+    adaptive = rules is not None and rules.adaptive
+    states, _ = deferred(_synced_sources(sessions, sources), now, adaptive=adaptive)
     robots = robots if robots is not None else RobotsRules(policy)
     remember_robots(sessions, robots, now)
     own_client = client is None
@@ -569,7 +583,7 @@ async def collect(
     try:
         polls = await poll_feeds(http, policy, states, robots=robots)
         jobs, skipped, health, _ = _record_and_select(
-            sessions, polls, now, failing_after, freshness=freshness
+            sessions, polls, now, failing_after, freshness=freshness, rules=rules
         )
         pages = await fetch_pages(http, policy, jobs, robots=robots)
     finally:
@@ -602,6 +616,20 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         max_retry_after_s=http.max_retry_after_s,
         host_delay_s=http.host_delay_s,
         max_crawl_delay_s=http.max_crawl_delay_s,
+    )
+
+
+def polling_rules(settings: Settings) -> PollingRules:
+    """When sources are polled (:mod:`monitor.polling`), from the ``MONITOR_POLLING__*``
+    settings."""
+    polling = settings.polling
+    return PollingRules(
+        adaptive=polling.adaptive,
+        min_interval=timedelta(seconds=polling.min_interval_s),
+        max_interval=timedelta(seconds=polling.max_interval_s),
+        backoff_max=timedelta(seconds=polling.backoff_max_s),
+        quiet_factor=polling.quiet_factor,
+        quiet_min=timedelta(hours=polling.quiet_min_hours),
     )
 
 
@@ -742,9 +770,12 @@ class Poll:
     jobs: tuple[PageJob, ...]
     skipped_known: int
     health: tuple[SourceHealthChange, ...] = ()
-    deferred: tuple[SourceState, ...] = ()  # not polled: asked to be left alone until retry_at
+    # Not polled: asked to be left alone until retry_at, backing off, or not due yet.
+    deferred: tuple[SourceState, ...] = ()
     # Sources with more new entries than the per-poll cap: the rest are for later polls.
     capped: frozenset[int] = frozenset()
+    # What the summary says of the sources not polled (see describe_waits).
+    waits: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[SourceError, ...]:
@@ -762,18 +793,30 @@ def poll_sources(
     parse: FeedsParser = parse_feeds,
     max_entries: int | None = None,
     freshness: FreshnessRules | None = None,
+    rules: PollingRules | None = None,
+    poll_all: bool = False,
 ) -> Poll:
-    """Poll every enabled source that is due (not left alone at its server's request, see
-    :func:`deferred`), record the outcome, and list the entries to fetch, at most
-    ``max_entries`` per source (:func:`newest_per_source`), judged by ``freshness``
+    """Poll every enabled source that is due (not left alone at its server's request, not
+    backing off, and with adaptive ``rules`` due by its rhythm; ``poll_all`` polls all but the
+    first kind: see :func:`deferred`), record the outcome, and list the entries to fetch, at
+    most ``max_entries`` per source (:func:`newest_per_source`), judged by ``freshness``
     (:func:`judge_freshness`). ``parse`` parses the feeds fetched (here, by default). The
     fetcher's robots.txt rules take those earlier cycles kept (:func:`remember_robots`)."""
-    due, waiting = deferred(_synced_sources(sessions, sources), now)
+    adaptive = rules is not None and rules.adaptive
+    due, waiting = deferred(
+        _synced_sources(sessions, sources), now, adaptive=adaptive, poll_all=poll_all
+    )
     remember_robots(sessions, fetcher.robots, now)
     polls = fetcher.poll_feeds(due, parse)
     jobs, skipped, health, capped = _record_and_select(
-        sessions, polls, now, failing_after, max_entries, freshness
+        sessions, polls, now, failing_after, max_entries, freshness, rules
     )
     return Poll(
-        tuple(polls), tuple(jobs), skipped, tuple(health), tuple(waiting), frozenset(capped)
+        tuple(polls),
+        tuple(jobs),
+        skipped,
+        tuple(health),
+        tuple(waiting),
+        frozenset(capped),
+        tuple(describe_waits(waiting, now)),
     )

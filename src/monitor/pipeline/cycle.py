@@ -58,6 +58,7 @@ from monitor.pipeline.collect import (
     fetch_policy,
     freshness_rules,
     poll_sources,
+    polling_rules,
 )
 from monitor.pipeline.detect import DetectReport, detect
 from monitor.pipeline.failures import PageFailure, record_page_failures, refused_articles
@@ -118,6 +119,8 @@ def poll_stage(
         parse=extractor.parse_feeds,
         max_entries=settings.budgets.entries_per_poll,
         freshness=freshness_rules(settings),
+        rules=polling_rules(settings),
+        poll_all=settings.polling.poll_all,
     )
 
 
@@ -191,7 +194,8 @@ class StageRunner(Protocol):
     ) -> DeliveryReport: ...
 
     def source_health(self, changes: Sequence[SourceHealthChange]) -> None:
-        """Tell whoever watches sources that some started failing or recovered."""
+        """Tell whoever watches sources that some started failing or recovered, went quiet or
+        are active again."""
 
 
 class PlainRunner:
@@ -259,7 +263,7 @@ class PlainRunner:
 
     def source_health(self, changes: Sequence[SourceHealthChange]) -> None:
         for change in changes:
-            level = logging.WARNING if change.status == "failing" else logging.INFO
+            level = logging.WARNING if change.status in ("failing", "quiet") else logging.INFO
             logger.log(level, change.describe())
 
 
@@ -489,7 +493,7 @@ def _report(
         lines=tuple(detected.lines),
         source_health=(
             *(change.describe() for change in poll.health),
-            *(source.describe_wait() for source in poll.deferred),
+            *poll.waits,
             *(
                 describe_parked(f, names.get(f.source_id, "?"), settings.budgets.page_attempts)
                 for f in parked

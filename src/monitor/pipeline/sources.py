@@ -8,9 +8,14 @@ asked of us.
   started failing (``failing_after`` failed polls in a row) or recovered, once each
   (:class:`SourceHealthChange`), so a monitor going blind to an outlet is noticed without a
   notice every cycle. A poll refused with ``Retry-After`` sets ``retry_at``; a poll never sent
-  (its host had just asked to wait) is neither a failure nor a success.
+  (its host had just asked to wait) is neither a failure nor a success. It also keeps each
+  source's rhythm and decides when it is polled next (:mod:`monitor.polling`): a failing source
+  backs off by the class of its failure, an adaptively polled one waits by its rhythm; and it
+  reports a source that went quiet (answers, lists nothing new for much longer than usual) and
+  one active again, once each.
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
-  with; :func:`deferred` leaves out the sources whose wait has not passed.
+  with; :func:`deferred` leaves out the sources whose wait has not passed (``Retry-After``, a
+  back-off, or, with adaptive polling, their rhythm).
 * :func:`known_robots` and :func:`store_robots` keep each host's robots.txt between cycles,
   for a day (see :mod:`monitor.robots`).
 
@@ -21,7 +26,8 @@ resetting each other's, and a feed polled by one deployment answers 304 to the n
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+import random
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -32,6 +38,17 @@ from sqlalchemy.orm import Session
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.errors import HeldBackError
 from monitor.models import ParsedFeed, SourceError
+from monitor.polling import (
+    FailureClass,
+    PollingRules,
+    backoff,
+    describe_rhythm,
+    next_poll,
+    seed_rhythm,
+    update_rhythm,
+    usual_rhythm,
+    went_quiet,
+)
 from monitor.redact import redact_text, redact_url
 from monitor.robots import KnownRobots
 from monitor.storage.db import dialect_insert
@@ -50,15 +67,42 @@ class SourceState:
     follow_updates: bool = False  # entries marked updated are read again (see select_new)
     first_poll: bool = False  # never polled successfully: its feed lists its archive
     obey_robots: bool = True  # its host's robots.txt decides what may be fetched
+    next_poll_at: datetime | None = None  # due again then (a back-off, or its rhythm)
+    failure_class: FailureClass | None = None  # of its latest poll, when that failed
+    failures: int = 0  # failed polls in a row
+    new_per_day: float | None = None  # its rhythm (see monitor.polling)
 
-    def due(self, now: datetime) -> bool:
-        return self.retry_at is None or as_utc(self.retry_at) <= now
+    def asked_to_wait(self, now: datetime) -> bool:
+        """Its server asked not to be polled before ``retry_at`` (Retry-After)."""
+        return self.retry_at is not None and as_utc(self.retry_at) > now
+
+    def due(self, now: datetime, *, adaptive: bool = False, poll_all: bool = False) -> bool:
+        """Whether to poll it now: never before its server's ``retry_at``; unless ``poll_all``,
+        not before ``next_poll_at`` while it backs off (failing) or, with ``adaptive``, while
+        its rhythm says nothing new is likely yet."""
+        if self.asked_to_wait(now):
+            return False
+        if poll_all or self.next_poll_at is None or as_utc(self.next_poll_at) <= now:
+            return True
+        return not (adaptive or self.failure_class is not None)
 
     def describe_wait(self) -> str:
         """One line for a source that is not polled this cycle (see :func:`deferred`)."""
-        when = as_utc(self.retry_at) if self.retry_at else None
-        until = f"until {when:%Y-%m-%d %H:%M} UTC" if when else "for now"
-        return f"source {self.name} not polled {until}: its server asked to wait (Retry-After)"
+        if self.retry_at is not None and (
+            self.next_poll_at is None or as_utc(self.retry_at) >= as_utc(self.next_poll_at)
+        ):
+            when = as_utc(self.retry_at)
+            return (
+                f"source {self.name} not polled until {when:%Y-%m-%d %H:%M} UTC: "
+                "its server asked to wait (Retry-After)"
+            )
+        until = f"until {as_utc(self.next_poll_at):%Y-%m-%d %H:%M} UTC" if self.next_poll_at else ""
+        if self.failure_class is not None:
+            return (
+                f"source {self.name} not polled {until}: backing off after {self.failures} "
+                f"failed polls in a row ({self.failure_class})"
+            )
+        return f"source {self.name} not due {until} ({describe_rhythm(self.new_per_day)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +117,9 @@ class FeedPoll:
     # Entries of a feed that was read, left out for a reason of their own (an invalid link):
     # recorded in the cycle's errors, never a failure of the source.
     entry_errors: tuple[SourceError, ...] = ()
+    failure: FailureClass | None = None  # the class of ``error`` (see monitor.polling)
+    # How long the feed said it may be cached (Cache-Control max-age, RSS <ttl>).
+    cache_for: timedelta | None = None
 
     @property
     def held_back(self) -> bool:
@@ -85,18 +132,26 @@ def last_worked(when: datetime | None) -> str:
     return f"last worked {as_utc(when):%Y-%m-%d %H:%M} UTC" if when else "never worked"
 
 
+HealthStatus = Literal["failing", "recovered", "quiet", "active"]
+
+
 @dataclass(frozen=True, slots=True)
 class SourceHealthChange:
     """A source that started failing (its ``failing_after``-th failed poll in a row) or
-    recovered (a successful poll after such a run) in this cycle."""
+    recovered (a successful poll after such a run) in this cycle; or one that went quiet (it
+    answers, but has listed nothing new for much longer than its rhythm) or is active again
+    (a new entry after that)."""
 
     source: str
     url: str
-    status: Literal["failing", "recovered"]
+    status: HealthStatus
     failures: int  # failed polls in a row; for "recovered", the run that just ended
-    error_type: str | None  # the latest error; None when recovered
+    error_type: str | None  # the latest error; None unless failing
     error: str | None
     last_success_at: datetime | None  # before this poll
+    failure_class: FailureClass | None = None  # failing: the class of the latest error
+    last_new_entry_at: datetime | None = None  # quiet: its last new entry before the silence
+    new_per_day: float | None = None  # quiet: the rhythm it had then
 
     @property
     def shown_url(self) -> str:
@@ -107,6 +162,15 @@ class SourceHealthChange:
         """One line for a log, a terminal or the cycle's summary."""
         if self.status == "recovered":
             return f"source {self.source} works again after {self.failures} failed polls"
+        if self.status == "quiet":
+            last = self.last_new_entry_at
+            since = f"{as_utc(last):%Y-%m-%d %H:%M} UTC" if last else "a long time"
+            return (
+                f"source {self.source} went quiet: nothing new since {since}, "
+                f"though it used to publish {describe_rhythm(self.new_per_day)}"
+            )
+        if self.status == "active":
+            return f"source {self.source} is active again: it lists new entries"
         since = last_worked(self.last_success_at)
         return (
             f"source {self.source} is failing: {self.failures} polls in a row ({since}); "
@@ -145,18 +209,37 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     }
     return [
         SourceState(
-            by_name[s.name].id,
+            (row := by_name[s.name]).id,
             s.name,
             s.url,
             v.etag if (v := validators.get(s.url)) else None,
             v.last_modified if v else None,
-            by_name[s.name].retry_at,
+            row.retry_at,
             s.name in follows,
-            by_name[s.name].last_success_at is None,
+            row.last_success_at is None,
             s.name not in ignoring,
+            row.next_poll_at,
+            _failure_class(row.failure_class),
+            row.consecutive_failures or 0,
+            row.new_per_day,
         )
         for s in states
     ]
+
+
+_FAILURE_CLASSES: dict[str | None, FailureClass] = {
+    "temporary": "temporary",
+    "soft": "soft",
+    "hard": "hard",
+}
+
+
+def _failure_class(stored: str | None) -> FailureClass | None:
+    return _FAILURE_CLASSES.get(stored)
+
+
+# Back-off jitter: spreads the sources of a host that failed together.
+BACKOFF_RANDOM = random.Random()  # noqa: S311 - spreading polls, not a secret
 
 
 def record_polls(
@@ -165,9 +248,15 @@ def record_polls(
     now: datetime,
     *,
     failing_after: int = SOURCE_FAILING_AFTER,
+    new_entries: Mapping[int, int] | None = None,
+    rules: PollingRules | None = None,
+    rng: random.Random = BACKOFF_RANDOM,
 ) -> list[SourceHealthChange]:
-    """Store each source's health after this poll; return the sources that started failing or
-    recovered with it. The poll's validators are not stored here (see :func:`store_validators`)."""
+    """Store each source's health after this poll; return the sources that started failing,
+    recovered, went quiet or are active again with it. ``new_entries``: the new entries each
+    successful poll found, by source id, which keep its rhythm (left as it was when not given).
+    The poll's validators are not stored here (see :func:`store_validators`)."""
+    rules = rules or PollingRules()
     rows = {
         r.id: r
         for r in session.scalars(
@@ -187,17 +276,54 @@ def record_polls(
             row.last_error = poll.error.message
             row.last_error_type = poll.error.error_type
             row.consecutive_failures = before + 1
+            kind = poll.failure or "temporary"
+            row.failure_class = kind
+            beyond = row.consecutive_failures - failing_after
+            # Before the threshold every cycle polls it, as a source that works.
+            row.next_poll_at = now + backoff(kind, beyond, rules, rng) if beyond >= 0 else None
             if row.consecutive_failures == failing_after:
                 changes.append(_health(row, "failing", row.consecutive_failures))
             continue
+        if new_entries is not None:
+            changes.extend(_keep_rhythm(row, poll, new_entries.get(row.id, 0), now, rules))
+        row.next_poll_at = (
+            next_poll(row.new_per_day, now, rules, asked=poll.cache_for) if rules.adaptive else None
+        )
         row.last_polled_at = now
         if before >= failing_after:
             changes.append(_health(row, "recovered", before))
         row.last_success_at = now
         row.retry_at = None
-        row.last_error = row.last_error_type = None
+        row.last_error = row.last_error_type = row.failure_class = None
         row.consecutive_failures = 0
     return changes
+
+
+def _keep_rhythm(
+    row: SourceRow, poll: FeedPoll, new: int, now: datetime, rules: PollingRules
+) -> list[SourceHealthChange]:
+    """Update a source's rhythm after a successful poll (its first: from the dates its feed
+    lists); report it quiet, or active again, when that changes."""
+    if row.last_success_at is None:  # its first poll lists its archive, not what is new
+        dated = [e.published for e in poll.feed.entries] if poll.feed else []
+        row.new_per_day = seed_rhythm(dated, now)
+        newest = max((d for d in dated if d is not None), default=None)
+        row.last_new_entry_at = min(newest, now) if newest else (now if dated else None)
+        return []
+    elapsed = now - as_utc(row.last_success_at)
+    row.new_per_day = update_rhythm(row.new_per_day, new, elapsed)
+    if new > 0:
+        row.last_new_entry_at = now
+        if row.quiet:
+            row.quiet = False
+            return [_health(row, "active", 0)]
+        return []
+    last_new = as_utc(row.last_new_entry_at) if row.last_new_entry_at else None
+    if not row.quiet and went_quiet(row.new_per_day, last_new, now, rules):
+        row.quiet = True
+        usual = usual_rhythm(row.new_per_day, last_new, now)
+        return [_health(row, "quiet", 0, new_per_day=usual)]
+    return []
 
 
 def store_validators(
@@ -237,7 +363,7 @@ def store_validators(
 
 
 def _health(
-    row: SourceRow, status: Literal["failing", "recovered"], failures: int
+    row: SourceRow, status: HealthStatus, failures: int, *, new_per_day: float | None = None
 ) -> SourceHealthChange:
     failing = status == "failing"
     return SourceHealthChange(
@@ -248,17 +374,42 @@ def _health(
         error_type=row.last_error_type if failing else None,
         error=redact_text(row.last_error) if failing and row.last_error else None,
         last_success_at=as_utc(row.last_success_at) if row.last_success_at else None,
+        failure_class=_failure_class(row.failure_class) if failing else None,
+        last_new_entry_at=(
+            as_utc(row.last_new_entry_at) if status == "quiet" and row.last_new_entry_at else None
+        ),
+        new_per_day=new_per_day,
     )
 
 
 def deferred(
-    states: Sequence[SourceState], now: datetime
+    states: Sequence[SourceState],
+    now: datetime,
+    *,
+    adaptive: bool = False,
+    poll_all: bool = False,
 ) -> tuple[list[SourceState], list[SourceState]]:
-    """Split sources into those due for a poll and those whose feed answered 429 or 503 with
-    a ``Retry-After`` that has not passed yet (capped by ``MONITOR_HTTP__MAX_RETRY_AFTER_S``):
-    polling them again before then would only earn another refusal, or a ban."""
-    due = [s for s in states if s.due(now)]
-    return due, [s for s in states if not s.due(now)]
+    """Split sources into those due for a poll and the others (:meth:`SourceState.due`): a
+    feed that answered 429 or 503 with a ``Retry-After`` that has not passed yet (capped by
+    ``MONITOR_HTTP__MAX_RETRY_AFTER_S``: polling it sooner would only earn another refusal, or
+    a ban), a failing source backing off, and, with ``adaptive``, a source its rhythm does not
+    make due yet. ``poll_all`` polls all but the first kind."""
+    due = [s for s in states if s.due(now, adaptive=adaptive, poll_all=poll_all)]
+    picked = {id(s) for s in due}
+    return due, [s for s in states if id(s) not in picked]
+
+
+def describe_waits(waiting: Sequence[SourceState], now: datetime) -> list[str]:
+    """Lines for the cycle's summary on the sources not polled: one each for those asked to
+    wait or backing off, one line for all those not due by their rhythm."""
+    resting = {id(s) for s in waiting if not s.asked_to_wait(now) and s.failure_class is None}
+    lines = [s.describe_wait() for s in waiting if id(s) not in resting]
+    if resting:
+        lines.append(
+            f"{len(resting)} source(s) not due yet by their rhythm (adaptive polling; "
+            "`monitor run --all` polls every source)"
+        )
+    return lines
 
 
 def known_robots(session: Session, now: datetime) -> list[KnownRobots]:

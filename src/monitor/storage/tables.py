@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -67,6 +68,14 @@ class SourceRow(Base):
     retry_at: Mapped[datetime | None]
     # "obey" or "ignore": the config's robots setting, as last synced (shown by monitor sources).
     robots: Mapped[str] = mapped_column(String(10), default="obey", server_default="obey")
+    # Its rhythm and polling (see monitor.polling): new entries per day (NULL: not known yet),
+    # when it last listed a new entry, when it is due again (NULL: next cycle), the class of
+    # its latest failure (NULL after a success), whether it was reported quiet.
+    new_per_day: Mapped[float | None] = mapped_column(Float)
+    last_new_entry_at: Mapped[datetime | None]
+    next_poll_at: Mapped[datetime | None]
+    failure_class: Mapped[str | None] = mapped_column(String(10))
+    quiet: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RobotsTxtRow(Base):
