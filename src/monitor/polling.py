@@ -53,8 +53,8 @@ FailureClass = Literal["temporary", "soft", "hard"]
 # change of pace shows within days.
 RHYTHM_WINDOW = timedelta(days=7)
 # A feed without dates whose first new entries come soon after its first poll is not taken
-# for a firehose: its first estimate counts at least a day.
-_FIRST_SPAN = timedelta(days=1)
+# for a firehose: its first estimate counts at least an hour.
+_FIRST_SPAN = timedelta(hours=1)
 
 # Back-off of a failing source, by class: a hard failure (the feed moved or is gone) needs a
 # person more than a poll every cycle.
