@@ -63,6 +63,8 @@ def test_a_failing_source_is_notified_once_and_its_recovery_once(
     monkeypatch.setenv("MONITOR_ALLOW_PRIVATE_NETWORK", "true")
     monkeypatch.setenv("MONITOR_EXTRACTION__WORKERS", "0")
     monkeypatch.setenv("MONITOR_SOURCE_FAILING_AFTER", "2")
+    # Polled every cycle, failing or not: these cycles run seconds apart, not a back-off apart.
+    monkeypatch.setenv("MONITOR_POLLING__BACKOFF_MAX_S", "0.001")
     monkeypatch.delenv("MONITOR_DATABASE_URL", raising=False)
     newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
     newsroom.publish(0)
@@ -81,7 +83,7 @@ def test_a_failing_source_is_notified_once_and_its_recovery_once(
     )
     block_id = block.save(f"monitor-test-{uuid.uuid4().hex[:8]}")
     ids = _create_automations(str(block_id), tmp_path)
-    assert len(ids) == 2
+    assert len(ids) == 4  # failing, recovered, quiet, active
     try:
         local_server.table.set(outlet.feed_path, Route(body=b"down for maintenance", status=503))
         # Failing from the second failed poll on; told once. Then recovered, then nothing new.

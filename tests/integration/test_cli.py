@@ -130,6 +130,35 @@ def test_sources_show_health(seeded: str) -> None:
     assert gazette.endswith(" ok")
 
 
+def test_sources_show_rhythm_failure_class_and_next_poll(seeded: str, engine: Engine) -> None:
+    next_at = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
+    with session_factory(engine).begin() as s:
+        gazette = s.query(SourceRow).filter_by(name="gazette").one()
+        gazette.new_per_day = 3.2
+        gazette.last_new_entry_at = T0
+        gazette.next_poll_at = next_at
+        gazette.quiet = True
+        s.query(SourceRow).filter_by(name="post").one().failure_class = "temporary"
+    code, out = _run("sources", "--json")
+    assert code == 0, out
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["gazette"]["new_per_day"] == 3.2
+    assert rows["gazette"]["rhythm"] == "~3 new/day"
+    assert datetime.fromisoformat(rows["gazette"]["next_poll_at"]) == next_at
+    assert rows["gazette"]["quiet"] is True
+    assert rows["post"]["failure_class"] == "temporary"
+    assert (rows["post"]["rhythm"], rows["post"]["next_poll_at"]) == ("rhythm unknown", None)
+    code, out = _run("sources")
+    gazette_line = next(line for line in out.splitlines() if line.startswith("gazette"))
+    assert "~3 new/day" in gazette_line
+    assert f"next {next_at:%Y-%m-%d %H:%M}" in gazette_line
+    assert gazette_line.endswith(f"QUIET: nothing new since {T0:%Y-%m-%d %H:%M} UTC")
+    post_line = next(line for line in out.splitlines() if line.startswith("post"))
+    assert "rhythm unknown  next: each cycle" in post_line
+    assert "TransientFetchError: HTTP 503" in post_line
+    assert post_line.endswith("(temporary failure)")
+
+
 def test_topics_test_backtests_without_sending(seeded: str) -> None:
     code, out = _run("topics", "test", "tarrow AND ferry", "--json")
     assert code == 0, out

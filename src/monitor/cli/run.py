@@ -52,8 +52,10 @@ def run(
     With a Prefect server configured (PREFECT_API_URL), the cycle is a flow run of the same
     flow the schedule runs, and shows there. Without one, it runs in this process with no
     orchestrator (no Prefect start); its report is kept in the database either way
-    (`monitor cycles`). Exits 0 when the cycle completed, even if some sources failed (they
-    are reported), and 3 when another cycle of the same config is running.
+    (`monitor cycles`). With `--all`, every source is polled, even one not due by its rhythm
+    (MONITOR_POLLING__ADAPTIVE) or backing off after failures. Exits 0 when the cycle
+    completed, even if some sources failed (they are reported), and 3 when another cycle of
+    the same config is running.
     """
     settings = load_settings()
     if poll_all:

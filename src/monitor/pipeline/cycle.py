@@ -107,7 +107,8 @@ def poll_stage(
     now: datetime,
     settings: Settings,
 ) -> Poll:
-    """Poll every source; the feeds are parsed in the extraction processes (on every core).
+    """Poll every source that is due (``MONITOR_POLLING__*``); the feeds are parsed in the
+    extraction processes (on every core).
     At most ``budgets.entries_per_poll`` new entries are taken per feed, the newest; stale
     ones are marked not to alert (``MONITOR_FRESHNESS__*``)."""
     return poll_sources(
@@ -202,8 +203,8 @@ class PlainRunner:
     """Stage calls as plain calls; batches on a pool of :data:`STAGE_THREADS` threads.
 
     A detect call that raises is tried again after a back-off with jitter, as the flow's task
-    is (:data:`DETECT_RETRIES`). Source health changes are logged (warning for a failing
-    source): with no orchestrator there is nobody to send an event to.
+    is (:data:`DETECT_RETRIES`). Source health changes are logged (warning for a failing or a
+    quiet source): with no orchestrator there is nobody to send an event to.
     """
 
     def __init__(self) -> None:
