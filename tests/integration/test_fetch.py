@@ -24,6 +24,7 @@ from monitor.errors import (
     PermanentFetchError,
     ResponseTooLargeError,
     TransientFetchError,
+    UnreachableHostError,
 )
 from monitor.fetch import (
     FetchBudget,
@@ -450,7 +451,7 @@ async def test_https_certificate_that_does_not_verify_is_a_fetch_error(
     url = f"https://{host}:{server.port}/feed.xml"
     transport = make_transport(quick, resolver=ScriptedResolver(["127.0.0.1"]))
     async with make_client(quick, transport=transport) as client:
-        with pytest.raises(TransientFetchError, match="CERTIFICATE_VERIFY_FAILED") as info:
+        with pytest.raises(UnreachableHostError, match="CERTIFICATE_VERIFY_FAILED") as info:
             await fetch(client, url, quick)
     assert re.search(reason, str(info.value), re.IGNORECASE)
     assert info.value.url == url
@@ -504,8 +505,9 @@ async def test_name_that_does_not_resolve_is_transient(policy: FetchPolicy) -> N
 
     quick = replace(policy, retries=0)
     async with make_client(quick, transport=make_transport(quick, resolver=fails)) as client:
-        with pytest.raises(TransientFetchError, match=r"cannot resolve gone\.invalid"):
+        with pytest.raises(UnreachableHostError, match=r"cannot resolve gone\.invalid") as info:
             await fetch(client, "http://gone.invalid/feed.xml", quick)
+    assert isinstance(info.value, TransientFetchError)  # a page is tried again
 
 
 async def test_resolver_slower_than_connect_timeout_is_transient(policy: FetchPolicy) -> None:
@@ -515,8 +517,9 @@ async def test_resolver_slower_than_connect_timeout_is_transient(policy: FetchPo
 
     quick = replace(policy, connect_timeout_s=0.2, retries=0)
     async with make_client(quick, transport=make_transport(quick, resolver=hangs)) as client:
-        with pytest.raises(TransientFetchError):
+        with pytest.raises(TransientFetchError) as info:
             await fetch(client, "http://slow.invalid/feed.xml", quick)
+    assert not isinstance(info.value, UnreachableHostError)
 
 
 async def test_system_resolver_answers_loopback_for_localhost() -> None:
@@ -539,8 +542,9 @@ async def test_connection_refused_is_transient(policy: FetchPolicy) -> None:
     port = server.port
     server.stop()
     async with make_client(policy) as client:
-        with pytest.raises(TransientFetchError):
+        with pytest.raises(TransientFetchError) as info:
             await fetch(client, f"http://127.0.0.1:{port}/feed.xml", policy)
+    assert not isinstance(info.value, UnreachableHostError)
 
 
 @pytest.mark.parametrize(

@@ -474,3 +474,23 @@ def test_gzipped_document_is_read_like_the_plain_one(name: str) -> None:
 def test_gzip_that_cannot_be_read_is_a_parse_error(content: bytes, problem: str) -> None:
     with pytest.raises(ParseError, match=problem):
         parse_feed(result(content=content))
+
+
+@pytest.mark.parametrize(
+    ("ttl", "minutes"),
+    [
+        ("<ttl>60</ttl>", 60),
+        ("<ttl> 15 </ttl>", 15),
+        ("<ttl>0</ttl>", None),
+        ("<ttl>soon</ttl>", None),
+        ("", None),
+    ],
+)
+def test_an_rss_ttl_is_kept_in_minutes(ttl: str, minutes: int | None) -> None:
+    body = (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+        f"<link>https://feeds.example/</link>{ttl}<item><title>A</title>"
+        "<link>https://feeds.example/a</link></item></channel></rss>"
+    ).encode()
+    feed = parse_feed(result(content=body, content_type="application/rss+xml"))
+    assert feed.ttl_minutes == minutes
