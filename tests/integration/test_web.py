@@ -90,7 +90,8 @@ def test_topics_page_lists_each_topic_with_counts(site: Site) -> None:
     assert '<td class="stories">2</td>' in ferry
     assert '<td class="developments">3</td>' in ferry
     assert '<td class="week">3</td>' in ferry
-    assert "pending 0" in ferry
+    assert "pending 3" in ferry  # one webhook delivery per alert, not sent yet
+    assert "dead 0" in ferry
     assert 'href="/topics/choir-fenwick"' in choir
     assert "Fenwick choir wins" in choir
     assert "none yet" in quiet
@@ -191,6 +192,8 @@ def test_security_headers_on_every_response(site: Site) -> None:
         "/topics/tarrow-ferry/feed.atom",
         "/nowhere",
         "/stories/999",
+        "/sources",
+        "/deliveries",
     ):
         response = httpx.get(site.base + path)
         for name, value in SECURITY_HEADERS.items():
@@ -316,3 +319,64 @@ def test_web_command_serves_the_pages(site: Site, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_sources_page_shows_health_with_secrets_masked(site: Site) -> None:
+    page = _get(site, "/sources").text
+    rows = re.findall(r'<tr class="source">(.*?)</tr>', page, re.S)
+    assert len(rows) == 2
+    gazette, post = rows
+    assert "ok" in gazette
+    assert "failing: 5 poll(s) in a row" in post
+    assert "TransientFetchError" in post
+    assert "not polled until" in post  # asked to wait (Retry-After)
+    assert "SECRET123" not in page
+    assert "&lt;script&gt;alert(7)" in page
+    assert "<script" not in page.lower()
+
+
+def test_deliveries_page_lists_failed_and_dead(site: Site) -> None:
+    assert "None: every delivery went out" in _get(site, "/deliveries").text
+    error = "HTTP 410 from https://hooks.example/monitor?token=TOPSECRET <script>alert(8)</script>"
+    later = NOW + timedelta(minutes=5)
+    with site.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE deliveries SET state = 'dead', attempts = 8, last_error = :e WHERE id = 1"
+            ),
+            {"e": error},
+        )
+        conn.execute(
+            text(
+                "UPDATE deliveries SET state = 'failed', attempts = 2, last_error = 'timeout', "
+                "next_attempt_at = :t WHERE id = 2"
+            ),
+            {"t": later},
+        )
+    page = _get(site, "/deliveries").text
+    rows = re.findall(r'<tr class="delivery">(.*?)</tr>', page, re.S)
+    assert len(rows) == 2
+    states = sorted(re.findall(r'<td class="state-(\w+)">', page))
+    assert states == ["dead", "failed"]
+    assert "TOPSECRET" not in page
+    assert "&lt;script&gt;alert(8)" in page
+    assert "<script" not in page.lower()
+    assert later.strftime("%Y-%m-%d %H:%M UTC") in page
+    topics = _get(site, "/").text
+    assert "failed 1" in topics
+    assert "dead 1" in topics
+    assert "pending 1" in topics
+
+
+def test_app_from_env_serves_the_same_pages(
+    site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from monitor.web import app_from_env
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MONITOR_DATABASE_URL", site.db_url)
+    monkeypatch.setenv("MONITOR_CONFIG_FILE", str(site.config_path))
+    with serve(app_from_env()) as base:
+        response = httpx.get(base + "/topics/tarrow-ferry")
+    assert response.status_code == 200
+    assert "Kell Lines adds a second ferry" in response.text

@@ -1,5 +1,6 @@
 """A database filled by real detect() calls for the web view's tests: a ferry story with a
-development, another outlet's report of it, a reprint and a follow-up; a hostile article."""
+development, another outlet's report of it, a reprint and a follow-up; a hostile article; a
+webhook channel (so each alert has a pending delivery) and two sources, one failing."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.pipeline.detect import detect
 from monitor.storage.db import session_factory
+from monitor.storage.tables import SourceRow
 from tests.support.articles import article
 
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
@@ -53,6 +55,28 @@ TOPICS = [
 ]
 
 
+CHANNELS = [{"type": "webhook", "name": "hook", "url": "https://hooks.example/monitor"}]
+RETRY_AT = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+SOURCE_ERROR = "HTTP 503 from https://post.example/rss?apikey=SECRET123 <script>alert(7)</script>"
+
+
+def seed_sources(engine: Engine) -> None:
+    """A healthy source, and one failing and asked to wait (with a hostile error text)."""
+    with session_factory(engine).begin() as s:
+        s.add(SourceRow(name="gazette", url="https://gazette.example/rss", last_success_at=T0))
+        s.add(
+            SourceRow(
+                name="post",
+                url="https://post.example/rss?apikey=SECRET123",
+                consecutive_failures=5,
+                last_error=SOURCE_ERROR,
+                last_error_type="TransientFetchError",
+                retry_at=RETRY_AT,
+                last_success_at=T0,
+            )
+        )
+
+
 def seed_articles() -> list[Article]:
     at = T0
     return [
@@ -89,8 +113,10 @@ def seed_articles() -> list[Article]:
 
 def seed(engine: Engine, tmp_path: Path) -> tuple[MonitorConfig, Path]:
     """Store the articles through detect() (alerts included); the config and its file."""
-    config = parse_config({"topics": TOPICS})
+    data = {"topics": TOPICS, "channels": CHANNELS}
+    config = parse_config(data)
+    seed_sources(engine)
     detect(session_factory(engine), seed_articles(), {}, config, DetectionSettings(), now=T0)
     path = tmp_path / "monitor.yaml"
-    path.write_text(yaml.safe_dump({"topics": TOPICS}), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return config, path

@@ -2,8 +2,8 @@
 
 :func:`create_app` builds a Starlette app from the settings and the config file; nothing happens
 at import time. Its database engine cannot write: SQLite connections run with ``PRAGMA
-query_only``, PostgreSQL sessions with ``default_transaction_read_only``; the app never takes the
-cycle or write locks, so a running cycle never waits for it.
+query_only``, PostgreSQL sessions are READ ONLY (``SET SESSION CHARACTERISTICS``); it never takes
+the cycle or write locks, so a running cycle never waits for it.
 
 Security, whatever the page:
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ from starlette.routing import Route
 from monitor.config import MonitorConfig, Settings
 from monitor.errors import ConfigError
 from monitor.storage.db import is_at_head, make_engine, session_factory
-from monitor.web import views
+from monitor.web import health, views
 from monitor.web.atom import MEDIA_TYPE, RenderedFeed, not_modified, render_feed
 from monitor.web.feeds import load_story_feed, topic_feed
 from monitor.web.templating import page_environment
@@ -62,6 +63,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 COOKIE = "monitor_web"
+log = logging.getLogger(__name__)
 
 
 def read_only_engine(url: str) -> Engine:
@@ -101,7 +103,13 @@ class _Guard(BaseHTTPMiddleware):
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await self._checked(request, call_next)
+        try:
+            response = await self._checked(request, call_next)
+        except Exception:  # the server's own 500 page would go out without the headers
+            log.exception("error serving %s", request.url.path)
+            response = Response(
+                "Internal error.\n", status_code=500, media_type="text/plain; charset=utf-8"
+            )
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -237,6 +245,16 @@ def create_app(
             raise HTTPException(404, "no such article")
         return page("article.html", article=article, slugs={t.name: s for s, t in slugs.items()})
 
+    def sources_page(request: Request) -> Response:
+        with sessions() as session:
+            sources = health.source_health(session)
+        return page("sources.html", sources=sources, now=now())
+
+    def deliveries_page(request: Request) -> Response:
+        with sessions() as session:
+            alerts = health.failed_deliveries(session)
+        return page("deliveries.html", alerts=alerts)
+
     def style(request: Request) -> Response:
         return Response(stylesheet, media_type="text/css; charset=utf-8")
 
@@ -259,6 +277,8 @@ def create_app(
         Route("/stories/{story_id:int}", story_page),
         Route("/stories/{story_id:int}/feed.atom", story_feed_page),
         Route("/articles/{article_id:int}", article_page),
+        Route("/sources", sources_page),
+        Route("/deliveries", deliveries_page),
         Route("/style.css", style),
     ]
     return Starlette(
