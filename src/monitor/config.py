@@ -180,6 +180,34 @@ class PollingSettings(BaseModel):
         return self
 
 
+class WebSettings(BaseModel):
+    """The web view and feeds (``monitor web``): access token and the address alerts link to."""
+
+    token: SecretStr | None = Field(
+        None,
+        description="access token for the web view (bearer header, or ?token= once, then a "
+        "cookie); required to bind anything but loopback",
+    )
+    base_url: str | None = Field(
+        None,
+        description="public address of the web view (https://monitor.example.org); alerts then "
+        "link to their story page and feeds name themselves with it",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _no_empty_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty line in .env means "not set", never "the empty token".
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_http_url(value.strip()).rstrip("/")
+
+
 # Polls failed in a row before a source is reported failing: an hour at a 15-minute schedule.
 SOURCE_FAILING_AFTER = 4
 
@@ -221,6 +249,7 @@ class Settings(BaseSettings):
     polling: PollingSettings = Field(default_factory=PollingSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     def resolved_database_url(self) -> str:
         if self.database_url is not None:
