@@ -133,6 +133,17 @@ class FreshnessSettings(BaseModel):
     )
 
 
+class SitemapSettings(BaseModel):
+    """How far a sitemap index is followed in one poll (see :mod:`monitor.discovery`)."""
+
+    index_depth: int = Field(
+        2, ge=1, le=5, description="levels of nested sitemap indexes read below a source's index"
+    )
+    children: int = Field(
+        5, ge=1, le=100, description="sitemaps of an index fetched per poll, newest first"
+    )
+
+
 # Polls failed in a row before a source is reported failing: an hour at a 15-minute schedule.
 SOURCE_FAILING_AFTER = 4
 
@@ -171,6 +182,7 @@ class Settings(BaseSettings):
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     freshness: FreshnessSettings = Field(default_factory=FreshnessSettings)
+    sitemaps: SitemapSettings = Field(default_factory=SitemapSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
@@ -246,7 +258,10 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    url: str = Field(description="RSS 2.0, Atom or JSON Feed URL (or an XML sitemap)")
+    url: str = Field(
+        description="RSS 2.0, Atom or JSON Feed URL, an XML sitemap or sitemap index, or a "
+        "site's home or section page (its feed is found and remembered)"
+    )
     enabled: bool = True
     follow_updates: bool = Field(
         False,

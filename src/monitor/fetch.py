@@ -553,7 +553,7 @@ def _raise_for_status(status: int, target: str, url: str, retry_after: str | Non
             f"HTTP {status} from {target}{asked}", url=url, retry_after_s=wait
         )
     if status >= 400:
-        raise PermanentFetchError(f"HTTP {status} from {target}", url=url)
+        raise PermanentFetchError(f"HTTP {status} from {target}", url=url, status=status)
     if 300 <= status < 400 and status != 304:
         raise PermanentFetchError(f"HTTP {status} without a usable Location from {target}", url=url)
 

@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -44,10 +45,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, Settings, SourceConfig
+from monitor.discovery import IndexRules, Reader, Validators
 from monitor.errors import (
     FetcherClosedError,
     FetchError,
+    NotAFeedError,
     ParseError,
+    PermanentFetchError,
     RobotsDisallowedError,
     TransientFetchError,
 )
@@ -63,6 +67,7 @@ from monitor.fetch import (
 from monitor.freshness import FreshnessRules, is_archive_dump, judge
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.failures import parked_urls
+from monitor.pipeline.resolve import ValidatorLookup, entry_errors, resolve_polls
 from monitor.pipeline.sources import (
     FeedPoll,
     SourceHealthChange,
@@ -72,6 +77,7 @@ from monitor.pipeline.sources import (
     record_polls,
     store_robots,
     store_validators,
+    stored_validators,
     sync_sources,
 )
 from monitor.robots import RobotsRules
@@ -127,9 +133,29 @@ async def poll_feeds(
     sources: Sequence[SourceState],
     parse: FeedsParser = parse_feeds,
     robots: RobotsRules | None = None,
+    *,
+    index_rules: IndexRules | None = None,
+    validators: ValidatorLookup | None = None,
 ) -> list[FeedPoll]:
+    """Poll each source: fetch and parse its feed, then discover the feed of a source set to a
+    page and read a sitemap index's sitemaps (:func:`monitor.pipeline.resolve.resolve_polls`)."""
     results = await fetch_feeds(client, policy, sources, robots)
-    return to_polls(sources, results, policy, parse)
+    polls = to_polls(sources, results, policy, parse)
+    return await resolve_polls(
+        partial(_reader, client, policy, robots, parse, index_rules), polls, validators
+    )
+
+
+def _reader(
+    client: httpx.AsyncClient,
+    policy: FetchPolicy,
+    robots: RobotsRules | None,
+    parse: FeedsParser,
+    rules: IndexRules | None,
+    source: SourceState,
+    limits: FetchLimits | None = None,
+) -> Reader:
+    return Reader(client, policy, robots, source.obey_robots, parse, rules or IndexRules(), limits)
 
 
 async def _refusals(
@@ -155,9 +181,11 @@ async def fetch_feeds(
     """Fetch every source's feed with its stored validators (a 304 when unchanged); a feed its
     host's robots.txt disallows (``robots``, for the sources that obey it) is not requested:
     its poll fails with :class:`~monitor.errors.RobotsDisallowedError`."""
-    refused = await _refusals(client, robots, [(s.url, s.obey_robots) for s in sources])
+    refused = await _refusals(client, robots, [(s.poll_url, s.obey_robots) for s in sources])
     allowed = [s for s, no in zip(sources, refused, strict=True) if no is None]
-    requests = [FetchRequest(s.url, etag=s.etag, last_modified=s.last_modified) for s in allowed]
+    requests = [
+        FetchRequest(s.poll_url, etag=s.etag, last_modified=s.last_modified) for s in allowed
+    ]
     fetched = iter(await fetch_all(client, requests, policy))
     return [next(fetched) if no is None else no for no in refused]
 
@@ -193,12 +221,17 @@ def to_polls(
     return polls
 
 
+# Answers that say a URL is gone: a source's stored feed that gives one is looked for again.
+_GONE_STATUSES = frozenset({404, 410})
+
+
 def _failed_poll(source: SourceState, error: FetchError, policy: FetchPolicy) -> FeedPoll:
     wait = error.retry_after_s if isinstance(error, TransientFetchError) else None
     return FeedPoll(
         source,
-        error=_source_error(source.name, source.url, SourceErrorKind.FETCH, error),
+        error=_source_error(source.name, source.poll_url, SourceErrorKind.FETCH, error),
         retry_after_s=min(wait, policy.max_retry_after_s) if wait is not None else None,
+        gone=isinstance(error, PermanentFetchError) and error.status in _GONE_STATUSES,
     )
 
 
@@ -207,42 +240,17 @@ def _parsed_poll(
 ) -> FeedPoll:
     if isinstance(parsed, ParseError):
         return FeedPoll(
-            source, error=_source_error(source.name, source.url, SourceErrorKind.PARSE, parsed)
+            source,
+            error=_source_error(source.name, source.poll_url, SourceErrorKind.PARSE, parsed),
+            page=isinstance(parsed, NotAFeedError),
         )
     return FeedPoll(
         source,
         feed=parsed,
         etag=result.etag,
         last_modified=result.last_modified,
-        entry_errors=_entry_errors(source, parsed),
+        entry_errors=entry_errors(source, parsed),
     )
-
-
-# Entries left out of one feed that are listed one by one in a cycle's errors; the rest are
-# counted in the last one.
-_ENTRY_ERRORS_LISTED = 3
-
-
-def _entry_errors(source: SourceState, feed: ParsedFeed) -> tuple[SourceError, ...]:
-    reasons = feed.rejected
-    errors = [
-        SourceError(
-            source.name, source.url, SourceErrorKind.PARSE, "ParseError", f"entry left out: {r}"
-        )
-        for r in reasons[:_ENTRY_ERRORS_LISTED]
-    ]
-    if len(reasons) > _ENTRY_ERRORS_LISTED:
-        more = len(reasons) - _ENTRY_ERRORS_LISTED
-        errors.append(
-            SourceError(
-                source.name,
-                source.url,
-                SourceErrorKind.PARSE,
-                "ParseError",
-                f"{more} more entries left out for invalid links",
-            )
-        )
-    return tuple(errors)
 
 
 def commit_validators(
@@ -467,6 +475,12 @@ async def fetch_pages(
     return pages
 
 
+def validators_of(sessions: sessionmaker[Session], urls: Sequence[str]) -> dict[str, Validators]:
+    """The validators stored for ``urls`` (:func:`stored_validators`), in a session of its own."""
+    with sessions() as session:
+        return stored_validators(session, urls)
+
+
 def remember_robots(sessions: sessionmaker[Session], robots: RobotsRules, now: datetime) -> None:
     """Give ``robots`` the rules earlier cycles read that are still good (:func:`known_robots`)."""
     with sessions() as session:
@@ -522,6 +536,7 @@ async def collect(
     failing_after: int = SOURCE_FAILING_AFTER,
     freshness: FreshnessRules | None = None,
     robots: RobotsRules | None = None,
+    index_rules: IndexRules | None = None,
 ) -> Collection:
     """Run the whole collect stage with one shared client. The polls' validators are stored by
     :func:`commit_validators`, once the caller has stored the pages' articles. ``robots``
@@ -533,7 +548,14 @@ async def collect(
     own_client = client is None
     http = client if client is not None else make_client(policy)
     try:
-        polls = await poll_feeds(http, policy, states, robots=robots)
+        polls = await poll_feeds(
+            http,
+            policy,
+            states,
+            robots=robots,
+            index_rules=index_rules,
+            validators=partial(validators_of, sessions),
+        )
         jobs, skipped, health, _ = _record_and_select(
             sessions, polls, now, failing_after, freshness=freshness
         )
@@ -569,6 +591,11 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
     )
 
 
+def index_rules(settings: Settings) -> IndexRules:
+    """How far sitemap indexes are followed, from the ``MONITOR_SITEMAPS__*`` settings."""
+    return IndexRules(depth=settings.sitemaps.index_depth, children=settings.sitemaps.children)
+
+
 def freshness_rules(settings: Settings) -> FreshnessRules:
     """The freshness guard's rules, from the ``MONITOR_FRESHNESS__*`` settings."""
     days = settings.freshness.max_entry_age_days
@@ -601,9 +628,11 @@ class Fetcher:
         policy: FetchPolicy,
         budget: FetchBudget | None = None,
         robots: RobotsRules | None = None,
+        index_rules: IndexRules | None = None,
     ) -> None:
         self.policy = policy
         self.budget = budget
+        self.index_rules = index_rules
         self.robots = robots if robots is not None else RobotsRules(policy)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -659,12 +688,31 @@ class Fetcher:
         client, limits = self._http()
         return await fetch_pages(client, self.policy, jobs, limits, self.robots)
 
+    async def _resolve(
+        self,
+        polls: Sequence[FeedPoll],
+        parse: FeedsParser,
+        validators: ValidatorLookup | None,
+    ) -> list[FeedPoll]:
+        client, _ = self._http()
+        reader = partial(_reader, client, self.policy, self.robots, parse, self.index_rules)
+        return await resolve_polls(reader, polls, validators)
+
     def poll_feeds(
-        self, sources: Sequence[SourceState], parse: FeedsParser = parse_feeds
+        self,
+        sources: Sequence[SourceState],
+        parse: FeedsParser = parse_feeds,
+        validators: ValidatorLookup | None = None,
     ) -> list[FeedPoll]:
         """Fetch the feeds on the client's loop, then parse them here (or wherever ``parse``
-        sends them): parsing is CPU work, and on the loop it would hold up every request."""
-        return to_polls(sources, self._run(self._fetch_feeds(sources)), self.policy, parse)
+        sends them): parsing is CPU work, and on the loop it would hold up every request. Then
+        discover the feeds of sources set to a page and read sitemap indexes
+        (:func:`monitor.pipeline.resolve.resolve_polls`; ``validators`` looks up those stored
+        for an index's sitemaps)."""
+        polls = to_polls(sources, self._run(self._fetch_feeds(sources)), self.policy, parse)
+        if not any(p.page or p.gone or (p.feed and p.feed.sitemaps) for p in polls):
+            return polls
+        return self._run(self._resolve(polls, parse, validators))
 
     def fetch_pages(self, jobs: Sequence[PageJob]) -> list[FetchedPage]:
         return self._run(self._fetch(jobs))
@@ -734,7 +782,7 @@ def poll_sources(
     fetcher's robots.txt rules take those earlier cycles kept (:func:`remember_robots`)."""
     due, waiting = deferred(_synced_sources(sessions, sources), now)
     remember_robots(sessions, fetcher.robots, now)
-    polls = fetcher.poll_feeds(due, parse)
+    polls = fetcher.poll_feeds(due, parse, partial(validators_of, sessions))
     jobs, skipped, health, capped = _record_and_select(
         sessions, polls, now, failing_after, max_entries, freshness
     )

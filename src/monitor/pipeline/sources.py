@@ -11,6 +11,11 @@ asked of us.
   (its host had just asked to wait) is neither a failure nor a success.
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
   with; :func:`deferred` leaves out the sources whose wait has not passed.
+* A source may be set to a site's home or section page: the feed found for it
+  (:mod:`monitor.pipeline.resolve`) is kept in ``sources.feed_url`` with the reason it was
+  chosen (``feed_choice``), and later polls fetch it directly (:attr:`SourceState.poll_url`).
+  A new URL in the config forgets the choice. :func:`stored_validators` looks up the
+  validators of any URL (the sitemaps of an index).
 * :func:`known_robots` and :func:`store_robots` keep each host's robots.txt between cycles,
   for a day (see :mod:`monitor.robots`).
 
@@ -30,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
+from monitor.discovery import Discovery, StoredValidators, Validators
 from monitor.errors import HeldBackError
 from monitor.models import ParsedFeed, SourceError
 from monitor.redact import redact_text, redact_url
@@ -50,6 +56,12 @@ class SourceState:
     follow_updates: bool = False  # entries marked updated are read again (see select_new)
     first_poll: bool = False  # never polled successfully: its feed lists its archive
     obey_robots: bool = True  # its host's robots.txt decides what may be fetched
+    feed_url: str | None = None  # the feed found for a source set to a page (discovery)
+
+    @property
+    def poll_url(self) -> str:
+        """The URL a poll fetches: the feed found for the source's page, or its own URL."""
+        return self.feed_url or self.url
 
     def due(self, now: datetime) -> bool:
         return self.retry_at is None or as_utc(self.retry_at) <= now
@@ -73,6 +85,11 @@ class FeedPoll:
     # Entries of a feed that was read, left out for a reason of their own (an invalid link):
     # recorded in the cycle's errors, never a failure of the source.
     entry_errors: tuple[SourceError, ...] = ()
+    page: bool = False  # the URL answered with an HTML page, not a feed: its feed is looked for
+    gone: bool = False  # the URL answered 404 or 410
+    discovery: Discovery | None = None  # the source's feed was looked for in this poll
+    # Validators of the sitemaps of an index read whole, kept like the poll's own.
+    children: tuple[StoredValidators, ...] = ()
 
     @property
     def held_back(self) -> bool:
@@ -125,6 +142,8 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             new.append({"name": src.name, "url": src.url, "robots": src.robots})
         elif row.url != src.url:  # a moved feed: the new URL has validators of its own
             row.url = src.url
+            row.feed_url = row.feed_choice = None  # a feed found for the old URL
+            row.discovered_at = None
         if row is not None and row.robots != src.robots:
             row.robots = src.robots
         if src.enabled:
@@ -138,7 +157,8 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     follows = {src.name for src in sources if src.follow_updates}
     ignoring = {src.name for src in sources if src.robots == "ignore"}
-    urls = sorted({s.url for s in states})
+    found = {name: row.feed_url for name, row in by_name.items()}
+    urls = sorted({found.get(s.name) or s.url for s in states})
     validators = {
         row.url: row
         for row in session.scalars(select(FeedValidatorRow).where(FeedValidatorRow.url.in_(urls)))
@@ -148,12 +168,13 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             by_name[s.name].id,
             s.name,
             s.url,
-            v.etag if (v := validators.get(s.url)) else None,
+            v.etag if (v := validators.get(found.get(s.name) or s.url)) else None,
             v.last_modified if v else None,
             by_name[s.name].retry_at,
             s.name in follows,
             by_name[s.name].last_success_at is None,
             s.name not in ignoring,
+            found.get(s.name),
         )
         for s in states
     ]
@@ -191,6 +212,11 @@ def record_polls(
                 changes.append(_health(row, "failing", row.consecutive_failures))
             continue
         row.last_polled_at = now
+        choice = poll.discovery.choice if poll.discovery is not None else None
+        if choice is not None and poll.discovery is not None:
+            row.feed_url = choice.url
+            row.feed_choice = poll.discovery.reason
+            row.discovered_at = now
         if before >= failing_after:
             changes.append(_health(row, "recovered", before))
         row.last_success_at = now
@@ -211,17 +237,18 @@ def store_validators(
     Validators of a failed poll are never stored. They are stored by feed URL: one URL polled
     under two names has one pair (the later poll's).
     """
-    done = {
-        p.source.url: p
-        for p in polls
-        if p.error is None and p.source.id not in unfinished and not p.not_modified
-    }
+    finished = [
+        p for p in polls if p.error is None and p.source.id not in unfinished and not p.not_modified
+    ]
+    done = {p.source.poll_url: (p.etag, p.last_modified) for p in finished}
+    for poll in finished:
+        done.update({c.url: (c.etag, c.last_modified) for c in poll.children})
     if not done:
         return
     now = datetime.now(UTC)
     rows = [
-        {"url": url, "etag": p.etag, "last_modified": p.last_modified, "updated_at": now}
-        for url, p in sorted(done.items())  # one order for every writer: no lock-order deadlock
+        {"url": url, "etag": etag, "last_modified": modified, "updated_at": now}
+        for url, (etag, modified) in sorted(done.items())  # one order for every writer
     ]
     insert = dialect_insert(session.get_bind().dialect.name, FeedValidatorRow.__table__)
     session.execute(
@@ -234,6 +261,12 @@ def store_validators(
             },
         )
     )
+
+
+def stored_validators(session: Session, urls: Sequence[str]) -> dict[str, Validators]:
+    """The validators stored for those of ``urls`` that have them."""
+    rows = session.scalars(select(FeedValidatorRow).where(FeedValidatorRow.url.in_(list(urls))))
+    return {row.url: (row.etag, row.last_modified) for row in rows}
 
 
 def _health(

@@ -67,6 +67,11 @@ class SourceRow(Base):
     retry_at: Mapped[datetime | None]
     # "obey" or "ignore": the config's robots setting, as last synced (shown by monitor sources).
     robots: Mapped[str] = mapped_column(String(10), default="obey", server_default="obey")
+    # A source set to a home or section page: the feed or sitemap found for it, polled instead
+    # until it fails hard (404, 410), why it was chosen, and when (see monitor.discovery).
+    feed_url: Mapped[str | None] = mapped_column(Text)
+    feed_choice: Mapped[str | None] = mapped_column(Text)
+    discovered_at: Mapped[datetime | None]
 
 
 class RobotsTxtRow(Base):
