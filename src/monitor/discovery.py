@@ -11,7 +11,8 @@ Contract:
   :class:`~monitor.robots.RobotsRules`, which keeps that reading for the day). Every candidate
   is fetched with the fetch policy of every other request (address checks, size cap, redirects;
   robots.txt obeyed unless the source ignores it) and parsed; a sitemap index is read as
-  :meth:`Reader.read_index` reads it. Nothing is stored here.
+  :meth:`Reader.read_index` reads it. A URL that is not an HTML page is its own only
+  candidate. Nothing is stored here.
 * :func:`choose` is the rule, pure and total: of the candidates that were read, a feed is
   preferred to a sitemap; then one with entries; then one whose entries are dated; then, for a
   section page (a path other than ``/``), one on the same host under the section's path; then
@@ -99,7 +100,7 @@ class Candidate:
     """A feed or sitemap found for a page, and what reading it gave."""
 
     url: str
-    found_by: str  # "page link" | "common path" | "robots.txt"
+    found_by: str  # "page link" | "common path" | "robots.txt" | "the URL itself"
     reading: Reading | None = field(default=None, compare=False)
     error: str | None = None
 
@@ -334,10 +335,18 @@ class Reader:
         [page] = await self.fetch([FetchRequest(page_url)])
         if isinstance(page, FetchError):
             return Discovery(page_url, (), None, f"the page failed: {type(page).__name__}: {page}")
-        links: list[tuple[str, str]] = []
-        if is_html_page(page.content):
-            base = page.final_url or page.url
-            links = [(url, "page link") for url in advertised_feeds(page.content, base)]
+        if not is_html_page(page.content):
+            # A feed or sitemap given as the page: it is its own (only) candidate.
+            [outcome] = await self._parse([page])
+            if isinstance(outcome, ParseError):
+                error = f"{type(outcome).__name__}: {outcome}"
+                itself = Candidate(page_url, "the URL itself", error=error)
+            else:
+                itself = Candidate(page_url, "the URL itself", await self.read(page, outcome))
+            chosen, reason = choose(page_url, [itself])
+            return Discovery(page_url, (itself,), chosen, reason)
+        base = page.final_url or page.url
+        links = [(url, "page link") for url in advertised_feeds(page.content, base)]
         if not links:
             links = [(url, "common path") for url in common_feed_urls(page.final_url or page_url)]
         candidates = await self._candidates(links)

@@ -299,6 +299,12 @@ def test_sources_discover_lists_candidates_and_stores_nothing(
     assert nothing.exit_code == 1
     assert json.loads(nothing.output)["chosen"] is None
 
+    feed = server.url("/news/rss.xml")
+    itself = _cli(["sources", "discover", feed, "--json"], db_url, monkeypatch, tmp_path)
+    assert itself.exit_code == 0, itself.output
+    [only] = json.loads(itself.output)["candidates"]
+    assert (only["url"], only["found_by"], only["chosen"]) == (feed, "the URL itself", True)
+
 
 def _poll(
     sessions: sessionmaker[Session], settings: Settings, config: Any, rules: IndexRules
