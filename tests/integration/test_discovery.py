@@ -441,7 +441,7 @@ def test_a_hostile_index_is_bounded_without_error(
 ) -> None:
     server = local_server
     listed = [(server.url("/index.xml"), NOW)] + [
-        (server.url(f"/s/{n}.xml"), NOW - timedelta(minutes=n)) for n in range(12_000)
+        (server.url(f"/s/{n}.xml"), NOW - timedelta(minutes=n)) for n in reversed(range(12_000))
     ]
     server.table.set("/index.xml", Route(content_type=XML, body=_index(listed)))
 
