@@ -330,11 +330,15 @@ class Reader:
             out.append(Candidate(url, found_by, await self.read(result, outcome)))
         return out
 
-    async def discover(self, page_url: str) -> Discovery:
-        """The candidates for ``page_url`` and the one :func:`choose` picks."""
-        [page] = await self.fetch([FetchRequest(page_url)])
-        if isinstance(page, FetchError):
-            return Discovery(page_url, (), None, f"the page failed: {type(page).__name__}: {page}")
+    async def discover(self, page_url: str, page: FetchResult | None = None) -> Discovery:
+        """The candidates for ``page_url`` and the one :func:`choose` picks; ``page`` is the
+        page as already fetched, if it was (otherwise it is fetched here)."""
+        if page is None:
+            [fetched] = await self.fetch([FetchRequest(page_url)])
+            if isinstance(fetched, FetchError):
+                why = f"the page failed: {type(fetched).__name__}: {fetched}"
+                return Discovery(page_url, (), None, why)
+            page = fetched
         if not is_html_page(page.content):
             # A feed or sitemap given as the page: it is its own (only) candidate.
             [outcome] = await self._parse([page])

@@ -166,8 +166,8 @@ def test_a_home_page_source_polls_the_advertised_feed_and_goes_straight_to_it_la
 
     run_cycle(sessions, settings, _config(server, "/"))
 
-    # The page: polled, then looked into, by the first cycle only; the second polls the feed.
-    assert len(server.table.requests_for("/")) == 2
+    # The page: polled and looked into by the first cycle only; the second polls the feed.
+    assert len(server.table.requests_for("/")) == 1
     later = server.table.requests_for("/news/rss.xml")
     assert len(later) == 2
     assert later[-1].headers.get("if-none-match")  # with the validators of the first reading

@@ -243,6 +243,7 @@ def _parsed_poll(
             source,
             error=_source_error(source.name, source.poll_url, SourceErrorKind.PARSE, parsed),
             page=isinstance(parsed, NotAFeedError),
+            document=result if isinstance(parsed, NotAFeedError) else None,
         )
     return FeedPoll(
         source,

@@ -96,14 +96,18 @@ async def resolve_poll(
     docstring)."""
     source = poll.source
     if needs_discovery(poll):
-        discovery = await reader.discover(source.url)
+        # A page the poll fetched from the source's own URL is read as it came.
+        page = poll.document if source.feed_url is None else None
+        discovery = await reader.discover(source.url, page)
         choice = discovery.choice
         if choice is None or choice.reading is None:
             error = poll.error or SourceError(
                 source.name, source.url, SourceErrorKind.PARSE, ParseError.__name__, ""
             )
             message = f"{error.message}; {discovery.reason}".lstrip("; ")
-            return replace(poll, error=replace(error, message=message), discovery=discovery)
+            return replace(
+                poll, error=replace(error, message=message), discovery=discovery, document=None
+            )
         return read_poll(replace(source, feed_url=choice.url), choice.reading, discovery)
     if poll.feed is not None and poll.feed.kind == "sitemapindex":
         reader.validators = validators

@@ -27,7 +27,7 @@ resetting each other's, and a feed polled by one deployment answers 304 to the n
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.discovery import Discovery, StoredValidators, Validators
 from monitor.errors import HeldBackError
-from monitor.models import ParsedFeed, SourceError
+from monitor.models import FetchResult, ParsedFeed, SourceError
 from monitor.redact import redact_text, redact_url
 from monitor.robots import KnownRobots
 from monitor.storage.db import dialect_insert
@@ -86,6 +86,8 @@ class FeedPoll:
     # recorded in the cycle's errors, never a failure of the source.
     entry_errors: tuple[SourceError, ...] = ()
     page: bool = False  # the URL answered with an HTML page, not a feed: its feed is looked for
+    # That page as fetched, for discovery to read (not fetched twice); dropped once it is read.
+    document: FetchResult | None = field(default=None, repr=False, compare=False)
     gone: bool = False  # the URL answered 404 or 410
     discovery: Discovery | None = None  # the source's feed was looked for in this poll
     # Validators of the sitemaps of an index read whole, kept like the poll's own.
