@@ -22,6 +22,7 @@ Every other poll is returned as it was.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
@@ -29,6 +30,9 @@ from monitor.discovery import Discovery, Reader, Reading, Validators
 from monitor.errors import ParseError
 from monitor.models import ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.sources import FeedPoll, SourceState
+from monitor.redact import redact_url
+
+logger = logging.getLogger(__name__)
 
 ValidatorLookup = Callable[[Sequence[str]], Mapping[str, Validators]]
 """Stored validators of the given URLs (those it has)."""
@@ -108,6 +112,12 @@ async def resolve_poll(
             return replace(
                 poll, error=replace(error, message=message), discovery=discovery, document=None
             )
+        logger.info(
+            "source %s: polls %s, found on its page (%s)",
+            source.name,
+            redact_url(choice.url),
+            discovery.reason,
+        )
         return read_poll(replace(source, feed_url=choice.url), choice.reading, discovery)
     if poll.feed is not None and poll.feed.kind == "sitemapindex":
         reader.validators = validators
