@@ -60,6 +60,16 @@ class HttpSettings(BaseModel):
     max_retry_after_s: float = Field(
         3600.0, ge=0, description="longest Retry-After honoured (a host, a source left alone)"
     )
+    host_delay_s: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="least gap between two requests to one host, shared by all its sources "
+        "(plus up to half as much random jitter); a robots.txt Crawl-delay raises it per host",
+    )
+    max_crawl_delay_s: float = Field(
+        30.0, ge=0, description="the longest robots.txt Crawl-delay honoured"
+    )
 
 
 class SmtpSettings(BaseModel):
@@ -144,6 +154,34 @@ class SitemapSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """The web view and feeds (``monitor web``): access token and the address alerts link to."""
+
+    token: SecretStr | None = Field(
+        None,
+        description="access token for the web view (bearer header, or ?token= once, then a "
+        "cookie); required to bind anything but loopback",
+    )
+    base_url: str | None = Field(
+        None,
+        description="public address of the web view (https://monitor.example.org); alerts then "
+        "link to their story page and feeds name themselves with it",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _no_empty_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty line in .env means "not set", never "the empty token".
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_http_url(value.strip()).rstrip("/")
+
+
 # Polls failed in a row before a source is reported failing: an hour at a 15-minute schedule.
 SOURCE_FAILING_AFTER = 4
 
@@ -185,6 +223,7 @@ class Settings(BaseSettings):
     sitemaps: SitemapSettings = Field(default_factory=SitemapSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     def resolved_database_url(self) -> str:
         if self.database_url is not None:

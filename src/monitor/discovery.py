@@ -35,6 +35,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -54,6 +55,7 @@ from monitor.feeds import (
 from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SitemapRef
 from monitor.robots import RobotsRules
+from monitor.urls import host_of
 
 # Tried, in this order, when a page advertises no feed.
 COMMON_FEED_PATHS = ("feed", "rss", "rss.xml", "atom.xml", "feed.xml", "index.xml")
@@ -224,11 +226,20 @@ class Reader:
     validators: Callable[[Sequence[str]], Mapping[str, Validators]] | None = None
 
     async def fetch(self, requests: Sequence[FetchRequest]) -> list[FetchResult | FetchError]:
-        """Fetch ``requests``; one its host's robots.txt disallows (when obeyed) is refused."""
+        """Fetch ``requests``; one its host's robots.txt disallows (when obeyed) is refused.
+        Every request of this reader shares one :class:`~monitor.fetch.FetchLimits`: a host
+        is paced by the policy's ``host_delay_s`` and its robots.txt ``Crawl-delay``."""
+        if self.limits is None:
+            self.limits = FetchLimits(self.policy)
         refused: list[FetchError | None] = [None] * len(requests)
         if self.robots is not None and self.obey_robots:
             checks = [self.robots.check(self.client, r.url) for r in requests]
             refused = list(await asyncio.gather(*checks))
+            for request in requests:
+                delay = self.robots.crawl_delay(request.url)
+                if delay is not None:
+                    with contextlib.suppress(ParseError):
+                        self.limits.pace(host_of(request.url), delay)
         allowed = [r for r, no in zip(requests, refused, strict=True) if no is None]
         fetched = iter(await fetch_all(self.client, allowed, self.policy, self.limits))
         return [next(fetched) if no is None else no for no in refused]

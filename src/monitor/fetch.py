@@ -45,6 +45,12 @@ Contract:
   source) ``group_s`` after the group's first request started; a request cut short, or never
   started, by a budget fails with :class:`~monitor.errors.OverBudgetError` (transient: fetched
   in a later cycle).
+* Pacing: requests to one host start at least ``host_delay_s`` apart (a host's robots.txt
+  ``Crawl-delay``, given with :meth:`FetchLimits.pace`, raises that for the host, up to
+  ``max_crawl_delay_s``), each gap stretched by a random jitter of up to half of it so that
+  monitors on the same schedule do not arrive in lock-step. The pacing is shared by every request
+  given the same :class:`FetchLimits`, whichever source asked; a request waiting for its turn
+  holds its host's slot, not an overall one, and its wait counts against its budget.
 * A host that answers 429 (Too Many Requests), or 503 with ``Retry-After``, is left alone for
   the wait it asked (``Retry-After``, at most ``max_retry_after_s``; a minute for a bare 429):
   requests to it that have not started yet fail at once with a
@@ -55,6 +61,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import time
 import zlib
@@ -114,6 +121,8 @@ class FetchPolicy:
     retries: int = 1
     # The longest Retry-After honoured: a server may not silence a source for longer.
     max_retry_after_s: float = 3600.0
+    host_delay_s: float = 0.0  # least gap between two request starts to one host
+    max_crawl_delay_s: float = 30.0  # the longest robots.txt Crawl-delay honoured
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +326,32 @@ class FetchLimits:
         self._per_host: dict[str, asyncio.Semaphore] = {}
         self._max_wait_s = policy.max_retry_after_s
         self._resume_at: dict[str, float] = {}  # host -> time.monotonic() it may be asked again
+        self._delay_s = policy.host_delay_s
+        self._max_crawl_delay_s = policy.max_crawl_delay_s
+        self._host_delay_s: dict[str, float] = {}  # hosts paced slower (robots.txt Crawl-delay)
+        self._next_start: dict[str, float] = {}  # host -> monotonic time of its next turn
+        self._jitter = random.Random()  # noqa: S311 - spacing requests, not a secret
+
+    def pace(self, host: str, seconds: float) -> None:
+        """Start requests to ``host`` at least ``seconds`` apart (a ``Crawl-delay``), never
+        less than the policy's ``host_delay_s`` nor more than its ``max_crawl_delay_s``."""
+        delay = min(max(seconds, 0.0), self._max_crawl_delay_s)
+        self._host_delay_s[host] = max(delay, self._delay_s)
+
+    def delay_of(self, host: str) -> float:
+        return self._host_delay_s.get(host, self._delay_s)
+
+    async def turn(self, host: str) -> None:
+        """Wait for ``host``'s next turn and book the one after it (see the module's pacing)."""
+        delay = self.delay_of(host)
+        if delay <= 0:
+            return
+        now = time.monotonic()
+        start = max(now, self._next_start.get(host, now))
+        # Booked before waiting, with no await in between: concurrent requests queue in order.
+        self._next_start[host] = start + delay * (1.0 + 0.5 * self._jitter.random())
+        if start > now:
+            await asyncio.sleep(start - now)
 
     def back_off(self, host: str, seconds: float) -> None:
         """Send nothing more to ``host`` for ``seconds`` (capped at the policy's maximum)."""
@@ -379,13 +414,15 @@ async def fetch_all(
         started = False
         try:
             async with asyncio.timeout_at(bounds.deadline(request.group)) as budget:
-                # The per-host slot is taken first so a request waiting for a busy host does not
-                # hold one of the overall slots. Redirects to another host still count against
-                # the first host.
-                async with bounds.host(host), bounds.overall:
-                    started = True
-                    budget.reschedule(bounds.deadline(request.group, starting=True))
-                    return await _one(client, request, policy, bounds, host)
+                # The per-host slot (and the host's turn) is taken first so a request waiting
+                # for a busy host does not hold one of the overall slots. Redirects to another
+                # host still count against the first host.
+                async with bounds.host(host):
+                    await bounds.turn(host)
+                    async with bounds.overall:
+                        started = True
+                        budget.reschedule(bounds.deadline(request.group, starting=True))
+                        return await _one(client, request, policy, bounds, host)
         except TimeoutError:
             return bounds.over_budget(request, started=started)
 

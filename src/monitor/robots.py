@@ -122,6 +122,16 @@ class RobotsRules:
             return []
         return list(dict.fromkeys(str(s) for s in rules.parser.sitemaps))
 
+    def crawl_delay(self, url: str) -> float | None:
+        """The ``Crawl-delay`` for the configured user agent in the rules already read for
+        ``url``'s origin (after :meth:`check`), if they give one."""
+        with self._lock:
+            rules = self._rules.get(origin_of(url))
+        if rules is None or rules.parser is None:
+            return None
+        delay = rules.parser.crawl_delay(self.policy.user_agent)
+        return float(delay) if delay is not None else None
+
     async def _rules_of(self, client: httpx.AsyncClient, origin: str) -> _Rules:
         key = (id(asyncio.get_running_loop()), origin)
         with self._lock:

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+import monitor.pipeline.collect as collect_module
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.extract_pool import Extractor
@@ -396,8 +397,12 @@ def test_a_feed_that_asks_to_wait_is_not_polled_before_then(
 
 
 def test_a_feed_held_back_by_its_hosts_429_is_neither_failed_nor_polled(
-    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    local_server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(collect_module.SOURCE_ORDER, "shuffle", lambda items: None)  # config order
     _newsroom(local_server)
     local_server.table.set("/down/rss.xml", Route(status=429, headers=(("Retry-After", "120"),)))
     # Both feeds are on one host, asked one at a time: "down" first, then "a".

@@ -182,6 +182,29 @@ def test_digest_rendering(env: jinja2.Environment) -> None:
     assert [a["alert_id"] for a in msg.data["alerts"]] == [2, 1, 3]
 
 
+def test_story_link_only_with_a_web_base_url(env: jinja2.Environment) -> None:
+    linked = template_environment(web_base_url="https://monitor.example/")
+    msg = render_alert(make_alert(), linked)
+    page = "https://monitor.example/stories/5"
+    assert f"Story timeline: {page}" in msg.text
+    assert f'href="{page}"' in msg.html
+    assert f"[Story timeline]({page})" in msg.markdown
+    assert msg.data["alerts"][0]["story"] == {
+        "id": 5,
+        "headline": "Peace talks in Istanbul",
+        "url": page,
+    }
+    digest = render_digest(assemble([make_alert()], now=NOW), linked)
+    assert f"Timeline: {page}" in digest.text
+    assert f'href="{page}"' in digest.html
+    assert digest.data["alerts"][0]["story"]["url"] == page
+    plain = render_alert(make_alert(), env)
+    assert "/stories/" not in plain.text + plain.html + plain.markdown
+    assert "url" not in plain.data["alerts"][0]["story"]
+    storyless = render_alert(make_alert(story_id=None), linked)
+    assert "/stories/" not in storyless.text + storyless.html
+
+
 def test_templates_dir_overrides_one_file(tmp_path: Path) -> None:
     (tmp_path / "alert.subject.j2").write_text("ALERT {{ alert.topic | upper }}: {{ alert.title }}")
     env = template_environment(tmp_path)

@@ -37,7 +37,7 @@ async def send_test(
     Error messages are redacted before they leave this function.
     """
     now = as_utc(now)
-    env = template_environment(settings.delivery.templates_dir)
+    env = template_environment(settings.delivery.templates_dir, web_base_url=settings.web.base_url)
     secrets = known_secrets(settings)
     client = http if http is not None else make_http_client(settings)
     try:

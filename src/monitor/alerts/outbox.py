@@ -557,7 +557,7 @@ async def deliver_due(
     (an exception from it propagates, leaving the rows unsent: how tests simulate a crash).
     """
     now = as_utc(now)
-    env = template_environment(settings.delivery.templates_dir)
+    env = template_environment(settings.delivery.templates_dir, web_base_url=settings.web.base_url)
     secrets = known_secrets(settings)
     topics = {topic.name for topic in config.topics}
     with sessions.begin() as session:

@@ -20,7 +20,9 @@ prefixed ``[TEST]`` in code so an override cannot drop the marking.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ __all__ = [
     "render_digest",
     "render_test",
     "safe_url",
+    "story_link",
     "template_environment",
 ]
 
@@ -92,8 +95,22 @@ def _format_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     return value.astimezone(UTC).strftime(fmt)
 
 
-def template_environment(templates_dir: Path | None = None) -> jinja2.Environment:
-    """The Jinja2 environment: ``templates_dir`` first (user overrides), then packaged files."""
+def story_link(base_url: str | None, story_id: int | None) -> str:
+    """The web view's page of the story (``{base_url}/stories/{id}``), or ``""`` without a base
+    URL (``MONITOR_WEB__BASE_URL``) or a story."""
+    if not base_url or story_id is None:
+        return ""
+    return f"{base_url.rstrip('/')}/stories/{int(story_id)}"
+
+
+def template_environment(
+    templates_dir: Path | None = None, *, web_base_url: str | None = None
+) -> jinja2.Environment:
+    """The Jinja2 environment: ``templates_dir`` first (user overrides), then packaged files.
+
+    Templates call ``story_url(alert.story_id)``: the story's page in the web view when
+    ``web_base_url`` is set, else ``""``.
+    """
     loaders: list[jinja2.BaseLoader] = []
     if templates_dir is not None:
         loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
@@ -113,7 +130,13 @@ def template_environment(templates_dir: Path | None = None) -> jinja2.Environmen
     env.filters["safe_url"] = safe_url
     env.filters["md_url"] = markdown_url
     env.filters["dt"] = _format_dt
+    env.globals["story_url"] = functools.partial(story_link, web_base_url)
     return env
+
+
+def _story_url(env: jinja2.Environment) -> Callable[[int | None], str]:
+    link = env.globals.get("story_url")
+    return link if callable(link) else functools.partial(story_link, None)
 
 
 def _subject(raw: str, *, test: bool) -> str:
@@ -152,7 +175,14 @@ def render_alert(
     kind: MessageKind = "test" if test else "alert"
     context = {**_alert_context(alert), "test": test}
     subject, text, html, markdown = _render(env, "alert", context, test=test)
-    data = build_document(kind, subject=subject, text=text, alerts=(alert,), at=alert.created_at)
+    data = build_document(
+        kind,
+        subject=subject,
+        text=text,
+        alerts=(alert,),
+        at=alert.created_at,
+        story_url=_story_url(env),
+    )
     return RenderedMessage(kind, subject, text, html, markdown, data)
 
 
@@ -163,7 +193,12 @@ def render_digest(digest: Digest, env: jinja2.Environment) -> RenderedMessage:
     context = {"digest": digest, "product": PRODUCT, "test": False}
     subject, text, html, markdown = _render(env, "digest", context, test=False)
     data = build_document(
-        "digest", subject=subject, text=text, alerts=digest.alerts, at=digest.generated_at
+        "digest",
+        subject=subject,
+        text=text,
+        alerts=digest.alerts,
+        at=digest.generated_at,
+        story_url=_story_url(env),
     )
     return RenderedMessage("digest", subject, text, html, markdown, data)
 

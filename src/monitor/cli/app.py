@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from monitor.cli import alerts, db, demo, listings, run, stories, topics
+from monitor.cli import alerts, db, demo, listings, run, stories, topics, web
 from monitor.errors import ConfigError
 from monitor.escaping import terminal_text
 
@@ -24,6 +24,7 @@ topics.register(app)
 alerts.register(app)
 stories.register(app)
 demo.register(app)
+web.register(app)
 
 # Without PREFECT_API_URL, `monitor run --prefect`, `serve` and `demo` start Prefect's serverless
 # API in a subprocess, which on its first start creates and migrates its own database. Prefect

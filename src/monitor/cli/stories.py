@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from monitor.backtest import topic_verdicts
 from monitor.cli.common import ConfigOption, JsonOption, echo, load_settings, open_session
-from monitor.decision import NEW_KINDS, ClusterRecord, Decision, SalienceRecord
+from monitor.decision import Decision
 from monitor.errors import ConfigError
 from monitor.escaping import terminal_text
+from monitor.explanation import placement_lines
 from monitor.storage.tables import (
     AlertRow,
     ArticleRow,
@@ -194,7 +195,8 @@ def explain(
         echo(f"story {record.story_id}, {role}")
         echo(f"details pruned on {record.pruned_at[:10]} (monitor db prune)")
         return
-    _explain_placement(record)
+    for line in placement_lines(record):
+        echo(line)
 
 
 def _config_topics(given: Path | None) -> list[tuple[str, Any, bool, str]]:
@@ -211,37 +213,6 @@ def _config_topics(given: Path | None) -> list[tuple[str, Any, bool, str]]:
         echo(f"topics not shown: {exc}", err=True)
         return []
     return [(t.name, parse_query(t.query), t.title_only, t.relevance) for t in loaded.topics]
-
-
-def _explain_placement(record: Decision) -> None:
-    cluster = record.cluster or ClusterRecord(threshold=None)
-    joined = "opened new story" if record.new_story else "joined story"
-    echo(f"{joined} {record.story_id} (threshold {cluster.threshold})")
-    for c in cluster.candidates:
-        echo(
-            f"  candidate story {c.story_id}: cosine {c.cosine} x decay {c.decay} "
-            f"= {c.score} ({c.gap_hours} h since last article)"
-        )
-    echo(f"thresholds: {record.thresholds}")
-    if record.salience is not None:
-        _explain_salience(record.salience)
-    match_at = (record.thresholds or {}).get("sentence_match", 0.5)
-    for s in record.novelty.sentences if record.novelty is not None else ():
-        mark = "NEW " if s.novel else "seen" if s.similarity >= match_at else "    "
-        echo(f"  [{mark}] {terminal_text(s.text[:120])}")
-        why = []
-        # Empty lists and unused matches are left out of the record (older records have them).
-        if s.matched_article_id is not None:
-            why.append(f"best match {s.similarity} in article {s.matched_article_id}")
-        for key in NEW_KINDS:
-            if s.new_of(key):
-                why.append(f"{key.replace('_', ' ')}: {', '.join(s.new_of(key))}")
-        if not s.novel and s.similarity < match_at:
-            why.append("no new name, number, quote or event verb")
-        if why:
-            echo(f"         {'; '.join(why)}")
-        if s.matched and s.similarity >= match_at:
-            echo(f"         ~ {terminal_text(s.matched[:160])}")  # what it repeats
 
 
 eval_app = typer.Typer(help="Evaluate detection on labelled streams.", no_args_is_help=True)
@@ -306,23 +277,3 @@ def register(app: typer.Typer) -> None:
     app.command("stories")(stories)
     app.command("explain")(explain)
     app.add_typer(eval_app, name="eval")
-
-
-def _explain_salience(s: SalienceRecord) -> None:
-    """Why the article was or was not news: headline and lead (see monitor.stories.salience)."""
-    kind = s.kind + (f" ({'; '.join(s.kind_marks)})" if s.kind_marks else "")
-    echo(f"kind: {terminal_text(kind)}")
-    echo(
-        f"headline: {s.headline_novelty} of its weight new to the story's headlines and leads, "
-        f"{s.headline_unseen} never reported"
-    )
-    echo(f"lead: {s.lead_novel} novel opening sentence(s); {s.novel} of {s.sentences} novel in all")
-    verdict = {
-        "first report": "development: the first report of a new story",
-        "headline": "development: its headline says what the story had not reported",
-        "lead": "development: it opens with sentences the story had not reported",
-        "facts": "development: several new facts, with a new lead sentence and a partly new "
-        "headline",
-        "update": "development: the outlet's update adds sentences the story had not reported",
-    }.get(s.rule or "", "report: it does not lead with news the story lacks")
-    echo(f"salience: {verdict}")

@@ -160,6 +160,10 @@ def speak_tls(server: TCPServer, context: ssl.SSLContext) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a client opening more connections at once
+    # (the fetcher opens up to MONITOR_HTTP__MAX_CONNECTIONS) has the rest of its SYNs dropped
+    # and retransmitted a second later, which a real server would not make it wait.
+    request_queue_size = 128
 
     def __init__(self, table: RouteTable, port: int, tls: ssl.SSLContext | None) -> None:
         self.table = table

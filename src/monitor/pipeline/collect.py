@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
+import random
 import threading
 from collections import Counter
 from collections.abc import Coroutine, Iterable, Sequence
@@ -85,7 +87,7 @@ from monitor.storage.db import take_write_lock
 from monitor.storage.tables import ArticleRow
 from monitor.stories.ingest import keys_of, known_keys
 from monitor.timeutil import as_utc
-from monitor.urls import canonicalize
+from monitor.urls import canonicalize, host_of
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +174,25 @@ async def _allowed() -> None:
     return None
 
 
+# The order feeds are requested in, drawn again every cycle (see fetch_feeds).
+SOURCE_ORDER = random.Random()  # noqa: S311 - spreading requests, not a secret
+
+
+def _paced(
+    limits: FetchLimits, robots: RobotsRules | None, urls: Sequence[tuple[str, bool]]
+) -> FetchLimits:
+    """``limits``, pacing each host whose robots.txt (read by :func:`_refusals`) gives a
+    ``Crawl-delay`` for the sources that obey it."""
+    if robots is None:
+        return limits
+    for url, obey in urls:
+        delay = robots.crawl_delay(url) if obey else None
+        if delay is not None:
+            with contextlib.suppress(ParseError):
+                limits.pace(host_of(url), delay)
+    return limits
+
+
 async def fetch_feeds(
     client: httpx.AsyncClient,
     policy: FetchPolicy,
@@ -181,13 +202,21 @@ async def fetch_feeds(
     """Fetch every source's feed with its stored validators (a 304 when unchanged); a feed its
     host's robots.txt disallows (``robots``, for the sources that obey it) is not requested:
     its poll fails with :class:`~monitor.errors.RobotsDisallowedError`."""
-    refused = await _refusals(client, robots, [(s.poll_url, s.obey_robots) for s in sources])
-    allowed = [s for s, no in zip(sources, refused, strict=True) if no is None]
+    urls = [(s.poll_url, s.obey_robots) for s in sources]
+    refused = await _refusals(client, robots, urls)
+    limits = _paced(FetchLimits(policy), robots, urls)
+    # Requests start in the order asked for: a random order each cycle, so that sources on one
+    # host take turns at being first and monitors on one schedule do not poll in lock-step.
+    allowed = [i for i, no in enumerate(refused) if no is None]
+    SOURCE_ORDER.shuffle(allowed)
     requests = [
-        FetchRequest(s.poll_url, etag=s.etag, last_modified=s.last_modified) for s in allowed
+        FetchRequest(
+            sources[i].poll_url, etag=sources[i].etag, last_modified=sources[i].last_modified
+        )
+        for i in allowed
     ]
-    fetched = iter(await fetch_all(client, requests, policy))
-    return [next(fetched) if no is None else no for no in refused]
+    fetched = dict(zip(allowed, await fetch_all(client, requests, policy, limits), strict=True))
+    return [fetched[i] if no is None else no for i, no in enumerate(refused)]
 
 
 def to_polls(
@@ -460,7 +489,12 @@ async def fetch_pages(
     that obey it) is not requested: it fails with
     :class:`~monitor.errors.RobotsDisallowedError`, permanently, so its entry is stored with
     its feed's summary, like a page that answered 404."""
-    refused = await _refusals(client, robots, [(j.canonical_url, j.obey_robots) for j in jobs])
+    urls = [(j.canonical_url, j.obey_robots) for j in jobs]
+    refused = await _refusals(client, robots, urls)
+    if limits is not None:
+        _paced(limits, robots, urls)
+    else:
+        limits = _paced(FetchLimits(policy), robots, urls)
     allowed = [j for j, no in zip(jobs, refused, strict=True) if no is None]
     # Each source's pages are one group: they share the source's budget (FetchBudget.group_s).
     requests = [FetchRequest(j.canonical_url, group=f"source:{j.source_id}") for j in allowed]
@@ -589,6 +623,8 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         http2=http.http2,
         retries=http.retries,
         max_retry_after_s=http.max_retry_after_s,
+        host_delay_s=http.host_delay_s,
+        max_crawl_delay_s=http.max_crawl_delay_s,
     )
 
 

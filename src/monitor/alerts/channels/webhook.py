@@ -28,7 +28,8 @@ Body (version 1)::
           "alert_id": int,
           "idempotency_key": str,        # the alert's own key (stable across channels)
           "topic": str,
-          "story": {"id": int | null, "headline": str},
+          "story": {"id": int | null, "headline": str,
+                    "url": str},         # url: only with MONITOR_WEB__BASE_URL
           "article": {"id": int, "title": str, "url": str, "source": str,
                       "published_at": str | null},
           "facts": [str],                # the new sentences, verbatim from the article
@@ -40,8 +41,10 @@ Body (version 1)::
       ]
     }
 
-Article-derived strings are passed as data, unescaped: receivers must escape them for their
-output. Fields may be added within version 1; removing or changing one bumps ``version``.
+``story.url`` is the story's page in the web view, present only when ``MONITOR_WEB__BASE_URL`` is
+set and the alert has a story. Article-derived strings are passed as data, unescaped: receivers
+must escape them for their output. Fields may be added within version 1; removing or changing one
+bumps ``version``.
 
 Responses: any 2xx is success. 408, 425, 429 and 5xx, timeouts and connection errors are
 transient (retried with back-off); other statuses are permanent (the delivery is dead until
@@ -53,7 +56,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,12 +85,15 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
-def alert_document(alert: AlertContent) -> dict[str, Any]:
+def alert_document(alert: AlertContent, story_url: str = "") -> dict[str, Any]:
+    story: dict[str, Any] = {"id": alert.story_id, "headline": alert.story_headline}
+    if story_url:
+        story["url"] = story_url
     return {
         "alert_id": alert.alert_id,
         "idempotency_key": alert.idempotency_key,
         "topic": alert.topic,
-        "story": {"id": alert.story_id, "headline": alert.story_headline},
+        "story": story,
         "article": {
             "id": alert.article_id,
             "title": alert.title,
@@ -110,8 +116,10 @@ def build_document(
     text: str,
     alerts: Iterable[AlertContent],
     at: datetime,
+    story_url: Callable[[int | None], str] | None = None,
 ) -> dict[str, Any]:
-    """The version-1 body, without ``idempotency_key`` (added per delivery)."""
+    """The version-1 body, without ``idempotency_key`` (added per delivery); ``story_url`` gives
+    each alert's ``story.url`` (the web view's page, when its base URL is set)."""
     return {
         "schema": SCHEMA,
         "version": VERSION,
@@ -119,7 +127,7 @@ def build_document(
         "subject": subject,
         "text": text,
         "generated_at": _iso(at),
-        "alerts": [alert_document(a) for a in alerts],
+        "alerts": [alert_document(a, story_url(a.story_id) if story_url else "") for a in alerts],
     }
 
 

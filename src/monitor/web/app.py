@@ -1,0 +1,289 @@
+"""The web view's ASGI application: pages and feeds over the monitor's database, read-only.
+
+:func:`create_app` builds a Starlette app from the settings and the config file; nothing happens
+at import time. Its database engine cannot write: SQLite connections run with ``PRAGMA
+query_only``, PostgreSQL sessions are READ ONLY (``SET SESSION CHARACTERISTICS``); it never takes
+the cycle or write locks, so a running cycle never waits for it.
+
+Security, whatever the page:
+
+* every response carries a Content-Security-Policy without scripts (``default-src 'none'``, the
+  stylesheet from ``/style.css``, images only inline), ``X-Frame-Options: DENY`` with
+  ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
+  no-referrer``;
+* with ``MONITOR_WEB__TOKEN`` set, every request needs it: ``Authorization: Bearer <token>``, or
+  ``?token=<token>`` once, answered with a redirect to the same address without it and a cookie
+  (HttpOnly, SameSite=Strict) holding an HMAC of the token, not the token;
+* stored text (titles, facts, outlet names: all from pages we do not control) is autoescaped, bidi
+  overrides and control characters are shown visibly (:mod:`monitor.web.templating`), and only
+  http(s) URLs become links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from monitor.config import MonitorConfig, Settings
+from monitor.errors import ConfigError
+from monitor.storage.db import is_at_head, make_engine, session_factory
+from monitor.web import health, views
+from monitor.web.atom import MEDIA_TYPE, RenderedFeed, not_modified, render_feed
+from monitor.web.feeds import load_story_feed, topic_feed
+from monitor.web.templating import page_environment
+from monitor.web.timeline import story_timeline
+
+Clock = Callable[[], datetime]
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+COOKIE = "monitor_web"
+log = logging.getLogger(__name__)
+
+
+def read_only_engine(url: str) -> Engine:
+    """An engine on ``url`` whose connections refuse every write."""
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        def _query_only(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA query_only=ON")
+            cursor.close()
+
+        event.listen(engine, "connect", _query_only)
+    elif engine.dialect.name == "postgresql":
+
+        def _read_only(dbapi_conn: Any, _record: Any) -> None:
+            # psycopg 3: outside a transaction, so the setting holds for the session.
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_conn.commit()
+
+        event.listen(engine, "connect", _read_only)
+    return engine
+
+
+def _cookie_value(token: str) -> str:
+    return hmac.new(token.encode(), b"monitor-web-cookie", hashlib.sha256).hexdigest()
+
+
+class _Guard(BaseHTTPMiddleware):
+    """Security headers on every response; the access token when one is set."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        super().__init__(app)
+        self.token = token
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        try:
+            response = await self._checked(request, call_next)
+        except Exception:  # the server's own 500 page would go out without the headers
+            log.exception("error serving %s", request.url.path)
+            response = Response(
+                "Internal error.\n", status_code=500, media_type="text/plain; charset=utf-8"
+            )
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    async def _checked(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if self.token is None:
+            return await call_next(request)
+        given = request.query_params.get("token")
+        if given is not None:
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return _unauthorized()
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+            response = RedirectResponse(target, status_code=303)
+            response.set_cookie(
+                COOKIE,
+                _cookie_value(self.token),
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+                path="/",
+            )
+            return response
+        header = request.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), self.token.encode()
+        ):
+            return await call_next(request)
+        cookie = request.cookies.get(COOKIE, "")
+        if cookie and hmac.compare_digest(cookie.encode(), _cookie_value(self.token).encode()):
+            return await call_next(request)
+        return _unauthorized()
+
+
+def _unauthorized() -> Response:
+    return Response(
+        "This page needs the access token (MONITOR_WEB__TOKEN).\n",
+        status_code=401,
+        media_type="text/plain; charset=utf-8",
+        headers={"WWW-Authenticate": 'Bearer realm="news-monitor"'},
+    )
+
+
+def create_app(
+    settings: Settings, config: MonitorConfig, *, clock: Clock | None = None
+) -> Starlette:
+    """The web view over ``settings``' database, showing ``config``'s topics.
+
+    A :class:`~monitor.errors.ConfigError` when the database is not at the current schema (the
+    web view never migrates; ``monitor db upgrade`` does).
+    """
+    now = clock or (lambda: datetime.now(UTC))
+    engine = read_only_engine(settings.resolved_database_url())
+    if not is_at_head(engine):
+        engine.dispose()
+        raise ConfigError(
+            "the database is not at the current schema (or has none yet): run `monitor db "
+            "upgrade` or a cycle first; the web view only reads"
+        )
+    sessions: sessionmaker[Session] = session_factory(engine)
+    env = page_environment()
+    slugs = views.topic_slugs(config.topics)
+    base_url = settings.web.base_url
+    token = settings.web.token.get_secret_value() if settings.web.token else None
+    stylesheet = files("monitor.web").joinpath("static/style.css").read_bytes()
+
+    def page(name: str, status: int = 200, **context: Any) -> Response:
+        body = env.get_template(name).render(context)
+        return Response(body, status_code=status, media_type="text/html; charset=utf-8")
+
+    def base(request: Request) -> str:
+        return base_url or str(request.base_url).rstrip("/")
+
+    def feed_response(request: Request, rendered: RenderedFeed) -> Response:
+        headers = {
+            "ETag": rendered.etag,
+            "Last-Modified": rendered.last_modified,
+            "Cache-Control": "no-cache",
+        }
+        if not_modified(
+            rendered,
+            request.headers.get("if-none-match"),
+            request.headers.get("if-modified-since"),
+        ):
+            return Response(status_code=304, headers=headers)
+        return Response(rendered.body, media_type=MEDIA_TYPE, headers=headers)
+
+    def topic_of(request: Request) -> tuple[str, Any]:
+        slug = request.path_params["slug"]
+        if slug not in slugs:
+            raise HTTPException(404, "no such topic")
+        return slug, slugs[slug]
+
+    def topics_page(request: Request) -> Response:
+        with sessions() as session:
+            summaries = views.topic_summaries(session, config, now=now())
+        return page("topics.html", summaries=summaries)
+
+    def topic_page(request: Request) -> Response:
+        slug, topic = topic_of(request)
+        with sessions() as session:
+            entries = views.topic_timeline(session, topic)
+        return page("topic.html", slug=slug, topic=topic, entries=entries)
+
+    def topic_feed_page(request: Request) -> Response:
+        slug, topic = topic_of(request)
+        with sessions() as session:
+            feed = topic_feed(session, slug, topic, base(request))
+        return feed_response(request, render_feed(feed))
+
+    def story_page(request: Request) -> Response:
+        with sessions() as session:
+            story = views.story_view(session, request.path_params["story_id"])
+            alerts = views.story_alerts(session, story.id) if story else []
+        if story is None:
+            raise HTTPException(404, "no such story")
+        topics = {a.topic: s for s, t in slugs.items() for a in alerts if a.topic == t.name}
+        return page("story.html", story=story, timeline=story_timeline(story), topics=topics)
+
+    def story_feed_page(request: Request) -> Response:
+        with sessions() as session:
+            feed = load_story_feed(session, request.path_params["story_id"], base(request))
+        if feed is None:
+            raise HTTPException(404, "no such story")
+        return feed_response(request, render_feed(feed))
+
+    def article_page(request: Request) -> Response:
+        with sessions() as session:
+            article = views.article_view(session, request.path_params["article_id"], config)
+        if article is None:
+            raise HTTPException(404, "no such article")
+        return page("article.html", article=article, slugs={t.name: s for s, t in slugs.items()})
+
+    def sources_page(request: Request) -> Response:
+        with sessions() as session:
+            sources = health.source_health(session)
+        return page("sources.html", sources=sources, now=now())
+
+    def deliveries_page(request: Request) -> Response:
+        with sessions() as session:
+            alerts = health.failed_deliveries(session)
+        return page("deliveries.html", alerts=alerts)
+
+    def style(request: Request) -> Response:
+        return Response(stylesheet, media_type="text/css; charset=utf-8")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "error"
+        return page("error.html", status=status, code=status, detail=detail)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    routes = [
+        Route("/", topics_page),
+        Route("/topics/{slug}", topic_page),
+        Route("/topics/{slug}/feed.atom", topic_feed_page),
+        Route("/stories/{story_id:int}", story_page),
+        Route("/stories/{story_id:int}/feed.atom", story_feed_page),
+        Route("/articles/{article_id:int}", article_page),
+        Route("/sources", sources_page),
+        Route("/deliveries", deliveries_page),
+        Route("/style.css", style),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(_Guard, token=token)],
+        exception_handlers={HTTPException: not_found},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,353 @@
+"""What each page of the web view shows, loaded from the database into frozen values.
+
+Every function here takes an open :class:`~sqlalchemy.orm.Session` and only reads: no write lock,
+no commit, nothing that would hold up a running cycle (on SQLite in WAL mode a reader never
+blocks the writer). The values hold stored text as it is, unescaped; the templates escape it and
+:func:`monitor.alerts.render.safe_url` decides what may become a link.
+
+Topic slugs (:func:`topic_slugs`): the topic's name, Unicode-folded to ASCII, lower case, every
+run of other characters one ``-`` (``"Istanbul talks (EU)"`` → ``istanbul-talks-eu``); a name with
+no letter or digit is ``topic``. When two topics of a config fold to the same slug, each of them
+gets ``-`` and the first 8 hex digits of the SHA-256 of its name appended, so a slug never depends
+on the order of the config's topics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.alerts.render import content_from_payload
+from monitor.backtest import TopicVerdict, topic_verdicts
+from monitor.config import MonitorConfig, TopicConfig
+from monitor.decision import Decision
+from monitor.explanation import placement_lines
+from monitor.models import AlertContent
+from monitor.storage.tables import (
+    AlertRow,
+    ArticleRow,
+    DeliveryRow,
+    DevelopmentReportRow,
+    DevelopmentRow,
+    StoryRow,
+)
+from monitor.timeutil import as_utc
+from monitor.topics import Query, parse_query
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+DELIVERY_STATES = ("pending", "failed", "dead")
+TIMELINE_LIMIT = 200
+
+
+def slug_of(name: str) -> str:
+    """The plain slug of a topic name (see the module docstring)."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return _NOT_SLUG.sub("-", folded.lower()).strip("-") or "topic"
+
+
+def topic_slugs(topics: Iterable[TopicConfig]) -> dict[str, TopicConfig]:
+    """Each topic by its slug; colliding slugs get a suffix from the name's hash."""
+    topics = list(topics)
+    plain = Counter(slug_of(t.name) for t in topics)
+    out: dict[str, TopicConfig] = {}
+    for topic in topics:
+        slug = slug_of(topic.name)
+        if plain[slug] > 1:
+            slug = f"{slug}-{hashlib.sha256(topic.name.encode()).hexdigest()[:8]}"
+        out[slug] = topic
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSummary:
+    slug: str
+    name: str
+    query: str
+    latest: AlertContent | None
+    stories: int
+    developments: int
+    alerts_this_week: int
+    deliveries: dict[str, int]  # pending / failed / dead
+
+
+@dataclass(frozen=True, slots=True)
+class Carrier:
+    """An article that carried a development: its outlet, link and time."""
+
+    article_id: int
+    source: str
+    title: str
+    url: str
+    at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One alerted development of a topic."""
+
+    alert: AlertContent
+    development_id: int | None
+    also: tuple[Carrier, ...]  # other reports of the development
+
+
+@dataclass(frozen=True, slots=True)
+class StoryArticle:
+    id: int
+    source: str
+    title: str
+    url: str
+    at: datetime
+    role: str  # "development", "report" (of a development), "other" or "duplicate"
+    development_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDevelopment:
+    id: int
+    article_id: int
+    created_at: datetime
+    facts: tuple[str, ...]
+    first: Carrier | None
+    also: tuple[Carrier, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryView:
+    id: int
+    headline: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    outlets: tuple[str, ...]
+    articles: tuple[StoryArticle, ...]
+    developments: tuple[StoryDevelopment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleView:
+    id: int
+    title: str
+    url: str
+    source: str
+    story_id: int | None
+    outcome: str
+    duplicate_of: int | None
+    similarity: float | None
+    revision_of: int | None
+    pruned_at: str | None
+    alerts: tuple[tuple[int, str, datetime], ...]  # (alert id, topic, created at)
+    topics: tuple[TopicVerdict, ...]
+    lines: tuple[str, ...]  # the placement explanation, as `monitor explain` prints it
+
+
+def _alert(row: AlertRow) -> AlertContent:
+    return content_from_payload(row.payload, alert_id=row.id)
+
+
+def topic_summaries(
+    session: Session, config: MonitorConfig, *, now: datetime
+) -> list[TopicSummary]:
+    """Every topic of the config, in config order, with its counts and latest alert."""
+    week_ago = now - timedelta(days=7)
+    out = []
+    for slug, topic in topic_slugs(config.topics).items():
+        stories, developments = session.execute(
+            select(
+                func.count(func.distinct(AlertRow.story_id)),
+                func.count(func.distinct(AlertRow.development_id)),
+            ).where(AlertRow.topic == topic.name)
+        ).one()
+        week = session.scalar(
+            select(func.count())
+            .select_from(AlertRow)
+            .where(AlertRow.topic == topic.name, AlertRow.created_at >= week_ago)
+        )
+        latest = session.scalars(
+            select(AlertRow)
+            .where(AlertRow.topic == topic.name)
+            .order_by(AlertRow.created_at.desc(), AlertRow.id.desc())
+            .limit(1)
+        ).first()
+        states = dict.fromkeys(DELIVERY_STATES, 0)
+        for state, count in session.execute(
+            select(DeliveryRow.state, func.count())
+            .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+            .where(AlertRow.topic == topic.name, DeliveryRow.state.in_(DELIVERY_STATES))
+            .group_by(DeliveryRow.state)
+        ):
+            states[state] = count
+        out.append(
+            TopicSummary(
+                slug=slug,
+                name=topic.name,
+                query=topic.query,
+                latest=_alert(latest) if latest is not None else None,
+                stories=int(stories or 0),
+                developments=int(developments or 0),
+                alerts_this_week=int(week or 0),
+                deliveries=states,
+            )
+        )
+    return out
+
+
+def _carriers(session: Session, development_ids: Sequence[int]) -> dict[int, list[Carrier]]:
+    """Each development's other reports ("also carried by"), in the order they arrived."""
+    out: dict[int, list[Carrier]] = defaultdict(list)
+    if not development_ids:
+        return out
+    rows = session.execute(
+        select(DevelopmentReportRow.development_id, ArticleRow)
+        .join(ArticleRow, ArticleRow.id == DevelopmentReportRow.article_id)
+        .where(DevelopmentReportRow.development_id.in_(development_ids))
+        .order_by(ArticleRow.id)
+    )
+    for development_id, article in rows:
+        out[development_id].append(_carrier(article))
+    return out
+
+
+def _carrier(row: ArticleRow) -> Carrier:
+    at = row.published_at or row.fetched_at
+    return Carrier(row.id, row.source_name, row.title, row.url, as_utc(at) if at else None)
+
+
+def topic_timeline(
+    session: Session, topic: TopicConfig, *, limit: int = TIMELINE_LIMIT
+) -> list[TimelineEntry]:
+    """The topic's alerted developments, newest first."""
+    rows = list(
+        session.scalars(
+            select(AlertRow)
+            .where(AlertRow.topic == topic.name)
+            .order_by(AlertRow.created_at.desc(), AlertRow.id.desc())
+            .limit(limit)
+        )
+    )
+    carriers = _carriers(session, [r.development_id for r in rows if r.development_id])
+    return [
+        TimelineEntry(
+            alert=_alert(r),
+            development_id=r.development_id,
+            also=tuple(carriers.get(r.development_id, ())) if r.development_id else (),
+        )
+        for r in rows
+    ]
+
+
+def _role(row: ArticleRow, reports: dict[int, int]) -> str:
+    if row.duplicate_of_id is not None:
+        return "duplicate"
+    if row.is_development:
+        return "development"
+    if row.id in reports:
+        return "report"
+    return "other"
+
+
+def story_view(session: Session, story_id: int) -> StoryView | None:
+    """The story with every article placed in it (and copies of them) and its developments."""
+    story = session.get(StoryRow, story_id)
+    if story is None:
+        return None
+    members = list(
+        session.scalars(
+            select(ArticleRow).where(ArticleRow.story_id == story_id).order_by(ArticleRow.id)
+        )
+    )
+    known = {a.id for a in members}
+    if known:
+        copies = session.scalars(
+            select(ArticleRow)
+            .where(ArticleRow.duplicate_of_id.in_(known), ArticleRow.story_id.is_(None))
+            .order_by(ArticleRow.id)
+        )
+        members.extend(copies)
+    developments = list(
+        session.scalars(
+            select(DevelopmentRow)
+            .where(DevelopmentRow.story_id == story_id)
+            .order_by(DevelopmentRow.created_at, DevelopmentRow.id)
+        )
+    )
+    carriers = _carriers(session, [d.id for d in developments])
+    reports = {c.article_id: dev_id for dev_id, cs in carriers.items() for c in cs}
+    by_id = {a.id: a for a in members}
+    articles = tuple(
+        StoryArticle(
+            id=a.id,
+            source=a.source_name,
+            title=a.title,
+            url=a.url,
+            at=as_utc(a.published_at or a.fetched_at),
+            role=_role(a, reports),
+            development_id=a.development_id,
+        )
+        for a in sorted(members, key=lambda a: (as_utc(a.published_at or a.fetched_at), a.id))
+    )
+    return StoryView(
+        id=story.id,
+        headline=story.headline,
+        first_seen_at=as_utc(story.first_seen_at),
+        last_seen_at=as_utc(story.last_seen_at),
+        outlets=tuple(str(o) for o in story.outlets or ()),
+        articles=articles,
+        developments=tuple(
+            StoryDevelopment(
+                id=d.id,
+                article_id=d.article_id,
+                created_at=as_utc(d.created_at),
+                facts=tuple(str(f) for f in d.facts or ()),
+                first=_carrier(by_id[d.article_id]) if d.article_id in by_id else None,
+                also=tuple(carriers.get(d.id, ())),
+            )
+            for d in developments
+        ),
+    )
+
+
+def story_alerts(session: Session, story_id: int) -> list[AlertRow]:
+    """The alerts raised on the story, one per (topic, development), oldest first."""
+    return list(
+        session.scalars(select(AlertRow).where(AlertRow.story_id == story_id).order_by(AlertRow.id))
+    )
+
+
+def article_view(session: Session, article_id: int, config: MonitorConfig) -> ArticleView | None:
+    """What ``monitor explain`` says about the article, for the article page."""
+    row = session.get(ArticleRow, article_id)
+    if row is None:
+        return None
+    record = Decision.from_json(dict(row.decision or {}))
+    alerts = tuple(
+        (a.id, a.topic, as_utc(a.created_at))
+        for a in session.scalars(
+            select(AlertRow).where(AlertRow.article_id == row.id).order_by(AlertRow.id)
+        )
+    )
+    topics: list[tuple[str, Query, bool, str]] = [
+        (t.name, parse_query(t.query), t.title_only, t.relevance) for t in config.topics
+    ]
+    show_placement = not record.is_duplicate and record.pruned_at is None
+    return ArticleView(
+        id=row.id,
+        title=row.title,
+        url=row.url,
+        source=row.source_name,
+        story_id=row.story_id,
+        outcome=record.outcome or "unknown",
+        duplicate_of=record.duplicate_of,
+        similarity=record.similarity,
+        revision_of=record.revision_of,
+        pruned_at=record.pruned_at,
+        alerts=alerts,
+        topics=tuple(topic_verdicts(topics, row.title, row.text)),
+        lines=tuple(placement_lines(record)) if show_placement else (),
+    )
