@@ -2,14 +2,16 @@
 
 Every configured source is fetched and parsed exactly as a cycle polls it (same client limits,
 same address checks, same feed parser), without validators and without storing anything, and
-the database is looked at without creating or migrating it. Each finding is one
+the database is looked at without creating or migrating it. A source set to a home or section
+page has its feed discovered as a cycle would, and its finding says which feed was chosen and
+why (nothing is remembered: a check stores nothing). Each finding is one
 :class:`Finding`; :func:`check` returns them all and never raises for a single bad source.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -18,8 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from monitor.config import MonitorConfig, Settings
+from monitor.discovery import Discovery, IndexRules, Reader
 from monitor.fetch import FetchPolicy, make_client
-from monitor.pipeline.collect import fetch_policy, poll_feeds
+from monitor.pipeline.collect import fetch_policy, index_rules, poll_feeds
 from monitor.pipeline.sources import FeedPoll, SourceState
 from monitor.robots import RobotsRules
 from monitor.storage.db import current_revision, head_revisions, make_engine
@@ -41,7 +44,11 @@ class Finding:
 
 
 async def check_sources(
-    config: MonitorConfig, policy: FetchPolicy, *, now: datetime
+    config: MonitorConfig,
+    policy: FetchPolicy,
+    *,
+    now: datetime,
+    rules: IndexRules | None = None,
 ) -> list[Finding]:
     """Poll every enabled source once, as a cycle would (its host's robots.txt obeyed unless it
     is set to be ignored), and say what came back."""
@@ -51,8 +58,30 @@ async def check_sources(
         if s.enabled
     ]
     async with make_client(policy) as client:
-        polls = await poll_feeds(client, policy, sources, robots=RobotsRules(policy))
-    return [_source_finding(poll, now) for poll in polls]
+        polls = await poll_feeds(
+            client, policy, sources, robots=RobotsRules(policy), index_rules=rules
+        )
+    return [_with_discovery(_source_finding(poll, now), poll) for poll in polls]
+
+
+def _with_discovery(finding: Finding, poll: FeedPoll) -> Finding:
+    """``finding`` saying which feed was found for a source set to a page, and why."""
+    choice = poll.discovery.choice if poll.discovery is not None else None
+    if choice is None or poll.discovery is None or poll.error is not None:
+        return finding
+    found = f"the page's feed: {choice.url} (chosen: {poll.discovery.reason})"
+    return replace(finding, detail=f"{finding.detail}; {found}")
+
+
+async def discover_feed(url: str, settings: Settings, *, obey_robots: bool = True) -> Discovery:
+    """The feeds and sitemaps found for the page ``url`` and the one a source set to it would
+    poll (:meth:`monitor.discovery.Reader.discover`); nothing is stored."""
+    policy = fetch_policy(settings)
+    async with make_client(policy) as client:
+        reader = Reader(
+            client, policy, RobotsRules(policy), obey_robots, rules=index_rules(settings)
+        )
+        return await reader.discover(url)
 
 
 def _source_finding(poll: FeedPoll, now: datetime) -> Finding:
@@ -76,6 +105,11 @@ def _source_finding(poll: FeedPoll, now: datetime) -> Finding:
         detail += f"; {len(feed.rejected)} left out: {feed.rejected[0][:120]}"
         return Finding("source", name, "warning", detail)
     return Finding("source", name, "ok" if newest else "warning", detail)
+
+
+def when(moment: datetime, now: datetime) -> str:
+    """``moment`` for people, with its age at ``now``."""
+    return _when(moment, now)
 
 
 def _when(moment: datetime, now: datetime) -> str:
@@ -140,7 +174,9 @@ async def check(
     now = datetime.now(UTC)
     findings = check_settings(unknown_settings) + check_channels(config, settings)
     findings.append(check_database(settings.resolved_database_url()))
-    findings += await check_sources(config, fetch_policy(settings), now=now)
+    findings += await check_sources(
+        config, fetch_policy(settings), now=now, rules=index_rules(settings)
+    )
     return findings
 
 

@@ -180,6 +180,17 @@ class PollingSettings(BaseModel):
         return self
 
 
+class SitemapSettings(BaseModel):
+    """How far a sitemap index is followed in one poll (see :mod:`monitor.discovery`)."""
+
+    index_depth: int = Field(
+        2, ge=1, le=5, description="levels of nested sitemap indexes read below a source's index"
+    )
+    children: int = Field(
+        5, ge=1, le=100, description="sitemaps of an index fetched per poll, newest first"
+    )
+
+
 class WebSettings(BaseModel):
     """The web view and feeds (``monitor web``): access token and the address alerts link to."""
 
@@ -247,6 +258,7 @@ class Settings(BaseSettings):
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     freshness: FreshnessSettings = Field(default_factory=FreshnessSettings)
     polling: PollingSettings = Field(default_factory=PollingSettings)
+    sitemaps: SitemapSettings = Field(default_factory=SitemapSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     web: WebSettings = Field(default_factory=WebSettings)
@@ -329,7 +341,10 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    url: str = Field(description="RSS 2.0, Atom or JSON Feed URL (or an XML sitemap)")
+    url: str = Field(
+        description="RSS 2.0, Atom or JSON Feed URL, an XML sitemap or sitemap index, or a "
+        "site's home or section page (its feed is found and remembered)"
+    )
     enabled: bool = True
     follow_updates: bool = Field(
         False,

@@ -17,6 +17,7 @@ third-party types or on message strings. Whether a retry can help is a property 
     │       ├── ResponseTooLargeError   body exceeded the configured cap
     │       └── RobotsDisallowedError   not requested: the host's robots.txt disallows it
     ├── ParseError                  a feed that is not a feed (invalid XML, HTML page, bad JSON)
+    │   └── NotAFeedError           an HTML page (a home or section page): its feeds are looked for
     ├── ExtractionError             the page yielded no usable article text, or workers failed
     │   ├── ExtractionTimeoutError  a page ran past the per-page time limit (worker replaced)
     │   └── PageTooLargeError       a page over the extraction size cap, not extracted
@@ -103,7 +104,12 @@ class UnreachableHostError(TransientFetchError):
 
 
 class PermanentFetchError(FetchError):
-    """4xx, refused addresses, redirect loops: retrying the same request will not help."""
+    """4xx, refused addresses, redirect loops: retrying the same request will not help.
+    ``status`` is the HTTP status that said so, when one did."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message, url=url)
 
 
 class BlockedAddressError(PermanentFetchError):
@@ -125,6 +131,11 @@ class ParseError(MonitorError):
     def __init__(self, message: str, *, url: str | None = None) -> None:
         self.url = url
         super().__init__(message)
+
+
+class NotAFeedError(ParseError):
+    """An HTML page where a feed was expected: a source set to a site's home or section page,
+    whose feeds and sitemaps :mod:`monitor.discovery` looks for."""
 
 
 class ExtractionError(MonitorError):

@@ -10,8 +10,10 @@ Contract:
   one, otherwise dated by ``<lastmod>`` and untitled (the page supplies the title). Undated URLs
   are left out, and a sitemap with no dates at all is an error; only the newest
   :data:`MAX_SITEMAP_ENTRIES` are kept. A site's archive is never taken for news. A sitemap
-  index raises :class:`~monitor.errors.ParseError` naming the sitemaps it lists: a source points
-  at one sitemap. Entities are never expanded, nothing is loaded from the network.
+  index is a feed of kind ``"sitemapindex"`` with no entries: its ``sitemaps`` list the
+  sitemaps it names (at most :data:`MAX_INDEX_SITEMAPS`) with their ``<lastmod>``, newest
+  first (:mod:`monitor.discovery` reads them). Entities are never expanded, nothing is loaded
+  from the network.
 * A gzip-compressed document (``sitemap.xml.gz`` is usually served as a file, not with
   ``Content-Encoding``) is decompressed first, up to :data:`MAX_DECOMPRESSED_BYTES`; past that
   it is a :class:`~monitor.errors.ParseError`, never a memory blow-up.
@@ -27,10 +29,11 @@ Contract:
   :class:`~monitor.errors.ParseError` (never a ``RecursionError``).
 * A document that is not a feed raises :class:`~monitor.errors.ParseError` carrying the feed URL:
   an empty body, an HTML page, XML so broken it yields no entries, JSON that is invalid or not a
-  JSON Feed. For an HTML page the error names the feeds the page advertises
-  (``<link rel="alternate">``), so that a source set to a site's home page can be corrected;
-  they are not followed. A feed with recoverable errors ("bozo") that still yields entries is
-  accepted, and so is a well-formed feed with no entries.
+  JSON Feed. An HTML page raises :class:`~monitor.errors.NotAFeedError` naming the feeds the
+  page advertises (``<link rel="alternate">``, also given by :func:`advertised_feeds`): a
+  source set to a site's home or section page is then looked into by
+  :mod:`monitor.discovery`, never here. A feed with recoverable errors ("bozo") that still
+  yields entries is accepted, and so is a well-formed feed with no entries.
 * An RSS ``<ttl>`` (minutes the feed may be cached) is kept as ``ttl_minutes``: adaptive
   polling never reads the feed again sooner (see :mod:`monitor.polling`).
 * Pure: no I/O. feedparser is given the bytes as a stream, never a string it might treat as a
@@ -56,10 +59,10 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 from lxml import etree
 
-from monitor.errors import ParseError
+from monitor.errors import NotAFeedError, ParseError
 from monitor.inbound import clean_line, clean_text, load_json
 from monitor.markup import tag_attributes
-from monitor.models import FeedEntry, FetchResult, ParsedFeed
+from monitor.models import FeedEntry, FetchResult, ParsedFeed, SitemapRef
 from monitor.timeutil import from_timestamp, parse_iso
 from monitor.urls import host_of
 
@@ -67,11 +70,16 @@ _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
 # Google News sitemaps hold at most 1,000 URLs; an ordinary sitemap can list 50,000, most of
 # them old pages.
 MAX_SITEMAP_ENTRIES = 1000
+# The sitemap protocol's ceiling for the sitemaps one index lists.
+MAX_INDEX_SITEMAPS = 50_000
 # The sitemap protocol's own ceiling for an uncompressed file.
 MAX_DECOMPRESSED_BYTES = 50 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 # What precedes the root element: XML declaration, processing instructions, comments, doctype.
-_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)", re.DOTALL)
+# HTML5 pages mostly write the doctype in lower case.
+_PROLOG = re.compile(
+    rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!(?i:DOCTYPE)[^>\[]*(?:\[.*?\])?\s*>)", re.DOTALL
+)
 _ROOT = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
 _SITEMAP_ROOTS = frozenset({b"urlset", b"sitemapindex"})
 # Feeds a web page advertises in its head: <link rel="alternate" type="..." href="...">.
@@ -161,7 +169,7 @@ def _parse_xml_feed(
     entries = parsed.get("entries") or []
     if not version:
         if root == b"html":
-            raise ParseError(_html_page_problem(body, base), url=url)
+            raise NotAFeedError(_html_page_problem(body, base), url=url)
         problem = parsed.get("bozo_exception")
         detail = f": {problem}" if problem else ""
         raise ParseError(f"not an RSS or Atom feed{detail}", url=url)
@@ -197,6 +205,22 @@ def _ttl(value: object) -> int | None:
 
 def _html_page_problem(body: bytes, base: str) -> str:
     """What to say of an HTML page given as a feed: the feeds it advertises, if any."""
+    found = advertised_feeds(body, base)
+    if not found:
+        return "an HTML page, not a feed (it advertises none)"
+    return "an HTML page, not a feed; it advertises: " + ", ".join(found[:5])
+
+
+def is_html_page(body: bytes) -> bool:
+    """Whether ``body`` is an HTML document (its root element is ``<html>``)."""
+    if body.startswith(_GZIP_MAGIC):
+        return False
+    return _root_name(body) == b"html"
+
+
+def advertised_feeds(body: bytes, base: str) -> list[str]:
+    """The feeds an HTML page advertises in its head (``<link rel="alternate">`` with an RSS,
+    Atom or JSON Feed type), absolute, in page order, without duplicates."""
     found: list[str] = []
     for tag in _LINK_TAG.finditer(body[:_PAGE_HEAD_BYTES]):
         attrs = {
@@ -210,9 +234,7 @@ def _html_page_problem(body: bytes, base: str) -> str:
         link = _resolve(html.unescape(attrs.get(b"href", "")), base)
         if link is not None and link not in found:
             found.append(link)
-    if not found:
-        return "an HTML page, not a feed (it advertises none)"
-    return "an HTML page, not a feed; it advertises: " + ", ".join(found[:5])
+    return found
 
 
 def _xml_entries(
@@ -296,14 +318,7 @@ def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
         raise ParseError(f"malformed sitemap: {exc}", url=url) from exc
     # Publishers are loose with the sitemap namespaces: elements are known by local name.
     if _local(root) == "sitemapindex":
-        listed = [loc for child in root if (loc := _child_text(child, "loc"))]
-        news_maps = [loc for loc in listed if "news" in loc.lower()]
-        examples = ", ".join((news_maps or listed)[:2]) or "none"
-        raise ParseError(
-            f"a sitemap index, not a sitemap: point the source at one of the {len(listed)} "
-            f"sitemaps it lists ({examples})",
-            url=url,
-        )
+        return _sitemap_index(root, url=url, base=base)
     entries = []
     rejected: list[str] = []
     for node in root:
@@ -336,6 +351,34 @@ def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
     dated.sort(key=itemgetter(0), reverse=True)  # newest first; document order among equals
     newest = tuple(entry for _, entry in dated[:MAX_SITEMAP_ENTRIES])
     return ParsedFeed(url=url, kind="sitemap", title="", entries=newest, rejected=tuple(rejected))
+
+
+def _sitemap_index(root: Any, *, url: str, base: str) -> ParsedFeed:
+    refs: list[SitemapRef] = []
+    seen: set[str] = set()
+    for node in root:
+        if len(refs) >= MAX_INDEX_SITEMAPS:
+            break
+        if _local(node) != "sitemap":
+            continue
+        link = _resolve(_child_text(node, "loc"), base)
+        if link is None or link in seen:
+            continue
+        seen.add(link)
+        refs.append(SitemapRef(link, _from_iso(_child_text(node, "lastmod"))))
+    return ParsedFeed(
+        url=url, kind="sitemapindex", title="", entries=(), sitemaps=newest_sitemaps(refs)
+    )
+
+
+def newest_sitemaps(refs: Iterable[SitemapRef]) -> tuple[SitemapRef, ...]:
+    """``refs`` newest first by ``<lastmod>``; undated ones after, in document order."""
+    listed = list(refs)
+    dated = sorted((r for r in listed if r.lastmod), key=lambda r: r.lastmod or _EPOCH)
+    return tuple(reversed(dated)) + tuple(r for r in listed if r.lastmod is None)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _local(node: Any) -> str:

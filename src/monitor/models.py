@@ -60,17 +60,27 @@ class FeedEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class ParsedFeed:
-    """A parsed RSS, Atom or JSON Feed document, or an XML sitemap."""
+class SitemapRef:
+    """A sitemap a sitemap index lists: its URL and ``<lastmod>`` (``None`` when undated)."""
 
     url: str
-    kind: str  # "rss" | "atom" | "json" | "sitemap"
+    lastmod: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed RSS, Atom or JSON Feed document, an XML sitemap or a sitemap index."""
+
+    url: str
+    kind: str  # "rss" | "atom" | "json" | "sitemap" | "sitemapindex"
     title: str
     entries: tuple[FeedEntry, ...]
     # Why entries were left out: an http(s) link that cannot be requested (one reason each).
     rejected: tuple[str, ...] = ()
     # RSS <ttl>: how many minutes the feed may be cached before it is read again.
     ttl_minutes: int | None = None
+    # A sitemap index's sitemaps, newest first (empty for any other kind).
+    sitemaps: tuple[SitemapRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

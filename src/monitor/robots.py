@@ -9,6 +9,8 @@ Contract of :class:`RobotsRules`:
 * :meth:`RobotsRules.check` returns ``None`` when the URL may be fetched, or a
   :class:`~monitor.errors.RobotsDisallowedError` saying why not: the rules of the group that
   matches the policy's user agent (or ``*``) are applied.
+* :meth:`RobotsRules.sitemaps` lists the ``Sitemap:`` lines of an origin's robots.txt, from
+  the same reading (used to find a site's sitemaps, see :mod:`monitor.discovery`).
 * A missing robots.txt (any 4xx) or one that cannot be used (too large, a refused address)
   allows everything, as RFC 9309 says for "unavailable". One that cannot be reached right now
   (a timeout, a 5xx) allows everything too, and is asked again after
@@ -112,6 +114,13 @@ class RobotsRules:
             f"{origin}/robots.txt disallows {url} for user agent {self.policy.user_agent!r}",
             url=url,
         )
+
+    async def sitemaps(self, client: httpx.AsyncClient, url: str) -> list[str]:
+        """The sitemaps the robots.txt of ``url``'s origin names (``Sitemap:`` lines), in order."""
+        rules = await self._rules_of(client, origin_of(url))
+        if rules.parser is None:
+            return []
+        return list(dict.fromkeys(str(s) for s in rules.parser.sitemaps))
 
     def crawl_delay(self, url: str) -> float | None:
         """The ``Crawl-delay`` for the configured user agent in the rules already read for

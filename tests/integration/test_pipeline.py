@@ -273,9 +273,14 @@ def test_an_outlet_with_a_news_sitemap_instead_of_a_feed(
 
     collection, report = run_cycle(sessions, settings, config)
 
-    (error,) = collection.errors
-    assert (error.source, error.kind) == ("gazette-index", SourceErrorKind.PARSE)
-    assert f"{base}/s/news.xml" in error.message  # the index names the sitemap to use instead
+    assert collection.errors == ()
+    # The index is read into the entries of the sitemap it lists: the same two URLs.
+    by_source = {p.source.name: p.feed for p in collection.polls}
+    index_feed, news_feed = by_source["gazette-index"], by_source["gazette"]
+    assert index_feed is not None
+    assert news_feed is not None
+    assert index_feed.kind == "sitemapindex"
+    assert {e.url for e in index_feed.entries} == {e.url for e in news_feed.entries}
     assert report.stored == 2
     with sessions() as s:
         stored = {r.url.rsplit("/", 1)[-1]: r for r in s.scalars(select(ArticleRow))}

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from monitor.errors import ExtractionTimeoutError, PageTooLargeError, ParseError
+from monitor.errors import ExtractionTimeoutError, NotAFeedError, PageTooLargeError, ParseError
 from monitor.extract import extract_page
 from monitor.extract_pool import Extractor
 from monitor.feeds import parse_feed, parse_feeds
@@ -676,7 +676,7 @@ def test_feeds_parsed_in_the_workers_match_parsing_in_process() -> None:
         ParsedFeed,
         ParseError,
         ParsedFeed,
-        ParseError,
+        NotAFeedError,  # an HTML page
         ParsedFeed,
     ]
     with Extractor(2) as extractor:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import ParseError
+from monitor.errors import NotAFeedError, ParseError
 from monitor.feeds import MAX_SITEMAP_ENTRIES, parse_feed, parse_feeds
 from monitor.models import FetchResult
 
@@ -363,13 +363,43 @@ def test_empty_sitemap_is_an_empty_feed() -> None:
     assert (feed.kind, feed.entries) == ("sitemap", ())
 
 
-def test_sitemap_index_is_an_error_naming_its_news_sitemap() -> None:
-    with pytest.raises(ParseError, match="sitemap index") as info:
-        parse_feed(result("sitemap-index.xml"))
-    message = str(info.value)
-    assert "3 sitemaps" in message
-    assert "https://gazette.example/sitemaps/news-sitemap.xml" in message
-    assert info.value.url == "https://feeds.example/feed"
+def test_sitemap_index_lists_its_sitemaps_newest_first_undated_last() -> None:
+    feed = parse_feed(result("sitemap-index.xml"))
+    assert (feed.kind, feed.entries, feed.url) == ("sitemapindex", (), "https://feeds.example/feed")
+    assert [(s.url, s.lastmod) for s in feed.sitemaps] == [
+        ("https://gazette.example/sitemaps/news-sitemap.xml", datetime(2025, 3, 5, tzinfo=UTC)),
+        ("https://gazette.example/sitemaps/pages.xml", None),
+        ("https://gazette.example/sitemaps/2024.xml", None),
+    ]
+
+
+def test_sitemap_index_orders_by_lastmod_resolves_and_lists_each_sitemap_once() -> None:
+    body = (
+        b"<sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+        b"<sitemap><loc>/s/old.xml.gz</loc><lastmod>2024-01-01</lastmod></sitemap>"
+        b"<sitemap><loc>/s/new.xml</loc><lastmod>2026-01-01T10:00:00+02:00</lastmod></sitemap>"
+        b"<sitemap><loc>/s/new.xml</loc><lastmod>2026-01-02</lastmod></sitemap>"
+        b"<sitemap><loc>javascript:alert(1)</loc></sitemap>"
+        b"</sitemapindex>"
+    )
+    feed = parse_feed(result(content=body))
+    assert [s.url for s in feed.sitemaps] == [
+        "https://feeds.example/s/new.xml",
+        "https://feeds.example/s/old.xml.gz",
+    ]
+
+
+def test_sitemap_index_keeps_at_most_the_protocol_s_count() -> None:
+    many = "".join(
+        f"<sitemap><loc>https://x.example/{n}.xml</loc></sitemap>" for n in range(50_010)
+    )
+    body = f"<sitemapindex>{many}</sitemapindex>".encode()
+    assert len(parse_feed(result(content=body)).sitemaps) == 50_000
+
+
+def test_html_page_is_a_not_a_feed_error() -> None:
+    with pytest.raises(NotAFeedError):
+        parse_feed(result(content=b"<!doctype html><html><head></head><body>x</body></html>"))
 
 
 def test_sitemap_entities_are_not_expanded() -> None:

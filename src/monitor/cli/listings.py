@@ -1,5 +1,8 @@
 """``monitor articles``, ``monitor sources`` and ``monitor cycles``: what the database holds,
-newest first. Read-only; URLs and error texts pass through secret redaction."""
+newest first. Read-only; URLs and error texts pass through secret redaction.
+
+``monitor sources discover URL`` shows the feeds and sitemaps found for a page and the one a
+source set to it would poll, and stores nothing."""
 
 from __future__ import annotations
 
@@ -106,9 +109,12 @@ def _failed_pages(as_json: bool, limit: int) -> None:
         )
 
 
-def sources(as_json: JsonOption = False) -> None:
+def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List sources with their health (last poll, last error and its class, failures in a
-    row), their rhythm (new entries per day) and when each is polled next."""
+    row), their rhythm (new entries per day), when each is polled next, and the feed found for
+    a source set to a page."""
+    if ctx.invoked_subcommand is not None:
+        return
     from monitor.errors import RobotsDisallowedError
     from monitor.pipeline.sources import last_worked
     from monitor.polling import describe_rhythm
@@ -144,6 +150,10 @@ def sources(as_json: JsonOption = False) -> None:
             "last_new_entry_at": r.last_new_entry_at,
             "next_poll_at": r.next_poll_at,  # None: the next cycle
             "quiet": r.quiet,  # answers, but lists nothing new for much longer than usual
+            # A source set to a page: the feed found for it and polled, why, and when.
+            "feed_url": redact_url(r.feed_url) if r.feed_url else None,
+            "feed_choice": r.feed_choice,
+            "discovered_at": r.discovered_at,
         }
         for r in rows
     ]
@@ -181,6 +191,10 @@ def sources(as_json: JsonOption = False) -> None:
             if isinstance(next_at, datetime) and as_utc(next_at) > datetime.now(UTC)
             else "next: each cycle"
         )
+        if d["feed_url"]:
+            found = d["discovered_at"]
+            on = f" on {found:%Y-%m-%d %H:%M} UTC" if isinstance(found, datetime) else ""
+            health += f"; polls {d['feed_url']}, found on its page{on} ({d['feed_choice']})"
         name = terminal_text(d["name"])[:24]
         echo(
             f"{name:<24} {d['articles']:>5} articles  {d['rhythm']:<14}  {when:<16}  "
@@ -201,7 +215,74 @@ def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
         echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
 
 
+def discover(
+    url: Annotated[str, typer.Argument(help="a site's home or section page")],
+    as_json: JsonOption = False,
+    ignore_robots: Annotated[
+        bool, typer.Option(help="fetch what the site's robots.txt disallows")
+    ] = False,
+) -> None:
+    """Show the feeds and sitemaps found for a page and the one a source set to it would poll
+    (kind, URL, entries, newest entry, chosen and why). Stores nothing; exits 1 when none is
+    usable."""
+    import asyncio
+
+    from monitor.check import discover_feed, when
+    from monitor.cli.common import load_settings
+    from monitor.redact import redact_url
+
+    found = asyncio.run(discover_feed(url, load_settings(), obey_robots=not ignore_robots))
+    now = datetime.now(UTC)
+    data = [
+        {
+            "kind": c.kind,
+            "url": redact_url(c.url),
+            "found_by": c.found_by,
+            "entries": c.entries,
+            "newest": c.newest,
+            "newest_age_h": round((now - c.newest).total_seconds() / 3600, 1) if c.newest else None,
+            "dated": c.dated,
+            "chosen": i == found.chosen,
+            "error": c.error,
+        }
+        for i, c in enumerate(found.candidates)
+    ]
+    chosen = found.choice
+    if as_json:
+        echo_json(
+            {
+                "page": redact_url(found.page_url),
+                "chosen": redact_url(chosen.url) if chosen else None,
+                "reason": found.reason,
+                "candidates": data,
+            }
+        )
+    else:
+        for d, c in zip(data, found.candidates, strict=True):
+            mark = "CHOSEN" if d["chosen"] else ""
+            if c.error is not None:
+                what = f"failed: {terminal_text(c.error)[:160]}"
+            else:
+                newest = f"newest {when(c.newest, now)}" if c.newest else "undated"
+                what = f"{c.entries} entries, {newest}"
+            echo(
+                f"{mark:<6} {c.kind:<12} {terminal_text(d['url'])}\n"
+                f"{'':<6} {'':<12} found by {c.found_by}; {what}"
+            )
+        verdict = f"chosen {redact_url(chosen.url)}" if chosen else "none chosen"
+        echo(f"{terminal_text(verdict)}: {terminal_text(found.reason)}")
+    if chosen is None:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(articles)
-    app.command()(sources)
     app.command()(cycles)
+    group = typer.Typer(
+        invoke_without_command=True,
+        no_args_is_help=False,
+        help="List sources with their health; `discover` finds a page's feed.",
+    )
+    group.callback()(sources)
+    group.command()(discover)
+    app.add_typer(group, name="sources")

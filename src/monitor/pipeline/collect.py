@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -46,10 +47,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import SOURCE_FAILING_AFTER, Settings, SourceConfig
+from monitor.discovery import IndexRules, Reader, Validators
 from monitor.errors import (
     FetcherClosedError,
     FetchError,
+    NotAFeedError,
     ParseError,
+    PermanentFetchError,
     RobotsDisallowedError,
     TransientFetchError,
 )
@@ -65,6 +69,7 @@ from monitor.fetch import (
 from monitor.freshness import FreshnessRules, is_archive_dump, judge
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.failures import parked_urls
+from monitor.pipeline.resolve import ValidatorLookup, entry_errors, resolve_polls
 from monitor.pipeline.sources import (
     FeedPoll,
     SourceHealthChange,
@@ -75,6 +80,7 @@ from monitor.pipeline.sources import (
     record_polls,
     store_robots,
     store_validators,
+    stored_validators,
     sync_sources,
 )
 from monitor.polling import PollingRules, cache_lifetime, failure_class
@@ -131,9 +137,29 @@ async def poll_feeds(
     sources: Sequence[SourceState],
     parse: FeedsParser = parse_feeds,
     robots: RobotsRules | None = None,
+    *,
+    index_rules: IndexRules | None = None,
+    validators: ValidatorLookup | None = None,
 ) -> list[FeedPoll]:
+    """Poll each source: fetch and parse its feed, then discover the feed of a source set to a
+    page and read a sitemap index's sitemaps (:func:`monitor.pipeline.resolve.resolve_polls`)."""
     results = await fetch_feeds(client, policy, sources, robots)
-    return to_polls(sources, results, policy, parse)
+    polls = to_polls(sources, results, policy, parse)
+    return await resolve_polls(
+        partial(_reader, client, policy, robots, parse, index_rules), polls, validators
+    )
+
+
+def _reader(
+    client: httpx.AsyncClient,
+    policy: FetchPolicy,
+    robots: RobotsRules | None,
+    parse: FeedsParser,
+    rules: IndexRules | None,
+    source: SourceState,
+    limits: FetchLimits | None = None,
+) -> Reader:
+    return Reader(client, policy, robots, source.obey_robots, parse, rules or IndexRules(), limits)
 
 
 async def _refusals(
@@ -178,7 +204,7 @@ async def fetch_feeds(
     """Fetch every source's feed with its stored validators (a 304 when unchanged); a feed its
     host's robots.txt disallows (``robots``, for the sources that obey it) is not requested:
     its poll fails with :class:`~monitor.errors.RobotsDisallowedError`."""
-    urls = [(s.url, s.obey_robots) for s in sources]
+    urls = [(s.poll_url, s.obey_robots) for s in sources]
     refused = await _refusals(client, robots, urls)
     limits = _paced(FetchLimits(policy), robots, urls)
     # Requests start in the order asked for: a random order each cycle, so that sources on one
@@ -186,7 +212,9 @@ async def fetch_feeds(
     allowed = [i for i, no in enumerate(refused) if no is None]
     SOURCE_ORDER.shuffle(allowed)
     requests = [
-        FetchRequest(sources[i].url, etag=sources[i].etag, last_modified=sources[i].last_modified)
+        FetchRequest(
+            sources[i].poll_url, etag=sources[i].etag, last_modified=sources[i].last_modified
+        )
         for i in allowed
     ]
     fetched = dict(zip(allowed, await fetch_all(client, requests, policy, limits), strict=True))
@@ -225,13 +253,18 @@ def to_polls(
     return polls
 
 
+# Answers that say a URL is gone: a source's stored feed that gives one is looked for again.
+_GONE_STATUSES = frozenset({404, 410})
+
+
 def _failed_poll(source: SourceState, error: FetchError, policy: FetchPolicy) -> FeedPoll:
     wait = error.retry_after_s if isinstance(error, TransientFetchError) else None
     return FeedPoll(
         source,
-        error=_source_error(source.name, source.url, SourceErrorKind.FETCH, error),
+        error=_source_error(source.name, source.poll_url, SourceErrorKind.FETCH, error),
         retry_after_s=min(wait, policy.max_retry_after_s) if wait is not None else None,
         failure=failure_class(error),
+        gone=isinstance(error, PermanentFetchError) and error.status in _GONE_STATUSES,
     )
 
 
@@ -241,44 +274,19 @@ def _parsed_poll(
     if isinstance(parsed, ParseError):
         return FeedPoll(
             source,
-            error=_source_error(source.name, source.url, SourceErrorKind.PARSE, parsed),
+            error=_source_error(source.name, source.poll_url, SourceErrorKind.PARSE, parsed),
             failure=failure_class(parsed),
+            page=isinstance(parsed, NotAFeedError),
+            document=result if isinstance(parsed, NotAFeedError) else None,
         )
     return FeedPoll(
         source,
         feed=parsed,
         etag=result.etag,
         last_modified=result.last_modified,
-        entry_errors=_entry_errors(source, parsed),
+        entry_errors=entry_errors(source, parsed),
         cache_for=cache_lifetime(result.headers.get("cache-control"), parsed.ttl_minutes),
     )
-
-
-# Entries left out of one feed that are listed one by one in a cycle's errors; the rest are
-# counted in the last one.
-_ENTRY_ERRORS_LISTED = 3
-
-
-def _entry_errors(source: SourceState, feed: ParsedFeed) -> tuple[SourceError, ...]:
-    reasons = feed.rejected
-    errors = [
-        SourceError(
-            source.name, source.url, SourceErrorKind.PARSE, "ParseError", f"entry left out: {r}"
-        )
-        for r in reasons[:_ENTRY_ERRORS_LISTED]
-    ]
-    if len(reasons) > _ENTRY_ERRORS_LISTED:
-        more = len(reasons) - _ENTRY_ERRORS_LISTED
-        errors.append(
-            SourceError(
-                source.name,
-                source.url,
-                SourceErrorKind.PARSE,
-                "ParseError",
-                f"{more} more entries left out for invalid links",
-            )
-        )
-    return tuple(errors)
 
 
 def commit_validators(
@@ -508,6 +516,12 @@ async def fetch_pages(
     return pages
 
 
+def validators_of(sessions: sessionmaker[Session], urls: Sequence[str]) -> dict[str, Validators]:
+    """The validators stored for ``urls`` (:func:`stored_validators`), in a session of its own."""
+    with sessions() as session:
+        return stored_validators(session, urls)
+
+
 def remember_robots(sessions: sessionmaker[Session], robots: RobotsRules, now: datetime) -> None:
     """Give ``robots`` the rules earlier cycles read that are still good (:func:`known_robots`)."""
     with sessions() as session:
@@ -569,6 +583,7 @@ async def collect(
     freshness: FreshnessRules | None = None,
     robots: RobotsRules | None = None,
     rules: PollingRules | None = None,
+    index_rules: IndexRules | None = None,
 ) -> Collection:
     """Run the whole collect stage with one shared client. The polls' validators are stored by
     :func:`commit_validators`, once the caller has stored the pages' articles. ``robots``
@@ -581,7 +596,14 @@ async def collect(
     own_client = client is None
     http = client if client is not None else make_client(policy)
     try:
-        polls = await poll_feeds(http, policy, states, robots=robots)
+        polls = await poll_feeds(
+            http,
+            policy,
+            states,
+            robots=robots,
+            index_rules=index_rules,
+            validators=partial(validators_of, sessions),
+        )
         jobs, skipped, health, _ = _record_and_select(
             sessions, polls, now, failing_after, freshness=freshness, rules=rules
         )
@@ -633,6 +655,11 @@ def polling_rules(settings: Settings) -> PollingRules:
     )
 
 
+def index_rules(settings: Settings) -> IndexRules:
+    """How far sitemap indexes are followed, from the ``MONITOR_SITEMAPS__*`` settings."""
+    return IndexRules(depth=settings.sitemaps.index_depth, children=settings.sitemaps.children)
+
+
 def freshness_rules(settings: Settings) -> FreshnessRules:
     """The freshness guard's rules, from the ``MONITOR_FRESHNESS__*`` settings."""
     days = settings.freshness.max_entry_age_days
@@ -665,9 +692,11 @@ class Fetcher:
         policy: FetchPolicy,
         budget: FetchBudget | None = None,
         robots: RobotsRules | None = None,
+        index_rules: IndexRules | None = None,
     ) -> None:
         self.policy = policy
         self.budget = budget
+        self.index_rules = index_rules
         self.robots = robots if robots is not None else RobotsRules(policy)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -723,12 +752,31 @@ class Fetcher:
         client, limits = self._http()
         return await fetch_pages(client, self.policy, jobs, limits, self.robots)
 
+    async def _resolve(
+        self,
+        polls: Sequence[FeedPoll],
+        parse: FeedsParser,
+        validators: ValidatorLookup | None,
+    ) -> list[FeedPoll]:
+        client, _ = self._http()
+        reader = partial(_reader, client, self.policy, self.robots, parse, self.index_rules)
+        return await resolve_polls(reader, polls, validators)
+
     def poll_feeds(
-        self, sources: Sequence[SourceState], parse: FeedsParser = parse_feeds
+        self,
+        sources: Sequence[SourceState],
+        parse: FeedsParser = parse_feeds,
+        validators: ValidatorLookup | None = None,
     ) -> list[FeedPoll]:
         """Fetch the feeds on the client's loop, then parse them here (or wherever ``parse``
-        sends them): parsing is CPU work, and on the loop it would hold up every request."""
-        return to_polls(sources, self._run(self._fetch_feeds(sources)), self.policy, parse)
+        sends them): parsing is CPU work, and on the loop it would hold up every request. Then
+        discover the feeds of sources set to a page and read sitemap indexes
+        (:func:`monitor.pipeline.resolve.resolve_polls`; ``validators`` looks up those stored
+        for an index's sitemaps)."""
+        polls = to_polls(sources, self._run(self._fetch_feeds(sources)), self.policy, parse)
+        if not any(p.page or p.gone or (p.feed and p.feed.sitemaps) for p in polls):
+            return polls
+        return self._run(self._resolve(polls, parse, validators))
 
     def fetch_pages(self, jobs: Sequence[PageJob]) -> list[FetchedPage]:
         return self._run(self._fetch(jobs))
@@ -807,7 +855,7 @@ def poll_sources(
         _synced_sources(sessions, sources), now, adaptive=adaptive, poll_all=poll_all
     )
     remember_robots(sessions, fetcher.robots, now)
-    polls = fetcher.poll_feeds(due, parse)
+    polls = fetcher.poll_feeds(due, parse, partial(validators_of, sessions))
     jobs, skipped, health, capped = _record_and_select(
         sessions, polls, now, failing_after, max_entries, freshness, rules
     )

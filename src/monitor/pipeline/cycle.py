@@ -57,6 +57,7 @@ from monitor.pipeline.collect import (
     commit_validators,
     fetch_policy,
     freshness_rules,
+    index_rules,
     poll_sources,
     polling_rules,
 )
@@ -391,7 +392,9 @@ def compose(
     tally = _Tally()
     with (
         make_extractor(settings, page_extractor) as pool,
-        Fetcher(fetch_policy(settings), cycle_budget(settings)) as fetcher,
+        Fetcher(
+            fetch_policy(settings), cycle_budget(settings), index_rules=index_rules(settings)
+        ) as fetcher,
     ):
         if workers_before_poll:
             pool.start()  # the workers import trafilatura while the feeds are polled

@@ -16,6 +16,11 @@ asked of us.
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
   with; :func:`deferred` leaves out the sources whose wait has not passed (``Retry-After``, a
   back-off, or, with adaptive polling, their rhythm).
+* A source may be set to a site's home or section page: the feed found for it
+  (:mod:`monitor.pipeline.resolve`) is kept in ``sources.feed_url`` with the reason it was
+  chosen (``feed_choice``), and later polls fetch it directly (:attr:`SourceState.poll_url`).
+  A new URL in the config forgets the choice. :func:`stored_validators` looks up the
+  validators of any URL (the sitemaps of an index).
 * :func:`known_robots` and :func:`store_robots` keep each host's robots.txt between cycles,
   for a day (see :mod:`monitor.robots`).
 
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -36,8 +41,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
+from monitor.discovery import Discovery, StoredValidators, Validators
 from monitor.errors import HeldBackError
-from monitor.models import ParsedFeed, SourceError
+from monitor.models import FetchResult, ParsedFeed, SourceError
 from monitor.polling import (
     FailureClass,
     PollingRules,
@@ -71,6 +77,12 @@ class SourceState:
     failure_class: FailureClass | None = None  # of its latest poll, when that failed
     failures: int = 0  # failed polls in a row
     new_per_day: float | None = None  # its rhythm (see monitor.polling)
+    feed_url: str | None = None  # the feed found for a source set to a page (discovery)
+
+    @property
+    def poll_url(self) -> str:
+        """The URL a poll fetches: the feed found for the source's page, or its own URL."""
+        return self.feed_url or self.url
 
     def asked_to_wait(self, now: datetime) -> bool:
         """Its server asked not to be polled before ``retry_at`` (Retry-After)."""
@@ -120,6 +132,13 @@ class FeedPoll:
     failure: FailureClass | None = None  # the class of ``error`` (see monitor.polling)
     # How long the feed said it may be cached (Cache-Control max-age, RSS <ttl>).
     cache_for: timedelta | None = None
+    page: bool = False  # the URL answered with an HTML page, not a feed: its feed is looked for
+    # That page as fetched, for discovery to read (not fetched twice); dropped once it is read.
+    document: FetchResult | None = field(default=None, repr=False, compare=False)
+    gone: bool = False  # the URL answered 404 or 410
+    discovery: Discovery | None = None  # the source's feed was looked for in this poll
+    # Validators of the sitemaps of an index read whole, kept like the poll's own.
+    children: tuple[StoredValidators, ...] = ()
 
     @property
     def held_back(self) -> bool:
@@ -189,6 +208,8 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             new.append({"name": src.name, "url": src.url, "robots": src.robots})
         elif row.url != src.url:  # a moved feed: the new URL has validators of its own
             row.url = src.url
+            row.feed_url = row.feed_choice = None  # a feed found for the old URL
+            row.discovered_at = None
         if row is not None and row.robots != src.robots:
             row.robots = src.robots
         if src.enabled:
@@ -202,7 +223,8 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     follows = {src.name for src in sources if src.follow_updates}
     ignoring = {src.name for src in sources if src.robots == "ignore"}
-    urls = sorted({s.url for s in states})
+    found = {name: row.feed_url for name, row in by_name.items()}
+    urls = sorted({found.get(s.name) or s.url for s in states})
     validators = {
         row.url: row
         for row in session.scalars(select(FeedValidatorRow).where(FeedValidatorRow.url.in_(urls)))
@@ -212,7 +234,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             (row := by_name[s.name]).id,
             s.name,
             s.url,
-            v.etag if (v := validators.get(s.url)) else None,
+            v.etag if (v := validators.get(found.get(s.name) or s.url)) else None,
             v.last_modified if v else None,
             row.retry_at,
             s.name in follows,
@@ -222,6 +244,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             _failure_class(row.failure_class),
             row.consecutive_failures or 0,
             row.new_per_day,
+            found.get(s.name),
         )
         for s in states
     ]
@@ -290,6 +313,11 @@ def record_polls(
             next_poll(row.new_per_day, now, rules, asked=poll.cache_for) if rules.adaptive else None
         )
         row.last_polled_at = now
+        choice = poll.discovery.choice if poll.discovery is not None else None
+        if choice is not None and poll.discovery is not None:
+            row.feed_url = choice.url
+            row.feed_choice = poll.discovery.reason
+            row.discovered_at = now
         if before >= failing_after:
             changes.append(_health(row, "recovered", before))
         row.last_success_at = now
@@ -337,17 +365,18 @@ def store_validators(
     Validators of a failed poll are never stored. They are stored by feed URL: one URL polled
     under two names has one pair (the later poll's).
     """
-    done = {
-        p.source.url: p
-        for p in polls
-        if p.error is None and p.source.id not in unfinished and not p.not_modified
-    }
+    finished = [
+        p for p in polls if p.error is None and p.source.id not in unfinished and not p.not_modified
+    ]
+    done = {p.source.poll_url: (p.etag, p.last_modified) for p in finished}
+    for poll in finished:
+        done.update({c.url: (c.etag, c.last_modified) for c in poll.children})
     if not done:
         return
     now = datetime.now(UTC)
     rows = [
-        {"url": url, "etag": p.etag, "last_modified": p.last_modified, "updated_at": now}
-        for url, p in sorted(done.items())  # one order for every writer: no lock-order deadlock
+        {"url": url, "etag": etag, "last_modified": modified, "updated_at": now}
+        for url, (etag, modified) in sorted(done.items())  # one order for every writer
     ]
     insert = dialect_insert(session.get_bind().dialect.name, FeedValidatorRow.__table__)
     session.execute(
@@ -360,6 +389,12 @@ def store_validators(
             },
         )
     )
+
+
+def stored_validators(session: Session, urls: Sequence[str]) -> dict[str, Validators]:
+    """The validators stored for those of ``urls`` that have them."""
+    rows = session.scalars(select(FeedValidatorRow).where(FeedValidatorRow.url.in_(list(urls))))
+    return {row.url: (row.etag, row.last_modified) for row in rows}
 
 
 def _health(

@@ -76,6 +76,11 @@ class SourceRow(Base):
     next_poll_at: Mapped[datetime | None]
     failure_class: Mapped[str | None] = mapped_column(String(10))
     quiet: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A source set to a home or section page: the feed or sitemap found for it, polled instead
+    # until it fails hard (404, 410), why it was chosen, and when (see monitor.discovery).
+    feed_url: Mapped[str | None] = mapped_column(Text)
+    feed_choice: Mapped[str | None] = mapped_column(Text)
+    discovered_at: Mapped[datetime | None]
 
 
 class RobotsTxtRow(Base):
