@@ -107,10 +107,6 @@ class PermanentFetchError(FetchError):
     """4xx, refused addresses, redirect loops: retrying the same request will not help.
     ``status`` is the HTTP status that said so, when one did."""
 
-    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
-        self.status = status
-        super().__init__(message, url=url)
-
 
 class BlockedAddressError(PermanentFetchError):
     """The host resolves to a private, loopback or link-local address and those are not allowed."""

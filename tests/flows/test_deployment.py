@@ -121,7 +121,7 @@ def test_deployment_matches_the_file(deployment_name: str) -> None:
 
     # The flow's signature became the parameter schema, so the UI and the CLI validate input.
     properties = (deployment.parameter_openapi_schema or {})["properties"]
-    assert set(properties) == {"config_path", "database_url"}
+    assert set(properties) == {"config_path", "database_url", "poll_all"}
 
     # A worker starts the flow from the checkout the deployment was made in.
     assert deployment.pull_steps == [
