@@ -1,0 +1,174 @@
+"""SQL statements the detect stage sends per stored article, on SQLite and on PostgreSQL.
+
+Every statement is a round trip to PostgreSQL (on SQLite a call into the library in the same
+process), so their number per article bounds how fast detection can store a stream on a server
+database whatever the statements cost. This runs the real detect stage
+(:func:`monitor.pipeline.detect.detect`, batches of ``--batch`` articles, one transaction each)
+over a stream on a fresh database and counts what the driver executes (SQLAlchemy's
+``before_cursor_execute``: statements, ``SAVEPOINT`` and ``RELEASE`` included; a statement
+executed with many parameter sets counts once), by kind of statement:
+
+* ``synthetic``: ``--n`` articles of :func:`monitor.demo.synthetic.synthetic_stream` (stories of
+  one to five articles, no copies), the pages ``bench_throughput.py`` serves;
+* ``quality``: the labelled stream of ``tests/fixtures/quality/`` (copies, rewrites, follow-ups).
+
+    .venv/bin/python bench/bench_statements.py                       # SQLite only
+    .venv/bin/python bench/bench_statements.py \\
+        --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres   # and PostgreSQL
+
+With ``--postgres`` (a server URL whose role may create databases) each stream runs on a new
+database, dropped afterwards. Counts, not times: the figures are the same on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from monitor.config import MonitorConfig
+from monitor.demo.synthetic import synthetic_stream
+from monitor.detection_settings import DetectionSettings
+from monitor.evaluation import EVERY_ARTICLE, load_stream
+from monitor.models import Article
+from monitor.pipeline.detect import detect
+from monitor.storage.db import make_engine, session_factory, upgrade
+
+QUALITY_STREAM = Path(__file__).parent.parent / "tests" / "fixtures" / "quality" / "stream.jsonl"
+
+_KIND = re.compile(
+    r"^\s*(?:WITH\b.*?\)\s*)?(SELECT|INSERT INTO|UPDATE|DELETE FROM|SAVEPOINT|RELEASE SAVEPOINT|"
+    r"ROLLBACK TO SAVEPOINT|BEGIN|COMMIT|ROLLBACK)\s*(\S*)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def kind_of(statement: str) -> str:
+    """A short label: the verb and, for writes, the table (``INSERT INTO stories``)."""
+    match = _KIND.match(statement)
+    if match is None:
+        return statement.split(None, 1)[0].upper() if statement.strip() else "?"
+    verb, rest = match.group(1).upper(), match.group(2).strip('"')
+    if verb in {"INSERT INTO", "UPDATE", "DELETE FROM"}:
+        return f"{verb} {rest}"
+    if verb == "SELECT":
+        table = re.search(r"\bFROM\s+\(?\s*\"?(\w+)", statement, re.IGNORECASE)
+        return f"SELECT {table.group(1)}" if table else "SELECT"
+    return verb
+
+
+class StatementCounter:
+    """Counts the statements an engine executes while it is installed (by kind)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.kinds: Counter[str] = Counter()
+
+    def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.kinds[kind_of(statement)] += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[StatementCounter]:
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        try:
+            yield self
+        finally:
+            event.remove(self.engine, "before_cursor_execute", self._count)
+
+    @property
+    def total(self) -> int:
+        return sum(self.kinds.values())
+
+
+@contextmanager
+def database(kind: str, postgres: str | None, tmp: Path) -> Iterator[Engine]:
+    """A migrated, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    assert postgres is not None
+    admin_url = make_url(postgres)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"monitor_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(admin_url.set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run(engine: Engine, articles: Sequence[Article], batch: int) -> tuple[int, Counter[str]]:
+    """Articles stored and statements executed by the detect stage over ``articles``."""
+    counter = StatementCounter(engine)
+    sessions = session_factory(engine)
+    stored = 0
+    with counter.counting():
+        for first in range(0, len(articles), batch):
+            cycle = articles[first : first + batch]
+            last = cycle[-1]
+            report = detect(
+                sessions,
+                cycle,
+                {},
+                MonitorConfig(),
+                DetectionSettings(),
+                now=last.published_at or last.fetched_at,
+                batch_size=batch,
+                topics=[EVERY_ARTICLE],
+            )
+            if report.errors:
+                raise RuntimeError(f"detection failed: {report.errors[0]}")
+            stored += report.stored
+    return stored, counter.kinds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="synthetic articles (default 200)")
+    parser.add_argument("--batch", type=int, default=50, help="articles per batch (default 50)")
+    parser.add_argument("--postgres", default=None, help="PostgreSQL server URL (admin)")
+    parser.add_argument("--detail", action="store_true", help="statements by kind")
+    args = parser.parse_args()
+
+    streams = {
+        "synthetic": synthetic_stream(args.n, seed=7, domain="bench.test"),
+        "quality": [item.article for item in load_stream(QUALITY_STREAM)],
+    }
+    kinds = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, articles in streams.items():
+            for kind in kinds:
+                with database(kind, args.postgres, Path(tmp)) as engine:
+                    stored, counted = run(engine, articles, args.batch)
+                total = sum(counted.values())
+                print(
+                    f"{name:9} {kind:10} {stored:4} stored, {total:6} statements, "
+                    f"{total / max(1, stored):5.2f} per stored article (batches of {args.batch})",
+                    flush=True,
+                )
+                if args.detail:
+                    for label, n in counted.most_common():
+                        print(f"    {n / max(1, stored):6.2f}  {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
