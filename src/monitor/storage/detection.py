@@ -306,6 +306,42 @@ def original_by_hash(session: Session, content_hash: str) -> Placement | None:
     return _placement(session, _ORIGINAL_BY_HASH, {"hash": content_hash})
 
 
+def originals_by_hash(session: Session, hashes: Sequence[str]) -> dict[str, Placement]:
+    """The stored originals holding any of ``hashes`` (one indexed query per 500 hashes)."""
+    found: dict[str, Placement] = {}
+    for chunk in chunks(list(dict.fromkeys(hashes))):
+        if _dialect(session) == "postgresql":
+            stmt, params = _originals_sql(None), {"hashes": list(chunk)}
+        else:
+            padded = _padded(chunk, 8)
+            stmt, params = _originals_sql(len(padded)), _binds(padded)
+        for content_hash, article_id, story_id, development_id in session.execute(stmt, params):
+            found[content_hash] = Placement(int(article_id), story_id, development_id)
+    return found
+
+
+@lru_cache(maxsize=64)
+def _originals_sql(n: int | None) -> Select[Any]:
+    """For ``n`` hashes bound as v0..vn-1, or (``None``) an array of hashes bound as ``hashes``."""
+    hashes = (
+        ARTICLES.c.content_hash == any_(bindparam("hashes", type_=_TEXTS))
+        if n is None
+        else ARTICLES.c.content_hash.in_(_in_list(n))
+    )
+    return select(
+        ARTICLES.c.content_hash, ARTICLES.c.id, ARTICLES.c.story_id, ARTICLES.c.development_id
+    ).where(hashes, ARTICLES.c.duplicate_of_id.is_(None))
+
+
+_DELETE_ARTICLE = delete(ARTICLES).where(_by_id(ARTICLES.c.id))
+
+
+def delete_article(session: Session, article_id: int) -> None:
+    """Delete an article row inserted in this transaction (its keys go with it)."""
+    session.execute(_DELETE_ARTICLE, {"row_id": article_id})
+    _forget(session, ArticleRow, article_id)
+
+
 def placement(session: Session, article_id: int) -> Placement | None:
     return _placement(session, _PLACEMENT_BY_ID, {"row_id": article_id})
 
@@ -459,6 +495,16 @@ class DocumentCounts:
         # Stored counts read in this transaction (0 for a term with no row), kept until write().
         self.stored: dict[str, int] = {}
         self._tentative: list[list[str]] = []
+
+    def read(self, session: Session, terms: Sequence[str]) -> None:
+        """Read the stored counts of ``terms`` now, in one statement, for the batch's articles
+        to find in :attr:`stored` (what :func:`document_frequencies` would read one by one)."""
+        wanted = [DOC_COUNT_TERM, *dict.fromkeys(t[:MAX_TERM_LEN] for t in terms)]
+        unread = [term for term in wanted if term not in self.stored]
+        if unread:
+            read = _stored_frequencies(session, unread)
+            self.stored.update(dict.fromkeys(unread, 0))
+            self.stored.update(read)
 
     def add(self, terms: Sequence[str]) -> None:
         self._tentative.append(_document_terms(terms))
