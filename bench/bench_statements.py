@@ -46,7 +46,7 @@ from monitor.storage.db import make_engine, session_factory, upgrade
 QUALITY_STREAM = Path(__file__).parent.parent / "tests" / "fixtures" / "quality" / "stream.jsonl"
 
 _KIND = re.compile(
-    r"^\s*(?:WITH\b.*?\)\s*)?(SELECT|INSERT INTO|UPDATE|DELETE FROM|SAVEPOINT|RELEASE SAVEPOINT|"
+    r"^\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM|SAVEPOINT|RELEASE SAVEPOINT|"
     r"ROLLBACK TO SAVEPOINT|BEGIN|COMMIT|ROLLBACK)\s*(\S*)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -54,6 +54,9 @@ _KIND = re.compile(
 
 def kind_of(statement: str) -> str:
     """A short label: the verb and, for writes, the table (``INSERT INTO stories``)."""
+    if statement.lstrip().upper().startswith("WITH"):
+        tables = sorted(set(re.findall(r"\b(?:INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)", statement)))
+        return f"WITH writing {', '.join(tables)}"
     match = _KIND.match(statement)
     if match is None:
         return statement.split(None, 1)[0].upper() if statement.strip() else "?"

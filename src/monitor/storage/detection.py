@@ -31,6 +31,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal,
     select,
     text,
     update,
@@ -41,6 +42,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from monitor.decision import Decision
+from monitor.storage import placement_pg
 from monitor.storage.db import dialect_insert, take_write_lock
 from monitor.storage.tables import (
     ArticleKeyRow,
@@ -664,25 +666,38 @@ class StoredSentence:
     terms: str
 
 
-_STORY_NAMES = select(STORIES.c.memory).where(_by_id(STORIES.c.id))
-_STORY_SENTENCES = (
+# One statement: the story's names and numbers as a first row (position -1, before every
+# sentence), then its sentences.
+_STORY_MEMORY = (
     select(
-        STORY_SENTENCES.c.position,
-        STORY_SENTENCES.c.article_id,
-        STORY_SENTENCES.c.text,
-        STORY_SENTENCES.c.terms,
+        literal(-1).label("position"),
+        literal(0).label("article_id"),
+        sql_cast(STORIES.c.memory, Text).label("text"),
+        literal("").label("terms"),
     )
-    .where(_by_id(STORY_SENTENCES.c.story_id))
-    .order_by(STORY_SENTENCES.c.position)
+    .where(_by_id(STORIES.c.id))
+    .union_all(
+        select(
+            STORY_SENTENCES.c.position,
+            STORY_SENTENCES.c.article_id,
+            STORY_SENTENCES.c.text,
+            STORY_SENTENCES.c.terms,
+        ).where(_by_id(STORY_SENTENCES.c.story_id))
+    )
+    .order_by("position")
 )
 
 
 def load_memory(session: Session, story_id: int) -> tuple[dict[str, Any], list[StoredSentence]]:
     """A story's novelty memory: its names and numbers, and its sentences oldest first."""
-    params = {"row_id": story_id}
-    names = session.scalar(_STORY_NAMES, params) or {}
-    rows = session.execute(_STORY_SENTENCES, params)
-    return names, [StoredSentence(int(p), int(a), t, terms) for p, a, t, terms in rows]
+    names: dict[str, Any] = {}
+    sentences: list[StoredSentence] = []
+    for p, a, t, terms in session.execute(_STORY_MEMORY, {"row_id": story_id}):
+        if p < 0:
+            names = json.loads(t) if t else {}
+        else:
+            sentences.append(StoredSentence(int(p), int(a), t, terms))
+    return names or {}, sentences
 
 
 _FORGET_SENTENCES = delete(STORY_SENTENCES).where(
@@ -790,8 +805,15 @@ def write_placement(
 ) -> Decision:
     """Write a placed article's story, development or report, memory, index and decision.
 
-    Returns the decision with the story and development ids it was given.
+    Returns the decision with the story and development ids it was given. On PostgreSQL the
+    story's writes are one statement (:mod:`monitor.storage.placement_pg`).
     """
+    if _dialect(session) == "postgresql":
+        terms = list({t[:MAX_TERM_LEN]: float(w) for t, w in write.story_terms if t}.items())
+        ids = placement_pg.write_story(session, article_id, write, terms)
+        _forget(session, StoryRow, ids[0])
+        count_document(session, write.document_terms, pending)
+        return _place(session, article_id, write, decision, *ids)
     story_id = write.story_id
     if story_id is None:
         story_id = insert_story(
@@ -818,6 +840,19 @@ def write_placement(
         if repeats is not None:
             add_report(session, repeats, article_id, write.repeat_similarity)
     _write_story(session, story_id, article_id, write, pending)
+    return _place(session, article_id, write, decision, story_id, development_id, repeats)
+
+
+def _place(
+    session: Session,
+    article_id: int,
+    write: StoryWrite,
+    decision: Decision,
+    story_id: int,
+    development_id: int | None,
+    repeats: int | None,
+) -> Decision:
+    """Record the article's story, development and decision; the decision with its ids."""
     placed = decision.placed(story_id, development_id, repeats)
     place_article(
         session,
