@@ -6,7 +6,8 @@ database whatever the statements cost. This runs the real detect stage
 (:func:`monitor.pipeline.detect.detect`, batches of ``--batch`` articles, one transaction each)
 over a stream on a fresh database and counts what the driver executes (SQLAlchemy's
 ``before_cursor_execute``: statements, ``SAVEPOINT`` and ``RELEASE`` included; a statement
-executed with many parameter sets counts once), by kind of statement:
+executed with many parameter sets counts once), by kind of statement, with the time from
+sending each statement to its result (on PostgreSQL the round trip and the server's work):
 
 * ``synthetic``: ``--n`` articles of :func:`monitor.demo.synthetic.synthetic_stream` (stories of
   one to five articles, no copies), the pages ``bench_throughput.py`` serves;
@@ -17,7 +18,7 @@ executed with many parameter sets counts once), by kind of statement:
         --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres   # and PostgreSQL
 
 With ``--postgres`` (a server URL whose role may create databases) each stream runs on a new
-database, dropped afterwards. Counts, not times: the figures are the same on a busy machine.
+database, dropped afterwards. The counts are the same on a busy machine; the times are not.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import re
 import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -55,7 +57,8 @@ _KIND = re.compile(
 def kind_of(statement: str) -> str:
     """A short label: the verb and, for writes, the table (``INSERT INTO stories``)."""
     if statement.lstrip().upper().startswith("WITH"):
-        tables = sorted(set(re.findall(r"\b(?:INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)", statement)))
+        written = re.findall(r"\b(?:INSERT INTO|(?<!DO )UPDATE|DELETE FROM)\s+(\w+)", statement)
+        tables = sorted(set(written))
         return f"WITH writing {', '.join(tables)}"
     match = _KIND.match(statement)
     if match is None:
@@ -70,22 +73,34 @@ def kind_of(statement: str) -> str:
 
 
 class StatementCounter:
-    """Counts the statements an engine executes while it is installed (by kind)."""
+    """Counts the statements an engine executes while it is installed (by kind), and the wall
+    time from sending each to its result (the round trip and the server's work)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.kinds: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+        self._sent: dict[int, tuple[float, str]] = {}
 
     def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.kinds[kind_of(statement)] += 1
+        kind = kind_of(statement)
+        self.kinds[kind] += 1
+        self._sent[id(cursor)] = (time.perf_counter(), kind)
+
+    def _done(self, conn: Any, cursor: Any, *args: Any) -> None:
+        sent = self._sent.pop(id(cursor), None)
+        if sent is not None:
+            self.seconds[sent[1]] += time.perf_counter() - sent[0]
 
     @contextmanager
     def counting(self) -> Iterator[StatementCounter]:
         event.listen(self.engine, "before_cursor_execute", self._count)
+        event.listen(self.engine, "after_cursor_execute", self._done)
         try:
             yield self
         finally:
             event.remove(self.engine, "before_cursor_execute", self._count)
+            event.remove(self.engine, "after_cursor_execute", self._done)
 
     @property
     def total(self) -> int:
@@ -118,8 +133,8 @@ def database(kind: str, postgres: str | None, tmp: Path) -> Iterator[Engine]:
         admin.dispose()
 
 
-def run(engine: Engine, articles: Sequence[Article], batch: int) -> tuple[int, Counter[str]]:
-    """Articles stored and statements executed by the detect stage over ``articles``."""
+def run(engine: Engine, articles: Sequence[Article], batch: int) -> tuple[int, StatementCounter]:
+    """Articles stored by the detect stage over ``articles``, and its statements."""
     counter = StatementCounter(engine)
     sessions = session_factory(engine)
     stored = 0
@@ -140,7 +155,7 @@ def run(engine: Engine, articles: Sequence[Article], batch: int) -> tuple[int, C
             if report.errors:
                 raise RuntimeError(f"detection failed: {report.errors[0]}")
             stored += report.stored
-    return stored, counter.kinds
+    return stored, counter
 
 
 def main() -> int:
@@ -160,16 +175,23 @@ def main() -> int:
         for name, articles in streams.items():
             for kind in kinds:
                 with database(kind, args.postgres, Path(tmp)) as engine:
+                    start, cpu = time.perf_counter(), time.process_time()
                     stored, counted = run(engine, articles, args.batch)
-                total = sum(counted.values())
+                    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+                total = counted.total
+                per = max(1, stored)
                 print(
                     f"{name:9} {kind:10} {stored:4} stored, {total:6} statements, "
-                    f"{total / max(1, stored):5.2f} per stored article (batches of {args.batch})",
+                    f"{total / per:5.2f} per stored article (batches of {args.batch}); "
+                    f"{1000 * wall / per:.1f} ms/article, {1000 * cpu / per:.1f} ms CPU in "
+                    f"this process, {1000 * sum(counted.seconds.values()) / per:.1f} ms in "
+                    "statements",
                     flush=True,
                 )
                 if args.detail:
-                    for label, n in counted.most_common():
-                        print(f"    {n / max(1, stored):6.2f}  {label}")
+                    for label, n in counted.kinds.most_common():
+                        spent = 1000 * counted.seconds[label] / per
+                        print(f"    {n / per:6.2f}  {spent:6.2f} ms  {label}")
     return 0
 
 

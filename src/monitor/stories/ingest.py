@@ -18,6 +18,9 @@ caller's transaction; it flushes but never commits):
    when it has novel informative sentences (:mod:`monitor.stories.novelty`), else it is filed as a
    report of the development it repeats most.
 
+The detect stage ingests a batch of articles in one transaction and reads what their lookups
+need once for the batch (:class:`Batch`): each article is decided exactly as when ingested alone.
+
 The typed :class:`monitor.decision.Decision` (stored in ``articles.decision``) records
 scores, thresholds and matched sentences for ``monitor explain``; placement of an original is
 load, decide (pure), write: see :mod:`monitor.stories.placement`.
@@ -104,7 +107,7 @@ def article_keys(article: Article) -> list[str]:
 class Batch:
     """What ingest looks up for a batch of articles, read in one statement per kind of lookup.
 
-    Built by :func:`prepare_batch` inside the batch's transaction, which must hold the
+    Built by :meth:`prepare` inside the batch's transaction, which must hold the
     detection lock (:func:`monitor.storage.detection.lock_detection`): every writer of
     articles holds it, so what is stored changes during the batch only by the batch's own
     articles, which :meth:`stored` records. Per article, ingest then reads from here, in
