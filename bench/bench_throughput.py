@@ -18,13 +18,17 @@ takes no share of the pipeline's interpreter), then measures, in this process an
 and prints articles/s for each and the ratios cycle/bare-1, cycle/bare-P and cycle/fast-1 (like
 for like with the cycle's extraction mode: what the rest of the pipeline costs), with the CPU time
 the cycle took per kind of process (on Linux): the flow's own process, the extraction workers,
-the Prefect server, and anything else that ran on the machine meanwhile. From the CPU time of
-bare-1 and of the cycle's processes it also prints the ratio's ceiling: the cycle/bare-1 ratio
-the cycle would reach with every core busy on its work, cores x (bare CPU per page) / (cycle
-CPU per article), which says how much of a gap is CPU spent and how much is idle time.
+the Prefect server, and anything else that ran on the machine meanwhile; and the statements the
+cycle sent to the database per stored article (each a round trip to a PostgreSQL server). From
+the CPU time of bare-1 and of the cycle's processes it also prints the ratio's ceiling: the
+cycle/bare-1 ratio the cycle would reach with every core busy on its work, cores x (bare CPU per
+page) / (cycle CPU per article), which says how much of a gap is CPU spent and how much is
+idle time.
 
     .venv/bin/python bench/bench_throughput.py            # N=500
     .venv/bin/python bench/bench_throughput.py --n 100    # quick look
+    # on an empty PostgreSQL database:
+    MONITOR_DATABASE_URL=postgresql+psycopg://... .venv/bin/python bench/bench_throughput.py
 """
 
 from __future__ import annotations
@@ -320,6 +324,37 @@ def monitor_setup(base_url: str, workers: int) -> Path:
     return config_path
 
 
+class StatementCount:
+    """Statements this process sends to the monitor's database (SQLAlchemy's
+    ``before_cursor_execute`` on every engine of that database) while installed."""
+
+    def __init__(self, database_url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url)
+        self.dialect = url.get_backend_name()
+        self._database = url.database
+        self.count = 0
+
+    def _seen(self, conn: Any, *args: Any) -> None:
+        url = conn.engine.url
+        if url.get_backend_name() == self.dialect and url.database == self._database:
+            self.count += 1
+
+    def __enter__(self) -> StatementCount:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.listen(Engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.remove(Engine, "before_cursor_execute", self._seen)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -385,7 +420,8 @@ def main() -> int:
     bare_p = bare_throughput(pages, args.workers)
     fork_cpu = fork_server_cpu()  # its start, done before the cycle
     t0 = time.perf_counter()
-    with ProcessCpu(os.getpid(), server.pid) as per_process:
+    statements = StatementCount(get_settings().resolved_database_url())
+    with ProcessCpu(os.getpid(), server.pid) as per_process, statements:
         report = run_cycle(config_path=str(config_path))
         cycle_s = time.perf_counter() - t0
     cycle = report["articles_stored"] / cycle_s
@@ -422,6 +458,10 @@ def main() -> int:
         f"cycle work inside the flow: {inside:.2f} s; the rest, {cycle_s - inside:.2f} s, is the "
         "flow run's start and finish (settings, database check, Prefect run records, summary "
         "artifact)"
+    )
+    print(
+        f"database statements during the cycle ({statements.dialect}): {statements.count}, "
+        f"{statements.count / max(1, report['articles_stored']):.1f} per stored article"
     )
     used = per_process.machine_busy()
     if used is not None:

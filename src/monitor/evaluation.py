@@ -52,7 +52,7 @@ from monitor.pipeline.detect import CompiledTopic, detect
 from monitor.storage.db import session_factory
 from monitor.storage.detection import DocumentCounts
 from monitor.storage.tables import AlertRow, DeliveryRow
-from monitor.stories.ingest import IngestResult, ingest
+from monitor.stories.ingest import Batch, IngestResult, ingest
 from monitor.text import clean_body, content_terms, shingles, words
 from monitor.topics import Document, TopicMatch, parse_query
 
@@ -170,8 +170,11 @@ def replay(
         source_id: int | None,
         settings: DetectionSettings,
         pending: DocumentCounts | None = None,
+        batch: Batch | None = None,
     ) -> IngestResult:
-        result = ingest(session, article, source_id=source_id, settings=settings, pending=pending)
+        result = ingest(
+            session, article, source_id=source_id, settings=settings, pending=pending, batch=batch
+        )
         results[id(article)] = result
         return result
 

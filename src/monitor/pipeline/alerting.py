@@ -73,10 +73,16 @@ def raise_topic_alerts(
     config: MonitorConfig,
     *,
     now: datetime,
+    isolate: bool = True,
 ) -> RaisedAlerts:
     """Evaluate every event stored after each topic's cursor; move the cursors to the newest
     article. Call it inside a transaction holding the detection lock (see
-    :mod:`monitor.storage.topic_cursors` for why that makes the cursor safe)."""
+    :mod:`monitor.storage.topic_cursors` for why that makes the cursor safe).
+
+    With ``isolate`` each event is evaluated in a savepoint, and one whose evaluation fails is
+    rolled back and reported alone; without, the first failure propagates (for a caller that
+    then runs the transaction again isolated).
+    """
     raised = RaisedAlerts()
     if not topics:
         return raised
@@ -88,6 +94,11 @@ def raise_topic_alerts(
         for event in events:
             raised.evaluated += 1
             due = [t for t in topics if read[t.config.name] < event.article_id]
+            if not isolate:
+                created = alert_on(session, event, due, config, now=now)
+                if created:
+                    raised.by_article[event.article_id] = (event, created)
+                continue
             try:
                 with session.begin_nested():
                     created = alert_on(session, event, due, config, now=now)

@@ -1,7 +1,9 @@
 """Detect stage: store each new article, place it in a story, and raise alerts on developments.
 
-Articles are stored in batches, one transaction each under the detection lock; each article
-has a savepoint, so its story/development bookkeeping commits whole or not at all. At the end
+Articles are stored in batches, one transaction each under the detection lock. A batch runs
+first without savepoints; when an article fails, the batch is rolled back and runs again with a
+savepoint per article (and per alert), so that the failing one is rolled back and reported
+alone and the others are stored as they would have been. At the end
 of each batch, in the same transaction, the config's topics read everything stored since their
 cursors (this batch's articles and any another deployment or run stored) and raise their
 alerts with their outbox rows (:mod:`monitor.pipeline.alerting`, which states the alert rule):
@@ -15,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -32,7 +35,7 @@ from monitor.pipeline.alerting import (
 )
 from monitor.storage.detection import DocumentCounts, lock_detection, prefer_index_scans
 from monitor.storage.tables import StoryRow
-from monitor.stories.ingest import IngestResult, ingest, prune_story_index
+from monitor.stories.ingest import Batch, IngestResult, ingest, prune_story_index
 from monitor.timeutil import as_utc
 
 __all__ = ["CompiledTopic", "DetectReport", "IngestFn", "compile_topics", "detect"]
@@ -84,8 +87,8 @@ def detect(
     ``topics`` replaces the config's compiled topics (an evaluation's topic that matches every
     article: see :mod:`monitor.evaluation`).
 
-    One transaction per batch keeps commits (an fsync each) off the per-article path; a
-    savepoint per article means one article that fails is rolled back and reported alone.
+    One transaction per batch keeps commits (an fsync each) off the per-article path; one
+    article that fails is rolled back and reported alone (see the module docstring).
     Database failures (connection lost, disk full) are not the article's fault and propagate.
     """
     topics = compile_topics(config) if topics is None else topics
@@ -98,39 +101,92 @@ def detect(
             # What other runs stored since this config's topics last looked.
             _count_raised(report, raise_topic_alerts(session, topics, config, now=now), {})
     for start in range(0, len(articles), batch_size):
-        with sessions.begin() as session:
-            lock_detection(session)  # another writer's detect waits for this batch to commit
-            prefer_index_scans(session)
-            open_cursors(session, topics, now)  # a new topic reads this batch's articles too
-            counts = DocumentCounts()  # the batch's document frequencies, written at its end
-            placed: list[tuple[Article, IngestResult]] = []
-            for article in articles[start : start + batch_size]:
-                try:
-                    with session.begin_nested():
-                        result = ingest_fn(
-                            session,
-                            article,
-                            source_id=source_ids.get(article.source),
-                            settings=settings,
-                            pending=counts,
-                        )
-                    counts.keep()
-                except (OperationalError, InterfaceError):
-                    raise
-                except Exception as exc:  # noqa: BLE001 - one bad article must not stop the cycle
-                    counts.drop()  # rolled back with the article
-                    report.errors.append(
-                        SourceError.detect_failure(article.source, article.url, exc)
-                    )
-                    continue
-                placed.append((article, result))
-            counts.write(session)
-            raised = raise_topic_alerts(session, topics, config, now=now)
-            mine = {r.article_id: (a, r) for a, r in placed if r.article_id is not None}
-            for article, result in placed:
-                entry = raised.by_article.get(result.article_id or -1)
-                _count(report, article, result, entry[1] if entry else [])
-            _count_raised(report, raised, mine)
+        batch = articles[start : start + batch_size]
+        run = partial(
+            _detect_batch,
+            batch=batch,
+            source_ids=source_ids,
+            config=config,
+            settings=settings,
+            now=now,
+            ingest_fn=ingest_fn,
+            topics=topics,
+        )
+        try:
+            # Optimistically, without a savepoint per article and per alert (two statements
+            # each): an article that fails rolls the whole batch back, which then runs again
+            # with them, so that only that article is lost.
+            with sessions.begin() as session:
+                done = run(session, isolate=False)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:  # noqa: BLE001 - an article failed; the retry reports which
+            with sessions.begin() as session:
+                done = run(session, isolate=True)
+        report.merge(done)
+    return report
+
+
+def _detect_batch(
+    session: Session,
+    *,
+    batch: Sequence[Article],
+    source_ids: dict[str, int],
+    config: MonitorConfig,
+    settings: DetectionSettings,
+    now: datetime,
+    ingest_fn: IngestFn,
+    topics: Sequence[CompiledTopic],
+    isolate: bool,
+) -> DetectReport:
+    """Ingest one batch and raise its alerts in the caller's transaction.
+
+    With ``isolate``, each article and each alert runs in a savepoint and one that fails is
+    rolled back and reported alone; without, the first failure propagates (the caller rolls
+    the transaction back).
+    """
+    report = DetectReport()
+    lock_detection(session)  # another writer's detect waits for this batch to commit
+    prefer_index_scans(session)
+    open_cursors(session, topics, now)  # a new topic reads this batch's articles too
+    counts = DocumentCounts()  # the batch's document frequencies, written at its end
+    lookups = Batch.prepare(session, batch, settings, counts)
+    placed: list[tuple[Article, IngestResult]] = []
+    for article in batch:
+        place = partial(
+            ingest_fn,
+            session,
+            article,
+            source_id=source_ids.get(article.source),
+            settings=settings,
+            pending=counts,
+            batch=lookups,
+        )
+        if not isolate:
+            placed.append((article, place()))
+            counts.keep()
+            lookups.keep()
+            continue
+        try:
+            with session.begin_nested():
+                result = place()
+            counts.keep()
+            lookups.keep()
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad article must not stop the cycle
+            counts.drop()  # rolled back with the article
+            lookups.drop()
+            report.errors.append(SourceError.detect_failure(article.source, article.url, exc))
+            continue
+        placed.append((article, result))
+    counts.write(session)
+    raised = raise_topic_alerts(session, topics, config, now=now, isolate=isolate)
+    mine = {r.article_id: (a, r) for a, r in placed if r.article_id is not None}
+    for article, result in placed:
+        entry = raised.by_article.get(result.article_id or -1)
+        _count(report, article, result, entry[1] if entry else [])
+    _count_raised(report, raised, mine)
     return report
 
 

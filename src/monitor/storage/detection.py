@@ -31,6 +31,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal,
     select,
     text,
     update,
@@ -41,6 +42,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from monitor.decision import Decision
+from monitor.storage import placement_pg
 from monitor.storage.db import dialect_insert, take_write_lock
 from monitor.storage.tables import (
     ArticleKeyRow,
@@ -306,6 +308,42 @@ def original_by_hash(session: Session, content_hash: str) -> Placement | None:
     return _placement(session, _ORIGINAL_BY_HASH, {"hash": content_hash})
 
 
+def originals_by_hash(session: Session, hashes: Sequence[str]) -> dict[str, Placement]:
+    """The stored originals holding any of ``hashes`` (one indexed query per 500 hashes)."""
+    found: dict[str, Placement] = {}
+    for chunk in chunks(list(dict.fromkeys(hashes))):
+        if _dialect(session) == "postgresql":
+            stmt, params = _originals_sql(None), {"hashes": list(chunk)}
+        else:
+            padded = _padded(chunk, 8)
+            stmt, params = _originals_sql(len(padded)), _binds(padded)
+        for content_hash, article_id, story_id, development_id in session.execute(stmt, params):
+            found[content_hash] = Placement(int(article_id), story_id, development_id)
+    return found
+
+
+@lru_cache(maxsize=64)
+def _originals_sql(n: int | None) -> Select[Any]:
+    """For ``n`` hashes bound as v0..vn-1, or (``None``) an array of hashes bound as ``hashes``."""
+    hashes = (
+        ARTICLES.c.content_hash == any_(bindparam("hashes", type_=_TEXTS))
+        if n is None
+        else ARTICLES.c.content_hash.in_(_in_list(n))
+    )
+    return select(
+        ARTICLES.c.content_hash, ARTICLES.c.id, ARTICLES.c.story_id, ARTICLES.c.development_id
+    ).where(hashes, ARTICLES.c.duplicate_of_id.is_(None))
+
+
+_DELETE_ARTICLE = delete(ARTICLES).where(_by_id(ARTICLES.c.id))
+
+
+def delete_article(session: Session, article_id: int) -> None:
+    """Delete an article row inserted in this transaction (its keys go with it)."""
+    session.execute(_DELETE_ARTICLE, {"row_id": article_id})
+    _forget(session, ArticleRow, article_id)
+
+
 def placement(session: Session, article_id: int) -> Placement | None:
     return _placement(session, _PLACEMENT_BY_ID, {"row_id": article_id})
 
@@ -459,6 +497,16 @@ class DocumentCounts:
         # Stored counts read in this transaction (0 for a term with no row), kept until write().
         self.stored: dict[str, int] = {}
         self._tentative: list[list[str]] = []
+
+    def read(self, session: Session, terms: Sequence[str]) -> None:
+        """Read the stored counts of ``terms`` now, in one statement, for the batch's articles
+        to find in :attr:`stored` (what :func:`document_frequencies` would read one by one)."""
+        wanted = [DOC_COUNT_TERM, *dict.fromkeys(t[:MAX_TERM_LEN] for t in terms)]
+        unread = [term for term in wanted if term not in self.stored]
+        if unread:
+            read = _stored_frequencies(session, unread)
+            self.stored.update(dict.fromkeys(unread, 0))
+            self.stored.update(read)
 
     def add(self, terms: Sequence[str]) -> None:
         self._tentative.append(_document_terms(terms))
@@ -618,25 +666,38 @@ class StoredSentence:
     terms: str
 
 
-_STORY_NAMES = select(STORIES.c.memory).where(_by_id(STORIES.c.id))
-_STORY_SENTENCES = (
+# One statement: the story's names and numbers as a first row (position -1, before every
+# sentence), then its sentences.
+_STORY_MEMORY = (
     select(
-        STORY_SENTENCES.c.position,
-        STORY_SENTENCES.c.article_id,
-        STORY_SENTENCES.c.text,
-        STORY_SENTENCES.c.terms,
+        literal(-1).label("position"),
+        literal(0).label("article_id"),
+        sql_cast(STORIES.c.memory, Text).label("text"),
+        literal("").label("terms"),
     )
-    .where(_by_id(STORY_SENTENCES.c.story_id))
-    .order_by(STORY_SENTENCES.c.position)
+    .where(_by_id(STORIES.c.id))
+    .union_all(
+        select(
+            STORY_SENTENCES.c.position,
+            STORY_SENTENCES.c.article_id,
+            STORY_SENTENCES.c.text,
+            STORY_SENTENCES.c.terms,
+        ).where(_by_id(STORY_SENTENCES.c.story_id))
+    )
+    .order_by("position")
 )
 
 
 def load_memory(session: Session, story_id: int) -> tuple[dict[str, Any], list[StoredSentence]]:
     """A story's novelty memory: its names and numbers, and its sentences oldest first."""
-    params = {"row_id": story_id}
-    names = session.scalar(_STORY_NAMES, params) or {}
-    rows = session.execute(_STORY_SENTENCES, params)
-    return names, [StoredSentence(int(p), int(a), t, terms) for p, a, t, terms in rows]
+    names: dict[str, Any] = {}
+    sentences: list[StoredSentence] = []
+    for p, a, t, terms in session.execute(_STORY_MEMORY, {"row_id": story_id}):
+        if p < 0:
+            names = json.loads(t) if t else {}
+        else:
+            sentences.append(StoredSentence(int(p), int(a), t, terms))
+    return names or {}, sentences
 
 
 _FORGET_SENTENCES = delete(STORY_SENTENCES).where(
@@ -744,8 +805,15 @@ def write_placement(
 ) -> Decision:
     """Write a placed article's story, development or report, memory, index and decision.
 
-    Returns the decision with the story and development ids it was given.
+    Returns the decision with the story and development ids it was given. On PostgreSQL the
+    story's writes are one statement (:mod:`monitor.storage.placement_pg`).
     """
+    if _dialect(session) == "postgresql":
+        terms = list({t[:MAX_TERM_LEN]: float(w) for t, w in write.story_terms if t}.items())
+        ids = placement_pg.write_story(session, article_id, write, terms)
+        _forget(session, StoryRow, ids[0])
+        count_document(session, write.document_terms, pending)
+        return _place(session, article_id, write, decision, *ids)
     story_id = write.story_id
     if story_id is None:
         story_id = insert_story(
@@ -772,6 +840,19 @@ def write_placement(
         if repeats is not None:
             add_report(session, repeats, article_id, write.repeat_similarity)
     _write_story(session, story_id, article_id, write, pending)
+    return _place(session, article_id, write, decision, story_id, development_id, repeats)
+
+
+def _place(
+    session: Session,
+    article_id: int,
+    write: StoryWrite,
+    decision: Decision,
+    story_id: int,
+    development_id: int | None,
+    repeats: int | None,
+) -> Decision:
+    """Record the article's story, development and decision; the decision with its ids."""
     placed = decision.placed(story_id, development_id, repeats)
     place_article(
         session,

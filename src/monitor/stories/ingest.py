@@ -18,6 +18,9 @@ caller's transaction; it flushes but never commits):
    when it has novel informative sentences (:mod:`monitor.stories.novelty`), else it is filed as a
    report of the development it repeats most.
 
+The detect stage ingests a batch of articles in one transaction and reads what their lookups
+need once for the batch (:class:`Batch`): each article is decided exactly as when ingested alone.
+
 The typed :class:`monitor.decision.Decision` (stored in ``articles.decision``) records
 scores, thresholds and matched sentences for ``monitor explain``; placement of an original is
 load, decide (pure), write: see :mod:`monitor.stories.placement`.
@@ -45,7 +48,7 @@ from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import DocumentCounts, Placement, StoredStory
-from monitor.stories.placement import decide, load_context
+from monitor.stories.placement import decide, document_terms, load_context
 from monitor.stories.reading import Reading, reading_for
 from monitor.timeutil import as_utc
 
@@ -101,6 +104,87 @@ def article_keys(article: Article) -> list[str]:
     return keys_of(article.source, article.canonical_url, article.guid)
 
 
+class Batch:
+    """What ingest looks up for a batch of articles, read in one statement per kind of lookup.
+
+    Built by :meth:`prepare` inside the batch's transaction, which must hold the
+    detection lock (:func:`monitor.storage.detection.lock_detection`): every writer of
+    articles holds it, so what is stored changes during the batch only by the batch's own
+    articles, which :meth:`stored` records. Per article, ingest then reads from here, in
+    memory, exactly what its own queries would have returned at that point: whether a key is
+    stored, the original holding a content hash, and (in ``pending``) the stored document
+    frequencies; the readings are computed once. A key or hash not prefetched is looked up in
+    the database as without a batch.
+
+    What an article records is tentative until :meth:`keep`; :meth:`drop` forgets it, for an
+    article whose savepoint was rolled back (as :class:`DocumentCounts` does).
+    """
+
+    def __init__(self) -> None:
+        self._readings: dict[int, Reading] = {}  # by id() of the batch's article objects
+        self._keys_read: set[str] = set()
+        self._keys: set[str] = set()  # stored, of those read or added
+        self._hashes_read: set[str] = set()
+        self._originals: dict[str, Placement] = {}
+        self._tentative: list[tuple[Sequence[str], str | None, Placement | None]] = []
+
+    @classmethod
+    def prepare(
+        cls,
+        session: Session,
+        articles: Sequence[Article],
+        settings: DetectionSettings,
+        pending: DocumentCounts | None,
+    ) -> Batch:
+        """Read what ingesting ``articles`` in order looks up, one statement per kind of lookup
+        (with ``pending``, the stored document frequencies of every article's terms)."""
+        batch = cls()
+        keys = list(dict.fromkeys(k for a in articles for k in article_keys(a)))
+        batch._keys = repo.known_keys(session, keys)
+        batch._keys_read = set(keys)
+        readings = [reading_for(a, settings) for a in articles]
+        batch._readings = {id(a): r for a, r in zip(articles, readings, strict=True)}
+        hashes = list(dict.fromkeys(r.fingerprint.content_hash for r in readings))
+        batch._originals = repo.originals_by_hash(session, hashes)
+        batch._hashes_read = set(hashes)
+        if pending is not None:
+            pending.read(session, [t for r in readings for t in document_terms(r, settings)])
+        return batch
+
+    def reading(self, article: Article, settings: DetectionSettings) -> Reading:
+        read = self._readings.get(id(article))
+        return read if read is not None else reading_for(article, settings)
+
+    def known(self, session: Session, keys: Sequence[str]) -> bool:
+        """Whether any of ``keys`` is stored."""
+        if any(k in self._keys for k in keys):
+            return True
+        return any(k not in self._keys_read for k in keys) and bool(repo.known_keys(session, keys))
+
+    def original(self, session: Session, content_hash: str) -> Placement | None:
+        """The stored original with ``content_hash``, if any."""
+        if content_hash in self._hashes_read:
+            return self._originals.get(content_hash)
+        return repo.original_by_hash(session, content_hash)
+
+    def stored(
+        self, keys: Sequence[str], content_hash: str | None, placed: Placement | None
+    ) -> None:
+        """An article of the batch was stored under ``keys``; with ``content_hash``, as the
+        original of that hash, placed at ``placed``."""
+        self._tentative.append((keys, content_hash, placed))
+
+    def keep(self) -> None:
+        for keys, content_hash, placed in self._tentative:
+            self._keys.update(keys)
+            if content_hash is not None and placed is not None:
+                self._originals[content_hash] = placed
+        self._tentative.clear()
+
+    def drop(self) -> None:
+        self._tentative.clear()
+
+
 def _is_stored(session: Session, article: Article, keys: Sequence[str]) -> bool:
     if repo.known_keys(session, keys):
         return True
@@ -115,8 +199,14 @@ def _try_insert(
     keys: Sequence[str],
     duplicate_of: int | None,
     similarity: float | None,
+    *,
+    savepoint: bool,
 ) -> int | None:
-    """Insert the article and its keys; its id, or ``None`` when a unique index refused either."""
+    """Insert the article and its keys; its id, or ``None`` when a unique index refused either.
+
+    Without ``savepoint`` (a caller holding the detection lock, whose key check saw every
+    writer's keys) a refused key is not expected; the article's row is then deleted again.
+    """
     values: dict[str, Any] = {
         "source_id": source_id,
         "source_name": article.source,
@@ -141,15 +231,21 @@ def _try_insert(
         "alert_hold": article.alert_hold,
         "feed_date": article.feed_date,
     }
-    savepoint = session.begin_nested()
+    if not savepoint:
+        article_id = repo.insert_article(session, values)
+        if article_id is None or repo.add_keys_if_free(session, article_id, keys):
+            return article_id
+        repo.delete_article(session, article_id)
+        return None
+    nested = session.begin_nested()
     article_id = repo.insert_article(session, values)
     if article_id is not None and repo.add_keys_if_free(session, article_id, keys):
-        savepoint.commit()
+        nested.commit()
         return article_id
     # Another writer holds this URL or GUID: it stored the article first. Rolling back leaves
     # no row to delete, so no foreign-key cascade has to look through the archive's bands,
     # keys and reports for children of a row that never had any.
-    savepoint.rollback()
+    nested.rollback()
     return None
 
 
@@ -196,43 +292,61 @@ def ingest(
     source_id: int | None,
     settings: DetectionSettings,
     pending: DocumentCounts | None = None,
+    batch: Batch | None = None,
 ) -> IngestResult:
     """Store ``article`` and decide what it is (see the module docstring).
 
     With ``pending``, the article's document frequencies go there instead of to the database
-    (see :class:`monitor.storage.detection.DocumentCounts`); the caller writes them.
+    (see :class:`monitor.storage.detection.DocumentCounts`); the caller writes them. With
+    ``batch`` (:meth:`Batch.prepare` of the article's batch, under the detection lock), the
+    lookups come from there and the article is recorded in it; the caller keeps or drops it.
     """
     when = as_utc(article.published_at or article.fetched_at)
     keys = article_keys(article)
     # Core statements below do not autoflush: write the caller's pending changes first.
     session.flush()
     # Keys are the cheap pre-check; a canonical URL stored without keys is caught by the insert.
-    if repo.known_keys(session, keys):
+    if batch.known(session, keys) if batch is not None else repo.known_keys(session, keys):
         return IngestResult.stored()
 
-    read = reading_for(article, settings)
+    read = batch.reading(article, settings) if batch is not None else reading_for(article, settings)
     fp = read.fingerprint
     bands = band_keys(fp.signature, settings.lsh_bands)
     decision = Decision(
         content_hash=fp.content_hash, shingles=fp.shingle_count, revision_of=article.revision_of
     )
 
-    copy, near = _find_original(session, article, fp, bands, settings)
+    copy, near = _find_original(session, article, fp, bands, settings, batch)
     if near is not None:
         decision = replace(decision, near_candidates=near)
-    inserted = _insert(session, article, fp, source_id, keys, copy)
+    inserted = _insert(session, article, fp, source_id, keys, copy, savepoint=batch is None)
     if inserted is None:
         return IngestResult.stored()
     article_id, copy = inserted
 
+    added = list(keys)
     if article.rel_canonical and article.rel_canonical != article.canonical_url:
-        repo.add_key_if_free(session, article_id, url_key(article.rel_canonical))
+        alias = url_key(article.rel_canonical)
+        if repo.add_key_if_free(session, article_id, alias):
+            added.append(alias)
 
     if copy is not None:
-        return _file_duplicate(session, article_id, copy, decision, article)
+        result = _file_duplicate(session, article_id, copy, decision, article)
+        if batch is not None:
+            batch.stored(added, None, None)
+        return result
 
     repo.add_bands(session, article_id, bands)
-    return _place_original(session, article_id, article, read, when, settings, decision, pending)
+    result = _place_original(session, article_id, article, read, when, settings, decision, pending)
+    if batch is not None:
+        # The article row's development: its own, or the one it repeats.
+        development = (
+            result.development_id
+            if result.development_id is not None
+            else result.repeats_development_id
+        )
+        batch.stored(added, fp.content_hash, Placement(article_id, result.story_id, development))
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,9 +364,13 @@ def _find_original(
     fp: Fingerprint,
     bands: Sequence[int],
     settings: DetectionSettings,
+    batch: Batch | None,
 ) -> tuple[_Copy | None, tuple[NearCandidate, ...] | None]:
     """The original ``article`` duplicates, if any, and the near candidates checked."""
-    original = repo.original_by_hash(session, fp.content_hash)
+    if batch is not None:
+        original = batch.original(session, fp.content_hash)
+    else:
+        original = repo.original_by_hash(session, fp.content_hash)
     if original is not None:
         return _Copy(original, "exact", 1.0), None
     # An updated version mostly contains the version read before: near-duplicate detection
@@ -277,6 +395,8 @@ def _insert(
     source_id: int | None,
     keys: Sequence[str],
     copy: _Copy | None,
+    *,
+    savepoint: bool,
 ) -> tuple[int, _Copy | None] | None:
     """Insert the article: its id and what it copies, or ``None`` when it is already stored."""
     article_id = _try_insert(
@@ -287,6 +407,7 @@ def _insert(
         keys,
         copy.original.id if copy else None,
         copy.similarity if copy else None,
+        savepoint=savepoint,
     )
     if article_id is not None:
         return article_id, copy
@@ -297,7 +418,9 @@ def _insert(
     if original is None:
         raise StorageError(f"article {article.canonical_url} refused by the database")
     copy = _Copy(original, "exact", 1.0)
-    article_id = _try_insert(session, article, fp, source_id, keys, original.id, 1.0)
+    article_id = _try_insert(
+        session, article, fp, source_id, keys, original.id, 1.0, savepoint=savepoint
+    )
     if article_id is not None:
         return article_id, copy
     if _is_stored(session, article, keys):

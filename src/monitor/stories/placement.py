@@ -120,6 +120,12 @@ def choose_story(
     return StoryChoice(matches, best)
 
 
+def document_terms(read: Reading, settings: DetectionSettings) -> tuple[str, ...]:
+    """The article's most frequent terms: those its document frequencies count."""
+    counts = read.counts
+    return tuple(sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms])
+
+
 def load_context(
     session: Session,
     article: Article,
@@ -129,7 +135,7 @@ def load_context(
     pending: DocumentCounts | None,
 ) -> StoryContext:
     counts = read.counts
-    terms = tuple(sorted(counts, key=lambda t: -counts[t])[: settings.max_df_terms])
+    terms = document_terms(read, settings)
     df, docs = repo.document_frequencies(session, terms, pending)
     vector = tfidf_vector(counts, df, docs)
     query = query_terms(article, read, vector, settings)

@@ -1,0 +1,199 @@
+"""SQL statements the detect stage sends per stored article, on SQLite and on PostgreSQL.
+
+Every statement is a round trip to PostgreSQL (on SQLite a call into the library in the same
+process), so their number per article bounds how fast detection can store a stream on a server
+database whatever the statements cost. This runs the real detect stage
+(:func:`monitor.pipeline.detect.detect`, batches of ``--batch`` articles, one transaction each)
+over a stream on a fresh database and counts what the driver executes (SQLAlchemy's
+``before_cursor_execute``: statements, ``SAVEPOINT`` and ``RELEASE`` included; a statement
+executed with many parameter sets counts once), by kind of statement, with the time from
+sending each statement to its result (on PostgreSQL the round trip and the server's work):
+
+* ``synthetic``: ``--n`` articles of :func:`monitor.demo.synthetic.synthetic_stream` (stories of
+  one to five articles, no copies), the pages ``bench_throughput.py`` serves;
+* ``quality``: the labelled stream of ``tests/fixtures/quality/`` (copies, rewrites, follow-ups).
+
+    .venv/bin/python bench/bench_statements.py                       # SQLite only
+    .venv/bin/python bench/bench_statements.py \\
+        --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres   # and PostgreSQL
+
+With ``--postgres`` (a server URL whose role may create databases) each stream runs on a new
+database, dropped afterwards. The counts are the same on a busy machine; the times are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from monitor.config import MonitorConfig
+from monitor.demo.synthetic import synthetic_stream
+from monitor.detection_settings import DetectionSettings
+from monitor.evaluation import EVERY_ARTICLE, load_stream
+from monitor.models import Article
+from monitor.pipeline.detect import detect
+from monitor.storage.db import make_engine, session_factory, upgrade
+
+QUALITY_STREAM = Path(__file__).parent.parent / "tests" / "fixtures" / "quality" / "stream.jsonl"
+
+_KIND = re.compile(
+    r"^\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM|SAVEPOINT|RELEASE SAVEPOINT|"
+    r"ROLLBACK TO SAVEPOINT|BEGIN|COMMIT|ROLLBACK)\s*(\S*)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def kind_of(statement: str) -> str:
+    """A short label: the verb and, for writes, the table (``INSERT INTO stories``)."""
+    if statement.lstrip().upper().startswith("WITH"):
+        written = re.findall(r"\b(?:INSERT INTO|(?<!DO )UPDATE|DELETE FROM)\s+(\w+)", statement)
+        tables = sorted(set(written))
+        return f"WITH writing {', '.join(tables)}"
+    match = _KIND.match(statement)
+    if match is None:
+        return statement.split(None, 1)[0].upper() if statement.strip() else "?"
+    verb, rest = match.group(1).upper(), match.group(2).strip('"')
+    if verb in {"INSERT INTO", "UPDATE", "DELETE FROM"}:
+        return f"{verb} {rest}"
+    if verb == "SELECT":
+        table = re.search(r"\bFROM\s+\(?\s*\"?(\w+)", statement, re.IGNORECASE)
+        return f"SELECT {table.group(1)}" if table else "SELECT"
+    return verb
+
+
+class StatementCounter:
+    """Counts the statements an engine executes while it is installed (by kind), and the wall
+    time from sending each to its result (the round trip and the server's work)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.kinds: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+        self._sent: dict[int, tuple[float, str]] = {}
+
+    def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        kind = kind_of(statement)
+        self.kinds[kind] += 1
+        self._sent[id(cursor)] = (time.perf_counter(), kind)
+
+    def _done(self, conn: Any, cursor: Any, *args: Any) -> None:
+        sent = self._sent.pop(id(cursor), None)
+        if sent is not None:
+            self.seconds[sent[1]] += time.perf_counter() - sent[0]
+
+    @contextmanager
+    def counting(self) -> Iterator[StatementCounter]:
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        event.listen(self.engine, "after_cursor_execute", self._done)
+        try:
+            yield self
+        finally:
+            event.remove(self.engine, "before_cursor_execute", self._count)
+            event.remove(self.engine, "after_cursor_execute", self._done)
+
+    @property
+    def total(self) -> int:
+        return sum(self.kinds.values())
+
+
+@contextmanager
+def database(kind: str, postgres: str | None, tmp: Path) -> Iterator[Engine]:
+    """A migrated, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    assert postgres is not None
+    admin_url = make_url(postgres)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"monitor_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(admin_url.set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run(engine: Engine, articles: Sequence[Article], batch: int) -> tuple[int, StatementCounter]:
+    """Articles stored by the detect stage over ``articles``, and its statements."""
+    counter = StatementCounter(engine)
+    sessions = session_factory(engine)
+    stored = 0
+    with counter.counting():
+        for first in range(0, len(articles), batch):
+            cycle = articles[first : first + batch]
+            last = cycle[-1]
+            report = detect(
+                sessions,
+                cycle,
+                {},
+                MonitorConfig(),
+                DetectionSettings(),
+                now=last.published_at or last.fetched_at,
+                batch_size=batch,
+                topics=[EVERY_ARTICLE],
+            )
+            if report.errors:
+                raise RuntimeError(f"detection failed: {report.errors[0]}")
+            stored += report.stored
+    return stored, counter
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="synthetic articles (default 200)")
+    parser.add_argument("--batch", type=int, default=50, help="articles per batch (default 50)")
+    parser.add_argument("--postgres", default=None, help="PostgreSQL server URL (admin)")
+    parser.add_argument("--detail", action="store_true", help="statements by kind")
+    args = parser.parse_args()
+
+    streams = {
+        "synthetic": synthetic_stream(args.n, seed=7, domain="bench.test"),
+        "quality": [item.article for item in load_stream(QUALITY_STREAM)],
+    }
+    kinds = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, articles in streams.items():
+            for kind in kinds:
+                with database(kind, args.postgres, Path(tmp)) as engine:
+                    start, cpu = time.perf_counter(), time.process_time()
+                    stored, counted = run(engine, articles, args.batch)
+                    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+                total = counted.total
+                per = max(1, stored)
+                print(
+                    f"{name:9} {kind:10} {stored:4} stored, {total:6} statements, "
+                    f"{total / per:5.2f} per stored article (batches of {args.batch}); "
+                    f"{1000 * wall / per:.1f} ms/article, {1000 * cpu / per:.1f} ms CPU in "
+                    f"this process, {1000 * sum(counted.seconds.values()) / per:.1f} ms in "
+                    "statements",
+                    flush=True,
+                )
+                if args.detail:
+                    for label, n in counted.kinds.most_common():
+                        spent = 1000 * counted.seconds[label] / per
+                        print(f"    {n / per:6.2f}  {spent:6.2f} ms  {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
