@@ -335,6 +335,35 @@ def test_sources_page_shows_health_with_secrets_masked(site: Site) -> None:
     assert "<script" not in page.lower()
 
 
+def test_sources_page_shows_rhythm_schedule_class_quiet_and_found_feed(site: Site) -> None:
+    later = NOW + timedelta(days=400)  # after the server's own clock, whenever the test runs
+    with site.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE sources SET new_per_day = 3, next_poll_at = :later, robots = 'ignore', "
+                "feed_url = 'https://gazette.example/rss?apikey=FEEDSECRET', "
+                "feed_choice = 'rss found by its page link' WHERE name = 'gazette'"
+            ),
+            {"later": later},
+        )
+        conn.execute(text("UPDATE sources SET failure_class = 'hard' WHERE name != 'gazette'"))
+    page = _get(site, "/sources").text
+    gazette, post = re.findall(r'<tr class="source">(.*?)</tr>', page, re.S)
+    assert "~3 new/day" in gazette
+    assert "next poll" in gazette
+    assert "found on its page (rss found by its page link)" in gazette
+    assert "robots.txt ignored (config)" in gazette
+    assert "FEEDSECRET" not in page
+    assert "(hard failure)" in post
+    with site.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE sources SET quiet = :q, last_new_entry_at = :t WHERE name = 'gazette'"),
+            {"q": True, "t": NOW},
+        )
+    gazette, _ = re.findall(r'<tr class="source">(.*?)</tr>', _get(site, "/sources").text, re.S)
+    assert "quiet: nothing new since" in gazette
+
+
 def test_deliveries_page_lists_failed_and_dead(site: Site) -> None:
     assert "None: every delivery went out" in _get(site, "/deliveries").text
     error = "HTTP 410 from https://hooks.example/monitor?token=TOPSECRET <script>alert(8)</script>"

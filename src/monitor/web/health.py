@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.status import AlertStatus, list_alerts
+from monitor.polling import describe_rhythm
 from monitor.redact import redact_text, redact_url
 from monitor.storage.tables import ArticleRow, PageFailureRow, SourceRow
 from monitor.timeutil import as_utc
@@ -34,9 +35,21 @@ class SourceHealth:
     last_error: str | None
     retry_at: datetime | None  # its server asked to wait until then
     pages_parked: int
+    failure_class: str | None = None  # of the latest failure: temporary, soft, hard
+    rhythm: str = ""  # e.g. "~3 new/day" (see monitor.polling)
+    next_poll_at: datetime | None = None  # None: the next cycle
+    quiet: bool = False  # answers, but lists nothing new for much longer than usual
+    last_new_entry_at: datetime | None = None
+    robots: str = "obey"  # its host's robots.txt: obeyed, or ignored by the config
+    feed_url: str | None = None  # the feed found for a source set to a page (masked)
+    feed_choice: str | None = None  # why that feed was chosen
 
     def waiting(self, now: datetime) -> bool:
         return self.retry_at is not None and self.retry_at > now
+
+    def scheduled(self, now: datetime) -> bool:
+        """Not polled before ``next_poll_at`` (a back-off, or its rhythm)."""
+        return self.next_poll_at is not None and self.next_poll_at > now
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -65,6 +78,14 @@ def source_health(session: Session) -> list[SourceHealth]:
             last_error=redact_text(r.last_error) if r.last_error else None,
             retry_at=_utc(r.retry_at),
             pages_parked=parked.get(r.id, 0),
+            failure_class=r.failure_class,
+            rhythm=describe_rhythm(r.new_per_day),
+            next_poll_at=_utc(r.next_poll_at),
+            quiet=bool(r.quiet),
+            last_new_entry_at=_utc(r.last_new_entry_at),
+            robots=r.robots or "obey",
+            feed_url=redact_url(r.feed_url) if r.feed_url else None,
+            feed_choice=r.feed_choice,
         )
         for r in session.scalars(select(SourceRow).order_by(SourceRow.name))
     ]
