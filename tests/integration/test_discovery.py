@@ -26,19 +26,16 @@ from typer.testing import CliRunner
 
 from monitor.check import check_sources
 from monitor.cli import app
-from monitor.config import Settings, parse_config
+from monitor.config import Settings, SitemapSettings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.discovery import IndexRules
 from monitor.pipeline.collect import (
-    Collection,
     Fetcher,
-    collect,
-    commit_validators,
     fetch_policy,
     poll_sources,
 )
 from monitor.storage.tables import ArticleRow, SourceRow
-from tests.support.pipeline import run_cycle
+from tests.support.pipeline import Collection, run_cycle
 
 RSS = "application/rss+xml; charset=utf-8"
 XML = "application/xml"
@@ -309,16 +306,10 @@ def test_sources_discover_lists_candidates_and_stores_nothing(
 def _poll(
     sessions: sessionmaker[Session], settings: Settings, config: Any, rules: IndexRules
 ) -> Collection:
-    collection = asyncio.run(
-        collect(
-            sessions,
-            fetch_policy(settings),
-            config.sources,
-            now=datetime.now(UTC),
-            index_rules=rules,
-        )
+    bounded = settings.model_copy(
+        update={"sitemaps": SitemapSettings(index_depth=rules.depth, children=rules.children)}
     )
-    commit_validators(sessions, collection.polls, collection.pages)
+    collection, _ = run_cycle(sessions, bounded, config)
     return collection
 
 

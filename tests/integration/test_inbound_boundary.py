@@ -32,7 +32,7 @@ from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.errors import ConfigError, PermanentFetchError, ResponseTooLargeError
 from monitor.fetch import FetchPolicy, fetch, make_client
-from monitor.pipeline.collect import collect, fetch_policy
+from monitor.pipeline.collect import fetch_policy
 from monitor.pipeline.report import CycleReport, to_markdown
 from monitor.storage.tables import ArticleRow, DeliveryRow, SourceRow
 from tests.support.alerts import add_alert
@@ -491,9 +491,9 @@ def test_credentials_in_urls_are_used_but_never_shown(
             "tokened": local_server.url("/p/feed.json?token=ALSOSECRET"),
         }
     )
-    policy = fetch_policy(settings)
     now = datetime.now(UTC)
-    collection = asyncio.run(collect(sessions, policy, config.sources, now=now, failing_after=1))
+    failing_at_once = settings.model_copy(update={"source_failing_after": 1})
+    collection, _ = run_cycle(sessions, failing_at_once, config)
 
     # The real URL was fetched: the credentials reached the server.
     [asked] = local_server.table.requests_for("/private/feed.xml")

@@ -8,7 +8,6 @@ that fails in detection is reported without losing the others.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,11 +22,11 @@ from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.extract_pool import Extractor
 from monitor.models import SourceErrorKind
-from monitor.pipeline.collect import Fetcher, Poll, collect, fetch_policy, poll_sources
+from monitor.pipeline.collect import Fetcher, Poll, fetch_policy, poll_sources
 from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, SourceRow
 from monitor.stories.ingest import IngestResult, ingest
 from monitor.timeutil import as_utc
-from tests.support.pipeline import run_cycle
+from tests.support.pipeline import die_before_storing, run_cycle
 
 RSS = "application/rss+xml; charset=utf-8"
 
@@ -193,9 +192,8 @@ def test_a_cycle_that_dies_before_storing_its_entries_reads_the_feed_again(
     _newsroom(local_server)
     local_server.table.set("/a/flaky.html", Route(body=_page("Tarrow quay works", LEAD)))
     config = _config(local_server, local_server.url("/hook"), ["a"])
-    policy = fetch_policy(settings)
     # Polled and fetched, then the process died: nothing stored, validators not committed.
-    died = asyncio.run(collect(sessions, policy, config.sources, now=datetime.now(UTC)))
+    died = die_before_storing(sessions, settings, config)
     assert len(died.pages) == 4
 
     collection, report = run_cycle(sessions, settings, config)

@@ -19,9 +19,9 @@ not fetched in budget is left for later). Every failure becomes a
 source or page. What is kept per source between cycles
 (health, validators, requested waits) is :mod:`monitor.pipeline.sources`.
 
-Two ways to run it: :func:`collect` does the whole stage in one coroutine; a :class:`Fetcher`
-lets synchronous code (the flow's tasks, on several threads) poll with :func:`poll_sources` and
-then fetch pages batch by batch, all through one client and one set of concurrency limits.
+A :class:`Fetcher` lets synchronous code (the cycle's stages, on several threads; see
+:func:`monitor.pipeline.cycle.compose`) poll with :func:`poll_sources` and then fetch pages batch
+by batch, all through one client and one set of concurrency limits.
 Feeds are parsed off the client's event loop, and with :func:`poll_sources` wherever its
 ``parse`` says (the flow parses them in the extraction worker processes, in parallel).
 """
@@ -36,7 +36,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import TracebackType
@@ -116,15 +116,6 @@ class FetchedPage:
     final_url: str
     error: SourceError | None = None
     retry_later: bool = False  # a transient failure: leave the entry for the next cycle
-
-
-@dataclass(frozen=True, slots=True)
-class Collection:
-    polls: tuple[FeedPoll, ...]
-    pages: tuple[FetchedPage, ...]
-    skipped_known: int
-    errors: tuple[SourceError, ...] = field(default=())
-    health: tuple[SourceHealthChange, ...] = field(default=())
 
 
 def _source_error(source: str, url: str, kind: SourceErrorKind, exc: Exception) -> SourceError:
@@ -570,51 +561,6 @@ def _record_and_select(
             session, polls, now, failing_after=failing_after, new_entries=new, rules=rules
         )
         return kept, skipped, health, capped
-
-
-async def collect(
-    sessions: sessionmaker[Session],
-    policy: FetchPolicy,
-    sources: Sequence[SourceConfig],
-    *,
-    now: datetime,
-    client: httpx.AsyncClient | None = None,
-    failing_after: int = SOURCE_FAILING_AFTER,
-    freshness: FreshnessRules | None = None,
-    robots: RobotsRules | None = None,
-    rules: PollingRules | None = None,
-    index_rules: IndexRules | None = None,
-) -> Collection:
-    """Run the whole collect stage with one shared client. The polls' validators are stored by
-    :func:`commit_validators`, once the caller has stored the pages' articles. ``robots``
-    defaults to rules of this call's own; either way, it takes the rules earlier cycles kept,
-    and those it reads are kept for the next (:func:`commit_robots`)."""
-    adaptive = rules is not None and rules.adaptive
-    states, _ = deferred(_synced_sources(sessions, sources), now, adaptive=adaptive)
-    robots = robots if robots is not None else RobotsRules(policy)
-    remember_robots(sessions, robots, now)
-    own_client = client is None
-    http = client if client is not None else make_client(policy)
-    try:
-        polls = await poll_feeds(
-            http,
-            policy,
-            states,
-            robots=robots,
-            index_rules=index_rules,
-            validators=partial(validators_of, sessions),
-        )
-        jobs, skipped, health, _ = _record_and_select(
-            sessions, polls, now, failing_after, freshness=freshness, rules=rules
-        )
-        pages = await fetch_pages(http, policy, jobs, robots=robots)
-    finally:
-        if own_client:
-            await http.aclose()
-    commit_robots(sessions, robots)
-    errors = [p.error for p in polls if p.error] + [e for p in polls for e in p.entry_errors]
-    errors += [p.error for p in pages if p.error]
-    return Collection(tuple(polls), tuple(pages), skipped, tuple(errors), tuple(health))
 
 
 T = TypeVar("T")
