@@ -58,6 +58,13 @@ _NUMERIC_ID = re.compile(r"(?<!\d)\d{5,}(?!\d)")
 _WORD = re.compile(r"[^\W\d_]{2,}|\d+")
 _SLUG_SEPARATOR = re.compile(r"[-_+]+")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+# Files a link may lead to that are not articles (courlan's filter misses the video ones).
+_FILE = re.compile(
+    r"\.(?:jpe?g|png|gif|webp|avif|svg|bmp|ico|tiff?|heic|mp3|m4a|aac|wav|flac|og[agv]|opus|mp4"
+    r"|m4v|mov|avi|wmv|mkv|webm|mpe?g|flv|3gp|pdf|docx?|xlsx?|pptx?|od[tsp]|rtf|epub|zip|t?gz|rar"
+    r"|7z|exe|dmg|apk|csv|json|xml|rss|atom|ics|js|css|woff2?|ttf)$",
+    re.IGNORECASE,
+)
 
 
 def _site(host: str) -> str:
@@ -87,20 +94,26 @@ def looks_like_article(url: str) -> bool:
     return len(words) >= SLUG_WORDS
 
 
-def article_link(href: str, page_url: str) -> str | None:
-    """The canonical URL of the link ``href`` found on the page at ``page_url``, if it is one
-    of the page's articles (see the module docstring); ``None`` if it is not."""
+def article_link(href: str, page_url: str, base: str | None = None) -> str | None:
+    """The canonical URL of the link ``href`` found on the page at ``page_url`` (resolved
+    against ``base``, the page's ``<base href>``, when it has one), if it is one of the page's
+    articles (see the module docstring); ``None`` if it is not."""
     try:
-        url = canonicalize(href.strip(), base=page_url)
+        url = canonicalize(href.strip(), base=base or page_url)
         page = canonicalize(page_url)
     except ParseError:
         return None
     if url == page or not same_site(url, page_url):
         return None
     path = urlsplit(url).path
-    if is_navigation_page(url) or is_not_crawlable(url) or not extension_filter(path):
+    if is_navigation_page(url) or is_not_crawlable(url) or _is_file(path):
         return None
     return url if looks_like_article(url) else None
+
+
+def _is_file(path: str) -> bool:
+    """A path to a file other than a web page: a picture, a sound, a video, a document."""
+    return not extension_filter(path) or _FILE.search(path) is not None
 
 
 def _text(element: lxml.html.HtmlElement) -> str:
@@ -125,7 +138,7 @@ def section_links(body: bytes, page_url: str) -> list[tuple[str, str]]:
 
 
 def _links(root: lxml.html.HtmlElement, page_url: str) -> list[tuple[str, str]]:
-    base = page_url
+    base: str | None = None
     for href in root.xpath("//base/@href")[:1]:
         with contextlib.suppress(ParseError):
             base = canonicalize(str(href), base=page_url)
@@ -134,9 +147,8 @@ def _links(root: lxml.html.HtmlElement, page_url: str) -> list[tuple[str, str]]:
         href = anchor.get("href")
         if not href:
             continue
-        url = article_link(href, base)
-        # A <base> elsewhere does not make another site's links the page's own.
-        if url is None or not same_site(url, page_url):
+        url = article_link(href, page_url, base)
+        if url is None:
             continue
         if url not in found and len(found) >= MAX_LINKS:
             break
