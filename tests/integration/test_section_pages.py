@@ -9,6 +9,7 @@ nothing; the page is never looked into for a feed; ``monitor sources`` says what
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from monitor.check import check_sources
 from monitor.cli import app
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
@@ -240,3 +242,13 @@ def test_monitor_sources_shows_the_kind(
     assert "section page: its article links are read (kind: page)" in text.output
     [listed] = json.loads(shown.output)
     assert listed["kind"] == "page"
+
+
+def test_monitor_check_counts_a_section_pages_article_links(
+    settings: Settings, site: LocalServer
+) -> None:
+    [finding] = asyncio.run(check_sources(_config(site), fetch_policy(settings), now=NOW))
+
+    assert finding.status == "ok", finding
+    assert finding.detail == "section page, 3 article links (dated by their pages)"
+    assert site.table.requests_for("/world/rss.xml") == []
