@@ -18,10 +18,10 @@ Contract of :func:`article_link` (the filter, pure):
   pagination: courlan's ``is_navigation_page``), not a page no crawler should follow (login,
   sign-up, cart: courlan's ``is_not_crawlable``), and not a file other than a web page (images,
   video, PDF: courlan's extension filter);
-* it looks like an article: its path carries a date (``/2031/05/06/``, ``2031-05-06``), a
+* it looks like an article: its path carries a date (``/2031/05/06/…``, ``2031-05-06``), a
   numeric id of five digits or more (``/world/123456``, ``story-1234567.html``), or its last
   segment is a slug of at least :data:`SLUG_WORDS` words (``ministers-agree-on-budget``).
-  ``/about``, ``/contact`` or ``/world/`` are not.
+  ``/about``, ``/contact``, ``/world/`` or a day's archive (``/2031/05/06/``) are not.
 
 At most :data:`MAX_LINKS` links are read from one page; the per-poll cap of new entries
 applies after that, like for any feed (:func:`monitor.pipeline.collect.newest_per_source`).
@@ -87,9 +87,12 @@ def looks_like_article(url: str) -> bool:
     of several words (see the module docstring)."""
     parts = urlsplit(url)
     path = parts.path
-    if _DATE_IN_PATH.search(path) or _NUMERIC_ID.search(path) or _NUMERIC_ID.search(parts.query):
+    if _NUMERIC_ID.search(path) or _NUMERIC_ID.search(parts.query):
         return True
     last = next((s for s in reversed(path.split("/")) if s), "")
+    # A date followed by more than a day's number: /2031/05/06/ alone is a day's archive.
+    if _DATE_IN_PATH.search(path) and not last.isdigit():
+        return True
     words = [w for w in _SLUG_SEPARATOR.split(_EXTENSION.sub("", last)) if _WORD.fullmatch(w)]
     return len(words) >= SLUG_WORDS
 

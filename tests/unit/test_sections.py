@@ -1,16 +1,21 @@
-"""The pure parts of section pages: which links on a page are its articles, and the config's
-``kind``."""
+"""The pure parts of section pages: which links on a page are its articles, the config's
+``kind``, and the date an undated link's article takes."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitor.config import parse_config
 from monitor.errors import ConfigError, ParseError
-from monitor.models import FetchResult
+from monitor.models import ExtractedPage, FeedEntry, FetchResult
+from monitor.pipeline.articles import build_article
+from monitor.pipeline.collect import FetchedPage, PageJob
 from monitor.sections import article_link, looks_like_article, read_section, same_site
 
 PAGE = "https://www.gazette.example/world/"
+NOW = datetime(2031, 5, 6, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +61,8 @@ def test_article_links_are_kept_canonical(href: str, expected: str) -> None:
         "/about",
         "/contact",
         "/2031/",
+        "/2031/05/",
+        "/world/2031/05/06/",
         # not to be crawled
         "/login",
         "/register",
@@ -154,3 +161,19 @@ def test_an_unknown_kind_is_a_config_error_naming_the_choices() -> None:
     assert "kind" in message
     assert "'feed'" in message
     assert "'page'" in message
+
+
+def _built(published: datetime | None, page_date: datetime | None) -> datetime | None:
+    url = "https://www.gazette.example/world/ferry-terminal-to-close"
+    job = PageJob(1, "gazette", FeedEntry(url, title="Ferry", published=published), url)
+    page = ExtractedPage(text="The ferry terminal closes in June.", published=page_date)
+    return build_article(FetchedPage(job, b"<html></html>", url), page, NOW).published_at
+
+
+def test_an_undated_link_takes_its_pages_date_never_later_than_its_fetch() -> None:
+    earlier = NOW - timedelta(hours=3)
+    assert _built(None, earlier) == earlier
+    assert _built(None, NOW + timedelta(days=2)) == NOW
+    assert _built(None, None) is None
+    # A feed's own date is what the outlet publishes as the release time: kept.
+    assert _built(earlier, NOW - timedelta(hours=1)) == earlier
