@@ -53,7 +53,7 @@ async def check_sources(
     """Poll every enabled source once, as a cycle would (its host's robots.txt obeyed unless it
     is set to be ignored), and say what came back."""
     sources = [
-        SourceState(0, s.name, s.url, obey_robots=s.robots == "obey")
+        SourceState(0, s.name, s.url, obey_robots=s.robots == "obey", kind=s.kind)
         for s in config.sources
         if s.enabled
     ]
@@ -94,6 +94,9 @@ def _source_finding(poll: FeedPoll, now: datetime) -> Finding:
     dates = [e.published for e in feed.entries if e.published is not None]
     if not feed.entries:
         return Finding("source", name, "warning", f"{feed.kind}, no entries")
+    if feed.kind == "page":  # a section page's links: each article is dated by its own page
+        links = f"{len(feed.entries)} article link{'' if len(feed.entries) == 1 else 's'}"
+        return Finding("source", name, "ok", f"section page, {links} (dated by their pages)")
     newest = max(dates) if dates else None
     age = f", newest {_when(newest, now)}" if newest else ", no entry has a date"
     # What follow_updates can go by: only entries whose feed says when they last changed.

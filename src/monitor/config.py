@@ -356,6 +356,12 @@ class SourceConfig(BaseModel):
         description="obey the host's robots.txt (feed and pages), or ignore it (the outlet "
         "agreed to be monitored); shown by `monitor sources`",
     )
+    kind: Literal["feed", "page"] = Field(
+        "feed",
+        description="feed: the URL is a feed or sitemap, or a page whose feed is found; page: "
+        "a section page whose article links are read (no feed looked for); shown by "
+        "`monitor sources`",
+    )
 
     @field_validator("url")
     @classmethod

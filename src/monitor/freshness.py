@@ -8,7 +8,10 @@ to a running monitor) must not alert on them as news: an entry dated more than `
 before the fetch, at its first sight, is stored (it joins stories, it is a duplicate's
 original) but is never an alert. When a poll is an *archive dump* (the source's first
 successful poll, or more than ``archive_entries`` new entries at once), an undated entry is
-held as well: nothing says it is news.
+held as well: nothing says it is news. A link read off a section page (``listed``: a source of
+kind ``page``, see :mod:`monitor.sections`) is undated, and a page lists what it holds, not
+what is new: in an archive dump such a link is held even with ``max_age`` unset, so that the
+first reading of a page is a baseline, and only links that appear later alert.
 
 An entry seen before never reaches this stage: its canonical URL or GUID is known
 (:func:`monitor.pipeline.collect.select_new`), and a copy under a new URL is a duplicate.
@@ -48,11 +51,19 @@ def is_archive_dump(first_poll: bool, new_entries: int, rules: FreshnessRules) -
 
 
 def judge(
-    published: datetime | None, now: datetime, rules: FreshnessRules, *, archive: bool = False
+    published: datetime | None,
+    now: datetime,
+    rules: FreshnessRules,
+    *,
+    archive: bool = False,
+    listed: bool = False,
 ) -> Freshness:
-    """The freshness of an entry dated ``published`` (the feed's date), fetched at ``now``."""
+    """The freshness of an entry dated ``published`` (the feed's date), fetched at ``now``;
+    ``listed``: a link read off a section page."""
     if published is not None and as_utc(published) > now:
         return Freshness(now, feed_date=published)
+    if listed and archive and published is None:
+        return Freshness(None, hold="link on a section page at its first reading (archive dump)")
     if rules.max_age is None:
         return Freshness(published)
     if published is None:

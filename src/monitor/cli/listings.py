@@ -111,8 +111,8 @@ def _failed_pages(as_json: bool, limit: int) -> None:
 
 def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List sources with their health (last poll, last error and its class, failures in a
-    row), their rhythm (new entries per day), when each is polled next, and the feed found for
-    a source set to a page."""
+    row), their rhythm (new entries per day), when each is polled next, the feed found for a
+    source set to a page, and the sources read as section pages (``kind: page``)."""
     if ctx.invoked_subcommand is not None:
         return
     from monitor.errors import RobotsDisallowedError
@@ -144,6 +144,7 @@ def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
             "retry_at": r.retry_at,  # not polled before: its server asked to wait
             "pages_parked": parked.get(r.id, 0),  # failed cycle after cycle: not fetched again
             "robots": r.robots,  # "obey" its host's robots.txt, or "ignore" it (the config's)
+            "kind": r.kind,  # "feed", or "page": a section page whose article links are read
             "failure_class": r.failure_class,  # of the latest failure: temporary, soft, hard
             "new_per_day": r.new_per_day,  # its rhythm; None: not known yet
             "rhythm": describe_rhythm(r.new_per_day),
@@ -185,6 +186,8 @@ def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
             health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
         if d["robots"] == "ignore":
             health += "; robots.txt ignored (config)"
+        if d["kind"] == "page":
+            health += "; section page: its article links are read (kind: page)"
         next_at = d["next_poll_at"]
         when = (
             f"next {as_utc(next_at):%Y-%m-%d %H:%M}"

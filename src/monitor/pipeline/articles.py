@@ -1,11 +1,12 @@
 """Articles stage: turn fetched pages and their extractions into :class:`Article` values.
 
 A page whose extraction yielded nothing usable, or that failed permanently (404, too large),
-keeps the feed's title and summary and is marked ``summary_only``; a page that failed
-transiently is left out so that the next cycle fetches it again. Every text an article carries
-(from the feed or the page) is cleaned by :func:`monitor.inbound.clean_text` and cut to its
-column's width here, so that storage accepts every article built: one that could not be stored
-would be fetched again every cycle. Pure: no I/O.
+keeps the feed's title and summary and is marked ``summary_only``; an entry its feed does not
+date (a section page's link) takes the page's own date, never later than its fetch; a page
+that failed transiently is left out so that the next cycle fetches it again. Every text an
+article carries (from the feed or the page) is cleaned by :func:`monitor.inbound.clean_text`
+and cut to its column's width here, so that storage accepts every article built: one that
+could not be stored would be fetched again every cycle. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from monitor.extract import extract_page
 from monitor.inbound import clean_line, clean_text
 from monitor.models import Article, ExtractedPage, Fallbacks, SourceError, SourceErrorKind
 from monitor.stories.reading import read_article
+from monitor.timeutil import as_utc
 from monitor.urls import canonicalize
 
 if TYPE_CHECKING:
@@ -116,6 +118,14 @@ def _storable(article: Article) -> Article:
     )
 
 
+def _page_date(published: datetime | None, now: datetime) -> datetime | None:
+    """The date a page gives itself (an undated entry: a section page's link), never ahead of
+    its fetch (see :mod:`monitor.freshness`)."""
+    if published is None:
+        return None
+    return min(as_utc(published), now)
+
+
 def _build_article(page: FetchedPage, extracted: ExtractedPage | None, now: datetime) -> Article:
     entry = page.job.entry
     if extracted is None:
@@ -148,7 +158,7 @@ def _build_article(page: FetchedPage, extracted: ExtractedPage | None, now: date
         authors=extracted.authors or entry.authors,
         # The feed's date is what the outlet publishes as the release time; pages often carry
         # only a day, or an "updated" time.
-        published_at=entry.published or extracted.published,
+        published_at=entry.published or _page_date(extracted.published, now),
         language=extracted.language,
         site_name=extracted.site_name,
         rel_canonical=rel_canonical if rel_canonical != page.job.canonical_url else None,

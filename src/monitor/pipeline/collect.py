@@ -12,7 +12,8 @@ after cycle are dropped too (:mod:`monitor.pipeline.failures`), at most ``max_en
 source are taken, its newest (:func:`newest_per_source`; the source then keeps its old
 validators, so the next poll lists the rest), judged by the freshness guard
 (:func:`judge_freshness`: a date ahead of the fetch is clamped, a stale entry is marked not to
-alert), and those are fetched in publication order,
+alert, and so are the links of a section page's first reading), and those are fetched in
+publication order,
 within the budgets a :class:`Fetcher` is given (:class:`~monitor.fetch.FetchBudget`: a page
 not fetched in budget is left for later). Every failure becomes a
 :class:`~monitor.models.SourceError` in the result; nothing here raises for a single bad
@@ -69,7 +70,12 @@ from monitor.fetch import (
 from monitor.freshness import FreshnessRules, is_archive_dump, judge
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.failures import parked_urls
-from monitor.pipeline.resolve import ValidatorLookup, entry_errors, resolve_polls
+from monitor.pipeline.resolve import (
+    ValidatorLookup,
+    entry_errors,
+    needs_discovery,
+    resolve_polls,
+)
 from monitor.pipeline.sources import (
     FeedPoll,
     SourceHealthChange,
@@ -85,6 +91,7 @@ from monitor.pipeline.sources import (
 )
 from monitor.polling import PollingRules, cache_lifetime, failure_class
 from monitor.robots import RobotsRules
+from monitor.sections import read_section
 from monitor.storage.db import take_write_lock
 from monitor.storage.tables import ArticleRow
 from monitor.stories.ingest import keys_of, known_keys
@@ -219,8 +226,13 @@ def to_polls(
     parse: FeedsParser = parse_feeds,
 ) -> list[FeedPoll]:
     """The outcome of each source's poll from its fetch; the documents fetched are parsed with
-    one call of ``parse``, which may run them in parallel."""
-    bodies = [r for r in results if isinstance(r, FetchResult) and not r.not_modified]
+    one call of ``parse``, which may run them in parallel. A section page (a source of kind
+    ``page``) is read for its article links instead (:func:`monitor.sections.read_section`)."""
+    bodies = [
+        r
+        for s, r in zip(sources, results, strict=True)
+        if isinstance(r, FetchResult) and not r.not_modified and s.kind != "page"
+    ]
     outcomes = parse(bodies)
     if len(outcomes) != len(bodies):
         raise ValueError(f"{len(bodies)} feeds parsed into {len(outcomes)} results")
@@ -239,9 +251,18 @@ def to_polls(
                     cache_for=cache_lifetime(result.headers.get("cache-control"), None),
                 )
             )
+        elif source.kind == "page":
+            polls.append(_parsed_poll(source, result, _read_section(result)))
         else:
             polls.append(_parsed_poll(source, result, next(parsed)))
     return polls
+
+
+def _read_section(result: FetchResult) -> ParsedFeed | ParseError:
+    try:
+        return read_section(result)
+    except ParseError as exc:
+        return exc
 
 
 # Answers that say a URL is gone: a source's stored feed that gives one is looked for again.
@@ -411,6 +432,7 @@ def judge_freshness(
     article is not judged."""
     new = Counter(job.source_id for job in jobs if job.revision_of is None)
     first = {p.source.id for p in polls if p.source.first_poll}
+    listed = {p.source.id for p in polls if p.feed is not None and p.feed.kind == "page"}
     held: Counter[str] = Counter()
     out: list[PageJob] = []
     for job in jobs:
@@ -418,7 +440,9 @@ def judge_freshness(
             out.append(job)
             continue
         archive = is_archive_dump(job.source_id in first, new[job.source_id], rules)
-        fresh = judge(job.entry.published, now, rules, archive=archive)
+        fresh = judge(
+            job.entry.published, now, rules, archive=archive, listed=job.source_id in listed
+        )
         if fresh.feed_date is not None:
             logger.warning(
                 "source %s: entry %s dated %s, ahead of the fetch; dated %s instead",
@@ -720,7 +744,7 @@ class Fetcher:
         (:func:`monitor.pipeline.resolve.resolve_polls`; ``validators`` looks up those stored
         for an index's sitemaps)."""
         polls = to_polls(sources, self._run(self._fetch_feeds(sources)), self.policy, parse)
-        if not any(p.page or p.gone or (p.feed and p.feed.sitemaps) for p in polls):
+        if not any(needs_discovery(p) or (p.feed and p.feed.sitemaps) for p in polls):
             return polls
         return self._run(self._resolve(polls, parse, validators))
 

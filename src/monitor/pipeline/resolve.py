@@ -74,7 +74,10 @@ def entry_errors(
 
 def needs_discovery(poll: FeedPoll) -> bool:
     """Whether ``poll`` calls for its source's feed to be looked for again: its URL is a page,
-    or its stored choice is gone (404, 410)."""
+    or its stored choice is gone (404, 410). Never for a section page read for its links
+    (a source of kind ``page``)."""
+    if poll.source.kind == "page":
+        return False
     return poll.page or (poll.gone and poll.source.feed_url is not None)
 
 

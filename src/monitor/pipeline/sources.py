@@ -16,6 +16,8 @@ asked of us.
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
   with; :func:`deferred` leaves out the sources whose wait has not passed (``Retry-After``, a
   back-off, or, with adaptive polling, their rhythm).
+* A source of kind ``page`` (:mod:`monitor.sections`) polls its own URL and reads its links;
+  its feed is never looked for.
 * A source may be set to a site's home or section page: the feed found for it
   (:mod:`monitor.pipeline.resolve`) is kept in ``sources.feed_url`` with the reason it was
   chosen (``feed_choice``), and later polls fetch it directly (:attr:`SourceState.poll_url`).
@@ -61,6 +63,8 @@ from monitor.storage.db import dialect_insert
 from monitor.storage.tables import FeedValidatorRow, RobotsTxtRow, SourceRow
 from monitor.timeutil import as_utc
 
+SourceKind = Literal["feed", "page"]
+
 
 @dataclass(frozen=True, slots=True)
 class SourceState:
@@ -78,6 +82,7 @@ class SourceState:
     failures: int = 0  # failed polls in a row
     new_per_day: float | None = None  # its rhythm (see monitor.polling)
     feed_url: str | None = None  # the feed found for a source set to a page (discovery)
+    kind: SourceKind = "feed"  # "page": a section page whose links are read (monitor.sections)
 
     @property
     def poll_url(self) -> str:
@@ -205,9 +210,12 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     for src in sources:
         row = rows.get(src.name)
         if row is None:
-            new.append({"name": src.name, "url": src.url, "robots": src.robots})
-        elif row.url != src.url:  # a moved feed: the new URL has validators of its own
+            new.append({"name": src.name, "url": src.url, "robots": src.robots, "kind": src.kind})
+        elif row.url != src.url or row.kind != src.kind:
+            # A moved feed: the new URL has validators of its own. A page read for its links
+            # polls its own URL, not a feed found for it before.
             row.url = src.url
+            row.kind = src.kind
             row.feed_url = row.feed_choice = None  # a feed found for the old URL
             row.discovered_at = None
         if row is not None and row.robots != src.robots:
@@ -223,7 +231,8 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
     by_name = {row.name: row for row in session.scalars(select(SourceRow))}
     follows = {src.name for src in sources if src.follow_updates}
     ignoring = {src.name for src in sources if src.robots == "ignore"}
-    found = {name: row.feed_url for name, row in by_name.items()}
+    kinds: dict[str, SourceKind] = {src.name: src.kind for src in sources}
+    found = {name: row.feed_url for name, row in by_name.items() if kinds.get(name) != "page"}
     urls = sorted({found.get(s.name) or s.url for s in states})
     validators = {
         row.url: row
@@ -245,6 +254,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             row.consecutive_failures or 0,
             row.new_per_day,
             found.get(s.name),
+            kinds[s.name],
         )
         for s in states
     ]

@@ -68,6 +68,8 @@ class SourceRow(Base):
     retry_at: Mapped[datetime | None]
     # "obey" or "ignore": the config's robots setting, as last synced (shown by monitor sources).
     robots: Mapped[str] = mapped_column(String(10), default="obey", server_default="obey")
+    # "feed" or "page" (a section page whose links are read): the config's kind, as last synced.
+    kind: Mapped[str] = mapped_column(String(10), default="feed", server_default="feed")
     # Its rhythm and polling (see monitor.polling): new entries per day (NULL: not known yet),
     # when it last listed a new entry, when it is due again (NULL: next cycle), the class of
     # its latest failure (NULL after a success), whether it was reported quiet.
