@@ -192,7 +192,8 @@ class SitemapSettings(BaseModel):
 
 
 class WebSettings(BaseModel):
-    """The web view and feeds (``monitor web``): access token and the address alerts link to."""
+    """The web view and feeds (``monitor web``): access token, the address alerts link to, and
+    who its feedback is recorded as."""
 
     token: SecretStr | None = Field(
         None,

@@ -246,3 +246,40 @@ def test_not_new_keeps_a_repeat_silent_and_can_be_undone(site: Site) -> None:
         story_row = s.get(StoryRow, story)
         assert story_row is not None
         assert "known" not in story_row.memory
+
+
+def test_command_line_feedback_and_counts(db_url: str, engine: Engine, tmp_path: Path) -> None:
+    seed(engine, tmp_path)
+    with session_factory(engine)() as s:
+        story = s.scalar(
+            select(ArticleRow.story_id).where(ArticleRow.url == "https://gazette.example/1")
+        )
+        on_story = s.scalar(
+            select(func.count())
+            .select_from(AlertRow)
+            .where(AlertRow.topic == TOPIC, AlertRow.story_id == story)
+        )
+        alerts = s.scalar(select(func.count()).select_from(AlertRow).where(AlertRow.topic == TOPIC))
+    env = {"MONITOR_DATABASE_URL": db_url, "MONITOR_WEB__USER": "cleo"}
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli_app, ["feedback", *args], env=env)
+        return result.exit_code, result.output
+
+    code, out = run("mute", TOPIC, str(story))
+    assert code == 0, out
+    assert f"story {story} muted for {TOPIC}" in out
+    code, out = run("list")
+    assert code == 0, out
+    assert f"{TOPIC}: {alerts} alerts, 0 not new, {on_story} not my topic" in out
+    assert f"cleo: story {story} not my topic for {TOPIC}" in out
+    assert run("unmute", TOPIC, str(story))[0] == 0
+    code, out = run("unmute", TOPIC, str(story))
+    assert code == 2
+    assert "is not muted" in out
+    assert run("mute", "No such topic", str(story))[0] == 2
+    assert run("not-new", "999999")[0] == 2
+    code, out = run("list", "--json")
+    counts = {c["topic"]: c for c in json.loads(out)["topics"]}
+    assert counts[TOPIC]["not_my_topic"] == 0  # undone
+    assert json.loads(out)["feedback"][0]["undone_by"] == "cleo"
