@@ -138,7 +138,7 @@ def routes(
             raise HTTPException(400, "no such topic")
         return topic.name
 
-    async def apply(request: Request, act: Callable[[Session], Feedback | list[Feedback]]) -> None:
+    async def apply(act: Callable[[Session], Feedback | list[Feedback]]) -> None:
         def run() -> None:
             with feedback.feedback_transaction(sessions) as session:
                 act(session)
@@ -152,16 +152,14 @@ def routes(
         form = await _form(request)
         story_id = int(request.path_params["story_id"])
         topic, days = topic_of(form), _days(form)
-        await apply(
-            request, lambda s: feedback.mute(s, topic, story_id, by=user, now=now(), days=days)
-        )
+        await apply(lambda s: feedback.mute(s, topic, story_id, by=user, now=now(), days=days))
         return RedirectResponse(_back(form, f"/stories/{story_id}"), status_code=303)
 
     async def unmute(request: Request) -> Response:
         form = await _form(request)
         story_id = int(request.path_params["story_id"])
         topic = topic_of(form)
-        await apply(request, lambda s: feedback.unmute(s, topic, story_id, by=user, now=now()))
+        await apply(lambda s: feedback.unmute(s, topic, story_id, by=user, now=now()))
         return RedirectResponse(_back(form, f"/stories/{story_id}"), status_code=303)
 
     async def not_new(request: Request) -> Response:
@@ -174,7 +172,7 @@ def routes(
             story.append(mark.story_id)
             return mark
 
-        await apply(request, act)
+        await apply(act)
         return RedirectResponse(_back(form, f"/stories/{story[0]}"), status_code=303)
 
     async def undo(request: Request) -> Response:
@@ -187,7 +185,7 @@ def routes(
             story.append(mark.story_id)
             return mark
 
-        await apply(request, act)
+        await apply(act)
         return RedirectResponse(_back(form, f"/stories/{story[0]}"), status_code=303)
 
     return [
