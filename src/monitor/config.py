@@ -192,7 +192,8 @@ class SitemapSettings(BaseModel):
 
 
 class WebSettings(BaseModel):
-    """The web view and feeds (``monitor web``): access token and the address alerts link to."""
+    """The web view and feeds (``monitor web``): access token, the address alerts link to, and
+    who its feedback is recorded as."""
 
     token: SecretStr | None = Field(
         None,
@@ -203,6 +204,13 @@ class WebSettings(BaseModel):
         None,
         description="public address of the web view (https://monitor.example.org); alerts then "
         "link to their story page and feeds name themselves with it",
+    )
+    user: str = Field(
+        "web",
+        min_length=1,
+        max_length=200,
+        description="who the feedback given in the web view is recorded as (not my topic, "
+        "mute, not new)",
     )
 
     @field_validator("token")

@@ -23,6 +23,7 @@ third-party types or on message strings. Whether a retry can help is a property 
     │   └── PageTooLargeError       a page over the extraction size cap, not extracted
     ├── StorageError                the database refused an operation we did not expect it to
     ├── CycleRunningError           another cycle of the same config holds its lock
+    ├── FeedbackError               feedback on a story, development or mark that is not there
     ├── StageClosedError            a fetch or extraction asked of a stage the cycle shut down
     │   ├── FetcherClosedError
     │   └── ExtractorClosedError
@@ -171,6 +172,10 @@ class CycleRunningError(MonitorError):
             f"another cycle of config {config} is running since {since or 'an unknown time'}, "
             f"started by {holder or 'an unknown process'}"
         )
+
+
+class FeedbackError(MonitorError):
+    """Feedback naming a story, development, topic or earlier mark that does not exist."""
 
 
 class StageClosedError(MonitorError):

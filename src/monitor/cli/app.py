@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from monitor.cli import alerts, db, demo, listings, run, stories, topics, web
+from monitor.cli import alerts, db, demo, feedback, listings, run, stories, topics, web
 from monitor.errors import ConfigError
 from monitor.escaping import terminal_text
 
@@ -22,6 +22,7 @@ listings.register(app)
 db.register(app)
 topics.register(app)
 alerts.register(app)
+feedback.register(app)
 stories.register(app)
 demo.register(app)
 web.register(app)

@@ -34,7 +34,8 @@ def web(
     host: Annotated[str, typer.Option("--host", help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port to bind")] = 8000,
 ) -> None:
-    """Serve the web view and Atom feeds (read-only) over the monitor's database."""
+    """Serve the web view and Atom feeds over the monitor's database (pages read-only; feedback
+    forms write)."""
     import uvicorn
 
     from monitor.web import create_app

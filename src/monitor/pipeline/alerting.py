@@ -6,7 +6,10 @@ story that matches this topic at all (the topic's first sight of the story, poss
 re-report). A later development of a story the topic follows needs the topic's
 ``min_new_facts``. Duplicates and re-reports of what the topic was told stay silent. The unique
 idempotency key ``topic:<name>:development:<id>`` is the final word on "once". An article
-stale at its first sight (:mod:`monitor.freshness`) joins its story but is never an event.
+stale at its first sight (:mod:`monitor.freshness`) joins its story but is never an event. A
+story the reader muted for a topic ("not my topic", or for some days: see
+:mod:`monitor.pipeline.feedback`) raises nothing for that topic while the mute is in force; what
+was stored meanwhile is not alerted on later.
 
 Topics work from the database, not from what one run stored: a topic's cursor
 (:mod:`monitor.storage.topic_cursors`) says up to which article it was evaluated, and
@@ -19,7 +22,7 @@ then, so adding a topic to a config does not alert on the whole archive.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -33,6 +36,7 @@ from monitor.alerts.render import payload_from_content
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, SourceError
 from monitor.pipeline.articles import stored_page_url
+from monitor.storage import feedback
 from monitor.storage import topic_cursors as cursors
 from monitor.storage.db import insert_if_free
 from monitor.storage.tables import AlertRow, StoryRow
@@ -89,19 +93,20 @@ def raise_topic_alerts(
     names = [t.config.name for t in topics]
     newest = cursors.newest_article(session)
     read = open_cursors(session, topics, now, at=newest)
+    muted = feedback.active_mutes(session, names, now)
     after = min(read.values())
     for events in cursors.events_after(session, after, newest):
         for event in events:
             raised.evaluated += 1
             due = [t for t in topics if read[t.config.name] < event.article_id]
             if not isolate:
-                created = alert_on(session, event, due, config, now=now)
+                created = alert_on(session, event, due, config, now=now, muted=muted)
                 if created:
                     raised.by_article[event.article_id] = (event, created)
                 continue
             try:
                 with session.begin_nested():
-                    created = alert_on(session, event, due, config, now=now)
+                    created = alert_on(session, event, due, config, now=now, muted=muted)
             except (OperationalError, InterfaceError):
                 raise  # the database's failure, not the article's
             except Exception as exc:  # noqa: BLE001 - one bad article must not stop the rest
@@ -188,8 +193,10 @@ def alert_on(
     config: MonitorConfig,
     *,
     now: datetime,
+    muted: Collection[tuple[str, int]] = frozenset(),
 ) -> list[int]:
-    """Create alerts (and their outbox rows) for one stored event; returns the new alert ids."""
+    """Create alerts (and their outbox rows) for one stored event; returns the new alert ids.
+    No alert for a topic whose (topic, story id) is in ``muted``."""
     if not topics:
         return []
     doc = Document(event.title, event.text)  # tokenised once, matched against every topic
@@ -199,6 +206,8 @@ def alert_on(
     story = _story(session, event.story_id)
     created: list[int] = []
     for topic, match in matches:
+        if story is not None and (topic.config.name, story.id) in muted:
+            continue  # the reader said this story is not for this topic (for now)
         saw = story is not None and _topic_saw_story(session, topic.config.name, story.id)
         if not event.is_development and (story is None or saw):
             continue  # a re-report of something this topic has already been told about

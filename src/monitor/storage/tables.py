@@ -322,6 +322,33 @@ class TopicCursorRow(Base):
     updated_at: Mapped[datetime]
 
 
+class FeedbackRow(Base):
+    """What the reader said of an alert, applied by the next cycle (see
+    :mod:`monitor.storage.feedback`): ``not_my_topic`` and ``mute`` silence a story for a
+    topic (``mute`` until ``expires_at``); ``not_new`` remembered a development's facts as
+    already reported (the known sentences of its story's memory).
+    Undoing sets ``undone_at``; the row stays, for the record and the counts."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        Index("ix_feedback_topic_story_id", "topic", "story_id"),
+        Index("ix_feedback_development_id", "development_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str | None] = mapped_column(String(200))
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    development_id: Mapped[int | None] = mapped_column(
+        ForeignKey("developments.id", ondelete="CASCADE")
+    )
+    expires_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    undone_by: Mapped[str | None] = mapped_column(String(200))
+    undone_at: Mapped[datetime | None]
+
+
 class CycleLockRow(Base):
     """Who runs a cycle of a config now, for the message another start prints (the lock itself
     is a PostgreSQL advisory lock, or a file lock beside a SQLite database)."""

@@ -69,7 +69,9 @@ class StoryContext:
     query: tuple[str, ...]
     candidates: tuple[StoredStory, ...]
     choice: StoryChoice
-    names: Mapping[str, Sequence[str]]  # the chosen story's entities and numbers
+    # The chosen story's entities, numbers and headline terms, and the sentences the reader
+    # marked as known ("known": [[development id, article id, text, terms], ...]).
+    names: Mapping[str, Sequence[Any]]
     stored: tuple[StoredSentence, ...]  # the chosen story's remembered sentences, oldest first
 
 
@@ -151,7 +153,7 @@ def load_context(
             s for s in repo.load_stories(session, ids) if as_utc(s.last_seen_at) >= since
         )
     choice = choose_story(vector, candidates, when, settings, own_story=own is not None)
-    names: Mapping[str, Sequence[str]] = {}
+    names: Mapping[str, Sequence[Any]] = {}
     stored: Sequence[StoredSentence] = ()
     if choice.best is not None:
         names, stored = repo.load_memory(session, choice.best.story_id)
@@ -188,7 +190,10 @@ def decide(
         else StoredStory(0, when, 0, [], {})
     )
     memory = StoryMemory.restore(
-        tuple(Remembered(s.article_id, s.text, frozenset(s.terms.split())) for s in context.stored),
+        known_sentences(context.names)
+        + tuple(
+            Remembered(s.article_id, s.text, frozenset(s.terms.split())) for s in context.stored
+        ),
         context.names.get("entities", ()),
         context.names.get("numbers", ()),
         headlines=context.names.get("headlines", ()),
@@ -229,6 +234,15 @@ def decide(
     return StoryPlan(write, decision, new_story, is_dev, tuple(facts) if is_dev else ())
 
 
+def known_sentences(names: Mapping[str, Sequence[Any]]) -> tuple[Remembered, ...]:
+    """The sentences the reader marked as already reported (a development marked not new, see
+    :mod:`monitor.pipeline.feedback`): remembered whatever the memory's bound."""
+    return tuple(
+        Remembered(int(item[1]), str(item[2]), frozenset(str(item[3]).split()))
+        for item in names.get("known", ())
+    )
+
+
 class _Idf:
     """Inverse document frequency of a term, computed once per term."""
 
@@ -264,7 +278,8 @@ def _story_write(
         story.state.get("centroid", {}), members, context.vector, settings.centroid_terms
     )
     # The memory grows by this article's sentences and keeps the most recent
-    # ``story_sentence_memory`` of them; names and numbers are never forgotten.
+    # ``story_sentence_memory`` of them; names and numbers are never forgotten, nor the
+    # sentences the reader marked as known.
     features = [read.sentence(s) for s in read.sentences]
     entities = set(memory.entities)
     numbers = set(memory.numbers)
@@ -282,7 +297,11 @@ def _story_write(
         article_count=story.article_count + 1,
         last_seen_at=max(as_utc(story.last_seen_at), when),
         state={"centroid": centroid, "members": members + 1},
-        memory={"entities": sorted(entities), "numbers": sorted(numbers)},
+        memory={
+            "entities": sorted(entities),
+            "numbers": sorted(numbers),
+            **({"known": list(known)} if (known := context.names.get("known")) else {}),
+        },
         sentences=tuple(
             NewSentence(start + i, f.text, " ".join(sorted(f.terms)))
             for i, f in enumerate(features)

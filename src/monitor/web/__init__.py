@@ -1,4 +1,5 @@
-"""The web view and Atom feeds: an ASGI app over the monitor's database, read-only.
+"""The web view and Atom feeds: an ASGI app over the monitor's database, read-only but for the
+reader's feedback forms (:mod:`monitor.web.actions`).
 
 ``monitor web --config FILE`` serves it with uvicorn on 127.0.0.1:8000; under another ASGI server,
 :func:`app_from_env` builds it from the environment (``MONITOR_CONFIG_FILE`` and the other

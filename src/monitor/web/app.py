@@ -1,9 +1,12 @@
-"""The web view's ASGI application: pages and feeds over the monitor's database, read-only.
+"""The web view's ASGI application: pages and feeds over the monitor's database, and the
+reader's feedback forms.
 
 :func:`create_app` builds a Starlette app from the settings and the config file; nothing happens
-at import time. Its database engine cannot write: SQLite connections run with ``PRAGMA
+at import time. The pages' database engine cannot write: SQLite connections run with ``PRAGMA
 query_only``, PostgreSQL sessions are READ ONLY (``SET SESSION CHARACTERISTICS``); it never takes
-the cycle or write locks, so a running cycle never waits for it.
+the cycle or write locks, so a running cycle never waits for it. Only the feedback actions
+(:mod:`monitor.web.actions`: POST forms with a CSRF token) write, through an engine of their own,
+in transactions holding the detection lock the cycles take.
 
 Security, whatever the page:
 
@@ -44,7 +47,7 @@ from starlette.routing import Route
 from monitor.config import MonitorConfig, Settings
 from monitor.errors import ConfigError
 from monitor.storage.db import is_at_head, make_engine, session_factory
-from monitor.web import health, views
+from monitor.web import actions, health, views
 from monitor.web.atom import MEDIA_TYPE, RenderedFeed, not_modified, render_feed
 from monitor.web.feeds import load_story_feed, topic_feed
 from monitor.web.templating import page_environment
@@ -103,6 +106,7 @@ class _Guard(BaseHTTPMiddleware):
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        fresh_csrf = actions.start_csrf(request)
         try:
             response = await self._checked(request, call_next)
         except Exception:  # the server's own 500 page would go out without the headers
@@ -111,6 +115,8 @@ class _Guard(BaseHTTPMiddleware):
                 "Internal error.\n", status_code=500, media_type="text/plain; charset=utf-8"
             )
         response.headers.update(SECURITY_HEADERS)
+        if fresh_csrf:
+            actions.finish_csrf(request, response)
         return response
 
     async def _checked(
@@ -172,6 +178,7 @@ def create_app(
             "upgrade` or a cycle first; the web view only reads"
         )
     sessions: sessionmaker[Session] = session_factory(engine)
+    writer = make_engine(settings.resolved_database_url())  # the feedback actions' only
     env = page_environment()
     slugs = views.topic_slugs(config.topics)
     base_url = settings.web.base_url
@@ -214,7 +221,16 @@ def create_app(
         slug, topic = topic_of(request)
         with sessions() as session:
             entries = views.topic_timeline(session, topic)
-        return page("topic.html", slug=slug, topic=topic, entries=entries)
+            stories = sorted({e.alert.story_id for e in entries if e.alert.story_id})
+            marks = actions.marks(session, stories, now())
+        return page(
+            "topic.html",
+            slug=slug,
+            topic=topic,
+            entries=entries,
+            marks=marks,
+            csrf=actions.csrf_token(request),
+        )
 
     def topic_feed_page(request: Request) -> Response:
         slug, topic = topic_of(request)
@@ -226,10 +242,18 @@ def create_app(
         with sessions() as session:
             story = views.story_view(session, request.path_params["story_id"])
             alerts = views.story_alerts(session, story.id) if story else []
+            marks = actions.marks(session, [story.id], now()) if story else actions.Marks()
         if story is None:
             raise HTTPException(404, "no such story")
         topics = {a.topic: s for s, t in slugs.items() for a in alerts if a.topic == t.name}
-        return page("story.html", story=story, timeline=story_timeline(story), topics=topics)
+        return page(
+            "story.html",
+            story=story,
+            timeline=story_timeline(story),
+            topics=topics,
+            marks=marks,
+            csrf=actions.csrf_token(request),
+        )
 
     def story_feed_page(request: Request) -> Response:
         with sessions() as session:
@@ -269,6 +293,7 @@ def create_app(
             yield
         finally:
             engine.dispose()
+            writer.dispose()
 
     routes = [
         Route("/", topics_page),
@@ -280,6 +305,7 @@ def create_app(
         Route("/sources", sources_page),
         Route("/deliveries", deliveries_page),
         Route("/style.css", style),
+        *actions.routes(session_factory(writer), slugs, settings.web.user, now),
     ]
     return Starlette(
         routes=routes,
