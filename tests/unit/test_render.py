@@ -229,6 +229,15 @@ def test_action_links_only_with_a_base_url_and_a_link_secret(env: jinja2.Environ
         plain = render_alert(make_alert(), without)
         assert "/act/" not in plain.text + plain.html + plain.markdown
         assert "Not my topic" not in plain.text + plain.html + plain.markdown
+    digest = render_digest(assemble([make_alert(), make_alert(alert_id=13)], now=NOW), linked)
+    for body in (digest.text, digest.html):
+        tokens = re.findall(r"https://monitor\.example/act/([A-Za-z0-9_\-.]+)", body)
+        claims = {
+            (verify(t, secret, now=NOW).action, verify(t, secret, now=NOW).alert_id) for t in tokens
+        }
+        assert claims == {(a, i) for a in (NOT_MY_TOPIC, NOT_NEW) for i in (12, 13)}, body
+    plain_digest = render_digest(assemble([make_alert()], now=NOW), env)
+    assert "/act/" not in plain_digest.text + plain_digest.html
     test_message = render_test("mail", linked, now=NOW)  # not a stored alert
     assert "/act/" not in test_message.text + test_message.html
 
