@@ -212,6 +212,21 @@ class WebSettings(BaseModel):
         description="who the feedback given in the web view is recorded as (not my topic, "
         "mute, not new)",
     )
+    link_secret: SecretStr | None = Field(
+        None,
+        description="secret signing the one-click 'not my topic' / 'not new' links of alerts; "
+        "unset (or without base_url), alerts carry no action links",
+    )
+    link_days: int = Field(14, ge=1, le=365, description="how long an alert's action links work")
+
+    @field_validator("link_secret")
+    @classmethod
+    def _strong_link_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("link_secret must be at least 16 characters")
+        return value
 
     @field_validator("token")
     @classmethod

@@ -24,6 +24,7 @@ third-party types or on message strings. Whether a retry can help is a property 
     ├── StorageError                the database refused an operation we did not expect it to
     ├── CycleRunningError           another cycle of the same config holds its lock
     ├── FeedbackError               feedback on a story, development or mark that is not there
+    ├── LinkError                   an alert's action link that is malformed, forged or expired
     ├── StageClosedError            a fetch or extraction asked of a stage the cycle shut down
     │   ├── FetcherClosedError
     │   └── ExtractorClosedError
@@ -176,6 +177,15 @@ class CycleRunningError(MonitorError):
 
 class FeedbackError(MonitorError):
     """Feedback naming a story, development, topic or earlier mark that does not exist."""
+
+
+class LinkError(MonitorError):
+    """An alert's signed action link refused. ``reason`` says why: ``malformed``, ``signature``
+    (tampered, or signed with another secret), ``expired`` or ``wrong-action``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class StageClosedError(MonitorError):

@@ -97,6 +97,23 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert settings.resolved_database_url() == f"sqlite:///{(tmp_path / 'monitor.db').resolve()}"
 
 
+def test_link_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_WEB__LINK_SECRET", "s3cret-of-twenty-chars")
+    monkeypatch.setenv("MONITOR_WEB__LINK_DAYS", "3")
+    settings = get_settings(_env_file=None)
+    assert settings.web.link_secret is not None
+    assert settings.web.link_secret.get_secret_value() == "s3cret-of-twenty-chars"
+    assert settings.web.link_days == 3
+    assert "s3cret" not in repr(settings)
+    monkeypatch.setenv("MONITOR_WEB__LINK_SECRET", "")
+    monkeypatch.delenv("MONITOR_WEB__LINK_DAYS")
+    defaults = get_settings(_env_file=None)
+    assert (defaults.web.link_secret, defaults.web.link_days) == (None, 14)
+    monkeypatch.setenv("MONITOR_WEB__LINK_SECRET", "short")
+    with pytest.raises(ConfigError, match="16 characters"):
+        get_settings(_env_file=None)
+
+
 def test_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONITOR_SMTP__PORT", "not-a-port")
     with pytest.raises(ConfigError, match=r"smtp\.port"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from monitor.action_links import NOT_MY_TOPIC, NOT_NEW, link_maker, verify
 from monitor.alerts.channels import redact
 from monitor.alerts.channels.webhook import sign, verify_signature
 from monitor.alerts.digest import assemble
@@ -203,6 +205,41 @@ def test_story_link_only_with_a_web_base_url(env: jinja2.Environment) -> None:
     assert "url" not in plain.data["alerts"][0]["story"]
     storyless = render_alert(make_alert(story_id=None), linked)
     assert "/stories/" not in storyless.text + storyless.html
+
+
+def test_action_links_only_with_a_base_url_and_a_link_secret(env: jinja2.Environment) -> None:
+    secret = "a link secret of some length"
+    maker = link_maker("https://monitor.example", secret, 14, lambda: NOW)
+    linked = template_environment(web_base_url="https://monitor.example", links=maker)
+    msg = render_alert(make_alert(), linked)
+    found = {}
+    for body in (msg.text, msg.html, msg.markdown):
+        tokens = re.findall(r"https://monitor\.example/act/([A-Za-z0-9_\-.]+)", body)
+        claims = {verify(t, secret, now=NOW).action: t for t in tokens}
+        assert set(claims) == {NOT_MY_TOPIC, NOT_NEW}, body
+        found.update(claims)
+    assert {verify(t, secret, now=NOW).alert_id for t in found.values()} == {12}
+    assert "Not my topic" in msg.text
+    assert "Not new" in msg.html
+    for without in (
+        env,
+        template_environment(web_base_url="https://monitor.example"),
+        template_environment(links=None),
+    ):
+        plain = render_alert(make_alert(), without)
+        assert "/act/" not in plain.text + plain.html + plain.markdown
+        assert "Not my topic" not in plain.text + plain.html + plain.markdown
+    digest = render_digest(assemble([make_alert(), make_alert(alert_id=13)], now=NOW), linked)
+    for body in (digest.text, digest.html):
+        tokens = re.findall(r"https://monitor\.example/act/([A-Za-z0-9_\-.]+)", body)
+        claims = {
+            (verify(t, secret, now=NOW).action, verify(t, secret, now=NOW).alert_id) for t in tokens
+        }
+        assert claims == {(a, i) for a in (NOT_MY_TOPIC, NOT_NEW) for i in (12, 13)}, body
+    plain_digest = render_digest(assemble([make_alert()], now=NOW), env)
+    assert "/act/" not in plain_digest.text + plain_digest.html
+    test_message = render_test("mail", linked, now=NOW)  # not a stored alert
+    assert "/act/" not in test_message.text + test_message.html
 
 
 def test_templates_dir_overrides_one_file(tmp_path: Path) -> None:

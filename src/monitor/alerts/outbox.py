@@ -51,6 +51,7 @@ import jinja2
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.action_links import LinkMaker, link_maker
 from monitor.alert_settings import ChannelConfig, TopicDelivery
 from monitor.alerts.channels import Channel, build_channel, known_secrets, redact
 from monitor.alerts.digest import assemble, route, settle_window
@@ -79,6 +80,18 @@ class DeliveryState(StrEnum):
 
 
 WAITING = (DeliveryState.PENDING.value, DeliveryState.FAILED.value)
+
+
+def _action_links(settings: Settings, now: datetime) -> LinkMaker | None:
+    """The alerts' signed action links, valid ``link_days`` from ``now`` (None unless the web
+    view's base URL and link secret are both set)."""
+    secret = settings.web.link_secret
+    return link_maker(
+        settings.web.base_url,
+        secret.get_secret_value() if secret is not None else None,
+        settings.web.link_days,
+        lambda: now,
+    )
 
 
 def delivery_key(alert_key: str, channel: str) -> str:
@@ -557,7 +570,11 @@ async def deliver_due(
     (an exception from it propagates, leaving the rows unsent: how tests simulate a crash).
     """
     now = as_utc(now)
-    env = template_environment(settings.delivery.templates_dir, web_base_url=settings.web.base_url)
+    env = template_environment(
+        settings.delivery.templates_dir,
+        web_base_url=settings.web.base_url,
+        links=_action_links(settings, now),
+    )
     secrets = known_secrets(settings)
     topics = {topic.name for topic in config.topics}
     with sessions.begin() as session:

@@ -14,6 +14,11 @@ Everything in an alert comes from pages we do not control, so:
 * the subject is one line without control characters (CR/LF, NUL, ESC... become spaces:
   no header injection, :func:`monitor.escaping.header_text`) and at most 200 characters.
 
+With the web view's base URL and link secret set (:func:`monitor.action_links.link_maker`),
+alert templates also call ``action_url(alert, "not-my-topic")`` and ``action_url(alert,
+"not-new")``: signed one-click links to a confirmation page (``""`` otherwise, and for a test
+message, whose alert is not stored).
+
 A test message (``monitor alerts test``) renders a sample alert with ``test=True``; its subject is
 prefixed ``[TEST]`` in code so an override cannot drop the marking.
 """
@@ -30,6 +35,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
+from monitor.action_links import LinkMaker
 from monitor.alerts.digest import Digest
 from monitor.alerts.model import (
     MessageKind,
@@ -42,6 +48,7 @@ from monitor.models import AlertContent
 
 __all__ = [
     "RenderedMessage",
+    "action_link",
     "content_from_payload",
     "escape_markdown",
     "one_line",
@@ -103,13 +110,27 @@ def story_link(base_url: str | None, story_id: int | None) -> str:
     return f"{base_url.rstrip('/')}/stories/{int(story_id)}"
 
 
+def action_link(links: LinkMaker | None, alert: AlertContent, action: str) -> str:
+    """The signed link doing ``action`` on the stored ``alert``, or ``""`` without ``links``
+    (no base URL or no link secret) or for an alert that is not stored (a test message)."""
+    if links is None or alert.alert_id <= 0:
+        return ""
+    if alert.story_id is None:
+        return ""
+    return links.url(action, alert.alert_id)
+
+
 def template_environment(
-    templates_dir: Path | None = None, *, web_base_url: str | None = None
+    templates_dir: Path | None = None,
+    *,
+    web_base_url: str | None = None,
+    links: LinkMaker | None = None,
 ) -> jinja2.Environment:
     """The Jinja2 environment: ``templates_dir`` first (user overrides), then packaged files.
 
     Templates call ``story_url(alert.story_id)``: the story's page in the web view when
-    ``web_base_url`` is set, else ``""``.
+    ``web_base_url`` is set, else ``""``; and ``action_url(alert, action)``: the alert's signed
+    action link when ``links`` is given, else ``""``.
     """
     loaders: list[jinja2.BaseLoader] = []
     if templates_dir is not None:
@@ -131,6 +152,7 @@ def template_environment(
     env.filters["md_url"] = markdown_url
     env.filters["dt"] = _format_dt
     env.globals["story_url"] = functools.partial(story_link, web_base_url)
+    env.globals["action_url"] = functools.partial(action_link, links)
     return env
 
 

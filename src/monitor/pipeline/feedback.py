@@ -14,21 +14,29 @@ Every change runs in :func:`feedback_transaction`, which holds the detection loc
 detect transactions hold (:func:`monitor.storage.detection.lock_detection`): feedback waits for
 a running detect batch and the next batch sees it, so it never races the placement of an
 article in the same story. Who gave it and when is stored with it; undoing keeps the record.
+
+An alert's signed action link (:mod:`monitor.action_links`) is applied by :func:`apply_link`:
+"not my topic" mutes the alert's story for the alert's topic, "not new" marks the alert's
+development, each once: the use is recorded in the same transaction (one per action and alert,
+a unique constraint), and a second use changes nothing and says when the first was.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor import action_links
+from monitor.action_links import LinkClaim
 from monitor.errors import FeedbackError
 from monitor.storage import feedback as repo
 from monitor.storage.detection import lock_detection
-from monitor.storage.feedback import MUTE, NOT_MY_TOPIC, NOT_NEW, Feedback
-from monitor.storage.tables import DevelopmentRow, StoryRow
+from monitor.storage.feedback import MUTE, NOT_MY_TOPIC, NOT_NEW, Feedback, UsedLink
+from monitor.storage.tables import AlertRow, DevelopmentRow, StoryRow
 from monitor.text import sentence_features
 
 MAX_MUTE_DAYS = 3650
@@ -131,6 +139,61 @@ def undo(session: Session, feedback_id: int, *, by: str, now: datetime) -> Feedb
     return repo.undo(session, row, by=by, now=now)
 
 
+@dataclass(frozen=True, slots=True)
+class LinkTarget:
+    """What an alert's action link acts on, for its confirmation page."""
+
+    alert_id: int
+    topic: str
+    story_id: int
+    story_headline: str
+    title: str
+    development_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOutcome:
+    """An action link applied (``applied``), or a replay: ``used`` is the first use."""
+
+    applied: bool
+    target: LinkTarget
+    used: UsedLink | None = None
+
+
+def link_target(session: Session, claim: LinkClaim) -> LinkTarget:
+    """The alert the link names, with its story; a :class:`FeedbackError` when it is gone or
+    cannot take the action (no story, or no development to mark not new)."""
+    alert = session.get(AlertRow, claim.alert_id)
+    if alert is None:
+        raise FeedbackError(f"no alert {claim.alert_id}")
+    if alert.story_id is None:
+        raise FeedbackError(f"alert {claim.alert_id} has no story")
+    if claim.action == action_links.NOT_NEW and alert.development_id is None:
+        raise FeedbackError(f"alert {claim.alert_id} has no development to mark not new")
+    story = _story(session, alert.story_id)
+    title = str((alert.payload or {}).get("title") or "")
+    return LinkTarget(alert.id, alert.topic, story.id, story.headline, title, alert.development_id)
+
+
+def used_link(session: Session, claim: LinkClaim) -> UsedLink | None:
+    return repo.used_link(session, claim.action, claim.alert_id)
+
+
+def apply_link(session: Session, claim: LinkClaim, *, by: str, now: datetime) -> LinkOutcome:
+    """Apply a verified link's action (in :func:`feedback_transaction`), unless it was used."""
+    target = link_target(session, claim)
+    earlier = repo.used_link(session, claim.action, claim.alert_id)
+    if earlier is not None:
+        return LinkOutcome(applied=False, target=target, used=earlier)
+    if claim.action == action_links.NOT_MY_TOPIC:
+        mark = mute(session, target.topic, target.story_id, by=by, now=now)
+    else:
+        assert target.development_id is not None  # link_target checked it
+        mark = not_new(session, target.development_id, by=by, now=now)
+    repo.record_link(session, claim.action, claim.alert_id, mark.id, by=by, now=now)
+    return LinkOutcome(applied=True, target=target)
+
+
 def in_force(session: Session, story_ids: Sequence[int], now: datetime) -> list[Feedback]:
     """The feedback in force on the stories (for the pages)."""
     return repo.story_feedback(session, story_ids, now)
@@ -141,10 +204,15 @@ __all__ = [
     "NOT_MY_TOPIC",
     "NOT_NEW",
     "Feedback",
+    "LinkOutcome",
+    "LinkTarget",
+    "apply_link",
     "feedback_transaction",
     "in_force",
+    "link_target",
     "mute",
     "not_new",
     "undo",
     "unmute",
+    "used_link",
 ]

@@ -24,7 +24,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from monitor.storage.tables import AlertRow, FeedbackRow, StoryRow
+from monitor.storage.tables import AlertRow, FeedbackRow, StoryRow, UsedLinkRow
 from monitor.timeutil import as_utc
 
 FEEDBACK = cast(Table, FeedbackRow.__table__)
@@ -200,6 +200,38 @@ def mutes_of(session: Session, topic: str, story_id: int, now: datetime) -> list
             )
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class UsedLink:
+    """An alert's action link, applied (``feedback_id``: the feedback it gave, if kept)."""
+
+    action: str
+    alert_id: int
+    feedback_id: int | None
+    used_by: str
+    used_at: datetime
+
+
+def used_link(session: Session, action: str, alert_id: int) -> UsedLink | None:
+    row = session.scalars(
+        select(UsedLinkRow).where(UsedLinkRow.action == action, UsedLinkRow.alert_id == alert_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return UsedLink(row.action, row.alert_id, row.feedback_id, row.used_by, as_utc(row.used_at))
+
+
+def record_link(
+    session: Session, action: str, alert_id: int, feedback_id: int, *, by: str, now: datetime
+) -> None:
+    """Record the use; the unique (action, alert) constraint refuses a second one."""
+    session.add(
+        UsedLinkRow(
+            action=action, alert_id=alert_id, feedback_id=feedback_id, used_by=by, used_at=now
+        )
+    )
+    session.flush()
 
 
 def not_new_of(session: Session, development_id: int) -> FeedbackRow | None:

@@ -349,6 +349,21 @@ class FeedbackRow(Base):
     undone_at: Mapped[datetime | None]
 
 
+class UsedLinkRow(Base):
+    """An alert's signed action link, applied: one row per (action, alert), so a second use of
+    it (the same link, or another link for the same action on the alert) is a replay."""
+
+    __tablename__ = "used_links"
+    __table_args__ = (UniqueConstraint("action", "alert_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(20))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    feedback_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id", ondelete="SET NULL"))
+    used_by: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime]
+
+
 class CycleLockRow(Base):
     """Who runs a cycle of a config now, for the message another start prints (the lock itself
     is a PostgreSQL advisory lock, or a file lock beside a SQLite database)."""

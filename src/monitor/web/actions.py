@@ -92,7 +92,7 @@ def marks(session: Session, story_ids: list[int], now: datetime) -> Marks:
     return found
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def checked_form(request: Request) -> dict[str, str]:
     """The posted form, once its CSRF field matched the cookie (else 403)."""
     if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
         raise HTTPException(413, "form too large")
@@ -149,21 +149,21 @@ def routes(
             raise HTTPException(400, str(exc)) from exc
 
     async def mute(request: Request) -> Response:
-        form = await _form(request)
+        form = await checked_form(request)
         story_id = int(request.path_params["story_id"])
         topic, days = topic_of(form), _days(form)
         await apply(lambda s: feedback.mute(s, topic, story_id, by=user, now=now(), days=days))
         return RedirectResponse(_back(form, f"/stories/{story_id}"), status_code=303)
 
     async def unmute(request: Request) -> Response:
-        form = await _form(request)
+        form = await checked_form(request)
         story_id = int(request.path_params["story_id"])
         topic = topic_of(form)
         await apply(lambda s: feedback.unmute(s, topic, story_id, by=user, now=now()))
         return RedirectResponse(_back(form, f"/stories/{story_id}"), status_code=303)
 
     async def not_new(request: Request) -> Response:
-        form = await _form(request)
+        form = await checked_form(request)
         development_id = int(request.path_params["development_id"])
         story: list[int] = []
 
@@ -176,7 +176,7 @@ def routes(
         return RedirectResponse(_back(form, f"/stories/{story[0]}"), status_code=303)
 
     async def undo(request: Request) -> Response:
-        form = await _form(request)
+        form = await checked_form(request)
         feedback_id = int(request.path_params["feedback_id"])
         story: list[int] = []
 

@@ -14,9 +14,11 @@ Security, whatever the page:
   stylesheet from ``/style.css``, images only inline), ``X-Frame-Options: DENY`` with
   ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
   no-referrer``;
-* with ``MONITOR_WEB__TOKEN`` set, every request needs it: ``Authorization: Bearer <token>``, or
-  ``?token=<token>`` once, answered with a redirect to the same address without it and a cookie
-  (HttpOnly, SameSite=Strict) holding an HMAC of the token, not the token;
+* with ``MONITOR_WEB__TOKEN`` set, every request but an alert's signed action link
+  (:mod:`monitor.web.act`, ``/act/...``: the signed token is its credential) needs it:
+  ``Authorization: Bearer <token>``, or ``?token=<token>`` once, answered with a redirect to
+  the same address without it and a cookie (HttpOnly, SameSite=Strict) holding an HMAC of the
+  token, not the token;
 * stored text (titles, facts, outlet names: all from pages we do not control) is autoescaped, bidi
   overrides and control characters are shown visibly (:mod:`monitor.web.templating`), and only
   http(s) URLs become links.
@@ -47,7 +49,7 @@ from starlette.routing import Route
 from monitor.config import MonitorConfig, Settings
 from monitor.errors import ConfigError
 from monitor.storage.db import is_at_head, make_engine, session_factory
-from monitor.web import actions, health, views
+from monitor.web import act, actions, health, views
 from monitor.web.atom import MEDIA_TYPE, RenderedFeed, not_modified, render_feed
 from monitor.web.feeds import load_story_feed, topic_feed
 from monitor.web.templating import page_environment
@@ -122,7 +124,7 @@ class _Guard(BaseHTTPMiddleware):
     async def _checked(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if self.token is None:
+        if self.token is None or request.url.path.startswith(act.PREFIX):
             return await call_next(request)
         given = request.query_params.get("token")
         if given is not None:
@@ -183,6 +185,7 @@ def create_app(
     slugs = views.topic_slugs(config.topics)
     base_url = settings.web.base_url
     token = settings.web.token.get_secret_value() if settings.web.token else None
+    link_secret = settings.web.link_secret
     stylesheet = files("monitor.web").joinpath("static/style.css").read_bytes()
 
     def page(name: str, status: int = 200, **context: Any) -> Response:
@@ -306,6 +309,14 @@ def create_app(
         Route("/deliveries", deliveries_page),
         Route("/style.css", style),
         *actions.routes(session_factory(writer), slugs, settings.web.user, now),
+        *act.routes(
+            sessions,
+            session_factory(writer),
+            link_secret.get_secret_value() if link_secret is not None else None,
+            settings.web.user,
+            now,
+            page,
+        ),
     ]
     return Starlette(
         routes=routes,
