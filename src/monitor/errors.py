@@ -25,6 +25,7 @@ third-party types or on message strings. Whether a retry can help is a property 
     ├── CycleRunningError           another cycle of the same config holds its lock
     ├── FeedbackError               feedback on a story, development or mark that is not there
     ├── LinkError                   an alert's action link that is malformed, forged or expired
+    ├── SearchError                 a web search's parameters are not valid (too long, unknown)
     ├── StageClosedError            a fetch or extraction asked of a stage the cycle shut down
     │   ├── FetcherClosedError
     │   └── ExtractorClosedError
@@ -51,6 +52,7 @@ class QueryError(ConfigError):
 
     def __init__(self, message: str, *, query: str, position: int | None = None) -> None:
         self.query = query
+        self.reason = message
         self.position = position
         where = f" at position {position}" if position is not None else ""
         super().__init__(f"{message}{where} in query {query!r}")
@@ -186,6 +188,11 @@ class LinkError(MonitorError):
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
         super().__init__(message)
+
+
+class SearchError(MonitorError):
+    """A search of the web view asked with a parameter it refuses: a query over the length
+    bound, an unknown relevance rule, a ``since`` that is not a time."""
 
 
 class StageClosedError(MonitorError):

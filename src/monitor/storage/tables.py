@@ -270,7 +270,11 @@ class AlertRow(Base):
 
     __tablename__ = "alerts"
     # "Has this topic been told about this story?" is asked for re-reports matching a topic.
-    __table_args__ = (Index("ix_alerts_topic_story_id", "topic", "story_id"),)
+    # A topic's newest alerts (the web view's timeline and feed) are read in this order.
+    __table_args__ = (
+        Index("ix_alerts_topic_story_id", "topic", "story_id"),
+        Index("ix_alerts_topic_created_at_id", "topic", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -47,9 +47,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from monitor.config import MonitorConfig, Settings
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, QueryError, SearchError
 from monitor.storage.db import is_at_head, make_engine, session_factory
-from monitor.web import act, actions, health, views
+from monitor.topics import RELEVANCE, parse_query
+from monitor.web import act, actions, health, search, views
 from monitor.web.atom import MEDIA_TYPE, RenderedFeed, not_modified, render_feed
 from monitor.web.feeds import load_story_feed, topic_feed
 from monitor.web.templating import page_environment
@@ -215,10 +216,19 @@ def create_app(
             raise HTTPException(404, "no such topic")
         return slug, slugs[slug]
 
+    blank_search: dict[str, Any] = {
+        "q": "",
+        "relevance": "prominent",
+        "since": "",
+        "relevances": RELEVANCE,
+        "max_query": search.MAX_QUERY,
+        "max_hits": search.MAX_HITS,
+    }
+
     def topics_page(request: Request) -> Response:
         with sessions() as session:
             summaries = views.topic_summaries(session, config, now=now())
-        return page("topics.html", summaries=summaries)
+        return page("topics.html", summaries=summaries, **blank_search)
 
     def topic_page(request: Request) -> Response:
         slug, topic = topic_of(request)
@@ -282,6 +292,33 @@ def create_app(
             alerts = health.failed_deliveries(session)
         return page("deliveries.html", alerts=alerts)
 
+    def search_page(request: Request) -> Response:
+        params = request.query_params
+        text = params.get("q", "")
+        context: dict[str, Any] = {
+            **blank_search,
+            "q": text,
+            "relevance": params.get("relevance", "prominent"),
+            "since": params.get("since", ""),
+            "result": None,
+            "error": None,
+            "position": None,
+        }
+        if not text.strip():
+            return page("search.html", **context)
+        try:
+            asked = search.search_request(text, context["relevance"], context["since"], now=now())
+            query = parse_query(asked.query)
+        except QueryError as exc:
+            context.update(error=exc.reason, position=exc.position)
+            return page("search.html", status=400, **context)
+        except SearchError as exc:
+            context.update(error=str(exc), q=text[: search.MAX_QUERY])
+            return page("search.html", status=400, **context)
+        with sessions() as session:
+            context["result"] = search.run_search(session, query, asked)
+        return page("search.html", **context)
+
     def style(request: Request) -> Response:
         return Response(stylesheet, media_type="text/css; charset=utf-8")
 
@@ -305,6 +342,7 @@ def create_app(
         Route("/stories/{story_id:int}", story_page),
         Route("/stories/{story_id:int}/feed.atom", story_feed_page),
         Route("/articles/{article_id:int}", article_page),
+        Route("/search", search_page),
         Route("/sources", sources_page),
         Route("/deliveries", deliveries_page),
         Route("/style.css", style),

@@ -1,0 +1,294 @@
+"""Server time of the web view's busiest pages over a large archive, beside the bare queries.
+
+Builds a synthetic database by bulk insert: ``--articles`` articles in ``articles / 5`` stories
+of five outlets each; in every story the first and fourth articles are developments, the second
+and third reports of the first, the fifth another report; one topic has an alert on
+``--alert-share`` of the developments. Then, with the app served in-process (httpx over
+``ASGITransport``, no network), it requests ``--requests`` times each
+
+* the topic timeline ``/topics/bench``,
+* a story page ``/stories/<id>`` (a story with alerts, in the middle of the archive),
+* the topic's Atom feed ``/topics/bench/feed.atom``,
+
+and times, the same way in the same run, the bare ``SELECT``\\ s of the rows each page shows
+(the topic's newest 200 alerts and their developments' reports; the story, its articles, its
+developments, their reports and its alerts) on a plain connection. It prints p50 and p95 of
+each, the ratio of page to bare query, and whether the target holds: p95 at most 50 ms on
+SQLite and at most 3 times the bare query's p95.
+
+    .venv/bin/python bench/bench_web.py                         # 100,000 articles on SQLite
+    .venv/bin/python bench/bench_web.py --articles 20000        # quick check
+    .venv/bin/python bench/bench_web.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+With ``--postgres`` (a server URL whose role may create databases) the run uses a new database,
+dropped afterwards, instead of a SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, bindparam, insert, text
+
+from bench_statements import database
+from monitor.alerts.model import AlertContent, payload_from_content
+from monitor.config import get_settings, parse_config
+from monitor.storage.tables import (
+    AlertRow,
+    ArticleRow,
+    DevelopmentReportRow,
+    DevelopmentRow,
+    StoryRow,
+)
+from monitor.web import create_app
+
+TOPIC = "Bench"
+OUTLETS = ("gazette", "post", "herald", "courier", "tribune")
+PER_STORY = len(OUTLETS)
+START = datetime(2026, 1, 1, tzinfo=UTC)
+BATCH = 5_000
+P95_LIMIT_MS = 50.0
+RATIO_LIMIT = 3.0
+
+TIMELINE_SQL = (
+    "SELECT * FROM alerts WHERE topic = :topic ORDER BY created_at DESC, id DESC LIMIT 200",
+    "SELECT r.development_id, a.* FROM development_reports r JOIN articles a "
+    "ON a.id = r.article_id WHERE r.development_id IN :developments ORDER BY a.id",
+)
+STORY_SQL = (
+    "SELECT * FROM stories WHERE id = :story",
+    "SELECT * FROM articles WHERE story_id = :story ORDER BY id",
+    "SELECT * FROM developments WHERE story_id = :story ORDER BY created_at, id",
+    "SELECT r.development_id, a.* FROM development_reports r JOIN articles a "
+    "ON a.id = r.article_id JOIN developments d ON d.id = r.development_id "
+    "WHERE d.story_id = :story ORDER BY a.id",
+    "SELECT * FROM alerts WHERE story_id = :story ORDER BY id",
+)
+
+
+def _text(rng: random.Random, story: int, n: int) -> str:
+    return " ".join(
+        f"Council {story} said item {rng.randint(1, 999)} of plan {n} moved to phase "
+        f"{rng.randint(1, 9)}."
+        for _ in range(6)
+    )
+
+
+def build(engine: Engine, articles: int, alert_share: float, seed: int) -> int:
+    """Fill the archive; the id of a story in the middle that has alerts."""
+    rng = random.Random(seed)
+    stories = articles // PER_STORY
+    chosen = 0
+    with engine.begin() as conn:
+        for lo in range(0, stories, BATCH // PER_STORY):
+            hi = min(stories, lo + BATCH // PER_STORY)
+            story_rows, article_rows, devs, reports, alerts = [], [], [], [], []
+            for s in range(lo, hi):
+                sid = s + 1
+                first = START + timedelta(minutes=7 * s)
+                story_rows.append(
+                    {
+                        "id": sid,
+                        "headline": f"Council {sid} moves plan",
+                        "first_seen_at": first,
+                        "last_seen_at": first + timedelta(hours=PER_STORY),
+                        "article_count": PER_STORY,
+                        "outlets": list(OUTLETS),
+                        "state": {},
+                        "memory": {},
+                    }
+                )
+                dev_ids = (2 * s + 1, 2 * s + 2)
+                for k, outlet in enumerate(OUTLETS):
+                    aid = s * PER_STORY + k + 1
+                    at = first + timedelta(hours=k)
+                    is_dev = k in (0, 3)
+                    article_rows.append(
+                        {
+                            "id": aid,
+                            "source_name": outlet,
+                            "url": f"https://{outlet}.example/{aid}",
+                            "canonical_url": f"https://{outlet}.example/{aid}",
+                            "title": f"Council {sid} moves plan, part {k}",
+                            "text": _text(rng, sid, k),
+                            "fetched_at": at,
+                            "published_at": at,
+                            "content_hash": f"{aid:064x}",
+                            "story_id": sid,
+                            "is_development": is_dev,
+                            "development_id": dev_ids[k // 3] if k < 4 else None,
+                            "authors": [],
+                            "decision": {},
+                        }
+                    )
+                for d, k in zip(dev_ids, (0, 3), strict=True):
+                    devs.append(
+                        {
+                            "id": d,
+                            "story_id": sid,
+                            "article_id": s * PER_STORY + k + 1,
+                            "facts": [f"Plan {sid} moved to phase {k}."],
+                            "created_at": first + timedelta(hours=k),
+                        }
+                    )
+                for k in (1, 2):
+                    reports.append(
+                        {
+                            "development_id": dev_ids[0],
+                            "article_id": s * PER_STORY + k + 1,
+                            "similarity": 0.8,
+                        }
+                    )
+                for d, k in zip(dev_ids, (0, 3), strict=True):
+                    if rng.random() >= alert_share:
+                        continue
+                    if s >= stories // 2 and not chosen:
+                        chosen = sid
+                    aid, at = s * PER_STORY + k + 1, first + timedelta(hours=k)
+                    content = AlertContent(
+                        alert_id=d,
+                        idempotency_key=f"{TOPIC}:{d}",
+                        topic=TOPIC,
+                        story_id=sid,
+                        story_headline=f"Council {sid} moves plan",
+                        article_id=aid,
+                        title=f"Council {sid} moves plan, part {k}",
+                        url=f"https://{OUTLETS[k]}.example/{aid}",
+                        source=OUTLETS[k],
+                        facts=(f"Plan {sid} moved to phase {k}.",),
+                        reason="council (title)",
+                        first_reported_at=at,
+                        published_at=at,
+                        outlets=OUTLETS,
+                        created_at=at,
+                    )
+                    alerts.append(
+                        {
+                            "id": d,
+                            "idempotency_key": content.idempotency_key,
+                            "topic": TOPIC,
+                            "article_id": aid,
+                            "story_id": sid,
+                            "development_id": d,
+                            "reason": content.reason,
+                            "payload": payload_from_content(content),
+                            "created_at": at,
+                        }
+                    )
+            conn.execute(insert(StoryRow), story_rows)
+            conn.execute(insert(ArticleRow), article_rows)
+            conn.execute(insert(DevelopmentRow), devs)
+            conn.execute(insert(DevelopmentReportRow), reports)
+            if alerts:
+                conn.execute(insert(AlertRow), alerts)
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE"))
+    if not chosen:
+        raise SystemExit("no story with alerts: raise --alert-share or --articles")
+    return chosen
+
+
+def _ms(samples: Sequence[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return 1000 * statistics.median(ordered), 1000 * p95
+
+
+def bare_story(engine: Engine, story: int, n: int) -> list[float]:
+    """Seconds per run of the story page's statements, every row fetched."""
+    times = []
+    with engine.connect() as conn:
+        for _ in range(n):
+            start = time.perf_counter()
+            for sql in STORY_SQL:
+                conn.execute(text(sql), {"story": story}).fetchall()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def bare_timeline(engine: Engine, n: int) -> list[float]:
+    """Seconds per run of the timeline's statements: the alerts, then their developments'
+    reports by an IN list of the development ids, as the page asks."""
+    alerts_sql = text(TIMELINE_SQL[0])
+    reports_sql = text(TIMELINE_SQL[1]).bindparams(bindparam("developments", expanding=True))
+    times = []
+    with engine.connect() as conn:
+        for _ in range(n):
+            start = time.perf_counter()
+            rows = conn.execute(alerts_sql, {"topic": TOPIC}).fetchall()
+            ids = [r.development_id for r in rows if r.development_id is not None]
+            conn.execute(reports_sql, {"developments": ids}).fetchall()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+async def pages(app: Any, paths: Sequence[str], n: int) -> dict[str, list[float]]:
+    """Seconds per request of each path, served in-process."""
+    out: dict[str, list[float]] = {p: [] for p in paths}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for path in paths:  # one warm-up each
+            (await client.get(path)).raise_for_status()
+        for _ in range(n):
+            for path in paths:
+                start = time.perf_counter()
+                response = await client.get(path)
+                out[path].append(time.perf_counter() - start)
+                response.raise_for_status()
+    return out
+
+
+def report(kind: str, label: str, page: list[float], query: list[float]) -> None:
+    p50, p95 = _ms(page)
+    b50, b95 = _ms(query)
+    ratio = p95 / b95 if b95 else float("inf")
+    limit_ok = p95 <= P95_LIMIT_MS or kind != "sqlite"
+    verdict = "met" if limit_ok and ratio <= RATIO_LIMIT else "NOT met"
+    print(
+        f"{kind:10} {label:14} page p50 {p50:7.1f} ms  p95 {p95:7.1f} ms | bare query "
+        f"p50 {b50:6.2f} ms  p95 {b95:6.2f} ms | p95 ratio {ratio:5.1f}x  target {verdict}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--articles", type=int, default=100_000, help="default 100000")
+    parser.add_argument("--alert-share", type=float, default=0.3, help="of developments")
+    parser.add_argument("--requests", type=int, default=200, help="per page (default 200)")
+    parser.add_argument("--postgres", default=None, help="PostgreSQL server URL (admin)")
+    args = parser.parse_args()
+
+    kind = "postgresql" if args.postgres else "sqlite"
+    config = parse_config({"topics": [{"name": TOPIC, "query": "council"}]})
+    with tempfile.TemporaryDirectory() as tmp, database(kind, args.postgres, Path(tmp)) as engine:
+        start = time.perf_counter()
+        story = build(engine, args.articles, args.alert_share, seed=11)
+        url = engine.url.render_as_string(hide_password=False)
+        print(
+            f"{kind}: {args.articles} articles in {args.articles // PER_STORY} stories built in "
+            f"{time.perf_counter() - start:.0f} s; story {story}; {args.requests} requests each",
+            flush=True,
+        )
+        app = create_app(get_settings(_env_file=None, database_url=url), config)
+        timeline, story_page, feed = "/topics/bench", f"/stories/{story}", "/topics/bench/feed.atom"
+        served = asyncio.run(pages(app, [timeline, story_page, feed], args.requests))
+        topic_rows = bare_timeline(engine, args.requests)
+        story_rows = bare_story(engine, story, args.requests)
+        report(kind, "topic timeline", served[timeline], topic_rows)
+        report(kind, "story page", served[story_page], story_rows)
+        report(kind, "topic feed", served[feed], topic_rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
