@@ -67,6 +67,7 @@ class DemoOutcome:
     expected_alerts: list[str]
 
 
+# Long by design: the demo's narration, in the order the user reads it on the terminal.
 def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) -> DemoOutcome:
     """Run the demo end to end; ``data_dir`` is wiped of a previous demo database first."""
     from monitor.demo.content import ARTICLES, OUTLETS

@@ -183,6 +183,7 @@ def _body_padding(outlet: Outlet, rng: random.Random, n: int) -> str:
     return _link_list(outlet, "more-stories link-directory", f"More from {outlet.name}", titles)
 
 
+# Long by design: an outlet's article page written out as HTML, in page order.
 def render_article_page(
     outlet: Outlet,
     article: DemoArticle,

@@ -185,6 +185,7 @@ class _Writer:
             words.insert(r.randrange(1, len(words)), extra)
         return c_title(" ".join(words)) + "."
 
+    # Long by design: a table of eight sentence shapes, one branch each.
     def _template_sentence(self) -> str:
         r, c = self.rng, self.c
         thing, town, org, adj = c(self.things), c(self.towns), c(self.orgs), c(self.adjs)

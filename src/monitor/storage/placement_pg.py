@@ -36,6 +36,7 @@ STORIES = cast(Table, StoryRow.__table__)
 DEVELOPMENTS = cast(Table, DevelopmentRow.__table__)
 
 
+# Long by design: one SQL statement assembled from its parts, kept in one place to be read whole.
 @lru_cache(maxsize=8)
 def _statement(new_story: bool, development: bool) -> TextClause:
     """The write of one placement shape (see the module docstring)."""

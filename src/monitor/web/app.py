@@ -164,6 +164,8 @@ def _unauthorized() -> Response:
     )
 
 
+# Long by design: the route table, whose handlers share this app's engines, templates and clock
+# as closures; each handler is a few lines over the views, actions and feeds modules.
 def create_app(
     settings: Settings, config: MonitorConfig, *, clock: Clock | None = None
 ) -> Starlette:

@@ -19,6 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Long by design: the initial schema's DDL, table by table.
 def upgrade() -> None:
     op.create_table(
         "cycles",
