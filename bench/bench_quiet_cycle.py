@@ -20,7 +20,9 @@ their ratio.
 ``MONITOR_HTTP__MAX_CONNECTIONS`` and ``__MAX_PER_HOST`` are both set to ``--concurrency`` (the
 server is one host), and the bare client uses the same bound.
 
-Usage: ``.venv/bin/python bench/bench_quiet_cycle.py [--feeds 1000,10000] [--articles 500]``
+Usage: ``.venv/bin/python bench/bench_quiet_cycle.py [--feeds 1000,10000] [--articles 500]
+[--adaptive]`` (``--adaptive``: also a quiet cycle with adaptive polling, after one that set
+every source's next poll)
 """
 
 from __future__ import annotations
@@ -170,6 +172,16 @@ def quiet_cycles(args: argparse.Namespace, monitor: str, env: dict[str, str], ro
             bare = [_bare(urls[:n], args.concurrency, env, root) for _ in range(args.repeat)]
             bare_wall = _median([float(b.stdout) for b in bare])
             marginal[n] = _median(walls) - _median(fixed_walls)
+            if args.adaptive:
+                adaptive_env = {**run_env, "MONITOR_POLLING__ADAPTIVE": "true"}
+                _run(monitor, config, adaptive_env, f"adaptive warm-up {n}")  # sets next polls
+                a, report = _run(monitor, config, adaptive_env, f"adaptive quiet {n}")
+                print(
+                    f"{n} feeds, adaptive polling (next polls set by the cycle before): "
+                    f"wall {a.wall_s:.2f} s  cpu {a.cpu_s:.2f} s, "
+                    f"{report['sources_polled']} polled, {report['sources_deferred']} not due",
+                    flush=True,
+                )
             print(
                 f"{n} feeds quiet cycle: wall {_median(walls):.2f} s  cpu {_median(cpus):.2f} s  "
                 f"(its own report: {_median(cycles):.2f} s)\n"
@@ -232,6 +244,12 @@ def main() -> int:
     parser.add_argument("--few", type=int, default=5, help="feeds of the few-feeds first cycle")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="also a quiet cycle with MONITOR_POLLING__ADAPTIVE=true after one that set the "
+        "sources' next polls",
+    )
     parser.add_argument("--bare", help=argparse.SUPPRESS)  # internal: the bare client's run
     args = parser.parse_args()
     if args.bare:
