@@ -158,6 +158,25 @@ def replay(
         delivery = TopicDelivery(settle_minutes=settle_minutes)
         settled = EVERY_ARTICLE.config.model_copy(update={"delivery": delivery})
         topics = (_EveryArticle(settled, EVERY_ARTICLE.query),)
+    results, seconds = _replay_cycles(engine, items, settings, topics, cycle_size)
+    alerts = _alerts_per_article(engine)
+    out: list[Replayed] = []
+    for item in items:
+        result = results[id(item.article)]
+        raised = alerts.get(result.article_id, 0) if result.article_id is not None else 0
+        out.append(Replayed(item, result, seconds[id(item.article)], raised))
+    return out
+
+
+def _replay_cycles(
+    engine: Engine,
+    items: Sequence[StreamItem],
+    settings: DetectionSettings,
+    topics: Sequence[CompiledTopic],
+    cycle_size: int,
+) -> tuple[dict[int, IngestResult], dict[int, float]]:
+    """Detect ``items`` ``cycle_size`` at a time; each article's ingest result and its share of
+    its cycle's wall time, by ``id()`` of the article object."""
     sessions = session_factory(engine)
     config = MonitorConfig(channels=[READER])  # queued, never delivered
     results: dict[int, IngestResult] = {}  # by id() of the article object
@@ -198,15 +217,14 @@ def replay(
         if report.errors:
             error = report.errors[0]
             raise StorageError(f"{error.url}: detection failed: {error.kind} {error.message}")
+    return results, seconds
+
+
+def _alerts_per_article(engine: Engine) -> dict[int, int]:
+    """Alerts raised on each article, over every topic, by article id."""
     with Session(engine) as session:
         counted = select(AlertRow.article_id, func.count()).group_by(AlertRow.article_id)
-        alerts = {int(article): int(n) for article, n in session.execute(counted)}
-    out: list[Replayed] = []
-    for item in items:
-        result = results[id(item.article)]
-        raised = alerts.get(result.article_id, 0) if result.article_id is not None else 0
-        out.append(Replayed(item, result, seconds[id(item.article)], raised))
-    return out
+        return {int(article): int(n) for article, n in session.execute(counted)}
 
 
 def reader_messages(engine: Engine) -> int:
