@@ -210,6 +210,19 @@ def merged_entries(feeds: Sequence[ParsedFeed]) -> tuple[FeedEntry, ...]:
     return tuple(ordered[:MAX_SITEMAP_ENTRIES])
 
 
+def _unvisited(level: Sequence[SitemapRef], visited: set[str], room: int) -> list[SitemapRef]:
+    """The sitemaps of ``level`` not visited yet, in order, at most ``room`` of them; each one
+    taken is added to ``visited``."""
+    batch: list[SitemapRef] = []
+    for ref in level:
+        if len(batch) >= room:
+            break
+        if ref.url not in visited:
+            visited.add(ref.url)
+            batch.append(ref)
+    return batch
+
+
 @dataclass(slots=True)
 class Reader:
     """Fetches and reads pages, feeds and sitemaps for discovery and sitemap indexes, with one
@@ -266,46 +279,12 @@ class Reader:
         complete = True
         fetched = 0
         for depth in range(1, self.rules.depth + 1):
-            batch: list[SitemapRef] = []
-            for ref in level:
-                if fetched + len(batch) >= self.rules.children:
-                    break
-                if ref.url not in visited:
-                    visited.add(ref.url)
-                    batch.append(ref)
+            batch = _unvisited(level, visited, self.rules.children - fetched)
             if not batch:
                 break
             fetched += len(batch)
-            stored = await self._stored([r.url for r in batch])
-            requests = [
-                FetchRequest(r.url, *stored.get(r.url, (None, None)))  # conditional GET
-                for r in batch
-            ]
-            results = await self.fetch(requests)
-            bodies = [r for r in results if isinstance(r, FetchResult) and not r.not_modified]
-            parsed = iter(await self._parse(bodies))
-            nested: list[SitemapRef] = []
-            for ref, result in zip(batch, results, strict=True):
-                if isinstance(result, FetchError):
-                    problems.append(f"{ref.url}: {type(result).__name__}: {result}")
-                    complete = complete and not isinstance(result, TransientFetchError)
-                    continue
-                if result.not_modified:
-                    continue
-                outcome = next(parsed)
-                if isinstance(outcome, ParseError):
-                    problems.append(f"{ref.url}: {outcome}")
-                    continue
-                if outcome.kind == "sitemapindex":
-                    nested.extend(outcome.sitemaps)
-                    if depth == self.rules.depth and outcome.sitemaps:
-                        problems.append(
-                            f"{ref.url}: an index nested deeper than {self.rules.depth} "
-                            "levels, not followed"
-                        )
-                else:
-                    feeds.append(outcome)
-                children.append(StoredValidators(ref.url, result.etag, result.last_modified))
+            nested, read_all = await self._read_level(batch, depth, feeds, children, problems)
+            complete = complete and read_all
             level = list(newest_sitemaps(nested))
         feed = replace(
             index,
@@ -313,6 +292,51 @@ class Reader:
             rejected=tuple(r for f in feeds for r in f.rejected),
         )
         return Reading(feed, etag, last_modified, tuple(children), tuple(problems), complete)
+
+    async def _read_level(
+        self,
+        batch: Sequence[SitemapRef],
+        depth: int,
+        feeds: list[ParsedFeed],
+        children: list[StoredValidators],
+        problems: list[str],
+    ) -> tuple[list[SitemapRef], bool]:
+        """Fetch (conditionally) and parse ``batch``, level ``depth`` of an index: each sitemap
+        read goes to ``feeds`` and each document read (sitemap or nested index) has its
+        validators put in ``children``; each failure goes to ``problems``. Returns the sitemaps
+        the nested indexes list, and whether no fetch failed for a temporary reason."""
+        stored = await self._stored([r.url for r in batch])
+        requests = [
+            FetchRequest(r.url, *stored.get(r.url, (None, None)))  # conditional GET
+            for r in batch
+        ]
+        results = await self.fetch(requests)
+        bodies = [r for r in results if isinstance(r, FetchResult) and not r.not_modified]
+        parsed = iter(await self._parse(bodies))
+        nested: list[SitemapRef] = []
+        complete = True
+        for ref, result in zip(batch, results, strict=True):
+            if isinstance(result, FetchError):
+                problems.append(f"{ref.url}: {type(result).__name__}: {result}")
+                complete = complete and not isinstance(result, TransientFetchError)
+                continue
+            if result.not_modified:
+                continue
+            outcome = next(parsed)
+            if isinstance(outcome, ParseError):
+                problems.append(f"{ref.url}: {outcome}")
+                continue
+            if outcome.kind == "sitemapindex":
+                nested.extend(outcome.sitemaps)
+                if depth == self.rules.depth and outcome.sitemaps:
+                    problems.append(
+                        f"{ref.url}: an index nested deeper than {self.rules.depth} "
+                        "levels, not followed"
+                    )
+            else:
+                feeds.append(outcome)
+            children.append(StoredValidators(ref.url, result.etag, result.last_modified))
+        return nested, complete
 
     async def _stored(self, urls: Sequence[str]) -> Mapping[str, Validators]:
         if self.validators is None:

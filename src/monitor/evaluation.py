@@ -158,6 +158,25 @@ def replay(
         delivery = TopicDelivery(settle_minutes=settle_minutes)
         settled = EVERY_ARTICLE.config.model_copy(update={"delivery": delivery})
         topics = (_EveryArticle(settled, EVERY_ARTICLE.query),)
+    results, seconds = _replay_cycles(engine, items, settings, topics, cycle_size)
+    alerts = _alerts_per_article(engine)
+    out: list[Replayed] = []
+    for item in items:
+        result = results[id(item.article)]
+        raised = alerts.get(result.article_id, 0) if result.article_id is not None else 0
+        out.append(Replayed(item, result, seconds[id(item.article)], raised))
+    return out
+
+
+def _replay_cycles(
+    engine: Engine,
+    items: Sequence[StreamItem],
+    settings: DetectionSettings,
+    topics: Sequence[CompiledTopic],
+    cycle_size: int,
+) -> tuple[dict[int, IngestResult], dict[int, float]]:
+    """Detect ``items`` ``cycle_size`` at a time; each article's ingest result and its share of
+    its cycle's wall time, by ``id()`` of the article object."""
     sessions = session_factory(engine)
     config = MonitorConfig(channels=[READER])  # queued, never delivered
     results: dict[int, IngestResult] = {}  # by id() of the article object
@@ -198,15 +217,14 @@ def replay(
         if report.errors:
             error = report.errors[0]
             raise StorageError(f"{error.url}: detection failed: {error.kind} {error.message}")
+    return results, seconds
+
+
+def _alerts_per_article(engine: Engine) -> dict[int, int]:
+    """Alerts raised on each article, over every topic, by article id."""
     with Session(engine) as session:
         counted = select(AlertRow.article_id, func.count()).group_by(AlertRow.article_id)
-        alerts = {int(article): int(n) for article, n in session.execute(counted)}
-    out: list[Replayed] = []
-    for item in items:
-        result = results[id(item.article)]
-        raised = alerts.get(result.article_id, 0) if result.article_id is not None else 0
-        out.append(Replayed(item, result, seconds[id(item.article)], raised))
-    return out
+        return {int(article): int(n) for article, n in session.execute(counted)}
 
 
 def reader_messages(engine: Engine) -> int:
@@ -482,9 +500,38 @@ def evaluate(
     gold = [r.item.event for r in stored]
     p, r_, f1 = bcubed(predicted, gold)
     ari = adjusted_rand_index(predicted, gold)
+    per_event = _developments_per_event(stored)
+    devs = sum(v["developments"] for v in per_event.values())
+    mixed, split = _partition_errors(predicted, gold)
+    times = sorted(r.seconds * 1000 for r in replayed)
+    p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else 0.0
+    return EvalReport(
+        articles=len(stored),
+        precision=p,
+        recall=r_,
+        f1=f1,
+        ari=ari,
+        stories=len(set(predicted)),
+        events=len(set(gold)),
+        duplicates=_duplicate_decisions(stored),
+        containment_violations=_containment_violations(stored, containment_threshold),
+        developments_per_event=per_event,
+        development_share=devs / len(stored) if stored else 0.0,
+        ms_per_article=sum(times) / len(times) if times else 0.0,
+        p95_ms=p95,
+        mixed_stories=mixed,
+        split_events=split,
+        developments=score_developments(replayed, labels) if labels is not None else None,
+        messages=messages,
+        settle_minutes=settle_minutes,
+    )
 
+
+def _duplicate_decisions(stored: Sequence[Replayed]) -> list[dict[str, Any]]:
+    """Each stored article that ingest found a duplicate: its kind, the item it duplicates (``None``
+    when that one is not in ``stored``), the similarity and whether both share an event."""
     by_article = {r.result.article_id: r for r in stored}
-    duplicates = [
+    return [
         {
             "item": r.item.item_id,
             "kind": r.result.duplicate_kind,
@@ -499,6 +546,12 @@ def evaluate(
         if r.result.duplicate_of is not None
     ]
 
+
+def _containment_violations(
+    stored: Sequence[Replayed], containment_threshold: float
+) -> list[dict[str, Any]]:
+    """Articles with at least ``containment_threshold`` of their 5-grams in one earlier article's
+    that were not kept as a duplicate, or were made a development."""
     violations: list[dict[str, Any]] = []
     bodies = [clean_body(r.item.article.text) or r.item.article.text for r in stored]
     for i, (containment, j) in enumerate(best_earlier_containment(bodies)):
@@ -514,35 +567,16 @@ def evaluate(
                     "decision": "development" if r.result.development_id else "not duplicate",
                 }
             )
+    return violations
 
+
+def _developments_per_event(stored: Sequence[Replayed]) -> dict[str, dict[str, int]]:
+    """Articles and developments of each gold event, by event name."""
     per_event: dict[str, dict[str, int]] = defaultdict(lambda: {"articles": 0, "developments": 0})
     for r in stored:
         per_event[r.item.event]["articles"] += 1
         per_event[r.item.event]["developments"] += int(r.result.development_id is not None)
-    devs = sum(v["developments"] for v in per_event.values())
-    mixed, split = _partition_errors(predicted, gold)
-    times = sorted(r.seconds * 1000 for r in replayed)
-    p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else 0.0
-    return EvalReport(
-        articles=len(stored),
-        precision=p,
-        recall=r_,
-        f1=f1,
-        ari=ari,
-        stories=len(set(predicted)),
-        events=len(set(gold)),
-        duplicates=duplicates,
-        containment_violations=violations,
-        developments_per_event=dict(sorted(per_event.items())),
-        development_share=devs / len(stored) if stored else 0.0,
-        ms_per_article=sum(times) / len(times) if times else 0.0,
-        p95_ms=p95,
-        mixed_stories=mixed,
-        split_events=split,
-        developments=score_developments(replayed, labels) if labels is not None else None,
-        messages=messages,
-        settle_minutes=settle_minutes,
-    )
+    return dict(sorted(per_event.items()))
 
 
 def best_earlier_containment(

@@ -115,8 +115,16 @@ def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
     source set to a page, and the sources read as section pages (``kind: page``)."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.errors import RobotsDisallowedError
-    from monitor.pipeline.sources import last_worked
+    data = _source_rows()
+    if as_json:
+        echo_json(data)
+        return
+    for d in data:
+        echo(_source_line(d))
+
+
+def _source_rows() -> list[dict[str, object]]:
+    """One row per source, by name: its health, rhythm and schedule, URLs and errors redacted."""
     from monitor.polling import describe_rhythm
     from monitor.redact import redact_text, redact_url
     from monitor.storage.tables import ArticleRow, PageFailureRow, SourceRow
@@ -131,7 +139,7 @@ def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         parked: dict[int, int] = {row[0]: row[1] for row in session.execute(parked_per_source)}
         rows = list(session.scalars(select(SourceRow).order_by(SourceRow.name)))
-    data = [
+    return [
         {
             "name": r.name,
             "url": redact_url(r.url),  # credentials masked; the config has the real one
@@ -158,51 +166,60 @@ def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
         }
         for r in rows
     ]
-    if as_json:
-        echo_json(data)
-        return
-    for d in data:
-        health = "ok"
-        if d["last_error_type"] == RobotsDisallowedError.__name__:
-            health = f"DISALLOWED by robots.txt: {str(d['last_error'])[:160]}"
-        elif d["consecutive_failures"]:
-            worked = d["last_success_at"]
-            since = last_worked(worked if isinstance(worked, datetime) else None)
-            health = (
-                f"FAILING x{d['consecutive_failures']} ({since}): "
-                f"{d['last_error_type']}: {str(d['last_error'])[:160]}"
-            )
-            if d["failure_class"]:
-                health += f" ({d['failure_class']} failure)"
-        elif d["quiet"]:
-            last_new = d["last_new_entry_at"]
-            health = "QUIET: nothing new" + (
-                f" since {last_new:%Y-%m-%d %H:%M} UTC" if isinstance(last_new, datetime) else ""
-            )
-        retry_at = d["retry_at"]
-        if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
-            health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
-        if d["pages_parked"]:
-            health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
-        if d["robots"] == "ignore":
-            health += "; robots.txt ignored (config)"
-        if d["kind"] == "page":
-            health += "; section page: its article links are read (kind: page)"
-        next_at = d["next_poll_at"]
-        when = (
-            f"next {as_utc(next_at):%Y-%m-%d %H:%M}"
-            if isinstance(next_at, datetime) and as_utc(next_at) > datetime.now(UTC)
-            else "next: each cycle"
+
+
+def _source_line(d: dict[str, object]) -> str:
+    """One source's text line: name, article count, rhythm, next poll and health."""
+    next_at = d["next_poll_at"]
+    when = (
+        f"next {as_utc(next_at):%Y-%m-%d %H:%M}"
+        if isinstance(next_at, datetime) and as_utc(next_at) > datetime.now(UTC)
+        else "next: each cycle"
+    )
+    name = terminal_text(d["name"])[:24]
+    return (
+        f"{name:<24} {d['articles']:>5} articles  {d['rhythm']:<14}  {when:<16}  "
+        f"{terminal_text(_source_health(d))}"
+    )
+
+
+def _source_health(d: dict[str, object]) -> str:
+    """A source's health: ok, disallowed, failing or quiet, then its notes (asked to wait,
+    pages parked, robots.txt ignored, section page, the feed found on its page)."""
+    from monitor.errors import RobotsDisallowedError
+    from monitor.pipeline.sources import last_worked
+
+    health = "ok"
+    if d["last_error_type"] == RobotsDisallowedError.__name__:
+        health = f"DISALLOWED by robots.txt: {str(d['last_error'])[:160]}"
+    elif d["consecutive_failures"]:
+        worked = d["last_success_at"]
+        since = last_worked(worked if isinstance(worked, datetime) else None)
+        health = (
+            f"FAILING x{d['consecutive_failures']} ({since}): "
+            f"{d['last_error_type']}: {str(d['last_error'])[:160]}"
         )
-        if d["feed_url"]:
-            found = d["discovered_at"]
-            on = f" on {found:%Y-%m-%d %H:%M} UTC" if isinstance(found, datetime) else ""
-            health += f"; polls {d['feed_url']}, found on its page{on} ({d['feed_choice']})"
-        name = terminal_text(d["name"])[:24]
-        echo(
-            f"{name:<24} {d['articles']:>5} articles  {d['rhythm']:<14}  {when:<16}  "
-            f"{terminal_text(health)}"
+        if d["failure_class"]:
+            health += f" ({d['failure_class']} failure)"
+    elif d["quiet"]:
+        last_new = d["last_new_entry_at"]
+        health = "QUIET: nothing new" + (
+            f" since {last_new:%Y-%m-%d %H:%M} UTC" if isinstance(last_new, datetime) else ""
         )
+    retry_at = d["retry_at"]
+    if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
+        health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
+    if d["pages_parked"]:
+        health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
+    if d["robots"] == "ignore":
+        health += "; robots.txt ignored (config)"
+    if d["kind"] == "page":
+        health += "; section page: its article links are read (kind: page)"
+    if d["feed_url"]:
+        found = d["discovered_at"]
+        on = f" on {found:%Y-%m-%d %H:%M} UTC" if isinstance(found, datetime) else ""
+        health += f"; polls {d['feed_url']}, found on its page{on} ({d['feed_choice']})"
+    return health
 
 
 def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:

@@ -128,26 +128,7 @@ def explain(
     """Why an article was a duplicate, joined a story, was or was not a development, and how
     each topic of the config file (if one is given or set) reads it."""
     topics = _config_topics(config)
-    with open_session() as session:
-        row = _find_article(session, ident)
-        if row is None:
-            echo(f"no article {ident!r}", err=True)
-            raise typer.Exit(1)
-        decision = dict(row.decision or {})
-        header = {
-            "article_id": row.id,
-            "title": row.title,
-            "url": row.url,
-            "source": row.source_name,
-            "alert_hold": row.alert_hold,
-            "feed_date": as_utc(row.feed_date).isoformat() if row.feed_date else None,
-        }
-        alerts = [
-            {"alert_id": a.id, "topic": a.topic, "created_at": a.created_at.isoformat()}
-            for a in session.scalars(
-                select(AlertRow).where(AlertRow.article_id == row.id).order_by(AlertRow.id)
-            )
-        ]
+    row, decision, header, alerts = _explained_article(ident)
     verdicts = topic_verdicts(topics, row.title, row.text) if topics else []
     if json_out:
         readings = [
@@ -159,6 +140,42 @@ def explain(
         return
     echo(f"article {row.id}: {terminal_text(row.title)}\n  {terminal_text(row.url)}")
     record = Decision.from_json(decision)
+    _echo_outcome(row, record, alerts)
+    for v in verdicts:
+        echo(f"  topic {v.topic!r} ({v.relevance}): {v.describe()}")
+    _echo_placement(record)
+
+
+def _explained_article(
+    ident: str,
+) -> tuple[ArticleRow, dict[str, Any], dict[str, object], list[dict[str, object]]]:
+    """The article ``ident`` names, its decision record, its header fields and its alerts;
+    exits with status 1 when no article has that id or URL."""
+    with open_session() as session:
+        row = _find_article(session, ident)
+        if row is None:
+            echo(f"no article {ident!r}", err=True)
+            raise typer.Exit(1)
+        decision = dict(row.decision or {})
+        header: dict[str, object] = {
+            "article_id": row.id,
+            "title": row.title,
+            "url": row.url,
+            "source": row.source_name,
+            "alert_hold": row.alert_hold,
+            "feed_date": as_utc(row.feed_date).isoformat() if row.feed_date else None,
+        }
+        alerts: list[dict[str, object]] = [
+            {"alert_id": a.id, "topic": a.topic, "created_at": a.created_at.isoformat()}
+            for a in session.scalars(
+                select(AlertRow).where(AlertRow.article_id == row.id).order_by(AlertRow.id)
+            )
+        ]
+    return row, decision, header, alerts
+
+
+def _echo_outcome(row: ArticleRow, record: Decision, alerts: list[dict[str, object]]) -> None:
+    """The outcome line, a feed date moved to the fetch, and whom the article alerted."""
     echo(f"outcome: {record.outcome or 'unknown'}")
     if row.feed_date is not None:
         echo(
@@ -175,8 +192,11 @@ def explain(
             "alerted: none (a duplicate never alerts; otherwise no topic matched, each one that "
             "did had this development or story already, or its min_new_facts held it back)"
         )
-    for v in verdicts:
-        echo(f"  topic {v.topic!r} ({v.relevance}): {v.describe()}")
+
+
+def _echo_placement(record: Decision) -> None:
+    """Where the article went: a later version, a duplicate, a pruned record's story and
+    role, or its full placement (story choice, thresholds, salience, sentence verdicts)."""
     if record.revision_of is not None:
         echo(
             f"  a later version of article {record.revision_of} (its feed marked it "
