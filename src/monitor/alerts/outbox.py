@@ -321,6 +321,16 @@ def _content(row: AlertRow) -> AlertContent:
 def _due_jobs(
     session: Session, now: datetime, env: jinja2.Environment, topics: Collection[str]
 ) -> list[_Job]:
+    """The jobs due at ``now`` for ``topics``: each immediate delivery, then each digest batch."""
+    jobs = _immediate_jobs(session, now, env, topics)
+    jobs.extend(_digest_jobs(session, now, env, topics))
+    return jobs
+
+
+def _immediate_jobs(
+    session: Session, now: datetime, env: jinja2.Environment, topics: Collection[str]
+) -> list[_Job]:
+    """One job per immediate delivery due at ``now``, oldest first."""
     jobs: list[_Job] = []
     immediate = session.execute(
         select(DeliveryRow, AlertRow)
@@ -347,6 +357,14 @@ def _due_jobs(
                 build=build,
             )
         )
+    return jobs
+
+
+def _digest_jobs(
+    session: Session, now: datetime, env: jinja2.Environment, topics: Collection[str]
+) -> list[_Job]:
+    """One job per digest batch (rows bound to one ``batch_key``) due at ``now``."""
+    jobs: list[_Job] = []
     batched = session.execute(
         select(DeliveryRow, AlertRow)
         .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
@@ -586,6 +604,44 @@ async def deliver_due(
     for job in jobs:
         by_channel[job.channel].append(job)
     tally = _Tally()
+    await _send_channels(
+        by_channel,
+        config,
+        sessions=sessions,
+        settings=settings,
+        secrets=secrets,
+        now=now,
+        tally=tally,
+        http=http,
+        after_send=after_send,
+    )
+    deferred = _count_waiting(sessions, topics)
+    return DeliveryReport(
+        sent=tally.sent,
+        failed=tally.failed,
+        dead=tally.dead,
+        deferred=deferred,
+        claimed_elsewhere=tally.claimed_elsewhere,
+        messages=tally.messages,
+        errors=tuple(tally.errors),
+        warnings=tuple(tally.warnings),
+    )
+
+
+async def _send_channels(
+    by_channel: dict[str, list[_Job]],
+    config: MonitorConfig,
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    secrets: list[str],
+    now: datetime,
+    tally: _Tally,
+    http: httpx.AsyncClient | None,
+    after_send: AfterSend | None,
+) -> None:
+    """Run every channel's jobs concurrently, with ``http`` or a client of its own (closed at
+    the end)."""
     client = http if http is not None else make_http_client(settings)
     try:
         channels = _build_channels(set(by_channel), config, settings, client)
@@ -608,8 +664,12 @@ async def deliver_due(
     finally:
         if http is None:
             await client.aclose()
+
+
+def _count_waiting(sessions: sessionmaker[Session], topics: Collection[str]) -> int:
+    """How many deliveries of ``topics`` still wait (pending or failed) after the run."""
     with sessions() as session:
-        deferred = int(
+        return int(
             session.scalar(
                 select(func.count(DeliveryRow.id))
                 .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
@@ -617,16 +677,6 @@ async def deliver_due(
             )
             or 0
         )
-    return DeliveryReport(
-        sent=tally.sent,
-        failed=tally.failed,
-        dead=tally.dead,
-        deferred=deferred,
-        claimed_elsewhere=tally.claimed_elsewhere,
-        messages=tally.messages,
-        errors=tuple(tally.errors),
-        warnings=tuple(tally.warnings),
-    )
 
 
 # ------------------------------------------------------------------------------- test and retry

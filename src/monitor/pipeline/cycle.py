@@ -403,35 +403,8 @@ def compose(
             pool.start()  # (if not started yet) while the first pages are fetched
         run.source_health(poll.health)
         clock.lap("poll")
-        source_ids = {p.source.name: p.source.id for p in poll.polls}
-
-        def detect(articles: Sequence[Article], first: bool) -> None:
-            batch = run.detect(sessions, articles, source_ids, config, settings, started, first)
-            tally.detected_batch(articles, batch, source_ids)
-
-        batches_done = 0
-        for fetched, extracted, failed in _fetched_batches(run, fetcher, pool, poll, settings):
-            tally.fetched(fetched, failed)
-            articles = build_articles(
-                fetched, extracted, started, max_text_chars=settings.extraction.max_text_chars
-            )
-            del fetched, extracted
-            detect(articles, batches_done == 0)
-            batches_done += 1
-        if batches_done == 0:
-            # Nothing new here; the topics still read what other runs stored since they looked.
-            detect([], True)
-    # Only now are the polls' new entries all stored (or left for later): a cycle that died
-    # before this point reads the same feeds again next time instead of getting a 304.
-    commit_validators(sessions, poll.polls, tally.left_for_later, unfinished=poll.capped)
-    commit_robots(sessions, fetcher.robots)  # the rules read, for the next cycles
-    parked = record_page_failures(
-        sessions,
-        tally.failures,
-        tally.fetched_ok,
-        started,
-        max_attempts=settings.budgets.page_attempts,
-    )
+        _fetch_and_detect(run, sessions, fetcher, pool, poll, config, settings, started, tally)
+    parked = _commit_progress(sessions, poll, fetcher, tally, started, settings)
     clock.lap("fetch+extract+detect")
     delivered = run.deliver(sessions, config, settings)
     clock.lap("deliver")
@@ -439,6 +412,62 @@ def compose(
     with sessions.begin() as session:
         save_report(session, report)
     return report
+
+
+def _fetch_and_detect(
+    run: StageRunner,
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    pool: Extractor,
+    poll: Poll,
+    config: MonitorConfig,
+    settings: Settings,
+    started: datetime,
+    tally: _Tally,
+) -> None:
+    """Fetch, extract and detect the poll's pages batch by batch, counting into ``tally``; with
+    no batch, detect once anyway."""
+    source_ids = {p.source.name: p.source.id for p in poll.polls}
+
+    def detect(articles: Sequence[Article], first: bool) -> None:
+        batch = run.detect(sessions, articles, source_ids, config, settings, started, first)
+        tally.detected_batch(articles, batch, source_ids)
+
+    batches_done = 0
+    for fetched, extracted, failed in _fetched_batches(run, fetcher, pool, poll, settings):
+        tally.fetched(fetched, failed)
+        articles = build_articles(
+            fetched, extracted, started, max_text_chars=settings.extraction.max_text_chars
+        )
+        del fetched, extracted
+        detect(articles, batches_done == 0)
+        batches_done += 1
+    if batches_done == 0:
+        # Nothing new here; the topics still read what other runs stored since they looked.
+        detect([], True)
+
+
+def _commit_progress(
+    sessions: sessionmaker[Session],
+    poll: Poll,
+    fetcher: Fetcher,
+    tally: _Tally,
+    started: datetime,
+    settings: Settings,
+) -> list[PageFailure]:
+    """End-of-cycle bookkeeping once every batch is done: the feeds' validators, the robots
+    rules read and the page failures; returns the pages this cycle parked."""
+    # Only now are the polls' new entries all stored (or left for later): a cycle that died
+    # before this point reads the same feeds again next time instead of getting a 304.
+    commit_validators(sessions, poll.polls, tally.left_for_later, unfinished=poll.capped)
+    commit_robots(sessions, fetcher.robots)  # the rules read, for the next cycles
+    return record_page_failures(
+        sessions,
+        tally.failures,
+        tally.fetched_ok,
+        started,
+        max_attempts=settings.budgets.page_attempts,
+    )
 
 
 def _fetched_batches(

@@ -162,24 +162,9 @@ def _detect_batch(
             pending=counts,
             batch=lookups,
         )
-        if not isolate:
-            placed.append((article, place()))
-            counts.keep()
-            lookups.keep()
-            continue
-        try:
-            with session.begin_nested():
-                result = place()
-            counts.keep()
-            lookups.keep()
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - one bad article must not stop the cycle
-            counts.drop()  # rolled back with the article
-            lookups.drop()
-            report.errors.append(SourceError.detect_failure(article.source, article.url, exc))
-            continue
-        placed.append((article, result))
+        result = _place(session, article, place, counts, lookups, report, isolate=isolate)
+        if result is not None:
+            placed.append((article, result))
     counts.write(session)
     raised = raise_topic_alerts(session, topics, config, now=now, isolate=isolate)
     mine = {r.article_id: (a, r) for a, r in placed if r.article_id is not None}
@@ -188,6 +173,42 @@ def _detect_batch(
         _count(report, article, result, entry[1] if entry else [])
     _count_raised(report, raised, mine)
     return report
+
+
+def _place(
+    session: Session,
+    article: Article,
+    place: Callable[[], IngestResult],
+    counts: DocumentCounts,
+    lookups: Batch,
+    report: DetectReport,
+    *,
+    isolate: bool,
+) -> IngestResult | None:
+    """Ingest one article of the batch and keep its pending counts and lookups.
+
+    With ``isolate``, the article runs in a savepoint; when it fails, its counts and lookups are
+    dropped, the failure is added to ``report`` and the result is None. Without, a failure
+    propagates.
+    """
+    if not isolate:
+        result = place()
+        counts.keep()
+        lookups.keep()
+        return result
+    try:
+        with session.begin_nested():
+            result = place()
+        counts.keep()
+        lookups.keep()
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad article must not stop the cycle
+        counts.drop()  # rolled back with the article
+        lookups.drop()
+        report.errors.append(SourceError.detect_failure(article.source, article.url, exc))
+        return None
+    return result
 
 
 def _count_raised(

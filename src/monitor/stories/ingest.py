@@ -324,11 +324,7 @@ def ingest(
         return IngestResult.stored()
     article_id, copy = inserted
 
-    added = list(keys)
-    if article.rel_canonical and article.rel_canonical != article.canonical_url:
-        alias = url_key(article.rel_canonical)
-        if repo.add_key_if_free(session, article_id, alias):
-            added.append(alias)
+    added = _with_alias(session, article, article_id, keys)
 
     if copy is not None:
         result = _file_duplicate(session, article_id, copy, decision, article)
@@ -339,14 +335,34 @@ def ingest(
     repo.add_bands(session, article_id, bands)
     result = _place_original(session, article_id, article, read, when, settings, decision, pending)
     if batch is not None:
-        # The article row's development: its own, or the one it repeats.
-        development = (
-            result.development_id
-            if result.development_id is not None
-            else result.repeats_development_id
-        )
-        batch.stored(added, fp.content_hash, Placement(article_id, result.story_id, development))
+        _record_original(batch, added, fp.content_hash, article_id, result)
     return result
+
+
+def _with_alias(
+    session: Session, article: Article, article_id: int, keys: Sequence[str]
+) -> list[str]:
+    """The keys stored for the new article: ``keys``, plus its rel=canonical alias when that
+    differs from the canonical URL and no other article holds it yet."""
+    added = list(keys)
+    if article.rel_canonical and article.rel_canonical != article.canonical_url:
+        alias = url_key(article.rel_canonical)
+        if repo.add_key_if_free(session, article_id, alias):
+            added.append(alias)
+    return added
+
+
+def _record_original(
+    batch: Batch, added: Sequence[str], content_hash: str, article_id: int, result: IngestResult
+) -> None:
+    """Record a placed original in ``batch``, so later articles of the batch see it."""
+    # The article row's development: its own, or the one it repeats.
+    development = (
+        result.development_id
+        if result.development_id is not None
+        else result.repeats_development_id
+    )
+    batch.stored(added, content_hash, Placement(article_id, result.story_id, development))
 
 
 @dataclass(frozen=True, slots=True)

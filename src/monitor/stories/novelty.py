@@ -203,6 +203,58 @@ def _best_sentence(
     return hit / total, i
 
 
+def _judge(
+    sentence: str,
+    f: SentenceFeatures,
+    memory: StoryMemory,
+    index: Mapping[str, list[int]],
+    weight: Weight,
+    settings: DetectionSettings,
+    seen: tuple[set[str], set[str], set[str]],
+) -> tuple[SentenceVerdict, int | None]:
+    """One sentence's verdict, and the earlier article it repeats (None when it repeats none).
+
+    ``seen`` holds the names, numbers and event verbs known before this sentence (the story's and
+    those of earlier sentences of the same article); it is read, not updated.
+    """
+    seen_ents, seen_nums, seen_verbs = seen
+    sim, idx = _best_sentence(f.terms, index, weight)
+    matched = memory.sentences[idx] if idx is not None else None
+    # A capitalised word the story already used in any case ("chancellor") is no new name.
+    new_ents = tuple(sorted(e for e in f.entities - seen_ents if stem(e) not in memory.terms))
+    new_nums = tuple(sorted(f.numbers - seen_nums))
+    new_quotes = tuple(
+        q
+        for q in f.quotes
+        if _best_sentence(frozenset(content_terms(q)), index, weight)[0]
+        < settings.quote_match_threshold
+    )
+    # A new verb alone is weak evidence (rewrites swap verbs): it counts only in a sentence
+    # that is clearly unlike anything the story reported, and not in one that restates
+    # figures the story already has ("approved by 71 per cent" after "71 per cent voted").
+    restates_figures = bool(f.numbers) and f.numbers <= seen_nums
+    verb_counts = f.entities and sim < settings.event_verb_match_threshold and not restates_figures
+    new_verbs = tuple(sorted(f.event_verbs - memory.terms - seen_verbs)) if verb_counts else ()
+    informative = bool(new_ents or new_nums or new_quotes or new_verbs)
+    novel = sim < settings.sentence_match_threshold and informative
+    repeat_of = None
+    if matched is not None and sim >= settings.sentence_match_threshold:
+        repeat_of = matched.article_id
+    verdict = SentenceVerdict(
+        text=sentence,
+        novel=novel,
+        similarity=sim,
+        matched_text=matched.text if matched else None,
+        matched_article_id=matched.article_id if matched else None,
+        new_entities=new_ents,
+        new_numbers=new_nums,
+        new_quotes=new_quotes,
+        new_event_verbs=new_verbs,
+        informative=informative,
+    )
+    return verdict, repeat_of
+
+
 def assess(
     sentences: Sequence[str],
     memory: StoryMemory,
@@ -220,43 +272,12 @@ def assess(
     seen_verbs: set[str] = set()
     for sentence in sentences:
         f = features(sentence)
-        sim, idx = _best_sentence(f.terms, index, weight)
-        matched = memory.sentences[idx] if idx is not None else None
-        # A capitalised word the story already used in any case ("chancellor") is no new name.
-        new_ents = tuple(sorted(e for e in f.entities - seen_ents if stem(e) not in memory.terms))
-        new_nums = tuple(sorted(f.numbers - seen_nums))
-        new_quotes = tuple(
-            q
-            for q in f.quotes
-            if _best_sentence(frozenset(content_terms(q)), index, weight)[0]
-            < settings.quote_match_threshold
+        verdict, repeat_of = _judge(
+            sentence, f, memory, index, weight, settings, (seen_ents, seen_nums, seen_verbs)
         )
-        # A new verb alone is weak evidence (rewrites swap verbs): it counts only in a sentence
-        # that is clearly unlike anything the story reported, and not in one that restates
-        # figures the story already has ("approved by 71 per cent" after "71 per cent voted").
-        restates_figures = bool(f.numbers) and f.numbers <= seen_nums
-        verb_counts = (
-            f.entities and sim < settings.event_verb_match_threshold and not restates_figures
-        )
-        new_verbs = tuple(sorted(f.event_verbs - memory.terms - seen_verbs)) if verb_counts else ()
-        informative = bool(new_ents or new_nums or new_quotes or new_verbs)
-        novel = sim < settings.sentence_match_threshold and informative
-        if matched is not None and sim >= settings.sentence_match_threshold:
-            repeats[matched.article_id] += 1
-        verdicts.append(
-            SentenceVerdict(
-                text=sentence,
-                novel=novel,
-                similarity=sim,
-                matched_text=matched.text if matched else None,
-                matched_article_id=matched.article_id if matched else None,
-                new_entities=new_ents,
-                new_numbers=new_nums,
-                new_quotes=new_quotes,
-                new_event_verbs=new_verbs,
-                informative=informative,
-            )
-        )
+        if repeat_of is not None:
+            repeats[repeat_of] += 1
+        verdicts.append(verdict)
         # Names introduced by an earlier sentence of the same article are not new again.
         seen_ents |= f.entities
         seen_nums |= f.numbers

@@ -183,21 +183,8 @@ def decide(
     """
     sentences = read.sentences
     best = context.choice.best
-    # A new story starts empty (its id comes when the plan is written).
-    story = (
-        next(s for s in context.candidates if s.id == best.story_id)
-        if best is not None
-        else StoredStory(0, when, 0, [], {})
-    )
-    memory = StoryMemory.restore(
-        known_sentences(context.names)
-        + tuple(
-            Remembered(s.article_id, s.text, frozenset(s.terms.split())) for s in context.stored
-        ),
-        context.names.get("entities", ()),
-        context.names.get("numbers", ()),
-        headlines=context.names.get("headlines", ()),
-    )
+    story = _chosen_story(context, when)
+    memory = _story_memory(context)
     weight = _Idf(context.df, context.docs)
     report = assess(sentences, memory, weight, settings, features=read.sentence)
     title = read.sentence(article.title)
@@ -232,6 +219,31 @@ def decide(
         header, context, report, salience, settings, new_story=new_story, is_dev=is_dev
     )
     return StoryPlan(write, decision, new_story, is_dev, tuple(facts) if is_dev else ())
+
+
+def _chosen_story(context: StoryContext, when: datetime) -> StoredStory:
+    """The story the article joins; a new story starts empty (its id comes when the plan is
+    written)."""
+    best = context.choice.best
+    return (
+        next(s for s in context.candidates if s.id == best.story_id)
+        if best is not None
+        else StoredStory(0, when, 0, [], {})
+    )
+
+
+def _story_memory(context: StoryContext) -> StoryMemory:
+    """What the chosen story already reported: reader-marked and stored sentences, names,
+    numbers and headline terms."""
+    return StoryMemory.restore(
+        known_sentences(context.names)
+        + tuple(
+            Remembered(s.article_id, s.text, frozenset(s.terms.split())) for s in context.stored
+        ),
+        context.names.get("entities", ()),
+        context.names.get("numbers", ()),
+        headlines=context.names.get("headlines", ()),
+    )
 
 
 def known_sentences(names: Mapping[str, Sequence[Any]]) -> tuple[Remembered, ...]:
