@@ -52,6 +52,8 @@ _EXPLAIN = {
 _STATUS = {"malformed": 400, "signature": 403, "expired": 403, "wrong-action": 403}
 
 
+# Long by design: the routes of the signed links, handlers sharing the engines, secret and clock
+# as closures; each is a few lines over monitor.action_links and the feedback functions.
 def routes(
     read: sessionmaker[Session],
     write: sessionmaker[Session],

@@ -127,6 +127,8 @@ def _days(form: dict[str, str]) -> int | None:
     return int(raw)
 
 
+# Long by design: the feedback forms' routes, handlers sharing the write engine, topics and clock
+# as closures; each is a few lines over monitor.pipeline.feedback.
 def routes(
     sessions: sessionmaker[Session], slugs: dict[str, TopicConfig], user: str, now: Clock
 ) -> list[Route]:
