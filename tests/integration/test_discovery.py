@@ -49,7 +49,7 @@ BODY = (
 
 
 def _rss(server: LocalServer, paths: list[str], hours_ago: float) -> Route:
-    when = format_datetime(NOW - timedelta(hours=hours_ago))
+    when = format_datetime(datetime.now(UTC) - timedelta(hours=hours_ago))
     items = "".join(
         f"<item><title>Tarrow news {p}</title><link>{server.url(p)}</link><guid>{p}</guid>"
         f"<pubDate>{when}</pubDate><description>Summary of {p}.</description></item>"
@@ -89,7 +89,7 @@ def _pages(server: LocalServer, paths: list[str]) -> None:
 
 
 def _urlset(server: LocalServer, paths: list[str], hours_ago: float = 1.0) -> bytes:
-    when = (NOW - timedelta(hours=hours_ago)).isoformat()
+    when = (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
     urls = "".join(f"<url><loc>{server.url(p)}</loc><lastmod>{when}</lastmod></url>" for p in paths)
     return (
         f"<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
