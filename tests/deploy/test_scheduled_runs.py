@@ -71,6 +71,7 @@ def test_the_scheduler_creates_runs_that_a_worker_completes(
     start_worker: Callable[..., Worker],
     local_server: LocalServer,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
     newsroom.publish(0)
@@ -82,6 +83,9 @@ def test_the_scheduler_creates_runs_that_a_worker_completes(
     )
     sqlite_server.cli("deploy", "--prefect-file", str(prefect_file), "--all")
     deployment = deployment_id(sqlite_server, name)
+    # The server is the module's: its scheduler must not go on feeding this deployment's runs
+    # to the next test's workers (the pool is shared).
+    request.addfinalizer(lambda: sqlite_server.cli("deployment", "delete", f"monitor-cycle/{name}"))
     worker = start_worker(sqlite_server, monitor_env(tmp_path, f"sqlite:///{db}"))
 
     def completed_scheduled_run() -> dict[str, Any] | None:

@@ -129,3 +129,22 @@ def test_validators_are_stored_for_finished_sources_only(
         # Under its old URL again (or another config's name for it), the feed's are found.
         [back, _] = sync_sources(session, [SourceConfig(name="w", url=wire.url), SOURCES[1]])
         assert back.etag == '"w2"'
+
+
+def test_a_failing_sources_new_url_is_polled_at_once(sessions: sessionmaker[Session]) -> None:
+    # "flaky" fails until it backs off (a failure class and a next poll in the future)...
+    _cycles(sessions, {"wire": ".....", "flaky": "xxxxx"}, failing_after=3)
+    later = T0 + timedelta(hours=1, minutes=1)
+    with sessions.begin() as session:
+        flaky = next(s for s in sync_sources(session, SOURCES) if s.name == "flaky")
+    assert flaky.failures == 5
+    assert not flaky.due(later)  # backing off
+    # ...until the operator gives it the URL it moved to: its old failures are not the new one's.
+    moved = [SOURCES[0], SourceConfig(name="flaky", url="https://flaky.test/feed.xml")]
+    with sessions.begin() as session:
+        flaky = next(s for s in sync_sources(session, moved) if s.name == "flaky")
+    assert flaky.due(later)
+    assert (flaky.failures, flaky.failure_class, flaky.next_poll_at) == (0, None, None)
+    with sessions() as session:
+        row = session.scalars(select(SourceRow).where(SourceRow.name == "flaky")).one()
+    assert (row.consecutive_failures, row.last_error) == (0, None)

@@ -218,6 +218,11 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             row.kind = src.kind
             row.feed_url = row.feed_choice = None  # a feed found for the old URL
             row.discovered_at = None
+            # The old URL's failures, back-off and waits are not the new one's: an operator
+            # who fixes a failing source's URL sees it polled in the next cycle.
+            row.consecutive_failures = 0
+            row.failure_class = row.last_error = row.last_error_type = None
+            row.retry_at = row.next_poll_at = None
         if row is not None and row.robots != src.robots:
             row.robots = src.robots
         if src.enabled:
