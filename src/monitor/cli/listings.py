@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from monitor.cli.common import JsonOption, LimitOption, echo, echo_json, open_session
 from monitor.escaping import terminal_text
@@ -125,46 +125,36 @@ def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 def _source_rows() -> list[dict[str, object]]:
     """One row per source, by name: its health, rhythm and schedule, URLs and errors redacted."""
-    from monitor.polling import describe_rhythm
-    from monitor.redact import redact_text, redact_url
-    from monitor.storage.tables import ArticleRow, PageFailureRow, SourceRow
+    from monitor.pipeline.sources import source_health
 
     with open_session() as session:
-        per_source = select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
-        counts: dict[str, int] = {row[0]: row[1] for row in session.execute(per_source)}
-        parked_per_source = (
-            select(PageFailureRow.source_id, func.count())
-            .where(PageFailureRow.parked_at.is_not(None))
-            .group_by(PageFailureRow.source_id)
-        )
-        parked: dict[int, int] = {row[0]: row[1] for row in session.execute(parked_per_source)}
-        rows = list(session.scalars(select(SourceRow).order_by(SourceRow.name)))
+        sources = source_health(session)
     return [
         {
-            "name": r.name,
-            "url": redact_url(r.url),  # credentials masked; the config has the real one
-            "articles": counts.get(r.name, 0),
-            "last_polled_at": r.last_polled_at,
-            "last_success_at": r.last_success_at,
-            "consecutive_failures": r.consecutive_failures,
-            "last_error_type": r.last_error_type,
-            "last_error": redact_text(r.last_error) if r.last_error else None,
-            "retry_at": r.retry_at,  # not polled before: its server asked to wait
-            "pages_parked": parked.get(r.id, 0),  # failed cycle after cycle: not fetched again
-            "robots": r.robots,  # "obey" its host's robots.txt, or "ignore" it (the config's)
-            "kind": r.kind,  # "feed", or "page": a section page whose article links are read
-            "failure_class": r.failure_class,  # of the latest failure: temporary, soft, hard
-            "new_per_day": r.new_per_day,  # its rhythm; None: not known yet
-            "rhythm": describe_rhythm(r.new_per_day),
-            "last_new_entry_at": r.last_new_entry_at,
-            "next_poll_at": r.next_poll_at,  # None: the next cycle
-            "quiet": r.quiet,  # answers, but lists nothing new for much longer than usual
+            "name": s.name,
+            "url": s.url,  # credentials masked; the config has the real one
+            "articles": s.articles,
+            "last_polled_at": s.last_polled_at,
+            "last_success_at": s.last_success_at,
+            "consecutive_failures": s.consecutive_failures,
+            "last_error_type": s.last_error_type,
+            "last_error": s.last_error,
+            "retry_at": s.retry_at,  # not polled before: its server asked to wait
+            "pages_parked": s.pages_parked,  # failed cycle after cycle: not fetched again
+            "robots": s.robots,  # "obey" its host's robots.txt, or "ignore" it (the config's)
+            "kind": s.kind,  # "feed", or "page": a section page whose article links are read
+            "failure_class": s.failure_class,  # of the latest failure: temporary, soft, hard
+            "new_per_day": s.new_per_day,  # its rhythm; None: not known yet
+            "rhythm": s.rhythm,
+            "last_new_entry_at": s.last_new_entry_at,
+            "next_poll_at": s.next_poll_at,  # None: the next cycle
+            "quiet": s.quiet,  # answers, but lists nothing new for much longer than usual
             # A source set to a page: the feed found for it and polled, why, and when.
-            "feed_url": redact_url(r.feed_url) if r.feed_url else None,
-            "feed_choice": r.feed_choice,
-            "discovered_at": r.discovered_at,
+            "feed_url": s.feed_url,
+            "feed_choice": s.feed_choice,
+            "discovered_at": s.discovered_at,
         }
-        for r in rows
+        for s in sources
     ]
 
 

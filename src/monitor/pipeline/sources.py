@@ -25,6 +25,8 @@ asked of us.
   validators of any URL (the sitemaps of an index).
 * :func:`known_robots` and :func:`store_robots` keep each host's robots.txt between cycles,
   for a day (see :mod:`monitor.robots`).
+* :func:`source_health` reads every source's state for people: ``monitor sources`` and the
+  web view's Sources page.
 
 Validators belong to the feed's URL (``feed_validators``), not to the source's name: two configs
 that name one feed differently, or a config that renames a source, share them instead of
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
@@ -60,7 +62,13 @@ from monitor.polling import (
 from monitor.redact import redact_text, redact_url
 from monitor.robots import KnownRobots
 from monitor.storage.db import dialect_insert
-from monitor.storage.tables import FeedValidatorRow, RobotsTxtRow, SourceRow
+from monitor.storage.tables import (
+    ArticleRow,
+    FeedValidatorRow,
+    PageFailureRow,
+    RobotsTxtRow,
+    SourceRow,
+)
 from monitor.timeutil import as_utc
 
 SourceKind = Literal["feed", "page"]
@@ -487,3 +495,80 @@ def store_robots(session: Session, read: Sequence[KnownRobots]) -> None:
             },
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """A source as ``monitor sources`` and the web view's Sources page show it: its health,
+    rhythm and schedule, URLs and errors redacted, times in UTC."""
+
+    name: str
+    url: str  # credentials masked
+    articles: int
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    consecutive_failures: int
+    last_error_type: str | None
+    last_error: str | None
+    retry_at: datetime | None  # its server asked to wait until then
+    pages_parked: int
+    failure_class: str | None = None  # of the latest failure: temporary, soft, hard
+    rhythm: str = ""  # e.g. "~3 new/day" (see monitor.polling)
+    next_poll_at: datetime | None = None  # None: the next cycle
+    quiet: bool = False  # answers, but lists nothing new for much longer than usual
+    last_new_entry_at: datetime | None = None
+    robots: str = "obey"  # its host's robots.txt: obeyed, or ignored by the config
+    feed_url: str | None = None  # the feed found for a source set to a page (masked)
+    feed_choice: str | None = None  # why that feed was chosen
+    discovered_at: datetime | None = None  # when that feed was found
+    kind: str = "feed"  # or "page": a section page whose article links are read
+    new_per_day: float | None = None  # its rhythm; None: not known yet
+
+    def waiting(self, now: datetime) -> bool:
+        return self.retry_at is not None and self.retry_at > now
+
+    def scheduled(self, now: datetime) -> bool:
+        """Not polled before ``next_poll_at`` (a back-off, or its rhythm)."""
+        return self.next_poll_at is not None and self.next_poll_at > now
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def source_health(session: Session) -> list[SourceHealth]:
+    """Every source the cycles have polled, by name."""
+    per_source = select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
+    counts: dict[str, int] = dict(session.execute(per_source).tuples().all())
+    parked_per_source = (
+        select(PageFailureRow.source_id, func.count())
+        .where(PageFailureRow.parked_at.is_not(None))
+        .group_by(PageFailureRow.source_id)
+    )
+    parked: dict[int, int] = dict(session.execute(parked_per_source).tuples().all())
+    return [
+        SourceHealth(
+            name=r.name,
+            url=redact_url(r.url),
+            articles=counts.get(r.name, 0),
+            last_polled_at=_utc(r.last_polled_at),
+            last_success_at=_utc(r.last_success_at),
+            consecutive_failures=r.consecutive_failures or 0,
+            last_error_type=r.last_error_type,
+            last_error=redact_text(r.last_error) if r.last_error else None,
+            retry_at=_utc(r.retry_at),
+            pages_parked=parked.get(r.id, 0),
+            failure_class=r.failure_class,
+            rhythm=describe_rhythm(r.new_per_day),
+            next_poll_at=_utc(r.next_poll_at),
+            quiet=bool(r.quiet),
+            last_new_entry_at=_utc(r.last_new_entry_at),
+            robots=r.robots or "obey",
+            feed_url=redact_url(r.feed_url) if r.feed_url else None,
+            feed_choice=r.feed_choice,
+            discovered_at=_utc(r.discovered_at),
+            kind=r.kind,
+            new_per_day=r.new_per_day,
+        )
+        for r in session.scalars(select(SourceRow).order_by(SourceRow.name))
+    ]

@@ -48,6 +48,7 @@ from starlette.routing import Route
 
 from monitor.config import MonitorConfig, Settings
 from monitor.errors import ConfigError, QueryError, SearchError
+from monitor.pipeline.sources import source_health
 from monitor.storage.db import is_at_head, make_engine, session_factory
 from monitor.topics import RELEVANCE, parse_query
 from monitor.web import act, actions, health, search, views
@@ -286,7 +287,7 @@ def create_app(
 
     def sources_page(request: Request) -> Response:
         with sessions() as session:
-            sources = health.source_health(session)
+            sources = source_health(session)
         return page("sources.html", sources=sources, now=now())
 
     def deliveries_page(request: Request) -> Response:
