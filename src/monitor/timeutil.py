@@ -12,7 +12,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from time import struct_time
 
@@ -89,3 +89,20 @@ def asked_wait(status: int, retry_after: str | None) -> float | None:
     """The wait, in seconds, that an HTTP answer asks for: a 429 (Too Many Requests) or 503
     (Service Unavailable) with a readable ``Retry-After``; ``None`` otherwise."""
     return retry_after_seconds(retry_after) if status in (429, 503) else None
+
+
+_SINCE = re.compile(r"(\d{1,6})([dhm])")
+_SINCE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def since_time(value: str, now: datetime) -> datetime:
+    """A user's "since": ``7d``, ``12h`` or ``30m`` before ``now``, or an ISO date or time (no
+    offset: UTC). :class:`ValueError` for anything else, or a time before year 1."""
+    relative = _SINCE.fullmatch(value)
+    try:
+        if relative:
+            return now - timedelta(**{_SINCE_UNITS[relative.group(2)]: int(relative.group(1))})
+        parsed = datetime.fromisoformat(value)
+    except OverflowError as exc:
+        raise ValueError(f"{value!r} reaches before year 1") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

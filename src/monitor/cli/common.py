@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from monitor.config import Settings, get_settings
 from monitor.errors import ConfigError
 from monitor.escaping import json_text, terminal_text
-from monitor.timeutil import as_utc
+from monitor.timeutil import as_utc, since_time
 
 ConfigOption = Annotated[
     Path | None,
@@ -80,14 +80,10 @@ def parse_since(value: str | None) -> datetime | None:
     """``2025-05-12``, an ISO timestamp, or a relative ``7d`` / ``12h``."""
     if value is None:
         return None
-    units = {"d": "days", "h": "hours", "m": "minutes"}
-    if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
     try:
-        parsed = datetime.fromisoformat(value)
+        return since_time(value, datetime.now(UTC))
     except ValueError as exc:
         raise fail(f"--since: expected a date, timestamp or 7d/12h, got {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def warn_unknown_settings() -> None:

@@ -18,14 +18,14 @@ first), and the newest :data:`MAX_HITS` borderline articles. It only reads and s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from monitor.backtest import BacktestHit, backtest
 from monitor.errors import SearchError
+from monitor.timeutil import since_time
 from monitor.topics import RELEVANCE, Query
 
 MAX_QUERY = 500
@@ -33,8 +33,6 @@ MAX_HITS = 200
 # A search reads every stored article since ``since`` (seconds over 100,000 articles): without
 # one it looks back this far, so a page cannot make the server read the whole archive by default.
 DEFAULT_SINCE = "30d"
-_RELATIVE = re.compile(r"(\d{1,6})([dhm])")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +76,10 @@ def search_request(query: str, relevance: str, since: str, *, now: datetime) -> 
 def _since(value: str, now: datetime) -> datetime | None:
     if not value:
         return None
-    relative = _RELATIVE.fullmatch(value)
-    if relative:
-        return now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
     try:
-        parsed = datetime.fromisoformat(value)
+        return since_time(value, now)
     except ValueError as exc:
         raise SearchError("since must be 7d, 12h, 30m, a date or an ISO time") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def run_search(session: Session, query: Query, request: SearchRequest) -> SearchResult:
