@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -31,6 +30,7 @@ from monitor.web import create_app
 from monitor.web.app import SECURITY_HEADERS, read_only_engine
 from tests.integration.web_seed import HOSTILE_URL, RLO, T0, seed
 from tests.support.web import serve
+from tests.support.web import tags as _tags
 
 NOW = T0 + timedelta(days=3)
 
@@ -54,23 +54,6 @@ def site(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Site]:
     app = create_app(_settings(db_url), config, clock=lambda: NOW)
     with serve(app) as base:
         yield Site(base, engine, config, path, db_url)
-
-
-class _Links(HTMLParser):
-    """Every tag with its attributes, to check what became a link."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
-def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
-    parser = _Links()
-    parser.feed(html)
-    return parser.tags
 
 
 def _get(site: Site, path: str) -> httpx.Response:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from monitor.web import create_app
 from monitor.web.search import MAX_QUERY
 from tests.integration.web_seed import RLO, T0, seed
 from tests.support.web import serve
+from tests.support.web import tags as _tags
 
 NOW = T0 + timedelta(days=3)
 
@@ -33,21 +33,6 @@ def base(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[str]:
 
 def _search(base: str, **params: str) -> httpx.Response:
     return httpx.get(f"{base}/search", params=params, timeout=30)
-
-
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
-def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
-    parser = _Tags()
-    parser.feed(html)
-    return parser.tags
 
 
 def _stories(page: str) -> list[str]:

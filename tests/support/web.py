@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html.parser import HTMLParser
 
 import uvicorn
 from starlette.applications import Starlette
@@ -33,3 +34,21 @@ def serve(app: Starlette) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, in page order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    """The page's start tags with their attributes (to check what became a link or a form)."""
+    parser = _Tags()
+    parser.feed(html)
+    return parser.tags
