@@ -47,6 +47,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alert_settings import ChannelConfig
+from monitor.alerts.notices import queue_notices
 from monitor.config import SOURCE_FAILING_AFTER, Settings, SourceConfig
 from monitor.discovery import IndexRules, Reader, Validators
 from monitor.errors import (
@@ -570,10 +572,13 @@ def _record_and_select(
     max_entries: int | None = None,
     freshness: FreshnessRules | None = None,
     rules: PollingRules | None = None,
+    channels: Sequence[ChannelConfig] = (),
 ) -> tuple[list[PageJob], int, list[SourceHealthChange], set[int]]:
     """:func:`select_new` and :func:`record_polls` (the new entries found keep each source's
-    rhythm) in one transaction of their own; the jobs judged by :func:`judge_freshness` and
-    capped by :func:`newest_per_source`, and the sources capped."""
+    rhythm) in one transaction of their own, with the notices of the health changes for
+    ``channels`` (:func:`queue_notices`: told once, since they commit with the change); the
+    jobs judged by :func:`judge_freshness` and capped by :func:`newest_per_source`, and the
+    sources capped."""
     with sessions.begin() as session:
         take_write_lock(session)
         jobs, skipped = select_new(session, polls)
@@ -584,6 +589,7 @@ def _record_and_select(
         health = record_polls(
             session, polls, now, failing_after=failing_after, new_entries=new, rules=rules
         )
+        queue_notices(session, [change.notice() for change in health], channels, now=now)
         return kept, skipped, health, capped
 
 
@@ -813,13 +819,16 @@ def poll_sources(
     freshness: FreshnessRules | None = None,
     rules: PollingRules | None = None,
     poll_all: bool = False,
+    channels: Sequence[ChannelConfig] = (),
 ) -> Poll:
     """Poll every enabled source that is due (not left alone at its server's request, not
     backing off, and with adaptive ``rules`` due by its rhythm; ``poll_all`` polls all but the
     first kind: see :func:`deferred`), record the outcome, and list the entries to fetch, at
     most ``max_entries`` per source (:func:`newest_per_source`), judged by ``freshness``
     (:func:`judge_freshness`). ``parse`` parses the feeds fetched (here, by default). The
-    fetcher's robots.txt rules take those earlier cycles kept (:func:`remember_robots`)."""
+    fetcher's robots.txt rules take those earlier cycles kept (:func:`remember_robots`). A
+    source whose health changes gets a notice queued for those of ``channels`` that take
+    notices (:mod:`monitor.alerts.notices`)."""
     adaptive = rules is not None and rules.adaptive
     due, waiting = deferred(
         _synced_sources(sessions, sources), now, adaptive=adaptive, poll_all=poll_all
@@ -827,7 +836,7 @@ def poll_sources(
     remember_robots(sessions, fetcher.robots, now)
     polls = fetcher.poll_feeds(due, parse, partial(validators_of, sessions))
     jobs, skipped, health, capped = _record_and_select(
-        sessions, polls, now, failing_after, max_entries, freshness, rules
+        sessions, polls, now, failing_after, max_entries, freshness, rules, channels
     )
     return Poll(
         tuple(polls),

@@ -13,6 +13,8 @@ asked of us.
   backs off by the class of its failure, an adaptively polled one waits by its rhythm; and it
   reports a source that went quiet (answers, lists nothing new for much longer than usual) and
   one active again, once each.
+  The poll's transaction also queues each change for the channels
+  (:func:`monitor.alerts.notices.queue_notices`, called by the collect stage).
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
   with; :func:`deferred` leaves out the sources whose wait has not passed (``Retry-After``, a
   back-off, or, with adaptive polling, their rhythm).
@@ -44,6 +46,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.model import SourceNotice
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.discovery import Discovery, StoredValidators, Validators
 from monitor.errors import HeldBackError
@@ -189,6 +192,22 @@ class SourceHealthChange:
     def shown_url(self) -> str:
         """The source's URL as it may be shown: credentials masked."""
         return redact_url(self.url)
+
+    def notice(self) -> SourceNotice:
+        """The change as told to the channels (:mod:`monitor.alerts.notices`)."""
+        return SourceNotice(
+            source=self.source,
+            url=self.shown_url,
+            kind=self.status,
+            summary=self.describe(),
+            failures=self.failures,
+            failure_class=self.failure_class,
+            error_type=self.error_type,
+            error=self.error,
+            last_success_at=self.last_success_at,
+            last_new_entry_at=self.last_new_entry_at,
+            new_per_day=self.new_per_day,
+        )
 
     def describe(self) -> str:
         """One line for a log, a terminal or the cycle's summary."""
