@@ -76,6 +76,7 @@ from monitor.pipeline.resolve import (
     ValidatorLookup,
     entry_errors,
     needs_discovery,
+    recent_only,
     resolve_polls,
 )
 from monitor.pipeline.sources import (
@@ -144,7 +145,7 @@ async def poll_feeds(
     """Poll each source: fetch and parse its feed, then discover the feed of a source set to a
     page and read a sitemap index's sitemaps (:func:`monitor.pipeline.resolve.resolve_polls`)."""
     results = await fetch_feeds(client, policy, sources, robots)
-    polls = to_polls(sources, results, policy, parse)
+    polls = recent_only(to_polls(sources, results, policy, parse), index_rules or IndexRules())
     return await resolve_polls(
         partial(_reader, client, policy, robots, parse, index_rules), polls, validators
     )
@@ -309,15 +310,17 @@ def commit_validators(
     pages: Iterable[FetchedPage],
     *,
     unfinished: Iterable[int] = (),
+    polled_at: datetime | None = None,
 ) -> None:
     """:func:`store_validators` in a transaction of its own, once ``pages`` (every page fetched
     for the polls' new entries) are stored; sources with a page left for later, and those in
     ``unfinished`` (entries beyond the per-poll cap), are unfinished: they keep their previous
-    validators, so their next poll reads the whole feed and not a 304."""
+    validators, so their next poll reads the whole feed and not a 304, and reads a sitemap from
+    the same point. ``polled_at``: when the polls were made (default: now)."""
     unfinished = {*unfinished, *(p.job.source_id for p in pages if p.retry_later)}
     with sessions.begin() as session:
         take_write_lock(session)
-        store_validators(session, polls, unfinished=unfinished)
+        store_validators(session, polls, unfinished=unfinished, polled_at=polled_at)
 
 
 def entry_keys(source: str, canonical_url: str, guid: str | None) -> list[str]:
@@ -632,8 +635,15 @@ def polling_rules(settings: Settings) -> PollingRules:
 
 
 def index_rules(settings: Settings) -> IndexRules:
-    """How far sitemap indexes are followed, from the ``MONITOR_SITEMAPS__*`` settings."""
-    return IndexRules(depth=settings.sitemaps.index_depth, children=settings.sitemaps.children)
+    """How far sitemap indexes are followed, and what is too old to read again, from the
+    ``MONITOR_SITEMAPS__*`` settings."""
+    sitemaps = settings.sitemaps
+    return IndexRules(
+        depth=sitemaps.index_depth,
+        children=sitemaps.children,
+        skip_old=sitemaps.skip_old,
+        margin=timedelta(seconds=sitemaps.lastmod_margin_s),
+    )
 
 
 def freshness_rules(settings: Settings) -> FreshnessRules:
@@ -750,6 +760,7 @@ class Fetcher:
         (:func:`monitor.pipeline.resolve.resolve_polls`; ``validators`` looks up those stored
         for an index's sitemaps)."""
         polls = to_polls(sources, self._run(self._fetch_feeds(sources)), self.policy, parse)
+        polls = recent_only(polls, self.index_rules or IndexRules())
         if not any(needs_discovery(p) or (p.feed and p.feed.sitemaps) for p in polls):
             return polls
         return self._run(self._resolve(polls, parse, validators))

@@ -461,7 +461,9 @@ def _commit_progress(
     rules read and the page failures; returns the pages this cycle parked."""
     # Only now are the polls' new entries all stored (or left for later): a cycle that died
     # before this point reads the same feeds again next time instead of getting a 304.
-    commit_validators(sessions, poll.polls, tally.left_for_later, unfinished=poll.capped)
+    commit_validators(
+        sessions, poll.polls, tally.left_for_later, unfinished=poll.capped, polled_at=started
+    )
     commit_robots(sessions, fetcher.robots)  # the rules read, for the next cycles
     return record_page_failures(
         sessions,
