@@ -311,3 +311,49 @@ async def test_a_dead_notice_is_sent_again_after_retry_all_dead(
         assert [r.status for r in receiver.requests] == [410, 200]
     finally:
         receiver.stop()
+
+
+def test_episodes_pair_each_change_with_its_end_and_a_repeat_is_refused(
+    sessions: sessionmaker[Session],
+) -> None:
+    from monitor.alerts.model import NoticeKind, SourceNotice
+    from monitor.alerts.notices import queue_notices
+
+    config = parse_config(
+        {
+            "channels": [
+                {"type": "webhook", "name": "ops", "url": "https://hooks.example.org/ops"},
+                {
+                    "type": "webhook",
+                    "name": "readers",
+                    "url": "https://hooks.example.org/r",
+                    "notices": False,
+                },
+            ]
+        }
+    )
+
+    def queue(*kinds: NoticeKind) -> list[tuple[str, int]]:
+        notices = [SourceNotice("Kell Gazette", "https://kell.example/rss", k, k) for k in kinds]
+        with sessions.begin() as session:
+            queued = queue_notices(session, notices, config.channels, now=T0)
+        return [(n.kind, n.episode) for n in queued]
+
+    assert queue("quiet") == [("quiet", 1)]
+    assert queue("active", "quiet") == [("active", 1), ("quiet", 2)]
+    assert queue("failing") == [("failing", 1)]  # episodes are counted per pair of kinds
+    assert queue("recovered") == [("recovered", 1)]
+    assert queue("recovered") == [("recovered", 1)]  # the same change again: no second row
+    with sessions() as session:
+        notices = session.scalars(select(SourceNoticeRow)).all()
+        deliveries = session.scalars(select(NoticeDeliveryRow)).all()
+    assert len(notices) == 5
+    assert sorted((n.kind, n.episode) for n in notices) == [
+        ("active", 1),
+        ("failing", 1),
+        ("quiet", 1),
+        ("quiet", 2),
+        ("recovered", 1),
+    ]
+    assert {d.channel for d in deliveries} == {"ops"}
+    assert len(deliveries) == 5
