@@ -357,3 +357,26 @@ def test_episodes_pair_each_change_with_its_end_and_a_repeat_is_refused(
     ]
     assert {d.channel for d in deliveries} == {"ops"}
     assert len(deliveries) == 5
+
+
+async def test_a_config_sends_the_notices_of_its_own_sources_only(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    local_server: LocalServer,
+    receiver: WebhookReceiver,
+) -> None:
+    local_server.table.set(FEED, Route(status=500, body=b"down"))
+    ours = _config(local_server, receiver)
+    monitor = Monitor(sessions, _settings(settings, free_port()), ours)
+    monitor.poll(T0)
+    monitor.poll(T0 + timedelta(minutes=15))
+    # Another deployment on the database, with channels of the same names, other sources.
+    theirs = ours.model_copy(
+        update={"sources": [ours.sources[0].model_copy(update={"name": "Kell Gazette"})]}
+    )
+    report = await deliver_due(sessions, theirs, monitor.settings, now=T0 + timedelta(hours=1))
+    assert (report.sent, report.failed, report.deferred) == (0, 0, 0)
+    assert receiver.requests == []
+    with sessions() as session:
+        states = {r.state for r in session.scalars(select(NoticeDeliveryRow))}
+    assert states == {"pending"}  # left for the deployment whose source it is

@@ -127,29 +127,24 @@ def notice_of(row: SourceNoticeRow) -> SourceNotice:
 def due_notices(
     session: Session, now: datetime, sources: Collection[str], states: Collection[str]
 ) -> list[tuple[NoticeDeliveryRow, SourceNoticeRow]]:
-    """The notice deliveries of ``sources`` in ``states`` due at ``now``, oldest first."""
-    return [
-        (delivery, notice)
-        for delivery, notice in session.execute(
-            select(NoticeDeliveryRow, SourceNoticeRow)
-            .join(SourceNoticeRow, SourceNoticeRow.id == NoticeDeliveryRow.notice_id)
-            .where(
-                SourceNoticeRow.source.in_(sources),
-                NoticeDeliveryRow.state.in_(states),
-                NoticeDeliveryRow.next_attempt_at <= now,
-            )
-            .order_by(NoticeDeliveryRow.id)
-        ).tuples()
-    ]
+    """The notice deliveries of ``sources`` in ``states`` due at ``now``, oldest first.
+
+    Waiting notices are few, and a config may name tens of thousands of sources: they are
+    picked here rather than by a statement holding every name."""
+    rows = session.execute(
+        select(NoticeDeliveryRow, SourceNoticeRow)
+        .join(SourceNoticeRow, SourceNoticeRow.id == NoticeDeliveryRow.notice_id)
+        .where(NoticeDeliveryRow.state.in_(states), NoticeDeliveryRow.next_attempt_at <= now)
+        .order_by(NoticeDeliveryRow.id)
+    ).tuples()
+    return [(delivery, notice) for delivery, notice in rows if notice.source in sources]
 
 
 def waiting_notices(session: Session, sources: Collection[str], states: Collection[str]) -> int:
     """How many notice deliveries of ``sources`` are in ``states``."""
-    return int(
-        session.scalar(
-            select(func.count(NoticeDeliveryRow.id))
-            .join(SourceNoticeRow, SourceNoticeRow.id == NoticeDeliveryRow.notice_id)
-            .where(SourceNoticeRow.source.in_(sources), NoticeDeliveryRow.state.in_(states))
-        )
-        or 0
+    waiting = session.scalars(
+        select(SourceNoticeRow.source)
+        .join(NoticeDeliveryRow, SourceNoticeRow.id == NoticeDeliveryRow.notice_id)
+        .where(NoticeDeliveryRow.state.in_(states))
     )
+    return sum(source in sources for source in waiting)
