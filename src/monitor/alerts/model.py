@@ -121,6 +121,12 @@ NoticeKind = Literal["failing", "recovered", "quiet", "active"]
 NOTICE_KINDS: tuple[NoticeKind, ...] = ("failing", "recovered", "quiet", "active")
 
 
+def notice_key(source: str, kind: str, episode: int) -> str:
+    """A source notice's idempotency key: the same in every run that could record it (a
+    delivery's adds the channel)."""
+    return f"source:{source}:{kind}:{episode}"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceNotice:
     """A source that started failing or recovered, went quiet or is active again, as told to
@@ -144,8 +150,8 @@ class SourceNotice:
 
     @property
     def key(self) -> str:
-        """The notice's idempotency key: the same in every run that could record it."""
-        return f"source:{self.source}:{self.kind}:{self.episode}"
+        """The notice's idempotency key (:func:`notice_key`)."""
+        return notice_key(self.source, self.kind, self.episode)
 
 
 def notice_payload(notice: SourceNotice) -> dict[str, Any]:

@@ -58,7 +58,12 @@ from monitor.action_links import LinkMaker, link_maker
 from monitor.alert_settings import ChannelConfig, TopicDelivery
 from monitor.alerts.channels import Channel, build_channel, known_secrets, redact
 from monitor.alerts.digest import assemble, route, settle_window
-from monitor.alerts.model import OutgoingMessage, RenderedMessage, content_from_payload
+from monitor.alerts.model import (
+    OutgoingMessage,
+    RenderedMessage,
+    content_from_payload,
+    notice_key,
+)
 from monitor.alerts.notices import due_notices, notice_of, waiting_notices
 from monitor.alerts.render import render_alert, render_digest, render_notice, template_environment
 from monitor.config import MonitorConfig, Settings
@@ -358,7 +363,7 @@ def _notice_jobs(
                 ) from exc
             return render_notice(content, env)
 
-        key = f"source:{notice.source}:{notice.kind}:{notice.episode}"
+        key = notice_key(notice.source, notice.kind, notice.episode)
         jobs.append(
             _Job(
                 channel=delivery.channel,
