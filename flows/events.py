@@ -9,6 +9,8 @@ many polls failed, the latest error and its class, when the source last worked, 
 quiet source its last new entry and usual rhythm; the URL and the error have credentials masked
 (:mod:`monitor.redact`). ``deploy/automations.yaml`` turns them into
 notifications through any Prefect notification block (e-mail, Slack, Teams, a webhook, ...).
+The same changes also reach the config's own channels as source notices, through the outbox
+(:mod:`monitor.alerts.notices`), with or without a Prefect server.
 """
 
 from __future__ import annotations

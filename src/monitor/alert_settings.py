@@ -121,13 +121,20 @@ class TopicDelivery(BaseModel):
 
 class _Channel(BaseModel):
     """Fields every channel has. ``mode``/``digest`` override the topic's for this channel
-    (e.g. chat immediately, e-mail as a daily digest); cap and quiet hours stay per topic."""
+    (e.g. chat immediately, e-mail as a daily digest); cap and quiet hours stay per topic.
+    ``notices``: the channel also gets the sources' health notices (:mod:`monitor.alerts.notices`),
+    whatever topics it serves."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
     mode: Literal["immediate", "digest"] | None = None
     digest: DigestSchedule | None = None
+    notices: bool = Field(
+        True,
+        description="source health notices (a source started failing, recovered, went quiet, "
+        "is active again) go to this channel too, at once; false: alerts only",
+    )
 
     def effective_delivery(self, topic: TopicDelivery) -> TopicDelivery:
         """The topic's delivery rules with this channel's overrides applied."""

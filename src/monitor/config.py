@@ -189,6 +189,18 @@ class SitemapSettings(BaseModel):
     children: int = Field(
         5, ge=1, le=100, description="sitemaps of an index fetched per poll, newest first"
     )
+    skip_old: bool = Field(
+        True,
+        description="skip the sitemaps of an index, and the URLs of a sitemap, whose <lastmod> "
+        "is older than the source's last poll whose entries were all dealt with (less the "
+        "margin); undated ones are always read",
+    )
+    lastmod_margin_s: float = Field(
+        3600.0,
+        ge=0,
+        description="how much older than that last poll a <lastmod> may be and still be read "
+        "(publishers' clocks and late edits)",
+    )
 
 
 class WebSettings(BaseModel):

@@ -30,6 +30,12 @@ Contract:
   the next poll reads it again. Entries are merged newest first, each URL once, at most
   :data:`monitor.feeds.MAX_SITEMAP_ENTRIES`; the per-poll cap and the store of entries already
   seen (see :mod:`monitor.pipeline.collect`) decide which are new.
+* Given ``since``, the time of the source's last poll whose entries were all dealt with, a
+  reading skips what cannot hold anything new (:meth:`IndexRules.cutoff`, with a margin for
+  publishers' clocks): the sitemaps of an index whose ``<lastmod>`` is older are not fetched
+  (:func:`recent_sitemaps`), nor counted against :attr:`IndexRules.children`, and the URLs of
+  a sitemap whose ``<lastmod>`` is older are left out (:func:`recent_entries`). Undated ones
+  are always read: nothing says they are old. A large index is then not read again every poll.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -74,6 +80,29 @@ class IndexRules:
 
     depth: int = 2  # index levels below the source's own index that are read
     children: int = 5  # sitemaps fetched per reading, newest first
+    skip_old: bool = True  # skip sitemaps and URLs last modified before the last poll
+    margin: timedelta = timedelta(hours=1)  # ... less this
+
+    def cutoff(self, since: datetime | None) -> datetime | None:
+        """What is last modified before this time was there at the poll of ``since`` (the
+        last one whose entries were all dealt with); None: read everything."""
+        if since is None or not self.skip_old:
+            return None
+        return since - self.margin
+
+
+def recent_sitemaps(refs: Sequence[SitemapRef], cutoff: datetime | None) -> list[SitemapRef]:
+    """The sitemaps of ``refs`` modified at or after ``cutoff``, or undated, in order."""
+    if cutoff is None:
+        return list(refs)
+    return [r for r in refs if r.lastmod is None or r.lastmod >= cutoff]
+
+
+def recent_entries(entries: Sequence[FeedEntry], cutoff: datetime | None) -> tuple[FeedEntry, ...]:
+    """The entries of a sitemap dated at or after ``cutoff``, or undated, in order."""
+    if cutoff is None:
+        return tuple(entries)
+    return tuple(e for e in entries if e.published is None or e.published >= cutoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,11 +297,14 @@ class Reader:
         *,
         etag: str | None = None,
         last_modified: str | None = None,
+        since: datetime | None = None,
     ) -> Reading:
         """Read the sitemaps of ``index`` (see the module docstring); ``etag`` and
-        ``last_modified`` are the index's own, kept in the reading."""
+        ``last_modified`` are the index's own, kept in the reading; ``since``: the source's
+        last poll whose entries were all dealt with (what is older is skipped)."""
+        cutoff = self.rules.cutoff(since)
         visited = {index.url}
-        level = list(index.sitemaps)
+        level = recent_sitemaps(index.sitemaps, cutoff)
         feeds: list[ParsedFeed] = []
         children: list[StoredValidators] = []
         problems: list[str] = []
@@ -285,10 +317,10 @@ class Reader:
             fetched += len(batch)
             nested, read_all = await self._read_level(batch, depth, feeds, children, problems)
             complete = complete and read_all
-            level = list(newest_sitemaps(nested))
+            level = recent_sitemaps(newest_sitemaps(nested), cutoff)
         feed = replace(
             index,
-            entries=merged_entries(feeds),
+            entries=recent_entries(merged_entries(feeds), cutoff),
             rejected=tuple(r for f in feeds for r in f.rejected),
         )
         return Reading(feed, etag, last_modified, tuple(children), tuple(problems), complete)

@@ -304,12 +304,23 @@ def test_sources_discover_lists_candidates_and_stores_nothing(
 
 
 def _poll(
-    sessions: sessionmaker[Session], settings: Settings, config: Any, rules: IndexRules
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    config: Any,
+    rules: IndexRules,
+    *,
+    skip_old: bool = False,
+    margin_s: float = 3600.0,
 ) -> Collection:
-    bounded = settings.model_copy(
-        update={"sitemaps": SitemapSettings(index_depth=rules.depth, children=rules.children)}
+    """One cycle with ``rules``; by default reading every sitemap whatever its ``<lastmod>``
+    (the count and depth bounds are tested alone; skipping the old has tests of its own)."""
+    sitemaps = SitemapSettings(
+        index_depth=rules.depth,
+        children=rules.children,
+        skip_old=skip_old,
+        lastmod_margin_s=margin_s,
     )
-    collection, _ = run_cycle(sessions, bounded, config)
+    collection, _ = run_cycle(sessions, settings.model_copy(update={"sitemaps": sitemaps}), config)
     return collection
 
 
@@ -444,3 +455,150 @@ def test_a_hostile_index_is_bounded_without_error(
     children = [r.path for r in server.table.requests if r.path.startswith("/s/")]
     assert sorted(children) == [f"/s/{n}.xml" for n in range(5)]  # the five newest
     assert _source(sessions).consecutive_failures == 0
+
+
+def _dated_urlset(server: LocalServer, urls: list[tuple[str, datetime]]) -> bytes:
+    listed = "".join(
+        f"<url><loc>{server.url(p)}</loc><lastmod>{when.isoformat()}</lastmod></url>"
+        for p, when in urls
+    )
+    return (
+        "<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+        f"{listed}</urlset>"
+    ).encode()
+
+
+def _requests(server: LocalServer, prefix: str) -> int:
+    return sum(r.path.startswith(prefix) for r in server.table.requests)
+
+
+def test_a_large_index_is_read_again_only_for_what_changed_since_the_last_poll(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    server = local_server
+    now = datetime.now(UTC)
+    archive = [(server.url(f"/archive/{n}.xml"), now - timedelta(days=2 + n)) for n in range(30)]
+    for n in range(30):
+        when = now - timedelta(days=2 + n)
+        server.table.set(
+            f"/archive/{n}.xml",
+            Route(content_type=XML, body=_dated_urlset(server, [(f"/a/{n}.html", when)])),
+        )
+
+    def publish(today: list[tuple[str, datetime]]) -> None:
+        """The index with today's sitemap (modified at its newest URL) and an undated one."""
+        server.table.set("/today.xml", Route(content_type=XML, body=_dated_urlset(server, today)))
+        modified = max(when for _, when in today)
+        children = [(server.url("/today.xml"), modified), (server.url("/misc.xml"), None)]
+        server.table.set("/index.xml", Route(content_type=XML, body=_index(children + archive)))
+
+    server.table.set(
+        "/misc.xml",
+        Route(content_type=XML, body=_dated_urlset(server, [("/m/1.html", now - timedelta(3))])),
+    )
+    publish([("/t/1.html", now - timedelta(minutes=20))])
+    _pages(server, ["/t/1.html", "/t/2.html", "/t/3.html", "/m/1.html"])
+    _pages(server, [f"/a/{n}.html" for n in range(30)])
+    config = _config(server, "/index.xml")
+    rules = IndexRules(depth=1, children=40)
+
+    # The first poll reads the whole index (nothing read before): 32 sitemaps.
+    first = _poll(sessions, settings, config, rules, skip_old=True)
+    assert [p.error for p in first.polls] == [None]
+    assert _requests(server, "/archive/") == 30
+    assert _requests(server, "/today.xml") == _requests(server, "/misc.xml") == 1
+
+    # Two URLs more in today's sitemap, one of them modified long ago (an old page the
+    # publisher added late): the next poll fetches today's sitemap and the undated one only,
+    # and considers the recent URL only.
+    publish(
+        [
+            ("/t/1.html", now - timedelta(minutes=20)),
+            ("/t/2.html", datetime.now(UTC)),
+            ("/t/3.html", now - timedelta(days=9)),
+        ]
+    )
+    second = _poll(sessions, settings, config, rules, skip_old=True)
+    [feed_poll] = second.polls
+    assert feed_poll.error is None
+    assert _requests(server, "/archive/") == 30  # not one more
+    assert _requests(server, "/today.xml") == 2
+    assert _requests(server, "/misc.xml") == 2  # undated: always read
+    assert feed_poll.feed is not None
+    assert [e.url for e in feed_poll.feed.entries] == [
+        server.url("/t/2.html"),
+        server.url("/t/1.html"),  # inside the hour's margin; known already, not fetched again
+    ]
+    assert {p.job.canonical_url for p in second.pages} == {server.url("/t/2.html")}
+
+    # Without the filter, the same poll reads every sitemap again.
+    publish([("/t/1.html", now - timedelta(minutes=20)), ("/t/2.html", datetime.now(UTC))])
+    _poll(sessions, settings, config, rules, skip_old=False)
+    assert _requests(server, "/archive/") == 60
+
+
+def test_a_sitemap_that_failed_is_read_again_from_the_same_point(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    server = local_server
+    start = datetime.now(UTC)
+    server.table.set(
+        "/index.xml",
+        Route(content_type=XML, body=_index([(server.url("/a.xml"), start - timedelta(days=1))])),
+    )
+    server.table.set(
+        "/a.xml",
+        Route(content_type=XML, body=_dated_urlset(server, [("/a/1.html", start)])),
+    )
+    _pages(server, ["/a/1.html", "/b/1.html"])
+    config = _config(server, "/index.xml")
+    rules = IndexRules(depth=1, children=5)
+    _poll(sessions, settings, config, rules, skip_old=True, margin_s=0)
+
+    # A sitemap modified after that poll is listed, and fails for a moment.
+    modified = datetime.now(UTC)
+    listed = [(server.url("/b.xml"), modified), (server.url("/a.xml"), start - timedelta(days=1))]
+    server.table.set("/index.xml", Route(content_type=XML, body=_index(listed)))
+    server.table.set("/b.xml", Route(status=503, body=b"busy"))
+    failed = _poll(sessions, settings, config, rules, skip_old=True, margin_s=0)
+    assert any("/b.xml" in e.message for e in failed.polls[0].entry_errors)
+    assert server.table.requests_for("/a.xml")[1:] == []  # older than the first poll
+
+    # The next poll starts from the first one's time, not the failed one's: /b.xml is read.
+    server.table.set(
+        "/b.xml",
+        Route(content_type=XML, body=_dated_urlset(server, [("/b/1.html", modified)])),
+    )
+    again = _poll(sessions, settings, config, rules, skip_old=True, margin_s=0)
+    assert [p.error for p in again.polls] == [None]
+    assert {p.job.canonical_url for p in again.pages} == {server.url("/b/1.html")}
+
+
+def test_a_plain_sitemap_lists_only_the_urls_modified_since_the_last_poll(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    server = local_server
+    start = datetime.now(UTC)
+    server.table.set(
+        "/sitemap.xml",
+        Route(content_type=XML, body=_dated_urlset(server, [("/s/1.html", start)])),
+    )
+    _pages(server, ["/s/1.html", "/s/2.html", "/s/3.html"])
+    config = _config(server, "/sitemap.xml")
+    rules = IndexRules(depth=1, children=5)
+    _poll(sessions, settings, config, rules, skip_old=True)
+
+    listed = [
+        ("/s/1.html", start),
+        ("/s/2.html", datetime.now(UTC)),
+        ("/s/3.html", start - timedelta(days=30)),
+    ]
+    server.table.set("/sitemap.xml", Route(content_type=XML, body=_dated_urlset(server, listed)))
+    second = _poll(sessions, settings, config, rules, skip_old=True)
+    [feed_poll] = second.polls
+    assert feed_poll.feed is not None
+    assert {e.url for e in feed_poll.feed.entries} == {
+        server.url("/s/1.html"),
+        server.url("/s/2.html"),
+    }
+    assert {p.job.canonical_url for p in second.pages} == {server.url("/s/2.html")}

@@ -21,7 +21,7 @@ from monitor.alerts.outbox import DeliveryState, make_http_client
 from monitor.alerts.render import render_test, template_environment
 from monitor.config import Settings
 from monitor.errors import DeliveryError
-from monitor.storage.tables import DeliveryRow
+from monitor.storage.tables import DeliveryRow, NoticeDeliveryRow
 from monitor.timeutil import as_utc
 
 
@@ -64,7 +64,8 @@ def requeue(
     all_dead: bool = False,
     now: datetime,
 ) -> int:
-    """Put failed/dead deliveries (of ``alert_ids``, or every dead one) back to pending.
+    """Put failed/dead deliveries (of ``alert_ids``, or every dead one, source notices' too)
+    back to pending.
 
     A digest delivery leaves its old batch and joins the next one. Sent deliveries are untouched.
     """
@@ -79,6 +80,14 @@ def requeue(
         )
     if not conditions:
         return 0
+    notices = 0
+    if all_dead:
+        requeued = session.execute(
+            update(NoticeDeliveryRow)
+            .where(NoticeDeliveryRow.state == DeliveryState.DEAD.value)
+            .values(state=DeliveryState.PENDING.value, attempts=0, next_attempt_at=now)
+        )
+        notices = int(getattr(requeued, "rowcount", 0) or 0)
     result = session.execute(
         update(DeliveryRow)
         .where(or_(*conditions))
@@ -89,4 +98,4 @@ def requeue(
             batch_key=None,
         )
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return int(getattr(result, "rowcount", 0) or 0) + notices

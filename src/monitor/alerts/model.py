@@ -3,6 +3,8 @@
 :func:`payload_from_content` turns an :class:`~monitor.models.AlertContent` into the JSON-safe dict
 stored as ``AlertRow.payload`` when the alert is created; :func:`content_from_payload` is its exact
 inverse, used at delivery time. The payload carries ``"v": 1`` so later versions can read it.
+A :class:`SourceNotice` (a source's health changed) is stored the same way
+(:func:`notice_payload`, :func:`notice_from_payload`) as ``SourceNoticeRow.payload``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from monitor.models import AlertContent
 
 PAYLOAD_VERSION = 1
 
-MessageKind = Literal["alert", "digest", "test"]
+# "source": a source health notice (monitor.alerts.notices), not an alert.
+MessageKind = Literal["alert", "digest", "test", "source"]
 
 
 def _dt(value: datetime | None) -> str | None:
@@ -112,3 +115,81 @@ class OutgoingMessage:
     idempotency_key: str
     message: RenderedMessage
     attempted_at: datetime
+
+
+NoticeKind = Literal["failing", "recovered", "quiet", "active"]
+NOTICE_KINDS: tuple[NoticeKind, ...] = ("failing", "recovered", "quiet", "active")
+
+
+def notice_key(source: str, kind: str, episode: int) -> str:
+    """A source notice's idempotency key: the same in every run that could record it (a
+    delivery's adds the channel)."""
+    return f"source:{source}:{kind}:{episode}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNotice:
+    """A source that started failing or recovered, went quiet or is active again, as told to
+    the channels. ``url`` and ``error`` have credentials masked already; ``summary`` is the
+    one line the cycle's log and summary show. ``episode`` numbers the source's runs of
+    failures (or of silence): ``recovered`` ``n`` ends ``failing`` ``n``."""
+
+    source: str
+    url: str
+    kind: NoticeKind
+    summary: str
+    failures: int = 0  # failed polls in a row; for "recovered", the run that just ended
+    failure_class: str | None = None  # failing: temporary, soft or hard
+    error_type: str | None = None  # failing: the latest error
+    error: str | None = None
+    last_success_at: datetime | None = None  # before the poll that changed it
+    last_new_entry_at: datetime | None = None  # quiet: its last new entry
+    new_per_day: float | None = None  # quiet: the rhythm it had
+    episode: int = 0
+    created_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """The notice's idempotency key (:func:`notice_key`)."""
+        return notice_key(self.source, self.kind, self.episode)
+
+
+def notice_payload(notice: SourceNotice) -> dict[str, Any]:
+    """The JSON-safe form of ``notice`` stored as ``SourceNoticeRow.payload`` (its source, kind,
+    episode and time are columns of the row)."""
+    return {
+        "v": PAYLOAD_VERSION,
+        "url": notice.url,
+        "summary": notice.summary,
+        "failures": notice.failures,
+        "failure_class": notice.failure_class,
+        "error_type": notice.error_type,
+        "error": notice.error,
+        "last_success_at": _dt(notice.last_success_at),
+        "last_new_entry_at": _dt(notice.last_new_entry_at),
+        "new_per_day": notice.new_per_day,
+    }
+
+
+def notice_from_payload(
+    payload: dict[str, Any], *, source: str, kind: str, episode: int, created_at: datetime
+) -> SourceNotice:
+    """Rebuild a notice from its row's columns (``created_at`` in UTC) and stored payload."""
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"unknown source notice kind {kind!r}")
+    per_day = payload.get("new_per_day")
+    return SourceNotice(
+        source=source,
+        url=str(payload.get("url") or ""),
+        kind=kind,
+        summary=str(payload.get("summary") or ""),
+        failures=int(payload.get("failures") or 0),
+        failure_class=payload.get("failure_class"),
+        error_type=payload.get("error_type"),
+        error=payload.get("error"),
+        last_success_at=_parse_dt(payload.get("last_success_at")),
+        last_new_entry_at=_parse_dt(payload.get("last_new_entry_at")),
+        new_per_day=float(per_day) if per_day is not None else None,
+        episode=episode,
+        created_at=created_at,
+    )

@@ -30,6 +30,9 @@ Lifecycle of a ``deliveries`` row (one per alert and channel)::
   translate, counted as transient) is that delivery's error: recorded on its row, retried with
   back-off, dead after ``max_attempts``. It never ends the run, so the deliveries other channels
   sent in it are marked sent and never sent again.
+* Source health notices (:mod:`monitor.alerts.notices`) have an outbox of their own
+  (``notice_deliveries``), sent by the same run, channel by channel after its alerts, with the same
+  claim, isolation, back-off and idempotency key on every retry; always immediate.
 * Back-off: ``min(base * 2**(attempts-1), max)`` scaled by a jitter factor in [0.5, 1), derived from
   the delivery id and attempt number (deterministic, so tests need no random seed); never
   shorter than a ``Retry-After`` the channel sent with a 429 or 503 (up to ``max``).
@@ -55,8 +58,14 @@ from monitor.action_links import LinkMaker, link_maker
 from monitor.alert_settings import ChannelConfig, TopicDelivery
 from monitor.alerts.channels import Channel, build_channel, known_secrets, redact
 from monitor.alerts.digest import assemble, route, settle_window
-from monitor.alerts.model import OutgoingMessage, RenderedMessage, content_from_payload
-from monitor.alerts.render import render_alert, render_digest, template_environment
+from monitor.alerts.model import (
+    OutgoingMessage,
+    RenderedMessage,
+    content_from_payload,
+    notice_key,
+)
+from monitor.alerts.notices import due_notices, notice_of, waiting_notices
+from monitor.alerts.render import render_alert, render_digest, render_notice, template_environment
 from monitor.config import MonitorConfig, Settings
 from monitor.errors import (
     ConfigError,
@@ -66,10 +75,12 @@ from monitor.errors import (
 )
 from monitor.models import AlertContent
 from monitor.storage.db import take_write_lock
-from monitor.storage.tables import AlertRow, DeliveryRow
+from monitor.storage.tables import AlertRow, DeliveryRow, NoticeDeliveryRow, SourceNoticeRow
 from monitor.timeutil import as_utc
 
 AfterSend = Callable[[OutgoingMessage], None]
+# The outbox table a job's rows are in: an alert's deliveries, or a source notice's.
+OutboxTable = type[DeliveryRow] | type[NoticeDeliveryRow]
 
 
 class DeliveryState(StrEnum):
@@ -260,6 +271,7 @@ class _Job:
     attempts: int
     key: str
     build: Callable[[], RenderedMessage]
+    table: OutboxTable = DeliveryRow
 
 
 @dataclass(slots=True)
@@ -319,11 +331,49 @@ def _content(row: AlertRow) -> AlertContent:
 
 
 def _due_jobs(
-    session: Session, now: datetime, env: jinja2.Environment, topics: Collection[str]
+    session: Session,
+    now: datetime,
+    env: jinja2.Environment,
+    topics: Collection[str],
+    sources: Collection[str],
 ) -> list[_Job]:
-    """The jobs due at ``now`` for ``topics``: each immediate delivery, then each digest batch."""
+    """The jobs due at ``now`` for ``topics``: each immediate delivery, then each digest batch;
+    then each source notice of ``sources``."""
     jobs = _immediate_jobs(session, now, env, topics)
     jobs.extend(_digest_jobs(session, now, env, topics))
+    jobs.extend(_notice_jobs(session, now, env, sources))
+    return jobs
+
+
+def _notice_jobs(
+    session: Session, now: datetime, env: jinja2.Environment, sources: Collection[str]
+) -> list[_Job]:
+    """One job per source notice delivery due at ``now``, oldest first."""
+    jobs: list[_Job] = []
+    for delivery, notice in due_notices(session, now, sources, WAITING):
+
+        def build(notice: SourceNoticeRow = notice) -> RenderedMessage:
+            try:
+                content = notice_of(notice)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PermanentDeliveryError(
+                    f"source notice {notice.id}: stored payload is unreadable "
+                    f"({type(exc).__name__}: {exc})",
+                    channel="",
+                ) from exc
+            return render_notice(content, env)
+
+        key = notice_key(notice.source, notice.kind, notice.episode)
+        jobs.append(
+            _Job(
+                channel=delivery.channel,
+                delivery_ids=(delivery.id,),
+                attempts=delivery.attempts,
+                key=delivery_key(key, delivery.channel),
+                build=build,
+                table=NoticeDeliveryRow,
+            )
+        )
     return jobs
 
 
@@ -405,13 +455,14 @@ def _digest_jobs(
 
 def _claim(sessions: sessionmaker[Session], job: _Job, now: datetime, hold: timedelta) -> bool:
     """Take every row of ``job`` for ``hold``, or none of them when another run has one."""
+    table = job.table
     with sessions() as session:
         result = session.execute(
-            update(DeliveryRow)
+            update(table)
             .where(
-                DeliveryRow.id.in_(job.delivery_ids),
-                DeliveryRow.state.in_(WAITING),
-                DeliveryRow.next_attempt_at <= now,
+                table.id.in_(job.delivery_ids),
+                table.state.in_(WAITING),
+                table.next_attempt_at <= now,
             )
             .values(next_attempt_at=now + hold)
         )
@@ -425,14 +476,15 @@ def _claim(sessions: sessionmaker[Session], job: _Job, now: datetime, hold: time
 def _mark_sent(
     sessions: sessionmaker[Session], job: _Job, now: datetime, warning: str | None
 ) -> int:
+    table = job.table
     with sessions.begin() as session:
         result = session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id.in_(job.delivery_ids), DeliveryRow.state != "sent")
+            update(table)
+            .where(table.id.in_(job.delivery_ids), table.state != "sent")
             .values(
                 state=DeliveryState.SENT.value,
                 sent_at=now,
-                attempts=DeliveryRow.attempts + 1,
+                attempts=table.attempts + 1,
                 last_error=warning,
                 next_attempt_at=None,
             )
@@ -461,10 +513,11 @@ def _mark_failed(
     asked = exc.retry_after_s if isinstance(exc, TransientDeliveryError) else None
     if asked is not None:  # the channel's own wait, within the longest back-off
         delay = max(delay, timedelta(seconds=min(asked, settings.delivery.backoff_max_s)))
+    table = job.table
     with sessions.begin() as session:
         session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id.in_(job.delivery_ids), DeliveryRow.state != "sent")
+            update(table)
+            .where(table.id.in_(job.delivery_ids), table.state != "sent")
             .values(
                 state=DeliveryState.DEAD.value if dead else DeliveryState.FAILED.value,
                 attempts=attempts,
@@ -595,11 +648,12 @@ async def deliver_due(
     )
     secrets = known_secrets(settings)
     topics = {topic.name for topic in config.topics}
+    sources = {source.name for source in config.sources}
     with sessions.begin() as session:
         take_write_lock(session)  # reads, then binds rows to batches
         _form_digest_batches(session, now, settings.delivery.max_digest_items, topics)
     with sessions() as session:
-        jobs = _due_jobs(session, now, env, topics)
+        jobs = _due_jobs(session, now, env, topics, sources)
     by_channel: dict[str, list[_Job]] = defaultdict(list)
     for job in jobs:
         by_channel[job.channel].append(job)
@@ -615,7 +669,7 @@ async def deliver_due(
         http=http,
         after_send=after_send,
     )
-    deferred = _count_waiting(sessions, topics)
+    deferred = _count_waiting(sessions, topics, sources)
     return DeliveryReport(
         sent=tally.sent,
         failed=tally.failed,
@@ -666,10 +720,13 @@ async def _send_channels(
             await client.aclose()
 
 
-def _count_waiting(sessions: sessionmaker[Session], topics: Collection[str]) -> int:
-    """How many deliveries of ``topics`` still wait (pending or failed) after the run."""
+def _count_waiting(
+    sessions: sessionmaker[Session], topics: Collection[str], sources: Collection[str]
+) -> int:
+    """How many deliveries of ``topics`` and notices of ``sources`` still wait (pending or
+    failed) after the run."""
     with sessions() as session:
-        return int(
+        alerts = int(
             session.scalar(
                 select(func.count(DeliveryRow.id))
                 .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
@@ -677,6 +734,7 @@ def _count_waiting(sessions: sessionmaker[Session], topics: Collection[str]) -> 
             )
             or 0
         )
+        return alerts + waiting_notices(session, sources, WAITING)
 
 
 # ------------------------------------------------------------------------------- test and retry

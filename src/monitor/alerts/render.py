@@ -3,8 +3,9 @@
 Templates are Jinja2 files packaged in ``monitor/alerts/templates``; a file of the same name in
 ``DeliverySettings.templates_dir`` overrides the packaged one (see the templates' README there).
 Each message is rendered from five templates, ``{kind}.subject.j2``, ``{kind}.txt.j2``,
-``{kind}.html.j2`` and ``{kind}.md.j2`` for ``kind`` in ``alert``/``digest``, plus the webhook JSON
-built in code (:func:`monitor.alerts.channels.webhook.build_document`).
+``{kind}.html.j2`` and ``{kind}.md.j2`` for ``kind`` in ``alert``/``digest``/``notice`` (a source
+health notice, :func:`render_notice`), plus the webhook JSON built in code
+(:func:`monitor.alerts.channels.webhook.build_document`, ``build_notice_document``).
 
 Everything in an alert comes from pages we do not control, so:
 
@@ -40,6 +41,7 @@ from monitor.alerts.digest import Digest
 from monitor.alerts.model import (
     MessageKind,
     RenderedMessage,
+    SourceNotice,
     content_from_payload,
     payload_from_content,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "payload_from_content",
     "render_alert",
     "render_digest",
+    "render_notice",
     "render_test",
     "safe_url",
     "story_link",
@@ -223,6 +226,18 @@ def render_digest(digest: Digest, env: jinja2.Environment) -> RenderedMessage:
         story_url=_story_url(env),
     )
     return RenderedMessage("digest", subject, text, html, markdown, data)
+
+
+def render_notice(notice: SourceNotice, env: jinja2.Environment) -> RenderedMessage:
+    """A source health notice: ``[Source] <name> failing: <class> (<error>)``, ``... recovered
+    after <n> failed polls``, ``... went quiet: nothing new since <date>``, ``... active
+    again``."""
+    from monitor.alerts.channels.webhook import build_notice_document
+
+    context = {"notice": notice, "product": PRODUCT, "test": False}
+    subject, text, html, markdown = _render(env, "notice", context, test=False)
+    data = build_notice_document(notice, subject=subject, text=text)
+    return RenderedMessage("source", subject, text, html, markdown, data)
 
 
 def sample_alert(*, channel: str, now: datetime) -> AlertContent:

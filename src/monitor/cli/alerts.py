@@ -68,7 +68,8 @@ def list_command(
 def retry_command(
     ids: Annotated[list[int] | None, typer.Argument(help="alert ids to re-queue")] = None,
     all_dead: Annotated[
-        bool, typer.Option("--all-dead", help="re-queue every dead delivery")
+        bool,
+        typer.Option("--all-dead", help="re-queue every dead delivery (source notices too)"),
     ] = False,
 ) -> None:
     """Put failed/dead deliveries back in the queue for the next cycle."""

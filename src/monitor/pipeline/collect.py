@@ -47,6 +47,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alert_settings import ChannelConfig
+from monitor.alerts.notices import queue_notices
 from monitor.config import SOURCE_FAILING_AFTER, Settings, SourceConfig
 from monitor.discovery import IndexRules, Reader, Validators
 from monitor.errors import (
@@ -74,6 +76,7 @@ from monitor.pipeline.resolve import (
     ValidatorLookup,
     entry_errors,
     needs_discovery,
+    recent_only,
     resolve_polls,
 )
 from monitor.pipeline.sources import (
@@ -142,7 +145,7 @@ async def poll_feeds(
     """Poll each source: fetch and parse its feed, then discover the feed of a source set to a
     page and read a sitemap index's sitemaps (:func:`monitor.pipeline.resolve.resolve_polls`)."""
     results = await fetch_feeds(client, policy, sources, robots)
-    polls = to_polls(sources, results, policy, parse)
+    polls = recent_only(to_polls(sources, results, policy, parse), index_rules or IndexRules())
     return await resolve_polls(
         partial(_reader, client, policy, robots, parse, index_rules), polls, validators
     )
@@ -307,15 +310,17 @@ def commit_validators(
     pages: Iterable[FetchedPage],
     *,
     unfinished: Iterable[int] = (),
+    polled_at: datetime | None = None,
 ) -> None:
     """:func:`store_validators` in a transaction of its own, once ``pages`` (every page fetched
     for the polls' new entries) are stored; sources with a page left for later, and those in
     ``unfinished`` (entries beyond the per-poll cap), are unfinished: they keep their previous
-    validators, so their next poll reads the whole feed and not a 304."""
+    validators, so their next poll reads the whole feed and not a 304, and reads a sitemap from
+    the same point. ``polled_at``: when the polls were made (default: now)."""
     unfinished = {*unfinished, *(p.job.source_id for p in pages if p.retry_later)}
     with sessions.begin() as session:
         take_write_lock(session)
-        store_validators(session, polls, unfinished=unfinished)
+        store_validators(session, polls, unfinished=unfinished, polled_at=polled_at)
 
 
 def entry_keys(source: str, canonical_url: str, guid: str | None) -> list[str]:
@@ -570,10 +575,13 @@ def _record_and_select(
     max_entries: int | None = None,
     freshness: FreshnessRules | None = None,
     rules: PollingRules | None = None,
+    channels: Sequence[ChannelConfig] = (),
 ) -> tuple[list[PageJob], int, list[SourceHealthChange], set[int]]:
     """:func:`select_new` and :func:`record_polls` (the new entries found keep each source's
-    rhythm) in one transaction of their own; the jobs judged by :func:`judge_freshness` and
-    capped by :func:`newest_per_source`, and the sources capped."""
+    rhythm) in one transaction of their own, with the notices of the health changes for
+    ``channels`` (:func:`queue_notices`: told once, since they commit with the change); the
+    jobs judged by :func:`judge_freshness` and capped by :func:`newest_per_source`, and the
+    sources capped."""
     with sessions.begin() as session:
         take_write_lock(session)
         jobs, skipped = select_new(session, polls)
@@ -584,6 +592,7 @@ def _record_and_select(
         health = record_polls(
             session, polls, now, failing_after=failing_after, new_entries=new, rules=rules
         )
+        queue_notices(session, [change.notice() for change in health], channels, now=now)
         return kept, skipped, health, capped
 
 
@@ -626,8 +635,15 @@ def polling_rules(settings: Settings) -> PollingRules:
 
 
 def index_rules(settings: Settings) -> IndexRules:
-    """How far sitemap indexes are followed, from the ``MONITOR_SITEMAPS__*`` settings."""
-    return IndexRules(depth=settings.sitemaps.index_depth, children=settings.sitemaps.children)
+    """How far sitemap indexes are followed, and what is too old to read again, from the
+    ``MONITOR_SITEMAPS__*`` settings."""
+    sitemaps = settings.sitemaps
+    return IndexRules(
+        depth=sitemaps.index_depth,
+        children=sitemaps.children,
+        skip_old=sitemaps.skip_old,
+        margin=timedelta(seconds=sitemaps.lastmod_margin_s),
+    )
 
 
 def freshness_rules(settings: Settings) -> FreshnessRules:
@@ -744,6 +760,7 @@ class Fetcher:
         (:func:`monitor.pipeline.resolve.resolve_polls`; ``validators`` looks up those stored
         for an index's sitemaps)."""
         polls = to_polls(sources, self._run(self._fetch_feeds(sources)), self.policy, parse)
+        polls = recent_only(polls, self.index_rules or IndexRules())
         if not any(needs_discovery(p) or (p.feed and p.feed.sitemaps) for p in polls):
             return polls
         return self._run(self._resolve(polls, parse, validators))
@@ -813,13 +830,16 @@ def poll_sources(
     freshness: FreshnessRules | None = None,
     rules: PollingRules | None = None,
     poll_all: bool = False,
+    channels: Sequence[ChannelConfig] = (),
 ) -> Poll:
     """Poll every enabled source that is due (not left alone at its server's request, not
     backing off, and with adaptive ``rules`` due by its rhythm; ``poll_all`` polls all but the
     first kind: see :func:`deferred`), record the outcome, and list the entries to fetch, at
     most ``max_entries`` per source (:func:`newest_per_source`), judged by ``freshness``
     (:func:`judge_freshness`). ``parse`` parses the feeds fetched (here, by default). The
-    fetcher's robots.txt rules take those earlier cycles kept (:func:`remember_robots`)."""
+    fetcher's robots.txt rules take those earlier cycles kept (:func:`remember_robots`). A
+    source whose health changes gets a notice queued for those of ``channels`` that take
+    notices (:mod:`monitor.alerts.notices`)."""
     adaptive = rules is not None and rules.adaptive
     due, waiting = deferred(
         _synced_sources(sessions, sources), now, adaptive=adaptive, poll_all=poll_all
@@ -827,7 +847,7 @@ def poll_sources(
     remember_robots(sessions, fetcher.robots, now)
     polls = fetcher.poll_feeds(due, parse, partial(validators_of, sessions))
     jobs, skipped, health, capped = _record_and_select(
-        sessions, polls, now, failing_after, max_entries, freshness, rules
+        sessions, polls, now, failing_after, max_entries, freshness, rules, channels
     )
     return Poll(
         tuple(polls),

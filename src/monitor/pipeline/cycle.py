@@ -111,7 +111,8 @@ def poll_stage(
     """Poll every source that is due (``MONITOR_POLLING__*``); the feeds are parsed in the
     extraction processes (on every core).
     At most ``budgets.entries_per_poll`` new entries are taken per feed, the newest; stale
-    ones are marked not to alert (``MONITOR_FRESHNESS__*``)."""
+    ones are marked not to alert (``MONITOR_FRESHNESS__*``). A source whose health changes
+    gets a notice queued for the config's channels (those with ``notices`` on)."""
     return poll_sources(
         sessions,
         fetcher,
@@ -123,6 +124,7 @@ def poll_stage(
         freshness=freshness_rules(settings),
         rules=polling_rules(settings),
         poll_all=settings.polling.poll_all,
+        channels=config.channels,
     )
 
 
@@ -459,7 +461,9 @@ def _commit_progress(
     rules read and the page failures; returns the pages this cycle parked."""
     # Only now are the polls' new entries all stored (or left for later): a cycle that died
     # before this point reads the same feeds again next time instead of getting a 304.
-    commit_validators(sessions, poll.polls, tally.left_for_later, unfinished=poll.capped)
+    commit_validators(
+        sessions, poll.polls, tally.left_for_later, unfinished=poll.capped, polled_at=started
+    )
     commit_robots(sessions, fetcher.robots)  # the rules read, for the next cycles
     return record_page_failures(
         sessions,

@@ -14,9 +14,13 @@ rules):
   (:meth:`monitor.discovery.Reader.read_index`), with the stored validators of each sitemap
   (``validators``, looked up by URL) for a conditional GET. A sitemap that could not be read is
   one of the poll's entry errors, never the source's failure; one that failed transiently
-  leaves the index's validators unset, so the next poll reads it again.
+  makes the reading incomplete (``FeedPoll.complete``): none of its validators are kept, so the
+  next poll reads the index again, from the same point.
 
-Every other poll is returned as it was.
+Every other poll is returned as it was. A source's sitemap (and index) is read only for what
+changed since its last poll whose entries were all dealt with (:attr:`SourceState.read_at`,
+:meth:`~monitor.discovery.IndexRules.cutoff`): :func:`recent_only` leaves out the older URLs of
+a plain sitemap, :meth:`~monitor.discovery.Reader.read_index` the older sitemaps of an index.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from monitor.discovery import Discovery, Reader, Reading, Validators
+from monitor.discovery import (
+    Discovery,
+    IndexRules,
+    Reader,
+    Reading,
+    Validators,
+    recent_entries,
+)
 from monitor.errors import ParseError
 from monitor.models import ParsedFeed, SourceError, SourceErrorKind
 from monitor.pipeline.sources import FeedPoll, SourceState
@@ -72,6 +83,20 @@ def entry_errors(
     return tuple(errors)
 
 
+def recent_only(polls: Sequence[FeedPoll], rules: IndexRules) -> list[FeedPoll]:
+    """``polls``, each plain sitemap without the URLs last modified before its source's last
+    poll whose entries were all dealt with (less the margin; undated ones kept)."""
+    out: list[FeedPoll] = []
+    for poll in polls:
+        feed = poll.feed
+        cutoff = rules.cutoff(poll.source.read_at)
+        if feed is None or feed.kind != "sitemap" or cutoff is None:
+            out.append(poll)
+            continue
+        out.append(replace(poll, feed=replace(feed, entries=recent_entries(feed.entries, cutoff))))
+    return out
+
+
 def needs_discovery(poll: FeedPoll) -> bool:
     """Whether ``poll`` calls for its source's feed to be looked for again: its URL is a page,
     or its stored choice is gone (404, 410). Never for a section page read for its links
@@ -93,6 +118,7 @@ def read_poll(
         entry_errors=entry_errors(source, reading.feed, reading.problems),
         discovery=discovery,
         children=reading.children if reading.complete else (),
+        complete=reading.complete,
     )
 
 
@@ -125,7 +151,7 @@ async def resolve_poll(
     if poll.feed is not None and poll.feed.kind == "sitemapindex":
         reader.validators = validators
         reading = await reader.read_index(
-            poll.feed, etag=poll.etag, last_modified=poll.last_modified
+            poll.feed, etag=poll.etag, last_modified=poll.last_modified, since=source.read_at
         )
         return read_poll(source, reading)
     return poll

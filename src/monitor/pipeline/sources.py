@@ -13,6 +13,8 @@ asked of us.
   backs off by the class of its failure, an adaptively polled one waits by its rhythm; and it
   reports a source that went quiet (answers, lists nothing new for much longer than usual) and
   one active again, once each.
+  The poll's transaction also queues each change for the channels
+  (:func:`monitor.alerts.notices.queue_notices`, called by the collect stage).
 * :func:`store_validators` keeps a poll's ETag / Last-Modified only once its entries are dealt
   with; :func:`deferred` leaves out the sources whose wait has not passed (``Retry-After``, a
   back-off, or, with adaptive polling, their rhythm).
@@ -44,6 +46,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.model import SourceNotice
 from monitor.config import SOURCE_FAILING_AFTER, SourceConfig
 from monitor.discovery import Discovery, StoredValidators, Validators
 from monitor.errors import HeldBackError
@@ -91,6 +94,9 @@ class SourceState:
     new_per_day: float | None = None  # its rhythm (see monitor.polling)
     feed_url: str | None = None  # the feed found for a source set to a page (discovery)
     kind: SourceKind = "feed"  # "page": a section page whose links are read (monitor.sections)
+    # When the poll URL's validators were last kept: its last poll whose entries were all dealt
+    # with (a sitemap's older <lastmod>s hold nothing new, see monitor.discovery).
+    read_at: datetime | None = None
 
     @property
     def poll_url(self) -> str:
@@ -152,6 +158,9 @@ class FeedPoll:
     discovery: Discovery | None = None  # the source's feed was looked for in this poll
     # Validators of the sitemaps of an index read whole, kept like the poll's own.
     children: tuple[StoredValidators, ...] = ()
+    # False: a sitemap of its index failed transiently; nothing of the poll's validators is
+    # kept, so the next poll reads the index again, from the same point (``read_at``).
+    complete: bool = True
 
     @property
     def held_back(self) -> bool:
@@ -189,6 +198,22 @@ class SourceHealthChange:
     def shown_url(self) -> str:
         """The source's URL as it may be shown: credentials masked."""
         return redact_url(self.url)
+
+    def notice(self) -> SourceNotice:
+        """The change as told to the channels (:mod:`monitor.alerts.notices`)."""
+        return SourceNotice(
+            source=self.source,
+            url=self.shown_url,
+            kind=self.status,
+            summary=self.describe(),
+            failures=self.failures,
+            failure_class=self.failure_class,
+            error_type=self.error_type,
+            error=self.error,
+            last_success_at=self.last_success_at,
+            last_new_entry_at=self.last_new_entry_at,
+            new_per_day=self.new_per_day,
+        )
 
     def describe(self) -> str:
         """One line for a log, a terminal or the cycle's summary."""
@@ -268,6 +293,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
             row.new_per_day,
             found.get(s.name),
             kinds[s.name],
+            as_utc(v.updated_at) if v else None,
         )
         for s in states
     ]
@@ -378,25 +404,33 @@ def _keep_rhythm(
 
 
 def store_validators(
-    session: Session, polls: Sequence[FeedPoll], *, unfinished: Container[int] = ()
+    session: Session,
+    polls: Sequence[FeedPoll],
+    *,
+    unfinished: Container[int] = (),
+    polled_at: datetime | None = None,
 ) -> None:
     """Store the ETag / Last-Modified of every successful poll whose entries are all dealt with.
 
     A source in ``unfinished`` (a page of it failed transiently and was left for later) keeps
     the validators of its previous poll: those describe a feed whose entries were all stored,
     so its next poll reads the feed again (HTTP 200, not 304) and the entry is fetched then.
-    Validators of a failed poll are never stored. They are stored by feed URL: one URL polled
-    under two names has one pair (the later poll's).
+    Validators of a failed poll, or of an index whose reading was incomplete, are never
+    stored. They are stored by feed URL: one URL polled under two names has one pair (the later
+    poll's), with ``polled_at`` (default: now), the time the poll was made, which later polls
+    read as :attr:`SourceState.read_at`.
     """
     finished = [
-        p for p in polls if p.error is None and p.source.id not in unfinished and not p.not_modified
+        p
+        for p in polls
+        if p.error is None and p.source.id not in unfinished and not p.not_modified and p.complete
     ]
     done = {p.source.poll_url: (p.etag, p.last_modified) for p in finished}
     for poll in finished:
         done.update({c.url: (c.etag, c.last_modified) for c in poll.children})
     if not done:
         return
-    now = datetime.now(UTC)
+    now = polled_at or datetime.now(UTC)
     rows = [
         {"url": url, "etag": etag, "last_modified": modified, "updated_at": now}
         for url, (etag, modified) in sorted(done.items())  # one order for every writer

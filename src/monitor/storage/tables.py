@@ -2,7 +2,8 @@
 
 The database is the source of truth for uniqueness: canonical URLs, GUIDs and aliases live in
 ``article_keys`` (unique key), exact duplicates are prevented by a partial unique index on the
-content hash of originals, alerts by a unique idempotency key, deliveries by (alert, channel).
+content hash of originals, alerts by a unique idempotency key, deliveries by (alert, channel),
+source notices by (source, kind, episode) and their deliveries by (notice, channel).
 Code may pre-check as an optimisation, but an ``IntegrityError`` is the final answer.
 """
 
@@ -308,6 +309,45 @@ class DeliveryRow(Base):
     # Digest deliveries sent together share a batch key, fixed before the first send attempt so a
     # retried digest carries the same idempotency key.
     batch_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class SourceNoticeRow(Base):
+    """A change in a source's health worth telling the channels (see
+    :mod:`monitor.alerts.notices`): it started failing, recovered, went quiet or is active
+    again. One row per (source, kind, episode): the ``n``-th run of failures of a source opens
+    ``failing`` episode ``n`` and its recovery closes it as ``recovered`` ``n`` (``quiet`` and
+    ``active`` alike), so a change recorded twice is refused by the database."""
+
+    __tablename__ = "source_notices"
+    __table_args__ = (UniqueConstraint("source", "kind", "episode"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # failing, recovered, quiet, active
+    episode: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class NoticeDeliveryRow(Base):
+    """Outbox of source notices: the state of one notice on one channel, as
+    :class:`DeliveryRow` is for an alert (always immediate: no digest, cap or quiet hours)."""
+
+    __tablename__ = "notice_deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "channel"),
+        Index("ix_notice_deliveries_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("source_notices.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None]

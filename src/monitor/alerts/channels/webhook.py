@@ -6,6 +6,7 @@ Request
         Idempotency-Key:            <key>   same on every retry of the same delivery; dedupe on it
         X-Monitor-Idempotency-Key:  <key>   same value, for receivers that only log X- headers
         X-Monitor-Schema:           news-monitor/alert; version=1
+                                    (a source notice: news-monitor/source-notice; version=1)
         X-Monitor-Timestamp:        <unix seconds of this attempt>
         X-Monitor-Signature:        sha256=<hex>   only when a secret is configured
 
@@ -41,6 +42,38 @@ Body (version 1)::
       ]
     }
 
+Source notice body (version 1 of its own schema, ``X-Monitor-Schema: news-monitor/source-notice;
+version=1``): a source started failing, recovered, went quiet or is active again
+(:mod:`monitor.alerts.notices`; channels with ``notices: false`` never get one)::
+
+    {
+      "schema": "news-monitor/source-notice",
+      "version": 1,
+      "type": "source.failing" | "source.recovered" | "source.quiet" | "source.active",
+      "kind": "source",
+      "idempotency_key": str,            # source:<name>:<kind>:<episode>:<channel>
+      "subject": str,                    # e.g. "[Source] Harbour Post failing: hard (...)"
+      "text": str,
+      "generated_at": str,               # when the change was recorded
+      "alerts": [],                      # always empty: not an alert
+      "source": {
+        "name": str, "url": str,         # credentials in the URL masked
+        "status": "failing" | "recovered" | "quiet" | "active",
+        "episode": int,                  # the source's n-th run of failures (or of silence);
+                                         # "recovered" n ends "failing" n
+        "summary": str,                  # the line the cycle's log shows
+        "failures": int,                 # failed polls in a row (recovered: the run ended)
+        "failure_class": "temporary" | "soft" | "hard" | null,
+        "error_type": str | null, "error": str | null,
+        "last_success_at": str | null,
+        "last_new_entry_at": str | null, # quiet: its last new entry
+        "new_per_day": float | null      # quiet: the rhythm it had
+      }
+    }
+
+A receiver written for alert documents tells a notice by ``schema`` (or ``kind``), and one that
+only iterates ``alerts`` finds nothing in it.
+
 ``story.url`` is the story's page in the web view, present only when ``MONITOR_WEB__BASE_URL`` is
 set and the alert has a story. Article-derived strings are passed as data, unescaped: receivers
 must escape them for their output. Fields may be added within version 1; removing or changing one
@@ -66,7 +99,7 @@ import httpx
 from pydantic import SecretStr
 
 from monitor.alert_settings import WebhookChannel
-from monitor.alerts.model import MessageKind, OutgoingMessage
+from monitor.alerts.model import MessageKind, OutgoingMessage, SourceNotice
 from monitor.config import Settings
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.models import AlertContent
@@ -75,6 +108,8 @@ from monitor.timeutil import asked_wait
 
 SCHEMA = "news-monitor/alert"
 VERSION = 1
+NOTICE_SCHEMA = "news-monitor/source-notice"
+NOTICE_VERSION = 1
 SIGNATURE_HEADER = "X-Monitor-Signature"
 TIMESTAMP_HEADER = "X-Monitor-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -131,6 +166,34 @@ def build_document(
     }
 
 
+def build_notice_document(notice: SourceNotice, *, subject: str, text: str) -> dict[str, Any]:
+    """The source notice body (see the module docstring), without ``idempotency_key``."""
+    return {
+        "schema": NOTICE_SCHEMA,
+        "version": NOTICE_VERSION,
+        "type": f"source.{notice.kind}",
+        "kind": "source",
+        "subject": subject,
+        "text": text,
+        "generated_at": _iso(notice.created_at),
+        "alerts": [],
+        "source": {
+            "name": notice.source,
+            "url": notice.url,
+            "status": notice.kind,
+            "episode": notice.episode,
+            "summary": notice.summary,
+            "failures": notice.failures,
+            "failure_class": notice.failure_class,
+            "error_type": notice.error_type,
+            "error": notice.error,
+            "last_success_at": _iso(notice.last_success_at),
+            "last_new_entry_at": _iso(notice.last_new_entry_at),
+            "new_per_day": notice.new_per_day,
+        },
+    }
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """``sha256=<hex>`` over ``b"{timestamp}." + body``."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
@@ -161,6 +224,13 @@ def encode_body(message: OutgoingMessage) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _schema_header(document: Mapping[str, Any]) -> str:
+    """``<schema>; version=<n>`` of the document sent (an alert's, or a source notice's)."""
+    if document.get("schema") == NOTICE_SCHEMA:
+        return f"{NOTICE_SCHEMA}; version={NOTICE_VERSION}"
+    return f"{SCHEMA}; version={VERSION}"
+
+
 def request_headers(
     message: OutgoingMessage, body: bytes, secret: SecretStr | None
 ) -> Mapping[str, str]:
@@ -169,7 +239,7 @@ def request_headers(
         "Content-Type": "application/json; charset=utf-8",
         IDEMPOTENCY_HEADER: message.idempotency_key,
         "X-Monitor-Idempotency-Key": message.idempotency_key,
-        "X-Monitor-Schema": f"{SCHEMA}; version={VERSION}",
+        "X-Monitor-Schema": _schema_header(message.message.data),
         TIMESTAMP_HEADER: str(timestamp),
     }
     if secret is not None and secret.get_secret_value():
