@@ -74,3 +74,13 @@ def test_new_items_are_what_the_story_has_not_carried() -> None:
 
     assert new_items(reworded, known) == ()
     assert new_items(toll, known) == ("figure:9", "name:mara", "name:tesk")
+
+
+def test_a_capitalised_opening_word_the_text_also_writes_in_lower_case_is_no_name() -> None:
+    body = [
+        "Unlike Tarrow, the island of Skelda has no second ferry for the winter.",
+        "Islanders said the timetable was unlike anything they had seen.",
+    ]
+    sig = signature("Skelda ferry cut", body[:1], body)
+
+    assert sig == {"name:skelda", "name:tarrow"}

@@ -7,9 +7,10 @@ headline and lead, normalised so that two outlets' spellings meet:
 
 * a name is a capitalised word that is not a function word (see :func:`monitor.text.entities`),
   cut to its first :data:`NAME_PREFIX` characters so that "Kenya"/"Kenyan" and
-  "Marlow"/"Marlow's" are one name; in a headline written in title case ("Council Approves New
-  Budget") every word is capitalised, so a headline word counts as a name only when the
-  article's own text writes it capitalised and never in lower case;
+  "Marlow"/"Marlow's" are one name; a word the article's text also writes in lower case is no
+  name ("Unlike the old model, ..."), and in a headline written in title case ("Council Approves
+  New Budget"), where every word is capitalised, a word counts only when the text itself
+  writes it capitalised;
 * a figure is a number ("21", "5.5", "1,200" -> "1200") or a number word ("four" -> "4"); a
   calendar date or a year is when the news happened, not what it is, and is left out, and so
   are digits inside a name ("X9").
@@ -109,7 +110,7 @@ def signature(title: str, lead: Sequence[str], body: Sequence[str]) -> frozenset
     }
     items = {_name(n) for n in headline_names} | _figures(title)
     for sentence in lead:
-        items |= {_name(n) for n in entities(sentence)}
+        items |= {_name(n) for n in entities(sentence) if n not in lower}
         items |= _figures(sentence)
     return frozenset(items)
 
