@@ -184,6 +184,10 @@ class SalienceRecord:
     lead_novel: int = 0
     novel: int = 0
     sentences: int = 0
+    # Names and figures of headline and lead new to the story's developments (None: not
+    # checked), and the rule that found the wording new but was overruled by them.
+    new_signature: tuple[str, ...] | None = None
+    overruled: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -197,10 +201,15 @@ class SalienceRecord:
         }
         if self.kind_marks:
             out["kind_marks"] = list(self.kind_marks)
+        if self.new_signature is not None:
+            out["new_signature"] = list(self.new_signature)
+        if self.overruled is not None:
+            out["overruled"] = self.overruled
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SalienceRecord:
+        signature = data.get("new_signature")
         return cls(
             rule=data.get("rule"),
             kind=str(data.get("kind", "news")),
@@ -210,6 +219,8 @@ class SalienceRecord:
             lead_novel=int(data.get("lead_novel", 0)),
             novel=int(data.get("novel", 0)),
             sentences=int(data.get("sentences", 0)),
+            new_signature=tuple(signature) if signature is not None else None,
+            overruled=data.get("overruled"),
         )
 
 

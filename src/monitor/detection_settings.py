@@ -112,6 +112,18 @@ class DetectionSettings(BaseModel):
         description="novel sentences that make a development of an article with a novel lead "
         "sentence and a partly new headline (several new facts)",
     )
+    fact_signature: bool = Field(
+        True,
+        description="an article whose headline and lead name no one and cite no figure the "
+        "story's developments have not carried is a report, however new its wording "
+        "(see monitor.stories.signature)",
+    )
+    signature_lead_sentences: int = Field(
+        2,
+        ge=1,
+        description="first content sentences whose names and figures join the headline's in an "
+        "article's fact signature: the lead paragraph, where news style states the news",
+    )
     max_facts: int = Field(8, ge=1, description="novel sentences kept as a development's facts")
     story_sentence_memory: int = Field(
         800, ge=50, description="most recent story sentences kept for novelty comparison"

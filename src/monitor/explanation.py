@@ -26,13 +26,22 @@ def salience_lines(s: SalienceRecord) -> list[str]:
     verdict = _SALIENCE_VERDICTS.get(
         s.rule or "", "report: it does not lead with news the story lacks"
     )
-    return [
+    lines = [
         f"kind: {kind}",
         f"headline: {s.headline_novelty} of its weight new to the story's headlines and leads, "
         f"{s.headline_unseen} never reported",
         f"lead: {s.lead_novel} novel opening sentence(s); {s.novel} of {s.sentences} novel in all",
-        f"salience: {verdict}",
     ]
+    if s.new_signature is not None:
+        added = ", ".join(item.split(":", 1)[1] for item in s.new_signature) or "none"
+        lines.append(f"names and figures new to the story's developments: {added}")
+    if s.overruled is not None:
+        verdict = (
+            f"report: the {s.overruled} rule found it new in wording, but its headline and lead "
+            "carry no name or figure the story's developments had not"
+        )
+    lines.append(f"salience: {verdict}")
+    return lines
 
 
 def placement_lines(record: Decision) -> list[str]:

@@ -63,6 +63,9 @@ _STOPWORDS_TEXT = """
     indeed nonetheless nevertheless elsewhere currently recently already yes oh thanks
     """
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+# Function words for similarity, but a day named in a headline can be its news ("talks set for
+# Friday"): see monitor.stories.salience.
+WEEKDAYS = frozenset(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
 
 _MONTHS_TEXT = """
     january february march april may june july august september october november december

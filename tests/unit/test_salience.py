@@ -9,6 +9,7 @@ from monitor.detection_settings import DetectionSettings
 from monitor.stories.kind import ArticleKind, classify
 from monitor.stories.novelty import StoryMemory, assess
 from monitor.stories.salience import headline_terms, judge
+from monitor.stories.signature import signature
 from monitor.text import sentence_features
 
 SETTINGS = DetectionSettings()
@@ -30,18 +31,32 @@ def _memory() -> StoryMemory:
     return StoryMemory.restore(memory.sentences, memory.entities, memory.numbers, headlines=heads)
 
 
-def _judge(title: str, sentences: list[str], kind: ArticleKind | None = None, update: bool = False):
+def _judge(
+    title: str,
+    sentences: list[str],
+    kind: ArticleKind | None = None,
+    update: bool = False,
+    *,
+    known: frozenset[str] | None = None,
+    settings: DetectionSettings = SETTINGS,
+):
     memory = _memory()
-    report = assess(sentences, memory, lambda _t: 1.0, SETTINGS)
+    report = assess(sentences, memory, lambda _t: 1.0, settings)
     return judge(
         sentence_features(title),
         report,
         memory,
         lambda _t: 1.0,
-        SETTINGS,
+        settings,
         kind or ArticleKind(),
         update=update,
+        signature=signature(title, sentences[: settings.signature_lead_sentences], sentences),
+        known=known,
     )
+
+
+# What the story's first report put forward: its headline and lead paragraph.
+KNOWN = signature(EARLIER_TITLE, EARLIER[: SETTINGS.signature_lead_sentences], EARLIER)
 
 
 REPEATED_LEAD = EARLIER[:2]
@@ -180,3 +195,98 @@ def test_a_headline_printed_again_above_the_text_is_not_the_lead() -> None:
     assert kept.lead_novel == 3
     # A sentence that is not the headline does take a lead place.
     assert _judge(title, [EARLIER[1], *lead]).lead_novel == 2
+
+
+# Another outlet's headline for the closure: new words, the same places, no figure.
+REWORDED = "Fissure shuts Glenmoor span, Ashby commuters rerouted"
+NO_SIGNATURE = DetectionSettings(fact_signature=False)
+
+
+def test_a_reworded_headline_over_known_names_and_figures_is_a_report() -> None:
+    body = [*REPEATED_LEAD, NEW_DETAIL]
+    unchecked = _judge(REWORDED, body)
+    s = _judge(REWORDED, body, known=KNOWN)
+
+    assert unchecked.rule == "headline"  # new in wording
+    assert unchecked.new_signature is None
+    assert s.rule is None
+    assert s.overruled == "headline"
+    assert s.new_signature == ()
+    assert _judge(REWORDED, body, known=KNOWN, settings=NO_SIGNATURE).rule == "headline"
+
+
+def test_a_new_figure_in_the_headline_keeps_it_news() -> None:
+    s = _judge(
+        "Fissure shuts Glenmoor span for 6 weeks, Ashby commuters rerouted",
+        [*REPEATED_LEAD, NEW_DETAIL],
+        known=KNOWN,
+    )
+
+    assert s.rule == "headline"
+    assert s.overruled is None
+    assert s.new_signature == ("figure:6",)
+
+
+def test_a_new_name_in_the_lead_paragraph_keeps_it_news() -> None:
+    lead = [
+        "Kessel Works of Dunmore was told to inspect the Glenmoor span last spring.",
+        EARLIER[1],
+    ]
+    s = _judge(REWORDED, [*lead, NEW_DETAIL], known=KNOWN)
+
+    assert s.rule == "headline"
+    assert s.new_signature == ("name:dunmor", "name:kessel", "name:works")
+
+
+@pytest.mark.parametrize(
+    ("title", "fact"),
+    [
+        (
+            "Corroded bolts behind Ashby bridge closure",
+            "Inspectors said corroded bolts supplied by Kessel Works of Dunmore caused the crack.",
+        ),
+        (
+            "Glenmoor bridge reopening set for Friday",
+            "Kessel Works told the council in Dunmore that buses could cross again from Friday.",
+        ),
+    ],
+)
+def test_a_headline_stated_by_a_new_fact_below_the_lead_stays_news(title: str, fact: str) -> None:
+    # Names and figures of headline and lead are all known; the news is in words ("corroded
+    # bolts", "Friday") that a novel sentence further down states.
+    body = [*REPEATED_LEAD, fact]
+    s = _judge(title, body, known=KNOWN)
+
+    assert s.new_signature == ()
+    assert s.rule == "headline"
+    assert s.overruled is None
+    # The same headline over an unrelated new detail is a rewording of the closure.
+    assert _judge(title, [*REPEATED_LEAD, NEW_DETAIL], known=KNOWN).overruled == "headline"
+
+
+def test_only_the_headline_rule_is_overruled() -> None:
+    # Three novel lead sentences are news even when the story has carried every name in them.
+    lead = [
+        "Police in Glenmoor arrested two men on Thursday over the theft of bridge sensors.",
+        "The sensors, worth 12,000 pounds, were taken from the Ashby crossing last week.",
+        "Detective Anna Berg said the men would appear before magistrates in Dunmore.",
+    ]
+    everything = signature(EARLIER_TITLE, lead, lead)
+
+    s = _judge(EARLIER_TITLE, lead, known=everything)
+
+    assert s.rule == "lead"
+    assert s.new_signature == ()
+    assert s.overruled is None
+
+
+def test_the_overruled_rule_round_trips_in_the_decision() -> None:
+    s = _judge(REWORDED, [*REPEATED_LEAD, NEW_DETAIL], known=KNOWN)
+    record = SalienceRecord.from_json(s.to_json())
+
+    again = Decision.from_json(Decision(outcome="report", salience=record).to_json()).salience
+
+    assert again == record
+    assert again is not None
+    assert again.overruled == "headline"
+    assert again.new_signature == ()

@@ -46,7 +46,8 @@ from monitor.stories.cluster import (
 from monitor.stories.kind import classify
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.reading import Reading
-from monitor.stories.salience import Salience, headline_terms, judge
+from monitor.stories.salience import Salience, headline_terms, judge, lead_sentences
+from monitor.stories.signature import signature
 from monitor.timeutil import as_utc
 
 
@@ -189,8 +190,19 @@ def decide(
     report = assess(sentences, memory, weight, settings, features=read.sentence)
     title = read.sentence(article.title)
     kind = classify(article.canonical_url or article.url, article.title)
+    lead_paragraph = lead_sentences(sentences, title, settings)[: settings.signature_lead_sentences]
+    facts_put_forward = signature(article.title, lead_paragraph, sentences)
+    carried = _carried(context)
     salience = judge(
-        title, report, memory, weight, settings, kind, update=article.revision_of is not None
+        title,
+        report,
+        memory,
+        weight,
+        settings,
+        kind,
+        update=article.revision_of is not None,
+        signature=facts_put_forward,
+        known=carried,
     )
     new_story = best is None
     if new_story:
@@ -208,17 +220,31 @@ def decide(
         else None,
         **_novelty_fields(report, is_dev, facts),
     )
+    # The story's signature grows by what its developments put forward (the reader has it).
+    if is_dev:
+        carried = (carried or frozenset()) | facts_put_forward
     write = replace(
         write,
         memory={
             **write.memory,
             "headlines": sorted(memory.headlines | headline_terms(title.terms, lead)),
+            **({"signature": sorted(carried)} if carried is not None else {}),
         },
     )
     decision = _decision(
         header, context, report, salience, settings, new_story=new_story, is_dev=is_dev
     )
     return StoryPlan(write, decision, new_story, is_dev, tuple(facts) if is_dev else ())
+
+
+def _carried(context: StoryContext) -> frozenset[str] | None:
+    """The names and figures the chosen story's developments put forward (see
+    :mod:`monitor.stories.signature`); ``None`` for a new story, and for a story stored before
+    signatures were kept until its next development starts one."""
+    if context.choice.best is None:
+        return None
+    kept = context.names.get("signature")
+    return frozenset(kept) if kept is not None else None
 
 
 def _chosen_story(context: StoryContext, when: datetime) -> StoredStory:
@@ -381,5 +407,7 @@ def _decision(
             "lead_sentences": settings.lead_sentences,
             "lead_novel_sentences": settings.lead_novel_sentences,
             "several_new_facts": settings.several_new_facts,
+            "fact_signature": float(settings.fact_signature),
+            "signature_lead_sentences": settings.signature_lead_sentences,
         },
     )

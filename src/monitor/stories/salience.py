@@ -23,6 +23,18 @@ with is new, by one of four rules, tried in this order:
     ``min_novel_sentences`` novel sentences: the outlet itself put the addition forward, wherever
     in the page it added the paragraph.
 
+Known facts: the headline rule reads wording, and another outlet's report of the same news is
+worded its own way. With ``fact_signature`` on, an article the headline rule would make news is a
+report when its headline and lead paragraph name no one and cite no figure beyond what the
+story's developments already put forward (its *signature*, see :mod:`monitor.stories.signature`):
+"rebels free 21 hostages" after "21 hostages held by the rebels released, officials say" —
+unless one of its novel sentences states a headline word the story never used (the headline's
+news is then a new fact in other words than names: "Dam breach behind flood" over "a breach at
+the Holloway dam caused the flood"; "Talks set for Friday" over "agreed to meet on Friday").
+The other rules are not overruled: they rest on novel lead sentences or on several novel
+sentences, each carrying a name, number, quote or event the story lacks. ``monitor explain``
+shows the new names and figures and the rule that was overruled.
+
 Commentary (analysis, opinion, reviews, explainers, live-blog wrappers; see
 :mod:`monitor.stories.kind`) words its headline its own way and brings its own names and
 figures, so for it only the lead rule counts.
@@ -33,16 +45,20 @@ The first article of a story is always a development; placement decides that.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.detection_settings import DetectionSettings
 from monitor.stories.kind import ArticleKind
 from monitor.stories.novelty import NoveltyReport, StoryMemory
-from monitor.text import SentenceFeatures, content_terms
+from monitor.stories.signature import new_items
+from monitor.text import STOPWORDS, WEEKDAYS, SentenceFeatures, content_terms, stem, words
 
 Weight = Callable[[str], float]
+
+# The rules a report of known facts can fire by its wording alone.
+_SIGNATURE_RULES = frozenset({"headline"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +72,10 @@ class Salience:
     sentences: int  # content sentences in the whole article
     kind: ArticleKind
     rule: str | None  # "headline", "lead", "facts", "update" (or placement's "first report")
+    # Names and figures of the headline and lead that the story's developments did not carry
+    # (None: not checked), and the rule the check overruled (see "known facts" above).
+    new_signature: tuple[str, ...] | None = None
+    overruled: str | None = None
 
     @property
     def is_development(self) -> bool:
@@ -73,6 +93,10 @@ class Salience:
         }
         if self.kind.marks:
             out["kind_marks"] = list(self.kind.marks)
+        if self.new_signature is not None:
+            out["new_signature"] = list(self.new_signature)
+        if self.overruled is not None:
+            out["overruled"] = self.overruled
         return out
 
 
@@ -97,6 +121,27 @@ def _repeats_headline(sentence: str, title: SentenceFeatures) -> bool:
     return bool(terms) and sum(t in title.terms for t in terms) >= 0.8 * len(terms)
 
 
+def _backed(title: SentenceFeatures, report: NoveltyReport, memory: StoryMemory) -> bool:
+    """Whether a novel sentence of the article carries a word of its headline that the story
+    never used: the headline's news stated as a new fact ("Dam breach behind flood" over "the
+    water authority said a breach at the Holloway dam caused the flood"), not a rewording."""
+    said = memory.terms | memory.headlines
+    new = {
+        stem(w) for w in words(title.text) if len(w) > 1 and (w not in STOPWORDS or w in WEEKDAYS)
+    } - said
+    return bool(new) and any(
+        new & {stem(w) for w in words(v.text)} for v in report.verdicts if v.novel
+    )
+
+
+def lead_sentences(
+    sentences: Sequence[str], title: SentenceFeatures, settings: DetectionSettings
+) -> list[str]:
+    """The article's lead: its first content sentences, without a line repeating the headline."""
+    body = [s for s in sentences if not _repeats_headline(s, title)]
+    return body[: settings.lead_sentences]
+
+
 def judge(
     title: SentenceFeatures,
     report: NoveltyReport,
@@ -106,8 +151,14 @@ def judge(
     kind: ArticleKind,
     *,
     update: bool = False,
+    signature: frozenset[str] = frozenset(),
+    known: frozenset[str] | None = None,
 ) -> Salience:
-    """Apply the rules of the module docstring to an article joining a story."""
+    """Apply the rules of the module docstring to an article joining a story.
+
+    ``signature`` is the article's names and figures, ``known`` its story's (``None``: the story
+    keeps none yet, nothing is overruled).
+    """
     title_terms = title.terms
     novelty = _new_share(title_terms, memory.headlines, weight)
     unseen = _new_share(title_terms, memory.headlines | memory.terms, weight)
@@ -133,4 +184,12 @@ def judge(
         rule = "facts"
     elif update and report.is_development:
         rule = "update"
-    return Salience(novelty, unseen, lead_novel, novel, len(report.verdicts), kind, rule)
+    if known is None or not settings.fact_signature:
+        return Salience(novelty, unseen, lead_novel, novel, len(report.verdicts), kind, rule)
+    added = new_items(signature, known)
+    overruled = None
+    if rule in _SIGNATURE_RULES and not added and not _backed(title, report, memory):
+        overruled, rule = rule, None
+    return Salience(
+        novelty, unseen, lead_novel, novel, len(report.verdicts), kind, rule, added, overruled
+    )
