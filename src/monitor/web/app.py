@@ -191,6 +191,7 @@ def create_app(
     token = settings.web.token.get_secret_value() if settings.web.token else None
     link_secret = settings.web.link_secret
     stylesheet = files("monitor.web").joinpath("static/style.css").read_bytes()
+    icon = files("monitor.web").joinpath("static/favicon.svg").read_bytes()
 
     def page(name: str, status: int = 200, **context: Any) -> Response:
         body = env.get_template(name).render(context)
@@ -325,6 +326,10 @@ def create_app(
     def style(request: Request) -> Response:
         return Response(stylesheet, media_type="text/css; charset=utf-8")
 
+    def favicon(request: Request) -> Response:
+        # named by every page, so that browsers do not ask for a missing /favicon.ico
+        return Response(icon, media_type="image/svg+xml")
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "error"
@@ -349,6 +354,7 @@ def create_app(
         Route("/sources", sources_page),
         Route("/deliveries", deliveries_page),
         Route("/style.css", style),
+        Route("/favicon.svg", favicon),
         *actions.routes(session_factory(writer), slugs, settings.web.user, now),
         *act.routes(
             sessions,

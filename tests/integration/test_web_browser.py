@@ -1,0 +1,161 @@
+"""The web view in a real browser: headless Chromium from the OS packages (tests/support/browser)
+against a real uvicorn on loopback over a database filled by detect(), on SQLite and PostgreSQL.
+
+A reader opens the Topics page, follows a topic to its timeline and a development to its story,
+sees one mark on the SVG timeline per article, presses "Not my topic" and sees the mute; the
+database holds it and the next detect() raises no alert for the story. No page logs a console
+error (scripts, failed resources, Content-Security-Policy violations). Screenshots of each step
+are saved in the test's tmp dir (``screenshots/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import Engine, func, select
+
+from monitor.config import MonitorConfig, get_settings
+from monitor.pipeline.detect import detect
+from monitor.storage.db import session_factory
+from monitor.storage.tables import AlertRow, ArticleRow, FeedbackRow
+from monitor.web import create_app
+from tests.integration.test_feedback import SETTINGS, THIRD
+from tests.integration.web_seed import T0, seed
+from tests.support.articles import article
+from tests.support.browser import chromium, console_errors
+from tests.support.web import serve
+
+NOW = T0 + timedelta(days=3)
+TOPIC = "Tarrow ferry"
+SLUG = "tarrow-ferry"
+FIRST = "Tarrow to close ferry terminal"  # the story's first development's headline
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A browser on the site, saving a screenshot of each page it checks."""
+
+    base: str
+    driver: webdriver.Chrome
+    shots: Path
+
+    def check(self, name: str) -> None:
+        """The page rendered (the stylesheet applied), logged no error; screenshot it."""
+        heading = self.driver.find_element(By.TAG_NAME, "h1")
+        assert heading.is_displayed()
+        # style.css loaded and allowed by the Content-Security-Policy
+        body = self.driver.find_element(By.TAG_NAME, "body")
+        assert body.value_of_css_property("max-width") == "960px"
+        assert console_errors(self.driver) == [], self.driver.current_url
+        path = self.shots / f"{name}.png"
+        assert self.driver.save_screenshot(str(path))
+        assert path.stat().st_size > 5_000  # a rendered page, not a blank one
+
+    def wait_for(self, css: str) -> None:
+        WebDriverWait(self.driver, 15).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, css),
+            f"no {css} on {self.driver.current_url}",
+        )
+
+
+@pytest.fixture
+def site(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[str, MonitorConfig]]:
+    config, _path = seed(engine, tmp_path)
+    settings = get_settings(_env_file=None, database_url=db_url, web={"user": "ana"})
+    with serve(create_app(settings, config, clock=lambda: NOW)) as base:
+        yield base, config
+
+
+@pytest.fixture
+def reader(site: tuple[str, MonitorConfig], tmp_path: Path) -> Iterator[Reader]:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with chromium(tmp_path / "profile") as driver:
+        yield Reader(site[0], driver, shots)
+
+
+def test_reader_follows_a_topic_to_a_story_and_mutes_it(
+    reader: Reader, site: tuple[str, MonitorConfig], engine: Engine
+) -> None:
+    sessions = session_factory(engine)
+    driver = reader.driver
+    driver.get(reader.base + "/")
+    assert driver.title.startswith("Topics")
+    reader.check("1-topics")
+
+    driver.find_element(By.LINK_TEXT, TOPIC).click()
+    reader.wait_for("p.query")
+    assert driver.current_url == f"{reader.base}/topics/{SLUG}"
+    assert driver.find_element(By.TAG_NAME, "h1").text == TOPIC
+    reader.check("2-topic-timeline")
+
+    entry = driver.find_element(
+        By.XPATH, f"//article[contains(@class, 'entry')][.//h2//bdi[text()='{FIRST}']]"
+    )
+    entry.find_element(By.LINK_TEXT, "story").click()
+    reader.wait_for("svg.timeline")
+    story = int(driver.current_url.rsplit("/", 1)[1])
+    with sessions() as s:
+        stored = set(s.scalars(select(ArticleRow.id).where(ArticleRow.story_id == story)))
+        first = s.scalars(
+            select(ArticleRow.id).where(ArticleRow.url == "https://gazette.example/1")
+        ).one()
+    assert first in stored
+    marks = driver.find_elements(By.CSS_SELECTOR, "svg.timeline a.mark")
+    assert {int(m.get_attribute("data-article") or 0) for m in marks} == stored
+    assert len(marks) == len(stored)  # one mark per article
+    roles = {int(m.get_attribute("data-article") or 0): m.get_attribute("data-role") for m in marks}
+    assert roles[first] == "development"
+    assert all(m.is_displayed() for m in marks)
+    reader.check("3-story")
+
+    with sessions() as s:
+        alerts_before = list(s.scalars(select(AlertRow.id).where(AlertRow.topic == TOPIC)))
+    controls = driver.find_element(
+        By.CSS_SELECTOR, f'div.feedback[data-topic="{SLUG}"][data-story="{story}"]'
+    )
+    controls.find_element(By.XPATH, ".//button[text()='Not my topic']").click()
+    reader.wait_for(f'div.feedback[data-topic="{SLUG}"] .muted-badge')
+    assert driver.current_url == f"{reader.base}/stories/{story}"
+    badge = driver.find_element(By.CSS_SELECTOR, f'div.feedback[data-topic="{SLUG}"] .muted-badge')
+    assert badge.text == f"muted for {TOPIC}: not my topic"
+    assert driver.find_elements(By.XPATH, "//button[text()='Unmute']")
+    reader.check("4-story-muted")
+    with sessions() as s:
+        rows = s.scalars(select(FeedbackRow)).all()
+    assert [(r.kind, r.topic, r.story_id, r.created_by, r.undone_at) for r in rows] == [
+        ("not_my_topic", TOPIC, story, "ana", None)
+    ]
+
+    # A new development of the story, which would have alerted the topic: stored, not alerted.
+    third = article("post", "https://post.example/9", "Tarrow ferry works", THIRD, NOW)
+    detect(sessions, [third], {}, site[1], SETTINGS, now=NOW)
+    with sessions() as s:
+        row = s.scalars(select(ArticleRow).where(ArticleRow.url == third.url)).one()
+        assert (row.story_id, row.is_development) == (story, True)
+        assert list(s.scalars(select(AlertRow.id).where(AlertRow.topic == TOPIC))) == (
+            alerts_before
+        )
+        assert s.scalar(select(func.count()).select_from(FeedbackRow)) == 1
+
+    driver.get(f"{reader.base}/topics/{SLUG}")
+    reader.wait_for(".muted-badge")
+    muted = driver.find_elements(
+        By.CSS_SELECTOR, f'div.feedback[data-story="{story}"] .muted-badge'
+    )
+    assert muted
+    assert all(b.text == f"muted for {TOPIC}: not my topic" for b in muted)
+    ActionChains(driver).scroll_to_element(muted[0]).perform()
+    reader.check("5-topic-muted")
+    driver.get(f"{reader.base}/stories/{story}")
+    reader.wait_for("svg.timeline")
+    marks = driver.find_elements(By.CSS_SELECTOR, "svg.timeline a.mark")
+    assert len(marks) == len(stored) + 1  # the new article, drawn too
+    reader.check("6-story-after-cycle")
