@@ -31,7 +31,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
@@ -292,9 +292,15 @@ def create_app(
         return page("sources.html", sources=sources, now=now())
 
     def deliveries_page(request: Request) -> Response:
+        retried = request.query_params.get("retried", "")
         with sessions() as session:
             alerts = health.failed_deliveries(session)
-        return page("deliveries.html", alerts=alerts)
+        return page(
+            "deliveries.html",
+            alerts=alerts,
+            retried=int(retried) if retried.isdigit() and len(retried) < 19 else None,
+            csrf=actions.csrf_token(request),
+        )
 
     def search_page(request: Request) -> Response:
         params = request.query_params
@@ -355,7 +361,13 @@ def create_app(
         Route("/deliveries", deliveries_page),
         Route("/style.css", style),
         Route("/favicon.svg", favicon),
-        *actions.routes(session_factory(writer), slugs, settings.web.user, now),
+        *actions.routes(
+            session_factory(writer),
+            slugs,
+            settings.web.user,
+            now,
+            claim=timedelta(seconds=settings.delivery.claim_s),
+        ),
         *act.routes(
             sessions,
             session_factory(writer),
