@@ -3,12 +3,15 @@ against a real uvicorn on loopback over a database filled by detect(), on SQLite
 
 A reader opens the Topics page, follows a topic to its timeline and a development to its story,
 sees one mark on the SVG timeline per article, presses "Not my topic" and sees the mute; the
-database holds it and the next detect() raises no alert for the story. No page logs a console
-error (scripts, failed resources, Content-Security-Policy violations). Screenshots of each step
-are saved in the test's tmp dir (``screenshots/``)."""
+database holds it and the next detect() raises no alert for the story. Every page (topics,
+timelines, stories, articles, sources, deliveries, search) renders with its stylesheet; on the
+Deliveries page the reader retries a dead delivery and the next delivery pass sends it. No page
+logs a console error (scripts, failed resources, Content-Security-Policy violations).
+Screenshots of each step are saved in the test's tmp dir (``screenshots/``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,16 +24,19 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import Engine, func, select
 
-from monitor.config import MonitorConfig, get_settings
+from monitor.alert_settings import DeliverySettings
+from monitor.alerts.outbox import deliver_due
+from monitor.config import MonitorConfig, Settings, get_settings, parse_config
 from monitor.pipeline.detect import detect
 from monitor.storage.db import session_factory
-from monitor.storage.tables import AlertRow, ArticleRow, FeedbackRow
+from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, FeedbackRow, StoryRow
 from monitor.web import create_app
 from tests.integration.test_feedback import SETTINGS, THIRD
-from tests.integration.web_seed import T0, seed
+from tests.integration.web_seed import T0, TOPICS, seed
 from tests.support.articles import article
 from tests.support.browser import chromium, console_errors
 from tests.support.web import serve
+from tests.support.webhook import Behaviour, WebhookReceiver
 
 NOW = T0 + timedelta(days=3)
 TOPIC = "Tarrow ferry"
@@ -159,3 +165,71 @@ def test_reader_follows_a_topic_to_a_story_and_mutes_it(
     marks = driver.find_elements(By.CSS_SELECTOR, "svg.timeline a.mark")
     assert len(marks) == len(stored) + 1  # the new article, drawn too
     reader.check("6-story-after-cycle")
+
+
+def test_every_page_renders_and_a_dead_delivery_is_retried(
+    reader: Reader, site: tuple[str, MonitorConfig], engine: Engine, settings: Settings
+) -> None:
+    sessions = session_factory(engine)
+    receiver = WebhookReceiver(Behaviour(always_status=404)).start()
+    try:
+        # the seed's webhook channel, pointed at a receiver that refuses: every delivery dies
+        hooked = parse_config(
+            {
+                "topics": TOPICS,
+                "channels": [{"type": "webhook", "name": "hook", "url": receiver.url()}],
+            }
+        )
+        once = settings.model_copy(update={"delivery": DeliverySettings(max_attempts=1)})
+        dead = asyncio.run(deliver_due(sessions, hooked, once, now=NOW)).dead
+        assert dead >= 2
+
+        with sessions() as s:
+            stories = sorted(s.scalars(select(StoryRow.id)))
+            articles = sorted(s.scalars(select(ArticleRow.id)))
+        pages = [
+            ("topics", "/"),
+            *(
+                (f"topic-{slug}", f"/topics/{slug}")
+                for slug in ("tarrow-ferry", "choir-fenwick", "quiet")
+            ),
+            *((f"story-{i}", f"/stories/{i}") for i in stories),
+            *((f"article-{i}", f"/articles/{i}") for i in articles),
+            ("sources", "/sources"),
+            ("search", "/search?q=tarrow+AND+ferry&since=30d"),
+            ("deliveries", "/deliveries"),
+        ]
+        for name, path in pages:
+            reader.driver.get(reader.base + path)
+            reader.check(name)
+
+        buttons = reader.driver.find_elements(
+            By.XPATH, "//tr[@class='delivery']//button[text()='Retry']"
+        )
+        assert len(buttons) == dead
+        cell = buttons[0].find_element(By.XPATH, "ancestor::td[@data-delivery]")
+        target = int(cell.get_attribute("data-delivery") or 0)
+        buttons[0].click()
+        reader.wait_for("p.notice")
+        assert reader.driver.current_url == f"{reader.base}/deliveries?retried={target}"
+        notice = reader.driver.find_element(By.CSS_SELECTOR, "p.notice").text
+        assert notice == f"Delivery {target} is queued again: the next delivery pass sends it."
+        left = reader.driver.find_elements(By.CSS_SELECTOR, "td[data-delivery]")
+        assert target not in {int(c.get_attribute("data-delivery") or 0) for c in left}
+        assert len(left) == dead - 1
+        reader.check("deliveries-retried")
+        with sessions() as s:
+            row = s.get(DeliveryRow, target)
+            assert row is not None
+            assert (row.state, row.attempts) == ("pending", 0)
+
+        receiver.behaviour = Behaviour()
+        sent = asyncio.run(deliver_due(sessions, hooked, once, now=NOW))
+        assert (sent.sent, sent.messages) == (1, 1)
+        with sessions() as s:
+            row = s.get(DeliveryRow, target)
+            assert row is not None
+            assert row.state == "sent"
+        assert len(receiver.accepted) == 1
+    finally:
+        receiver.stop()
