@@ -3,7 +3,9 @@ against a real uvicorn on loopback over a database filled by detect(), on SQLite
 
 A reader opens the Topics page, follows a topic to its timeline and a development to its story,
 sees one mark on the SVG timeline per article, presses "Not my topic" and sees the mute; the
-database holds it and the next detect() raises no alert for the story. Every page (topics,
+database holds it and the next detect() raises no alert for the story. The same over the demo
+newsroom, served on loopback and read by real cycles: after "Not my topic", the next cycle
+stores the story's next development and raises no alert for it. Every page (topics,
 timelines, stories, articles, sources, deliveries, search) renders with its stylesheet; on the
 Deliveries page the reader retries a dead delivery and the next delivery pass sends it. No page
 logs a console error (scripts, failed resources, Content-Security-Policy violations).
@@ -27,6 +29,9 @@ from sqlalchemy import Engine, func, select
 from monitor.alert_settings import DeliverySettings
 from monitor.alerts.outbox import deliver_due
 from monitor.config import MonitorConfig, Settings, get_settings, parse_config
+from monitor.demo.content import ARTICLES, OUTLETS
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.server import LocalServer
 from monitor.pipeline.detect import detect
 from monitor.storage.db import session_factory
 from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, FeedbackRow, StoryRow
@@ -35,6 +40,7 @@ from tests.integration.test_feedback import SETTINGS, THIRD
 from tests.integration.web_seed import T0, TOPICS, seed
 from tests.support.articles import article
 from tests.support.browser import chromium, console_errors
+from tests.support.pipeline import run_cycle
 from tests.support.web import serve
 from tests.support.webhook import Behaviour, WebhookReceiver
 
@@ -80,11 +86,17 @@ def site(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[str, Mon
 
 
 @pytest.fixture
-def reader(site: tuple[str, MonitorConfig], tmp_path: Path) -> Iterator[Reader]:
+def browser(tmp_path: Path) -> Iterator[tuple[webdriver.Chrome, Path]]:
+    """Chromium (else skipped, or failed in CI) and the directory for its screenshots."""
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with chromium(tmp_path / "profile") as driver:
-        yield Reader(site[0], driver, shots)
+        yield driver, shots
+
+
+@pytest.fixture
+def reader(browser: tuple[webdriver.Chrome, Path], site: tuple[str, MonitorConfig]) -> Reader:
+    return Reader(site[0], *browser)
 
 
 def test_reader_follows_a_topic_to_a_story_and_mutes_it(
@@ -233,3 +245,63 @@ def test_every_page_renders_and_a_dead_delivery_is_retried(
         assert len(receiver.accepted) == 1
     finally:
         receiver.stop()
+
+
+def test_demo_newsroom_muted_story_stays_silent_through_the_next_cycle(
+    browser: tuple[webdriver.Chrome, Path],
+    db_url: str,
+    engine: Engine,
+    settings: Settings,
+    local_server: LocalServer,
+) -> None:
+    sessions = session_factory(engine)
+    newsroom = Newsroom(local_server, OUTLETS, ARTICLES)
+    config = parse_config(newsroom.config(channels=[]))
+    topic = config.topics[0].name
+    newsroom.publish(0)
+    run_cycle(sessions, settings, config)
+    web = get_settings(_env_file=None, database_url=db_url, web={"user": "ana"})
+    with serve(create_app(web, config)) as base:
+        reader = Reader(base, *browser)
+        driver = reader.driver
+        driver.get(base + "/")
+        reader.check("demo-1-topics")
+        driver.find_element(By.LINK_TEXT, topic).click()
+        reader.wait_for("article.entry")
+        reader.check("demo-2-topic")
+        [entry] = driver.find_elements(By.CSS_SELECTOR, "article.entry")  # the first report
+        entry.find_element(By.LINK_TEXT, "story").click()
+        reader.wait_for("svg.timeline")
+        story = int(driver.current_url.rsplit("/", 1)[1])
+        with sessions() as s:
+            stored = set(s.scalars(select(ArticleRow.id).where(ArticleRow.story_id == story)))
+        marks = driver.find_elements(By.CSS_SELECTOR, "svg.timeline a.mark")
+        assert sorted(int(m.get_attribute("data-article") or 0) for m in marks) == sorted(stored)
+        reader.check("demo-3-story")
+        driver.find_element(By.XPATH, "//button[text()='Not my topic']").click()
+        reader.wait_for(".muted-badge")
+        reader.check("demo-4-muted")
+
+        # the reprint and rewrite (step 1), then the raised pay offer (step 2): a development of
+        # the story that alerts the topic when it is not muted
+        for step in (1, 2):
+            newsroom.publish(step)
+            run_cycle(sessions, settings, config)
+        offer = newsroom.url(newsroom.article("offer-raised"))
+        with sessions() as s:
+            row = s.scalars(select(ArticleRow).where(ArticleRow.url == offer)).one()
+            assert (row.story_id, row.is_development) == (story, True)
+            alerted = set(s.scalars(select(AlertRow.story_id).where(AlertRow.topic == topic)))
+            assert alerted == {story}
+            assert s.scalar(select(func.count()).select_from(AlertRow)) == 1
+        driver.get(f"{base}/stories/{story}")
+        reader.wait_for("svg.timeline")
+        badge = driver.find_element(By.CSS_SELECTOR, ".muted-badge")
+        assert badge.text == f"muted for {topic}: not my topic"
+        marks = driver.find_elements(By.CSS_SELECTOR, "svg.timeline a.mark")
+        with sessions() as s:
+            now_stored = s.scalar(
+                select(func.count()).select_from(ArticleRow).where(ArticleRow.story_id == story)
+            )
+        assert len(marks) == now_stored > len(stored)
+        reader.check("demo-5-story-after-cycles")
