@@ -27,6 +27,7 @@ from monitor.detection_settings import DetectionSettings
 from monitor.pipeline.detect import detect
 from monitor.storage.db import session_factory
 from monitor.storage.tables import AlertRow, DeliveryRow
+from monitor.timeutil import as_utc
 from monitor.web import create_app
 from tests.integration.web_seed import T0, TOPICS, seed_articles
 from tests.support.web import serve
@@ -212,20 +213,32 @@ def test_a_failed_delivery_a_pass_may_be_sending_is_left_to_it(
     assert site.deliver(quick).messages == 0
 
 
-def test_a_failed_delivery_waiting_long_is_requeued(site: Site, settings: Settings) -> None:
+def test_a_failed_delivery_waiting_long_or_overdue_is_requeued(
+    site: Site, settings: Settings
+) -> None:
+    # two passes, each failing one delivery (a channel down is not tried again in the pass)
     site.receiver.behaviour = Behaviour(always_status=503)
     slow = _delivery(settings, max_attempts=5, backoff_base_s=7200, backoff_max_s=7200)
     site.deliver(slow)
-    target = min(i for i, r in site.rows().items() if r.state == "failed")
-    waits_until = site.rows()[target].next_attempt_at
-    assert waits_until is not None
+    site.deliver(slow)
+    overdue, waiting = sorted(i for i, r in site.rows().items() if r.state == "failed")
+    for delivery in (overdue, waiting):
+        next_attempt = site.rows()[delivery].next_attempt_at
+        assert next_attempt is not None
+        assert as_utc(next_attempt) > NOW + CLAIM  # waiting its back-off, beyond any claim
     site.page()
-    assert site.retry(target).status_code == 303
-    row = site.rows()[target]
-    assert (row.state, row.attempts) == ("pending", 0)
+    assert site.retry(waiting).status_code == 303
+    site.clock.at = NOW + timedelta(hours=3)  # past the other's next attempt: due, not claimed
+    assert site.retry(overdue).status_code == 303
+    rows = site.rows()
+    assert [(rows[d].state, rows[d].attempts) for d in (overdue, waiting)] == [("pending", 0)] * 2
+    assert rows[overdue].next_attempt_at is not None
+    assert rows[waiting].next_attempt_at is not None
+    assert as_utc(rows[overdue].next_attempt_at) == site.clock.at  # due at the retry
+    assert as_utc(rows[waiting].next_attempt_at) == NOW
     site.receiver.behaviour = Behaviour()
-    assert site.deliver(slow).sent >= 1
-    assert site.rows()[target].state == "sent"
+    assert site.deliver(slow).sent >= 2
+    assert {site.rows()[d].state for d in (overdue, waiting)} == {"sent"}
 
 
 def test_command_line_retry_leaves_sent_and_in_flight_deliveries(
