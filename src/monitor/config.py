@@ -305,7 +305,9 @@ class Settings(BaseSettings):
 
 
 # MONITOR_* names read by the test suite, not by the monitor: not reported as unknown.
-TEST_SUITE_VARIABLES = frozenset({"MONITOR_TEST_POSTGRES_URL", "MONITOR_REQUIRE_POSTGRES"})
+TEST_SUITE_VARIABLES = frozenset(
+    {"MONITOR_TEST_POSTGRES_URL", "MONITOR_REQUIRE_POSTGRES", "MONITOR_REQUIRE_BROWSER"}
+)
 
 
 def _names(model: type[BaseModel], prefix: str) -> tuple[set[str], set[str]]:

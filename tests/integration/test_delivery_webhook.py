@@ -245,7 +245,7 @@ async def test_dead_after_max_attempts_then_retry_requeues(
     assert (await deliver_due(sessions, config, wsettings, now=now)).sent == 0
     receiver.behaviour = Behaviour()
     with sessions.begin() as session:
-        assert requeue(session, alert_ids=[alert_id], now=now) == 1
+        assert requeue(session, alert_ids=[alert_id], now=now, hold=timedelta(minutes=10)) == 1
     report = await deliver_due(sessions, config, wsettings, now=now)
     assert report.sent == 1
     assert deliveries(sessions)[0].state == "sent"

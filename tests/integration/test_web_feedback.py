@@ -237,6 +237,11 @@ def test_not_new_keeps_a_repeat_silent_and_can_be_undone(site: Site) -> None:
     counts = {c["topic"]: c for c in json.loads(result.output)["topics"]}
     assert counts[TOPIC]["not_new"] == 1
     assert counts[TOPIC]["not_my_topic"] == 0
+    evaluated = CliRunner().invoke(
+        cli_app, ["eval", "feedback", "--json"], env={"MONITOR_DATABASE_URL": site.db_url}
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.output)["topics"] == json.loads(result.output)["topics"]
 
     assert client.post(undo.group(1), data={"csrf": token}).status_code == 303
     page = _story_page(site, client, story)
@@ -272,6 +277,12 @@ def test_command_line_feedback_and_counts(db_url: str, engine: Engine, tmp_path:
     code, out = run("list")
     assert code == 0, out
     assert f"{TOPIC}: {alerts} alerts, 0 not new, {on_story} not my topic" in out
+    evaluated = CliRunner().invoke(cli_app, ["eval", "feedback"], env=env)
+    assert evaluated.exit_code == 0, evaluated.output
+    kept = f"{(alerts - on_story) / alerts:.0%} kept"
+    assert f"{TOPIC}: {alerts} alerts, 0 not new, {on_story} not my topic ({kept})" in (
+        evaluated.output
+    )
     assert f"cleo: story {story} not my topic for {TOPIC}" in out
     assert run("unmute", TOPIC, str(story))[0] == 0
     code, out = run("unmute", TOPIC, str(story))

@@ -1,17 +1,19 @@
 """Operator actions on the outbox: send a marked test message, re-queue failed deliveries.
 
-Both are what ``monitor alerts test`` and ``monitor alerts retry`` run; neither touches a
-delivery that was sent.
+Both are what ``monitor alerts test`` and ``monitor alerts retry`` run (the web view's
+Deliveries page re-queues one delivery with :func:`retry_delivery`); neither touches a delivery
+that was sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.alert_settings import ChannelConfig
@@ -61,23 +63,37 @@ def requeue(
     session: Session,
     *,
     alert_ids: Sequence[int] = (),
+    delivery_ids: Sequence[int] = (),
     all_dead: bool = False,
     now: datetime,
+    hold: timedelta,
 ) -> int:
-    """Put failed/dead deliveries (of ``alert_ids``, or every dead one, source notices' too)
-    back to pending.
+    """Put failed/dead deliveries (of ``alert_ids``, the ``delivery_ids``, or every dead one,
+    source notices' too) back to pending, due at ``now``; how many were.
 
-    A digest delivery leaves its old batch and joins the next one. Sent deliveries are untouched.
+    Sent deliveries are untouched, and so is a failed one whose next attempt falls within
+    ``hold`` (``MONITOR_DELIVERY__CLAIM_S``) after ``now``: a delivery pass claims what it
+    sends by moving its next attempt that far ahead, so such a row may be on its way to the
+    receiver at this moment, and re-queueing it would let a second pass send it again; it is
+    tried by then anyway. An immediate delivery keeps its idempotency key (the alert's and the
+    channel's); a digest delivery leaves its old batch and joins the next one.
     """
     now = as_utc(now)
+    retryable = (DeliveryRow.state == DeliveryState.DEAD.value) | (
+        (DeliveryRow.state == DeliveryState.FAILED.value)
+        & or_(
+            DeliveryRow.next_attempt_at.is_(None),
+            DeliveryRow.next_attempt_at <= now,
+            DeliveryRow.next_attempt_at > now + hold,
+        )
+    )
     conditions: list[Any] = []
     if all_dead:
         conditions.append(DeliveryRow.state == DeliveryState.DEAD.value)
     if alert_ids:
-        conditions.append(
-            DeliveryRow.alert_id.in_(list(alert_ids))
-            & DeliveryRow.state.in_([DeliveryState.DEAD.value, DeliveryState.FAILED.value])
-        )
+        conditions.append(DeliveryRow.alert_id.in_(list(alert_ids)) & retryable)
+    if delivery_ids:
+        conditions.append(DeliveryRow.id.in_(list(delivery_ids)) & retryable)
     if not conditions:
         return 0
     notices = 0
@@ -99,3 +115,51 @@ def requeue(
         )
     )
     return int(getattr(result, "rowcount", 0) or 0) + notices
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """What :func:`retry_delivery` did: ``requeued``, else ``reason`` says why not."""
+
+    delivery_id: int
+    alert_id: int
+    channel: str
+    requeued: bool
+    reason: str = ""
+
+
+def retry_delivery(
+    session: Session, delivery_id: int, *, now: datetime, hold: timedelta
+) -> Retry | None:
+    """Re-queue one failed or dead delivery (as :func:`requeue` does); ``None`` when there is
+    no such delivery. Call it in a write transaction
+    (:func:`monitor.storage.db.take_write_lock`)."""
+    now = as_utc(now)
+    requeued = requeue(session, delivery_ids=[delivery_id], now=now, hold=hold) == 1
+    row = session.execute(
+        select(
+            DeliveryRow.alert_id,
+            DeliveryRow.channel,
+            DeliveryRow.state,
+            DeliveryRow.sent_at,
+            DeliveryRow.next_attempt_at,
+        ).where(DeliveryRow.id == delivery_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    alert_id, channel, state, sent_at, next_attempt_at = row
+    done = Retry(delivery_id, alert_id, channel, requeued)
+    if requeued:
+        return done
+    if state == DeliveryState.SENT.value:
+        when = f" at {as_utc(sent_at):%Y-%m-%d %H:%M} UTC" if sent_at else ""
+        reason = f"it was sent{when}; a delivery is never sent twice"
+    elif state == DeliveryState.PENDING.value:
+        reason = "it is already waiting for the next delivery pass"
+    else:
+        when = f"{as_utc(next_attempt_at):%Y-%m-%d %H:%M:%S} UTC" if next_attempt_at else "soon"
+        reason = (
+            f"its next attempt is due at {when}, so a delivery pass may be sending it right "
+            "now; it is tried then"
+        )
+    return replace(done, reason=reason)

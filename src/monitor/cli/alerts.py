@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -72,14 +72,20 @@ def retry_command(
         typer.Option("--all-dead", help="re-queue every dead delivery (source notices too)"),
     ] = False,
 ) -> None:
-    """Put failed/dead deliveries back in the queue for the next cycle."""
+    """Put failed/dead deliveries back in the queue for the next cycle (a failed one that a
+    delivery pass may be sending right now is left to it)."""
     from monitor.alerts.admin import requeue
+    from monitor.storage.db import take_write_lock
 
     if not ids and not all_dead:
         raise typer.BadParameter("give alert ids or --all-dead")
     settings = load_settings()
+    hold = timedelta(seconds=settings.delivery.claim_s)
     with open_session(settings) as session, session.begin():
-        count = requeue(session, alert_ids=ids or (), all_dead=all_dead, now=datetime.now(UTC))
+        take_write_lock(session)
+        count = requeue(
+            session, alert_ids=ids or (), all_dead=all_dead, now=datetime.now(UTC), hold=hold
+        )
     echo(f"re-queued {count} deliver{'y' if count == 1 else 'ies'}")
 
 

@@ -8,7 +8,8 @@
 
 Changes are applied by the next cycle (see :mod:`monitor.pipeline.feedback`) and recorded as
 given by ``--by`` (default: ``MONITOR_WEB__USER``). ``list`` counts, per topic, the alerts
-marked not new and those on a story marked not the topic's: the reader's own precision.
+marked not new and those on a story marked not the topic's: the reader's own precision
+(``monitor eval feedback`` prints the same counts beside the other evaluations).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from sqlalchemy import select
@@ -25,6 +26,9 @@ from sqlalchemy.orm import Session
 from monitor.cli.common import JsonOption, echo, echo_json, fail, load_settings, open_session
 from monitor.errors import FeedbackError
 from monitor.escaping import terminal_text
+
+if TYPE_CHECKING:
+    from monitor.storage.feedback import TopicFeedbackCounts
 
 feedback_app = typer.Typer(no_args_is_help=True, help="Feedback on alerts: mute, not new, undo.")
 
@@ -123,6 +127,19 @@ def undo_command(
     echo(f"#{mark.id} undone")
 
 
+def echo_counts(counts: list[TopicFeedbackCounts]) -> None:
+    """One line per topic: its alerts, those marked not new and not my topic, the share kept
+    (also ``monitor eval feedback``)."""
+    if not counts:
+        echo("no alerts yet")
+    for c in counts:
+        share = f"{c.precision:.0%}" if c.precision is not None else "-"
+        echo(
+            f"{terminal_text(c.topic)}: {c.alerts} alerts, {c.not_new} not new, "
+            f"{c.not_my_topic} not my topic ({share} kept)"
+        )
+
+
 @feedback_app.command("list")
 def list_command(
     as_json: JsonOption = False,
@@ -139,14 +156,7 @@ def list_command(
             {"topics": [c.to_json() for c in counts], "feedback": [r.to_json() for r in rows]}
         )
         return
-    if not counts:
-        echo("no alerts yet")
-    for c in counts:
-        share = f"{c.precision:.0%}" if c.precision is not None else "-"
-        echo(
-            f"{terminal_text(c.topic)}: {c.alerts} alerts, {c.not_new} not new, "
-            f"{c.not_my_topic} not my topic ({share} kept)"
-        )
+    echo_counts(counts)
     for r in rows:
         what = {
             "not_my_topic": f"story {r.story_id} not my topic for {r.topic}",

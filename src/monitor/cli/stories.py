@@ -16,7 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.backtest import topic_verdicts
-from monitor.cli.common import ConfigOption, JsonOption, echo, load_settings, open_session
+from monitor.cli.common import (
+    ConfigOption,
+    JsonOption,
+    echo,
+    echo_json,
+    load_settings,
+    open_session,
+)
 from monitor.decision import Decision
 from monitor.errors import ConfigError
 from monitor.escaping import terminal_text
@@ -291,6 +298,22 @@ def eval_stream(
         messages = reader_messages(engine)
         report = evaluate(replayed, labels=labels, messages=messages, settle_minutes=settle_minutes)
     echo(json.dumps(report.to_json(), indent=2) if json_out else format_report(report))
+
+
+@eval_app.command("feedback")
+def eval_feedback(json_out: JsonOption = False) -> None:
+    """The reader's own precision per topic, from the configured database: of its alerts, those
+    marked not new and those on a story marked not the topic's (as ``monitor feedback list``
+    counts them; undone marks do not count)."""
+    from monitor.cli.feedback import echo_counts
+    from monitor.storage.feedback import feedback_counts
+
+    with open_session(load_settings()) as session:
+        counts = feedback_counts(session)
+    if json_out:
+        echo_json({"topics": [c.to_json() for c in counts]})
+        return
+    echo_counts(counts)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,13 +6,20 @@ Actions (HTML forms, POST only; a GET of these addresses is 405 and changes noth
   else a mute for that many days);
 * ``POST /stories/{id}/unmute`` (``topic``);
 * ``POST /developments/{id}/not-new``;
-* ``POST /feedback/{id}/undo``.
+* ``POST /feedback/{id}/undo``;
+* ``POST /deliveries/{id}/retry``: a failed or dead delivery back in the outbox, due at once
+  (:func:`monitor.alerts.admin.retry_delivery`, what ``monitor alerts retry`` runs): the next
+  delivery pass sends it, with the idempotency key it had. A delivery that was sent, is already
+  waiting, or may be on its way right now (a failed one due within the passes' claim,
+  ``MONITOR_DELIVERY__CLAIM_S``) is left as it is, answered 409 with the reason.
 
 Each answers with a redirect (303) to ``back`` when it is a path of this site, else to the
-story's page. They run in their own read-write session (the pages' engine cannot write), in a
-transaction holding the detection lock the cycles hold
-(:func:`monitor.pipeline.feedback.feedback_transaction`), and record ``MONITOR_WEB__USER`` as
-who gave the feedback.
+story's page (a retry: to the Deliveries page). They run in their own read-write session (the
+pages' engine cannot write). Feedback runs in a transaction holding the detection lock the
+cycles hold (:func:`monitor.pipeline.feedback.feedback_transaction`) and records
+``MONITOR_WEB__USER`` as who gave it; a retry, in a write transaction
+(:func:`monitor.storage.db.take_write_lock`) whose one conditional UPDATE decides, and is
+logged with the user.
 
 CSRF: a double-submit token. Every response to a visitor without one sets the ``monitor_csrf``
 cookie (random, HttpOnly, SameSite=Strict, Secure over https) and every form carries the same
@@ -24,10 +31,11 @@ cookie (SameSite=Strict already stops that) but cannot read it to fill in the fi
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,15 +45,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from monitor.alerts.admin import Retry, retry_delivery
 from monitor.config import TopicConfig
 from monitor.errors import FeedbackError
 from monitor.pipeline import feedback
+from monitor.storage.db import take_write_lock
 from monitor.storage.feedback import MUTES, NOT_NEW, Feedback
 
 CSRF_COOKIE = "monitor_csrf"
 CSRF_FIELD = "csrf"
 MAX_FORM_BYTES = 4096
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
 
 
 def csrf_token(request: Request) -> str:
@@ -130,9 +141,15 @@ def _days(form: dict[str, str]) -> int | None:
 # Long by design: the feedback forms' routes, handlers sharing the write engine, topics and clock
 # as closures; each is a few lines over monitor.pipeline.feedback.
 def routes(
-    sessions: sessionmaker[Session], slugs: dict[str, TopicConfig], user: str, now: Clock
+    sessions: sessionmaker[Session],
+    slugs: dict[str, TopicConfig],
+    user: str,
+    now: Clock,
+    *,
+    claim: timedelta,
 ) -> list[Route]:
-    """The action routes over the read-write ``sessions``."""
+    """The action routes over the read-write ``sessions``; ``claim`` is how long a delivery
+    pass holds what it sends (``MONITOR_DELIVERY__CLAIM_S``)."""
 
     def topic_of(form: dict[str, str]) -> str:
         topic = slugs.get(form.get("topic", ""))
@@ -190,7 +207,25 @@ def routes(
         await apply(act)
         return RedirectResponse(_back(form, f"/stories/{story[0]}"), status_code=303)
 
+    async def retry(request: Request) -> Response:
+        await checked_form(request)
+        delivery_id = int(request.path_params["delivery_id"])
+
+        def run() -> Retry | None:
+            with sessions.begin() as session:
+                take_write_lock(session)
+                return retry_delivery(session, delivery_id, now=now(), hold=claim)
+
+        done = await run_in_threadpool(run)
+        if done is None:
+            raise HTTPException(404, f"no delivery {delivery_id}")
+        if not done.requeued:
+            raise HTTPException(409, f"Delivery {delivery_id} was not re-queued: {done.reason}.")
+        log.info("delivery %d (alert %d) re-queued by %s", delivery_id, done.alert_id, user)
+        return RedirectResponse(f"/deliveries?retried={delivery_id}", status_code=303)
+
     return [
+        Route("/deliveries/{delivery_id:int}/retry", retry, methods=["POST"]),
         Route("/stories/{story_id:int}/mute", mute, methods=["POST"]),
         Route("/stories/{story_id:int}/unmute", unmute, methods=["POST"]),
         Route("/developments/{development_id:int}/not-new", not_new, methods=["POST"]),

@@ -31,7 +31,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
@@ -191,6 +191,7 @@ def create_app(
     token = settings.web.token.get_secret_value() if settings.web.token else None
     link_secret = settings.web.link_secret
     stylesheet = files("monitor.web").joinpath("static/style.css").read_bytes()
+    icon = files("monitor.web").joinpath("static/favicon.svg").read_bytes()
 
     def page(name: str, status: int = 200, **context: Any) -> Response:
         body = env.get_template(name).render(context)
@@ -291,9 +292,15 @@ def create_app(
         return page("sources.html", sources=sources, now=now())
 
     def deliveries_page(request: Request) -> Response:
+        retried = request.query_params.get("retried", "")
         with sessions() as session:
             alerts = health.failed_deliveries(session)
-        return page("deliveries.html", alerts=alerts)
+        return page(
+            "deliveries.html",
+            alerts=alerts,
+            retried=int(retried) if retried.isdigit() and len(retried) < 19 else None,
+            csrf=actions.csrf_token(request),
+        )
 
     def search_page(request: Request) -> Response:
         params = request.query_params
@@ -325,6 +332,10 @@ def create_app(
     def style(request: Request) -> Response:
         return Response(stylesheet, media_type="text/css; charset=utf-8")
 
+    def favicon(request: Request) -> Response:
+        # named by every page, so that browsers do not ask for a missing /favicon.ico
+        return Response(icon, media_type="image/svg+xml")
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "error"
@@ -349,7 +360,14 @@ def create_app(
         Route("/sources", sources_page),
         Route("/deliveries", deliveries_page),
         Route("/style.css", style),
-        *actions.routes(session_factory(writer), slugs, settings.web.user, now),
+        Route("/favicon.svg", favicon),
+        *actions.routes(
+            session_factory(writer),
+            slugs,
+            settings.web.user,
+            now,
+            claim=timedelta(seconds=settings.delivery.claim_s),
+        ),
         *act.routes(
             sessions,
             session_factory(writer),

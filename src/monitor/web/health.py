@@ -4,7 +4,8 @@
 Read-only, like every page. Error texts pass through secret redaction (:mod:`monitor.redact`):
 a webhook's token in an error message is shown as ``***``. Deliveries are listed as
 ``monitor alerts --failed`` lists them
-(:func:`monitor.alerts.status.list_alerts`); retrying them stays a command for now.
+(:func:`monitor.alerts.status.list_alerts`); each has a retry button
+(:mod:`monitor.web.actions`).
 """
 
 from __future__ import annotations
