@@ -305,7 +305,15 @@ async def test_a_dead_notice_is_sent_again_after_retry_all_dead(
         assert (report.sent, report.dead) == (1, 1)
         receiver.behaviour.always_status = None
         with sessions.begin() as session:
-            assert requeue(session, all_dead=True, now=T0 + timedelta(minutes=20)) == 1
+            assert (
+                requeue(
+                    session,
+                    all_dead=True,
+                    now=T0 + timedelta(minutes=20),
+                    hold=timedelta(minutes=10),
+                )
+                == 1
+            )
         again = await monitor.deliver(T0 + timedelta(minutes=20))
         assert (again.sent, again.dead) == (1, 0)  # the webhook's; the e-mail is not sent twice
         assert [r.status for r in receiver.requests] == [410, 200]
