@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from monitor.decision import Decision
 from monitor.storage import placement_pg
 from monitor.storage.db import dialect_insert, take_write_lock
+from monitor.storage.story_write import StoryWrite
 from monitor.storage.tables import (
     ArticleKeyRow,
     ArticleRow,
@@ -764,36 +765,6 @@ _LATEST_DEVELOPMENT = (
 
 def latest_development(session: Session, story_id: int) -> int | None:
     return session.scalar(_LATEST_DEVELOPMENT, {"row_id": story_id})
-
-
-@dataclass(frozen=True, slots=True)
-class NewSentence:
-    """A sentence the placed article adds to its story's memory."""
-
-    position: int
-    text: str
-    terms: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoryWrite:
-    """What placing an original article writes (see :func:`write_placement`)."""
-
-    story_id: int | None  # None: open a new story headed ``headline``
-    published_at: datetime  # the article's time: a new story's first, a development's time
-    outlets: list[Any]
-    article_count: int
-    last_seen_at: datetime
-    state: Mapping[str, Any]
-    memory: Mapping[str, Any]
-    sentences: tuple[NewSentence, ...]
-    keep_from: int  # forget the story's sentences before this position
-    story_terms: tuple[tuple[str, float], ...]
-    document_terms: tuple[str, ...]
-    headline: str | None = None
-    facts: tuple[str, ...] | None = None  # a development's facts; None: a report
-    repeats_article_id: int | None = None  # a report: the article it repeats most
-    repeat_similarity: float = 0.0
 
 
 def write_placement(
