@@ -230,9 +230,8 @@ def probe(
         start = time.perf_counter()
         with Session(engine) as session:
             # As the detect stage begins its transactions (SQLite: BEGIN IMMEDIATE; PostgreSQL:
-            # the detection lock and index scans).
+            # the detection lock).
             repo.lock_detection(session)
-            repo.prefer_index_scans(session)
             ingest_mod.ingest(session, article, source_id=None, settings=settings)
             session.rollback()  # keep the store at the measured size
         totals.append((time.perf_counter() - start) * 1000)

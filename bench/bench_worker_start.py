@@ -1,4 +1,4 @@
-"""Extraction workers' start: with and without the fork server preloading the main's imports.
+"""Extraction workers' start, in a fresh process for each way the cycle runs.
 
 A worker process first runs its parent's main module again. This benchmark starts a fresh
 process for each way the cycle runs and measures, from the moment the cycle's pool is asked
@@ -10,11 +10,14 @@ alone (not shared with the fork server or each other):
   deployment run     ``python -m prefect.engine``, how Prefect runs a deployment's or
                      ``flow.serve``'s flow run; the fork server starts with the flow
 
-each once as shipped and once with the preload of the main's imports turned off, and prints
-the ratios. The fork server's CPU is its whole start (trafilatura's warm-up and the preload);
-for ``monitor run`` that happens while Prefect starts, before the cycle.
+With ``--other-src`` each is measured, interleaved, with this checkout's ``src`` and with
+another's (e.g. the previous commit from ``git archive``), and the ratios are printed. The fork
+server's CPU is its whole start (trafilatura's warm-up and whatever else it preloads); for
+``monitor run`` that happens while Prefect starts, before the cycle. (Until 2026-12-04 the fork
+server also imported what the main module imports, found by reading the main script; this
+benchmark compared that with and without, see docs/performance.md.)
 
-Usage: ``.venv/bin/python bench/bench_worker_start.py [--repeat 3]``
+Usage: ``.venv/bin/python bench/bench_worker_start.py [--repeat 3] [--other-src DIR/src]``
 """
 
 from __future__ import annotations
@@ -44,8 +47,6 @@ def _private_mb(pid):
 def measure():
     # imported here, not at the top: a worker that runs this module again must not load it
     from bench_throughput import _cpu_seconds as _cpu
-    if os.environ.get("BENCH_NO_PRELOAD"):
-        pool.main_imports = lambda: []
     if os.environ.get("BENCH_START_AHEAD"):
         pool.start_fork_server()
         time.sleep(float(os.environ["BENCH_START_AHEAD"]))
@@ -55,7 +56,8 @@ def measure():
         extractor.start()
         extractor._get_pool()
         ready = time.perf_counter() - started
-        extractor_pids = list(extractor._pool._processes)
+        # pebble keeps its workers by pid
+        extractor_pids = list(extractor._pool._pool_manager.worker_manager.workers)
         workers = sum(_cpu(pid) for pid in extractor_pids)
         private = sum(_private_mb(pid) for pid in extractor_pids)
     from multiprocessing import forkserver
@@ -72,13 +74,13 @@ _SCRIPT_MAIN = (
 _MODULE_MAIN = "import prefect.engine\n" + _PROBE + "\nif __name__ == '__main__':\n    measure()\n"
 
 
-def run(where: Path, mode: str, preload: bool) -> dict[str, float]:
+HERE = Path(__file__).resolve().parents[1] / "src"
+
+
+def run(where: Path, mode: str, src: Path) -> dict[str, float]:
     # the measuring code uses bench_throughput's /proc readers: this directory on the path
     bench = str(Path(__file__).resolve().parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(where), bench, *sys.path[1:]]))
-    env.pop("BENCH_NO_PRELOAD", None)
-    if not preload:
-        env["BENCH_NO_PRELOAD"] = "1"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(where), bench, str(src)]))
     if mode == "monitor run":
         env["BENCH_START_AHEAD"] = "3"
         command = [sys.executable, str(where / "monitor_like.py")]
@@ -89,43 +91,48 @@ def run(where: Path, mode: str, preload: bool) -> dict[str, float]:
     return result
 
 
-def report(mode: str, runs: dict[bool, list[dict[str, float]]]) -> None:
+def report(mode: str, runs: dict[str, list[dict[str, float]]]) -> None:
     # For `monitor run` the fork server's start is outside the cycle (it overlaps Prefect's).
     counts_server = mode != "monitor run"
-    ready: dict[bool, float] = {}
-    cpu: dict[bool, float] = {}
-    for preload in (False, True):
-        ready[preload] = statistics.median(r["ready_s"] for r in runs[preload])
-        workers = statistics.median(r["workers_cpu_s"] for r in runs[preload])
-        server = statistics.median(r["server_cpu_s"] for r in runs[preload])
-        private = statistics.median(r["workers_private_mb"] for r in runs[preload])
-        cpu[preload] = workers + (server if counts_server else 0.0)
-        label = "main's imports preloaded" if preload else "workers import them"
+    ready: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    for name, measured in runs.items():
+        ready[name] = statistics.median(r["ready_s"] for r in measured)
+        workers = statistics.median(r["workers_cpu_s"] for r in measured)
+        server = statistics.median(r["server_cpu_s"] for r in measured)
+        private = statistics.median(r["workers_private_mb"] for r in measured)
+        cpu[name] = workers + (server if counts_server else 0.0)
         print(
-            f"{mode:15s} {label:24s}: workers ready in {ready[preload]:5.2f} s, their CPU "
+            f"{mode:15s} {name:14s}: workers ready in {ready[name]:5.2f} s, their CPU "
             f"{workers:5.2f} s, the fork server's {server:5.2f} s; workers' private memory "
             f"{private:4.0f} MB"
         )
-    counted = "workers' and fork server's" if counts_server else "workers'"
-    print(
-        f"{mode:15s} preloaded / not: {counted} CPU {cpu[True] / cpu[False]:.2f}, "
-        f"time to ready {ready[True] / ready[False]:.2f}"
-    )
+    if "other" in runs:
+        counted = "workers' and fork server's" if counts_server else "workers'"
+        print(
+            f"{mode:15s} this / other: {counted} CPU "
+            f"{cpu['this checkout'] / cpu['other']:.2f}, time to ready "
+            f"{ready['this checkout'] / ready['other']:.2f}"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--other-src", type=Path, default=None, help="another checkout's src")
     args = parser.parse_args()
+    sources = {"this checkout": HERE}
+    if args.other_src is not None:
+        sources["other"] = args.other_src.resolve()
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
         (where / "monitor_like.py").write_text(_SCRIPT_MAIN, encoding="utf-8")
         (where / "engine_like.py").write_text(_MODULE_MAIN, encoding="utf-8")
         for mode in ("monitor run", "deployment run"):
-            runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in sources}
             for _ in range(args.repeat):  # interleaved: the machine's speed drifts
-                for preload in (False, True):
-                    runs[preload].append(run(where, mode, preload))
+                for name, src in sources.items():
+                    runs[name].append(run(where, mode, src))
             report(mode, runs)
     return 0
 

@@ -33,8 +33,8 @@ from flows.cycle import monitor_cycle
 from flows.maintenance import WEEKLY, prune_archive_flow
 from monitor.errors import MonitorError
 
-# A cold `prefect server start` takes ~7 s on an idle machine (migrations on first start); a
-# busy one can take several times that.
+# A cold `prefect server start` takes seconds on an idle machine (migrations on first start);
+# a busy one can take several times that.
 SERVER_START_TIMEOUT_S = 180.0
 SERVER_STOP_TIMEOUT_S = 20.0
 # Runs are scheduled on the next pass of the server's scheduler (every 60 s by default): serve

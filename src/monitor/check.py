@@ -142,7 +142,7 @@ def check_database(url: str) -> Finding:
         return found("failed", f"cannot connect: {exc}")
     finally:
         engine.dispose()
-    heads = head_revisions() or frozenset()
+    heads = head_revisions()
     if revision in heads:
         return found("ok", f"schema at revision {revision}, the latest")
     if revision is None:

@@ -9,10 +9,11 @@ Contract
 * Main text comes from trafilatura (boilerplate such as navigation, footers, related links, cookie
   banners and reader comments left out); so do title, authors and site name. By default
   (``fallbacks="as_needed"``) trafilatura runs in its fast mode, which skips comparing its result
-  with the readability and jusText extractors on every page (about 40 % of its time on a news
-  page); a page fast mode cannot extract (``None``, or less than ``min_text_chars``) is
-  extracted again with them, so only pages that need the fallbacks pay for them (unless the
-  fast pass alone took half a second of CPU: a hostile page would pay for both).
+  with the readability and jusText extractors on every page (a large share of its time on a
+  news page; see ``docs/performance.md``); a page fast mode cannot extract (``None``, or less
+  than ``min_text_chars``) is extracted again with them, so only pages that need the fallbacks
+  pay for them (unless the fast pass alone took half a second of CPU: a hostile page would pay
+  for both).
   ``fallbacks="always"`` is trafilatura's default: the comparison on every page. The published time
   is a timezone-aware UTC datetime: the page's declared publication timestamp
   (``article:published_time``, JSON-LD ``datePublished``) when htmldate agrees on the day,
@@ -72,9 +73,8 @@ _LANG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
 _PUBLISHED_KEYS = frozenset({"article:published_time", "datepublished", "og:published_time"})
 _MAX_TAGS = 60_000
 # A page whose fast pass alone took this much CPU gets no second pass: the pass with the
-# fallbacks costs more than the fast one, and a hostile page would pay for both (a page of
-# 29,000 empty paragraphs: 3.8 s in one default pass, 5.9 s in the two). Real article pages
-# take milliseconds.
+# fallbacks costs more than the fast one, and a hostile page (tens of thousands of empty
+# paragraphs) would pay for both. Real article pages take a small fraction of this limit.
 _SECOND_PASS_MAX_CPU_S = 0.5
 
 
@@ -108,8 +108,8 @@ def _extract(
 ) -> ExtractedPage | None:
     if not html:
         return None
-    # Extraction cost grows with the element count (about 80 µs per element over all of
-    # trafilatura's passes); a page of unclosed tags can otherwise hold a worker for many
+    # Extraction cost grows with the element count (over all of trafilatura's passes); a page
+    # of unclosed tags can otherwise hold a worker for many
     # seconds. Real article pages, live blogs included, stay far below this.
     tag_count = html.count(b"<") if isinstance(html, bytes) else html.count("<")
     if tag_count > _MAX_TAGS:

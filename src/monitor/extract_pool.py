@@ -26,19 +26,16 @@ Contract
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import math
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
-from functools import cache, partial
-from pathlib import Path
+from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -61,13 +58,12 @@ __all__ = [
     "Extractor",
     "PageExtractor",
     "PendingPages",
-    "main_imports",
     "start_early",
     "start_fork_server",
 ]
 
 # Chunks are small enough that both workers stay busy to the end of a batch and large enough
-# that a round trip (pickling 16 pages of ~50 KB is well under a millisecond) is noise.
+# that a round trip (pickling a chunk of pages costs far less than extracting them) is noise.
 _CHUNKS_PER_WORKER = 4
 _MAX_CHUNK = 16
 _START_TIMEOUT_S = 120.0
@@ -136,84 +132,16 @@ def _context() -> multiprocessing.context.BaseContext:
     from the pipeline's own (threaded) process."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(list(_preload()))
+        ctx.set_forkserver_preload(["monitor.extract_warm"])
         return ctx
     return multiprocessing.get_context("spawn")
-
-
-@cache
-def _preload() -> tuple[str, ...]:
-    # Once per process: the main module does not change, and every pool asks for a context.
-    return ("monitor.extract_warm", *main_imports())
-
-
-def main_imports() -> list[str]:
-    """The modules a worker process imports when it runs this process's main module again.
-
-    A process started by multiprocessing (forked from the fork server too) first runs its
-    parent's main module once more, so that functions defined there can be unpickled: a worker
-    of ``python -m prefect.engine`` (how Prefect runs a deployment's or ``flow.serve``'s flow
-    run) imports all of Prefect, seconds of CPU; one of the ``monitor`` command imports the CLI
-    and its dependencies, a quarter of that; each worker, each cycle, before its first page.
-    The fork server imports them once instead, and the workers forked from it find them
-    loaded. These are the module run with ``-m``, or what a main script's top-level import
-    statements name (those this process has loaded). Nothing for an interactive session,
-    ``-c``, or a package's ``__main__``, which are not run again. (A module that started
-    threads on import would now do so in the fork server, and forking a threaded process is
-    unsafe; Prefect's and the CLI's modules start none.)
-    """
-    main = sys.modules.get("__main__")
-    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
-    if isinstance(spec_name, str):
-        return [] if spec_name.rpartition(".")[2] == "__main__" else [spec_name]
-    path = getattr(main, "__file__", None)
-    if not isinstance(path, str):
-        return []
-    try:
-        tree = ast.parse(Path(path).read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return []
-    names: list[str] = []
-    for node in _top_level(tree.body):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.append(node.module)
-            names += [f"{node.module}.{alias.name}" for alias in node.names]
-    return sorted({name for name in names if name in sys.modules})
-
-
-def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """The statements a module may run on import, into ``try`` and ``if`` blocks; not the
-    body of the ``if __name__ == "__main__"`` guard, which a worker does not run."""
-    for node in body:
-        yield node
-        if isinstance(node, ast.Try):
-            yield from _top_level([*node.body, *node.orelse, *node.finalbody])
-            for handler in node.handlers:
-                yield from _top_level(handler.body)
-        elif isinstance(node, ast.If):
-            if not _is_main_guard(node.test):
-                yield from _top_level(node.body)
-            yield from _top_level(node.orelse)
-
-
-def _is_main_guard(test: ast.expr) -> bool:
-    return (
-        isinstance(test, ast.Compare)
-        and isinstance(test.left, ast.Name)
-        and test.left.id == "__name__"
-        and len(test.comparators) == 1
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value == "__main__"
-    )
 
 
 def start_fork_server() -> None:
     """Start the fork server the workers are forked from now, without waiting for it.
 
     It lives as long as this process and serves every :class:`Extractor` in it; starting, it
-    spends about half a second of CPU importing and warming up trafilatura. A command with
+    spends a noticeable amount of CPU importing and warming up trafilatura. A command with
     other start-up work ahead of its first cycle (``monitor run`` starts Prefect) calls this
     first, so that the import happens meanwhile instead of at the start of the cycle. Where the
     platform has no fork server (workers are spawned) it does nothing. Raises ``OSError`` when
@@ -380,8 +308,9 @@ class Extractor:
     def start(self) -> None:
         """Start the worker processes now, without waiting for them.
 
-        A worker spends about a second importing trafilatura; started before the pages are
-        fetched, that happens while the network is busy instead of before the first extraction.
+        A worker's start (importing trafilatura, unless the fork server did) takes a while;
+        started before the pages are fetched, that happens while the network is busy instead of
+        before the first extraction.
         """
         with self._lock:
             if self.workers and self._pool is None and self._starter is None:

@@ -4,8 +4,8 @@ Importing this module loads trafilatura and detection's reading code and runs th
 article page and on the near-empty page each worker warms up with; it also loads the feed
 parser (workers parse the feeds too) and runs it on a small feed. What they build on first use
 (lazy imports, compiled patterns, stoplists, caches) then sits in the fork server's memory, and
-every worker forked from it starts warm, instead of each worker paying for it again (about
-0.2 s of CPU per worker, per cycle).
+every worker forked from it starts warm, instead of each worker paying for it again, per
+cycle.
 
 Nothing else in the package acts on import; this module does because a fork server's preload
 list (module names to import) is the only way to run code in it before it forks. Nothing but

@@ -9,17 +9,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from monitor.inbound import clean_text
 from monitor.redact import redact_text, redact_url
 
-if TYPE_CHECKING:
-    from monitor.stories.reading import Reading
-
 # When extraction consults trafilatura's fallback extractors (readability, jusText): only for a
 # page its fast mode cannot extract, or on every page (trafilatura's default).
 Fallbacks = Literal["as_needed", "always"]
+
+
+class PrecomputedReading(Protocol):
+    """Detection's reading of a page (:class:`monitor.stories.reading.Reading`), computed where
+    the page was extracted and carried here to detection, which alone reads it.
+
+    Stated as a protocol so that this module, below every stage, imports none of them;
+    :func:`monitor.stories.reading.reading_for` checks that what it is given is a ``Reading``
+    computed from the article's final title and text before using it.
+    """
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def text_chars(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +108,7 @@ class ExtractedPage:
     site_name: str | None = None
     canonical_url: str | None = None
     # Detection's reading of the page, computed in the extraction worker (optional).
-    reading: Reading | None = field(default=None, compare=False, repr=False)
+    reading: PrecomputedReading | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +137,7 @@ class Article:
     # is then the fetch time).
     feed_date: datetime | None = None
     # The extraction worker's reading of ``title`` and ``text``, when it had one.
-    reading: Reading | None = field(default=None, compare=False, repr=False)
+    reading: PrecomputedReading | None = field(default=None, compare=False, repr=False)
 
 
 class SourceErrorKind(StrEnum):

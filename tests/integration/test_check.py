@@ -166,5 +166,5 @@ def test_check_of_an_older_schema_says_the_next_run_migrates_it(
     config = _config(tmp_path, {"dated": feeds["dated"]})
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    latest = ", ".join(sorted(head_revisions() or ()))
+    latest = ", ".join(sorted(head_revisions()))
     assert f"schema at revision 0002, the next run migrates it to {latest}" in result.output

@@ -188,7 +188,7 @@ def test_cycles_and_db_upgrade(seeded: str) -> None:
     assert json.loads(out)[0]["articles_stored"] == 4
     code, out = _run("db", "upgrade")
     assert code == 0
-    (head,) = head_revisions() or ()
+    (head,) = head_revisions()
     assert f"database at revision {head}" in out
 
 

@@ -27,7 +27,7 @@ from monitor.urls import canonicalize
 
 if TYPE_CHECKING:
     # Only for annotations: the extraction workers import this module, and the collect stage
-    # would bring SQLAlchemy, httpx and the config models into every worker (~1 s of imports).
+    # would bring SQLAlchemy, httpx and the config models into every worker (slow imports).
     from monitor.pipeline.collect import FetchedPage
 
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)

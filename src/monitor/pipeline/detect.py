@@ -33,7 +33,7 @@ from monitor.pipeline.alerting import (
     open_cursors,
     raise_topic_alerts,
 )
-from monitor.storage.detection import DocumentCounts, lock_detection, prefer_index_scans
+from monitor.storage.detection import DocumentCounts, lock_detection
 from monitor.storage.tables import StoryRow
 from monitor.stories.ingest import Batch, IngestResult, ingest, prune_story_index
 from monitor.timeutil import as_utc
@@ -147,7 +147,6 @@ def _detect_batch(
     """
     report = DetectReport()
     lock_detection(session)  # another writer's detect waits for this batch to commit
-    prefer_index_scans(session)
     open_cursors(session, topics, now)  # a new topic reads this batch's articles too
     counts = DocumentCounts()  # the batch's document frequencies, written at its end
     lookups = Batch.prepare(session, batch, settings, counts)

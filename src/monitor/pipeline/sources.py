@@ -235,6 +235,21 @@ class SourceHealthChange:
         )
 
 
+def _move(row: SourceRow, src: SourceConfig) -> None:
+    """Point a source's row at its new URL or kind, forgetting what belonged to the old one."""
+    # A moved feed: the new URL has validators of its own. A page read for its links polls its
+    # own URL, not a feed found for it before.
+    row.url = src.url
+    row.kind = src.kind
+    row.feed_url = row.feed_choice = None  # a feed found for the old URL
+    row.discovered_at = None
+    # The old URL's failures, back-off and waits are not the new one's: an operator who fixes
+    # a failing source's URL sees it polled in the next cycle.
+    row.consecutive_failures = 0
+    row.failure_class = row.last_error = row.last_error_type = None
+    row.retry_at = row.next_poll_at = None
+
+
 def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[SourceState]:
     """Upsert configured sources by name; return the enabled ones with their validators."""
     rows = {row.name: row for row in session.scalars(select(SourceRow))}
@@ -245,17 +260,7 @@ def sync_sources(session: Session, sources: Sequence[SourceConfig]) -> list[Sour
         if row is None:
             new.append({"name": src.name, "url": src.url, "robots": src.robots, "kind": src.kind})
         elif row.url != src.url or row.kind != src.kind:
-            # A moved feed: the new URL has validators of its own. A page read for its links
-            # polls its own URL, not a feed found for it before.
-            row.url = src.url
-            row.kind = src.kind
-            row.feed_url = row.feed_choice = None  # a feed found for the old URL
-            row.discovered_at = None
-            # The old URL's failures, back-off and waits are not the new one's: an operator
-            # who fixes a failing source's URL sees it polled in the next cycle.
-            row.consecutive_failures = 0
-            row.failure_class = row.last_error = row.last_error_type = None
-            row.retry_at = row.next_poll_at = None
+            _move(row, src)
         if row is not None and row.robots != src.robots:
             row.robots = src.robots
         if src.enabled:

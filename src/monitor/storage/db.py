@@ -8,7 +8,6 @@ psycopg 3. Migrations are Alembic's, applied with :func:`upgrade`.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,10 +20,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# `revision = "..."` and `down_revision = "..." | None` of a migration file, as Alembic writes them.
-_REVISION_LINE = re.compile(
-    r"""^(down_)?revision\s*(?::[^=\n]*)?=\s*(?:["']([^"'\n]+)["']|(None))\s*$""", re.MULTILINE
-)
 
 
 def with_psycopg_driver(url: str) -> str:
@@ -116,8 +111,8 @@ def _alembic_config(engine: Engine) -> Any:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (idempotent).
 
-    Every cycle calls this first. A database already at head is recognised with one query;
-    Alembic (about 0.2 s to import and configure) is loaded only when there is work to do.
+    Every cycle calls this first. A database already at head is recognised with one query
+    (against the heads Alembic reads from the migration files, :func:`head_revisions`).
     """
     if revision == "head" and is_at_head(engine):
         return
@@ -138,33 +133,19 @@ def migrated_engine(url: str) -> Iterator[Engine]:
 
 
 @functools.cache
-def head_revisions() -> frozenset[str] | None:
-    """The head revisions of the shipped migrations, read from their files without Alembic.
+def head_revisions() -> frozenset[str]:
+    """The head revisions of the shipped migrations, as Alembic reads them (once per process)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
-    ``None`` when a file does not have the plain form Alembic writes (one string revision, one
-    string or ``None`` down revision): the caller then asks Alembic itself.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        found: dict[bool, str | None] = {}
-        for match in _REVISION_LINE.finditer(path.read_text(encoding="utf-8")):
-            found[bool(match.group(1))] = match.group(2)
-        revision, parent = found.get(False), found.get(True, "")
-        if revision is None or parent == "":
-            return None
-        revisions.add(revision)
-        if parent is not None:
-            parents.add(parent)
-    heads = frozenset(revisions - parents)
-    return heads or None
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return frozenset(ScriptDirectory.from_config(cfg).get_heads())
 
 
 def is_at_head(engine: Engine) -> bool:
     """True when the database's recorded revisions are exactly the shipped heads."""
     heads = head_revisions()
-    if heads is None:
-        return False
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()

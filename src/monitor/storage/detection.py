@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from monitor.decision import Decision
 from monitor.storage import placement_pg
 from monitor.storage.db import dialect_insert, take_write_lock
+from monitor.storage.story_write import StoryWrite
 from monitor.storage.tables import (
     ArticleKeyRow,
     ArticleRow,
@@ -199,29 +200,6 @@ def lock_detection(session: Session) -> None:
     take_write_lock(session)
     if _dialect(session) == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DETECTION_LOCK})
-
-
-def prefer_index_scans(session: Session) -> None:
-    """Tell PostgreSQL's planner, for the rest of the transaction, that every lookup has an index.
-
-    Its statistics lag behind what ingest does to these tables: a cycle grows ``term_stats``
-    from nothing, and every article's upsert leaves dead row versions until autovacuum runs.
-    With them, the planner read the whole of ``term_stats`` to find an article's 200 terms
-    (24 ms per article at 8,500 terms, growing with the vocabulary) where the primary key
-    finds them in well under a millisecond. A sequential scan is still chosen where no index
-    applies; ``tests/integration/test_query_plans.py`` checks there is no such statement.
-    SQLite plans from its indexes alone and needs no hint.
-    """
-    if _dialect(session) == "postgresql":
-        # set_config(..., true) is SET LOCAL. Bitmap scans go too: they return rows unordered,
-        # so a term's strongest postings were found by reading and sorting all of that term's
-        # rows instead of the first few entries of the (term, weight) index.
-        session.execute(
-            text(
-                "SELECT set_config('enable_seqscan', 'off', true), "
-                "set_config('enable_bitmapscan', 'off', true)"
-            )
-        )
 
 
 def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
@@ -452,8 +430,13 @@ def _frequencies_sql(n: int) -> Select[Any]:
     return select(TERM_STATS.c.term, TERM_STATS.c.df).where(TERM_STATS.c.term.in_(_in_list(n)))
 
 
-_PG_FREQUENCIES = select(TERM_STATS.c.term, TERM_STATS.c.df).where(
-    TERM_STATS.c.term == any_(bindparam("terms", type_=_TEXTS))
+# One primary-key lookup per term, whatever the planner's statistics say. As ``term = ANY(:terms)``
+# the planner chose between those lookups and a scan of the whole table by its estimate of the
+# table's size, which lags behind a cycle that grows the vocabulary from nothing; a LATERAL
+# subquery with a LIMIT can only run as a lookup per term.
+_PG_FREQUENCIES = text(
+    "SELECT t.term, s.df FROM unnest(CAST(:terms AS text[])) AS t(term) "
+    "CROSS JOIN LATERAL (SELECT df FROM term_stats WHERE term_stats.term = t.term LIMIT 1) AS s"
 )
 
 
@@ -545,10 +528,18 @@ def _postings_sql(terms: int) -> TextClause:
 
 # The same on PostgreSQL for any number of terms: each term's strongest postings, from the
 # (term, weight) index, for every element of one array parameter.
+# Each term's strongest postings in the order of the (term, weight) index, reading at most
+# ``n`` of them. The limit is a subquery: with a number there, the planner weighs reading
+# ``n`` postings in index order against gathering all of the term's postings by bitmap and
+# sorting them, at the average number of postings per term (the term itself is not known when
+# the lateral subquery is planned), and where that average is below ``n`` it gathered common
+# terms' thousands of postings. A limit it cannot read is planned as a small fraction of the
+# rows, which only the ordered index scan serves.
 _PG_POSTINGS = text(
     "SELECT p.story_id, p.weight FROM unnest(CAST(:terms AS text[])) AS t(term) "
     "CROSS JOIN LATERAL (SELECT story_id, weight FROM story_terms "
-    "WHERE story_terms.term = t.term ORDER BY weight DESC LIMIT :n) AS p"
+    "WHERE story_terms.term = t.term ORDER BY weight DESC LIMIT (SELECT CAST(:n AS integer))) "
+    "AS p"
 )
 
 
@@ -764,36 +755,6 @@ _LATEST_DEVELOPMENT = (
 
 def latest_development(session: Session, story_id: int) -> int | None:
     return session.scalar(_LATEST_DEVELOPMENT, {"row_id": story_id})
-
-
-@dataclass(frozen=True, slots=True)
-class NewSentence:
-    """A sentence the placed article adds to its story's memory."""
-
-    position: int
-    text: str
-    terms: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoryWrite:
-    """What placing an original article writes (see :func:`write_placement`)."""
-
-    story_id: int | None  # None: open a new story headed ``headline``
-    published_at: datetime  # the article's time: a new story's first, a development's time
-    outlets: list[Any]
-    article_count: int
-    last_seen_at: datetime
-    state: Mapping[str, Any]
-    memory: Mapping[str, Any]
-    sentences: tuple[NewSentence, ...]
-    keep_from: int  # forget the story's sentences before this position
-    story_terms: tuple[tuple[str, float], ...]
-    document_terms: tuple[str, ...]
-    headline: str | None = None
-    facts: tuple[str, ...] | None = None  # a development's facts; None: a report
-    repeats_article_id: int | None = None  # a report: the article it repeats most
-    repeat_similarity: float = 0.0
 
 
 def write_placement(

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from monitor.storage.tables import DevelopmentRow, StoryRow
 
 if TYPE_CHECKING:
-    from monitor.storage.detection import StoryWrite
+    from monitor.storage.story_write import StoryWrite
 
 STORIES = cast(Table, StoryRow.__table__)
 DEVELOPMENTS = cast(Table, DevelopmentRow.__table__)

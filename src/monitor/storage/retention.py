@@ -1,11 +1,11 @@
 """Archive retention: drop what old articles no longer need, keep what dedup needs.
 
-An article costs about 35 KB on disk, most of it the ``monitor explain`` record (every sentence
-with its best match) and the article text; a monitor with a few thousand new articles a day grows
-by gigabytes a year. Neither is needed once the article is old: detection reads stored articles
-only through their keys, content hash, MinHash signature and LSH bands, and a story's novelty
-memory lives in ``story_sentences``. :func:`prune_archive` therefore, for articles fetched before
-a cutoff:
+Most of what an article costs on disk is its ``monitor explain`` record (every sentence with its
+best match) and the article text; a monitor with a few thousand new articles a day grows by
+gigabytes a year (figures in ``docs/performance.md``). Neither is needed once the article is
+old: detection reads stored articles only through their keys, content hash, MinHash signature
+and LSH bands, and a story's novelty memory lives in ``story_sentences``. :func:`prune_archive`
+therefore, for articles fetched before a cutoff:
 
 * empties ``text`` and shrinks ``decision`` to its outcome (duplicate of, story, development),
   keeping the row, its keys, hash, signature and bands: a reprint of a pruned article is still a

@@ -27,13 +27,8 @@ from monitor.decision import (
 from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.detection import (
-    DocumentCounts,
-    NewSentence,
-    StoredSentence,
-    StoredStory,
-    StoryWrite,
-)
+from monitor.storage.detection import DocumentCounts, StoredSentence, StoredStory
+from monitor.storage.story_write import NewSentence, StoryWrite
 from monitor.stories.cluster import (
     StoryMatch,
     best_match,

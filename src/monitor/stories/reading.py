@@ -8,9 +8,9 @@ article at a time; everything moved out of it here runs on the other cores.
 
 A :class:`Reading` remembers the title, text length and settings it was computed from, and
 :func:`reading_for` uses it only when they still match the article: a stale reading is
-recomputed, never trusted. The article is described by what is read of it
-(:class:`Readable`), so that :mod:`monitor.models`, which carries a reading on its
-:class:`~monitor.models.Article`, and this module do not import each other.
+recomputed, never trusted. :mod:`monitor.models` carries a reading on its
+:class:`~monitor.models.Article` as a :class:`~monitor.models.PrecomputedReading` and does not
+import this module; the article is described here by what is read of it (:class:`Readable`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Protocol
 
 from monitor.dedup import Fingerprint, fingerprint_cleaned
 from monitor.detection_settings import DetectionSettings
+from monitor.models import PrecomputedReading
 from monitor.stories.cluster import term_counts
 from monitor.text import SentenceFeatures, content_sentences, sentence_features, with_title_fallback
 
@@ -48,7 +49,7 @@ class Readable(Protocol):
     def text(self) -> str: ...
 
     @property
-    def reading(self) -> Reading | None: ...
+    def reading(self) -> PrecomputedReading | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ def read_article(title: str, text: str, settings: DetectionSettings) -> Reading:
 
 def reading_for(article: Readable, settings: DetectionSettings) -> Reading:
     """The article's precomputed reading when it fits, else a fresh one."""
-    if article.reading is not None and article.reading.fits(article, settings):
-        return article.reading
+    given = article.reading
+    if isinstance(given, Reading) and given.fits(article, settings):
+        return given
     return read_article(article.title, article.text, settings)
