@@ -215,21 +215,24 @@ def decide(
         else None,
         **_novelty_fields(report, is_dev, facts),
     )
-    # The story's signature grows by what its developments put forward (the reader has it).
     if is_dev:
         carried = (carried or frozenset()) | facts_put_forward
-    write = replace(
-        write,
-        memory={
-            **write.memory,
-            "headlines": sorted(memory.headlines | headline_terms(title.terms, lead)),
-            **({"signature": sorted(carried)} if carried is not None else {}),
-        },
-    )
+    write = _remembered(write, memory.headlines | headline_terms(title.terms, lead), carried)
     decision = _decision(
         header, context, report, salience, settings, new_story=new_story, is_dev=is_dev
     )
     return StoryPlan(write, decision, new_story, is_dev, tuple(facts) if is_dev else ())
+
+
+def _remembered(
+    write: StoryWrite, headlines: frozenset[str] | set[str], carried: frozenset[str] | None
+) -> StoryWrite:
+    """``write`` with the story's memory of headline terms and of its signature, which grows by
+    what its developments put forward (the reader has those)."""
+    memory = {**write.memory, "headlines": sorted(headlines)}
+    if carried is not None:
+        memory["signature"] = sorted(carried)
+    return replace(write, memory=memory)
 
 
 def _carried(context: StoryContext) -> frozenset[str] | None:

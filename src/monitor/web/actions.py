@@ -138,6 +138,21 @@ def _days(form: dict[str, str]) -> int | None:
     return int(raw)
 
 
+def _requeue(
+    sessions: sessionmaker[Session], delivery_id: int, at: datetime, hold: timedelta
+) -> Retry:
+    """Put one failed or dead delivery back in the outbox under the write lock; 404 when there
+    is no such delivery, 409 (with the reason) when it may not be re-queued."""
+    with sessions.begin() as session:
+        take_write_lock(session)
+        done = retry_delivery(session, delivery_id, now=at, hold=hold)
+    if done is None:
+        raise HTTPException(404, f"no delivery {delivery_id}")
+    if not done.requeued:
+        raise HTTPException(409, f"Delivery {delivery_id} was not re-queued: {done.reason}.")
+    return done
+
+
 # Long by design: the feedback forms' routes, handlers sharing the write engine, topics and clock
 # as closures; each is a few lines over monitor.pipeline.feedback.
 def routes(
@@ -210,17 +225,7 @@ def routes(
     async def retry(request: Request) -> Response:
         await checked_form(request)
         delivery_id = int(request.path_params["delivery_id"])
-
-        def run() -> Retry | None:
-            with sessions.begin() as session:
-                take_write_lock(session)
-                return retry_delivery(session, delivery_id, now=now(), hold=claim)
-
-        done = await run_in_threadpool(run)
-        if done is None:
-            raise HTTPException(404, f"no delivery {delivery_id}")
-        if not done.requeued:
-            raise HTTPException(409, f"Delivery {delivery_id} was not re-queued: {done.reason}.")
+        done = await run_in_threadpool(_requeue, sessions, delivery_id, now(), claim)
         log.info("delivery %d (alert %d) re-queued by %s", delivery_id, done.alert_id, user)
         return RedirectResponse(f"/deliveries?retried={delivery_id}", status_code=303)
 
