@@ -6,7 +6,8 @@ a 304. A poll's validators are stored only once its new entries are dealt with
 (:func:`commit_validators`, at the end of a cycle): a cycle that dies half-way, or a page that
 failed transiently, leaves the source's old validators in place, and the next poll reads the
 whole feed again and picks up the entries still missing. Entries whose canonical URL or GUID is
-already stored are dropped *before* their page is fetched (unless their feed marks them updated
+already stored (their article keys: :func:`monitor.stories.ingest.keys_of`, the one place the
+keys are written) are dropped *before* their page is fetched (unless their feed marks them updated
 and the source follows updates, see :func:`select_new`), pages parked after failing cycle
 after cycle are dropped too (:mod:`monitor.pipeline.failures`), at most ``max_entries`` per
 source are taken, its newest (:func:`newest_per_source`; the source then keeps its old

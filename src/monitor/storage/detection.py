@@ -8,7 +8,9 @@ caller's transaction and never commit.
 Statements are SQLAlchemy Core on the mapped tables: ingest runs a dozen of them per article,
 and the ORM's unit of work and identity map cost more than the queries themselves. Rows changed
 here are expired from the caller's session (:func:`_forget`), so ORM reads after ingest in the
-same session see the new values.
+same session see the new values. The detect path's hand-built statements (multi-row inserts,
+IN lists padded to a few lengths so their text is cached) and its per-dialect branches are here
+and in :mod:`~monitor.storage.placement_pg`, nowhere else.
 """
 
 from __future__ import annotations

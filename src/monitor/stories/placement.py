@@ -5,7 +5,11 @@
   so that only that story's memory is read.
 * :func:`decide` is pure: from the article, its reading and the loaded :class:`StoryContext` to
   a :class:`StoryPlan` (what to write) whose ``decision`` is the typed record of why.
-* :func:`monitor.storage.detection.write_placement` writes the plan in one repository call.
+* :func:`monitor.storage.detection.write_placement` writes the plan in one repository call
+  (the plan's :class:`~monitor.storage.story_write.StoryWrite`, and its decision on the article).
+
+:func:`monitor.stories.ingest.ingest` runs the three for each original article; duplicates
+never reach them.
 """
 
 from __future__ import annotations
