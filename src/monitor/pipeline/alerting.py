@@ -25,21 +25,25 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from monitor.alerts.outbox import enqueue
 from monitor.alerts.render import payload_from_content
+from monitor.alerts.store import (
+    AlertStory,
+    alert_key,
+    alert_story,
+    insert_alert,
+    set_payload,
+    topic_saw_story,
+)
 from monitor.config import MonitorConfig, TopicConfig
 from monitor.models import AlertContent, SourceError
 from monitor.pipeline.articles import stored_page_url
 from monitor.storage import feedback
 from monitor.storage import topic_cursors as cursors
-from monitor.storage.db import insert_if_free
-from monitor.storage.tables import AlertRow, StoryRow
 from monitor.storage.topic_cursors import StoredEvent
 from monitor.topics import Document, Query, TopicMatch, parse_query
 
@@ -136,35 +140,6 @@ def open_cursors(
     return read
 
 
-ALERTS = cast(Table, AlertRow.__table__)
-STORIES = cast(Table, StoryRow.__table__)
-
-
-@dataclass(frozen=True, slots=True)
-class _AlertStory:
-    """What an alert tells of its story."""
-
-    id: int
-    headline: str
-    first_seen_at: datetime
-    outlets: tuple[str, ...]
-
-
-_ALERT_STORY = select(
-    STORIES.c.id, STORIES.c.headline, STORIES.c.first_seen_at, STORIES.c.outlets
-).where(STORIES.c.id == bindparam("story_id"))
-
-
-def _story(session: Session, story_id: int | None) -> _AlertStory | None:
-    if story_id is None:
-        return None
-    # Not the mapped row: that would also load and decode the story's centroid and memory.
-    row = session.execute(_ALERT_STORY, {"story_id": story_id}).first()
-    if row is None:
-        return None
-    return _AlertStory(int(row[0]), row[1], row[2], tuple(row[3] or ()))
-
-
 @dataclass(frozen=True, slots=True)
 class _NewAlert:
     """An alert row just inserted (what :func:`monitor.alerts.outbox.enqueue` reads of it)."""
@@ -172,18 +147,6 @@ class _NewAlert:
     id: int
     topic: str
     story_id: int | None
-
-
-_SET_PAYLOAD = update(ALERTS).where(ALERTS.c.id == bindparam("alert_id"))
-
-
-def _alert_key(topic: str, development_id: int) -> str:
-    return f"topic:{topic}:development:{development_id}"
-
-
-def _topic_saw_story(session: Session, topic: str, story_id: int) -> bool:
-    stmt = select(AlertRow.id).where(AlertRow.topic == topic, AlertRow.story_id == story_id)
-    return session.scalars(stmt.limit(1)).first() is not None
 
 
 def alert_on(
@@ -203,12 +166,12 @@ def alert_on(
     matches = [(topic, match) for topic in topics if (match := topic.match(doc)) is not None]
     if not matches:
         return []
-    story = _story(session, event.story_id)
+    story = alert_story(session, event.story_id)
     created: list[int] = []
     for topic, match in matches:
         if story is not None and (topic.config.name, story.id) in muted:
             continue  # the reader said this story is not for this topic (for now)
-        saw = story is not None and _topic_saw_story(session, topic.config.name, story.id)
+        saw = story is not None and topic_saw_story(session, topic.config.name, story.id)
         if not event.is_development and (story is None or saw):
             continue  # a re-report of something this topic has already been told about
         if event.is_development and len(event.facts) < topic.config.min_new_facts and saw:
@@ -223,12 +186,12 @@ def _insert_alert(
     session: Session,
     topic: CompiledTopic,
     event: StoredEvent,
-    story: _AlertStory | None,
+    story: AlertStory | None,
     match: TopicMatch,
     config: MonitorConfig,
     now: datetime,
 ) -> int | None:
-    key = _alert_key(topic.config.name, event.development_id)
+    key = alert_key(topic.config.name, event.development_id)
     why = match.explain()
     if not event.is_development:
         why += "; first article of this story to match the topic"
@@ -244,9 +207,7 @@ def _insert_alert(
         "payload": {},
         "created_at": now,
     }
-    # The unique idempotency key decides "already alerted".
-    insert = insert_if_free(session.get_bind().dialect.name, ALERTS, "idempotency_key", "id")
-    alert_id = session.execute(insert, values).scalar()
+    alert_id = insert_alert(session, values)  # the unique idempotency key decides "already"
     if alert_id is None:
         return None
     content = AlertContent(
@@ -266,8 +227,8 @@ def _insert_alert(
         outlets=tuple(story.outlets) if story else (event.source,),
         created_at=now,
     )
-    session.execute(_SET_PAYLOAD, {"alert_id": alert_id, "payload": payload_from_content(content)})
+    set_payload(session, alert_id, payload_from_content(content))
     alert = _NewAlert(alert_id, topic.config.name, story.id if story else None)
     channels = config.channels_for(topic.config)
     enqueue(session, alert, channels, topic.config.delivery, now=now, new=True)
-    return int(alert_id)
+    return alert_id
