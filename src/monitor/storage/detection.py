@@ -400,13 +400,13 @@ def _band_candidates_sql(n: int | None) -> Select[Any]:
 
 
 def add_bands(session: Session, article_id: int, band_keys: Sequence[int]) -> None:
-    _insert_rows(
-        session,
-        BANDS,
-        ("band_key", "article_id"),
-        [(k, article_id) for k in dict.fromkeys(band_keys)],
-        "ON CONFLICT DO NOTHING",
-    )
+    """Index a new article's distinct band keys.
+
+    A plain insert: the article's row is new, so none of its (key, article) rows can exist, and
+    ``ON CONFLICT`` would only make PostgreSQL probe the primary key once more per row.
+    """
+    rows = [(k, article_id) for k in dict.fromkeys(band_keys)]
+    _insert_rows(session, BANDS, ("band_key", "article_id"), rows)
 
 
 def document_frequencies(
