@@ -24,6 +24,7 @@ database, dropped afterwards. The counts are the same on a busy machine; the tim
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import tempfile
 import time
@@ -74,23 +75,31 @@ def kind_of(statement: str) -> str:
 
 class StatementCounter:
     """Counts the statements an engine executes while it is installed (by kind), and the wall
-    time from sending each to its result (the round trip and the server's work)."""
+    time from sending each to its result (the round trip and the server's work); with a
+    :class:`ServerCpu`, also the CPU its backend used meanwhile (sampled by the kernel's clock
+    tick, so only sums over many statements mean anything)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, server: ServerCpu | None = None) -> None:
         self.engine = engine
+        self.server = server
         self.kinds: Counter[str] = Counter()
         self.seconds: Counter[str] = Counter()
-        self._sent: dict[int, tuple[float, str]] = {}
+        self.server_seconds: Counter[str] = Counter()
+        self._sent: dict[int, tuple[float, str, float]] = {}
 
     def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         kind = kind_of(statement)
         self.kinds[kind] += 1
-        self._sent[id(cursor)] = (time.perf_counter(), kind)
+        backend = self.server.backend_seconds(conn.info.get("backend_pid")) if self.server else 0.0
+        self._sent[id(cursor)] = (time.perf_counter(), kind, backend)
 
     def _done(self, conn: Any, cursor: Any, *args: Any) -> None:
         sent = self._sent.pop(id(cursor), None)
         if sent is not None:
             self.seconds[sent[1]] += time.perf_counter() - sent[0]
+            if self.server is not None:
+                backend = self.server.backend_seconds(conn.info.get("backend_pid"))
+                self.server_seconds[sent[1]] += backend - sent[2]
 
     @contextmanager
     def counting(self) -> Iterator[StatementCounter]:
@@ -133,9 +142,48 @@ def database(kind: str, postgres: str | None, tmp: Path) -> Iterator[Engine]:
         admin.dispose()
 
 
-def run(engine: Engine, articles: Sequence[Article], batch: int) -> tuple[int, StatementCounter]:
+class ServerCpu:
+    """CPU time of the PostgreSQL server processes serving an engine's connections (on Linux,
+    from ``/proc``; the server on this machine): each connection's backend is recorded when it
+    connects and read when asked, so call :meth:`seconds` before the engine is disposed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._pids: set[int] = set()
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        if engine.dialect.name == "postgresql":
+            engine.pool.dispose()  # connections opened from now on are seen connecting
+            event.listen(engine, "connect", self._connected)
+
+    def _connected(self, dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = int(cursor.fetchone()[0])
+        cursor.close()
+        self._pids.add(pid)
+        record.info["backend_pid"] = pid
+
+    def backend_seconds(self, pid: int | None) -> float:
+        """CPU seconds one backend used so far (0 when unknown or unreadable)."""
+        if pid is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / self._ticks  # utime, stime
+
+    def seconds(self) -> float | None:
+        """CPU seconds the recorded backends used so far (None: not measurable here)."""
+        if not self._pids or not all(Path(f"/proc/{pid}").exists() for pid in self._pids):
+            return None
+        return sum(self.backend_seconds(pid) for pid in self._pids)
+
+
+def run(
+    engine: Engine, articles: Sequence[Article], batch: int, server: ServerCpu | None = None
+) -> tuple[int, StatementCounter]:
     """Articles stored by the detect stage over ``articles``, and its statements."""
-    counter = StatementCounter(engine)
+    counter = StatementCounter(engine, server)
     sessions = session_factory(engine)
     stored = 0
     with counter.counting():
@@ -175,9 +223,11 @@ def main() -> int:
         for name, articles in streams.items():
             for kind in kinds:
                 with database(kind, args.postgres, Path(tmp)) as engine:
+                    server = ServerCpu(engine)
                     start, cpu = time.perf_counter(), time.process_time()
-                    stored, counted = run(engine, articles, args.batch)
+                    stored, counted = run(engine, articles, args.batch, server)
                     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+                    server_cpu = server.seconds()
                 total = counted.total
                 per = max(1, stored)
                 print(
@@ -185,13 +235,22 @@ def main() -> int:
                     f"{total / per:5.2f} per stored article (batches of {args.batch}); "
                     f"{1000 * wall / per:.1f} ms/article, {1000 * cpu / per:.1f} ms CPU in "
                     f"this process, {1000 * sum(counted.seconds.values()) / per:.1f} ms in "
-                    "statements",
+                    "statements"
+                    + (
+                        f", {1000 * server_cpu / per:.1f} ms CPU in the server's backend"
+                        if server_cpu is not None
+                        else ""
+                    ),
                     flush=True,
                 )
                 if args.detail:
                     for label, n in counted.kinds.most_common():
                         spent = 1000 * counted.seconds[label] / per
-                        print(f"    {n / per:6.2f}  {spent:6.2f} ms  {label}")
+                        line = f"    {n / per:6.2f}  {spent:6.2f} ms  {label}"
+                        if server_cpu is not None:
+                            used = 1000 * counted.server_seconds[label] / per
+                            line = f"    {n / per:6.2f}  {spent:6.2f} ms  {used:6.2f} ms  {label}"
+                        print(line)
     return 0
 
 

@@ -18,12 +18,13 @@ takes no share of the pipeline's interpreter), then measures, in this process an
 and prints articles/s for each and the ratios cycle/bare-1, cycle/bare-P and cycle/fast-1 (like
 for like with the cycle's extraction mode: what the rest of the pipeline costs), with the CPU time
 the cycle took per kind of process (on Linux): the flow's own process, the extraction workers,
-the Prefect server, and anything else that ran on the machine meanwhile; and the statements the
-cycle sent to the database per stored article (each a round trip to a PostgreSQL server). From
-the CPU time of bare-1 and of the cycle's processes it also prints the ratio's ceiling: the
-cycle/bare-1 ratio the cycle would reach with every core busy on its work, cores x (bare CPU per
-page) / (cycle CPU per article), which says how much of a gap is CPU spent and how much is
-idle time.
+the Prefect server, the PostgreSQL backends serving the monitor's database (other databases'
+backends on the same server count as other work), and anything else that ran meanwhile; and
+the statements the cycle sent to the database per stored article (each a round trip to a
+PostgreSQL server). From the CPU time of bare-1 and of the cycle's processes it also prints the
+ratio's ceiling: the cycle/bare-1 ratio the cycle would reach with every core busy on its work,
+cores x (bare CPU per page) / (cycle CPU per article), which says how much of a gap is CPU spent
+and how much is idle time.
 
     .venv/bin/python bench/bench_throughput.py            # N=500
     .venv/bin/python bench/bench_throughput.py --n 100    # quick look
@@ -201,18 +202,22 @@ class ProcessCpu:
     # and warms up trafilatura when it starts (before the cycle, see fork_server_cpu).
     FORK_SERVER = "extraction fork server (forks the workers)"
     WORKERS = "extraction workers"
+    POSTGRES = "PostgreSQL backends serving the monitor's database"
+    POSTGRES_SHARED = "PostgreSQL's shared processes (WAL writer, checkpointer, ...)"
     KINDS = (
         (WORKERS, "multiprocessing.forkserver"),
         (WORKERS, "multiprocessing.spawn"),
         ("Prefect server", "uvicorn"),
-        ("PostgreSQL server (when MONITOR_DATABASE_URL names one)", "postgres: "),
     )
     FLOW = "flow process (fetch, detection, Prefect client)"
     NEWSROOM = "newsroom server (not the pipeline's)"
     OTHER = "other processes (not the pipeline)"
 
-    def __init__(self, own_pid: int, server_pid: int | None) -> None:
+    def __init__(self, own_pid: int, server_pid: int | None, database: str | None = None) -> None:
         self.enabled = Path("/proc/self/stat").exists()
+        # A backend names its database in its title ("postgres: USER DATABASE HOST ..."): other
+        # databases' backends on a shared server are other work, not the pipeline's.
+        self._database = database
         self._fixed = {own_pid: self.FLOW}
         if server_pid is not None:
             self._fixed[server_pid] = self.NEWSROOM
@@ -230,6 +235,14 @@ class ProcessCpu:
         if fixed is not None:
             return fixed
         cmdline = _cmdline(pid)
+        if cmdline.startswith("postgres: ") and self._database is not None:
+            words = cmdline.split()[1:]
+            if words and words[0].endswith(":"):
+                words = words[1:]  # the cluster's name (Debian's "15/main:")
+            client = len(words) >= 3 and ("(" in words[2] or words[2] == "[local]")
+            if not client:
+                return self.POSTGRES_SHARED
+            return self.POSTGRES if words[1] == self._database else self.OTHER
         kind = next((kind for kind, mark in self.KINDS if mark in cmdline), self.OTHER)
         if kind == self.WORKERS and "forkserver" in cmdline:
             parent = _parent(pid)
@@ -333,12 +346,12 @@ class StatementCount:
 
         url = make_url(database_url)
         self.dialect = url.get_backend_name()
-        self._database = url.database
+        self.database = url.database
         self.count = 0
 
     def _seen(self, conn: Any, *args: Any) -> None:
         url = conn.engine.url
-        if url.get_backend_name() == self.dialect and url.database == self._database:
+        if url.get_backend_name() == self.dialect and url.database == self.database:
             self.count += 1
 
     def __enter__(self) -> StatementCount:
@@ -421,7 +434,8 @@ def main() -> int:
     fork_cpu = fork_server_cpu()  # its start, done before the cycle
     t0 = time.perf_counter()
     statements = StatementCount(get_settings().resolved_database_url())
-    with ProcessCpu(os.getpid(), server.pid) as per_process, statements:
+    database = statements.database if statements.dialect == "postgresql" else None
+    with ProcessCpu(os.getpid(), server.pid, database) as per_process, statements:
         report = run_cycle(config_path=str(config_path))
         cycle_s = time.perf_counter() - t0
     cycle = report["articles_stored"] / cycle_s
@@ -477,7 +491,9 @@ def main() -> int:
     pipeline = sum(
         used
         for kind, used in per_process.by_kind().items()
-        if kind not in (ProcessCpu.OTHER, ProcessCpu.NEWSROOM)
+        # PostgreSQL's shared processes serve every database of the server (on a shared
+        # machine, other work's too): printed, but not counted as the cycle's.
+        if kind not in (ProcessCpu.OTHER, ProcessCpu.NEWSROOM, ProcessCpu.POSTGRES_SHARED)
     )
     if pipeline > 0:
         # With every core busy on pipeline work, the cycle stores cores / (CPU per article)

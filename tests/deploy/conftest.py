@@ -3,8 +3,9 @@ included), real ``prefect worker start`` processes, the Prefect CLI on ``deploy/
 
 Every server gets its own ``PREFECT_HOME`` and database (a SQLite file, or a throw-away
 PostgreSQL database) on a free port; every process started here is stopped by its fixture.
-Scheduler, worker polling and proactive automations are sped up through Prefect's own
-settings so a scheduled run happens within seconds; nothing else is changed.
+Scheduler and worker polling are sped up through Prefect's own settings so a scheduled run
+happens within seconds; a run waiting for its deployment's concurrency slot asks again every
+5 s, as on the README's server; nothing else is changed.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ class PrefectServer:
             PREFECT_HOME=str(self.home),
             # a scheduler pass every 2 s instead of every 60 s
             PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+            # as the README's server: a run waiting for its deployment's slot asks every 5 s
+            PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="5",
         )
         if self.database_url:
             env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.database_url

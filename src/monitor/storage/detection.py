@@ -380,13 +380,13 @@ def _band_candidates_sql(n: int | None) -> Select[Any]:
 
 
 def add_bands(session: Session, article_id: int, band_keys: Sequence[int]) -> None:
-    _insert_rows(
-        session,
-        BANDS,
-        ("band_key", "article_id"),
-        [(k, article_id) for k in dict.fromkeys(band_keys)],
-        "ON CONFLICT DO NOTHING",
-    )
+    """Index a new article's distinct band keys.
+
+    A plain insert: the article's row is new, so none of its (key, article) rows can exist, and
+    ``ON CONFLICT`` would only make PostgreSQL probe the primary key once more per row.
+    """
+    rows = [(k, article_id) for k in dict.fromkeys(band_keys)]
+    _insert_rows(session, BANDS, ("band_key", "article_id"), rows)
 
 
 def document_frequencies(
@@ -765,18 +765,22 @@ def write_placement(
     write: StoryWrite,
     decision: Decision,
     pending: DocumentCounts | None,
+    band_keys: Sequence[int] = (),
 ) -> Decision:
-    """Write a placed article's story, development or report, memory, index and decision.
+    """Write a placed article's band keys, story, development or report, memory, index and
+    decision.
 
     Returns the decision with the story and development ids it was given. On PostgreSQL the
-    story's writes are one statement (:mod:`monitor.storage.placement_pg`).
+    band keys and the story's writes are one statement (:mod:`monitor.storage.placement_pg`).
     """
     if _dialect(session) == "postgresql":
         terms = list({t[:MAX_TERM_LEN]: float(w) for t, w in write.story_terms if t}.items())
-        ids = placement_pg.write_story(session, article_id, write, terms)
+        bands = list(dict.fromkeys(band_keys))
+        ids = placement_pg.write_story(session, article_id, write, terms, bands)
         _forget(session, StoryRow, ids[0])
         count_document(session, write.document_terms, pending)
         return _place(session, article_id, write, decision, *ids)
+    add_bands(session, article_id, band_keys)
     story_id = write.story_id
     if story_id is None:
         story_id = insert_story(

@@ -3,7 +3,9 @@
 :func:`monitor.storage.detection.write_placement` writes a placement as half a dozen statements
 (the story row, its development or the report of the one it repeats, its remembered sentences,
 the story's indexed terms), each a round trip to the server. On PostgreSQL they go as one
-statement of data-modifying ``WITH`` queries, with the same end state:
+statement of data-modifying ``WITH`` queries, with the same end state, together with the
+article's MinHash band keys (written before the placement's reads on SQLite; no read of a
+placement looks at band keys, and the next article sees them either way):
 
 * a new story is inserted with its final values (not inserted, then updated);
 * sentences are appended from position ``keep_from`` on, and the story's older ones before
@@ -89,6 +91,11 @@ def _statement(new_story: bool, development: bool) -> TextClause:
         "unnest(CAST(:positions AS integer[]), CAST(:texts AS text[]), "
         "CAST(:sentence_terms AS text[])) AS x(position, text, terms))"
     )
+    # The article's band keys (distinct, and the article is new: no conflict to probe for).
+    parts.append(
+        "b AS (INSERT INTO minhash_bands (band_key, article_id) "
+        "SELECT x.band_key, :article_id FROM unnest(CAST(:bands AS bigint[])) AS x(band_key))"
+    )
     parts.append(
         "t AS (INSERT INTO story_terms (term, story_id, weight) "
         "SELECT x.term, s.id, x.weight FROM s, "
@@ -119,9 +126,11 @@ def write_story(
     article_id: int,
     write: StoryWrite,
     story_terms: list[tuple[str, float]],
+    band_keys: list[int],
 ) -> tuple[int, int | None, int | None]:
-    """Write the story side of a placement (see the module docstring) in one statement; the
-    story id, the new development's id and the repeated development's id."""
+    """Write the article's distinct ``band_keys`` and the story side of a placement (see the
+    module docstring) in one statement; the story id, the new development's id and the repeated
+    development's id."""
     new_story = write.story_id is None
     development = write.facts is not None
     kept = [s for s in write.sentences if s.position >= write.keep_from]
@@ -138,6 +147,7 @@ def write_story(
         "sentence_terms": [s.terms for s in kept],
         "terms": [t for t, _ in story_terms],
         "weights": [w for _, w in story_terms],
+        "bands": band_keys,
     }
     if new_story:
         params["headline"] = write.headline

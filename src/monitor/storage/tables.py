@@ -144,8 +144,9 @@ class ArticleRow(Base):
     duplicate_similarity: Mapped[float | None] = mapped_column(Float)
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
     # The development this article created or repeats. No foreign key: developments reference
-    # articles, and SQLite cannot add the second half of a cycle after both tables exist.
-    development_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # articles, and SQLite cannot add the second half of a cycle after both tables exist. No
+    # index: nothing looks articles up by development (migration 0016).
+    development_id: Mapped[int | None] = mapped_column(Integer)
     is_development: Mapped[bool] = mapped_column(Boolean, default=False)
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)  # explain() record
     # A later version of that article (its feed entry was marked updated); its published_at is

@@ -332,8 +332,9 @@ def ingest(
             batch.stored(added, None, None)
         return result
 
-    repo.add_bands(session, article_id, bands)
-    result = _place_original(session, article_id, article, read, when, settings, decision, pending)
+    result = _place_original(
+        session, article_id, article, read, when, settings, decision, pending, bands
+    )
     if batch is not None:
         _record_original(batch, added, fp.content_hash, article_id, result)
     return result
@@ -453,11 +454,13 @@ def _place_original(
     settings: DetectionSettings,
     decision: Decision,
     pending: DocumentCounts | None,
+    bands: Sequence[int],
 ) -> IngestResult:
-    """Load the story context, decide (pure), then write the decision in one repository call."""
+    """Load the story context, decide (pure), then write the decision (and the article's band
+    keys) in one repository call."""
     context = load_context(session, article, read, when, settings, pending)
     plan = decide(article, read, context, when, settings, decision)
-    placed = repo.write_placement(session, article_id, plan.write, plan.decision, pending)
+    placed = repo.write_placement(session, article_id, plan.write, plan.decision, pending, bands)
     return IngestResult(
         article_id=article_id,
         already_stored=False,
