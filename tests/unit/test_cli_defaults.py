@@ -1,8 +1,10 @@
-"""The command line's defaults for Prefect's serverless start."""
+"""The command line's defaults for Prefect's serverless start, and ``python -m monitor``."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -25,3 +27,15 @@ def test_a_value_the_user_set_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY, "45")
     prefect_defaults()
     assert os.environ[KEY] == "45"
+
+
+def test_python_dash_m_monitor_is_the_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "topics", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: python -m monitor topics" in done.stdout
