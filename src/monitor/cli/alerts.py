@@ -1,9 +1,13 @@
 """``monitor alerts``: list alerts and their deliveries, re-queue failed ones, test a channel.
 
     monitor alerts [--json] [--failed] [--limit N]
+    monitor alerts notices [--json] [--failed] [--limit N]
     monitor alerts retry [ID ...] [--all-dead]
     monitor alerts test CHANNEL [--config FILE]
 
+The listing shows topic alerts, then source notices (a source failing, recovered, quiet, active
+again: :mod:`monitor.alerts.notices`) apart from them, each part with how many of its deliveries
+are pending, failed and dead; ``--json`` lists the alerts only, ``notices --json`` the notices.
 Output passes through secret redaction: error texts were redacted when stored, and are again here.
 """
 
@@ -12,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from monitor.cli.common import ConfigOption, echo, load_settings, open_session
+from monitor.cli.common import ConfigOption, JsonOption, echo, load_settings, open_session
 from monitor.config import config_path, load_config
 from monitor.escaping import terminal_text
+
+if TYPE_CHECKING:
+    from monitor.alerts.status import AlertStatus, DeliveryCounts, NoticeStatus
 
 alerts_app = typer.Typer(help="Alerts and their delivery states.", no_args_is_help=False)
 
@@ -27,41 +34,104 @@ def _fmt(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-@alerts_app.callback(invoke_without_command=True)
-def list_command(
-    ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    failed: Annotated[
-        bool, typer.Option("--failed", help="only alerts with failed/dead deliveries")
-    ] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="newest N alerts")] = 20,
-) -> None:
-    """List alerts, newest first, with the state of each delivery."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from monitor.alerts.channels import known_secrets, redact
-    from monitor.alerts.status import list_alerts
+Failed = Annotated[bool, typer.Option("--failed", help="only those with failed/dead deliveries")]
 
-    settings = load_settings()
-    secrets = known_secrets(settings)
-    with open_session(settings) as session:
-        alerts = list_alerts(session, failed_only=failed, limit=limit)
-    if json_out:
-        echo(redact(json.dumps([a.to_json() for a in alerts], indent=2), secrets))
-        return
-    if not alerts:
-        echo("no failed deliveries" if failed else "no alerts yet")
-        return
+
+def _redact(text: str, secrets: list[str]) -> str:
+    from monitor.alerts.channels import redact
+
+    return redact(text, secrets)
+
+
+def _echo_alerts(alerts: list[AlertStatus], counts: DeliveryCounts, secrets: list[str]) -> None:
+    echo(f"alerts: deliveries {counts.line()}")
     for a in alerts:
         title = terminal_text(a.title)  # one line, whatever the feed put in it
-        echo(redact(f"#{a.id}  {_fmt(a.created_at)}  [{terminal_text(a.topic)}] {title}", secrets))
+        echo(_redact(f"#{a.id}  {_fmt(a.created_at)}  [{terminal_text(a.topic)}] {title}", secrets))
         for d in a.deliveries:
             when = f"sent {_fmt(d.sent_at)}" if d.sent_at else f"next {_fmt(d.next_attempt_at)}"
             mode = d.mode if d.route == "mode" else f"{d.mode} ({d.route})"
             line = f"    {d.channel:<16} {d.state:<8} {mode:<20} attempts {d.attempts:<3} {when}"
-            echo(redact(line, secrets))
+            echo(_redact(line, secrets))
             if d.last_error and d.state != "sent":
-                echo(redact(f"        {d.last_error}", secrets))
+                echo(_redact(f"        {d.last_error}", secrets))
+
+
+def _echo_notices(notices: list[NoticeStatus], counts: DeliveryCounts, secrets: list[str]) -> None:
+    echo(f"source notices: deliveries {counts.line()}")
+    for n in notices:
+        head = (
+            f"notice {n.id}  {_fmt(n.created_at)}  {terminal_text(n.source)}  "
+            f"{n.kind} (episode {n.episode})"
+        )
+        echo(_redact(head, secrets))
+        for d in n.deliveries:
+            when = f"sent {_fmt(d.sent_at)}" if d.sent_at else f"next {_fmt(d.next_attempt_at)}"
+            line = f"    {d.channel:<16} {d.state:<8} attempts {d.attempts:<3} {when}"
+            echo(_redact(line, secrets))
+            if d.last_error and d.state != "sent":
+                echo(_redact(f"        {d.last_error}", secrets))
+
+
+@alerts_app.callback(invoke_without_command=True)
+def list_command(
+    ctx: typer.Context,
+    json_out: JsonOption = False,
+    failed: Failed = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="newest N alerts (and notices)")
+    ] = 20,
+) -> None:
+    """List alerts, newest first, with the state of each delivery; then source notices."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from monitor.alerts import status
+    from monitor.alerts.channels import known_secrets
+
+    settings = load_settings()
+    secrets = known_secrets(settings)
+    with open_session(settings) as session:
+        alerts = status.list_alerts(session, failed_only=failed, limit=limit)
+        if json_out:
+            echo(_redact(json.dumps([a.to_json() for a in alerts], indent=2), secrets))
+            return
+        alert_counts = status.alert_delivery_counts(session)
+        notices = status.list_notices(session, failed_only=failed, limit=limit)
+        notice_counts = status.notice_delivery_counts(session)
+    if alerts:
+        _echo_alerts(alerts, alert_counts, secrets)
+    else:
+        echo("no failed alert deliveries" if failed else "no alerts yet")
+    if notices or notice_counts != status.DeliveryCounts():
+        echo("")
+        _echo_notices(notices, notice_counts, secrets)
+        if not notices:
+            echo("no failed notice deliveries" if failed else "no source notices yet")
+
+
+@alerts_app.command("notices")
+def notices_command(
+    json_out: JsonOption = False,
+    failed: Failed = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="newest N notices")] = 20,
+) -> None:
+    """List source notices (failing, recovered, quiet, active), newest first, with the state
+    of each delivery (re-queue dead ones with ``monitor alerts retry --all-dead``)."""
+    from monitor.alerts import status
+    from monitor.alerts.channels import known_secrets
+
+    settings = load_settings()
+    secrets = known_secrets(settings)
+    with open_session(settings) as session:
+        notices = status.list_notices(session, failed_only=failed, limit=limit)
+        counts = status.notice_delivery_counts(session)
+    if json_out:
+        document = {"deliveries": counts.to_json(), "notices": [n.to_json() for n in notices]}
+        echo(_redact(json.dumps(document, indent=2), secrets))
+        return
+    _echo_notices(notices, counts, secrets)
+    if not notices:
+        echo("no failed notice deliveries" if failed else "no source notices yet")
 
 
 @alerts_app.command("retry")

@@ -34,7 +34,7 @@ def db_prune(
         typer.Option(
             "--older-than",
             min=1,
-            help="prune articles fetched more than DAYS ago",
+            help="prune articles fetched (and sent notices recorded) more than DAYS ago",
             metavar="DAYS",
         ),
     ],
@@ -48,7 +48,9 @@ def db_prune(
 
     Pruned articles keep their URL keys, content hash and fingerprint, so their reprints are
     still duplicates and nothing old alerts again. Stories that can no longer be joined lose
-    their sentence memory.
+    their sentence memory. Source notices recorded before then that were sent or are dead on
+    every channel are deleted with their deliveries (not pending or failed ones, nor the newest
+    of each source and kind).
     """
     from monitor.storage.db import migrated_engine
     from monitor.storage.retention import prune_database

@@ -13,6 +13,13 @@ therefore, for articles fetched before a cutoff:
 * forgets the sentence memory of stories that can no longer be joined (cold for longer than both
   the cutoff and ``story_active_days``, and no longer in the candidate index).
 
+It also deletes the source notices (:mod:`monitor.alerts.notices`) recorded before the cutoff
+whose every delivery was sent or is dead, with their deliveries: one still pending or failed
+(to be retried) keeps its notice, whatever its age. The newest notice of each source and kind is
+kept too: the next notice's episode is counted from it, and without it a later notice would be
+numbered anew and reuse an idempotency key a receiver has seen already (and a recovery would not
+find the failure it ends).
+
 Titles, URLs, stories, developments (with their quoted facts), alerts and deliveries are kept.
 Topic backtests (``monitor topics test``) see only the titles of pruned articles.
 Rows are changed in chunks, one short transaction each, so a running cycle is never held up for
@@ -24,16 +31,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, bindparam, delete, exists, func, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.decision import Decision
 from monitor.storage.db import session_factory, take_write_lock
 from monitor.storage.detection import ARTICLES, STORIES, STORY_SENTENCES, STORY_TERMS, chunks
+from monitor.storage.tables import NoticeDeliveryRow, SourceNoticeRow
 
 CHUNK = 500
+NOTICES = cast(Table, SourceNoticeRow.__table__)
+NOTICE_DELIVERIES = cast(Table, NoticeDeliveryRow.__table__)
+# A notice delivery in one of these states is done with: sent, or given up on (until an
+# operator re-queues it). Any other state (pending, failed) keeps its notice.
+SETTLED = ("sent", "dead")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,7 @@ class PruneReport:
     stories: int
     sentences: int
     dry_run: bool
+    notices: int = 0  # source notices recorded before the cutoff, sent or dead on every channel
     size_before: int | None = None  # bytes, when the database was vacuumed
     size_after: int | None = None
 
@@ -55,6 +69,8 @@ class PruneReport:
             f"{verb} their text and explain record",
             f"{self.stories} cold story(ies) last seen before {self.story_cutoff:%Y-%m-%d} "
             f"{verb} their sentence memory ({self.sentences} sentences)",
+            f"{self.notices} source notice(s) recorded before {self.cutoff:%Y-%m-%d %H:%M} UTC, "
+            f"sent or dead on every channel, {'would be' if self.dry_run else 'were'} deleted",
         ]
         if self.size_before is not None and self.size_after is not None:
             out.append(
@@ -110,7 +126,10 @@ def prune_archive(
         ids = list(session.scalars(_PRUNABLE, {"cutoff": cutoff}))
         if dry_run:
             stories, sentences = _memory_counts(session, story_cutoff)
-            return PruneReport(cutoff, story_cutoff, len(ids), stories, sentences, dry_run=True)
+            notices = len(session.scalars(_prunable_notices(cutoff)).all())
+            return PruneReport(
+                cutoff, story_cutoff, len(ids), stories, sentences, dry_run=True, notices=notices
+            )
     pruned = 0
     for part in chunks(ids, chunk):
         with sessions.begin() as session:
@@ -137,7 +156,56 @@ def prune_archive(
                 STORY_SENTENCES.c.story_id.in_(_forgettable(story_cutoff))
             )
         )
-    return PruneReport(cutoff, story_cutoff, pruned, stories, sentences, dry_run=False)
+    notices = prune_notices(sessions, cutoff)
+    return PruneReport(
+        cutoff, story_cutoff, pruned, stories, sentences, dry_run=False, notices=notices
+    )
+
+
+def _prunable_notices(cutoff: datetime) -> Any:
+    """Notices recorded before ``cutoff``, every delivery settled, none the newest of its source
+    and kind (see the module docstring)."""
+    unsettled = exists().where(
+        NOTICE_DELIVERIES.c.notice_id == NOTICES.c.id, NOTICE_DELIVERIES.c.state.not_in(SETTLED)
+    )
+    newer = NOTICES.alias("newer")
+    superseded = exists().where(
+        newer.c.source == NOTICES.c.source,
+        newer.c.kind == NOTICES.c.kind,
+        newer.c.episode > NOTICES.c.episode,
+    )
+    return (
+        select(NOTICES.c.id)
+        .where(NOTICES.c.created_at < cutoff, ~unsettled, superseded)
+        .order_by(NOTICES.c.id)
+    )
+
+
+def prune_notices(sessions: sessionmaker[Session], cutoff: datetime) -> int:
+    """Delete the prunable notices of :func:`_prunable_notices` with their deliveries, in one
+    transaction; how many notices were deleted.
+
+    Their deliveries are locked first (PostgreSQL: ``FOR UPDATE``; SQLite holds the database's
+    write lock), then the notices are chosen again: a delivery re-queued meanwhile (``monitor
+    alerts retry --all-dead``) is pending by then and keeps its notice.
+    """
+    with sessions.begin() as session:
+        take_write_lock(session)
+        candidates = list(session.scalars(_prunable_notices(cutoff)))
+        if not candidates:
+            return 0
+        session.execute(
+            select(NOTICE_DELIVERIES.c.id)
+            .where(NOTICE_DELIVERIES.c.notice_id.in_(candidates))
+            .with_for_update()
+        ).all()
+        ids = list(session.scalars(_prunable_notices(cutoff)))
+        for part in chunks(ids, CHUNK):
+            session.execute(
+                delete(NOTICE_DELIVERIES).where(NOTICE_DELIVERIES.c.notice_id.in_(part))
+            )
+            session.execute(delete(NOTICES).where(NOTICES.c.id.in_(part)))
+    return len(ids)
 
 
 def _memory_counts(session: Session, story_cutoff: datetime) -> tuple[int, int]:
@@ -173,7 +241,9 @@ def vacuum(engine: Engine) -> None:
             raw.close()
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM (ANALYZE) articles, story_sentences")
+        conn.exec_driver_sql(
+            "VACUUM (ANALYZE) articles, story_sentences, source_notices, notice_deliveries"
+        )
 
 
 def prune_database(

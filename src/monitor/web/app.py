@@ -296,9 +296,11 @@ def create_app(  # noqa: C901
         retried = request.query_params.get("retried", "")
         with sessions() as session:
             alerts = health.failed_deliveries(session)
+            notices = health.failed_notices(session)
         return page(
             "deliveries.html",
             alerts=alerts,
+            notices=notices,
             retried=int(retried) if retried.isdigit() and len(retried) < 19 else None,
             csrf=actions.csrf_token(request),
         )

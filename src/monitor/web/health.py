@@ -5,7 +5,10 @@ Read-only, like every page. Error texts pass through secret redaction (:mod:`mon
 a webhook's token in an error message is shown as ``***``. Deliveries are listed as
 ``monitor alerts --failed`` lists them
 (:func:`monitor.alerts.status.list_alerts`); each has a retry button
-(:mod:`monitor.web.actions`).
+(:mod:`monitor.web.actions`). Source notices with a failed or dead delivery are listed apart,
+as ``monitor alerts notices --failed`` lists them (:func:`monitor.alerts.status.list_notices`),
+without a button: ``monitor alerts retry --all-dead`` re-queues dead ones, and a failed one is
+retried by the delivery passes.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from monitor.alerts.status import AlertStatus, list_alerts
+from monitor.alerts.status import AlertStatus, NoticeStatus, list_alerts, list_notices
 from monitor.redact import redact_text
 
 FAILED_DELIVERIES_SHOWN = 200
@@ -24,6 +27,18 @@ def failed_deliveries(session: Session) -> list[AlertStatus]:
     """Alerts with a failed or dead delivery, newest first, errors redacted."""
     out = []
     for status in list_alerts(session, failed_only=True, limit=FAILED_DELIVERIES_SHOWN):
+        deliveries = tuple(
+            replace(d, last_error=redact_text(d.last_error) if d.last_error else None)
+            for d in status.deliveries
+        )
+        out.append(replace(status, deliveries=deliveries))
+    return out
+
+
+def failed_notices(session: Session) -> list[NoticeStatus]:
+    """Source notices with a failed or dead delivery, newest first, errors redacted."""
+    out = []
+    for status in list_notices(session, failed_only=True, limit=FAILED_DELIVERIES_SHOWN):
         deliveries = tuple(
             replace(d, last_error=redact_text(d.last_error) if d.last_error else None)
             for d in status.deliveries

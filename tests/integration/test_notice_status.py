@@ -1,0 +1,196 @@
+"""What the operator sees of source notices' deliveries, on SQLite and PostgreSQL, after real sends
+to an SMTP sink and a webhook receiver on 127.0.0.1: ``monitor alerts`` lists the notices apart
+from topic alerts with their pending/failed/dead counts, ``monitor alerts notices`` (text and
+JSON) lists them alone, ``--failed`` keeps the ones that did not go out, and the web view's
+Deliveries page shows failed and dead notice deliveries (read-only); after ``monitor alerts
+retry --all-dead`` and a delivery pass, nothing is left failing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from monitor.alert_settings import DeliverySettings
+from monitor.alerts.model import NoticeKind, SourceNotice
+from monitor.alerts.notices import queue_notices
+from monitor.alerts.outbox import DeliveryReport, deliver_due
+from monitor.cli.alerts import register
+from monitor.config import MonitorConfig, Settings, SmtpSettings, get_settings, parse_config
+from monitor.storage.db import session_factory
+from monitor.web import create_app
+from tests.support.cli import stage_app
+from tests.support.smtp import RecordingHandler, start_smtp
+from tests.support.web import serve
+from tests.support.webhook import Behaviour, WebhookReceiver
+
+T0 = datetime(2031, 3, 2, 7, 0, tzinfo=UTC)
+SOURCE = "Tessaly Courier"
+SIGNING_KEY = "whsec-notice-status-secret"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[RecordingHandler, Controller]]:
+    handler = RecordingHandler()
+    controller = start_smtp(handler)
+    yield handler, controller
+    controller.stop()
+
+
+def _config(receiver: WebhookReceiver) -> MonitorConfig:
+    return parse_config(
+        {
+            "sources": [{"name": SOURCE, "url": "https://tessaly-courier.example/rss"}],
+            "channels": [
+                {"type": "email", "name": "desk", "to": ["desk@news.example"]},
+                {"type": "webhook", "name": "ops", "url": receiver.url("/ops")},
+            ],
+        }
+    )
+
+
+def _settings(settings: Settings, smtp_port: int, max_attempts: int) -> Settings:
+    smtp = SmtpSettings(
+        host="127.0.0.1", port=smtp_port, security="none", sender="m@news.example", timeout_s=5
+    )
+    delivery = DeliverySettings(max_attempts=max_attempts, backoff_base_s=60, backoff_max_s=600)
+    return settings.model_copy(update={"smtp": smtp, "delivery": delivery})
+
+
+def _queue(sessions: sessionmaker[Session], config: MonitorConfig, kind: NoticeKind) -> None:
+    notice = SourceNotice(SOURCE, "https://tessaly-courier.example/rss", kind, "feed down")
+    with sessions.begin() as session:
+        queue_notices(session, [notice], config.channels, now=T0)
+
+
+def _deliver(
+    sessions: sessionmaker[Session], config: MonitorConfig, settings: Settings, at: datetime
+) -> DeliveryReport:
+    return asyncio.run(deliver_due(sessions, config, settings, now=at))
+
+
+def _run(app: typer.Typer, *args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_failed_and_dead_notice_deliveries_are_shown_apart_from_alerts(
+    db_url: str,
+    engine: Engine,
+    settings: Settings,
+    receiver: WebhookReceiver,
+    smtp: tuple[RecordingHandler, Controller],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    handler, controller = smtp
+    sessions = session_factory(engine)
+    config = _config(receiver)
+    receiver.behaviour = Behaviour(fail_paths=frozenset({"/ops"}), fail_status=500)
+    # The failing notice: sent by e-mail, dead on the webhook (one attempt allowed).
+    _queue(sessions, config, "failing")
+    first = _deliver(sessions, config, _settings(settings, controller.port, 1), T0)
+    assert (first.sent, first.dead) == (1, 1)
+    # The recovery: sent by e-mail, failed on the webhook (to be retried).
+    _queue(sessions, config, "recovered")
+    second = _deliver(sessions, config, _settings(settings, controller.port, 5), T0)
+    assert (second.sent, second.failed) == (1, 1)
+    assert len(handler.received) == 2
+
+    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
+    monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", SIGNING_KEY)
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    app = stage_app(register)
+
+    listing = _run(app, "alerts")
+    assert listing.startswith("no alerts yet\n")
+    notices_part = listing.split("\n\n", 1)[1]
+    assert notices_part.startswith("source notices: deliveries 0 pending, 1 failed, 1 dead\n")
+    assert re.search(rf"notice \d+  2031-03-02 07:00  {SOURCE}  recovered \(episode 1\)", listing)
+    assert re.search(rf"notice \d+  2031-03-02 07:00  {SOURCE}  failing \(episode 1\)", listing)
+    assert listing.index("recovered (episode 1)") < listing.index("failing (episode 1)")
+    assert re.search(r"\n    ops +dead +attempts 1 ", listing)
+    assert re.search(r"\n    ops +failed +attempts 1 ", listing)
+    assert len(re.findall(r"\n    desk +sent +attempts 1 +sent 2031-03-02 07:00", listing)) == 2
+    assert "HTTP 500" in listing
+
+    assert json.loads(_run(app, "alerts", "--json")) == []  # alerts only, as before
+    document = json.loads(_run(app, "alerts", "notices", "--json"))
+    assert document["deliveries"] == {"pending": 0, "failed": 1, "dead": 1}
+    shown = {
+        (n["kind"], d["channel"]): d["state"] for n in document["notices"] for d in n["deliveries"]
+    }
+    assert shown == {
+        ("recovered", "desk"): "sent",
+        ("recovered", "ops"): "failed",
+        ("failing", "desk"): "sent",
+        ("failing", "ops"): "dead",
+    }
+    assert {n["source"] for n in document["notices"]} == {SOURCE}
+    assert document["notices"][0]["created_at"] == T0.isoformat()
+
+    failed = _run(app, "alerts", "--failed")
+    assert failed.startswith("no failed alert deliveries\n")
+    assert "failing (episode 1)" in failed
+    assert "recovered (episode 1)" in failed
+
+    web = get_settings(_env_file=None, database_url=db_url)
+    with serve(create_app(web, config)) as base:
+        page = httpx.get(f"{base}/deliveries", timeout=10).text
+    rows = re.findall(r'<tr class="notice-delivery" data-notice-delivery="(\d+)">', page)
+    assert len(rows) == 2  # ops, twice; the e-mails went out
+    notices_html = page.split("<h2>Source notices</h2>", 1)[1]
+    assert SOURCE in notices_html
+    assert 'class="state-dead">dead' in notices_html
+    assert 'class="state-failed">failed' in notices_html
+    assert "HTTP 500" in notices_html
+    assert "/retry" not in notices_html  # read-only; `monitor alerts retry --all-dead` re-queues
+    assert "None: every delivery went out or is pending." in page  # no topic alert failed
+
+    # Re-queued from the CLI and sent on the next pass: nothing is left failing.
+    assert "re-queued 1 delivery" in _run(app, "alerts", "retry", "--all-dead")
+    receiver.behaviour = Behaviour()
+    later = T0 + timedelta(hours=1)
+    third = _deliver(sessions, config, _settings(settings, controller.port, 5), later)
+    assert (third.sent, third.failed, third.dead) == (2, 0, 0)
+    assert len(handler.received) == 2  # no e-mail twice
+    quiet = _run(app, "alerts", "notices", "--failed")
+    assert quiet == (
+        "source notices: deliveries 0 pending, 0 failed, 0 dead\nno failed notice deliveries\n"
+    )
+    for out in (listing, failed, json.dumps(document)):
+        assert SIGNING_KEY not in out
+    with serve(create_app(web, config)) as base:
+        page = httpx.get(f"{base}/deliveries", timeout=10).text
+    assert "None: every source notice went out or is pending." in page
+
+
+def test_the_listing_without_notices_is_as_before(
+    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
+    monkeypatch.chdir(tmp_path)
+    app = stage_app(register)
+    assert _run(app, "alerts") == "no alerts yet\n"
+    assert _run(app, "alerts", "notices") == (
+        "source notices: deliveries 0 pending, 0 failed, 0 dead\nno source notices yet\n"
+    )
