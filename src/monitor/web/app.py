@@ -272,11 +272,11 @@ def create_app(  # noqa: C901
     def story_page(request: Request) -> Response:
         with sessions() as session:
             story = views.story_view(session, request.path_params["story_id"])
-            alerts = views.story_alerts(session, story.id) if story else []
+            alerted = views.story_topics(session, story.id) if story else set()
             marks = actions.marks(session, [story.id], now()) if story else actions.Marks()
         if story is None:
             raise HTTPException(404, "no such story")
-        topics = {a.topic: s for s, t in slugs.items() for a in alerts if a.topic == t.name}
+        topics = {t.name: s for s, t in slugs.items() if t.name in alerted}
         return page(
             "story.html",
             story=story,

@@ -402,10 +402,10 @@ def story_view(session: Session, story_id: int) -> StoryView | None:
     )
 
 
-def story_alerts(session: Session, story_id: int) -> list[AlertRow]:
-    """The alerts raised on the story, one per (topic, development), oldest first."""
-    return list(
-        session.scalars(select(AlertRow).where(AlertRow.story_id == story_id).order_by(AlertRow.id))
+def story_topics(session: Session, story_id: int) -> set[str]:
+    """The names of the topics that alerted on the story."""
+    return set(
+        session.scalars(select(AlertRow.topic).where(AlertRow.story_id == story_id).distinct())
     )
 
 
