@@ -92,7 +92,7 @@ class Carrier:
     at: datetime | None
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Cursor:
     """A place in a topic's timeline: the alert's (creation time, id), the order it is read in.
 
@@ -326,19 +326,8 @@ def _role(row: Any, reports: dict[int, int]) -> str:
     return "other"
 
 
-def story_view(session: Session, story_id: int) -> StoryView | None:
-    """The story with every article placed in it (and copies of them) and its developments."""
-    story = session.execute(
-        select(
-            StoryRow.id,
-            StoryRow.headline,
-            StoryRow.first_seen_at,
-            StoryRow.last_seen_at,
-            StoryRow.outlets,
-        ).where(StoryRow.id == story_id)
-    ).first()
-    if story is None:
-        return None
+def _story_members(session: Session, story_id: int) -> list[Any]:
+    """The rows of the articles placed in the story, then of their copies, each by id."""
     member = select(
         *_CARRIER_COLUMNS,
         ArticleRow.duplicate_of_id,
@@ -356,6 +345,23 @@ def story_view(session: Session, story_id: int) -> StoryView | None:
             ).order_by(ArticleRow.id)
         )
         members.extend(copies)
+    return members
+
+
+def story_view(session: Session, story_id: int) -> StoryView | None:
+    """The story with every article placed in it (and copies of them) and its developments."""
+    story = session.execute(
+        select(
+            StoryRow.id,
+            StoryRow.headline,
+            StoryRow.first_seen_at,
+            StoryRow.last_seen_at,
+            StoryRow.outlets,
+        ).where(StoryRow.id == story_id)
+    ).first()
+    if story is None:
+        return None
+    members = _story_members(session, story_id)
     developments = session.execute(
         select(
             DevelopmentRow.id,
