@@ -6,15 +6,16 @@ and third reports of the first, the fifth another report; one topic has an alert
 ``--alert-share`` of the developments. Then, with the app served in-process (httpx over
 ``ASGITransport``, no network), it requests ``--requests`` times each
 
-* the topic timeline ``/topics/bench``,
+* the topic timeline ``/topics/bench`` (its first page, ``TIMELINE_PAGE`` developments),
 * a story page ``/stories/<id>`` (a story with alerts, in the middle of the archive),
 * the topic's Atom feed ``/topics/bench/feed.atom``,
 
 and times, the same way in the same run, the bare ``SELECT``\\ s of the rows each page shows
-(the topic's newest 200 alerts and their developments' reports; the story, its articles, its
-developments, their reports and its alerts) on a plain connection. It prints p50 and p95 of
-each, the ratio of page to bare query, and whether the target holds: p95 at most 50 ms on
-SQLite and at most 3 times the bare query's p95.
+(the topic's newest alerts, as many as the page or the feed shows, their developments'
+reports and, for the page, their stories' feedback; the story, its articles and their copies,
+its developments, their reports, the topics that alerted on it and its feedback) on a plain
+connection. It prints p50 and p95 of each, the ratio of page to bare query, and whether the
+target holds: p95 at most 50 ms on SQLite and at most 3 times the bare query's p95.
 
     .venv/bin/python bench/bench_web.py                         # 100,000 articles on SQLite
     .venv/bin/python bench/bench_web.py --articles 20000        # quick check
@@ -51,6 +52,7 @@ from monitor.storage.tables import (
     StoryRow,
 )
 from monitor.web import create_app
+from monitor.web.views import TIMELINE_LIMIT, TIMELINE_PAGE
 
 TOPIC = "Bench"
 OUTLETS = ("gazette", "post", "herald", "courier", "tribune")
@@ -61,18 +63,22 @@ P95_LIMIT_MS = 50.0
 RATIO_LIMIT = 3.0
 
 TIMELINE_SQL = (
-    "SELECT * FROM alerts WHERE topic = :topic ORDER BY created_at DESC, id DESC LIMIT 200",
+    "SELECT * FROM alerts WHERE topic = :topic ORDER BY created_at DESC, id DESC LIMIT :limit",
     "SELECT r.development_id, a.* FROM development_reports r JOIN articles a "
     "ON a.id = r.article_id WHERE r.development_id IN :developments ORDER BY a.id",
+    "SELECT * FROM feedback WHERE story_id IN :stories ORDER BY id",
 )
 STORY_SQL = (
     "SELECT * FROM stories WHERE id = :story",
     "SELECT * FROM articles WHERE story_id = :story ORDER BY id",
+    "SELECT * FROM articles WHERE story_id IS NULL AND duplicate_of_id IN "
+    "(SELECT id FROM articles WHERE story_id = :story) ORDER BY id",
     "SELECT * FROM developments WHERE story_id = :story ORDER BY created_at, id",
     "SELECT r.development_id, a.* FROM development_reports r JOIN articles a "
     "ON a.id = r.article_id JOIN developments d ON d.id = r.development_id "
     "WHERE d.story_id = :story ORDER BY a.id",
-    "SELECT * FROM alerts WHERE story_id = :story ORDER BY id",
+    "SELECT DISTINCT topic FROM alerts WHERE story_id = :story",
+    "SELECT * FROM feedback WHERE story_id = :story ORDER BY id",
 )
 
 
@@ -216,18 +222,23 @@ def bare_story(engine: Engine, story: int, n: int) -> list[float]:
     return times
 
 
-def bare_timeline(engine: Engine, n: int) -> list[float]:
-    """Seconds per run of the timeline's statements: the alerts, then their developments'
-    reports by an IN list of the development ids, as the page asks."""
+def bare_timeline(engine: Engine, n: int, limit: int, *, feedback: bool) -> list[float]:
+    """Seconds per run of the timeline's statements: the newest ``limit`` alerts, then their
+    developments' reports by an IN list of the development ids, as the page asks, and with
+    ``feedback`` the feedback on their stories."""
     alerts_sql = text(TIMELINE_SQL[0])
     reports_sql = text(TIMELINE_SQL[1]).bindparams(bindparam("developments", expanding=True))
+    feedback_sql = text(TIMELINE_SQL[2]).bindparams(bindparam("stories", expanding=True))
     times = []
     with engine.connect() as conn:
         for _ in range(n):
             start = time.perf_counter()
-            rows = conn.execute(alerts_sql, {"topic": TOPIC}).fetchall()
+            rows = conn.execute(alerts_sql, {"topic": TOPIC, "limit": limit}).fetchall()
             ids = [r.development_id for r in rows if r.development_id is not None]
             conn.execute(reports_sql, {"developments": ids}).fetchall()
+            if feedback:
+                stories = sorted({r.story_id for r in rows if r.story_id is not None})
+                conn.execute(feedback_sql, {"stories": stories}).fetchall()
             times.append(time.perf_counter() - start)
     return times
 
@@ -282,11 +293,12 @@ def main() -> int:
         app = create_app(get_settings(_env_file=None, database_url=url), config)
         timeline, story_page, feed = "/topics/bench", f"/stories/{story}", "/topics/bench/feed.atom"
         served = asyncio.run(pages(app, [timeline, story_page, feed], args.requests))
-        topic_rows = bare_timeline(engine, args.requests)
+        page_rows = bare_timeline(engine, args.requests, TIMELINE_PAGE, feedback=True)
+        feed_rows = bare_timeline(engine, args.requests, TIMELINE_LIMIT, feedback=False)
         story_rows = bare_story(engine, story, args.requests)
-        report(kind, "topic timeline", served[timeline], topic_rows)
+        report(kind, "topic timeline", served[timeline], page_rows)
         report(kind, "story page", served[story_page], story_rows)
-        report(kind, "topic feed", served[feed], topic_rows)
+        report(kind, "topic feed", served[feed], feed_rows)
     return 0
 
 

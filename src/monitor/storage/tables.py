@@ -272,10 +272,12 @@ class AlertRow(Base):
 
     __tablename__ = "alerts"
     # "Has this topic been told about this story?" is asked for re-reports matching a topic.
-    # A topic's newest alerts (the web view's timeline and feed) are read in this order.
+    # A topic's newest alerts (the web view's timeline and feed) are read in this order, and a
+    # story page asks which topics alerted on the story.
     __table_args__ = (
         Index("ix_alerts_topic_story_id", "topic", "story_id"),
         Index("ix_alerts_topic_created_at_id", "topic", "created_at", "id"),
+        Index("ix_alerts_story_id_topic", "story_id", "topic"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

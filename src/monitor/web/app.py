@@ -169,9 +169,14 @@ def _unauthorized() -> Response:
 # as closures; each handler is a few lines over the views, actions and feeds modules (its
 # branches are the handlers', counted as one function's).
 def create_app(  # noqa: C901
-    settings: Settings, config: MonitorConfig, *, clock: Clock | None = None
+    settings: Settings,
+    config: MonitorConfig,
+    *,
+    clock: Clock | None = None,
+    page_size: int = views.TIMELINE_PAGE,
 ) -> Starlette:
-    """The web view over ``settings``' database, showing ``config``'s topics.
+    """The web view over ``settings``' database, showing ``config``'s topics; a topic page
+    shows ``page_size`` developments, with a link to the older ones.
 
     A :class:`~monitor.errors.ConfigError` when the database is not at the current schema (the
     web view never migrates; ``monitor db upgrade`` does).
@@ -237,15 +242,23 @@ def create_app(  # noqa: C901
 
     def topic_page(request: Request) -> Response:
         slug, topic = topic_of(request)
+        token = request.query_params.get("before")
+        before = views.Cursor.parse(token) if token is not None else None
+        if token is not None and before is None:
+            raise HTTPException(400, "not a place in the timeline")
         with sessions() as session:
-            entries = views.topic_timeline(session, topic)
-            stories = sorted({e.alert.story_id for e in entries if e.alert.story_id})
+            timeline = views.timeline_page(session, topic, size=page_size, before=before)
+            stories = sorted({e.alert.story_id for e in timeline.entries if e.alert.story_id})
             marks = actions.marks(session, stories, now())
+        here = f"/topics/{slug}" + (f"?before={before.token}" if before else "")
         return page(
             "topic.html",
             slug=slug,
             topic=topic,
-            entries=entries,
+            entries=timeline.entries,
+            older=timeline.older.token if timeline.older else None,
+            paged=before is not None,
+            here=here,
             marks=marks,
             csrf=actions.csrf_token(request),
         )
@@ -259,11 +272,11 @@ def create_app(  # noqa: C901
     def story_page(request: Request) -> Response:
         with sessions() as session:
             story = views.story_view(session, request.path_params["story_id"])
-            alerts = views.story_alerts(session, story.id) if story else []
+            alerted = views.story_topics(session, story.id) if story else set()
             marks = actions.marks(session, [story.id], now()) if story else actions.Marks()
         if story is None:
             raise HTTPException(404, "no such story")
-        topics = {a.topic: s for s, t in slugs.items() for a in alerts if a.topic == t.name}
+        topics = {t.name: s for s, t in slugs.items() if t.name in alerted}
         return page(
             "story.html",
             story=story,

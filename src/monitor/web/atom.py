@@ -36,6 +36,7 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 TAG_AUTHORITY = "tag:news-monitor,2025:"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
+XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 
 # Characters outside XML 1.0's Char production.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -136,7 +137,9 @@ def render_feed(feed: Feed) -> RenderedFeed:
         _sub(author, "name", _line(entry.author) or "unknown")
         _sub(element, "link", rel="alternate", type="text/html", href=xml_text(entry.link))
         _sub(element, "content", _content(entry), type="html")
-    body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    # Serialised as text and encoded once: ``encoding="utf-8"`` would pass every fragment through
+    # an encoding stream. The declaration is the one ElementTree writes.
+    body = (XML_DECLARATION + ET.tostring(root, encoding="unicode")).encode("utf-8")
     return RenderedFeed(
         body=body,
         etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',

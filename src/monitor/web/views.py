@@ -20,9 +20,10 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.render import content_from_payload
@@ -44,7 +45,9 @@ from monitor.topics import Query, parse_query
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 DELIVERY_STATES = ("pending", "failed", "dead")
-TIMELINE_LIMIT = 200
+TIMELINE_LIMIT = 200  # the topic feed's entries
+TIMELINE_PAGE = 50  # the topic page's developments per page
+_CURSOR_TIME = "%Y%m%dT%H%M%S.%fZ"
 
 
 def slug_of(name: str) -> str:
@@ -90,12 +93,50 @@ class Carrier:
 
 
 @dataclass(frozen=True, slots=True)
+class Cursor:
+    """A place in a topic's timeline: the alert's (creation time, id), the order it is read in.
+
+    Its token (``20250304T080000.000000Z-12``) is the topic page's ``?before=`` parameter: the
+    page shows the alerts strictly older than it, so a page boundary never repeats or skips an
+    alert, even between alerts raised in the same instant.
+    """
+
+    created_at: datetime
+    id: int
+
+    @property
+    def token(self) -> str:
+        return f"{self.created_at.astimezone(UTC).strftime(_CURSOR_TIME)}-{self.id}"
+
+    @classmethod
+    def parse(cls, token: str) -> Cursor | None:
+        """The cursor a token names; ``None`` for anything else."""
+        stamp, _, ident = token.partition("-")
+        if not ident.isdigit() or len(ident) > 18 or len(stamp) > 30:
+            return None
+        try:
+            at = datetime.strptime(stamp, _CURSOR_TIME).replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return cls(at, int(ident))
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineEntry:
     """One alerted development of a topic."""
 
     alert: AlertContent
     development_id: int | None
     also: tuple[Carrier, ...]  # other reports of the development
+    cursor: Cursor  # the alert's place in the timeline
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePage:
+    """A page of a topic's timeline, newest first, and where the next (older) page starts."""
+
+    entries: tuple[TimelineEntry, ...]
+    older: Cursor | None  # None on the last page
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,51 +239,122 @@ def topic_summaries(
     return out
 
 
+# The pages read plain rows of the columns they show (no ORM entities: an article's text and
+# decision record are never loaded for a link to it), with statements built once and run on the
+# session's connection: building a statement and passing it through the ORM's execution took
+# several times what the database did for these pages.
+_CARRIER_COLUMNS = (
+    ArticleRow.id,
+    ArticleRow.source_name,
+    ArticleRow.title,
+    ArticleRow.url,
+    ArticleRow.published_at,
+    ArticleRow.fetched_at,
+)
+_CARRIERS = (
+    select(DevelopmentReportRow.development_id, *_CARRIER_COLUMNS)
+    .join(ArticleRow, ArticleRow.id == DevelopmentReportRow.article_id)
+    .where(DevelopmentReportRow.development_id.in_(bindparam("developments", expanding=True)))
+    .order_by(ArticleRow.id)
+)
+_TIMELINE = select(
+    AlertRow.id, AlertRow.development_id, AlertRow.payload, AlertRow.created_at
+).where(AlertRow.topic == bindparam("topic"))
+_TIMELINE_ORDER = (AlertRow.created_at.desc(), AlertRow.id.desc())
+_TIMELINE_FIRST = _TIMELINE.order_by(*_TIMELINE_ORDER).limit(bindparam("limit"))
+_TIMELINE_BEFORE = (
+    _TIMELINE.where(
+        or_(
+            AlertRow.created_at < bindparam("at"),
+            and_(AlertRow.created_at == bindparam("at"), AlertRow.id < bindparam("id")),
+        )
+    )
+    .order_by(*_TIMELINE_ORDER)
+    .limit(bindparam("limit"))
+)
+_STORY = select(
+    StoryRow.id, StoryRow.headline, StoryRow.first_seen_at, StoryRow.last_seen_at, StoryRow.outlets
+).where(StoryRow.id == bindparam("story"))
+_MEMBER = select(
+    *_CARRIER_COLUMNS,
+    ArticleRow.duplicate_of_id,
+    ArticleRow.is_development,
+    ArticleRow.development_id,
+)
+_MEMBERS = _MEMBER.where(ArticleRow.story_id == bindparam("story")).order_by(ArticleRow.id)
+_COPIES = _MEMBER.where(
+    ArticleRow.duplicate_of_id.in_(bindparam("members", expanding=True)),
+    ArticleRow.story_id.is_(None),
+).order_by(ArticleRow.id)
+_DEVELOPMENTS = (
+    select(
+        DevelopmentRow.id,
+        DevelopmentRow.article_id,
+        DevelopmentRow.created_at,
+        DevelopmentRow.facts,
+    )
+    .where(DevelopmentRow.story_id == bindparam("story"))
+    .order_by(DevelopmentRow.created_at, DevelopmentRow.id)
+)
+_STORY_TOPICS = select(AlertRow.topic).where(AlertRow.story_id == bindparam("story")).distinct()
+
+
 def _carriers(session: Session, development_ids: Sequence[int]) -> dict[int, list[Carrier]]:
     """Each development's other reports ("also carried by"), in the order they arrived."""
     out: dict[int, list[Carrier]] = defaultdict(list)
     if not development_ids:
         return out
-    rows = session.execute(
-        select(DevelopmentReportRow.development_id, ArticleRow)
-        .join(ArticleRow, ArticleRow.id == DevelopmentReportRow.article_id)
-        .where(DevelopmentReportRow.development_id.in_(development_ids))
-        .order_by(ArticleRow.id)
-    )
-    for development_id, article in rows:
-        out[development_id].append(_carrier(article))
+    rows = session.connection().execute(_CARRIERS, {"developments": list(development_ids)})
+    for row in rows:
+        out[row.development_id].append(_carrier(row))
     return out
 
 
-def _carrier(row: ArticleRow) -> Carrier:
+def _carrier(row: Any) -> Carrier:
+    """A carrier from a row with ``_CARRIER_COLUMNS``' names."""
     at = row.published_at or row.fetched_at
     return Carrier(row.id, row.source_name, row.title, row.url, as_utc(at) if at else None)
 
 
 def topic_timeline(
-    session: Session, topic: TopicConfig, *, limit: int = TIMELINE_LIMIT
+    session: Session,
+    topic: TopicConfig,
+    *,
+    limit: int = TIMELINE_LIMIT,
+    before: Cursor | None = None,
 ) -> list[TimelineEntry]:
-    """The topic's alerted developments, newest first."""
-    rows = list(
-        session.scalars(
-            select(AlertRow)
-            .where(AlertRow.topic == topic.name)
-            .order_by(AlertRow.created_at.desc(), AlertRow.id.desc())
-            .limit(limit)
-        )
-    )
+    """The topic's alerted developments, newest first: at most ``limit``, those older than
+    ``before`` when given."""
+    conn = session.connection()
+    if before is None:
+        rows = conn.execute(_TIMELINE_FIRST, {"topic": topic.name, "limit": limit}).all()
+    else:
+        rows = conn.execute(
+            _TIMELINE_BEFORE,
+            {"topic": topic.name, "limit": limit, "at": before.created_at, "id": before.id},
+        ).all()
     carriers = _carriers(session, [r.development_id for r in rows if r.development_id])
     return [
         TimelineEntry(
-            alert=_alert(r),
+            alert=content_from_payload(r.payload, alert_id=r.id),
             development_id=r.development_id,
             also=tuple(carriers.get(r.development_id, ())) if r.development_id else (),
+            cursor=Cursor(as_utc(r.created_at), r.id),
         )
         for r in rows
     ]
 
 
-def _role(row: ArticleRow, reports: dict[int, int]) -> str:
+def timeline_page(
+    session: Session, topic: TopicConfig, *, size: int = TIMELINE_PAGE, before: Cursor | None = None
+) -> TimelinePage:
+    """One page of the topic's timeline: its ``size`` newest developments older than ``before``."""
+    entries = topic_timeline(session, topic, limit=size + 1, before=before)
+    shown = tuple(entries[:size])
+    return TimelinePage(shown, shown[-1].cursor if len(entries) > size else None)
+
+
+def _role(row: Any, reports: dict[int, int]) -> str:
     if row.duplicate_of_id is not None:
         return "duplicate"
     if row.is_development:
@@ -252,31 +364,22 @@ def _role(row: ArticleRow, reports: dict[int, int]) -> str:
     return "other"
 
 
+def _story_members(session: Session, story_id: int) -> list[Any]:
+    """The rows of the articles placed in the story, then of their copies, each by id."""
+    conn = session.connection()
+    members = list(conn.execute(_MEMBERS, {"story": story_id}))
+    if members:
+        members.extend(conn.execute(_COPIES, {"members": [a.id for a in members]}))
+    return members
+
+
 def story_view(session: Session, story_id: int) -> StoryView | None:
     """The story with every article placed in it (and copies of them) and its developments."""
-    story = session.get(StoryRow, story_id)
+    story = session.connection().execute(_STORY, {"story": story_id}).first()
     if story is None:
         return None
-    members = list(
-        session.scalars(
-            select(ArticleRow).where(ArticleRow.story_id == story_id).order_by(ArticleRow.id)
-        )
-    )
-    known = {a.id for a in members}
-    if known:
-        copies = session.scalars(
-            select(ArticleRow)
-            .where(ArticleRow.duplicate_of_id.in_(known), ArticleRow.story_id.is_(None))
-            .order_by(ArticleRow.id)
-        )
-        members.extend(copies)
-    developments = list(
-        session.scalars(
-            select(DevelopmentRow)
-            .where(DevelopmentRow.story_id == story_id)
-            .order_by(DevelopmentRow.created_at, DevelopmentRow.id)
-        )
-    )
+    members = _story_members(session, story_id)
+    developments = session.connection().execute(_DEVELOPMENTS, {"story": story_id}).all()
     carriers = _carriers(session, [d.id for d in developments])
     reports = {c.article_id: dev_id for dev_id, cs in carriers.items() for c in cs}
     by_id = {a.id: a for a in members}
@@ -313,11 +416,9 @@ def story_view(session: Session, story_id: int) -> StoryView | None:
     )
 
 
-def story_alerts(session: Session, story_id: int) -> list[AlertRow]:
-    """The alerts raised on the story, one per (topic, development), oldest first."""
-    return list(
-        session.scalars(select(AlertRow).where(AlertRow.story_id == story_id).order_by(AlertRow.id))
-    )
+def story_topics(session: Session, story_id: int) -> set[str]:
+    """The names of the topics that alerted on the story."""
+    return set(session.connection().execute(_STORY_TOPICS, {"story": story_id}).scalars())
 
 
 def article_view(session: Session, article_id: int, config: MonitorConfig) -> ArticleView | None:
