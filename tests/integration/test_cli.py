@@ -155,6 +155,9 @@ def test_sources_show_rhythm_failure_class_and_next_poll(seeded: str, engine: En
     assert gazette_line.endswith(f"QUIET: nothing new since {T0:%Y-%m-%d %H:%M} UTC")
     post_line = next(line for line in out.splitlines() if line.startswith("post"))
     assert "rhythm unknown  next: each cycle" in post_line
+    # What it gave lately (from the stored articles' times), next to its rhythm.
+    assert rows["post"]["seen_today"] == 0
+    assert "seen 0.0/day, 0 today" in post_line
     assert "TransientFetchError: HTTP 503" in post_line
     assert post_line.endswith("(temporary failure)")
 

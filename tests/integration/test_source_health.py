@@ -17,10 +17,11 @@ from monitor.pipeline.sources import (
     FeedPoll,
     SourceHealthChange,
     record_polls,
+    source_health,
     store_validators,
     sync_sources,
 )
-from monitor.storage.tables import FeedValidatorRow, SourceRow
+from monitor.storage.tables import ArticleRow, FeedValidatorRow, SourceRow
 
 T0 = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)
 SOURCES = [
@@ -148,3 +149,47 @@ def test_a_failing_sources_new_url_is_polled_at_once(sessions: sessionmaker[Sess
     with sessions() as session:
         row = session.scalars(select(SourceRow).where(SourceRow.name == "flaky")).one()
     assert (row.consecutive_failures, row.last_error) == (0, None)
+
+
+def test_entries_seen_per_day_count_the_articles_first_stored_from_each_source(
+    sessions: sessionmaker[Session],
+) -> None:
+    """source_health(): articles stored over the last 7 days, per day, and since midnight UTC,
+    per source, from the articles' stored times (older ones and other sources' left out)."""
+    now = datetime(2031, 5, 6, 15, 0, tzinfo=UTC)
+    stored = {
+        "wire": [
+            now - timedelta(hours=1),  # today
+            now - timedelta(hours=14),  # today, 01:00
+            now - timedelta(hours=16),  # yesterday 23:00
+            now - timedelta(days=3),
+            now - timedelta(days=6, hours=23),
+            now - timedelta(days=7, hours=1),  # older than the week: counted in total only
+        ],
+        "flaky": [now - timedelta(days=8)],
+    }
+    with sessions.begin() as session:
+        sync_sources(session, SOURCES)
+        n = 0
+        for source, times in stored.items():
+            for when in times:
+                n += 1
+                url = f"https://{source}.test/a/{n}"
+                session.add(
+                    ArticleRow(
+                        source_name=source,
+                        url=url,
+                        canonical_url=url,
+                        title=f"Story {n}",
+                        text="",
+                        fetched_at=when,
+                        content_hash=f"{n:064d}",
+                    )
+                )
+    with sessions() as session:
+        health = {s.name: s for s in source_health(session, now)}
+    assert health["wire"].articles == 6
+    assert health["wire"].seen_per_day == 5 / 7
+    assert health["wire"].seen_today == 2
+    assert (health["flaky"].articles, health["flaky"].seen_per_day) == (1, 0.0)
+    assert health["flaky"].seen_today == 0

@@ -146,6 +146,9 @@ def _source_rows() -> list[dict[str, object]]:
             "failure_class": s.failure_class,  # of the latest failure: temporary, soft, hard
             "new_per_day": s.new_per_day,  # its rhythm; None: not known yet
             "rhythm": s.rhythm,
+            # Articles first stored from it: per day over the last 7 days, and today (UTC).
+            "seen_per_day": s.seen_per_day,
+            "seen_today": s.seen_today,
             "last_new_entry_at": s.last_new_entry_at,
             "next_poll_at": s.next_poll_at,  # None: the next cycle
             "quiet": s.quiet,  # answers, but lists nothing new for much longer than usual
@@ -168,9 +171,15 @@ def _source_line(d: dict[str, object]) -> str:
     )
     name = terminal_text(d["name"])[:24]
     return (
-        f"{name:<24} {d['articles']:>5} articles  {d['rhythm']:<14}  {when:<16}  "
+        f"{name:<24} {d['articles']:>5} articles  {_seen(d):<22}  {d['rhythm']:<14}  {when:<16}  "
         f"{terminal_text(_source_health(d))}"
     )
+
+
+def _seen(d: dict[str, object]) -> str:
+    """What a source gave lately: ``seen 2.3/day, 4 today``."""
+    per_day = d["seen_per_day"]
+    return f"seen {per_day:.1f}/day, {d['seen_today']} today" if isinstance(per_day, float) else ""
 
 
 def _source_health(d: dict[str, object]) -> str:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.model import SourceNotice
@@ -562,6 +562,10 @@ class SourceHealth:
     discovered_at: datetime | None = None  # when that feed was found
     kind: str = "feed"  # or "page": a section page whose article links are read
     new_per_day: float | None = None  # its rhythm; None: not known yet
+    # Articles first stored from it: per day over the last SEEN_OVER days, and since midnight
+    # UTC. What it gave, next to the rhythm its polls are scheduled by.
+    seen_per_day: float = 0.0
+    seen_today: int = 0
 
     def waiting(self, now: datetime) -> bool:
         return self.retry_at is not None and self.retry_at > now
@@ -575,10 +579,26 @@ def _utc(value: datetime | None) -> datetime | None:
     return as_utc(value) if value is not None else None
 
 
-def source_health(session: Session) -> list[SourceHealth]:
-    """Every source the cycles have polled, by name."""
-    per_source = select(ArticleRow.source_name, func.count()).group_by(ArticleRow.source_name)
-    counts: dict[str, int] = dict(session.execute(per_source).tuples().all())
+SEEN_OVER = 7  # days: a source's ``seen_per_day`` is its articles stored over these, per day
+
+
+def source_health(session: Session, now: datetime | None = None) -> list[SourceHealth]:
+    """Every source the cycles have polled, by name; ``now`` (default: the clock) dates the
+    articles counted as seen lately and today."""
+    now = now or datetime.now(UTC)
+    week = now - timedelta(days=SEEN_OVER)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    stored = ArticleRow.fetched_at  # when the article was first stored (never updated)
+    per_source = select(
+        ArticleRow.source_name,
+        func.count(),
+        func.coalesce(func.sum(case((stored >= week, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((stored >= today, 1), else_=0)), 0),
+    ).group_by(ArticleRow.source_name)  # one query for every source
+    counts: dict[str, tuple[int, int, int]] = {
+        name: (int(total), int(lately), int(since_midnight))
+        for name, total, lately, since_midnight in session.execute(per_source).tuples()
+    }
     parked_per_source = (
         select(PageFailureRow.source_id, func.count())
         .where(PageFailureRow.parked_at.is_not(None))
@@ -589,7 +609,7 @@ def source_health(session: Session) -> list[SourceHealth]:
         SourceHealth(
             name=r.name,
             url=redact_url(r.url),
-            articles=counts.get(r.name, 0),
+            articles=(seen := counts.get(r.name, (0, 0, 0)))[0],
             last_polled_at=_utc(r.last_polled_at),
             last_success_at=_utc(r.last_success_at),
             consecutive_failures=r.consecutive_failures or 0,
@@ -608,6 +628,8 @@ def source_health(session: Session) -> list[SourceHealth]:
             discovered_at=_utc(r.discovered_at),
             kind=r.kind,
             new_per_day=r.new_per_day,
+            seen_per_day=seen[1] / SEEN_OVER,
+            seen_today=seen[2],
         )
         for r in session.scalars(select(SourceRow).order_by(SourceRow.name))
     ]
