@@ -51,6 +51,7 @@ from monitor.errors import FeedbackError
 from monitor.pipeline import feedback
 from monitor.storage.db import take_write_lock
 from monitor.storage.feedback import MUTES, NOT_NEW, Feedback
+from monitor.timeutil import as_utc
 
 CSRF_COOKIE = "monitor_csrf"
 CSRF_FIELD = "csrf"
@@ -91,6 +92,15 @@ class Marks:
 
     mutes: dict[tuple[str, int], Feedback] = field(default_factory=dict)
     not_new: dict[int, Feedback] = field(default_factory=dict)
+
+    def ends(self) -> datetime | None:
+        """When the first of these marks stops being in force (a mute for N days), if ever."""
+        ends = [
+            as_utc(m.expires_at)
+            for m in (*self.mutes.values(), *self.not_new.values())
+            if m.expires_at is not None
+        ]
+        return min(ends, default=None)
 
 
 def marks(session: Session, story_ids: list[int], now: datetime) -> Marks:

@@ -53,6 +53,7 @@ from monitor.storage.db import is_at_head, make_engine, session_factory
 from monitor.topics import RELEVANCE, parse_query
 from monitor.web import act, actions, health, search, views
 from monitor.web.atom import MEDIA_TYPE, RenderedFeed, not_modified, render_feed
+from monitor.web.cache import PageCache, Served
 from monitor.web.feeds import load_story_feed, topic_feed
 from monitor.web.templating import page_environment
 from monitor.web.timeline import story_timeline
@@ -156,6 +157,12 @@ class _Guard(BaseHTTPMiddleware):
         return _unauthorized()
 
 
+def _cache_timing(served: Served[Any]) -> str:
+    """A Server-Timing entry saying whether the page was kept or built (browsers' developer
+    tools show it)."""
+    return 'page;desc="kept"' if served.hit else 'page;desc="built"'
+
+
 def _unauthorized() -> Response:
     return Response(
         "This page needs the access token (MONITOR_WEB__TOKEN).\n",
@@ -192,6 +199,7 @@ def create_app(  # noqa: C901
     sessions: sessionmaker[Session] = session_factory(engine)
     writer = make_engine(settings.resolved_database_url())  # the feedback actions' only
     env = page_environment()
+    cache = PageCache(engine)
     slugs = views.topic_slugs(config.topics)
     base_url = settings.web.base_url
     token = settings.web.token.get_secret_value() if settings.web.token else None
@@ -206,11 +214,19 @@ def create_app(  # noqa: C901
     def base(request: Request) -> str:
         return base_url or str(request.base_url).rstrip("/")
 
-    def feed_response(request: Request, rendered: RenderedFeed) -> Response:
+    def kept_page(request: Request, served: Served[str]) -> Response:
+        body = cache.personal(served.value, actions.csrf_token(request))
+        response = Response(body, media_type="text/html; charset=utf-8")
+        response.headers["Server-Timing"] = _cache_timing(served)
+        return response
+
+    def feed_response(request: Request, served: Served[RenderedFeed]) -> Response:
+        rendered = served.value
         headers = {
             "ETag": rendered.etag,
             "Last-Modified": rendered.last_modified,
             "Cache-Control": "no-cache",
+            "Server-Timing": _cache_timing(served),
         }
         if not_modified(
             rendered,
@@ -246,52 +262,77 @@ def create_app(  # noqa: C901
         before = views.Cursor.parse(token) if token is not None else None
         if token is not None and before is None:
             raise HTTPException(400, "not a place in the timeline")
-        with sessions() as session:
-            timeline = views.timeline_page(session, topic, size=page_size, before=before)
-            stories = sorted({e.alert.story_id for e in timeline.entries if e.alert.story_id})
-            marks = actions.marks(session, stories, now())
-        here = f"/topics/{slug}" + (f"?before={before.token}" if before else "")
-        return page(
-            "topic.html",
-            slug=slug,
-            topic=topic,
-            entries=timeline.entries,
-            older=timeline.older.token if timeline.older else None,
-            paged=before is not None,
-            here=here,
-            marks=marks,
-            csrf=actions.csrf_token(request),
-        )
+
+        def build() -> tuple[str, datetime | None]:
+            at = now()
+            with sessions() as session:
+                timeline = views.timeline_page(session, topic, size=page_size, before=before)
+                stories = sorted({e.alert.story_id for e in timeline.entries if e.alert.story_id})
+                marks = actions.marks(session, stories, at)
+            here = f"/topics/{slug}" + (f"?before={before.token}" if before else "")
+            body = env.get_template("topic.html").render(
+                slug=slug,
+                topic=topic,
+                entries=timeline.entries,
+                older=timeline.older.token if timeline.older else None,
+                paged=before is not None,
+                here=here,
+                marks=marks,
+                csrf=cache.csrf_marker,
+            )
+            return body, marks.ends()
+
+        key = ("topic", slug, before.token if before else None)
+        return kept_page(request, cache.serve(key, now(), build))
 
     def topic_feed_page(request: Request) -> Response:
         slug, topic = topic_of(request)
-        with sessions() as session:
-            feed = topic_feed(session, slug, topic, base(request))
-        return feed_response(request, render_feed(feed))
+        at = base(request)
+
+        def build() -> tuple[RenderedFeed, None]:
+            with sessions() as session:
+                return render_feed(topic_feed(session, slug, topic, at)), None
+
+        return feed_response(request, cache.serve(("topic-feed", slug, at), now(), build))
 
     def story_page(request: Request) -> Response:
-        with sessions() as session:
-            story = views.story_view(session, request.path_params["story_id"])
-            alerted = views.story_topics(session, story.id) if story else set()
-            marks = actions.marks(session, [story.id], now()) if story else actions.Marks()
-        if story is None:
+        story_id = request.path_params["story_id"]
+
+        def build() -> tuple[str | None, datetime | None]:
+            at = now()
+            with sessions() as session:
+                story = views.story_view(session, story_id)
+                if story is None:
+                    return None, None
+                alerted = views.story_topics(session, story.id)
+                marks = actions.marks(session, [story.id], at)
+            body = env.get_template("story.html").render(
+                story=story,
+                timeline=story_timeline(story),
+                topics={t.name: s for s, t in slugs.items() if t.name in alerted},
+                marks=marks,
+                csrf=cache.csrf_marker,
+            )
+            return body, marks.ends()
+
+        served = cache.serve(("story", story_id), now(), build)
+        if served.value is None:
             raise HTTPException(404, "no such story")
-        topics = {t.name: s for s, t in slugs.items() if t.name in alerted}
-        return page(
-            "story.html",
-            story=story,
-            timeline=story_timeline(story),
-            topics=topics,
-            marks=marks,
-            csrf=actions.csrf_token(request),
-        )
+        return kept_page(request, Served(served.value, served.hit))
 
     def story_feed_page(request: Request) -> Response:
-        with sessions() as session:
-            feed = load_story_feed(session, request.path_params["story_id"], base(request))
-        if feed is None:
+        story_id = request.path_params["story_id"]
+        at = base(request)
+
+        def build() -> tuple[RenderedFeed | None, None]:
+            with sessions() as session:
+                feed = load_story_feed(session, story_id, at)
+            return (render_feed(feed) if feed is not None else None), None
+
+        served = cache.serve(("story-feed", story_id, at), now(), build)
+        if served.value is None:
             raise HTTPException(404, "no such story")
-        return feed_response(request, render_feed(feed))
+        return feed_response(request, Served(served.value, served.hit))
 
     def article_page(request: Request) -> Response:
         with sessions() as session:
@@ -362,6 +403,7 @@ def create_app(  # noqa: C901
         try:
             yield
         finally:
+            cache.close()
             engine.dispose()
             writer.dispose()
 
