@@ -2,8 +2,10 @@
 to an SMTP sink and a webhook receiver on 127.0.0.1: ``monitor alerts`` lists the notices apart
 from topic alerts with their pending/failed/dead counts, ``monitor alerts notices`` (text and
 JSON) lists them alone, ``--failed`` keeps the ones that did not go out, and the web view's
-Deliveries page shows failed and dead notice deliveries (read-only); after ``monitor alerts
-retry --all-dead`` and a delivery pass, nothing is left failing."""
+Deliveries page shows failed and dead notice deliveries, each with a Retry button; after
+``monitor alerts retry --all-dead`` and a delivery pass, nothing is left failing. A notice
+delivery retried from the page goes out once, under its first attempt's key; a sent or pending
+one, or one a pass may be sending, is not re-queued."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import httpx
 import pytest
 import typer
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -29,7 +31,10 @@ from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.cli.alerts import register
 from monitor.config import MonitorConfig, Settings, SmtpSettings, get_settings, parse_config
 from monitor.storage.db import session_factory
+from monitor.storage.tables import NoticeDeliveryRow
+from monitor.timeutil import as_utc
 from monitor.web import create_app
+from tests.integration.test_web_deliveries import CSRF_INPUT
 from tests.support.cli import stage_app
 from tests.support.smtp import RecordingHandler, start_smtp
 from tests.support.web import serve
@@ -163,7 +168,7 @@ def test_failed_and_dead_notice_deliveries_are_shown_apart_from_alerts(
     assert 'class="state-dead">dead' in notices_html
     assert 'class="state-failed">failed' in notices_html
     assert "HTTP 500" in notices_html
-    assert "/retry" not in notices_html  # read-only; `monitor alerts retry --all-dead` re-queues
+    assert notices_html.count('action="/notice-deliveries/') == 2
     assert "None: every delivery went out or is pending." in page  # no topic alert failed
 
     # Re-queued from the CLI and sent on the next pass: nothing is left failing.
@@ -194,3 +199,104 @@ def test_the_listing_without_notices_is_as_before(
     assert _run(app, "alerts", "notices") == (
         "source notices: deliveries 0 pending, 0 failed, 0 dead\nno source notices yet\n"
     )
+
+
+NOTICE_RETRY = re.compile(r'action="/notice-deliveries/(\d+)/retry"')
+
+
+def _states(sessions: sessionmaker[Session]) -> dict[int, tuple[str, str]]:
+    with sessions() as s:
+        rows = s.execute(
+            select(NoticeDeliveryRow.id, NoticeDeliveryRow.channel, NoticeDeliveryRow.state)
+        )
+        return {r.id: (r.channel, r.state) for r in rows}
+
+
+def test_a_dead_notice_delivery_retried_from_the_page_is_sent_once(
+    db_url: str,
+    engine: Engine,
+    settings: Settings,
+    receiver: WebhookReceiver,
+    smtp: tuple[RecordingHandler, Controller],
+) -> None:
+    handler, controller = smtp
+    sessions = session_factory(engine)
+    config = _config(receiver)
+    receiver.behaviour = Behaviour(fail_paths=frozenset({"/ops"}), fail_status=500)
+    _queue(sessions, config, "failing")
+    first = _deliver(sessions, config, _settings(settings, controller.port, 1), T0)
+    assert (first.sent, first.dead) == (1, 1)
+    (dead,) = [i for i, (channel, state) in _states(sessions).items() if state == "dead"]
+    (refused,) = receiver.requests
+    later = T0 + timedelta(hours=1)
+    web = get_settings(
+        _env_file=None, database_url=db_url, delivery={"claim_s": 600}, web={"user": "ana"}
+    )
+    with (
+        serve(create_app(web, config, clock=lambda: later)) as base,
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
+        page = client.get("/deliveries").text
+        assert NOTICE_RETRY.findall(page) == [str(dead)]
+        token = CSRF_INPUT.findall(page)[0]
+        path = f"/notice-deliveries/{dead}/retry"
+        assert client.post(path).status_code == 403  # no CSRF field: nothing changes
+        assert client.get(path).status_code == 405
+        assert _states(sessions)[dead] == ("ops", "dead")
+        posted = client.post(path, data={"csrf": token})
+        assert posted.status_code == 303
+        assert posted.headers["location"] == f"/deliveries?retried_notice={dead}"
+        shown = client.get(posted.headers["location"]).text
+        assert f"Source notice delivery {dead} is queued again" in shown
+        assert _states(sessions)[dead] == ("ops", "pending")
+        again = client.post(path, data={"csrf": token})
+        assert again.status_code == 409
+        assert "already waiting" in again.text
+        assert (
+            client.post("/notice-deliveries/999999/retry", data={"csrf": token}).status_code == 404
+        )
+
+        receiver.behaviour = Behaviour()
+        report = _deliver(sessions, config, _settings(settings, controller.port, 5), later)
+        assert (report.sent, report.failed, report.dead) == (1, 0, 0)
+        sent = client.post(path, data={"csrf": token})
+        assert sent.status_code == 409
+        assert "never sent twice" in sent.text
+        assert "None: every source notice went out or is pending." in client.get("/deliveries").text
+    delivered = [r for r in receiver.requests if r.status < 300]
+    assert len(delivered) == 1
+    assert refused.key is not None
+    assert delivered[0].key == refused.key  # the same idempotency key as the first attempt
+    assert len(handler.received) == 1  # the e-mail went out once, before
+
+
+def test_a_failed_notice_delivery_a_pass_may_be_sending_is_left_to_it(
+    db_url: str,
+    engine: Engine,
+    settings: Settings,
+    receiver: WebhookReceiver,
+    smtp: tuple[RecordingHandler, Controller],
+) -> None:
+    _handler, controller = smtp
+    sessions = session_factory(engine)
+    config = _config(receiver)
+    receiver.behaviour = Behaviour(fail_paths=frozenset({"/ops"}), fail_status=500)
+    _queue(sessions, config, "failing")
+    _deliver(sessions, config, _settings(settings, controller.port, 5), T0)
+    (failed,) = [i for i, (_c, state) in _states(sessions).items() if state == "failed"]
+    with sessions() as s:
+        row = s.get(NoticeDeliveryRow, failed)
+        assert row is not None
+        assert row.next_attempt_at is not None
+        due = as_utc(row.next_attempt_at)
+    web = get_settings(_env_file=None, database_url=db_url, delivery={"claim_s": 600})
+    # within the claim window before its next attempt: a pass may be sending it right now
+    with (
+        serve(create_app(web, config, clock=lambda: due - timedelta(seconds=30))) as base,
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
+        token = CSRF_INPUT.findall(client.get("/deliveries").text)[0]
+        held = client.post(f"/notice-deliveries/{failed}/retry", data={"csrf": token})
+    assert held.status_code == 409
+    assert "may be sending it right now" in held.text
+    assert _states(sessions)[failed] == ("ops", "failed")

@@ -59,70 +59,92 @@ async def send_test(
             await client.aclose()
 
 
+_Outbox = type[DeliveryRow] | type[NoticeDeliveryRow]
+
+
+def _retryable(table: _Outbox, now: datetime, hold: timedelta) -> Any:
+    """Dead, or failed and not possibly on its way right now (see :func:`requeue`)."""
+    return (table.state == DeliveryState.DEAD.value) | (
+        (table.state == DeliveryState.FAILED.value)
+        & or_(
+            table.next_attempt_at.is_(None),
+            table.next_attempt_at <= now,
+            table.next_attempt_at > now + hold,
+        )
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def requeue(
     session: Session,
     *,
     alert_ids: Sequence[int] = (),
     delivery_ids: Sequence[int] = (),
+    notice_delivery_ids: Sequence[int] = (),
     all_dead: bool = False,
     now: datetime,
     hold: timedelta,
 ) -> int:
-    """Put failed/dead deliveries (of ``alert_ids``, the ``delivery_ids``, or every dead one,
-    source notices' too) back to pending, due at ``now``; how many were.
+    """Put failed/dead deliveries (of ``alert_ids``, the ``delivery_ids``, the source notices'
+    ``notice_delivery_ids``, or every dead one, source notices' too) back to pending, due at
+    ``now``; how many were.
 
     Sent deliveries are untouched, and so is a failed one whose next attempt falls within
     ``hold`` (``MONITOR_DELIVERY__CLAIM_S``) after ``now``: a delivery pass claims what it
     sends by moving its next attempt that far ahead, so such a row may be on its way to the
     receiver at this moment, and re-queueing it would let a second pass send it again; it is
     tried by then anyway. An immediate delivery keeps its idempotency key (the alert's and the
-    channel's); a digest delivery leaves its old batch and joins the next one.
+    channel's, a notice's too); a digest delivery leaves its old batch and joins the next one.
     """
     now = as_utc(now)
-    retryable = (DeliveryRow.state == DeliveryState.DEAD.value) | (
-        (DeliveryRow.state == DeliveryState.FAILED.value)
-        & or_(
-            DeliveryRow.next_attempt_at.is_(None),
-            DeliveryRow.next_attempt_at <= now,
-            DeliveryRow.next_attempt_at > now + hold,
-        )
-    )
+    dead = DeliveryState.DEAD.value
     conditions: list[Any] = []
     if all_dead:
-        conditions.append(DeliveryRow.state == DeliveryState.DEAD.value)
+        conditions.append(DeliveryRow.state == dead)
     if alert_ids:
-        conditions.append(DeliveryRow.alert_id.in_(list(alert_ids)) & retryable)
+        conditions.append(DeliveryRow.alert_id.in_(list(alert_ids)))
     if delivery_ids:
-        conditions.append(DeliveryRow.id.in_(list(delivery_ids)) & retryable)
-    if not conditions:
-        return 0
-    notices = 0
+        conditions.append(DeliveryRow.id.in_(list(delivery_ids)))
+    notice_conditions: list[Any] = []
     if all_dead:
-        requeued = session.execute(
-            update(NoticeDeliveryRow)
-            .where(NoticeDeliveryRow.state == DeliveryState.DEAD.value)
-            .values(state=DeliveryState.PENDING.value, attempts=0, next_attempt_at=now)
+        notice_conditions.append(NoticeDeliveryRow.state == dead)
+    if notice_delivery_ids:
+        notice_conditions.append(NoticeDeliveryRow.id.in_(list(notice_delivery_ids)))
+    count = 0
+    if notice_conditions:
+        count += _rowcount(
+            session.execute(
+                update(NoticeDeliveryRow)
+                .where(or_(*notice_conditions) & _retryable(NoticeDeliveryRow, now, hold))
+                .values(state=DeliveryState.PENDING.value, attempts=0, next_attempt_at=now)
+            )
         )
-        notices = int(getattr(requeued, "rowcount", 0) or 0)
-    result = session.execute(
-        update(DeliveryRow)
-        .where(or_(*conditions))
-        .values(
-            state=DeliveryState.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-            batch_key=None,
+    if conditions:
+        count += _rowcount(
+            session.execute(
+                update(DeliveryRow)
+                .where(or_(*conditions) & _retryable(DeliveryRow, now, hold))
+                .values(
+                    state=DeliveryState.PENDING.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    batch_key=None,
+                )
+            )
         )
-    )
-    return int(getattr(result, "rowcount", 0) or 0) + notices
+    return count
 
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """What :func:`retry_delivery` did: ``requeued``, else ``reason`` says why not."""
+    """What :func:`retry_delivery` (or :func:`retry_notice_delivery`) did: ``requeued``, else
+    ``reason`` says why not. ``owner_id`` is the alert's id (a notice's)."""
 
     delivery_id: int
-    alert_id: int
+    owner_id: int
     channel: str
     requeued: bool
     reason: str = ""
@@ -131,24 +153,33 @@ class Retry:
 def retry_delivery(
     session: Session, delivery_id: int, *, now: datetime, hold: timedelta
 ) -> Retry | None:
-    """Re-queue one failed or dead delivery (as :func:`requeue` does); ``None`` when there is
-    no such delivery. Call it in a write transaction
+    """Re-queue one failed or dead alert delivery (as :func:`requeue` does); ``None`` when there
+    is no such delivery. Call it in a write transaction
     (:func:`monitor.storage.db.take_write_lock`)."""
-    now = as_utc(now)
     requeued = requeue(session, delivery_ids=[delivery_id], now=now, hold=hold) == 1
+    return _retried(session, DeliveryRow, DeliveryRow.alert_id, delivery_id, requeued)
+
+
+def retry_notice_delivery(
+    session: Session, delivery_id: int, *, now: datetime, hold: timedelta
+) -> Retry | None:
+    """:func:`retry_delivery` for one delivery of a source notice."""
+    requeued = requeue(session, notice_delivery_ids=[delivery_id], now=now, hold=hold) == 1
+    return _retried(session, NoticeDeliveryRow, NoticeDeliveryRow.notice_id, delivery_id, requeued)
+
+
+def _retried(
+    session: Session, table: _Outbox, owner: Any, delivery_id: int, requeued: bool
+) -> Retry | None:
     row = session.execute(
-        select(
-            DeliveryRow.alert_id,
-            DeliveryRow.channel,
-            DeliveryRow.state,
-            DeliveryRow.sent_at,
-            DeliveryRow.next_attempt_at,
-        ).where(DeliveryRow.id == delivery_id)
+        select(owner, table.channel, table.state, table.sent_at, table.next_attempt_at).where(
+            table.id == delivery_id
+        )
     ).one_or_none()
     if row is None:
         return None
-    alert_id, channel, state, sent_at, next_attempt_at = row
-    done = Retry(delivery_id, alert_id, channel, requeued)
+    owner_id, channel, state, sent_at, next_attempt_at = row
+    done = Retry(delivery_id, owner_id, channel, requeued)
     if requeued:
         return done
     if state == DeliveryState.SENT.value:

@@ -11,7 +11,9 @@ Actions (HTML forms, POST only; a GET of these addresses is 405 and changes noth
   (:func:`monitor.alerts.admin.retry_delivery`, what ``monitor alerts retry`` runs): the next
   delivery pass sends it, with the idempotency key it had. A delivery that was sent, is already
   waiting, or may be on its way right now (a failed one due within the passes' claim,
-  ``MONITOR_DELIVERY__CLAIM_S``) is left as it is, answered 409 with the reason.
+  ``MONITOR_DELIVERY__CLAIM_S``) is left as it is, answered 409 with the reason;
+* ``POST /notice-deliveries/{id}/retry``: the same for one delivery of a source notice
+  (:func:`monitor.alerts.admin.retry_notice_delivery`), under the notice's own key.
 
 Each answers with a redirect (303) to ``back`` when it is a path of this site, else to the
 story's page (a retry: to the Deliveries page). They run in their own read-write session (the
@@ -45,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from monitor.alerts.admin import Retry, retry_delivery
+from monitor.alerts.admin import Retry, retry_delivery, retry_notice_delivery
 from monitor.config import TopicConfig
 from monitor.errors import FeedbackError
 from monitor.pipeline import feedback
@@ -149,17 +151,25 @@ def _days(form: dict[str, str]) -> int | None:
 
 
 def _requeue(
-    sessions: sessionmaker[Session], delivery_id: int, at: datetime, hold: timedelta
+    sessions: sessionmaker[Session],
+    delivery_id: int,
+    at: datetime,
+    hold: timedelta,
+    *,
+    notice: bool = False,
 ) -> Retry:
-    """Put one failed or dead delivery back in the outbox under the write lock; 404 when there
-    is no such delivery, 409 (with the reason) when it may not be re-queued."""
+    """Put one failed or dead delivery (of an alert, or with ``notice`` of a source notice)
+    back in the outbox under the write lock; 404 when there is no such delivery, 409 (with the
+    reason) when it may not be re-queued."""
+    retry = retry_notice_delivery if notice else retry_delivery
+    what = "Source notice delivery" if notice else "Delivery"
     with sessions.begin() as session:
         take_write_lock(session)
-        done = retry_delivery(session, delivery_id, now=at, hold=hold)
+        done = retry(session, delivery_id, now=at, hold=hold)
     if done is None:
-        raise HTTPException(404, f"no delivery {delivery_id}")
+        raise HTTPException(404, f"no {what.lower()} {delivery_id}")
     if not done.requeued:
-        raise HTTPException(409, f"Delivery {delivery_id} was not re-queued: {done.reason}.")
+        raise HTTPException(409, f"{what} {delivery_id} was not re-queued: {done.reason}.")
     return done
 
 
@@ -236,11 +246,19 @@ def routes(
         await checked_form(request)
         delivery_id = int(request.path_params["delivery_id"])
         done = await run_in_threadpool(_requeue, sessions, delivery_id, now(), claim)
-        log.info("delivery %d (alert %d) re-queued by %s", delivery_id, done.alert_id, user)
+        log.info("delivery %d (alert %d) re-queued by %s", delivery_id, done.owner_id, user)
         return RedirectResponse(f"/deliveries?retried={delivery_id}", status_code=303)
+
+    async def retry_notice(request: Request) -> Response:
+        await checked_form(request)
+        delivery_id = int(request.path_params["delivery_id"])
+        done = await run_in_threadpool(_requeue, sessions, delivery_id, now(), claim, notice=True)
+        log.info("notice delivery %d (notice %d) re-queued by %s", delivery_id, done.owner_id, user)
+        return RedirectResponse(f"/deliveries?retried_notice={delivery_id}", status_code=303)
 
     return [
         Route("/deliveries/{delivery_id:int}/retry", retry, methods=["POST"]),
+        Route("/notice-deliveries/{delivery_id:int}/retry", retry_notice, methods=["POST"]),
         Route("/stories/{story_id:int}/mute", mute, methods=["POST"]),
         Route("/stories/{story_id:int}/unmute", unmute, methods=["POST"]),
         Route("/developments/{development_id:int}/not-new", not_new, methods=["POST"]),

@@ -347,7 +347,10 @@ def create_app(  # noqa: C901
         return page("sources.html", sources=sources, now=now())
 
     def deliveries_page(request: Request) -> Response:
-        retried = request.query_params.get("retried", "")
+        def number(name: str) -> int | None:
+            raw = request.query_params.get(name, "")
+            return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
         with sessions() as session:
             alerts = health.failed_deliveries(session)
             notices = health.failed_notices(session)
@@ -355,7 +358,8 @@ def create_app(  # noqa: C901
             "deliveries.html",
             alerts=alerts,
             notices=notices,
-            retried=int(retried) if retried.isdigit() and len(retried) < 19 else None,
+            retried=number("retried"),
+            retried_notice=number("retried_notice"),
             csrf=actions.csrf_token(request),
         )
 
