@@ -212,6 +212,21 @@ def _states(sessions: sessionmaker[Session]) -> dict[int, tuple[str, str]]:
         return {r.id: (r.channel, r.state) for r in rows}
 
 
+def _ops_refused_once(
+    engine: Engine, settings: Settings, receiver: WebhookReceiver, smtp_port: int, attempts: int
+) -> tuple[sessionmaker[Session], MonitorConfig, int]:
+    """A "failing" notice delivered once: the e-mail sent, the webhook refused (dead with one
+    attempt allowed, else failed); the webhook delivery's id."""
+    sessions = session_factory(engine)
+    config = _config(receiver)
+    receiver.behaviour = Behaviour(fail_paths=frozenset({"/ops"}), fail_status=500)
+    _queue(sessions, config, "failing")
+    report = _deliver(sessions, config, _settings(settings, smtp_port, attempts), T0)
+    assert report.sent == 1
+    (refused,) = [i for i, (channel, state) in _states(sessions).items() if state != "sent"]
+    return sessions, config, refused
+
+
 def test_a_dead_notice_delivery_retried_from_the_page_is_sent_once(
     db_url: str,
     engine: Engine,
@@ -220,13 +235,8 @@ def test_a_dead_notice_delivery_retried_from_the_page_is_sent_once(
     smtp: tuple[RecordingHandler, Controller],
 ) -> None:
     handler, controller = smtp
-    sessions = session_factory(engine)
-    config = _config(receiver)
-    receiver.behaviour = Behaviour(fail_paths=frozenset({"/ops"}), fail_status=500)
-    _queue(sessions, config, "failing")
-    first = _deliver(sessions, config, _settings(settings, controller.port, 1), T0)
-    assert (first.sent, first.dead) == (1, 1)
-    (dead,) = [i for i, (channel, state) in _states(sessions).items() if state == "dead"]
+    sessions, config, dead = _ops_refused_once(engine, settings, receiver, controller.port, 1)
+    assert _states(sessions)[dead] == ("ops", "dead")
     (refused,) = receiver.requests
     later = T0 + timedelta(hours=1)
     web = get_settings(
@@ -278,12 +288,8 @@ def test_a_failed_notice_delivery_a_pass_may_be_sending_is_left_to_it(
     smtp: tuple[RecordingHandler, Controller],
 ) -> None:
     _handler, controller = smtp
-    sessions = session_factory(engine)
-    config = _config(receiver)
-    receiver.behaviour = Behaviour(fail_paths=frozenset({"/ops"}), fail_status=500)
-    _queue(sessions, config, "failing")
-    _deliver(sessions, config, _settings(settings, controller.port, 5), T0)
-    (failed,) = [i for i, (_c, state) in _states(sessions).items() if state == "failed"]
+    sessions, config, failed = _ops_refused_once(engine, settings, receiver, controller.port, 5)
+    assert _states(sessions)[failed] == ("ops", "failed")
     with sessions() as s:
         row = s.get(NoticeDeliveryRow, failed)
         assert row is not None

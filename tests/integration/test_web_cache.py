@@ -6,8 +6,8 @@ visitor still gets their own CSRF token; a mute that ends is not shown past its 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -24,18 +24,10 @@ from tests.integration.test_feedback import SETTINGS
 from tests.integration.test_web_feedback import CSRF_INPUT, LATER, NOW, SLUG
 from tests.integration.web_seed import seed
 from tests.support.articles import article
-from tests.support.web import serve
+from tests.support.web import Clock, serve
 
 KEPT = 'page;desc="kept"'
 BUILT = 'page;desc="built"'
-
-
-@dataclass
-class Clock:
-    at: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 @dataclass
@@ -43,7 +35,7 @@ class Site:
     base: str
     engine: Engine
     config: MonitorConfig
-    clock: Clock = field(default_factory=Clock)
+    clock: Clock
 
     def story(self) -> int:
         with session_factory(self.engine)() as s:
@@ -57,7 +49,7 @@ class Site:
 @pytest.fixture
 def site(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Site]:
     config, _path = seed(engine, tmp_path)
-    clock = Clock()
+    clock = Clock(NOW)
     settings = get_settings(_env_file=None, database_url=db_url, web={"user": "ana"})
     with serve(create_app(settings, config, clock=clock)) as base:
         yield Site(base, engine, config, clock)

@@ -30,21 +30,13 @@ from monitor.storage.tables import AlertRow, DeliveryRow
 from monitor.timeutil import as_utc
 from monitor.web import create_app
 from tests.integration.web_seed import T0, TOPICS, seed_articles
-from tests.support.web import serve
+from tests.support.web import Clock, serve
 from tests.support.webhook import Behaviour, WebhookReceiver
 
 NOW = T0 + timedelta(days=3)
 CLAIM = timedelta(minutes=10)
 CSRF_INPUT = re.compile(r'<input type="hidden" name="csrf" value="([^"]+)">')
 RETRY_FORM = re.compile(r'action="/deliveries/(\d+)/retry"')
-
-
-@dataclass
-class Clock:
-    at: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 @dataclass
@@ -111,7 +103,7 @@ def site(db_url: str, engine: Engine, receiver: WebhookReceiver) -> Iterator[Sit
     )
     sessions = session_factory(engine)
     detect(sessions, seed_articles(), {}, config, DetectionSettings(), now=T0)
-    clock = Clock()
+    clock = Clock(NOW)
     web = get_settings(_env_file=None, database_url=db_url, delivery={"claim_s": CLAIM.seconds})
     with serve(create_app(web, config, clock=clock)) as base:
         site = Site(base, sessions, config, receiver, clock)

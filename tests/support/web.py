@@ -7,10 +7,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from html.parser import HTMLParser
 
 import uvicorn
 from starlette.applications import Starlette
+
+
+@dataclass
+class Clock:
+    """The app's clock, set by the test (``clock.at = ...``)."""
+
+    at: datetime
+
+    def __call__(self) -> datetime:
+        return self.at
 
 
 @contextmanager
