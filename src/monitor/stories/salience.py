@@ -173,10 +173,7 @@ def _backed(title: SentenceFeatures, report: NoveltyReport, memory: StoryMemory)
     """Whether a novel sentence of the article carries a word of its headline that the story
     never used: the headline's news stated as a new fact ("Dam breach behind flood" over "the
     water authority said a breach at the Holloway dam caused the flood"), not a rewording."""
-    new = _unsaid(title, memory)
-    return bool(new) and any(
-        new & {stem(w) for w in words(v.text)} for v in report.verdicts if v.novel
-    )
+    return bool(_said_in(_unsaid(title, memory), (v.text for v in report.verdicts if v.novel)))
 
 
 def put_forward(
