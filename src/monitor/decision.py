@@ -188,6 +188,8 @@ class SalienceRecord:
     # checked), and the rule that found the wording new but was overruled by them.
     new_signature: tuple[str, ...] | None = None
     overruled: str | None = None
+    # What the article puts forward as new (None: not checked, or nothing).
+    put_forward: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -205,6 +207,8 @@ class SalienceRecord:
             out["new_signature"] = list(self.new_signature)
         if self.overruled is not None:
             out["overruled"] = self.overruled
+        if self.put_forward is not None:
+            out["put_forward"] = self.put_forward
         return out
 
     @classmethod
@@ -221,6 +225,7 @@ class SalienceRecord:
             sentences=int(data.get("sentences", 0)),
             new_signature=tuple(signature) if signature is not None else None,
             overruled=data.get("overruled"),
+            put_forward=data.get("put_forward"),
         )
 
 

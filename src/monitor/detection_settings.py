@@ -118,6 +118,19 @@ class DetectionSettings(BaseModel):
         "story's developments have not carried is a report, however new its wording "
         "(see monitor.stories.signature)",
     )
+    put_forward: bool = Field(
+        True,
+        description="the headline and several-facts rules make news only of an article that "
+        "puts a new fact forward: a new name or figure in its headline that its text names "
+        "again, or a headline word the story never used stated in a novel sentence or said "
+        "again in the lead (see monitor.stories.salience)",
+    )
+    put_forward_mentions: int = Field(
+        2,
+        ge=1,
+        description="sentences that must name a headline's new name or figure again for the "
+        "article to put it forward",
+    )
     signature_lead_sentences: int = Field(
         2,
         ge=1,

@@ -20,6 +20,17 @@ _SALIENCE_VERDICTS = {
 }
 
 
+def _held_back(s: SalienceRecord) -> str:
+    """Why a wording rule was held back (see monitor.stories.salience)."""
+    if not s.new_signature:
+        return "its headline and lead carry no name or figure the story's developments had not"
+    return (
+        "its new names and figures are not what it puts forward: none is in its headline and "
+        "named again, and no headline word new to the story is stated in a novel sentence or "
+        "said again in its lead"
+    )
+
+
 def salience_lines(s: SalienceRecord) -> list[str]:
     """Why the article was or was not news: headline and lead (see monitor.stories.salience)."""
     kind = s.kind + (f" ({'; '.join(s.kind_marks)})" if s.kind_marks else "")
@@ -35,11 +46,12 @@ def salience_lines(s: SalienceRecord) -> list[str]:
     if s.new_signature is not None:
         added = ", ".join(item.split(":", 1)[1] for item in s.new_signature) or "none"
         lines.append(f"names and figures new to the story's developments: {added}")
-    if s.overruled is not None:
-        verdict = (
-            f"report: the {s.overruled} rule found it new in wording, but its headline and lead "
-            "carry no name or figure the story's developments had not"
-        )
+    if s.put_forward is not None:
+        lines.append(f"put forward: {s.put_forward}")
+    if s.overruled is not None and s.rule is None:
+        verdict = f"report: the {s.overruled} rule found it new in wording, but {_held_back(s)}"
+    elif s.overruled is not None:
+        lines.append(f"held back: the {s.overruled} rule, as {_held_back(s)}")
     lines.append(f"salience: {verdict}")
     return lines
 

@@ -6,10 +6,11 @@ import pytest
 
 from monitor.decision import Decision, SalienceRecord
 from monitor.detection_settings import DetectionSettings
+from monitor.explanation import salience_lines
 from monitor.stories.kind import ArticleKind, classify
 from monitor.stories.novelty import StoryMemory, assess
 from monitor.stories.salience import headline_terms, judge
-from monitor.stories.signature import signature
+from monitor.stories.signature import read_signature, signature
 from monitor.text import sentence_features
 
 SETTINGS = DetectionSettings()
@@ -50,7 +51,7 @@ def _judge(
         settings,
         kind or ArticleKind(),
         update=update,
-        signature=signature(title, sentences[: settings.signature_lead_sentences], sentences),
+        signature=read_signature(title, sentences[: settings.signature_lead_sentences], sentences),
         known=known,
     )
 
@@ -216,15 +217,20 @@ def test_a_reworded_headline_over_known_names_and_figures_is_a_report() -> None:
 
 
 def test_a_new_figure_in_the_headline_keeps_it_news() -> None:
+    # The figure is the headline's and the text's: stated in two sentences.
+    body = [
+        *REPEATED_LEAD,
+        "Engineers now expect the repairs to take 6 weeks.",
+        "Buses will use the ring road for those 6 weeks, the operator said.",
+    ]
     s = _judge(
-        "Fissure shuts Glenmoor span for 6 weeks, Ashby commuters rerouted",
-        [*REPEATED_LEAD, NEW_DETAIL],
-        known=KNOWN,
+        "Fissure shuts Glenmoor span for 6 weeks, Ashby commuters rerouted", body, known=KNOWN
     )
 
     assert s.rule == "headline"
     assert s.overruled is None
     assert s.new_signature == ("figure:6",)
+    assert s.put_forward == "headline word(s) week stated in a novel sentence"
 
 
 def test_a_new_name_in_the_lead_paragraph_keeps_it_news() -> None:
@@ -290,3 +296,114 @@ def test_the_overruled_rule_round_trips_in_the_decision() -> None:
     assert again is not None
     assert again.overruled == "headline"
     assert again.new_signature == ()
+
+
+# An incidental new name: the board's spokesman confirms what the story reported.
+SPOKESMAN = "A spokesman for the regional transport board, Piet Varga, confirmed it on Tuesday."
+PUT_FORWARD_OFF = DetectionSettings(put_forward=False)
+
+
+def test_a_rewording_whose_only_new_name_is_incidental_is_a_report() -> None:
+    body = [SPOKESMAN, EARLIER[1], EARLIER[2]]
+    s = _judge(REWORDED, body, known=KNOWN)
+
+    assert s.new_signature == ("name:piet", "name:varga")
+    assert s.rule is None
+    assert s.overruled == "headline"
+    assert s.put_forward is None
+    # Without the check, any new name of the lead keeps the headline rule.
+    assert _judge(REWORDED, body, known=KNOWN, settings=PUT_FORWARD_OFF).rule == "headline"
+
+
+def test_a_new_name_the_text_repeats_but_the_headline_lacks_is_not_put_forward() -> None:
+    body = [
+        SPOKESMAN,
+        "Piet Varga added that the buses would run to the usual timetable.",
+        EARLIER[1],
+    ]
+    s = _judge(REWORDED, body, known=KNOWN)
+
+    assert s.rule is None
+    assert s.overruled == "headline"
+
+
+SALO_TITLE = "Glenmoor bridge shut as council leader Irma Salo rules out quick fix"
+SALO_COST = "Repairs are now expected to cost 2.3 million pounds, a report to the council said."
+
+
+def test_a_new_name_of_the_headline_that_the_text_names_again_is_put_forward() -> None:
+    # Irma Salo was in the first report's body, never in what an alert put forward.
+    body = [
+        "Council leader Irma Salo said on Wednesday the Ashby road bridge will not reopen soon.",
+        "Irma Salo told councillors the crack in the support beam was deeper than thought.",
+        SALO_COST,
+    ]
+    s = _judge(SALO_TITLE, body, known=KNOWN)
+
+    assert s.rule == "headline"
+    assert s.put_forward == "irma in the headline and named in 2 sentences"
+
+
+def test_a_headline_name_named_once_in_the_text_is_not_put_forward() -> None:
+    body = [
+        "The Ashby road bridge will not reopen soon, the council said on Wednesday.",
+        "Irma Salo told councillors the crack in the support beam was deeper than thought.",
+        SALO_COST,
+    ]
+    s = _judge(SALO_TITLE, body, known=KNOWN)
+
+    assert s.rule is None
+    assert s.overruled == "headline"
+    once = DetectionSettings(put_forward_mentions=1)
+    assert _judge(SALO_TITLE, body, known=KNOWN, settings=once).rule == "headline"
+
+
+def test_a_headline_word_said_again_in_the_lead_is_put_forward() -> None:
+    # "Corroded bolts" is in no novel sentence (that one names no one new): the lead restates it.
+    body = [
+        "Engineers found corroded bolts under the Ashby road bridge, the Glenmoor council said.",
+        SPOKESMAN,
+        EARLIER[2],
+    ]
+    s = _judge("Corroded bolts shut Glenmoor span", body, known=KNOWN)
+
+    assert s.rule == "headline"
+    assert s.put_forward == "headline word(s) bolt, corrod said again in the lead"
+    # The same words further down are not the lead.
+    late = [SPOKESMAN, EARLIER[2], EARLIER[3], body[0]]
+    assert _judge("Corroded bolts shut Glenmoor span", late, known=KNOWN).rule is None
+
+
+def test_several_new_facts_none_put_forward_are_a_report() -> None:
+    # Four novel sentences, each with a name or figure new to the story, none in the headline.
+    body = [
+        SPOKESMAN,
+        EARLIER[1],
+        "Drivers from Keswick Haulage said the detour added 40 minutes to each trip.",
+        "The Marden school run now starts at 7.15, head teacher Olwen Price said.",
+        "Traders on Ferris Lane reported takings down by a third since the closure.",
+    ]
+    title = "Glenmoor council leader says Ashby bridge to remain shut for a fortnight"
+    on = _judge(title, body, known=KNOWN)
+    off = _judge(title, body, known=KNOWN, settings=PUT_FORWARD_OFF)
+
+    assert off.rule == "facts"
+    assert on.rule is None
+    assert on.overruled == "facts"
+
+
+def test_a_held_back_wording_rule_lets_the_lead_rule_decide() -> None:
+    # A new lead, sentence after sentence, is news whatever the headline puts forward.
+    lead = [
+        SPOKESMAN,
+        "Police in Dunmore arrested two men over the theft of 300 metres of bridge cable.",
+        "Detective Anna Berg said the men would appear before magistrates in Kelso.",
+    ]
+    s = _judge(REWORDED, lead, known=KNOWN)
+
+    assert s.rule == "lead"
+    assert s.overruled == "headline"
+    assert s.put_forward is None
+    lines = salience_lines(SalienceRecord.from_json(s.to_json()))
+    assert lines[-2].startswith("held back: the headline rule, as its new names and figures")
+    assert lines[-1] == "salience: development: it opens with sentences the story had not reported"

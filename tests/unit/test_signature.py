@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from monitor.stories.signature import new_items, signature
+from monitor.stories.signature import mentions, new_items, read_signature, signature
+from monitor.text import sentence_features
 
 
 def test_names_and_figures_of_headline_and_lead() -> None:
@@ -84,3 +85,25 @@ def test_a_capitalised_opening_word_the_text_also_writes_in_lower_case_is_no_nam
     sig = signature("Skelda ferry cut", body[:1], body)
 
     assert sig == {"name:skelda", "name:tarrow"}
+
+
+def test_the_headline_keeps_its_own_names_and_figures_apart() -> None:
+    lead = ["Harbour master Ysolde Penhale said 17 boats broke their moorings in Carrow Bay."]
+    sig = read_signature("Storm sinks 3 trawlers at Carrow", lead, lead)
+
+    assert sig.headline == {"name:carrow", "figure:3"}
+    assert sig.items == signature("Storm sinks 3 trawlers at Carrow", lead, lead)
+
+
+def test_mentions_counts_the_sentences_naming_a_name_or_a_figure() -> None:
+    body = [
+        "Harbour master Ysolde Penhale said 17 boats broke their moorings.",
+        "Crews sent by Penhale towed twelve of the 17 boats back by noon.",
+        "Seventeen owners have claimed on their insurance.",
+        "The harbour reopened at dusk.",
+    ]
+
+    assert mentions("name:penhal", body, sentence_features) == 2
+    assert mentions("figure:17", body, sentence_features) == 3  # "Seventeen" too
+    assert mentions("figure:12", body, sentence_features) == 1
+    assert mentions("name:carrow", body, sentence_features) == 0

@@ -46,7 +46,7 @@ from monitor.stories.kind import classify
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.reading import Reading
 from monitor.stories.salience import Salience, headline_terms, judge, lead_sentences
-from monitor.stories.signature import signature
+from monitor.stories.signature import read_signature
 from monitor.timeutil import as_utc
 
 
@@ -190,7 +190,7 @@ def decide(
     title = read.sentence(article.title)
     kind = classify(article.canonical_url or article.url, article.title)
     lead_paragraph = lead_sentences(sentences, title, settings)[: settings.signature_lead_sentences]
-    facts_put_forward = signature(article.title, lead_paragraph, sentences)
+    facts_put_forward = read_signature(article.title, lead_paragraph, sentences)
     carried = _carried(context)
     salience = judge(
         title,
@@ -202,6 +202,7 @@ def decide(
         update=article.revision_of is not None,
         signature=facts_put_forward,
         known=carried,
+        features=read.sentence,
     )
     new_story = best is None
     if new_story:
@@ -220,7 +221,7 @@ def decide(
         **_novelty_fields(report, is_dev, facts),
     )
     if is_dev:
-        carried = (carried or frozenset()) | facts_put_forward
+        carried = (carried or frozenset()) | facts_put_forward.items
     write = _remembered(write, memory.headlines | headline_terms(title.terms, lead), carried)
     decision = _decision(
         header, context, report, salience, settings, new_story=new_story, is_dev=is_dev
@@ -411,5 +412,7 @@ def _decision(
             "several_new_facts": settings.several_new_facts,
             "fact_signature": float(settings.fact_signature),
             "signature_lead_sentences": settings.signature_lead_sentences,
+            "put_forward": float(settings.put_forward),
+            "put_forward_mentions": settings.put_forward_mentions,
         },
     )

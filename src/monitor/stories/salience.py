@@ -35,6 +35,22 @@ The other rules are not overruled: they rest on novel lead sentences or on sever
 sentences, each carrying a name, number, quote or event the story lacks. ``monitor explain``
 shows the new names and figures and the rule that was overruled.
 
+Put forward: a new name in the lead is often incidental — the spokesman quoted, the agency that
+confirmed, the broadcaster that reported — and another outlet's rewording names one more often
+than not. With ``put_forward`` on as well, the two wording rules (``headline`` and ``facts``)
+make news only of an article that puts a new fact forward, in one of three ways:
+
+* a novel sentence states a headline word the story never used (as above);
+* a name or figure new to the story's developments is in the headline and named again in at
+  least ``put_forward_mentions`` of its sentences: the article is about it ("Gunman named as
+  Stephen Paddock" over a text that names Paddock throughout), not in passing;
+* a headline word the story never used is said again in the lead: the article restates what its
+  headline announces ("Broken rail caused derailment" over "investigators found a broken rail").
+
+An article that does none of these is held back from the wording rules and judged by the lead
+and update rules, which rest on what the article opens with; ``monitor explain`` shows the rule
+held back, or what was put forward.
+
 Commentary (analysis, opinion, reviews, explainers, live-blog wrappers; see
 :mod:`monitor.stories.kind`) words its headline its own way and brings its own names and
 figures, so for it only the lead rule counts.
@@ -52,13 +68,25 @@ from typing import Any
 from monitor.detection_settings import DetectionSettings
 from monitor.stories.kind import ArticleKind
 from monitor.stories.novelty import NoveltyReport, StoryMemory
-from monitor.stories.signature import new_items
-from monitor.text import STOPWORDS, WEEKDAYS, SentenceFeatures, content_terms, stem, words
+from monitor.stories.signature import FactSignature, mentions, new_items
+from monitor.text import (
+    STOPWORDS,
+    WEEKDAYS,
+    SentenceFeatures,
+    content_terms,
+    sentence_features,
+    stem,
+    words,
+)
 
 Weight = Callable[[str], float]
 
 # The rules a report of known facts can fire by its wording alone.
 _SIGNATURE_RULES = frozenset({"headline"})
+# An article that names no one and cites no figure.
+NO_SIGNATURE = FactSignature(frozenset(), frozenset())
+# The rules that need the article to put a new fact forward (with ``put_forward``).
+_WORDING_RULES = frozenset({"headline", "facts"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +104,8 @@ class Salience:
     # (None: not checked), and the rule the check overruled (see "known facts" above).
     new_signature: tuple[str, ...] | None = None
     overruled: str | None = None
+    # What the article puts forward (see "put forward" above; None: not checked or nothing).
+    put_forward: str | None = None
 
     @property
     def is_development(self) -> bool:
@@ -97,6 +127,8 @@ class Salience:
             out["new_signature"] = list(self.new_signature)
         if self.overruled is not None:
             out["overruled"] = self.overruled
+        if self.put_forward is not None:
+            out["put_forward"] = self.put_forward
         return out
 
 
@@ -121,17 +153,60 @@ def _repeats_headline(sentence: str, title: SentenceFeatures) -> bool:
     return bool(terms) and sum(t in title.terms for t in terms) >= 0.8 * len(terms)
 
 
+def _unsaid(title: SentenceFeatures, memory: StoryMemory) -> set[str]:
+    """The stems of the headline's words that the story never used."""
+    said = memory.terms | memory.headlines
+    return {
+        stem(w) for w in words(title.text) if len(w) > 1 and (w not in STOPWORDS or w in WEEKDAYS)
+    } - said
+
+
+def _said_in(unsaid: set[str], sentences: Iterable[str]) -> list[str]:
+    """The stems of ``unsaid`` that one of ``sentences`` uses, sorted."""
+    found: set[str] = set()
+    for sentence in sentences:
+        found |= unsaid & {stem(w) for w in words(sentence)}
+    return sorted(found)
+
+
 def _backed(title: SentenceFeatures, report: NoveltyReport, memory: StoryMemory) -> bool:
     """Whether a novel sentence of the article carries a word of its headline that the story
     never used: the headline's news stated as a new fact ("Dam breach behind flood" over "the
     water authority said a breach at the Holloway dam caused the flood"), not a rewording."""
-    said = memory.terms | memory.headlines
-    new = {
-        stem(w) for w in words(title.text) if len(w) > 1 and (w not in STOPWORDS or w in WEEKDAYS)
-    } - said
-    return bool(new) and any(
-        new & {stem(w) for w in words(v.text)} for v in report.verdicts if v.novel
-    )
+    return bool(_said_in(_unsaid(title, memory), (v.text for v in report.verdicts if v.novel)))
+
+
+def put_forward(
+    title: SentenceFeatures,
+    report: NoveltyReport,
+    memory: StoryMemory,
+    settings: DetectionSettings,
+    signature: FactSignature,
+    added: Sequence[str],
+    *,
+    lead: Sequence[str],
+    features: Callable[[str], SentenceFeatures] = sentence_features,
+) -> str | None:
+    """What the article puts forward as new, in words for ``monitor explain``; ``None``: nothing
+    (see "put forward" in the module docstring). ``added`` is its signature's names and figures
+    new to the story's developments, ``lead`` its lead sentences."""
+    unsaid = _unsaid(title, memory)
+    stated = _said_in(unsaid, (v.text for v in report.verdicts if v.novel))
+    if stated:
+        return f"headline word(s) {', '.join(stated)} stated in a novel sentence"
+    if not added:
+        return None
+    texts = [v.text for v in report.verdicts]
+    for item in added:
+        if item not in signature.headline:
+            continue
+        named = mentions(item, texts, features)
+        if named >= settings.put_forward_mentions:
+            return f"{item.split(':', 1)[1]} in the headline and named in {named} sentences"
+    restated = _said_in(unsaid, lead)
+    if restated:
+        return f"headline word(s) {', '.join(restated)} said again in the lead"
+    return None
 
 
 def lead_sentences(
@@ -140,6 +215,39 @@ def lead_sentences(
     """The article's lead: its first content sentences, without a line repeating the headline."""
     body = [s for s in sentences if not _repeats_headline(s, title)]
     return body[: settings.lead_sentences]
+
+
+def _rules(
+    kind: ArticleKind,
+    report: NoveltyReport,
+    settings: DetectionSettings,
+    figures: tuple[float, float, int, int],
+    *,
+    update: bool,
+) -> list[str]:
+    """Every rule of the module docstring the article meets, in the order they are tried;
+    ``figures`` is its headline novelty, headline unseen share, novel lead and novel sentences."""
+    novelty, unseen, lead_novel, novel = figures
+    met: list[str] = []
+    if (
+        kind.is_news
+        and novel >= settings.min_novel_sentences
+        and novelty >= settings.headline_novelty
+        and unseen >= settings.headline_unseen
+    ):
+        met.append("headline")
+    if lead_novel >= min(settings.lead_novel_sentences, settings.lead_sentences):
+        met.append("lead")
+    if (
+        kind.is_news
+        and novel >= settings.several_new_facts
+        and lead_novel >= 1
+        and novelty >= settings.headline_novelty * 2 / 3
+    ):
+        met.append("facts")
+    if update and report.is_development:
+        met.append("update")
+    return met
 
 
 def judge(
@@ -151,13 +259,14 @@ def judge(
     kind: ArticleKind,
     *,
     update: bool = False,
-    signature: frozenset[str] = frozenset(),
+    signature: FactSignature = NO_SIGNATURE,
     known: frozenset[str] | None = None,
+    features: Callable[[str], SentenceFeatures] = sentence_features,
 ) -> Salience:
     """Apply the rules of the module docstring to an article joining a story.
 
     ``signature`` is the article's names and figures, ``known`` its story's (``None``: the story
-    keeps none yet, nothing is overruled).
+    keeps none yet, nothing is overruled); ``features`` reads a sentence of the article.
     """
     title_terms = title.terms
     novelty = _new_share(title_terms, memory.headlines, weight)
@@ -165,31 +274,22 @@ def judge(
     body = [v for v in report.verdicts if not _repeats_headline(v.text, title)]
     lead_novel = sum(v.novel for v in body[: settings.lead_sentences])
     novel = sum(v.novel for v in report.verdicts)
-    rule: str | None = None
-    if (
-        kind.is_news
-        and novel >= settings.min_novel_sentences
-        and novelty >= settings.headline_novelty
-        and unseen >= settings.headline_unseen
-    ):
-        rule = "headline"
-    elif lead_novel >= min(settings.lead_novel_sentences, settings.lead_sentences):
-        rule = "lead"
-    elif (
-        kind.is_news
-        and novel >= settings.several_new_facts
-        and lead_novel >= 1
-        and novelty >= settings.headline_novelty * 2 / 3
-    ):
-        rule = "facts"
-    elif update and report.is_development:
-        rule = "update"
+    met = _rules(kind, report, settings, (novelty, unseen, lead_novel, novel), update=update)
+    rule = met[0] if met else None
+    counts = (novelty, unseen, lead_novel, novel, len(report.verdicts), kind)
     if known is None or not settings.fact_signature:
-        return Salience(novelty, unseen, lead_novel, novel, len(report.verdicts), kind, rule)
-    added = new_items(signature, known)
-    overruled = None
-    if rule in _SIGNATURE_RULES and not added and not _backed(title, report, memory):
-        overruled, rule = rule, None
-    return Salience(
-        novelty, unseen, lead_novel, novel, len(report.verdicts), kind, rule, added, overruled
-    )
+        return Salience(*counts, rule)
+    added = new_items(signature.items, known)
+    if not settings.put_forward:
+        if rule in _SIGNATURE_RULES and not added and not _backed(title, report, memory):
+            return Salience(*counts, None, added, rule)
+        return Salience(*counts, rule, added)
+    forward = None
+    if _WORDING_RULES.intersection(met):
+        lead = [v.text for v in body[: settings.lead_sentences]]
+        forward = put_forward(
+            title, report, memory, settings, signature, added, lead=lead, features=features
+        )
+    kept = [r for r in met if forward is not None or r not in _WORDING_RULES]
+    overruled = rule if rule is not None and rule not in kept else None
+    return Salience(*counts, kept[0] if kept else None, added, overruled, forward)

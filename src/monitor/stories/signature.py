@@ -19,14 +19,20 @@ A story remembers the signatures of its developments (what the reader was alerte
 :func:`new_items` is what an article's signature adds to that: a report whose headline and lead
 name no one and cite no figure its story's alerts have not already carried tells the reader
 nothing new, however differently it is worded (see :mod:`monitor.stories.salience`).
+
+A new name in the lead is often incidental (the spokesman quoted, the agency that confirmed):
+:class:`FactSignature` keeps the headline's own names and figures apart, and :func:`mentions`
+counts the sentences that name one again, so salience can tell a name the article puts forward
+(in its headline and repeated in its text) from one it mentions in passing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
-from monitor.text import MONTHS, STOPWORDS, entities, fold, words
+from monitor.text import MONTHS, STOPWORDS, SentenceFeatures, entities, fold, words
 
 # Characters of a name kept: enough to tell names apart within one story, few enough that a
 # name and its adjective or possessive ("Kenya", "Kenyan", "Kenya's") meet.
@@ -87,12 +93,16 @@ def _title_case(title: str) -> bool:
     return sum(w[0].isupper() for w in content) >= _TITLE_CASE * len(content)
 
 
-def signature(title: str, lead: Sequence[str], body: Sequence[str]) -> frozenset[str]:
-    """The names and figures of an article's headline and lead sentences.
+@dataclass(frozen=True, slots=True)
+class FactSignature:
+    """An article's names and figures: those of its headline, and those of headline and lead."""
 
-    ``body`` is every content sentence of the article: it tells which headline words are names
-    (written capitalised in the text, never in lower case).
-    """
+    headline: frozenset[str]
+    items: frozenset[str]
+
+
+def _case_uses(body: Sequence[str]) -> tuple[set[str], set[str]]:
+    """The words ``body`` writes in lower case somewhere, and those it writes capitalised."""
     lower: set[str] = set()
     capitalised: set[str] = set()
     for sentence in body:
@@ -102,17 +112,44 @@ def signature(title: str, lead: Sequence[str], body: Sequence[str]) -> frozenset
                 lower.add(core.lower())
             elif core[:1].isupper():
                 capitalised.add(core.lower())
+    return lower, capitalised
+
+
+def read_signature(title: str, lead: Sequence[str], body: Sequence[str]) -> FactSignature:
+    """The names and figures of an article's headline, and of its headline and lead sentences.
+
+    ``body`` is every content sentence of the article: it tells which headline words are names
+    (written capitalised in the text, never in lower case).
+    """
+    lower, capitalised = _case_uses(body)
     # The first word of a sentence is capitalised whatever it is; only a lower-case use tells.
     headline_names = {
         n
         for n in entities(title)
         if n not in lower and (not _title_case(title) or n in capitalised)
     }
-    items = {_name(n) for n in headline_names} | _figures(title)
+    headline = frozenset({_name(n) for n in headline_names} | _figures(title))
+    items = set(headline)
     for sentence in lead:
         items |= {_name(n) for n in entities(sentence) if n not in lower}
         items |= _figures(sentence)
-    return frozenset(items)
+    return FactSignature(headline, frozenset(items))
+
+
+def signature(title: str, lead: Sequence[str], body: Sequence[str]) -> frozenset[str]:
+    """The names and figures of an article's headline and lead sentences (see
+    :func:`read_signature`)."""
+    return read_signature(title, lead, body).items
+
+
+def mentions(
+    item: str, sentences: Iterable[str], features: Callable[[str], SentenceFeatures]
+) -> int:
+    """How many of ``sentences`` name ``item`` (a signature's name or figure)."""
+    kind, _, value = item.partition(":")
+    if kind == "name":
+        return sum(any(_name(e) == item for e in features(s).entities) for s in sentences)
+    return sum(f"figure:{value}" in _figures(s) for s in sentences)
 
 
 def new_items(article: Iterable[str], known: Iterable[str]) -> tuple[str, ...]:
