@@ -238,6 +238,48 @@ def insert_article(session: Session, values: dict[str, Any]) -> int | None:
     return int(new_id) if new_id is not None else None
 
 
+def insert_article_with_keys(
+    session: Session, values: dict[str, Any], keys: Sequence[str]
+) -> tuple[int | None, bool]:
+    """Insert an article row and its keys (:func:`insert_article`, then
+    :func:`add_keys_if_free`): its id (``None`` when a unique index refused the row) and
+    whether every key was free. The caller rolls back, or deletes the row, when one was not.
+
+    On PostgreSQL both are one statement: the keys' insert reads the id the article's insert
+    returns, so no key is written when the row was refused.
+    """
+    if _dialect(session) != "postgresql":
+        article_id = insert_article(session, values)
+        if article_id is None:
+            return None, False
+        return article_id, add_keys_if_free(session, article_id, keys)
+    wanted = list(dict.fromkeys(keys))
+    stmt = _pg_insert_article_with_keys(tuple(values))
+    row = session.execute(stmt, {**values, "article_keys": wanted}).one()
+    if row[0] is None:
+        return None, False
+    return int(row[0]), int(row[1]) == len(wanted)
+
+
+# A text, compiled once per set of columns: the dialect's INSERT ... ON CONFLICT has no cache
+# key, and was compiled again for every article.
+@lru_cache(maxsize=4)
+def _pg_insert_article_with_keys(names: tuple[str, ...]) -> TextClause:
+    """The article's row (``names``: its columns, a KeyError on a foreign one) and its keys."""
+    columns = [ARTICLES.c[name] for name in names]
+    values = ", ".join(f":{c.key}" for c in columns)
+    # Column names from the table's metadata, values bound: no input in the text.
+    sql = (
+        f"WITH a AS (INSERT INTO articles ({', '.join(c.name for c in columns)}) "  # noqa: S608
+        f"VALUES ({values}) ON CONFLICT DO NOTHING RETURNING id), "
+        "k AS (INSERT INTO article_keys (key, article_id) "
+        "SELECT x.key, a.id FROM a, unnest(CAST(:article_keys AS varchar[])) AS x(key) "
+        "ON CONFLICT (key) DO NOTHING RETURNING key) "
+        "SELECT (SELECT id FROM a), (SELECT count(*) FROM k)"
+    )
+    return text(sql).bindparams(*(bindparam(c.key, type_=c.type) for c in columns))
+
+
 def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
     """Insert a key unless another article holds it; the database decides."""
     return add_keys_if_free(session, article_id, [key])

@@ -232,14 +232,14 @@ def _try_insert(
         "feed_date": article.feed_date,
     }
     if not savepoint:
-        article_id = repo.insert_article(session, values)
-        if article_id is None or repo.add_keys_if_free(session, article_id, keys):
+        article_id, keys_free = repo.insert_article_with_keys(session, values, keys)
+        if article_id is None or keys_free:
             return article_id
         repo.delete_article(session, article_id)
         return None
     nested = session.begin_nested()
-    article_id = repo.insert_article(session, values)
-    if article_id is not None and repo.add_keys_if_free(session, article_id, keys):
+    article_id, keys_free = repo.insert_article_with_keys(session, values, keys)
+    if article_id is not None and keys_free:
         nested.commit()
         return article_id
     # Another writer holds this URL or GUID: it stored the article first. Rolling back leaves
