@@ -42,6 +42,8 @@ def _batch() -> list[Article]:
     first_title, first = _story("01_first_report.txt")
     follow_title, follow = _story("02_follow_up.txt")
     other_title, other = _story("05_other_story.txt")
+    next_title, later = _story("04_new_development.txt")
+    rewrite_title, rewrite = _story("03_rewrite_of_follow_up.txt")
 
     def at(hours: int, source: str, path: str, title: str, text: str, **extra: Any) -> Article:
         when = START + timedelta(hours=hours)
@@ -58,6 +60,18 @@ def _batch() -> list[Article]:
         at(4, "x.test", "f", follow_title, follow),  # already stored under that alias
         at(5, "mountain.test", "other", other_title, other),
         at(6, "wire.test", "follow-copy", follow_title, follow),  # a copy of the follow-up
+        # A development after the follow-up, then a report repeating the follow-up (not the
+        # story's latest development) and a near copy of it: both read the placement of an
+        # article of this batch.
+        at(7, "gazette.test", "next", next_title, later),
+        at(8, "coast.test", "rewrite", rewrite_title, rewrite),
+        at(
+            9,
+            "harbour.test",
+            "near",
+            follow_title,
+            follow + "\nA harbour official said more would follow later in the day.",
+        ),
     ]
 
 
@@ -101,7 +115,8 @@ def test_a_batch_decides_each_article_as_alone(
 
     assert report.errors == []
     assert report.already_stored == 2
-    assert report.duplicates == {"exact": 2}
+    assert report.duplicates == {"exact": 2, "near": 1}
+    assert report.reports == 1  # the rewrite
     assert _decisions(sessions) == _decisions(one_by_one)
     # Known from the batch's own articles: no insert was tried and refused by the database.
     assert len(inserts) == report.stored
