@@ -164,6 +164,7 @@ def _detect_batch(
         result = _place(session, article, place, counts, lookups, report, isolate=isolate)
         if result is not None:
             placed.append((article, result))
+    lookups.write(session)  # the articles' placements, which alerting reads
     counts.write(session)
     raised = raise_topic_alerts(session, topics, config, now=now, isolate=isolate)
     mine = {r.article_id: (a, r) for a, r in placed if r.article_id is not None}

@@ -238,6 +238,48 @@ def insert_article(session: Session, values: dict[str, Any]) -> int | None:
     return int(new_id) if new_id is not None else None
 
 
+def insert_article_with_keys(
+    session: Session, values: dict[str, Any], keys: Sequence[str]
+) -> tuple[int | None, bool]:
+    """Insert an article row and its keys (:func:`insert_article`, then
+    :func:`add_keys_if_free`): its id (``None`` when a unique index refused the row) and
+    whether every key was free. The caller rolls back, or deletes the row, when one was not.
+
+    On PostgreSQL both are one statement: the keys' insert reads the id the article's insert
+    returns, so no key is written when the row was refused.
+    """
+    if _dialect(session) != "postgresql":
+        article_id = insert_article(session, values)
+        if article_id is None:
+            return None, False
+        return article_id, add_keys_if_free(session, article_id, keys)
+    wanted = list(dict.fromkeys(keys))
+    stmt = _pg_insert_article_with_keys(tuple(values))
+    row = session.execute(stmt, {**values, "article_keys": wanted}).one()
+    if row[0] is None:
+        return None, False
+    return int(row[0]), int(row[1]) == len(wanted)
+
+
+# A text, compiled once per set of columns: the dialect's INSERT ... ON CONFLICT has no cache
+# key, and was compiled again for every article.
+@lru_cache(maxsize=4)
+def _pg_insert_article_with_keys(names: tuple[str, ...]) -> TextClause:
+    """The article's row (``names``: its columns, a KeyError on a foreign one) and its keys."""
+    columns = [ARTICLES.c[name] for name in names]
+    values = ", ".join(f":{c.key}" for c in columns)
+    # Column names from the table's metadata, values bound: no input in the text.
+    sql = (
+        f"WITH a AS (INSERT INTO articles ({', '.join(c.name for c in columns)}) "  # noqa: S608
+        f"VALUES ({values}) ON CONFLICT DO NOTHING RETURNING id), "
+        "k AS (INSERT INTO article_keys (key, article_id) "
+        "SELECT x.key, a.id FROM a, unnest(CAST(:article_keys AS varchar[])) AS x(key) "
+        "ON CONFLICT (key) DO NOTHING RETURNING key) "
+        "SELECT (SELECT id FROM a), (SELECT count(*) FROM k)"
+    )
+    return text(sql).bindparams(*(bindparam(c.key, type_=c.type) for c in columns))
+
+
 def add_key_if_free(session: Session, article_id: int, key: str) -> bool:
     """Insert a key unless another article holds it; the database decides."""
     return add_keys_if_free(session, article_id, [key])
@@ -331,10 +373,78 @@ def placement(session: Session, article_id: int) -> Placement | None:
 _UPDATE_ARTICLE = update(ARTICLES).where(_by_id(ARTICLES.c.id))
 
 
-def place_article(session: Session, article_id: int, **values: Any) -> None:
-    """Record an article's story, development and decision."""
+def place_article(
+    session: Session,
+    article_id: int,
+    *,
+    story_id: int | None,
+    development_id: int | None,
+    is_development: bool,
+    decision: dict[str, Any],
+    deferred: ArticlePlacements | None = None,
+) -> None:
+    """Record an article's story, development and decision: now, or in ``deferred``, which
+    the caller writes before its transaction commits."""
+    values = {
+        "story_id": story_id,
+        "development_id": development_id,
+        "is_development": is_development,
+        "decision": decision,
+    }
+    if deferred is not None:
+        deferred.add(article_id, values)
+        return
     session.execute(_UPDATE_ARTICLE, {"row_id": article_id, **values})
     _forget(session, ArticleRow, article_id)
+
+
+class ArticlePlacements:
+    """The placements (story, development, decision) of a transaction's new articles, written
+    in one statement at its end instead of one update per article.
+
+    An article's row is inserted before it is placed (its id is what its story's rows and band
+    keys refer to), and its placement is read back only by a later article that copies or
+    repeats it: :meth:`placement` answers those from here. Nothing else reads a row's placement
+    before the transaction's alerting, which runs after :meth:`write`.
+
+    An article's placement is tentative until :meth:`keep`; :meth:`drop` forgets it, for an
+    article whose savepoint was rolled back (as :class:`DocumentCounts` does).
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[int, dict[str, Any]] = {}
+        self._tentative: list[int] = []
+
+    def add(self, article_id: int, values: dict[str, Any]) -> None:
+        self._rows[article_id] = values
+        self._tentative.append(article_id)
+
+    def keep(self) -> None:
+        self._tentative.clear()
+
+    def drop(self) -> None:
+        for article_id in self._tentative:
+            self._rows.pop(article_id, None)
+        self._tentative.clear()
+
+    def placement(self, article_id: int) -> Placement | None:
+        """The placement of ``article_id`` if it is one of these, not yet written."""
+        values = self._rows.get(article_id)
+        if values is None:
+            return None
+        return Placement(article_id, values["story_id"], values["development_id"])
+
+    def write(self, session: Session) -> None:
+        """Update the rows (in the caller's transaction, in the order of their ids: one lock
+        order for every writer) and start again from nothing."""
+        self.keep()
+        if self._rows:
+            # One execution with many parameter sets: psycopg sends them in one pipeline.
+            rows = [{"row_id": i, **values} for i, values in sorted(self._rows.items())]
+            session.execute(_UPDATE_ARTICLE, rows)
+            for article_id in self._rows:
+                _forget(session, ArticleRow, article_id)
+        self._rows.clear()
 
 
 def band_candidates(
@@ -766,20 +876,27 @@ def write_placement(
     decision: Decision,
     pending: DocumentCounts | None,
     band_keys: Sequence[int] = (),
+    deferred: ArticlePlacements | None = None,
 ) -> Decision:
     """Write a placed article's band keys, story, development or report, memory, index and
-    decision.
+    decision (the article row's placement to ``deferred``, when given).
 
     Returns the decision with the story and development ids it was given. On PostgreSQL the
     band keys and the story's writes are one statement (:mod:`monitor.storage.placement_pg`).
     """
+    repeated = (
+        deferred.placement(write.repeats_article_id)
+        if deferred is not None and write.repeats_article_id is not None
+        else None
+    )
     if _dialect(session) == "postgresql":
         terms = list({t[:MAX_TERM_LEN]: float(w) for t, w in write.story_terms if t}.items())
         bands = list(dict.fromkeys(band_keys))
-        ids = placement_pg.write_story(session, article_id, write, terms, bands)
+        known = repeated.development_id if repeated is not None else None
+        ids = placement_pg.write_story(session, article_id, write, terms, bands, known)
         _forget(session, StoryRow, ids[0])
         count_document(session, write.document_terms, pending)
-        return _place(session, article_id, write, decision, *ids)
+        return _place(session, article_id, write, decision, *ids, deferred=deferred)
     add_bands(session, article_id, band_keys)
     story_id = write.story_id
     if story_id is None:
@@ -803,11 +920,13 @@ def write_placement(
             created_at=write.published_at,
         )
     else:
-        repeats = _repeated_development(session, story_id, write.repeats_article_id)
+        repeats = _repeated_development(session, story_id, write.repeats_article_id, repeated)
         if repeats is not None:
             add_report(session, repeats, article_id, write.repeat_similarity)
     _write_story(session, story_id, article_id, write, pending)
-    return _place(session, article_id, write, decision, story_id, development_id, repeats)
+    return _place(
+        session, article_id, write, decision, story_id, development_id, repeats, deferred=deferred
+    )
 
 
 def _place(
@@ -818,6 +937,8 @@ def _place(
     story_id: int,
     development_id: int | None,
     repeats: int | None,
+    *,
+    deferred: ArticlePlacements | None,
 ) -> Decision:
     """Record the article's story, development and decision; the decision with its ids."""
     placed = decision.placed(story_id, development_id, repeats)
@@ -828,6 +949,7 @@ def _place(
         development_id=development_id if write.facts is not None else repeats,
         is_development=write.facts is not None,
         decision=placed.to_json(),
+        deferred=deferred,
     )
     return placed
 
@@ -859,15 +981,16 @@ def _write_story(
 
 
 def _repeated_development(
-    session: Session, story_id: int, repeats_article_id: int | None
+    session: Session, story_id: int, repeats_article_id: int | None, known: Placement | None
 ) -> int | None:
     """The development whose article this one repeats most; else the story's latest.
 
     An article that is a development records its own development id, so the article row
-    answers for developments and for the reports that repeat them alike.
+    answers for developments and for the reports that repeat them alike (``known``: that
+    article's placement, not yet written).
     """
     if repeats_article_id is not None:
-        owner = placement(session, repeats_article_id)
+        owner = known if known is not None else placement(session, repeats_article_id)
         if owner is not None and owner.development_id is not None:
             return owner.development_id
     return latest_development(session, story_id)

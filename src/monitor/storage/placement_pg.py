@@ -14,7 +14,9 @@ placement looks at band keys, and the next article sees them either way):
 * the story's indexed terms are upserted and those no longer among them deleted (a delete of
   all of them and an insert of the same keys would collide within one statement);
 * the development a report repeats is the one of the article it repeats most, else the story's
-  latest, read by the statement itself (written by earlier statements, so visible).
+  latest, read by the statement itself (written by earlier statements, so visible), unless the
+  caller knows it: the repeated article's placement may still be waiting to be written (see
+  :class:`monitor.storage.detection.ArticlePlacements`).
 
 The statement returns the story id, the development id (a development) and the repeated
 development id (a report). Shapes (new story or not, development or report) are four texts,
@@ -73,7 +75,8 @@ def _statement(new_story: bool, development: bool) -> TextClause:
         developed = "(SELECT id FROM d)"
     else:
         parts.append(
-            "r AS (SELECT COALESCE((SELECT development_id FROM articles "
+            "r AS (SELECT COALESCE(CAST(:repeats_development_id AS integer), "
+            "(SELECT development_id FROM articles "
             "WHERE id = CAST(:repeats_article_id AS integer)), "
             "(SELECT developments.id FROM developments, s WHERE developments.story_id = s.id "
             "ORDER BY developments.id DESC LIMIT 1)) AS id)"
@@ -127,10 +130,12 @@ def write_story(
     write: StoryWrite,
     story_terms: list[tuple[str, float]],
     band_keys: list[int],
+    repeated_development: int | None = None,
 ) -> tuple[int, int | None, int | None]:
     """Write the article's distinct ``band_keys`` and the story side of a placement (see the
     module docstring) in one statement; the story id, the new development's id and the repeated
-    development's id."""
+    development's id (``repeated_development``: the development of the article a report
+    repeats, when the caller knows it and that article's row does not say it yet)."""
     new_story = write.story_id is None
     development = write.facts is not None
     kept = [s for s in write.sentences if s.position >= write.keep_from]
@@ -158,6 +163,7 @@ def write_story(
         params["facts"] = list(write.facts or ())
     else:
         params["repeats_article_id"] = write.repeats_article_id
+        params["repeats_development_id"] = repeated_development
         params["similarity"] = write.repeat_similarity
     row = session.execute(_statement(new_story, development), params).one()
     return int(row[0]), row[1], row[2]

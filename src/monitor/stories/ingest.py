@@ -47,7 +47,7 @@ from monitor.detection_settings import DetectionSettings
 from monitor.errors import StorageError
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.detection import DocumentCounts, Placement, StoredStory
+from monitor.storage.detection import ArticlePlacements, DocumentCounts, Placement, StoredStory
 from monitor.stories.placement import decide, document_terms, load_context
 from monitor.stories.reading import Reading, reading_for
 from monitor.timeutil import as_utc
@@ -116,6 +116,10 @@ class Batch:
     frequencies; the readings are computed once. A key or hash not prefetched is looked up in
     the database as without a batch.
 
+    The batch's articles' placements (story, development, decision) wait in
+    :attr:`placements` and are written by :meth:`write` at the batch's end, in one statement;
+    until then :meth:`placement` answers for them.
+
     What an article records is tentative until :meth:`keep`; :meth:`drop` forgets it, for an
     article whose savepoint was rolled back (as :class:`DocumentCounts` does).
     """
@@ -127,6 +131,7 @@ class Batch:
         self._hashes_read: set[str] = set()
         self._originals: dict[str, Placement] = {}
         self._tentative: list[tuple[Sequence[str], str | None, Placement | None]] = []
+        self.placements = ArticlePlacements()
 
     @classmethod
     def prepare(
@@ -167,6 +172,11 @@ class Batch:
             return self._originals.get(content_hash)
         return repo.original_by_hash(session, content_hash)
 
+    def placement(self, session: Session, article_id: int) -> Placement | None:
+        """Where the stored article ``article_id`` was placed."""
+        placed = self.placements.placement(article_id)
+        return placed if placed is not None else repo.placement(session, article_id)
+
     def stored(
         self, keys: Sequence[str], content_hash: str | None, placed: Placement | None
     ) -> None:
@@ -180,9 +190,15 @@ class Batch:
             if content_hash is not None and placed is not None:
                 self._originals[content_hash] = placed
         self._tentative.clear()
+        self.placements.keep()
 
     def drop(self) -> None:
         self._tentative.clear()
+        self.placements.drop()
+
+    def write(self, session: Session) -> None:
+        """Write the kept articles' placements (before the batch's alerting reads them)."""
+        self.placements.write(session)
 
 
 def _is_stored(session: Session, article: Article, keys: Sequence[str]) -> bool:
@@ -232,14 +248,14 @@ def _try_insert(
         "feed_date": article.feed_date,
     }
     if not savepoint:
-        article_id = repo.insert_article(session, values)
-        if article_id is None or repo.add_keys_if_free(session, article_id, keys):
+        article_id, keys_free = repo.insert_article_with_keys(session, values, keys)
+        if article_id is None or keys_free:
             return article_id
         repo.delete_article(session, article_id)
         return None
     nested = session.begin_nested()
-    article_id = repo.insert_article(session, values)
-    if article_id is not None and repo.add_keys_if_free(session, article_id, keys):
+    article_id, keys_free = repo.insert_article_with_keys(session, values, keys)
+    if article_id is not None and keys_free:
         nested.commit()
         return article_id
     # Another writer holds this URL or GUID: it stored the article first. Rolling back leaves
@@ -327,13 +343,14 @@ def ingest(
     added = _with_alias(session, article, article_id, keys)
 
     if copy is not None:
-        result = _file_duplicate(session, article_id, copy, decision, article)
+        deferred = batch.placements if batch is not None else None
+        result = _file_duplicate(session, article_id, copy, decision, article, deferred)
         if batch is not None:
             batch.stored(added, None, None)
         return result
 
     result = _place_original(
-        session, article_id, article, read, when, settings, decision, pending, bands
+        session, article_id, article, read, when, settings, decision, pending, bands, batch
     )
     if batch is not None:
         _record_original(batch, added, fp.content_hash, article_id, result)
@@ -399,7 +416,10 @@ def _find_original(
     )
     if near is None:
         return None, None
-    original = repo.placement(session, near[0].article_id)
+    if batch is not None:
+        original = batch.placement(session, near[0].article_id)
+    else:
+        original = repo.placement(session, near[0].article_id)
     if original is None:
         return None, near[1]
     return _Copy(original, "near", near[0].containment), near[1]
@@ -455,12 +475,16 @@ def _place_original(
     decision: Decision,
     pending: DocumentCounts | None,
     bands: Sequence[int],
+    batch: Batch | None,
 ) -> IngestResult:
     """Load the story context, decide (pure), then write the decision (and the article's band
-    keys) in one repository call."""
+    keys) in one repository call (the article row's placement to ``batch``, when given)."""
     context = load_context(session, article, read, when, settings, pending)
     plan = decide(article, read, context, when, settings, decision)
-    placed = repo.write_placement(session, article_id, plan.write, plan.decision, pending, bands)
+    deferred = batch.placements if batch is not None else None
+    placed = repo.write_placement(
+        session, article_id, plan.write, plan.decision, pending, bands, deferred
+    )
     return IngestResult(
         article_id=article_id,
         already_stored=False,
@@ -476,7 +500,12 @@ def _place_original(
 
 
 def _file_duplicate(
-    session: Session, article_id: int, copy: _Copy, decision: Decision, article: Article
+    session: Session,
+    article_id: int,
+    copy: _Copy,
+    decision: Decision,
+    article: Article,
+    deferred: ArticlePlacements | None,
 ) -> IngestResult:
     original, kind, similarity = copy.original, copy.kind, copy.similarity
     if original.development_id is not None:
@@ -499,7 +528,9 @@ def _file_duplicate(
         article_id,
         story_id=original.story_id,
         development_id=original.development_id,
+        is_development=False,
         decision=decision.to_json(),
+        deferred=deferred,
     )
     return IngestResult(
         article_id=article_id,
