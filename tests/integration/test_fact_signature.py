@@ -10,14 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.decision import Decision
 from monitor.detection_settings import DetectionSettings
 from monitor.explanation import salience_lines
 from monitor.models import Article
 from monitor.storage import detection as repo
-from monitor.storage.tables import ArticleRow
-from monitor.stories.ingest import IngestResult, ingest
 from tests.support.articles import article
+from tests.support.placing import place_each, stored_decision
 
 T0 = datetime(2031, 6, 8, 7, 0, tzinfo=UTC)
 
@@ -82,25 +80,10 @@ def _articles() -> list[Article]:
     ]
 
 
-def _place(sessions: sessionmaker[Session], settings: DetectionSettings) -> list[IngestResult]:
-    results = []
-    for item in _articles():
-        with sessions() as session, session.begin():
-            results.append(ingest(session, item, source_id=None, settings=settings))
-    return results
-
-
-def _decision(sessions: sessionmaker[Session], result: IngestResult) -> Decision:
-    with sessions() as session:
-        row = session.get(ArticleRow, result.article_id)
-        assert row is not None
-        return Decision.from_json(row.decision)
-
-
 def test_a_reworded_report_of_known_facts_is_not_a_development(
     sessions: sessionmaker[Session],
 ) -> None:
-    first, reworded, arrest = _place(sessions, DetectionSettings())
+    first, reworded, arrest = place_each(sessions, _articles(), DetectionSettings())
 
     assert first.new_story
     assert reworded.story_id == arrest.story_id == first.story_id
@@ -108,12 +91,12 @@ def test_a_reworded_report_of_known_facts_is_not_a_development(
     assert reworded.repeats_development_id == first.development_id
     assert arrest.development_id is not None
 
-    salience = _decision(sessions, reworded).salience
+    salience = stored_decision(sessions, reworded).salience
     assert salience is not None
     assert salience.overruled == "headline"
     assert salience.new_signature == ()
     assert "carry no name or figure" in salience_lines(salience)[-1]
-    news = _decision(sessions, arrest).salience
+    news = stored_decision(sessions, arrest).salience
     assert news is not None
     assert news.rule is not None
     assert news.new_signature is not None
@@ -129,10 +112,10 @@ def test_a_reworded_report_of_known_facts_is_not_a_development(
 def test_without_the_signature_the_rewording_is_a_development(
     sessions: sessionmaker[Session],
 ) -> None:
-    _, reworded, _ = _place(sessions, DetectionSettings(fact_signature=False))
+    _, reworded, _ = place_each(sessions, _articles(), DetectionSettings(fact_signature=False))
 
     assert reworded.development_id is not None
-    salience = _decision(sessions, reworded).salience
+    salience = stored_decision(sessions, reworded).salience
     assert salience is not None
     assert salience.rule == "headline"
     assert salience.new_signature is None

@@ -16,13 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from monitor.cli.stories import register as register_stories
-from monitor.decision import Decision
 from monitor.detection_settings import DetectionSettings
 from monitor.models import Article
-from monitor.storage.tables import ArticleRow
-from monitor.stories.ingest import IngestResult, ingest
 from tests.support.articles import article
 from tests.support.cli import stage_app
+from tests.support.placing import place_each, stored_decision
 
 T0 = datetime(2031, 9, 2, 6, 0, tzinfo=UTC)
 
@@ -86,41 +84,26 @@ def _articles() -> list[Article]:
     ]
 
 
-def _place(sessions: sessionmaker[Session], settings: DetectionSettings) -> list[IngestResult]:
-    results = []
-    for item in _articles():
-        with sessions() as session, session.begin():
-            results.append(ingest(session, item, source_id=None, settings=settings))
-    return results
-
-
-def _decision(sessions: sessionmaker[Session], result: IngestResult) -> Decision:
-    with sessions() as session:
-        row = session.get(ArticleRow, result.article_id)
-        assert row is not None
-        return Decision.from_json(row.decision)
-
-
 def test_an_incidental_new_name_does_not_make_a_rewording_news(
     sessions: sessionmaker[Session],
     db_url: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    first, reworded, suspended = _place(sessions, DetectionSettings())
+    first, reworded, suspended = place_each(sessions, _articles(), DetectionSettings())
 
     assert reworded.story_id == suspended.story_id == first.story_id
     assert reworded.development_id is None
     assert reworded.repeats_development_id == first.development_id
     assert suspended.development_id is not None
 
-    held = _decision(sessions, reworded).salience
+    held = stored_decision(sessions, reworded).salience
     assert held is not None
     assert held.overruled == "headline"
     assert held.put_forward is None
     assert held.new_signature is not None
     assert {"name:aumont", "name:lise"} <= set(held.new_signature)
-    news = _decision(sessions, suspended).salience
+    news = stored_decision(sessions, suspended).salience
     assert news is not None
     assert news.rule == "headline"
     assert news.put_forward is not None
@@ -140,10 +123,10 @@ def test_an_incidental_new_name_does_not_make_a_rewording_news(
 def test_without_the_check_the_incidental_name_makes_it_news(
     sessions: sessionmaker[Session],
 ) -> None:
-    _, reworded, _ = _place(sessions, DetectionSettings(put_forward=False))
+    _, reworded, _ = place_each(sessions, _articles(), DetectionSettings(put_forward=False))
 
     assert reworded.development_id is not None
-    salience = _decision(sessions, reworded).salience
+    salience = stored_decision(sessions, reworded).salience
     assert salience is not None
     assert salience.rule == "headline"
     assert salience.overruled is None
