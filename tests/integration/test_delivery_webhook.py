@@ -497,6 +497,35 @@ async def test_digest_retry_keeps_batch_key(
     assert third.key != second.key
 
 
+async def test_a_dead_digest_retried_by_hand_keeps_its_key(
+    sessions: sessionmaker[Session], receiver: WebhookReceiver, wsettings: Settings
+) -> None:
+    # the receiver stores every attempt and answers 500: it may well have the digest already
+    receiver.behaviour = Behaviour(always_status=500)
+    config = hook_config(
+        ("hook", receiver.url()), topic_delivery={"mode": "digest", "digest": {"every": "hourly"}}
+    )
+    enqueue_alert(sessions, config, title="A")
+    enqueue_alert(sessions, config, title="B")
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    for _ in range(3):
+        report = await deliver_due(sessions, config, wsettings, now=now)
+        now += timedelta(days=1)
+    assert report.dead == 2
+    enqueue_alert(sessions, config, title="C", now=now)
+    receiver.behaviour = Behaviour()
+    with sessions.begin() as session:
+        assert requeue(session, all_dead=True, now=now, hold=timedelta(minutes=10)) == 2
+    report = await deliver_due(sessions, config, wsettings, now=now + timedelta(hours=1))
+    assert (report.sent, report.messages) == (3, 2)
+    failed, resent = receiver.requests[2], receiver.requests[3]
+    later = receiver.requests[4]
+    assert [a["article"]["title"] for a in json.loads(resent.body)["alerts"]] == ["A", "B"]
+    assert resent.key == failed.key == receiver.requests[0].key
+    assert [a["article"]["title"] for a in json.loads(later.body)["alerts"]] == ["C"]
+    assert later.key != resent.key
+
+
 async def test_channel_mode_overrides_topic(
     sessions: sessionmaker[Session],
     receiver: WebhookReceiver,

@@ -96,8 +96,10 @@ def requeue(
     ``hold`` (``MONITOR_DELIVERY__CLAIM_S``) after ``now``: a delivery pass claims what it
     sends by moving its next attempt that far ahead, so such a row may be on its way to the
     receiver at this moment, and re-queueing it would let a second pass send it again; it is
-    tried by then anyway. An immediate delivery keeps its idempotency key (the alert's and the
-    channel's, a notice's too); a digest delivery leaves its old batch and joins the next one.
+    tried by then anyway. Every delivery keeps its idempotency key: an immediate one the alert's
+    and the channel's (a notice's too), a digest one its batch's, so a receiver that did get an
+    attempt the monitor saw fail can drop the resend; alerts queued since form batches of their
+    own.
     """
     now = as_utc(now)
     dead = DeliveryState.DEAD.value
@@ -131,7 +133,6 @@ def requeue(
                     state=DeliveryState.PENDING.value,
                     attempts=0,
                     next_attempt_at=now,
-                    batch_key=None,
                 )
             )
         )
