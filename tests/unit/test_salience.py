@@ -374,21 +374,6 @@ def test_a_headline_word_said_again_in_the_lead_is_put_forward() -> None:
     assert _judge("Corroded bolts shut Glenmoor span", late, known=KNOWN).rule is None
 
 
-def test_a_possessive_of_a_word_the_story_used_is_not_a_new_headline_word() -> None:
-    # "Glenmoor's" is the story's "Glenmoor": a novel sentence naming it puts nothing forward.
-    body = [
-        "Glenmoor's transport board spokesman, Piet Varga, confirmed it on Tuesday.",
-        EARLIER[1],
-        EARLIER[2],
-    ]
-    for title in (
-        "Glenmoor's Ashby bridge stays shut as repair bill mounts",
-        "Glenmoor Ashby bridge stays shut as repair bill mounts",
-    ):
-        s = _judge(title, body, known=KNOWN)
-        assert (s.rule, s.overruled, s.put_forward) == (None, "headline", None), title
-
-
 def test_several_new_facts_none_put_forward_are_a_report() -> None:
     # Four novel sentences, each with a name or figure new to the story, none in the headline.
     body = [

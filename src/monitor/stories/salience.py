@@ -157,20 +157,15 @@ def _unsaid(title: SentenceFeatures, memory: StoryMemory) -> set[str]:
     """The stems of the headline's words that the story never used."""
     said = memory.terms | memory.headlines
     return {
-        _stem(w) for w in words(title.text) if len(w) > 1 and (w not in STOPWORDS or w in WEEKDAYS)
+        stem(w) for w in words(title.text) if len(w) > 1 and (w not in STOPWORDS or w in WEEKDAYS)
     } - said
-
-
-def _stem(word: str) -> str:
-    """A word's stem as the story's terms keep it: "Glenmoor's" is "glenmoor"."""
-    return stem(word.replace("'s", ""))
 
 
 def _said_in(unsaid: set[str], sentences: Iterable[str]) -> list[str]:
     """The stems of ``unsaid`` that one of ``sentences`` uses, sorted."""
     found: set[str] = set()
     for sentence in sentences:
-        found |= unsaid & {_stem(w) for w in words(sentence)}
+        found |= unsaid & {stem(w) for w in words(sentence)}
     return sorted(found)
 
 
