@@ -20,7 +20,9 @@ Contract
   otherwise htmldate's date (midnight UTC when only a day is known). Language is the primary
   subtag of ``<html lang>``, ``Content-Language`` or ``og:locale``: no language model is loaded.
   ``canonical_url`` is ``rel=canonical`` (else ``og:url``) resolved against the page URL, or
-  ``None`` when the page declares neither.
+  ``None`` when the page declares neither. ``page_types`` are the schema.org ``@type`` values of
+  the page's JSON-LD (``OpinionNewsArticle``...) and ``section`` its declared section
+  (``article:section``, JSON-LD ``articleSection``): what :mod:`monitor.stories.kind` reads.
 * :mod:`monitor.extract_pool` runs it over many pages in worker processes.
 """
 
@@ -69,6 +71,12 @@ _HEAD_SCAN_BYTES = 65_536
 _HEAD_END = re.compile(rb"</head\s*>|<body[\s>]", re.IGNORECASE)
 _TAG = re.compile(rb"<(html|meta|link)\b([^>]{0,4000})>", re.IGNORECASE)
 _LD_PUBLISHED = re.compile(rb'"datePublished"\s*:\s*"([^"]{8,40})"')
+# JSON-LD is read with two patterns, not parsed: it often sits in the body and is often not
+# valid JSON. A type is one string or a list of them; a section one string.
+_LD_TYPE = re.compile(rb'"@type"\s*:\s*(\[[^\]]{0,400}\]|"[^"]{1,80}")')
+_LD_STRING = re.compile(rb'"([^"]{1,80})"')
+_LD_SECTION = re.compile(rb'"articleSection"\s*:\s*\[?\s*"([^"]{1,80})"')
+_MAX_PAGE_TYPES = 12
 _LANG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
 _PUBLISHED_KEYS = frozenset({"article:published_time", "datepublished", "og:published_time"})
 _MAX_TAGS = 60_000
@@ -84,6 +92,8 @@ class _HeadFacts:
     canonical: str | None = None
     og_url: str | None = None
     published: str | None = None
+    page_types: tuple[str, ...] = ()
+    section: str | None = None
 
 
 def extract_page(
@@ -133,6 +143,8 @@ def _extract(
         language=head.language,
         site_name=(document.sitename or "").strip() or None,
         canonical_url=_absolute(head.canonical, url) or _absolute(head.og_url, url),
+        page_types=head.page_types,
+        section=head.section,
     )
 
 
@@ -163,7 +175,7 @@ def _scan_head(html: bytes | str) -> _HeadFacts:
     end = _HEAD_END.search(head)
     if end is not None:
         head = head[: end.start()]
-    html_lang = content_language = og_locale = canonical = og_url = published = None
+    html_lang = content_language = og_locale = canonical = og_url = published = section = None
     for tag in _TAG.finditer(head):
         name = tag.group(1).lower()
         attrs = tag_attributes(tag.group(2))
@@ -185,15 +197,37 @@ def _scan_head(html: bytes | str) -> _HeadFacts:
                 og_url = og_url or content
             elif key.decode("ascii", "replace") in _PUBLISHED_KEYS:
                 published = published or content
+            elif key == b"article:section":
+                section = section or content
     if published is None:
         ld = _LD_PUBLISHED.search(head)
         published = ld.group(1) if ld else None
+    # JSON-LD may come anywhere in the page: its types and section are read from the whole scan.
+    scanned = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
+    if section is None:
+        ld = _LD_SECTION.search(scanned)
+        section = ld.group(1) if ld else None
     return _HeadFacts(
         language=_language(html_lang) or _language(content_language) or _language(og_locale),
         canonical=_text(canonical),
         og_url=_text(og_url),
         published=_text(published),
+        page_types=_page_types(scanned),
+        section=_text(section),
     )
+
+
+def _page_types(scanned: bytes) -> tuple[str, ...]:
+    """The distinct JSON-LD ``@type`` values of a page, in order, at most ``_MAX_PAGE_TYPES``."""
+    found: dict[str, None] = {}
+    for declared in _LD_TYPE.finditer(scanned):
+        for value in _LD_STRING.finditer(declared.group(1)):
+            name = _text(value.group(1))
+            if name and name.isprintable():
+                found.setdefault(name, None)
+            if len(found) >= _MAX_PAGE_TYPES:
+                return tuple(found)
+    return tuple(found)
 
 
 def _text(value: bytes | None) -> str | None:

@@ -107,6 +107,9 @@ class ExtractedPage:
     language: str | None = None
     site_name: str | None = None
     canonical_url: str | None = None
+    # The page's schema.org types (JSON-LD ``@type``) and declared section, for its kind.
+    page_types: tuple[str, ...] = ()
+    section: str | None = None
     # Detection's reading of the page, computed in the extraction worker (optional).
     reading: PrecomputedReading | None = field(default=None, compare=False, repr=False)
 
@@ -136,6 +139,9 @@ class Article:
     # The publication time its feed gave, when that lay ahead of the fetch (``published_at``
     # is then the fetch time).
     feed_date: datetime | None = None
+    # What its page declares of its kind (see monitor.stories.kind); not stored.
+    page_types: tuple[str, ...] = ()
+    section: str | None = None
     # The extraction worker's reading of ``title`` and ``text``, when it had one.
     reading: PrecomputedReading | None = field(default=None, compare=False, repr=False)
 

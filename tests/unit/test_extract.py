@@ -239,6 +239,43 @@ def test_language_from_html_lang(head: str, language: str | None) -> None:
     assert page.language == language
 
 
+def _marked(head: str = "", body: str = "") -> bytes:
+    page = _article().decode()
+    page = page.replace("</head>", f"{head}</head>").replace("</body>", f"{body}</body>")
+    return page.encode()
+
+
+def test_json_ld_types_and_section_are_read_from_anywhere_in_the_page() -> None:
+    ld = (
+        '<script type="application/ld+json">{"@context": "https://schema.org", "@graph": ['
+        '{"@type": "WebPage"}, {"@type": ["OpinionNewsArticle", "NewsArticle"], '
+        '"articleSection": ["Opinion", "Columnists"]}, {"@type": "WebPage"}]}</script>'
+    )
+    page = extract_page(_marked(body=ld), "https://example.org/a")
+    assert page is not None
+    assert page.page_types == ("WebPage", "OpinionNewsArticle", "NewsArticle")
+    assert page.section == "Opinion"
+
+
+def test_the_declared_article_section_wins_over_json_ld() -> None:
+    head = '<meta property="article:section" content="Comment is free">'
+    ld = '<script type="application/ld+json">{"articleSection": "World"}</script>'
+    page = extract_page(_marked(head=head, body=ld), "https://example.org/a")
+    assert page is not None
+    assert page.section == "Comment is free"
+    plain = extract_page(_article(), "https://example.org/a")
+    assert plain is not None
+    assert (plain.page_types, plain.section) == ((), None)
+
+
+def test_page_types_are_bounded_and_printable() -> None:
+    many = "".join(f'{{"@type": "Type{i}"}},' for i in range(40))
+    odd = '{"@type": "' + "x" * 200 + '"}, {"@type": "Bad\u0007Type"}, {"@type": "Bad\nLine"}'
+    page = extract_page(_marked(body=f"<script>[{odd}, {many}]</script>"), "https://e.org/a")
+    assert page is not None
+    assert page.page_types == tuple(f"Type{i}" for i in range(12))
+
+
 # -- hostile input ------------------------------------------------------------------------------
 
 HOSTILE: dict[str, bytes | str] = {

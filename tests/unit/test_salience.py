@@ -172,6 +172,35 @@ def test_article_kinds_by_their_marks(
     assert bool(found.marks) == (kind != "news")
 
 
+@pytest.mark.parametrize(
+    ("section", "kind"),
+    [
+        ("Opinion", "opinion"),
+        ("Comment is free", "opinion"),
+        ("Film reviews", "review"),
+        ("Analysis", "analysis"),
+        ("World news", "news"),
+        # A live section is a place on the site, not a mark of the piece.
+        ("Live", "news"),
+    ],
+)
+def test_a_declared_section_marks_commentary(section: str, kind: str) -> None:
+    found = classify("https://a.example/2025/03/04/ferry", "Ferry", section=section)
+
+    assert found.kind == kind
+    assert found.marks == ((f"page section {section!r}",) if kind != "news" else ())
+
+
+def test_the_pages_canonical_url_counts_as_the_articles() -> None:
+    # A feed linking a neutral or proxied URL; the page's rel=canonical has the section.
+    url = "https://feeds.example/item?id=7"
+    canonical = "https://a.example/commentisfree/2025/mar/04/ferry"
+    found = classify(url, "Ferry", other_urls=(None, canonical))
+
+    assert found == ArticleKind("opinion", ("URL section /commentisfree/",))
+    assert classify(url, "Ferry").kind == "news"
+
+
 def test_the_salience_record_round_trips_in_the_decision() -> None:
     s = _judge("Kessel Works paid to inspect Ashby bridge in 2019 missed warning", [NEW_DETAIL])
     record = Decision(outcome="development", salience=SalienceRecord.from_json(s.to_json()))

@@ -162,6 +162,8 @@ def _build_article(page: FetchedPage, extracted: ExtractedPage | None, now: date
         language=extracted.language,
         site_name=extracted.site_name,
         rel_canonical=rel_canonical if rel_canonical != page.job.canonical_url else None,
+        page_types=extracted.page_types,
+        section=extracted.section,
         reading=extracted.reading,  # used only if it fits the final title and text
     )
 

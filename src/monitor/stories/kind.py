@@ -2,7 +2,9 @@
 
 Outlets mark their commentary in ways a reader also sees: the page's schema.org type
 (``OpinionNewsArticle``, ``AnalysisNewsArticle``, ``ReviewNewsArticle``,
-``BackgroundNewsArticle``, ``LiveBlogPosting``), a URL section (``/opinion/``,
+``BackgroundNewsArticle``, ``LiveBlogPosting``), the section the page declares
+(``article:section`` or JSON-LD ``articleSection`` "Opinion", "Comment is free", "Reviews"),
+a URL section of the feed's link or of the page's ``rel=canonical`` (``/opinion/``,
 ``/commentisfree/``, ``/analysis/``, ``/explainer/``, ``/review/``, ``/live/``), a slug ending
 in ``-review`` or ``-explained``, or a headline label ("Analysis:", "Opinion |", "... explained",
 "... reviewed", "what we know", "live updates"). :func:`classify` reads those marks and says
@@ -93,6 +95,10 @@ _TITLE_PHRASES = (
 )
 
 
+# The words of a declared section ("Comment is free", "Opinion | Columnists").
+_SECTION_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+
+
 @dataclass(frozen=True, slots=True)
 class ArticleKind:
     """The kind of an article and the marks it was recognised by (none for plain news)."""
@@ -105,12 +111,43 @@ class ArticleKind:
         return self.kind == NEWS
 
 
-def classify(url: str, title: str, page_types: Iterable[str] = ()) -> ArticleKind:
-    """The article's kind: the page's declared type first, then its URL, then its headline."""
+def classify(
+    url: str,
+    title: str,
+    page_types: Iterable[str] = (),
+    *,
+    section: str | None = None,
+    other_urls: Iterable[str | None] = (),
+) -> ArticleKind:
+    """The article's kind: the page's declared type first, then its declared ``section``, then
+    its URL (and ``other_urls``, such as the page's ``rel=canonical``), then its headline."""
     for declared in page_types:
         kind = _PAGE_TYPES.get(declared.strip().lower())
         if kind is not None:
             return ArticleKind(kind, (f"page type {declared}",))
+    if section:
+        for word in _SECTION_WORD.findall(section.lower()):
+            kind = _SECTIONS.get(word)
+            if kind is not None and kind != "live":
+                return ArticleKind(kind, (f"page section {section!r}",))
+    for address in (url, *other_urls):
+        if address:
+            marked = _url_kind(address)
+            if marked is not None:
+                return marked
+    label = _TITLE_LABEL.match(title)
+    if label is not None:
+        word = label.group(1).lower()
+        return ArticleKind(_LABEL_KIND[word], (f"headline label {label.group(1)!r}",))
+    for pattern, kind in _TITLE_PHRASES:
+        found = pattern.search(title)
+        if found is not None:
+            return ArticleKind(kind, (f"headline says {found.group(0).strip(' ,')!r}",))
+    return ArticleKind()
+
+
+def _url_kind(url: str) -> ArticleKind | None:
+    """The kind a URL's section or slug marks, if any."""
     path = urlsplit(url).path.lower()
     segments = [s for s in path.split("/") if s]
     for segment in segments[:-1] if len(segments) > 1 else ():
@@ -121,12 +158,4 @@ def classify(url: str, title: str, page_types: Iterable[str] = ()) -> ArticleKin
         slug = _SLUG_SUFFIX.search(segments[-1])
         if slug is not None:
             return ArticleKind(_SLUG_KIND[slug.group(1)], (f"URL slug ends -{slug.group(1)}",))
-    label = _TITLE_LABEL.match(title)
-    if label is not None:
-        word = label.group(1).lower()
-        return ArticleKind(_LABEL_KIND[word], (f"headline label {label.group(1)!r}",))
-    for pattern, kind in _TITLE_PHRASES:
-        found = pattern.search(title)
-        if found is not None:
-            return ArticleKind(kind, (f"headline says {found.group(0).strip(' ,')!r}",))
-    return ArticleKind()
+    return None

@@ -42,7 +42,7 @@ from monitor.stories.cluster import (
     tfidf_vector,
     top_terms,
 )
-from monitor.stories.kind import classify
+from monitor.stories.kind import ArticleKind, classify
 from monitor.stories.novelty import NoveltyReport, Remembered, StoryMemory, assess
 from monitor.stories.reading import Reading
 from monitor.stories.salience import Salience, headline_terms, judge, lead_sentences
@@ -188,7 +188,7 @@ def decide(
     weight = _Idf(context.df, context.docs)
     report = assess(sentences, memory, weight, settings, features=read.sentence)
     title = read.sentence(article.title)
-    kind = classify(article.canonical_url or article.url, article.title)
+    kind = _kind(article)
     lead_paragraph = lead_sentences(sentences, title, settings)[: settings.signature_lead_sentences]
     facts_put_forward = read_signature(article.title, lead_paragraph, sentences)
     carried = _carried(context)
@@ -227,6 +227,17 @@ def decide(
         header, context, report, salience, settings, new_story=new_story, is_dev=is_dev
     )
     return StoryPlan(write, decision, new_story, is_dev, tuple(facts) if is_dev else ())
+
+
+def _kind(article: Article) -> ArticleKind:
+    """The article's kind, from what its page declares, its addresses and its headline."""
+    return classify(
+        article.canonical_url or article.url,
+        article.title,
+        article.page_types,
+        section=article.section,
+        other_urls=(article.rel_canonical,),
+    )
 
 
 def _remembered(
