@@ -376,6 +376,22 @@ def article_sentences(title: str, body: str) -> list[str]:
     return with_title_fallback(title, content_sentences(body))
 
 
+def without_printed_headline(title: str, sentences: list[str]) -> list[str]:
+    """``sentences`` without a first line that is the headline again: pages often print their
+    headline inside the article, and its extraction then opens with it. That line is the
+    headline, not the article's first sentence; it stays when nothing follows it."""
+    if len(sentences) < 2:
+        return sentences
+    headline = set(content_terms(title))
+    first = set(content_terms(sentences[0]))
+    if not headline or not first:
+        return sentences
+    shared = len(headline & first)
+    if shared >= 0.8 * len(headline) and shared >= 0.8 * len(first):
+        return sentences[1:]
+    return sentences
+
+
 def with_title_fallback(title: str, sentences: list[str]) -> list[str]:
     """``sentences`` (the body's content sentences), or the title when there are none."""
     if not sentences and title.strip():

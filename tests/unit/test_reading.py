@@ -45,6 +45,21 @@ def test_a_reading_holds_what_ingest_would_compute() -> None:
     assert reading.sentence(sentences[1]).numbers == frozenset({"12"})
 
 
+def test_a_headline_printed_above_the_text_is_not_read_as_its_first_sentence() -> None:
+    # Sentence case, as many outlets write headlines: the splitter keeps it as a sentence.
+    title = "Quarry blast shakes houses in Orrinford, 12 workers evacuated"
+    printed = read_article(title, f"{title}\n{TEXT}", SETTINGS)
+    plain = read_article(title, TEXT, SETTINGS)
+
+    assert printed.sentences == plain.sentences
+    assert printed.fingerprint.content_hash == plain.fingerprint.content_hash
+    assert printed.fingerprint.to_bytes() == plain.fingerprint.to_bytes()
+    assert printed.counts == plain.counts
+    # A lead sentence that says more than the headline stays.
+    lead = "Quarry blast shakes houses in Orrinford, where 12 workers at the Lund site fled dust."
+    assert read_article(title, f"{lead}\n{TEXT}", SETTINGS).sentences[0] == lead
+
+
 def test_a_body_without_content_sentences_falls_back_to_the_title() -> None:
     reading = read_article(TITLE, "Subscribe to our newsletter", SETTINGS)
     assert reading.sentences == (TITLE,)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from monitor.text import (
     content_sentences,
     entities,
@@ -8,6 +10,7 @@ from monitor.text import (
     quotes,
     split_sentences,
     stem,
+    without_printed_headline,
     words,
 )
 
@@ -68,6 +71,24 @@ def test_gallery_related_and_syndication_lines_are_furniture() -> None:
         "Getty, the union's lawyer, said the ballot was binding on all 400 members.",
     ]
     assert content_sentences("\n".join(furniture + news)) == news
+
+
+@pytest.mark.parametrize(
+    ("sentences", "kept"),
+    [
+        # the headline again, in other quotes and case: dropped
+        (["\u2018Nigel\u2019 the heron returns to Ashby pond", "It flew in on Monday."], 1),
+        # nothing follows it: it is all there is
+        (["'Nigel' the heron returns to Ashby pond"], 1),
+        # a lead that shares most of its words but says more: kept
+        (["The heron named Nigel returns to Ashby pond after its winter in Spain.", "x y."], 2),
+        # the headline second, not first: not a printed headline
+        (["It flew in on Monday.", "'Nigel' the heron returns to Ashby pond"], 2),
+    ],
+)
+def test_a_printed_headline_is_dropped_from_the_start_only(sentences: list[str], kept: int) -> None:
+    found = without_printed_headline("'Nigel' the heron returns to Ashby pond", sentences)
+    assert found == sentences[len(sentences) - kept :]
 
 
 def test_abbreviations_do_not_split_sentences() -> None:

@@ -211,7 +211,8 @@ def decide(
     facts = (
         report.facts if report.facts or not new_story else tuple(sentences[: settings.max_facts])
     )
-    lead = [read.sentence(s).terms for s in sentences[: settings.lead_sentences]]
+    # The lead as salience reads it (a line repeating the headline is not part of it).
+    lead = [read.sentence(s).terms for s in lead_sentences(sentences, title, settings)]
     write = replace(
         _story_write(article, read, context, story, memory, when, settings),
         story_id=None if new_story else story.id,

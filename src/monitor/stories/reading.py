@@ -23,7 +23,13 @@ from monitor.dedup import Fingerprint, fingerprint_cleaned
 from monitor.detection_settings import DetectionSettings
 from monitor.models import PrecomputedReading
 from monitor.stories.cluster import term_counts
-from monitor.text import SentenceFeatures, content_sentences, sentence_features, with_title_fallback
+from monitor.text import (
+    SentenceFeatures,
+    content_sentences,
+    sentence_features,
+    with_title_fallback,
+    without_printed_headline,
+)
 
 SettingsKey = tuple[int, int, float, float]
 
@@ -79,10 +85,10 @@ class Reading:
 
 def read_article(title: str, text: str, settings: DetectionSettings) -> Reading:
     # Dedup fingerprints the cleaned body (the title when there is no body); clustering and
-    # novelty read the body's content sentences (the title when there are none). One split
-    # serves both.
+    # novelty read the body's content sentences (the title when there are none), without the
+    # headline printed above them. One split serves both.
     body = text or title
-    body_sentences = content_sentences(body)
+    body_sentences = without_printed_headline(title, content_sentences(body))
     fingerprint = fingerprint_cleaned(
         "\n".join(body_sentences) or body,
         num_perm=settings.minhash_permutations,
