@@ -213,8 +213,14 @@ def _scan_head(html: bytes | str) -> _HeadFacts:
         og_url=_text(og_url),
         published=_text(published),
         page_types=_page_types(scanned),
-        section=_text(section),
+        section=_label(section),
     )
+
+
+def _label(value: bytes | None) -> str | None:
+    """A declared label (a section's name) as shown by ``monitor explain``: printable, short."""
+    text = _text(value)
+    return text if text and len(text) <= 80 and text.isprintable() else None
 
 
 def _page_types(scanned: bytes) -> tuple[str, ...]:
@@ -222,8 +228,8 @@ def _page_types(scanned: bytes) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for declared in _LD_TYPE.finditer(scanned):
         for value in _LD_STRING.finditer(declared.group(1)):
-            name = _text(value.group(1))
-            if name and name.isprintable():
+            name = _label(value.group(1))
+            if name:
                 found.setdefault(name, None)
             if len(found) >= _MAX_PAGE_TYPES:
                 return tuple(found)

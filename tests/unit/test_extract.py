@@ -268,6 +268,14 @@ def test_the_declared_article_section_wins_over_json_ld() -> None:
     assert (plain.page_types, plain.section) == ((), None)
 
 
+def test_a_declared_section_is_short_and_printable_or_none() -> None:
+    for content in ("x" * 81, "Opinion\u202e"):
+        head = f'<meta property="article:section" content="{content}">'
+        page = extract_page(_marked(head=head), "https://example.org/a")
+        assert page is not None
+        assert page.section is None, content
+
+
 def test_page_types_are_bounded_and_printable() -> None:
     many = "".join(f'{{"@type": "Type{i}"}},' for i in range(40))
     odd = '{"@type": "' + "x" * 200 + '"}, {"@type": "Bad\u0007Type"}, {"@type": "Bad\nLine"}'
