@@ -20,14 +20,19 @@ the text unchanged (receivers treat it as data, like the webhook's).
 
 apprise reports only success or failure, not why; a failure is treated as transient and retried
 with back-off until the delivery's attempts run out. A URL apprise does not understand is a
-permanent error.
+permanent error. apprise bounds each socket read, not the exchange, so a service answering a byte
+at a time would hold the send for as long as it drips: the send runs in a thread of its own and
+is given up after the delivery timeout (``MONITOR_DELIVERY__WEBHOOK_TIMEOUT_S``), a transient
+failure; the abandoned thread is a daemon and ends with the connection or the process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -168,11 +173,40 @@ def apprise_url_problem(url: str) -> str | None:
     return None
 
 
+def _settle(future: asyncio.Future[bool], result: bool, error: BaseException | None) -> None:
+    if future.done():  # given up already
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+async def within(seconds: float, call: Callable[[], bool]) -> bool:
+    """``call()`` in a daemon thread of its own, awaited for at most ``seconds``
+    (:class:`TimeoutError` after that). Not the loop's default executor: a call that never
+    returns would hold the process's exit there."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
+
+    def run() -> None:
+        try:
+            result, error = call(), None
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task as it is
+            result, error = False, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle, future, result, error)
+
+    threading.Thread(target=run, name="apprise-send", daemon=True).start()
+    return await asyncio.wait_for(future, seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class AppriseSender:
     name: str
     url: SecretStr = field(repr=False)
     allow_private: bool = True
+    timeout_s: float = 10.0
 
     @classmethod
     def from_settings(cls, config: AppriseChannel, settings: Settings) -> AppriseSender:
@@ -183,6 +217,7 @@ class AppriseSender:
             name=config.name,
             url=url,
             allow_private=settings.delivery.allow_private_destinations,
+            timeout_s=settings.delivery.webhook_timeout_s,
         )
 
     def _check_destination(self, service: object) -> None:
@@ -232,7 +267,15 @@ class AppriseSender:
         return bool(result)
 
     async def send(self, message: OutgoingMessage) -> str | None:
-        if not await asyncio.to_thread(self._notify_sync, message):
+        try:
+            accepted = await within(self.timeout_s, lambda: self._notify_sync(message))
+        except TimeoutError:
+            raise TransientDeliveryError(
+                f"{self._where}: no answer within {self.timeout_s:g} s "
+                "(MONITOR_DELIVERY__WEBHOOK_TIMEOUT_S)",
+                channel=self.name,
+            ) from None
+        if not accepted:
             raise TransientDeliveryError(
                 f"{self._where}: the service did not accept the notification", channel=self.name
             )
