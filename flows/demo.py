@@ -25,6 +25,7 @@ import yaml
 
 from monitor.demo.server import LocalServer
 from monitor.pipeline.report import to_text
+from monitor.wording import counted
 
 Echo = Callable[[str], None]
 
@@ -105,8 +106,8 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
                 released = newsroom.publish(step)
                 echo("")
                 echo(
-                    f"=== step {step + 1}/{total}: the newsroom publishes {len(released)} "
-                    f"article(s)"
+                    f"=== step {step + 1}/{total}: the newsroom publishes "
+                    f"{counted(len(released), 'article')}"
                 )
                 for art in released:
                     verdict = "should alert" if art.expect_alert else "should stay silent"
@@ -123,7 +124,9 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
         newsroom_server.stop()
         hooks.stop()
     echo("")
-    echo(f"=== delivered: {len(emails)} email(s), {len(webhooks)} webhook call(s)")
+    echo(
+        f"=== delivered: {counted(len(emails), 'email')}, {counted(len(webhooks), 'webhook call')}"
+    )
     for subject in emails:
         echo(f"  mail: {subject}")
     if sample:

@@ -16,6 +16,7 @@ from monitor.cli.common import JsonOption, LimitOption, echo, echo_json, open_se
 from monitor.escaping import terminal_text
 from monitor.pipeline.report import summary_line
 from monitor.timeutil import as_utc
+from monitor.wording import counted
 
 
 def articles(
@@ -170,8 +171,10 @@ def _source_line(d: dict[str, object]) -> str:
         else "next: each cycle"
     )
     name = terminal_text(d["name"])[:24]
+    stored = int(str(d["articles"]))
+    noun = "article" if stored == 1 else "articles"  # padded: the columns stay aligned
     return (
-        f"{name:<24} {d['articles']:>5} articles  {_seen(d):<22}  {d['rhythm']:<14}  {when:<16}  "
+        f"{name:<24} {stored:>5} {noun:<8}  {_seen(d):<22}  {d['rhythm']:<14}  {when:<16}  "
         f"{terminal_text(_source_health(d))}"
     )
 
@@ -209,7 +212,9 @@ def _source_health(d: dict[str, object]) -> str:
     if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
         health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
     if d["pages_parked"]:
-        health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
+        health += (
+            f"; {counted(int(str(d['pages_parked'])), 'page')} parked (monitor articles --failed)"
+        )
     if d["robots"] == "ignore":
         health += "; robots.txt ignored (config)"
     if d["kind"] == "page":
@@ -283,7 +288,7 @@ def discover(
                 what = f"failed: {terminal_text(c.error)[:160]}"
             else:
                 newest = f"newest {when(c.newest, now)}" if c.newest else "undated"
-                what = f"{c.entries} entries, {newest}"
+                what = f"{counted(c.entries, 'entry', 'entries')}, {newest}"
             echo(
                 f"{mark:<6} {c.kind:<12} {terminal_text(d['url'])}\n"
                 f"{'':<6} {'':<12} found by {c.found_by}; {what}"

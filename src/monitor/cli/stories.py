@@ -36,6 +36,7 @@ from monitor.storage.tables import (
     StoryRow,
 )
 from monitor.timeutil import as_utc
+from monitor.wording import counted
 
 
 def stories_for_backtest(session: Session, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -105,7 +106,8 @@ def stories(
         echo(json.dumps(data, indent=2))
         return
     for s in data:
-        echo(f"story {s['id']}: {terminal_text(s['headline'])}  ({len(s['outlets'])} outlets)")
+        outlets = counted(len(s["outlets"]), "outlet")
+        echo(f"story {s['id']}: {terminal_text(s['headline'])}  ({outlets})")
         for d in s["developments"]:
             echo(f"  development {d['id']} (article {d['article_id']}, {d['created_at']})")
             for fact in d["facts"][:3]:

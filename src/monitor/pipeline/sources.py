@@ -73,6 +73,7 @@ from monitor.storage.tables import (
     SourceRow,
 )
 from monitor.timeutil import as_utc
+from monitor.wording import counted
 
 SourceKind = Literal["feed", "page"]
 
@@ -503,7 +504,7 @@ def describe_waits(waiting: Sequence[SourceState], now: datetime) -> list[str]:
     lines = [s.describe_wait() for s in waiting if id(s) not in resting]
     if resting:
         lines.append(
-            f"{len(resting)} source(s) not due yet by their rhythm (adaptive polling; "
+            f"{counted(len(resting), 'source')} not due yet by their rhythm (adaptive polling; "
             "`monitor run --all` polls every source)"
         )
     return lines

@@ -176,6 +176,10 @@ def _backed(title: SentenceFeatures, report: NoveltyReport, memory: StoryMemory)
     return bool(_said_in(_unsaid(title, memory), (v.text for v in report.verdicts if v.novel)))
 
 
+def _headline_words(words: Sequence[str]) -> str:
+    return f"headline {'word' if len(words) == 1 else 'words'} {', '.join(words)}"
+
+
 def put_forward(
     title: SentenceFeatures,
     report: NoveltyReport,
@@ -193,7 +197,7 @@ def put_forward(
     unsaid = _unsaid(title, memory)
     stated = _said_in(unsaid, (v.text for v in report.verdicts if v.novel))
     if stated:
-        return f"headline word(s) {', '.join(stated)} stated in a novel sentence"
+        return f"{_headline_words(stated)} stated in a novel sentence"
     if not added:
         return None
     texts = [v.text for v in report.verdicts]
@@ -205,7 +209,7 @@ def put_forward(
             return f"{item.split(':', 1)[1]} in the headline and named in {named} sentences"
     restated = _said_in(unsaid, lead)
     if restated:
-        return f"headline word(s) {', '.join(restated)} said again in the lead"
+        return f"{_headline_words(restated)} said again in the lead"
     return None
 
 
