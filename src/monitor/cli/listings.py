@@ -18,6 +18,22 @@ from monitor.pipeline.report import summary_line
 from monitor.timeutil import as_utc
 from monitor.wording import counted
 
+# What each listing prints on a database that holds none of its rows, with what to do next.
+NOTHING_STORED = (
+    "no articles yet: `monitor run --config FILE` runs a cycle that stores them "
+    "(`monitor demo` fills a demo database)"
+)
+NO_DUPLICATES = "no duplicates stored yet"
+NO_FAILED_PAGES = "no failing or parked pages"
+NO_SOURCES = (
+    "no sources yet: a config's sources are recorded by its first `monitor run --config FILE` "
+    "(`monitor check --config FILE` tries them without storing anything)"
+)
+NO_CYCLES = (
+    "no cycles yet: `monitor run --config FILE` runs one now, "
+    "`monitor serve --config FILE` on a schedule"
+)
+
 
 def articles(
     as_json: JsonOption = False,
@@ -59,6 +75,8 @@ def articles(
     if as_json:
         echo_json(data)
         return
+    if not data:
+        echo(NO_DUPLICATES if duplicates else NOTHING_STORED)
     for d in data:
         tag = (
             f"dup of #{d['duplicate_of']}"
@@ -102,6 +120,8 @@ def _failed_pages(as_json: bool, limit: int) -> None:
     if as_json:
         echo_json(data)
         return
+    if not data:
+        echo(NO_FAILED_PAGES)
     for d in data:
         state = "PARKED" if d["parked_at"] else f"failed x{d['attempts']}"
         echo(
@@ -120,6 +140,8 @@ def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         echo_json(data)
         return
+    if not data:
+        echo(NO_SOURCES)
     for d in data:
         echo(_source_line(d))
 
@@ -235,6 +257,8 @@ def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
     if as_json:
         echo_json([r.stats for r in rows])
         return
+    if not rows:
+        echo(NO_CYCLES)
     for r in rows:
         echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
 

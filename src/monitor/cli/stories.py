@@ -105,6 +105,11 @@ def stories(
     if json_out:
         echo(json.dumps(data, indent=2))
         return
+    if not data:
+        echo(
+            "no stories yet: stories form as cycles store articles "
+            "(`monitor run --config FILE`, or `monitor demo`)"
+        )
     for s in data:
         outlets = counted(len(s["outlets"]), "outlet")
         echo(f"story {s['id']}: {terminal_text(s['headline'])}  ({outlets})")
