@@ -310,7 +310,7 @@ def eval_stream(
 @eval_app.command("feedback")
 def eval_feedback(json_out: JsonOption = False) -> None:
     """The reader's own precision per topic, from the configured database: of its alerts, those
-    marked not new and those on a story marked not the topic's (as ``monitor feedback list``
+    marked not new and those on a story marked not the topic's (as `monitor feedback list`
     counts them; undone marks do not count)."""
     from monitor.cli.feedback import echo_counts
     from monitor.storage.feedback import feedback_counts
