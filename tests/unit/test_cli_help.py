@@ -46,3 +46,9 @@ def test_help_paragraphs_are_not_cut_at_the_source_line_breaks(
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     lines = [line.strip(" │") for line in result.output.splitlines()]
     assert any(sentence in line for line in lines), result.output
+
+
+def test_topics_test_since_says_it_counts_from_when_articles_were_stored() -> None:
+    # A backfill of last year's coverage stored today is "since 7d": the cut is the fetch time.
+    text = _help("topics", "test")
+    assert "only articles stored (fetched) since then, whatever their publication date" in text

@@ -45,7 +45,13 @@ def topics_test(
         ),
     ] = None,
     config: ConfigOption = None,
-    since: Annotated[str | None, typer.Option(help="2025-05-01, an ISO time, or 7d / 12h")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="only articles stored (fetched) since then, whatever their publication date: "
+            "2025-05-01, an ISO time, or 7d / 12h ago"
+        ),
+    ] = None,
     title_only: Annotated[bool, typer.Option(help="match titles only")] = False,
     relevance: Annotated[
         str,
