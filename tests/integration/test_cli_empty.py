@@ -52,3 +52,9 @@ def test_json_listings_of_an_empty_database_stay_empty_lists(tmp_path: Path) -> 
         done = _monitor(tmp_path, command, "--json")
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == [], command
+
+
+def test_explain_of_an_unknown_article_says_where_ids_are_listed(tmp_path: Path) -> None:
+    done = _monitor(tmp_path, "explain", "42")
+    assert done.returncode == 1
+    assert "no article '42': give an id or URL that `monitor articles` lists" in done.stderr

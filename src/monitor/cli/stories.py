@@ -168,7 +168,7 @@ def _explained_article(
     with open_session() as session:
         row = _find_article(session, ident)
         if row is None:
-            echo(f"no article {ident!r}", err=True)
+            echo(f"no article {ident!r}: give an id or URL that `monitor articles` lists", err=True)
             raise typer.Exit(1)
         decision = dict(row.decision or {})
         header: dict[str, object] = {
