@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from monitor.check import Finding, summary
 from monitor.pipeline.report import summary_line
 from monitor.storage.retention import PruneReport
+from monitor.web.templating import page_environment
 from monitor.wording import counted
 
 
@@ -51,3 +52,9 @@ def test_prune_report_of_one_article_is_singular() -> None:
     assert "1 cold story last seen" in text
     assert "(1 sentence)" in text
     assert "(s)" not in text
+
+
+def test_web_pages_count_with_the_same_words() -> None:
+    template = page_environment().from_string('{{ n | counted("poll") }} in a row')
+    assert template.render(n=1) == "1 poll in a row"
+    assert template.render(n=3) == "3 polls in a row"
