@@ -78,6 +78,7 @@ from monitor.text import (
     stem,
     words,
 )
+from monitor.wording import counted
 
 Weight = Callable[[str], float]
 
@@ -206,7 +207,8 @@ def put_forward(
             continue
         named = mentions(item, texts, features)
         if named >= settings.put_forward_mentions:
-            return f"{item.split(':', 1)[1]} in the headline and named in {named} sentences"
+            sentences = counted(named, "sentence")
+            return f"{item.split(':', 1)[1]} in the headline and named in {sentences}"
     restated = _said_in(unsaid, lead)
     if restated:
         return f"{_headline_words(restated)} said again in the lead"
