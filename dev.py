@@ -3,7 +3,11 @@
 
     python3 dev.py demo    # create .venv, install, run the offline demo newsroom end to end
     python3 dev.py test    # create .venv, install with dev extras, run the whole test suite
-    python3 dev.py bench   # run the benchmarks in bench/
+    python3 dev.py lint    # ruff on src, flows, tests and bench; mypy --strict on src/
+    python3 dev.py bench   # run every bench/bench_*.py, one after the other
+
+Arguments after the command go to it: ``dev.py test -k fetch`` to pytest, ``dev.py demo
+--steps 2`` to ``monitor demo``, ``dev.py bench --help`` to each benchmark.
 
 The virtual environment lives in ``.venv`` beside this file and is reused; the install step is
 skipped when ``pyproject.toml`` has not changed since the last successful install.
@@ -62,8 +66,11 @@ def main(argv: list[str]) -> int:
         _ensure_env("dev")
         code = subprocess.call([BIN / "ruff", "check", "src", "flows", "tests", "bench"], cwd=ROOT)
         return code | subprocess.call([BIN / "mypy"], cwd=ROOT)
+    if command not in ("help", "-h", "--help"):
+        print(f"unknown command {command!r}: demo, test, lint, bench or help", file=sys.stderr)
+        return 2
     print(__doc__)
-    return 0 if command == "help" else 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import yaml
 
 from monitor.demo.server import LocalServer
 from monitor.pipeline.report import to_text
+from monitor.wording import counted
 
 Echo = Callable[[str], None]
 
@@ -67,6 +68,19 @@ class DemoOutcome:
     expected_alerts: list[str]
 
 
+def look_around(data_dir: Path) -> list[str]:
+    """The demo's last lines: commands to read its database, one per line, each runnable as
+    printed (``a | b`` would be a shell pipe, not three commands)."""
+    env = f"MONITOR_DATA_DIR={data_dir}"
+    return [
+        "look around (article IDs are in `monitor articles`):",
+        *(
+            f"  {env} .venv/bin/monitor {command}"
+            for command in ("stories", "alerts", "articles", "explain ID")
+        ),
+    ]
+
+
 # Long by design: the demo's narration, in the order the user reads it on the terminal.
 def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) -> DemoOutcome:
     """Run the demo end to end; ``data_dir`` is wiped of a previous demo database first."""
@@ -105,8 +119,8 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
                 released = newsroom.publish(step)
                 echo("")
                 echo(
-                    f"=== step {step + 1}/{total}: the newsroom publishes {len(released)} "
-                    f"article(s)"
+                    f"=== step {step + 1}/{total}: the newsroom publishes "
+                    f"{counted(len(released), 'article')}"
                 )
                 for art in released:
                     verdict = "should alert" if art.expect_alert else "should stay silent"
@@ -123,7 +137,9 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
         newsroom_server.stop()
         hooks.stop()
     echo("")
-    echo(f"=== delivered: {len(emails)} email(s), {len(webhooks)} webhook call(s)")
+    echo(
+        f"=== delivered: {counted(len(emails), 'email')}, {counted(len(webhooks), 'webhook call')}"
+    )
     for subject in emails:
         echo(f"  mail: {subject}")
     if sample:
@@ -135,10 +151,8 @@ def run_demo(data_dir: Path, echo: Echo = print, *, steps: int | None = None) ->
         f"expected alerts: {len(expected)}; alerts raised: "
         f"{sum(c['alerts_created'] for c in cycles)}"
     )
-    echo(
-        "look around: .venv/bin/monitor stories | alerts | explain ID, "
-        f"with MONITOR_DATA_DIR={data_dir}"
-    )
+    for line in look_around(data_dir):
+        echo(line)
     return DemoOutcome(cycles, emails, webhooks, expected)
 
 

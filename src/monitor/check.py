@@ -27,6 +27,7 @@ from monitor.pipeline.sources import FeedPoll, SourceState
 from monitor.robots import RobotsRules
 from monitor.storage.db import current_revision, head_revisions, make_engine
 from monitor.timeutil import as_utc
+from monitor.wording import counted
 
 Status = Literal["ok", "warning", "failed"]
 
@@ -95,14 +96,14 @@ def _source_finding(poll: FeedPoll, now: datetime) -> Finding:
     if not feed.entries:
         return Finding("source", name, "warning", f"{feed.kind}, no entries")
     if feed.kind == "page":  # a section page's links: each article is dated by its own page
-        links = f"{len(feed.entries)} article link{'' if len(feed.entries) == 1 else 's'}"
+        links = counted(len(feed.entries), "article link")
         return Finding("source", name, "ok", f"section page, {links} (dated by their pages)")
     newest = max(dates) if dates else None
     age = f", newest {_when(newest, now)}" if newest else ", no entry has a date"
     # What follow_updates can go by: only entries whose feed says when they last changed.
     updated = sum(e.updated is not None for e in feed.entries)
     marked = f", {updated} with an updated time" if updated else ""
-    count = f"{len(feed.entries)} {'entry' if len(feed.entries) == 1 else 'entries'}"
+    count = counted(len(feed.entries), "entry", "entries")
     detail = f"{feed.kind}, {count}{age}{marked}"
     if feed.rejected:  # entries whose link cannot be requested: a cycle records and skips them
         detail += f"; {len(feed.rejected)} left out: {feed.rejected[0][:120]}"
@@ -188,7 +189,10 @@ def summary(findings: Sequence[Finding]) -> str:
     channels = sum(f.what == "channel" for f in findings)
     failed = sum(f.status == "failed" for f in findings)
     warned = sum(f.status == "warning" for f in findings)
-    checked = f"the settings, {channels} channels, the database and {sources} sources"
+    checked = (
+        f"the settings, {counted(channels, 'channel')}, the database and "
+        f"{counted(sources, 'source')}"
+    )
     if failed or warned:
         return f"checked {checked}: {failed} failed, {warned} with warnings"
     return f"checked {checked}: all ok"

@@ -41,6 +41,7 @@ from monitor.detection_settings import DetectionSettings
 from monitor.errors import ConfigError
 from monitor.models import Fallbacks
 from monitor.targets import check_http_url
+from monitor.wording import counted
 
 
 class HttpSettings(BaseModel):
@@ -499,7 +500,7 @@ def settings_problems(config: MonitorConfig, settings: Settings) -> list[str]:
 
 
 def _format_validation_error(origin: str, exc: ValidationError) -> str:
-    lines = [f"{origin}: {exc.error_count()} invalid field(s)"]
+    lines = [f"{origin}: {counted(exc.error_count(), 'invalid field')}"]
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
         got = err.get("input")

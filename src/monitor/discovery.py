@@ -62,6 +62,7 @@ from monitor.fetch import FetchLimits, FetchPolicy, FetchRequest, fetch_all
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SitemapRef
 from monitor.robots import RobotsRules
 from monitor.urls import host_of
+from monitor.wording import counted
 
 # Tried, in this order, when a page advertises no feed.
 COMMON_FEED_PATHS = ("feed", "rss", "rss.xml", "atom.xml", "feed.xml", "index.xml")
@@ -203,7 +204,10 @@ def choose(page_url: str, candidates: Sequence[Candidate]) -> tuple[int | None, 
     usable = [i for i, c in enumerate(candidates) if c.reading is not None]
     if not usable:
         tried = len(candidates)
-        return None, f"no feed or sitemap found ({tried} candidate(s) tried, none readable)"
+        return (
+            None,
+            f"no feed or sitemap found ({counted(tried, 'candidate')} tried, none readable)",
+        )
 
     def rank(i: int) -> tuple[bool, bool, bool, bool, datetime, int]:
         c = candidates[i]
@@ -225,7 +229,9 @@ def choose(page_url: str, candidates: Sequence[Candidate]) -> tuple[int | None, 
     if _in_section(chosen, page_url):
         why.append(f"under the section's path {section_prefix(page_url)}")
     others = len(usable) - 1
-    why.append(f"{others} other readable candidate(s)" if others else "the only readable one")
+    why.append(
+        f"{counted(others, 'other readable candidate')}" if others else "the only readable one"
+    )
     return best, "; ".join(why)
 
 

@@ -55,6 +55,7 @@ from monitor.storage.tables import AlertRow, DeliveryRow
 from monitor.stories.ingest import Batch, IngestResult, ingest
 from monitor.text import clean_body, content_terms, shingles, words
 from monitor.topics import Document, TopicMatch, parse_query
+from monitor.wording import counted
 
 MIN_TEXT_CHARS = 200
 
@@ -641,7 +642,9 @@ def format_report(report: EvalReport) -> str:
             f"  {d['item'][:12]} {d['kind']} of {str(d['of_item'])[:12]} "
             f"similarity {d['similarity']:.3f} same event: {d['same_event']}"
         )
-    lines.append(f">=80% containment rule: {len(report.containment_violations)} violation(s)")
+    lines.append(
+        f">=80% containment rule: {counted(len(report.containment_violations), 'violation')}"
+    )
     for v in report.containment_violations:
         lines.append(
             f"  {v['item'][:12]} {v['containment']:.2f} in {v['contained_in'][:12]}: "
@@ -654,7 +657,9 @@ def format_report(report: EvalReport) -> str:
     lines.append(f"events split over stories: {len(report.split_events)}")
     for e in report.split_events:
         counts = "+".join(str(n) for _, n in e["stories"])
-        lines.append(f"  {e['event']}: {len(e['stories'])} stories ({counts} articles)")
+        lines.append(
+            f"  {e['event']}: {counted(len(e['stories']), 'story', 'stories')} ({counts} articles)"
+        )
     lines.append("developments per event (developments/articles):")
     for event, c in report.developments_per_event.items():
         lines.append(f"  {c['developments']:>3}/{c['articles']:<3} {event}")

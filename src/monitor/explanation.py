@@ -10,6 +10,7 @@ novelty verdict, one line each, in the order the command prints them. The lines 
 from __future__ import annotations
 
 from monitor.decision import NEW_KINDS, ClusterRecord, Decision, SalienceRecord
+from monitor.wording import counted
 
 _SALIENCE_VERDICTS = {
     "first report": "development: the first report of a new story",
@@ -41,7 +42,8 @@ def salience_lines(s: SalienceRecord) -> list[str]:
         f"kind: {kind}",
         f"headline: {s.headline_novelty} of its weight new to the story's headlines and leads, "
         f"{s.headline_unseen} never reported",
-        f"lead: {s.lead_novel} novel opening sentence(s); {s.novel} of {s.sentences} novel in all",
+        f"lead: {counted(s.lead_novel, 'novel opening sentence')}; {s.novel} of {s.sentences} "
+        "novel in all",
     ]
     if s.new_signature is not None:
         added = ", ".join(item.split(":", 1)[1] for item in s.new_signature) or "none"

@@ -195,7 +195,9 @@ class CheckedNetworkBackend(httpcore.AsyncNetworkBackend):
             for address in addresses:
                 if not is_public_address(address):
                     raise BlockedAddressError(
-                        f"{host} resolves to non-public address {address}", url=host
+                        f"{host} resolves to non-public address {address} "
+                        "(refused unless MONITOR_ALLOW_PRIVATE_NETWORK=true)",
+                        url=host,
                     )
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:

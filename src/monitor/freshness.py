@@ -72,7 +72,8 @@ def judge(
     if now - as_utc(published) > rules.max_age:
         days = rules.max_age / timedelta(days=1)
         hold = (
-            f"dated {as_utc(published):%Y-%m-%d %H:%M} UTC, more than {days:g} day(s) "
+            f"dated {as_utc(published):%Y-%m-%d %H:%M} UTC, more than {days:g} "
+            f"{'day' if days == 1 else 'days'} "
             "before it was first seen"
         )
         return Freshness(published, hold=hold)

@@ -300,4 +300,4 @@ def test_a_page_failing_every_cycle_is_parked_after_its_attempts_and_not_fetched
     assert row["parked_at"] is not None
     assert row["source"] == "Flaky"
     sources = runner.invoke(app, ["sources"])
-    assert "1 page(s) parked" in sources.output
+    assert "1 page parked" in sources.output

@@ -60,7 +60,7 @@ def test_prune_flow_drops_old_texts_and_publishes_a_summary(
     assert texts[2].startswith("The Lowen district council")
     artifact = Artifact.get("monitor-prune-summary")
     assert artifact is not None
-    assert "- 1 article(s) fetched before" in str(artifact.data)
+    assert "- 1 article fetched before" in str(artifact.data)
     assert "lost their text and explain record" in str(artifact.data)
 
 

@@ -211,7 +211,7 @@ def test_db_prune_drops_old_texts_and_explain_keeps_the_outcome(seeded: str) -> 
 
     code, out = _run("db", "prune", "--older-than", "30", "--vacuum")
     assert code == 0, out
-    assert "4 article(s) fetched before" in out
+    assert "4 articles fetched before" in out
     assert "lost their text" in out
     assert "database size:" in out
     result = _run_stage("explain", "3")

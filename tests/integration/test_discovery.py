@@ -158,7 +158,7 @@ def test_a_home_page_source_polls_the_advertised_feed_and_goes_straight_to_it_la
     assert row.feed_url == server.url("/news/rss.xml")
     assert row.feed_choice is not None
     assert "rss found by page link" in row.feed_choice
-    assert "1 other readable candidate(s)" in row.feed_choice
+    assert "1 other readable candidate" in row.feed_choice
     assert row.consecutive_failures == 0
 
     run_cycle(sessions, settings, _config(server, "/"))
@@ -231,7 +231,7 @@ def test_a_page_with_nothing_to_poll_fails_its_check_saying_what_was_tried(
 
     assert finding.status == "failed"
     assert "NotAFeedError" in finding.detail
-    assert "no feed or sitemap found (6 candidate(s) tried, none readable)" in finding.detail
+    assert "no feed or sitemap found (6 candidates tried, none readable)" in finding.detail
 
 
 def test_a_chosen_feed_that_answers_404_is_looked_for_again(
@@ -274,7 +274,7 @@ def test_sources_discover_lists_candidates_and_stores_nothing(
     assert text.exit_code == 0, text.output
     lines = text.output.splitlines()
     assert lines[0].split() == ["CHOSEN", "rss", server.url("/news/rss.xml")]
-    assert "found by page link; 1 entries, newest" in lines[1]
+    assert "found by page link; 1 entry, newest" in lines[1]
     assert "(3 h ago)" in lines[1]
     assert lines[2].split()[:2] == ["-", server.url("/missing.xml")]
     assert "failed: PermanentFetchError: HTTP 404" in lines[3]

@@ -471,6 +471,8 @@ async def test_every_resolved_address_is_checked_before_connecting(
         with pytest.raises(BlockedAddressError, match=r"127\.0\.0\.1") as info:
             await fetch(client, url, strict)
     assert info.value.url == url
+    # The error says how to allow it, for a feed on one's own network.
+    assert "(refused unless MONITOR_ALLOW_PRIVATE_NETWORK=true)" in str(info.value)
     assert resolver.asked == [("rebind.invalid", local_server.port)]
     assert local_server.table.requests_for("/feed.xml") == []
 

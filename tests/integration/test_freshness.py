@@ -149,7 +149,7 @@ def test_stale_entries_are_stored_silently_and_a_fresh_one_still_alerts(
     assert set(stored) == {"ferry.html", "library.html", "marathon.html", "school.html"}
     assert _alerted(sessions) == {"ferry.html", "marathon.html"}
     assert stored["ferry.html"].alert_hold is None
-    assert "more than 7 day(s)" in (stored["library.html"].alert_hold or "")
+    assert "more than 7 days" in (stored["library.html"].alert_hold or "")
     assert stored["school.html"].alert_hold == "undated entry in an archive dump"
     # Held articles still join stories: placed like any other.
     assert stored["library.html"].story_id is not None

@@ -154,7 +154,7 @@ def test_old_settled_notices_are_pruned_and_waiting_recent_and_newest_ones_kept(
     before = _notices(sessions)
     dry = _prune(sessions, dry_run=True)
     assert dry.notices == 3
-    assert "3 source notice(s) recorded before 2031-06-03 12:00 UTC" in dry.lines()[2]
+    assert "3 source notices recorded before 2031-06-03 12:00 UTC" in dry.lines()[2]
     assert "would be deleted" in dry.lines()[2]
     assert _notices(sessions) == before  # a dry run changes nothing
 

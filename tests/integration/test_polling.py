@@ -124,7 +124,8 @@ def test_adaptive_polling_follows_each_sources_rhythm(
         assert sorted(resting + sorted(_polled(poll))) == ["daily", "wire"]
         if resting:
             assert poll.waits == (
-                f"{len(resting)} source(s) not due yet by their rhythm (adaptive polling; "
+                f"{len(resting)} source{'' if len(resting) == 1 else 's'} not due yet by their "
+                "rhythm (adaptive polling; "
                 "`monitor run --all` polls every source)",
             )
 

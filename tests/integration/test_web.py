@@ -310,7 +310,7 @@ def test_sources_page_shows_health_with_secrets_masked(site: Site) -> None:
     assert len(rows) == 2
     gazette, post = rows
     assert "ok" in gazette
-    assert "failing: 5 poll(s) in a row" in post
+    assert "failing: 5 polls in a row" in post
     assert "TransientFetchError" in post
     assert "not polled until" in post  # asked to wait (Retry-After)
     assert "SECRET123" not in page

@@ -128,7 +128,8 @@ def test_pages_over_http_match_a_database_filled_by_demo_cycles(
             assert f"<td>{seen.get(name, 0)}</td>" in row
             health = row[row.index('<td class="health">') :]
             if failures[name]:
-                assert f"failing: {failures[name]} poll(s) in a row" in health
+                polls = "poll" if failures[name] == 1 else "polls"
+                assert f"failing: {failures[name]} {polls} in a row" in health
             else:
                 assert re.match(r'<td class="health">\s*ok', health), row
             assert f"{seen.get(name, 0) / 7:.1f}/day over 7 days" in row

@@ -70,7 +70,7 @@ def test_dated_entries_beat_undated_and_newest_beats_older() -> None:
     chosen, reason = choose("https://x.example/", found)
     assert chosen == 2
     assert "newest 2026-06-01 00:00 UTC" in reason
-    assert "2 other readable candidate(s)" in reason
+    assert "2 other readable candidates" in reason
 
 
 def test_a_section_page_prefers_a_feed_under_its_path_even_if_older() -> None:
@@ -95,7 +95,7 @@ def test_a_home_page_has_no_section_preference() -> None:
 def test_no_readable_candidate_is_no_choice_with_a_reason() -> None:
     chosen, reason = choose("https://x.example/", [failed("https://x.example/feed")])
     assert chosen is None
-    assert "1 candidate(s) tried, none readable" in reason
+    assert "1 candidate tried, none readable" in reason
     assert choose("https://x.example/", [])[0] is None
 
 

@@ -71,3 +71,10 @@ def test_the_stored_payload_gives_the_notice_back() -> None:
         notice_payload(notice), source="Harbour Post", kind="failing", episode=3, created_at=NOW
     )
     assert back == notice
+
+
+def test_a_source_back_after_one_failed_poll_is_counted_in_the_singular() -> None:
+    # MONITOR_SOURCE_FAILING_AFTER=1 reports the first failure, and its recovery after one.
+    rendered = render_notice(_notice("recovered", failures=1), template_environment(None))
+    assert rendered.subject == "[Source] Harbour Post recovered after 1 failed poll"
+    assert "It answered again after 1 failed poll." in rendered.text

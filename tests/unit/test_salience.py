@@ -259,7 +259,7 @@ def test_a_new_figure_in_the_headline_keeps_it_news() -> None:
     assert s.rule == "headline"
     assert s.overruled is None
     assert s.new_signature == ("figure:6",)
-    assert s.put_forward == "headline word(s) week stated in a novel sentence"
+    assert s.put_forward == "headline word week stated in a novel sentence"
 
 
 def test_a_new_name_in_the_lead_paragraph_keeps_it_news() -> None:
@@ -397,7 +397,7 @@ def test_a_headline_word_said_again_in_the_lead_is_put_forward() -> None:
     s = _judge("Corroded bolts shut Glenmoor span", body, known=KNOWN)
 
     assert s.rule == "headline"
-    assert s.put_forward == "headline word(s) bolt, corrod said again in the lead"
+    assert s.put_forward == "headline words bolt, corrod said again in the lead"
     # The same words further down are not the lead.
     late = [SPOKESMAN, EARLIER[2], EARLIER[3], body[0]]
     assert _judge("Corroded bolts shut Glenmoor span", late, known=KNOWN).rule is None

@@ -47,6 +47,7 @@ from monitor.alerts.model import (
 )
 from monitor.escaping import header_text
 from monitor.models import AlertContent
+from monitor.wording import counted
 
 __all__ = [
     "RenderedMessage",
@@ -154,6 +155,7 @@ def template_environment(
     env.filters["safe_url"] = safe_url
     env.filters["md_url"] = markdown_url
     env.filters["dt"] = _format_dt
+    env.filters["counted"] = counted  # {{ n | counted("failed poll") }}: "1 failed poll"
     env.globals["story_url"] = functools.partial(story_link, web_base_url)
     env.globals["action_url"] = functools.partial(action_link, links)
     return env

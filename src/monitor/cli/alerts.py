@@ -116,7 +116,7 @@ def notices_command(
     limit: Annotated[int, typer.Option("--limit", min=1, help="newest N notices")] = 20,
 ) -> None:
     """List source notices (failing, recovered, quiet, active), newest first, with the state
-    of each delivery (re-queue dead ones with ``monitor alerts retry --all-dead``)."""
+    of each delivery (re-queue dead ones with `monitor alerts retry --all-dead`)."""
     from monitor.alerts import status
     from monitor.alerts.channels import known_secrets
 

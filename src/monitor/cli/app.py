@@ -3,6 +3,7 @@ the order ``monitor --help`` lists them, and :func:`main`, the console script.""
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import typer
@@ -26,6 +27,37 @@ feedback.register(app)
 stories.register(app)
 demo.register(app)
 web.register(app)
+
+
+def _one_line_paragraphs(doc: str) -> str:
+    """``doc`` with each paragraph's lines joined (lines opening a list item or indented are
+    kept): typer prints a help text's line breaks as they are in the source, which a terminal
+    of another width shows as ragged lines cut mid-sentence."""
+    paragraphs = []
+    for paragraph in inspect.cleandoc(doc).split("\n\n"):
+        lines: list[str] = []
+        for line in paragraph.split("\n"):
+            if lines and not line.startswith((" ", "- ", "* ")):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+def unwrap_help(group: typer.Typer) -> None:
+    """Give every command of ``group`` (and of its subgroups) its help with one-line
+    paragraphs, from its docstring where it has no ``help=``."""
+    for command in group.registered_commands:
+        doc = command.help or inspect.getdoc(command.callback)
+        if doc:
+            command.help = _one_line_paragraphs(doc)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            unwrap_help(sub.typer_instance)
+
+
+unwrap_help(app)
 
 # Without PREFECT_API_URL, `monitor run --prefect`, `serve` and `demo` start Prefect's serverless
 # API in a subprocess, which on its first start creates and migrates its own database. Prefect

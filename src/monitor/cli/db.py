@@ -10,12 +10,24 @@ import typer
 
 from monitor.cli.common import JsonOption, echo, load_settings
 
-db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+db_app = typer.Typer(
+    no_args_is_help=True,
+    help="Database maintenance: schema migrations (upgrade) and archive retention (prune).",
+)
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply database migrations (also done automatically before every command)."""
+def db_upgrade(
+    revision: Annotated[
+        str, typer.Argument(help="the Alembic revision to migrate to; head: the latest")
+    ] = "head",
+) -> None:
+    """Apply database migrations and print the revision the database is at.
+
+    Every other command that uses the database migrates it first, except `monitor check` and
+    `monitor web`, which never change the schema (the web view asks for this command on a
+    database behind the code). Run it once before starting workers on a new database.
+    """
     from monitor.storage.db import current_revision, make_engine, upgrade
 
     settings = load_settings()
@@ -40,7 +52,12 @@ def db_prune(
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count only, change nothing")] = False,
     vacuum: Annotated[
-        bool, typer.Option("--vacuum", help="then give the space back (SQLite: VACUUM)")
+        bool,
+        typer.Option(
+            "--vacuum",
+            help="then VACUUM: SQLite rewrites the file smaller; PostgreSQL (VACUUM ANALYZE) "
+            "keeps the files' size and leaves the space to later rows",
+        ),
     ] = False,
     json_out: JsonOption = False,
 ) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from monitor.cli.common import JsonOption, echo, echo_json, fail, load_settings, open_session
 from monitor.errors import FeedbackError
 from monitor.escaping import terminal_text
+from monitor.wording import counted
 
 if TYPE_CHECKING:
     from monitor.storage.feedback import TopicFeedbackCounts
@@ -100,7 +101,9 @@ def unmute_command(
     from monitor.pipeline import feedback
 
     undone = _apply(lambda s, user, now: feedback.unmute(s, topic, story, by=by or user, now=now))
-    echo(f"story {story} unmuted for {terminal_text(topic)} ({len(undone)} mute(s) undone)")
+    echo(
+        f"story {story} unmuted for {terminal_text(topic)} ({counted(len(undone), 'mute')} undone)"
+    )
 
 
 @feedback_app.command("not-new")
@@ -135,7 +138,7 @@ def echo_counts(counts: list[TopicFeedbackCounts]) -> None:
     for c in counts:
         share = f"{c.precision:.0%}" if c.precision is not None else "-"
         echo(
-            f"{terminal_text(c.topic)}: {c.alerts} alerts, {c.not_new} not new, "
+            f"{terminal_text(c.topic)}: {counted(c.alerts, 'alert')}, {c.not_new} not new, "
             f"{c.not_my_topic} not my topic ({share} kept)"
         )
 

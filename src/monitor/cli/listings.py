@@ -16,6 +16,23 @@ from monitor.cli.common import JsonOption, LimitOption, echo, echo_json, open_se
 from monitor.escaping import terminal_text
 from monitor.pipeline.report import summary_line
 from monitor.timeutil import as_utc
+from monitor.wording import counted
+
+# What each listing prints on a database that holds none of its rows, with what to do next.
+NOTHING_STORED = (
+    "no articles yet: `monitor run --config FILE` runs a cycle that stores them "
+    "(`monitor demo` fills a demo database)"
+)
+NO_DUPLICATES = "no duplicates stored yet"
+NO_FAILED_PAGES = "no failing or parked pages"
+NO_SOURCES = (
+    "no sources yet: a config's sources are recorded by its first `monitor run --config FILE` "
+    "(`monitor check --config FILE` tries them without storing anything)"
+)
+NO_CYCLES = (
+    "no cycles yet: `monitor run --config FILE` runs one now, "
+    "`monitor serve --config FILE` on a schedule"
+)
 
 
 def articles(
@@ -58,6 +75,8 @@ def articles(
     if as_json:
         echo_json(data)
         return
+    if not data:
+        echo(NO_DUPLICATES if duplicates else NOTHING_STORED)
     for d in data:
         tag = (
             f"dup of #{d['duplicate_of']}"
@@ -101,6 +120,8 @@ def _failed_pages(as_json: bool, limit: int) -> None:
     if as_json:
         echo_json(data)
         return
+    if not data:
+        echo(NO_FAILED_PAGES)
     for d in data:
         state = "PARKED" if d["parked_at"] else f"failed x{d['attempts']}"
         echo(
@@ -119,6 +140,8 @@ def sources(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         echo_json(data)
         return
+    if not data:
+        echo(NO_SOURCES)
     for d in data:
         echo(_source_line(d))
 
@@ -170,8 +193,10 @@ def _source_line(d: dict[str, object]) -> str:
         else "next: each cycle"
     )
     name = terminal_text(d["name"])[:24]
+    stored = int(str(d["articles"]))
+    noun = "article" if stored == 1 else "articles"  # padded: the columns stay aligned
     return (
-        f"{name:<24} {d['articles']:>5} articles  {_seen(d):<22}  {d['rhythm']:<14}  {when:<16}  "
+        f"{name:<24} {stored:>5} {noun:<8}  {_seen(d):<22}  {d['rhythm']:<14}  {when:<16}  "
         f"{terminal_text(_source_health(d))}"
     )
 
@@ -209,7 +234,9 @@ def _source_health(d: dict[str, object]) -> str:
     if isinstance(retry_at, datetime) and as_utc(retry_at) > datetime.now(UTC):
         health = f"not polled until {retry_at:%Y-%m-%d %H:%M} UTC (asked to wait); {health}"
     if d["pages_parked"]:
-        health += f"; {d['pages_parked']} page(s) parked (monitor articles --failed)"
+        health += (
+            f"; {counted(int(str(d['pages_parked'])), 'page')} parked (monitor articles --failed)"
+        )
     if d["robots"] == "ignore":
         health += "; robots.txt ignored (config)"
     if d["kind"] == "page":
@@ -230,6 +257,8 @@ def cycles(as_json: JsonOption = False, limit: LimitOption = 10) -> None:
     if as_json:
         echo_json([r.stats for r in rows])
         return
+    if not rows:
+        echo(NO_CYCLES)
     for r in rows:
         echo(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S}: " + summary_line(r.stats))
 
@@ -283,7 +312,7 @@ def discover(
                 what = f"failed: {terminal_text(c.error)[:160]}"
             else:
                 newest = f"newest {when(c.newest, now)}" if c.newest else "undated"
-                what = f"{c.entries} entries, {newest}"
+                what = f"{counted(c.entries, 'entry', 'entries')}, {newest}"
             echo(
                 f"{mark:<6} {c.kind:<12} {terminal_text(d['url'])}\n"
                 f"{'':<6} {'':<12} found by {c.found_by}; {what}"

@@ -36,6 +36,7 @@ from monitor.storage.tables import (
     StoryRow,
 )
 from monitor.timeutil import as_utc
+from monitor.wording import counted
 
 
 def stories_for_backtest(session: Session, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -104,8 +105,14 @@ def stories(
     if json_out:
         echo(json.dumps(data, indent=2))
         return
+    if not data:
+        echo(
+            "no stories yet: stories form as cycles store articles "
+            "(`monitor run --config FILE`, or `monitor demo`)"
+        )
     for s in data:
-        echo(f"story {s['id']}: {terminal_text(s['headline'])}  ({len(s['outlets'])} outlets)")
+        outlets = counted(len(s["outlets"]), "outlet")
+        echo(f"story {s['id']}: {terminal_text(s['headline'])}  ({outlets})")
         for d in s["developments"]:
             echo(f"  development {d['id']} (article {d['article_id']}, {d['created_at']})")
             for fact in d["facts"][:3]:
@@ -161,7 +168,7 @@ def _explained_article(
     with open_session() as session:
         row = _find_article(session, ident)
         if row is None:
-            echo(f"no article {ident!r}", err=True)
+            echo(f"no article {ident!r}: give an id or URL that `monitor articles` lists", err=True)
             raise typer.Exit(1)
         decision = dict(row.decision or {})
         header: dict[str, object] = {
@@ -303,7 +310,7 @@ def eval_stream(
 @eval_app.command("feedback")
 def eval_feedback(json_out: JsonOption = False) -> None:
     """The reader's own precision per topic, from the configured database: of its alerts, those
-    marked not new and those on a story marked not the topic's (as ``monitor feedback list``
+    marked not new and those on a story marked not the topic's (as `monitor feedback list`
     counts them; undone marks do not count)."""
     from monitor.cli.feedback import echo_counts
     from monitor.storage.feedback import feedback_counts

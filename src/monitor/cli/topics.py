@@ -20,6 +20,7 @@ from monitor.cli.common import (
 )
 from monitor.errors import ConfigError
 from monitor.escaping import terminal_text
+from monitor.wording import counted
 
 topics_app = typer.Typer(no_args_is_help=True, help="Work with topic queries.")
 
@@ -44,7 +45,13 @@ def topics_test(
         ),
     ] = None,
     config: ConfigOption = None,
-    since: Annotated[str | None, typer.Option(help="2025-05-01, an ISO time, or 7d / 12h")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="only articles stored (fetched) since then, whatever their publication date: "
+            "2025-05-01, an ISO time, or 7d / 12h ago"
+        ),
+    ] = None,
     title_only: Annotated[bool, typer.Option(help="match titles only")] = False,
     relevance: Annotated[
         str,
@@ -121,7 +128,8 @@ def _print_report(t: _Tested, result: Any, samples: int, *, named: bool) -> None
             echo(f"story #{h.story_id}: {terminal_text(h.story_headline)}")
         echo(f"  {_hit_line(h)}")
     if hits:
-        echo(f"{len(hits)} alert(s) in {len({h.story_id for h in hits})} story(ies)")
+        stories = counted(len({h.story_id for h in hits}), "story", "stories")
+        echo(f"{counted(len(hits), 'alert')} in {stories}")
     if t.relevance == "anywhere":
         return
     if not result.borderline:

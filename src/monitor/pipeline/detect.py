@@ -37,6 +37,7 @@ from monitor.storage.detection import DocumentCounts, lock_detection
 from monitor.storage.tables import StoryRow
 from monitor.stories.ingest import Batch, IngestResult, ingest, prune_story_index
 from monitor.timeutil import as_utc
+from monitor.wording import counted
 
 __all__ = ["CompiledTopic", "DetectReport", "IngestFn", "compile_topics", "detect"]
 
@@ -222,7 +223,7 @@ def _count_raised(
         report.alerts.extend(alert_ids)
         report.lines.append(
             f"[{event.source}] {event.title[:80]}: stored by another run (#{article_id}), "
-            f"{len(alert_ids)} alert(s)"
+            f"{counted(len(alert_ids), 'alert')}"
         )
 
 
@@ -258,7 +259,8 @@ def _count(report: DetectReport, article: Article, result: IngestResult, alerts:
         report.developments += 1
         what = "new story" if result.new_story else f"new development in story #{result.story_id}"
         report.lines.append(
-            f"{label}: {what}, {len(result.novel_sentences)} new fact(s), {len(alerts)} alert(s)"
+            f"{label}: {what}, {counted(len(result.novel_sentences), 'new fact')}, "
+            f"{counted(len(alerts), 'alert')}"
         )
     else:
         report.reports += 1

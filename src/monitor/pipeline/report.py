@@ -10,6 +10,7 @@ from typing import Any
 
 from monitor.escaping import terminal_text
 from monitor.models import SourceError
+from monitor.wording import counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +115,16 @@ def summary_line(report: Mapping[str, Any]) -> str:
     # Reports stored before sources could ask to wait have no such key.
     waiting = report.get("sources_deferred", 0)
     return (
-        f"{report['sources_polled']} feeds ({report['sources_not_modified']} unchanged, "
-        f"{report['sources_failed']} failed{f', {waiting} not polled' if waiting else ''}), "
-        f"{report['pages_fetched']} new pages, "
+        f"{counted(report['sources_polled'], 'feed')} ({report['sources_not_modified']} "
+        f"unchanged, {report['sources_failed']} failed"
+        f"{f', {waiting} not polled' if waiting else ''}), "
+        f"{counted(report['pages_fetched'], 'new page')}, "
         f"{report['articles_stored']} stored ({report['exact_duplicates']} exact + "
-        f"{report['near_duplicates']} near duplicates), {report['new_stories']} new stories, "
-        f"{report['developments']} developments, {report['reports']} re-reports, "
-        f"{report['alerts_created']} alerts, {report['deliveries_sent']} deliveries sent, "
+        f"{counted(report['near_duplicates'], 'near duplicate')}), "
+        f"{counted(report['new_stories'], 'new story', 'new stories')}, "
+        f"{counted(report['developments'], 'development')}, "
+        f"{counted(report['reports'], 're-report')}, {counted(report['alerts_created'], 'alert')}, "
+        f"{counted(report['deliveries_sent'], 'delivery', 'deliveries')} sent, "
         f"{report['deliveries_failed']} failed"
     )
 

@@ -73,6 +73,7 @@ from monitor.storage.tables import (
     SourceRow,
 )
 from monitor.timeutil import as_utc
+from monitor.wording import counted
 
 SourceKind = Literal["feed", "page"]
 
@@ -130,8 +131,8 @@ class SourceState:
         until = f"until {as_utc(self.next_poll_at):%Y-%m-%d %H:%M} UTC" if self.next_poll_at else ""
         if self.failure_class is not None:
             return (
-                f"source {self.name} not polled {until}: backing off after {self.failures} "
-                f"failed polls in a row ({self.failure_class})"
+                f"source {self.name} not polled {until}: backing off after "
+                f"{counted(self.failures, 'failed poll')} in a row ({self.failure_class})"
             )
         return f"source {self.name} not due {until} ({describe_rhythm(self.new_per_day)})"
 
@@ -218,7 +219,7 @@ class SourceHealthChange:
     def describe(self) -> str:
         """One line for a log, a terminal or the cycle's summary."""
         if self.status == "recovered":
-            return f"source {self.source} works again after {self.failures} failed polls"
+            return f"source {self.source} works again after {counted(self.failures, 'failed poll')}"
         if self.status == "quiet":
             last = self.last_new_entry_at
             since = f"{as_utc(last):%Y-%m-%d %H:%M} UTC" if last else "a long time"
@@ -230,7 +231,8 @@ class SourceHealthChange:
             return f"source {self.source} is active again: it lists new entries"
         since = last_worked(self.last_success_at)
         return (
-            f"source {self.source} is failing: {self.failures} polls in a row ({since}); "
+            f"source {self.source} is failing: {counted(self.failures, 'poll')} in a row "
+            f"({since}); "
             f"{self.error_type}: {self.error}"
         )
 
@@ -503,7 +505,7 @@ def describe_waits(waiting: Sequence[SourceState], now: datetime) -> list[str]:
     lines = [s.describe_wait() for s in waiting if id(s) not in resting]
     if resting:
         lines.append(
-            f"{len(resting)} source(s) not due yet by their rhythm (adaptive polling; "
+            f"{counted(len(resting), 'source')} not due yet by their rhythm (adaptive polling; "
             "`monitor run --all` polls every source)"
         )
     return lines

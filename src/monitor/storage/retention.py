@@ -40,6 +40,7 @@ from monitor.decision import Decision
 from monitor.storage.db import session_factory, take_write_lock
 from monitor.storage.detection import ARTICLES, STORIES, STORY_SENTENCES, STORY_TERMS, chunks
 from monitor.storage.tables import NoticeDeliveryRow, SourceNoticeRow
+from monitor.wording import counted
 
 CHUNK = 500
 NOTICES = cast(Table, SourceNoticeRow.__table__)
@@ -65,11 +66,13 @@ class PruneReport:
         """What was (or, on a dry run, would be) dropped, one sentence per line."""
         verb = "would lose" if self.dry_run else "lost"
         out = [
-            f"{self.articles} article(s) fetched before {self.cutoff:%Y-%m-%d %H:%M} UTC "
-            f"{verb} their text and explain record",
-            f"{self.stories} cold story(ies) last seen before {self.story_cutoff:%Y-%m-%d} "
-            f"{verb} their sentence memory ({self.sentences} sentences)",
-            f"{self.notices} source notice(s) recorded before {self.cutoff:%Y-%m-%d %H:%M} UTC, "
+            f"{counted(self.articles, 'article')} fetched before {self.cutoff:%Y-%m-%d %H:%M} "
+            f"UTC {verb} their text and explain record",
+            f"{counted(self.stories, 'cold story', 'cold stories')} last seen before "
+            f"{self.story_cutoff:%Y-%m-%d} {verb} their sentence memory "
+            f"({counted(self.sentences, 'sentence')})",
+            f"{counted(self.notices, 'source notice')} recorded before "
+            f"{self.cutoff:%Y-%m-%d %H:%M} UTC, "
             f"sent or dead on every channel, {'would be' if self.dry_run else 'were'} deleted",
         ]
         if self.size_before is not None and self.size_after is not None:

@@ -78,6 +78,7 @@ from monitor.text import (
     stem,
     words,
 )
+from monitor.wording import counted
 
 Weight = Callable[[str], float]
 
@@ -176,6 +177,10 @@ def _backed(title: SentenceFeatures, report: NoveltyReport, memory: StoryMemory)
     return bool(_said_in(_unsaid(title, memory), (v.text for v in report.verdicts if v.novel)))
 
 
+def _headline_words(words: Sequence[str]) -> str:
+    return f"headline {'word' if len(words) == 1 else 'words'} {', '.join(words)}"
+
+
 def put_forward(
     title: SentenceFeatures,
     report: NoveltyReport,
@@ -193,7 +198,7 @@ def put_forward(
     unsaid = _unsaid(title, memory)
     stated = _said_in(unsaid, (v.text for v in report.verdicts if v.novel))
     if stated:
-        return f"headline word(s) {', '.join(stated)} stated in a novel sentence"
+        return f"{_headline_words(stated)} stated in a novel sentence"
     if not added:
         return None
     texts = [v.text for v in report.verdicts]
@@ -202,10 +207,11 @@ def put_forward(
             continue
         named = mentions(item, texts, features)
         if named >= settings.put_forward_mentions:
-            return f"{item.split(':', 1)[1]} in the headline and named in {named} sentences"
+            sentences = counted(named, "sentence")
+            return f"{item.split(':', 1)[1]} in the headline and named in {sentences}"
     restated = _said_in(unsaid, lead)
     if restated:
-        return f"headline word(s) {', '.join(restated)} said again in the lead"
+        return f"{_headline_words(restated)} said again in the lead"
     return None
 
 

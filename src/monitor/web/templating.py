@@ -17,6 +17,7 @@ import jinja2
 from markupsafe import Markup
 
 from monitor.alerts.render import safe_url
+from monitor.wording import counted
 
 _INERT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -52,4 +53,5 @@ def page_environment() -> jinja2.Environment:
     )
     env.filters["safe_url"] = safe_url
     env.filters["dt"] = _dt
+    env.filters["counted"] = counted  # {{ n | counted("alert") }}: "1 alert", "2 alerts"
     return env
