@@ -19,12 +19,12 @@ Contract:
   it is a :class:`~monitor.errors.ParseError`, never a memory blow-up.
 * Entry URLs are resolved against the URL the feed was finally fetched from; entries without an
   http(s) link are dropped, since there is no page to fetch for them.
-* Dates become timezone-aware UTC datetimes (``None`` when absent, unparseable or out of
-  range); titles and summaries are one line of plain text (markup loses its tags; what
-  feedparser reads as plain text keeps every character); authors are a tuple of names without
-  duplicates; ``guid`` is the feed's own identifier, verbatim. Every text passes
-  :func:`monitor.inbound.clean_text` (no NUL, control characters or lone surrogates), so what
-  a feed says can always be stored.
+* Dates become timezone-aware UTC datetimes (``None`` when absent, unparseable, out of
+  range, or before 1970: see :func:`monitor.timeutil.publication_date`); titles and summaries
+  are one line of plain text (markup loses its tags; what feedparser reads as plain text keeps
+  every character); authors are a tuple of names without duplicates; ``guid`` is the feed's
+  own identifier, verbatim. Every text passes :func:`monitor.inbound.clean_text` (no NUL,
+  control characters or lone surrogates), so what a feed says can always be stored.
 * A JSON document nested deeper than :data:`monitor.inbound.MAX_JSON_DEPTH` is a
   :class:`~monitor.errors.ParseError` (never a ``RecursionError``).
 * A document that is not a feed raises :class:`~monitor.errors.ParseError` carrying the feed URL:
@@ -63,7 +63,7 @@ from monitor.errors import NotAFeedError, ParseError
 from monitor.inbound import clean_line, clean_text, load_json
 from monitor.markup import tag_attributes
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SitemapRef
-from monitor.timeutil import from_timestamp, parse_iso
+from monitor.timeutil import from_timestamp, parse_iso, publication_date
 from monitor.urls import host_of
 
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
@@ -494,12 +494,12 @@ def _entry_link(link: str, base: str, rejected: list[str]) -> str | None:
 
 def _from_struct(value: object) -> datetime | None:
     # feedparser normalises every date it understands to a UTC struct_time.
-    return from_timestamp(value)
+    return publication_date(from_timestamp(value))
 
 
 def _from_iso(value: str) -> datetime | None:
     # RFC 3339 requires an offset; a feed that omits it is most likely stating UTC.
-    parsed = parse_iso(value)
+    parsed = publication_date(parse_iso(value))
     return parsed.astimezone(UTC) if parsed is not None else None
 
 

@@ -22,7 +22,7 @@ from monitor.extract import extract_page
 from monitor.inbound import clean_line, clean_text
 from monitor.models import Article, ExtractedPage, Fallbacks, SourceError, SourceErrorKind
 from monitor.stories.reading import read_article
-from monitor.timeutil import as_utc
+from monitor.timeutil import as_utc, publication_date
 from monitor.urls import canonicalize
 
 if TYPE_CHECKING:
@@ -115,6 +115,8 @@ def _storable(article: Article) -> Article:
         authors=tuple(a for a in (clean_line(name) for name in article.authors) if a),
         language=language or None,
         site_name=site_name or None,
+        # Whatever reached here: a date outside the believed range cannot be placed.
+        published_at=publication_date(article.published_at),
     )
 
 
