@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
-from monitor.storage.tables import ArticleRow
+from monitor.models import SourceErrorKind
+from monitor.storage.tables import ArticleRow, SourceRow
 from monitor.timeutil import as_utc
 from tests.support.pipeline import run_cycle
+from tests.support.rawhttp import RawServer
 
 RSS = "application/rss+xml; charset=utf-8"
 
@@ -88,4 +90,31 @@ def test_entries_dated_before_1970_are_stored_dated_at_their_fetch(
         assert row.story_id is not None
     assert report.stored == 3
     assert all(as_utc(r.fetched_at).year >= 2024 for r in stored.values())
+
+
+def test_a_feed_answering_304_unasked_is_a_recorded_transient_error(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    raw = RawServer().start()
+    try:
+        raw.set("/rss.xml", b"HTTP/1.1 304 Not Modified")
+        config = parse_config(
+            {
+                "sources": [{"name": "liar", "url": raw.url("/rss.xml")}],
+                "topics": [{"name": "Tarrow ferry", "query": "tarrow"}],
+                "channels": [{"type": "webhook", "name": "hook", "url": raw.url("/hook")}],
+            }
+        )
+        collection, _ = run_cycle(sessions, settings, config)
+    finally:
+        raw.stop()
+    assert [(e.source, e.kind, e.error_type) for e in collection.errors] == [
+        ("liar", SourceErrorKind.FETCH, "TransientFetchError")
+    ]
+    assert not [p for p in collection.polls if p.not_modified]
+    with sessions() as s:
+        row = s.scalar(select(SourceRow).where(SourceRow.name == "liar"))
+    assert row is not None
+    assert row.consecutive_failures == 1
+    assert row.last_error_type == "TransientFetchError"
 
