@@ -39,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
+from monitor.inbound import clean_title
 from monitor.markup import tag_attributes
 from monitor.models import ExtractedPage, Fallbacks
 from monitor.timeutil import parse_iso, publication_date
@@ -137,7 +138,7 @@ def _extract(
     head = _scan_head(html)
     return ExtractedPage(
         text=text,
-        title=(document.title or "").strip(),
+        title=clean_title(document.title or ""),
         authors=_split_authors(document.author),
         published=_published(head.published, document.date),
         language=head.language,

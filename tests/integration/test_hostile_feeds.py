@@ -4,6 +4,7 @@ healthy entry beside them must never be lost."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.models import SourceErrorKind
-from monitor.storage.tables import ArticleRow, SourceRow
+from monitor.storage.tables import AlertRow, ArticleRow, SourceRow
 from monitor.timeutil import as_utc
 from tests.support.pipeline import run_cycle
 from tests.support.rawhttp import RawServer
@@ -118,3 +119,32 @@ def test_a_feed_answering_304_unasked_is_a_recorded_transient_error(
     assert row.consecutive_failures == 1
     assert row.last_error_type == "TransientFetchError"
 
+
+def test_titles_are_cut_to_1000_characters_in_storage_and_alerts(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    base = local_server.base_url
+    huge = "Tarrow ferry terminal closes " * 14_000  # 406 KB
+    assert len(huge) > 400_000
+    # The page's own title is as long; its text is a normal article.
+    page = f"<html><head><title>{huge}</title></head><body><article><p>{LEAD}</p>"
+    local_server.table.set("/page.html", Route(body=(page + f"<p>{OTHER}</p></article>").encode()))
+    local_server.table.set("/gone.html", Route(status=404, body=b"gone"))
+    items = [
+        ("/page.html", huge, "Tue, 04 Mar 2025 08:00:00 GMT"),
+        ("/gone.html", "Kell " + huge, "Tue, 04 Mar 2025 09:00:00 GMT"),
+    ]
+    local_server.table.set("/rss.xml", Route(content_type=RSS, body=_rss(base, items)))
+
+    _, report = run_cycle(sessions, settings, _config(local_server))
+
+    assert report.stored == 2
+    assert report.alerts
+    with sessions() as s:
+        titles = [r.title for r in s.scalars(select(ArticleRow))]
+        payloads = [json.dumps(r.payload) for r in s.scalars(select(AlertRow))]
+    assert len(titles) == 2
+    assert all(0 < len(t) <= 1000 for t in titles), [len(t) for t in titles]
+    assert all(t.startswith("Tarrow ferry terminal closes") or t.startswith("Kell") for t in titles)
+    assert payloads
+    assert all(len(p) < 20_000 for p in payloads), [len(p) for p in payloads]

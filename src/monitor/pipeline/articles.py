@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from monitor.detection_settings import DetectionSettings
 from monitor.errors import ExtractionError, ParseError
 from monitor.extract import extract_page
-from monitor.inbound import clean_line, clean_text
+from monitor.inbound import clean_line, clean_text, clean_title
 from monitor.models import Article, ExtractedPage, Fallbacks, SourceError, SourceErrorKind
 from monitor.stories.reading import read_article
 from monitor.timeutil import as_utc, publication_date
@@ -109,7 +109,7 @@ def _storable(article: Article) -> Article:
     return replace(
         article,
         url=clean_text(article.url),
-        title=clean_line(article.title),
+        title=clean_title(article.title),
         text=clean_text(article.text),
         guid=clean_text(article.guid) if article.guid else None,
         authors=tuple(a for a in (clean_line(name) for name in article.authors) if a),
