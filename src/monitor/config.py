@@ -82,7 +82,7 @@ class SmtpSettings(BaseModel):
     password: SecretStr | None = None
     security: Literal["none", "starttls", "ssl"] = "starttls"
     sender: str = "news-monitor@localhost"
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0, description="bound on a whole SMTP session")
     ca_file: Path | None = Field(None, description="CA bundle to verify the server with")
 
 

@@ -39,9 +39,10 @@ from urllib.parse import urljoin, urlsplit
 from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
+from monitor.inbound import clean_title
 from monitor.markup import tag_attributes
 from monitor.models import ExtractedPage, Fallbacks
-from monitor.timeutil import parse_iso
+from monitor.timeutil import parse_iso, publication_date
 
 __all__ = ["extract_page", "quiet_extraction_logs"]
 
@@ -137,7 +138,7 @@ def _extract(
     head = _scan_head(html)
     return ExtractedPage(
         text=text,
-        title=(document.title or "").strip(),
+        title=clean_title(document.title or ""),
         authors=_split_authors(document.author),
         published=_published(head.published, document.date),
         language=head.language,
@@ -272,8 +273,8 @@ def _split_authors(value: str | None) -> tuple[str, ...]:
 def _published(declared: str | None, found: str | None) -> datetime | None:
     """Prefer the page's declared timestamp (it has the time of day) when htmldate, which also
     weighs the URL and visible dates, agrees on the day; htmldate otherwise."""
-    estimate = parse_iso(found)
-    exact = parse_iso(declared)
+    estimate = publication_date(parse_iso(found))
+    exact = publication_date(parse_iso(declared))
     if exact is not None and (estimate is None or exact.date() == estimate.date()):
         return exact.astimezone(UTC)
     return estimate.astimezone(UTC) if estimate is not None else None

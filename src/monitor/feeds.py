@@ -19,12 +19,13 @@ Contract:
   it is a :class:`~monitor.errors.ParseError`, never a memory blow-up.
 * Entry URLs are resolved against the URL the feed was finally fetched from; entries without an
   http(s) link are dropped, since there is no page to fetch for them.
-* Dates become timezone-aware UTC datetimes (``None`` when absent, unparseable or out of
-  range); titles and summaries are one line of plain text (markup loses its tags; what
-  feedparser reads as plain text keeps every character); authors are a tuple of names without
-  duplicates; ``guid`` is the feed's own identifier, verbatim. Every text passes
-  :func:`monitor.inbound.clean_text` (no NUL, control characters or lone surrogates), so what
-  a feed says can always be stored.
+* Dates become timezone-aware UTC datetimes (``None`` when absent, unparseable, out of
+  range, or before 1970: see :func:`monitor.timeutil.publication_date`); titles (at most
+  :data:`monitor.inbound.MAX_TITLE_CHARS` characters) and summaries are one line of plain
+  text (markup loses its tags; what feedparser reads as plain text keeps every character);
+  authors are a tuple of names without duplicates; ``guid`` is the feed's own identifier,
+  verbatim. Every text passes :func:`monitor.inbound.clean_text` (no NUL, control characters
+  or lone surrogates), so what a feed says can always be stored.
 * A JSON document nested deeper than :data:`monitor.inbound.MAX_JSON_DEPTH` is a
   :class:`~monitor.errors.ParseError` (never a ``RecursionError``).
 * A document that is not a feed raises :class:`~monitor.errors.ParseError` carrying the feed URL:
@@ -60,10 +61,10 @@ import feedparser
 from lxml import etree
 
 from monitor.errors import NotAFeedError, ParseError
-from monitor.inbound import clean_line, clean_text, load_json
+from monitor.inbound import clean_line, clean_text, clean_title, load_json
 from monitor.markup import tag_attributes
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SitemapRef
-from monitor.timeutil import from_timestamp, parse_iso
+from monitor.timeutil import from_timestamp, parse_iso, publication_date
 from monitor.urls import host_of
 
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
@@ -250,7 +251,7 @@ def _xml_entries(
             summary = _entry_text(first.get("value"), first)
         yield FeedEntry(
             url=link,
-            title=_entry_text(entry.get("title"), entry.get("title_detail")),
+            title=clean_title(_entry_text(entry.get("title"), entry.get("title_detail"))),
             summary=summary,
             guid=_guid(entry.get("id")),
             published=_from_struct(
@@ -333,7 +334,7 @@ def _parse_sitemap(body: bytes, *, url: str, base: str) -> ParsedFeed:
         entries.append(
             FeedEntry(
                 url=link,
-                title=_plain(title),
+                title=clean_title(_plain(title)),
                 published=published or _from_iso(_child_text(node, "lastmod")),
             )
         )
@@ -426,7 +427,7 @@ def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:
         entries.append(
             FeedEntry(
                 url=link,
-                title=_plain(_text(item.get("title"))),
+                title=clean_title(_plain(_text(item.get("title")))),
                 summary=_plain(summary),
                 # Version 1 allowed numeric ids; the spec says to treat them as strings.
                 guid=_guid(item_id) if isinstance(item_id, str | int) else None,
@@ -494,12 +495,12 @@ def _entry_link(link: str, base: str, rejected: list[str]) -> str | None:
 
 def _from_struct(value: object) -> datetime | None:
     # feedparser normalises every date it understands to a UTC struct_time.
-    return from_timestamp(value)
+    return publication_date(from_timestamp(value))
 
 
 def _from_iso(value: str) -> datetime | None:
     # RFC 3339 requires an offset; a feed that omits it is most likely stating UTC.
-    parsed = parse_iso(value)
+    parsed = publication_date(parse_iso(value))
     return parsed.astimezone(UTC) if parsed is not None else None
 
 

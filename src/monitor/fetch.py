@@ -7,7 +7,8 @@ Contract:
   :class:`~monitor.errors.FetchError` subclass; httpx errors never escape.
 * Conditional GET: a stored ETag / Last-Modified is sent as ``If-None-Match`` /
   ``If-Modified-Since``; a 304 answer is a normal result (``status=304``, empty content) that keeps
-  the validators, so the caller can store them again.
+  the validators, so the caller can store them again. A 304 to a request that sent no
+  validators is a :class:`~monitor.errors.TransientFetchError` (``status=304``), not "unchanged".
 * The body is streamed and abandoned as soon as it passes ``max_bytes``
   (:class:`~monitor.errors.ResponseTooLargeError`); it is never loaded whole first. Content
   encodings (``gzip``, ``deflate``, stacked as in ``Content-Encoding: gzip, gzip``) are
@@ -497,6 +498,7 @@ async def _fetch(
                 continue
             _raise_for_status(status, current, url, response.headers.get("retry-after"))
             if status == 304:
+                _check_asked(headers, current, url)
                 content = b""
             else:
                 content = await _read_capped(response, policy.max_bytes, url)
@@ -598,6 +600,15 @@ def _next_hop(current: str, location: str, url: str) -> str:
     if scheme not in {"http", "https"}:
         raise PermanentFetchError(f"redirect to unsupported URL {target[:200]!r}", url=url)
     return target
+
+
+def _check_asked(headers: Mapping[str, str], target: str, url: str) -> None:
+    """A 304 answers a conditional request only: to one that sent no validators it says
+    nothing about the resource (a broken cache or server), and must not read as unchanged."""
+    if "If-None-Match" not in headers and "If-Modified-Since" not in headers:
+        raise TransientFetchError(
+            f"HTTP 304 from {target} to a request without validators", url=url, status=304
+        )
 
 
 def _raise_for_status(status: int, target: str, url: str, retry_after: str | None = None) -> None:

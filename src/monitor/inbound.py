@@ -12,6 +12,8 @@ kind of value      where                                      bad input becomes
 text (titles,      :func:`clean_text`, :func:`clean_line`     NUL, other control characters and
 summaries, GUIDs,  here; feeds and articles pass through      lone surrogates removed (PostgreSQL
 authors, body)     them before anything is stored             and UTF-8 refuse them)
+titles             :func:`clean_title` here (feeds, pages,    cut to :data:`MAX_TITLE_CHARS`
+                   articles)
 validators we      :func:`validator` here, applied to what    ``None``: the header is not stored
 send back (ETag,   a server sends *and* to what is read from  and not sent (the next poll is an
 Last-Modified)     storage before it is sent again            unconditional GET)
@@ -53,6 +55,9 @@ _ASCII_DIGITS = re.compile(r"[0-9]+")
 # JSON strings (with their escapes), removed before brackets are counted.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# The longest title kept. A headline is a line: a hostile feed's 400 KB title would otherwise
+# be stored, indexed, read for novelty and sent whole in every alert about its story.
+MAX_TITLE_CHARS = 1000
 
 
 def clean_text(value: str) -> str:
@@ -66,6 +71,17 @@ def clean_text(value: str) -> str:
 def clean_line(value: str) -> str:
     """:func:`clean_text` on one line: every run of whitespace one space, none at either end."""
     return _WHITESPACE.sub(" ", clean_text(value)).strip()
+
+
+def clean_title(value: str) -> str:
+    """:func:`clean_line`, cut to at most :data:`MAX_TITLE_CHARS` characters: at a space when
+    one is near the end, and marked by an ellipsis."""
+    line = clean_line(value)
+    if len(line) <= MAX_TITLE_CHARS:
+        return line
+    cut = line[: MAX_TITLE_CHARS - 1]
+    space = cut.rfind(" ", MAX_TITLE_CHARS - 100)
+    return (cut[:space] if space > 0 else cut).rstrip() + "\u2026"
 
 
 def validator(value: str | None, *, max_chars: int) -> str | None:

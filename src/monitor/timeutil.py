@@ -4,7 +4,9 @@ Dates and waits from the network are read here and nowhere else (see :mod:`monit
 They are total: any text in, an aware UTC datetime, a number of seconds, or ``None`` out; a
 date whose offset pushes it past year 9999 or before year 1 (``9999-12-31T23:59:59-23:59``),
 a timestamp out of range, a ``Retry-After`` in another script's digits or too large to count
-is ``None`` or capped, never an exception.
+is ``None`` or capped, never an exception. A publication date before 1970 (a feed's
+``0001-01-01`` placeholder) or past year 8999 is no date (:func:`publication_date`): a story's
+window reaching back from it would overflow, and no news is dated there.
 """
 
 from __future__ import annotations
@@ -19,11 +21,25 @@ from time import struct_time
 # A Retry-After longer than this is read as this: every caller caps the wait far lower.
 MAX_RETRY_AFTER_S = 10**9
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+# The range a publication date is believed in. Outside it a date is a placeholder or garbage,
+# and the arithmetic done on it (a story's active window before it) can leave datetime's range.
+EARLIEST_PUBLISHED = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_PUBLISHED = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def as_utc(value: datetime) -> datetime:
     """``value`` as aware UTC. SQLite hands back naive datetimes; they are UTC by contract."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def publication_date(value: datetime | None) -> datetime | None:
+    """``value`` as a publication date: ``None`` (undated) when absent or outside
+    [:data:`EARLIEST_PUBLISHED`, :data:`LATEST_PUBLISHED`)."""
+    if value is None:
+        return None
+    if not EARLIEST_PUBLISHED <= as_utc(value) < LATEST_PUBLISHED:
+        return None
+    return value
 
 
 def parse_iso(value: str | None) -> datetime | None:

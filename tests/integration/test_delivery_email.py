@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,8 +23,9 @@ from monitor.alerts.outbox import deliver_due, enqueue
 from monitor.config import MonitorConfig, Settings, SmtpSettings, parse_config
 from monitor.errors import PermanentDeliveryError
 from monitor.storage.tables import DeliveryRow
+from monitor.timeutil import as_utc
 from tests.support.alerts import add_alert
-from tests.support.smtp import PasswordAuth, RecordingHandler, start_smtp
+from tests.support.smtp import DrippingSmtp, PasswordAuth, RecordingHandler, start_smtp
 from tests.support.tls import server_tls_context
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -59,7 +62,9 @@ def tls_server(ca: trustme.CA) -> Iterator[tuple[RecordingHandler, Controller]]:
     controller.stop()
 
 
-def mail_settings(settings: Settings, controller: Controller, **smtp: Any) -> Settings:
+def mail_settings(
+    settings: Settings, controller: Controller | DrippingSmtp, **smtp: Any
+) -> Settings:
     fields: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": controller.port,
@@ -190,6 +195,49 @@ async def test_dropped_connection_is_transient(
     row = only_delivery(sessions)
     assert row.state == "failed"
     assert row.next_attempt_at is not None
+
+
+@pytest.mark.parametrize("prompt", [0, 2], ids=["greeting", "mail-from"])
+async def test_a_dripping_server_cannot_hold_delivery_and_the_mail_goes_out_later_once(
+    sessions: sessionmaker[Session], settings: Settings, prompt: int
+) -> None:
+    # Each reply byte arrives within the per-read timeout; only a bound on the whole session
+    # ends it. The greeting is dripped, or the reply to MAIL FROM after a prompt EHLO.
+    config = mail_config()
+    key = enqueue_one(sessions, config, "Dripped")
+    dripping = DrippingSmtp(prompt=prompt, interval_s=1.0).start()
+    try:
+        began = time.monotonic()
+        async with asyncio.timeout(30):  # a hang fails the test rather than stall the suite
+            report = await deliver_due(
+                sessions, config, mail_settings(settings, dripping, timeout_s=2), now=NOW
+            )
+        took = time.monotonic() - began
+    finally:
+        dripping.stop()
+    assert dripping.sessions == 1
+    assert report.failed == 1
+    assert report.errors[0].error_type == "TransientDeliveryError"
+    assert "timed out" in report.errors[0].message
+    row = only_delivery(sessions)
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert row.next_attempt_at is not None
+    assert took < 2 + 5  # a correctness bound: the server would keep it for ever
+
+    handler = RecordingHandler()
+    healthy = start_smtp(handler)
+    try:
+        later = as_utc(row.next_attempt_at) + timedelta(seconds=1)
+        sent = await deliver_due(sessions, config, mail_settings(settings, healthy), now=later)
+        again = await deliver_due(
+            sessions, config, mail_settings(settings, healthy), now=later + timedelta(hours=2)
+        )
+    finally:
+        healthy.stop()
+    assert (sent.sent, again.sent) == (1, 0)
+    [mail] = handler.received
+    assert mail.message["X-Monitor-Idempotency-Key"] == f"{key}:desk"
+    assert only_delivery(sessions).state == "sent"
 
 
 async def test_starttls_and_auth_with_verified_certificate(

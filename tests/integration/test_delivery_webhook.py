@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from monitor.config import MonitorConfig, Settings, parse_config
 from monitor.storage.tables import DeliveryRow
 from tests.support.alerts import add_alert, add_story
 from tests.support.tls import server_tls_context, trust_ca, trust_default_bundle
-from tests.support.webhook import Behaviour, WebhookReceiver
+from tests.support.webhook import Behaviour, MisbehavingReceiver, WebhookReceiver
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 SIGNING_KEY = "whsec-test-0123456789"
@@ -291,6 +292,43 @@ async def test_hanging_receiver_times_out_and_does_not_block_other_channel(
         ("slow", "failed", 1),
         ("slow", "pending", 0),
     }
+
+
+@pytest.mark.parametrize(
+    ("mode", "state"),
+    [("endless_body", "sent"), ("drip_body", "sent"), ("drip_headers", "failed")],
+)
+async def test_a_misbehaving_receiver_is_bounded_by_the_timeout(
+    sessions: sessionmaker[Session], wsettings: Settings, mode: str, state: str
+) -> None:
+    # A 2xx is the receiver's answer: its body is not waited for. Headers that never end are
+    # no answer: the timeout bounds the whole exchange, not each read.
+    bad = MisbehavingReceiver(mode, interval_s=1.0).start()
+    timeout_s = 2.0
+    delivery = wsettings.delivery.model_copy(update={"webhook_timeout_s": timeout_s})
+    impatient = wsettings.model_copy(update={"delivery": delivery})
+    try:
+        config = hook_config(("bad", bad.url()))
+        enqueue_alert(sessions, config, title="Ceasefire agreed in Istanbul")
+        began = time.monotonic()
+        async with asyncio.timeout(30):  # a hang fails the test rather than stall the suite
+            report = await deliver_due(sessions, config, impatient, now=NOW)
+        took = time.monotonic() - began
+    finally:
+        bad.stop()
+
+    assert len(bad.requests) == 1
+    assert json.loads(bad.requests[0].body)["kind"] == "alert"
+    [row] = deliveries(sessions)
+    assert (row.state, row.attempts) == (state, 1)
+    if state == "failed":
+        [err] = report.errors
+        assert "timed out" in err.message
+        assert row.next_attempt_at is not None  # retried later
+    else:
+        assert report.sent == 1
+    # A correctness bound (the receiver would keep it for ever), not a timing.
+    assert took < timeout_s + 5
 
 
 async def test_crash_between_send_and_mark_resends_same_key(

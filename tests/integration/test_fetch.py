@@ -41,6 +41,7 @@ from monitor.fetch import (
 from monitor.models import FeedEntry, FetchResult
 from monitor.pipeline.collect import Fetcher, PageJob
 from tests.support.hostile import HostileServer
+from tests.support.rawhttp import RawServer
 from tests.support.tls import server_tls_context, trust_ca, trust_default_bundle
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
@@ -822,3 +823,20 @@ def test_the_cycles_budget_ends_every_request_still_running(policy: FetchPolicy)
     (never,) = late
     assert never.error is not None
     assert never.error.message.startswith("not fetched: the cycle's budget of 0.5s")
+
+
+async def test_a_304_to_a_request_without_validators_is_a_transient_error(
+    client: httpx.AsyncClient, policy: FetchPolicy
+) -> None:
+    server = RawServer().start()
+    try:
+        server.set("/feed.xml", b'HTTP/1.1 304 Not Modified\r\nETag: "unasked"')
+        with pytest.raises(TransientFetchError) as caught:
+            await fetch(client, server.url("/feed.xml"), policy)
+        asked = server.asked("/feed.xml")
+    finally:
+        server.stop()
+    assert caught.value.status == 304
+    assert "304" in str(caught.value)
+    assert "if-none-match" not in asked[0]
+    assert "if-modified-since" not in asked[0]

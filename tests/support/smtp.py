@@ -1,9 +1,12 @@
 """Real SMTP servers (aiosmtpd) on loopback ports: accepting, rejecting, dropping the connection,
-and one that requires STARTTLS + AUTH with a certificate from a throw-away CA (trustme)."""
+and one that requires STARTTLS + AUTH with a certificate from a throw-away CA (trustme).
+:class:`DrippingSmtp`, on raw sockets, drips its replies a byte at a time and never ends."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -84,3 +87,72 @@ def start_smtp(handler: RecordingHandler, **smtp_kwargs: Any) -> Controller:
     )
     controller.start()
     return controller
+
+
+class DrippingSmtp:
+    """An SMTP server on raw sockets that never completes a session: it answers the first
+    ``prompt`` replies (the greeting counts) at once, then drips every later reply a byte every
+    ``interval_s`` as continuation lines that never end (``250-...``), so a client's per-read
+    timeout never trips. ``commands`` records what clients sent; :meth:`stop` ends the drips."""
+
+    def __init__(self, *, prompt: int = 0, interval_s: float = 1.0) -> None:
+        self.prompt = prompt
+        self.interval_s = interval_s
+        self.commands: list[str] = []
+        self.sessions = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def start(self) -> DrippingSmtp:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.settimeout(30)
+            with self._lock:
+                self.sessions += 1
+            reader = conn.makefile("rb")
+            replies = 0
+            while True:
+                code = "220" if replies == 0 else "250"
+                if replies >= self.prompt:
+                    self._drip(conn, code)
+                    return
+                conn.sendall(f"{code} OK\r\n".encode())
+                replies += 1
+                line = reader.readline()
+                if not line:
+                    return
+                with self._lock:
+                    self.commands.append(line.decode("latin-1").strip())
+
+    def _drip(self, conn: socket.socket, code: str) -> None:
+        line = f"{code}-still thinking\r\n".encode()
+        while True:
+            for byte in line:
+                if self._stop.wait(self.interval_s):
+                    return
+                conn.sendall(bytes([byte]))

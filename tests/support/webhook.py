@@ -1,9 +1,12 @@
 """A real webhook receiver on 127.0.0.1: records every request, dedupes on the idempotency key,
 and can fail the first N requests or hang until stopped. Given a server-side SSL context it
-speaks HTTPS."""
+speaks HTTPS. :class:`MisbehavingReceiver` answers on raw sockets the way no well-behaved
+server would: an endless body, a dripped body, dripped headers."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -124,3 +127,107 @@ class WebhookReceiver:
             assert r.key is not None, "every delivery carries an idempotency key"
             seen.setdefault(r.key, r)
         return seen
+
+
+class MisbehavingReceiver:
+    """A webhook receiver on raw sockets that reads each request whole, records it, then
+    answers badly, as ``mode`` says:
+
+    * ``endless_body``: ``200 OK`` and a body that never ends (no length; 64 KiB blocks every
+      10 ms, so a client that reads it all grows by megabytes a second, not gigabytes);
+    * ``drip_body``: ``200 OK`` promising 100,000 bytes, sent a byte every ``interval_s``;
+    * ``drip_headers``: the status line and headers a byte every ``interval_s``, never done.
+
+    :meth:`stop` ends the connections still answering.
+    """
+
+    def __init__(self, mode: str, *, interval_s: float = 1.0) -> None:
+        if mode not in {"endless_body", "drip_body", "drip_headers"}:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode = mode
+        self.interval_s = interval_s
+        self.requests: list[Received] = []
+        self.body_bytes_sent = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self) -> MisbehavingReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}{path}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.settimeout(5)
+            received = _read_request(conn)
+            if received is None:
+                return
+            with self._lock:
+                self.requests.append(received)
+            getattr(self, f"_{self.mode}")(conn)
+
+    def _endless_body(self, conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+        block = b"x" * 65_536
+        while not self._stop.wait(0.01):
+            conn.sendall(block)
+            with self._lock:
+                self.body_bytes_sent += len(block)
+
+    def _drip_body(self, conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not self._stop.wait(self.interval_s):
+            conn.sendall(b"x")
+            with self._lock:
+                self.body_bytes_sent += 1
+
+    def _drip_headers(self, conn: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\n" + b"".join(
+            f"X-Filler-{n}: {'y' * 20}\r\n".encode() for n in range(10_000)
+        )
+        for i in range(len(head)):
+            if self._stop.wait(self.interval_s):
+                return
+            conn.sendall(head[i : i + 1])
+
+
+def _read_request(conn: socket.socket) -> Received | None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65_536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length") or 0)
+    while len(body) < length:
+        chunk = conn.recv(65_536)
+        if not chunk:
+            return None
+        body += chunk
+    return Received(lines[0].split(" ")[1], headers, body, 200)

@@ -28,8 +28,10 @@ from monitor.errors import ParseError
 from monitor.feeds import parse_feed, parse_feeds
 from monitor.inbound import (
     MAX_JSON_DEPTH,
+    MAX_TITLE_CHARS,
     clean_line,
     clean_text,
+    clean_title,
     header_int,
     json_depth,
     load_json,
@@ -243,6 +245,21 @@ def test_clean_text_is_storable_and_stable(value: str) -> None:
     assert _utf8_clean(line)
     assert "\n" not in line
     assert line == line.strip()
+
+
+@given(st.text(alphabet=" ab\x00\n", max_size=3000))
+@example("word " * 400_000)
+@example("x" * 5000)
+def test_clean_title_is_one_line_of_at_most_the_cap(value: str) -> None:
+    title = clean_title(value)
+    assert len(title) <= MAX_TITLE_CHARS
+    assert "\n" not in title
+    line = clean_line(value)
+    if len(line) <= MAX_TITLE_CHARS:
+        assert title == line
+    else:
+        assert title.endswith("\u2026")
+        assert line.startswith(title[:-1])
 
 
 # -- JSON -----------------------------------------------------------------------------------

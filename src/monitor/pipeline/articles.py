@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 from monitor.detection_settings import DetectionSettings
 from monitor.errors import ExtractionError, ParseError
 from monitor.extract import extract_page
-from monitor.inbound import clean_line, clean_text
+from monitor.inbound import clean_line, clean_text, clean_title
 from monitor.models import Article, ExtractedPage, Fallbacks, SourceError, SourceErrorKind
 from monitor.stories.reading import read_article
-from monitor.timeutil import as_utc
+from monitor.timeutil import as_utc, publication_date
 from monitor.urls import canonicalize
 
 if TYPE_CHECKING:
@@ -109,12 +109,14 @@ def _storable(article: Article) -> Article:
     return replace(
         article,
         url=clean_text(article.url),
-        title=clean_line(article.title),
+        title=clean_title(article.title),
         text=clean_text(article.text),
         guid=clean_text(article.guid) if article.guid else None,
         authors=tuple(a for a in (clean_line(name) for name in article.authors) if a),
         language=language or None,
         site_name=site_name or None,
+        # Whatever reached here: a date outside the believed range cannot be placed.
+        published_at=publication_date(article.published_at),
     )
 
 

@@ -81,11 +81,16 @@ bumps ``version``.
 
 Responses: any 2xx is success. 408, 425, 429 and 5xx, timeouts and connection errors are
 transient (retried with back-off); other statuses are permanent (the delivery is dead until
-``monitor alerts retry``). Redirects are not followed.
+``monitor alerts retry``). Redirects are not followed. The channel's timeout bounds the whole
+exchange (connect, request, the response's status line and headers); the response body is never
+read, so a receiver that answers 2xx and then sends an endless or dripped body does not hold
+the delivery, and one that drips its headers fails it (transient) when the timeout ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -315,25 +320,17 @@ class WebhookSender:
                 channel=self.name,
             )
 
-    async def send(self, message: OutgoingMessage) -> str | None:
-        try:  # the config check, again: a URL from anywhere else fails here, not in a socket
-            check_http_url(self.url)
-        except ValueError as exc:
-            raise PermanentDeliveryError(
-                f"{self._where}: the URL cannot be requested: {exc}", channel=self.name
-            ) from exc
-        if not self.allow_private:
-            await self._check_destination()
-        body = encode_body(message)
-        headers = request_headers(message, body, self.secret)
+    async def _post(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, str | None]:
+        """POST ``body``; the answer's status and ``Retry-After``. ``timeout_s`` bounds the
+        whole exchange (connect, send, the response's headers), not each read: a receiver
+        dripping its headers cannot hold the delivery. The body is never read: a 2xx is the
+        answer, and a body that never ends or drips must not keep it waiting."""
         try:
-            response = await self.http.post(
-                self.url,
-                content=body,
-                headers=dict(headers),
-                timeout=self.timeout_s,
-                follow_redirects=False,
-            )
+            async with asyncio.timeout(self.timeout_s):
+                request = self.http.build_request(
+                    "POST", self.url, content=body, headers=dict(headers), timeout=self.timeout_s
+                )
+                response = await self.http.send(request, stream=True, follow_redirects=False)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise PermanentDeliveryError(
                 f"{self._where}: the URL cannot be requested ({type(exc).__name__})",
@@ -346,7 +343,7 @@ class WebhookSender:
                 f"{self._where}: the URL cannot be requested ({type(exc).__name__})",
                 channel=self.name,
             ) from exc
-        except httpx.TimeoutException as exc:
+        except (TimeoutError, httpx.TimeoutException) as exc:
             raise TransientDeliveryError(
                 f"{self._where}: timed out after {self.timeout_s:g}s ({type(exc).__name__})",
                 channel=self.name,
@@ -355,13 +352,31 @@ class WebhookSender:
             raise TransientDeliveryError(
                 f"{self._where}: connection failed ({self._cause(exc)})", channel=self.name
             ) from exc
-        status = response.status_code
+        # Closing a response whose body is unread drops its connection, without reading on.
+        # The answer is in: a close that fails or stalls (a TLS peer not reading) changes
+        # nothing, and is not waited for beyond the timeout.
+        with contextlib.suppress(TimeoutError, httpx.TransportError):
+            async with asyncio.timeout(self.timeout_s):
+                await response.aclose()
+        return response.status_code, response.headers.get("retry-after")
+
+    async def send(self, message: OutgoingMessage) -> str | None:
+        try:  # the config check, again: a URL from anywhere else fails here, not in a socket
+            check_http_url(self.url)
+        except ValueError as exc:
+            raise PermanentDeliveryError(
+                f"{self._where}: the URL cannot be requested: {exc}", channel=self.name
+            ) from exc
+        if not self.allow_private:
+            await self._check_destination()
+        body = encode_body(message)
+        status, retry_after = await self._post(body, request_headers(message, body, self.secret))
         if 200 <= status < 300:
             return None
         reason = f"{self._where}: HTTP {status}"
         if status >= 500 or status in TRANSIENT_STATUSES:
             # A rate-limited receiver (429, or 503 with Retry-After) says when to come back.
-            wait = asked_wait(status, response.headers.get("retry-after"))
+            wait = asked_wait(status, retry_after)
             asked = f", asked to wait {wait:.0f}s" if wait is not None else ""
             raise TransientDeliveryError(reason + asked, channel=self.name, retry_after_s=wait)
         raise PermanentDeliveryError(reason, channel=self.name)

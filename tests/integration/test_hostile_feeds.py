@@ -1,0 +1,150 @@
+"""Feeds written to break the monitor, run through a real cycle against a real HTTP server and
+real databases: what they say must be stored in a form the rest of the pipeline can use, and a
+healthy entry beside them must never be lost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Settings, parse_config
+from monitor.demo.server import LocalServer, Route
+from monitor.models import SourceErrorKind
+from monitor.storage.tables import AlertRow, ArticleRow, SourceRow
+from monitor.timeutil import as_utc
+from tests.support.pipeline import run_cycle
+from tests.support.rawhttp import RawServer
+
+RSS = "application/rss+xml; charset=utf-8"
+
+LEAD = (
+    "The harbour council of Tarrow voted on Tuesday to close the old ferry terminal by June, "
+    "after engineers found corrosion in 14 of its 22 steel piles. Council leader Ines Varga "
+    "said the ferry to Kell Island would move to the north quay while a new terminal is built."
+)
+OTHER = (
+    "The Kell Island school board approved a new science wing on Monday, funded by a regional "
+    "grant of 2.4 million. Head teacher Oskar Lind said building work starts in the spring and "
+    "that classes would move to the old library in the meantime."
+)
+
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        f"<html lang='en'><head><title>{title}</title></head><body>"
+        f"<article><h1>{title}</h1><p>{body}</p><p>{body}</p></article></body></html>"
+    ).encode()
+
+
+def _rss(base: str, items: list[tuple[str, str, str]]) -> bytes:
+    entries = "".join(
+        f"<item><title>{title}</title><link>{base}{path}</link><guid>{path}</guid>"
+        f"<pubDate>{date}</pubDate></item>"
+        for path, title, date in items
+    )
+    return (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title>"
+        f"<link>{base}/</link><description>x</description>{entries}</channel></rss>"
+    ).encode()
+
+
+def _config(server: LocalServer) -> Any:
+    return parse_config(
+        {
+            "sources": [{"name": "gazette", "url": server.url("/rss.xml")}],
+            "topics": [{"name": "Tarrow ferry", "query": "tarrow OR kell"}],
+            "channels": [{"type": "webhook", "name": "hook", "url": server.url("/hook")}],
+        }
+    )
+
+
+def _stored(sessions: sessionmaker[Session]) -> dict[str, ArticleRow]:
+    with sessions() as s:
+        return {r.url.rsplit("/", 1)[-1]: r for r in s.scalars(select(ArticleRow))}
+
+
+def test_entries_dated_before_1970_are_stored_dated_at_their_fetch(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    base = local_server.base_url
+    local_server.table.set("/year-one.html", Route(body=_page("Tarrow ferry closes", LEAD)))
+    local_server.table.set("/iso-one.html", Route(body=_page("Kell school wing", OTHER)))
+    local_server.table.set("/sixties.html", Route(body=_page("Tarrow quay", LEAD + " Again.")))
+    items = [
+        ("/year-one.html", "Tarrow ferry closes", "Mon, 01 Jan 0001 00:00:00 GMT"),
+        ("/iso-one.html", "Kell school wing", "0001-01-01"),
+        ("/sixties.html", "Tarrow quay", "Sat, 01 Jan 1966 00:00:00 GMT"),
+    ]
+    local_server.table.set("/rss.xml", Route(content_type=RSS, body=_rss(base, items)))
+
+    collection, report = run_cycle(sessions, settings, _config(local_server))
+
+    assert not report.errors, report.errors
+    assert not collection.errors, collection.errors
+    stored = _stored(sessions)
+    assert set(stored) == {"year-one.html", "iso-one.html", "sixties.html"}
+    for row in stored.values():
+        assert row.published_at is None  # undated: placed at its fetch
+        assert row.story_id is not None
+    assert report.stored == 3
+    assert all(as_utc(r.fetched_at).year >= 2024 for r in stored.values())
+
+
+def test_a_feed_answering_304_unasked_is_a_recorded_transient_error(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    raw = RawServer().start()
+    try:
+        raw.set("/rss.xml", b"HTTP/1.1 304 Not Modified")
+        config = parse_config(
+            {
+                "sources": [{"name": "liar", "url": raw.url("/rss.xml")}],
+                "topics": [{"name": "Tarrow ferry", "query": "tarrow"}],
+                "channels": [{"type": "webhook", "name": "hook", "url": raw.url("/hook")}],
+            }
+        )
+        collection, _ = run_cycle(sessions, settings, config)
+    finally:
+        raw.stop()
+    assert [(e.source, e.kind, e.error_type) for e in collection.errors] == [
+        ("liar", SourceErrorKind.FETCH, "TransientFetchError")
+    ]
+    assert not [p for p in collection.polls if p.not_modified]
+    with sessions() as s:
+        row = s.scalar(select(SourceRow).where(SourceRow.name == "liar"))
+    assert row is not None
+    assert row.consecutive_failures == 1
+    assert row.last_error_type == "TransientFetchError"
+
+
+def test_titles_are_cut_to_1000_characters_in_storage_and_alerts(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
+) -> None:
+    base = local_server.base_url
+    huge = "Tarrow ferry terminal closes " * 14_000  # 406 KB
+    assert len(huge) > 400_000
+    # The page's own title is as long; its text is a normal article.
+    page = f"<html><head><title>{huge}</title></head><body><article><p>{LEAD}</p>"
+    local_server.table.set("/page.html", Route(body=(page + f"<p>{OTHER}</p></article>").encode()))
+    local_server.table.set("/gone.html", Route(status=404, body=b"gone"))
+    items = [
+        ("/page.html", huge, "Tue, 04 Mar 2025 08:00:00 GMT"),
+        ("/gone.html", "Kell " + huge, "Tue, 04 Mar 2025 09:00:00 GMT"),
+    ]
+    local_server.table.set("/rss.xml", Route(content_type=RSS, body=_rss(base, items)))
+
+    _, report = run_cycle(sessions, settings, _config(local_server))
+
+    assert report.stored == 2
+    assert report.alerts
+    with sessions() as s:
+        titles = [r.title for r in s.scalars(select(ArticleRow))]
+        payloads = [json.dumps(r.payload) for r in s.scalars(select(AlertRow))]
+    assert len(titles) == 2
+    assert all(0 < len(t) <= 1000 for t in titles), [len(t) for t in titles]
+    assert all(t.startswith("Tarrow ferry terminal closes") or t.startswith("Kell") for t in titles)
+    assert payloads
+    assert all(len(p) < 20_000 for p in payloads), [len(p) for p in payloads]
