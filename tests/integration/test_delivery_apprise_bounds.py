@@ -2,14 +2,11 @@
 
 apprise bounds each socket read, not the exchange: a service that sends its answer one byte per
 second never trips its read timeout. The delivery's timeout must bound the whole send, and the
-delivery goes out once the service behaves again.
+delivery goes out once the service answers again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -22,71 +19,21 @@ from monitor.alerts.outbox import deliver_due
 from monitor.config import MonitorConfig, Settings, parse_config
 from monitor.storage.tables import DeliveryRow
 from tests.integration.test_delivery_apprise import NOW, enqueue_hostile
-
-# Still inside the headers after 20 s: the test fails by its time bound, not by the drip ending.
-DRIP_BYTES = 20
-ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-
-
-class DrippingService:
-    """Reads a request, then answers one byte per ``interval_s`` (``drip``) or at once."""
-
-    def __init__(self, interval_s: float = 1.0) -> None:
-        self.drip = True
-        self.interval_s = interval_s
-        self.requests = 0
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._listener.getsockname()[1])
-
-    def start(self) -> DrippingService:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with contextlib.suppress(OSError), conn:
-            conn.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            self.requests += 1
-            if not self.drip:
-                conn.sendall(ANSWER)
-                return
-            for byte in ANSWER[:DRIP_BYTES]:
-                if self._stop.wait(self.interval_s):
-                    return
-                conn.sendall(bytes([byte]))
+from tests.support.webhook import MisbehavingReceiver, WebhookReceiver
 
 
 @pytest.fixture
-def service() -> Iterator[DrippingService]:
-    s = DrippingService().start()
-    yield s
-    s.stop()
+def dripping() -> Iterator[MisbehavingReceiver]:
+    r = MisbehavingReceiver("drip_headers", interval_s=1.0).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def healthy() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver().start()
+    yield r
+    r.stop()
 
 
 def setup(settings: Settings, port: int, timeout_s: float) -> tuple[MonitorConfig, Settings]:
@@ -101,10 +48,17 @@ def setup(settings: Settings, port: int, timeout_s: float) -> tuple[MonitorConfi
     return config, settings.model_copy(update={"secrets": {"chat_url": url}, "delivery": delivery})
 
 
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
 async def test_a_dripping_chat_service_fails_the_send_within_the_timeout(
-    sessions: sessionmaker[Session], service: DrippingService, settings: Settings
+    sessions: sessionmaker[Session],
+    dripping: MisbehavingReceiver,
+    healthy: WebhookReceiver,
+    settings: Settings,
 ) -> None:
-    config, s = setup(settings, service.port, timeout_s=2.0)
+    config, s = setup(settings, port_of(dripping.url()), timeout_s=2.0)
     enqueue_hostile(sessions, config)
 
     started = time.monotonic()
@@ -118,11 +72,13 @@ async def test_a_dripping_chat_service_fails_the_send_within_the_timeout(
     with sessions() as session:
         assert session.scalars(select(DeliveryRow.state)).one() == "failed"
 
-    # the service behaves again: the delivery goes out, once
-    service.drip = False
+    assert len(dripping.requests) == 1
+
+    # the service answers again (at its new address): the delivery goes out, once
+    config, s = setup(settings, healthy.port, timeout_s=2.0)
     later = NOW.replace(day=NOW.day + 1)
     again = await deliver_due(sessions, config, s, now=later)
     assert again.sent == 1
-    assert service.requests == 2
+    assert len(healthy.requests) == 1
     with sessions() as session:
         assert session.scalars(select(DeliveryRow.state)).one() == "sent"
