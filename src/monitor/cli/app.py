@@ -8,7 +8,8 @@ import os
 import typer
 
 from monitor.cli import alerts, db, demo, feedback, listings, run, stories, topics, web
-from monitor.errors import ConfigError
+from monitor.cli.common import database_failure
+from monitor.errors import ConfigError, DatabaseUnreachableError, DatabaseUrlError
 from monitor.escaping import terminal_text
 
 app = typer.Typer(
@@ -46,6 +47,10 @@ def main() -> None:
     prefect_defaults()
     try:
         app()
+    except (DatabaseUrlError, DatabaseUnreachableError) as exc:
+        # Raised from whichever command opened the database: one line, no traceback.
+        failure = database_failure(exc)
+        raise SystemExit(failure.exit_code) from exc
     except ConfigError as exc:
         typer.secho(
             f"error: {terminal_text(exc, keep_newlines=True)}", err=True, fg=typer.colors.RED
