@@ -116,8 +116,55 @@ def test_link_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONITOR_SMTP__PORT", "not-a-port")
-    with pytest.raises(ConfigError, match=r"smtp\.port"):
+    with pytest.raises(ConfigError, match="MONITOR_SMTP__PORT"):
         get_settings(_env_file=None)
+
+
+BAD_SETTINGS = [
+    ("MONITOR_HTTP__MAX_BYTES", "abc", "integer"),
+    ("MONITOR_SOURCE_FAILING_AFTER", "0", "greater than or equal to 1"),
+    ("MONITOR_EXTRACTION__WORKERS", "-1", "greater than or equal to 0"),
+    ("MONITOR_ALLOW_PRIVATE_NETWORK", "maybe", "boolean"),
+    ("MONITOR_POLLING__ADAPTIVE", "perhaps", "boolean"),
+    ("MONITOR_HTTP", "not json", "JSON"),
+    ("MONITOR_SECRETS", "not json", "JSON"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), BAD_SETTINGS)
+def test_a_bad_setting_is_one_line_naming_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        get_settings(_env_file=None)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{name}: expected ")
+    assert expected in message
+    assert repr(value) in message or "JSON" in expected
+    # The internal path of the field is not what the user set.
+    assert "." not in message.split(":")[0]
+
+
+def test_a_bad_secret_setting_does_not_show_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_WEB__LINK_SECRET", "hunter2")
+    with pytest.raises(ConfigError) as err:
+        get_settings(_env_file=None)
+    assert str(err.value).startswith("MONITOR_WEB__LINK_SECRET: ")
+    assert "16 characters" in str(err.value)
+    assert "hunter2" not in str(err.value)
+
+
+def test_several_bad_settings_are_named_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_HTTP__MAX_BYTES", "abc")
+    monkeypatch.setenv("MONITOR_SMTP__PORT", "x")
+    with pytest.raises(ConfigError) as err:
+        get_settings(_env_file=None)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "MONITOR_HTTP__MAX_BYTES: expected" in message
+    assert "MONITOR_SMTP__PORT: expected" in message
 
 
 def _leaf_keys(model: type[BaseModel], prefix: str) -> list[str]:
