@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from dotenv import dotenv_values
@@ -558,8 +558,44 @@ def _format_validation_error(origin: str, exc: ValidationError) -> str:
         loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-        lines.append(f"  {loc}: {err['msg']}{shown}")
+        hint = _meant(err["loc"]) if err["type"] == "extra_forbidden" else ""
+        lines.append(f"  {loc}: {err['msg']}{shown}{hint}")
     return "\n".join(lines)
+
+
+def _meant(loc: tuple[int | str, ...]) -> str:
+    """``; did you mean 'key'?`` for an unknown key of the config file at ``loc``, naming the
+    closest key the same place knows, if one is close."""
+    known = sorted({name for model in _models_at(loc[:-1]) for name in model.model_fields})
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _models_at(loc: tuple[int | str, ...]) -> list[type[BaseModel]]:
+    """The models the mapping at ``loc`` of the config file may be (several for a channel
+    whose type pydantic could not tell)."""
+    models: list[type[BaseModel]] = [MonitorConfig]
+    for part in loc:
+        if isinstance(part, int):  # an item of a list: the same models
+            continue
+        inner = [m.model_fields[part].annotation for m in models if part in m.model_fields]
+        if inner:
+            models = [found for annotation in inner for found in _models_in(annotation)]
+        else:  # a tagged union's tag: the channel whose type it is
+            models = [m for m in models if get_args(_type_field(m)) == (part,)] or models
+    return models
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models inside a field's type (``list[X]``, ``X | None``, ``Annotated[A | B, ...]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [found for arg in get_args(annotation) for found in _models_in(arg)]
+
+
+def _type_field(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("type")
+    return field.annotation if field is not None else None
 
 
 def parse_config(data: Any, *, origin: str = "config") -> MonitorConfig:

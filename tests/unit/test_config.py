@@ -55,6 +55,34 @@ def test_unknown_key_is_rejected(tmp_path: Path) -> None:
         load_config(_write(tmp_path, GOOD.replace("    query:", "    qurey:")))
 
 
+TYPOS = [
+    ("    query:", "    qurey:", "topics.0.qurey", "query"),
+    ("  - {name: Example, url:", "  - {name: Example, ulr:", "sources.0.ulr", "url"),
+    ("sources:", "source:", "source", "sources"),
+    ("    channels: [desk]", "    chanels: [desk]", "topics.0.chanels", "channels"),
+    ('name: hook, url: "', 'name: hook, urll: "', "channels.1.webhook.urll", "url"),
+    ("to: [desk@example.org]", "too: [desk@example.org]", "channels.0.email.too", "to"),
+]
+
+
+@pytest.mark.parametrize(("good", "typo", "where", "meant"), TYPOS)
+def test_an_unknown_key_says_which_key_was_meant(
+    tmp_path: Path, good: str, typo: str, where: str, meant: str
+) -> None:
+    assert good in GOOD
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, GOOD.replace(good, typo, 1)))
+    assert f"{where}: " in str(err.value)
+    assert f"did you mean {meant!r}?" in str(err.value)
+
+
+def test_an_unknown_key_like_no_known_one_has_no_guess(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, GOOD.replace("    query:", "    zzzzzz: 1\n    query:")))
+    assert "topics.0.zzzzzz" in str(err.value)
+    assert "did you mean" not in str(err.value)
+
+
 def test_malformed_query_points_at_topic(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD.replace("(talks OR", "(talks OR OR"))
     with pytest.raises(ConfigError, match=r"topics\.0\.query"):
