@@ -11,6 +11,7 @@ from monitor.cli import alerts, db, demo, feedback, listings, run, stories, topi
 from monitor.cli.common import database_failure
 from monitor.errors import ConfigError, DatabaseUnreachableError, DatabaseUrlError
 from monitor.escaping import terminal_text
+from monitor.interrupts import exit_interrupted
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -45,6 +46,27 @@ def prefect_defaults() -> None:
 
 def main() -> None:
     prefect_defaults()
+    try:
+        _main()
+    except KeyboardInterrupt:
+        exit_interrupted()
+    except SystemExit as exc:
+        # typer turns a Ctrl-C into a silent exit 130, raised from the KeyboardInterrupt.
+        if _from_interrupt(exc):
+            exit_interrupted()
+        raise
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _main() -> None:
     try:
         app()
     except (DatabaseUrlError, DatabaseUnreachableError) as exc:
