@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from monitor.config import MonitorConfig, Settings
 from monitor.discovery import Discovery, IndexRules, Reader
+from monitor.errors import DatabaseUnreachableError, DatabaseUrlError
 from monitor.fetch import FetchPolicy, make_client
 from monitor.pipeline.collect import fetch_policy, index_rules, poll_feeds
 from monitor.pipeline.sources import FeedPoll, SourceState
@@ -125,7 +126,10 @@ def _when(moment: datetime, now: datetime) -> str:
 
 def check_database(url: str) -> Finding:
     """Reach the database and compare its schema with the shipped migrations; change nothing."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        return Finding("database", "url", "failed", f"MONITOR_DATABASE_URL is not a URL: {exc}")
     backend = parsed.get_backend_name()
 
     def found(status: Status, detail: str) -> Finding:
@@ -134,7 +138,10 @@ def check_database(url: str) -> Finding:
     file = parsed.database if backend == "sqlite" else None
     if file not in (None, "", ":memory:") and not Path(str(file)).exists():
         return found("ok", "not created yet, the first run makes it")
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except (DatabaseUrlError, DatabaseUnreachableError) as exc:  # they show the URL
+        return Finding("database", backend, "failed", f"MONITOR_DATABASE_URL: {exc}")
     try:
         revision = current_revision(engine)
     except DBAPIError as exc:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from dotenv import dotenv_values
@@ -33,7 +34,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from monitor import DEFAULT_USER_AGENT
 from monitor.alert_settings import ChannelConfig, DeliverySettings, TopicDelivery
@@ -368,11 +370,63 @@ def polling_all(settings: Settings) -> Settings:
 
 
 def get_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment and ``.env``; keyword overrides win."""
+    """Build settings from the environment and ``.env``; keyword overrides win.
+
+    A value that does not validate is a :class:`ConfigError` of one line naming each bad
+    setting by its environment variable (``MONITOR_HTTP__MAX_BYTES``), what it expects and,
+    unless it is a secret, what it got.
+    """
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error("environment settings", exc)) from exc
+        raise ConfigError("; ".join(_setting_problem(e) for e in exc.errors())) from exc
+    except SettingsError as exc:  # a group given as one variable, not as JSON
+        raise ConfigError(_unparsed_group(exc)) from exc
+
+
+# Settings whose values an error does not show.
+_SECRET_WORDS = ("secret", "password", "token", "key", "database_url")
+
+
+def _setting_problem(error: ErrorDetails) -> str:
+    name = _environment_name(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if message.startswith("Input should be "):
+        # "Input should be a valid integer, unable to parse string as an integer": the first
+        # clause says what is expected, the rest repeats it.
+        expected = message.removeprefix("Input should be ").split(", ")[0]
+        number = "a number " if expected.startswith(("greater", "less")) else ""
+        message = f"expected {number}{expected}"
+    got = error.get("input")
+    secret = any(word in name.lower() for word in _SECRET_WORDS)
+    shown = "" if secret or isinstance(got, dict | list) else f", got {got!r}"
+    return f"{name}: {message}{shown}"
+
+
+def _environment_name(loc: tuple[int | str, ...]) -> str:
+    """The ``MONITOR_*`` variable of a field of :class:`Settings` at pydantic's ``loc``."""
+    model: Any = Settings
+    names: list[str] = []
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if fields is None:  # a free-form group's key (MONITOR_SECRETS__NAME), or a union's tag
+            if getattr(model, "__origin__", None) is dict and isinstance(part, str):
+                names.append(part)
+            break
+        if part not in fields:
+            continue
+        names.append(str(part))
+        model = fields[part].annotation
+    return "MONITOR_" + "__".join(n.upper() for n in names)
+
+
+def _unparsed_group(exc: SettingsError) -> str:
+    # pydantic-settings names the field only in its message.
+    found = re.search(r'field "([^"]+)"', str(exc))
+    if found is None:
+        return f"environment settings: {exc}"
+    name = f"MONITOR_{found.group(1).upper()}"
+    return f"{name}: expected JSON, or each of its settings on its own as {name}__<NAME>"
 
 
 class SourceConfig(BaseModel):
@@ -505,8 +559,44 @@ def _format_validation_error(origin: str, exc: ValidationError) -> str:
         loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-        lines.append(f"  {loc}: {err['msg']}{shown}")
+        hint = _meant(err["loc"]) if err["type"] == "extra_forbidden" else ""
+        lines.append(f"  {loc}: {err['msg']}{shown}{hint}")
     return "\n".join(lines)
+
+
+def _meant(loc: tuple[int | str, ...]) -> str:
+    """``; did you mean 'key'?`` for an unknown key of the config file at ``loc``, naming the
+    closest key the same place knows, if one is close."""
+    known = sorted({name for model in _models_at(loc[:-1]) for name in model.model_fields})
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _models_at(loc: tuple[int | str, ...]) -> list[type[BaseModel]]:
+    """The models the mapping at ``loc`` of the config file may be (several for a channel
+    whose type pydantic could not tell)."""
+    models: list[type[BaseModel]] = [MonitorConfig]
+    for part in loc:
+        if isinstance(part, int):  # an item of a list: the same models
+            continue
+        inner = [m.model_fields[part].annotation for m in models if part in m.model_fields]
+        if inner:
+            models = [found for annotation in inner for found in _models_in(annotation)]
+        else:  # a tagged union's tag: the channel whose type it is
+            models = [m for m in models if get_args(_type_field(m)) == (part,)] or models
+    return models
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models inside a field's type (``list[X]``, ``X | None``, ``Annotated[A | B, ...]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [found for arg in get_args(annotation) for found in _models_in(arg)]
+
+
+def _type_field(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("type")
+    return field.annotation if field is not None else None
 
 
 def parse_config(data: Any, *, origin: str = "config") -> MonitorConfig:

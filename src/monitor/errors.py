@@ -6,7 +6,8 @@ third-party types or on message strings. Whether a retry can help is a property 
 
     MonitorError
     ├── ConfigError                 bad config file, settings or topic query (permanent)
-    │   └── QueryError              a topic query that does not parse
+    │   ├── QueryError              a topic query that does not parse
+    │   └── DatabaseUrlError        a database URL that names no usable database (exit 2)
     ├── FetchError                  could not get a resource over HTTP
     │   ├── TransientFetchError     timeout, connection reset, 5xx, 429: try again next cycle
     │   │   ├── HeldBackError       not sent: the host asked to be left alone (Retry-After)
@@ -22,6 +23,8 @@ third-party types or on message strings. Whether a retry can help is a property 
     │   ├── ExtractionTimeoutError  a page ran past the per-page time limit (worker replaced)
     │   └── PageTooLargeError       a page over the extraction size cap, not extracted
     ├── StorageError                the database refused an operation we did not expect it to
+    │   └── DatabaseUnreachableError    no connection: refused, unknown host or database,
+    │                                   a SQLite file that cannot be created (exit 1)
     ├── CycleRunningError           another cycle of the same config holds its lock
     ├── FeedbackError               feedback on a story, development or mark that is not there
     ├── LinkError                   an alert's action link that is malformed, forged or expired
@@ -56,6 +59,13 @@ class QueryError(ConfigError):
         self.position = position
         where = f" at position {position}" if position is not None else ""
         super().__init__(f"{message}{where} in query {query!r}")
+
+
+class DatabaseUrlError(ConfigError):
+    """The database URL cannot be used: it does not parse, names an unknown dialect or driver,
+    or one whose package is not installed. Commands exit with :data:`EXIT_CODE`."""
+
+    EXIT_CODE = 2
 
 
 class FetchError(MonitorError):
@@ -158,6 +168,15 @@ class PageTooLargeError(ExtractionError):
 
 class StorageError(MonitorError):
     """The database refused an operation in a way the monitor did not expect."""
+
+
+class DatabaseUnreachableError(StorageError):
+    """No connection to the database: the server refuses or does not answer, its host or the
+    database does not exist, the credentials are refused, or a SQLite file (or its directory)
+    cannot be created or opened. The URL itself is valid; commands exit with
+    :data:`EXIT_CODE`."""
+
+    EXIT_CODE = 1
 
 
 class CycleRunningError(MonitorError):

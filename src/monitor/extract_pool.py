@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
@@ -67,6 +68,8 @@ __all__ = [
 _CHUNKS_PER_WORKER = 4
 _MAX_CHUNK = 16
 _START_TIMEOUT_S = 120.0
+# How long close() waits for a stopped pool's processes and threads to end.
+_STOP_TIMEOUT_S = 30.0
 # Extraction runs ahead of the sequential detect stage that consumes its results; at a lower
 # priority it takes the CPU that detection leaves idle instead of slowing the whole cycle down.
 _WORKER_NICENESS = 5
@@ -284,6 +287,8 @@ class Extractor:
         self._starting: tuple[ProcessPool, list[Future[bool]]] | None = None
         self._starter: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Set by close(): from then on nothing starts a pool or schedules work in one.
+        self._closed = threading.Event()
         # Counts close() calls: pages submitted before a close are not run again after it.
         self._closings = 0
         # Futures handed out and not yet done: close() cancels them, so that nobody waits on a
@@ -310,9 +315,10 @@ class Extractor:
 
         A worker's start (importing trafilatura, unless the fork server did) takes a while;
         started before the pages are fetched, that happens while the network is busy instead of
-        before the first extraction.
+        before the first extraction. Raises :class:`ExtractorClosedError` after :meth:`close`.
         """
         with self._lock:
+            self._check_open()
             if self.workers and self._pool is None and self._starter is None:
                 # Starting the fork server blocks for as long as its imports take: not here.
                 self._starter = threading.Thread(
@@ -322,35 +328,56 @@ class Extractor:
 
     def _start_pool(self) -> None:
         with self._lock:
-            if self._pool is not None or self._starting is not None:
+            if self._pool is not None or self._starting is not None or self._closed.is_set():
                 return
-            pool = self._spawn()
-            try:
-                self._starting = (pool, [pool.schedule(_probe) for _ in range(self.workers)])
-            except Exception:  # noqa: BLE001 - the first extraction starts a pool and reports it
-                _stop(pool)
+        # Scheduling starts the processes, which waits for the fork server's imports: outside
+        # the lock, so that close() is not held up by it.
+        pool = self._spawn()
+        probes: list[Future[bool]] = []
+        try:
+            probes.extend(pool.schedule(_probe) for _ in range(self.workers))
+        except Exception:  # noqa: BLE001 - the first extraction starts a pool and reports it
+            _stop(pool)
+            return
+        with self._lock:
+            keep = not self._closed.is_set() and self._starting is None and self._pool is None
+            if keep:
+                self._starting = (pool, probes)
+        if not keep:  # closed meanwhile, or a caller started its own pool
+            _stop(pool)
 
     def close(self) -> None:
-        """Stop the worker processes. A later :meth:`extract_many` starts a new pool.
+        """Stop the worker processes for good; closing again does nothing.
 
-        Pages still waiting for a worker are cancelled: their callers get
-        :class:`ExtractorClosedError` (a cycle that failed must not wait for, or start workers
-        for, extractions nobody will use); pages being extracted finish first, and the worker
-        processes are joined before this returns.
+        Pages waiting for a worker or being extracted are abandoned (their workers are
+        stopped): their callers get :class:`ExtractorClosedError`, as does any later
+        :meth:`start`, :meth:`submit_many`, :meth:`extract_many` or :meth:`parse_feeds` (a cycle
+        that failed must not wait for, or start workers for, extractions nobody will use). A
+        pool still starting is stopped too; the worker processes are joined before this
+        returns, unless starting them is itself stuck (a fork server that never answers), which
+        is waited for a bounded time only.
         """
-        starter, self._starter = self._starter, None
-        if starter is not None:
-            starter.join()
+        self._closed.set()
         with self._lock:
+            starter, self._starter = self._starter, None
             self._closings += 1
             outstanding, self._outstanding = list(self._outstanding), weakref.WeakSet()
             pool, self._pool = self._pool, None
             starting, self._starting = self._starting, None
-        for future in outstanding:
+        # Callers waiting for a pool still starting wait on its probes: wake them too.
+        probes: list[Future[Any]] = list(starting[1]) if starting else []
+        for future in [*outstanding, *probes]:
             future.cancel()
         for each in (pool, starting[0] if starting else None):
             if each is not None:
                 _stop(each)
+        if starter is not None:
+            # It stops the pool it is starting itself once it sees the extractor closed.
+            starter.join(_START_TIMEOUT_S)
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise ExtractorClosedError("the extractor was closed")
 
     def worker_pids(self) -> set[int]:
         """The process ids of the running workers (empty before the pool starts)."""
@@ -378,6 +405,7 @@ class Extractor:
         :class:`~monitor.errors.PageTooLargeError`. Raises :class:`ExtractionError` only if the
         worker processes cannot be started.
         """
+        self._check_open()
         errors: list[ExtractionError | None] = [self._refused(url, html) for url, html in pages]
         allowed = [
             page if error is None else (page[0], b"")
@@ -424,6 +452,7 @@ class Extractor:
         kills its worker, runs past ``page_timeout_s``, or whose result cannot come back, gives
         a :class:`~monitor.errors.ParseError`.
         """
+        self._check_open()
         pool = self._ready_pool() if self.workers and results else None
         if pool is None:
             return parse(results)
@@ -502,20 +531,24 @@ class Extractor:
         return _unpack(results, errors)
 
     def _submit(self, pool: ProcessPool, work: _Work, chunk: Sequence[Any]) -> Future[list[Any]]:
-        try:
-            # The timeout bounds a chunk as it bounds one page: a chunk slower than that is
-            # split, and only the page that is slow alone is stopped for good.
-            future: Future[list[Any]] = pool.schedule(
-                work, args=(chunk,), timeout=self.page_wall_timeout_s
-            )
-        except Exception as exc:  # noqa: BLE001 - a pool that broke: the caller sees it per item
-            failed: Future[list[Any]] = Future()
-            failed.set_exception(exc)
-            self._replace_broken(pool)
-            return failed
+        # Scheduled and registered at once, under the lock: a close() in between would neither
+        # cancel the future nor have pebble resolve it, and its caller would wait forever.
         with self._lock:
-            self._outstanding.add(future)
-        return future
+            self._check_open()
+            try:
+                # The timeout bounds a chunk as it bounds one page: a chunk slower than that is
+                # split, and only the page that is slow alone is stopped for good.
+                future: Future[list[Any]] = pool.schedule(
+                    work, args=(chunk,), timeout=self.page_wall_timeout_s
+                )
+            except Exception as exc:  # noqa: BLE001 - a broken pool: the caller sees it per item
+                failed: Future[list[Any]] = Future()
+                failed.set_exception(exc)
+            else:
+                self._outstanding.add(future)
+                return future
+        self._replace_broken(pool)
+        return failed
 
     def _spawn(self) -> ProcessPool:
         return ProcessPool(
@@ -526,30 +559,47 @@ class Extractor:
         )
 
     def _get_pool(self) -> ProcessPool:
+        """The running pool, started here if need be; waits for its workers to answer."""
         with self._lock:
+            self._check_open()
             if self._pool is not None and not self._pool.active:
                 _stop(self._pool)  # broken inside (pebble says so): start a new one
                 self._pool = None
-            if self._pool is None:
-                if self._starting is not None:
-                    pool, probes = self._starting
-                    self._starting = None
-                else:
-                    pool = self._spawn()
-                    probes = [pool.schedule(_probe, timeout=_START_TIMEOUT_S)]
-                # A pool that breaks on a harmless probe cannot run any page: that is a broken
-                # environment (cannot spawn, cannot import), not a hostile page, and retrying
-                # page by page would only spawn processes forever.
-                try:
-                    for probe in probes:
-                        probe.result(timeout=_START_TIMEOUT_S)
-                except Exception as exc:
-                    _stop(pool)
-                    raise ExtractionError(
-                        f"extraction worker processes do not start: {exc!r}"
-                    ) from exc
-                self._pool = pool
-            return self._pool
+            if self._pool is not None:
+                return self._pool
+            if self._starting is None:
+                pool = self._spawn()
+                self._starting = (pool, [pool.schedule(_probe, timeout=_START_TIMEOUT_S)])
+            pool, probes = self._starting
+        # Waited for outside the lock, so that close() can stop the pool meanwhile.
+        failure = self._wait_for_probes(probes)
+        with self._lock:
+            self._check_open()
+            if failure is None and self._starting is not None and self._starting[0] is pool:
+                self._pool, self._starting = pool, None
+            elif failure is not None and self._starting is not None and self._starting[0] is pool:
+                self._starting = None
+            if failure is None and self._pool is not None:
+                return self._pool
+        _stop(pool)
+        # A pool that breaks on a harmless probe cannot run any page: that is a broken
+        # environment (cannot spawn, cannot import), not a hostile page, and retrying page by
+        # page would only spawn processes forever.
+        raise ExtractionError(f"extraction worker processes do not start: {failure!r}") from failure
+
+    def _wait_for_probes(self, probes: list[Future[bool]]) -> Exception | None:
+        """Why the pool's workers did not answer its probes, or ``None`` once they did.
+
+        ``Future.result`` rather than ``concurrent.futures.wait``: pebble's ``cancel`` (close()
+        cancels the probes) wakes the first and not the second.
+        """
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        try:
+            for probe in probes:
+                probe.result(timeout=max(0.0, deadline - time.monotonic()))
+        except Exception as exc:  # noqa: BLE001 - a reason, reported by the caller
+            return exc
+        return None
 
     def _replace_broken(self, pool: ProcessPool) -> None:
         with self._lock:
@@ -559,10 +609,21 @@ class Extractor:
 
 
 def _stop(pool: ProcessPool) -> None:
-    """Stop ``pool`` and its workers now: tasks still queued or running are abandoned."""
+    """Stop ``pool`` and its workers now: tasks still queued or running are abandoned.
+
+    pebble's ``join`` ignores its timeout once the pool is stopped: it is run in a thread of its
+    own, waited for a bounded time, so that a pool stuck inside (a worker that never started)
+    cannot hold up its caller for good.
+    """
     pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves this one unannotated
+    joiner = threading.Thread(target=_join_quietly, args=(pool,), name="pool-stop", daemon=True)
+    joiner.start()
+    joiner.join(_STOP_TIMEOUT_S)
+
+
+def _join_quietly(pool: ProcessPool) -> None:
     with contextlib.suppress(Exception):
-        pool.join(timeout=10)
+        pool.join()
 
 
 def _unpack(results: list[Any], errors: list[ExtractionError | None]) -> list[Any]:

@@ -304,3 +304,17 @@ def test_min_new_facts_above_what_a_development_keeps_is_refused_until_settings_
     assert "'Strike'" in problems[0]
     assert "MONITOR_DETECTION__MAX_FACTS 8" in problems[0]
     assert settings_problems(config, Settings(_env_file=None, detection={"max_facts": 12})) == []
+
+
+@pytest.mark.parametrize("command", [["articles"], ["run", "--config", "monitor.yaml"]])
+def test_a_bad_setting_is_one_line_naming_its_variable_and_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    _write(tmp_path, HEAD)
+    env = _child_env(tmp_path, MONITOR_HTTP__MAX_BYTES="abc")
+    done = _monitor(command, tmp_path, env)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    error, prefect = done.stderr.strip().splitlines()
+    assert error == "error: MONITOR_HTTP__MAX_BYTES: expected a valid integer, got 'abc'"
+    assert prefect == "prefect imported: False"

@@ -55,6 +55,34 @@ def test_unknown_key_is_rejected(tmp_path: Path) -> None:
         load_config(_write(tmp_path, GOOD.replace("    query:", "    qurey:")))
 
 
+TYPOS = [
+    ("    query:", "    qurey:", "topics.0.qurey", "query"),
+    ("  - {name: Example, url:", "  - {name: Example, ulr:", "sources.0.ulr", "url"),
+    ("sources:", "source:", "source", "sources"),
+    ("    channels: [desk]", "    chanels: [desk]", "topics.0.chanels", "channels"),
+    ('name: hook, url: "', 'name: hook, urll: "', "channels.1.webhook.urll", "url"),
+    ("to: [desk@example.org]", "too: [desk@example.org]", "channels.0.email.too", "to"),
+]
+
+
+@pytest.mark.parametrize(("good", "typo", "where", "meant"), TYPOS)
+def test_an_unknown_key_says_which_key_was_meant(
+    tmp_path: Path, good: str, typo: str, where: str, meant: str
+) -> None:
+    assert good in GOOD
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, GOOD.replace(good, typo, 1)))
+    assert f"{where}: " in str(err.value)
+    assert f"did you mean {meant!r}?" in str(err.value)
+
+
+def test_an_unknown_key_like_no_known_one_has_no_guess(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, GOOD.replace("    query:", "    zzzzzz: 1\n    query:")))
+    assert "topics.0.zzzzzz" in str(err.value)
+    assert "did you mean" not in str(err.value)
+
+
 def test_malformed_query_points_at_topic(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD.replace("(talks OR", "(talks OR OR"))
     with pytest.raises(ConfigError, match=r"topics\.0\.query"):
@@ -116,8 +144,55 @@ def test_link_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_bad_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONITOR_SMTP__PORT", "not-a-port")
-    with pytest.raises(ConfigError, match=r"smtp\.port"):
+    with pytest.raises(ConfigError, match="MONITOR_SMTP__PORT"):
         get_settings(_env_file=None)
+
+
+BAD_SETTINGS = [
+    ("MONITOR_HTTP__MAX_BYTES", "abc", "integer"),
+    ("MONITOR_SOURCE_FAILING_AFTER", "0", "greater than or equal to 1"),
+    ("MONITOR_EXTRACTION__WORKERS", "-1", "greater than or equal to 0"),
+    ("MONITOR_ALLOW_PRIVATE_NETWORK", "maybe", "boolean"),
+    ("MONITOR_POLLING__ADAPTIVE", "perhaps", "boolean"),
+    ("MONITOR_HTTP", "not json", "JSON"),
+    ("MONITOR_SECRETS", "not json", "JSON"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), BAD_SETTINGS)
+def test_a_bad_setting_is_one_line_naming_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        get_settings(_env_file=None)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{name}: expected ")
+    assert expected in message
+    assert repr(value) in message or "JSON" in expected
+    # The internal path of the field is not what the user set.
+    assert "." not in message.split(":")[0]
+
+
+def test_a_bad_secret_setting_does_not_show_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_WEB__LINK_SECRET", "hunter2")
+    with pytest.raises(ConfigError) as err:
+        get_settings(_env_file=None)
+    assert str(err.value).startswith("MONITOR_WEB__LINK_SECRET: ")
+    assert "16 characters" in str(err.value)
+    assert "hunter2" not in str(err.value)
+
+
+def test_several_bad_settings_are_named_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_HTTP__MAX_BYTES", "abc")
+    monkeypatch.setenv("MONITOR_SMTP__PORT", "x")
+    with pytest.raises(ConfigError) as err:
+        get_settings(_env_file=None)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "MONITOR_HTTP__MAX_BYTES: expected" in message
+    assert "MONITOR_SMTP__PORT: expected" in message
 
 
 def _leaf_keys(model: type[BaseModel], prefix: str) -> list[str]:

@@ -9,8 +9,10 @@ import os
 import typer
 
 from monitor.cli import alerts, db, demo, feedback, listings, run, stories, topics, web
-from monitor.errors import ConfigError
+from monitor.cli.common import database_failure
+from monitor.errors import ConfigError, DatabaseUnreachableError, DatabaseUrlError
 from monitor.escaping import terminal_text
+from monitor.interrupts import exit_interrupted
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -77,7 +79,32 @@ def prefect_defaults() -> None:
 def main() -> None:
     prefect_defaults()
     try:
+        _main()
+    except KeyboardInterrupt:
+        exit_interrupted()
+    except SystemExit as exc:
+        # typer turns a Ctrl-C into a silent exit 130, raised from the KeyboardInterrupt.
+        if _from_interrupt(exc):
+            exit_interrupted()
+        raise
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _main() -> None:
+    try:
         app()
+    except (DatabaseUrlError, DatabaseUnreachableError) as exc:
+        # Raised from whichever command opened the database: one line, no traceback.
+        failure = database_failure(exc)
+        raise SystemExit(failure.exit_code) from exc
     except ConfigError as exc:
         typer.secho(
             f"error: {terminal_text(exc, keep_newlines=True)}", err=True, fg=typer.colors.RED

@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings, get_settings
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, DatabaseUnreachableError, DatabaseUrlError
 from monitor.escaping import json_text, terminal_text
 from monitor.timeutil import as_utc, since_time
 
@@ -62,6 +62,26 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     shown = terminal_text(message, keep_newlines=True)
     typer.secho(f"error: {shown}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+def database_failure(
+    exc: DatabaseUrlError | DatabaseUnreachableError, settings: Settings | None = None
+) -> typer.Exit:
+    """One line for a database that cannot be used, naming the setting to change, and the exit
+    code: 2 for a URL that cannot be used, 1 for a database that cannot be reached."""
+    if isinstance(exc, DatabaseUrlError):
+        return fail(f"MONITOR_DATABASE_URL: {exc}", DatabaseUrlError.EXIT_CODE)
+    return fail(f"{exc} (see {_database_setting(settings)})", DatabaseUnreachableError.EXIT_CODE)
+
+
+def _database_setting(settings: Settings | None) -> str:
+    """The setting the database comes from: its URL, or the default SQLite file's directory."""
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigError:
+            return "MONITOR_DATABASE_URL"
+    return "MONITOR_DATA_DIR" if settings.database_url is None else "MONITOR_DATABASE_URL"
 
 
 def _json_value(value: Any) -> str:

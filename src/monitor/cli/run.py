@@ -9,13 +9,15 @@ configured runs the core's composition without it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from monitor.cli.common import (
     ConfigOption,
     JsonOption,
+    database_failure,
     echo,
     echo_json,
     fail,
@@ -23,7 +25,14 @@ from monitor.cli.common import (
     start_extraction,
     validated_config,
 )
-from monitor.errors import ConfigError, CycleRunningError, MonitorError
+from monitor.config import Settings
+from monitor.errors import (
+    ConfigError,
+    CycleRunningError,
+    DatabaseUnreachableError,
+    DatabaseUrlError,
+    MonitorError,
+)
 from monitor.pipeline.report import to_text
 
 
@@ -66,27 +75,33 @@ def run(
         path = validated_config(config, settings)  # before Prefect: a bad config exits 2 at once
     except ConfigError as exc:
         raise fail(str(exc)) from exc
-    from flows.local import needs_prefect
-
     try:
-        if prefect or needs_prefect(settings):
-            start_extraction(settings)
-            from flows.cycle import run_cycle
-
-            report = run_cycle(config_path=str(path), poll_all=poll_all)
-        else:
-            from monitor.config import load_config
-            from monitor.pipeline.cycle import run_plain
-
-            report = run_plain(settings, load_config(path), config_file=path).as_dict()
+        report = _cycle(settings, path, prefect=prefect, poll_all=poll_all)
     except CycleRunningError as exc:
         raise fail(str(exc), CycleRunningError.EXIT_CODE) from exc
+    except (DatabaseUrlError, DatabaseUnreachableError) as exc:
+        raise database_failure(exc, settings) from exc
     except MonitorError as exc:
         raise fail(str(exc)) from exc
     if as_json:
         echo_json(report)
         return
     echo(to_text(report))
+
+
+def _cycle(settings: Settings, path: Path, *, prefect: bool, poll_all: bool) -> dict[str, Any]:
+    """One cycle's report: a Prefect flow run when asked or configured, else in this process."""
+    from flows.local import needs_prefect
+
+    if prefect or needs_prefect(settings):
+        start_extraction(settings)
+        from flows.cycle import run_cycle
+
+        return run_cycle(config_path=str(path), poll_all=poll_all)
+    from monitor.config import load_config
+    from monitor.pipeline.cycle import run_plain
+
+    return run_plain(settings, load_config(path), config_file=path).as_dict()
 
 
 def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:

@@ -3,6 +3,12 @@
 SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy timeout, so a
 scheduled cycle and a CLI listing can share the file. PostgreSQL (production) goes through
 psycopg 3. Migrations are Alembic's, applied with :func:`upgrade`.
+
+A URL that cannot be used raises :class:`~monitor.errors.DatabaseUrlError` from
+:func:`make_engine`; a database that cannot be reached or opened raises
+:class:`~monitor.errors.DatabaseUnreachableError` from :func:`make_engine` (a SQLite directory
+that cannot be created) or :func:`upgrade` (the first connection). Neither message shows a
+password.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.errors import DatabaseUnreachableError, DatabaseUrlError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -81,18 +89,75 @@ def take_write_lock(session: Session) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; the parent directory of a SQLite file is created."""
-    url = with_psycopg_driver(url)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    """Create an engine for ``url``; the parent directory of a SQLite file is created.
+
+    Raises :class:`DatabaseUrlError` for a URL that does not parse or names a dialect or driver
+    that is unknown or not installed, :class:`DatabaseUnreachableError` for a SQLite directory
+    that cannot be created. Nothing is connected to yet.
+    """
+    try:
+        url = with_psycopg_driver(url)
+        parsed = make_url(url)
+        sqlite_file = parsed.get_backend_name() == "sqlite"
+        if not sqlite_file:
+            kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, **kwargs)
+    except NoSuchModuleError as exc:
+        raise DatabaseUrlError(
+            f"{_shown(url)}: not a database type or driver SQLAlchemy knows ({_first_line(exc)})"
+        ) from exc
+    except (ArgumentError, ValueError) as exc:
+        raise DatabaseUrlError(f"{_shown(url)}: {_first_line(exc)}") from exc
+    except ImportError as exc:
+        raise DatabaseUrlError(
+            f"{_shown(url)}: its driver is not installed ({_first_line(exc)})"
+        ) from exc
+    if sqlite_file:
+        if parsed.database and parsed.database != ":memory:":
+            _sqlite_directory(Path(parsed.database).parent)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    return engine
+
+
+def _sqlite_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DatabaseUnreachableError(
+            f"cannot create the SQLite database's directory {directory}: {reason}"
+        ) from exc
+
+
+def reach(engine: Engine) -> None:
+    """Connect to ``engine``'s database once; :class:`DatabaseUnreachableError` if that fails
+    (refused, unknown host or database, credentials, a SQLite file that cannot be opened)."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        reason = _first_line(exc.orig if exc.orig is not None else exc)
+        raise DatabaseUnreachableError(
+            f"cannot open the database {_shown(engine.url)}: {reason}"
+        ) from exc
+
+
+def _shown(url: str | URL) -> str:
+    """``url`` as an error may show it: no password; a string that does not parse as a URL is
+    not shown at all (it may be a secret pasted into the wrong place)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "not a URL (expected e.g. sqlite:///data/monitor.db or postgresql://user@host/db)"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an error's text, without SQLAlchemy's suffixes."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -112,8 +177,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (idempotent).
 
     Every cycle calls this first. A database already at head is recognised with one query
-    (against the heads Alembic reads from the migration files, :func:`head_revisions`).
+    (against the heads Alembic reads from the migration files, :func:`head_revisions`). Raises
+    :class:`DatabaseUnreachableError` when the database cannot be connected to.
     """
+    reach(engine)
     if revision == "head" and is_at_head(engine):
         return
     from alembic import command
