@@ -19,6 +19,9 @@ sending each statement to its result (on PostgreSQL the round trip and the serve
 
 With ``--postgres`` (a server URL whose role may create databases) each stream runs on a new
 database, dropped afterwards. The counts are the same on a busy machine; the times are not.
+With ``--rows``, on PostgreSQL, also the row versions the stream wrote per stored article, by
+table (``pg_stat_user_tables``: inserted, updated and of those HOT, deleted) with each table's
+index count: the server's work that fewer statements do not remove.
 """
 
 from __future__ import annotations
@@ -179,6 +182,38 @@ class ServerCpu:
         return sum(self.backend_seconds(pid) for pid in self._pids)
 
 
+ROW_COUNTS = text(
+    "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, "
+    "(SELECT count(*) FROM pg_index i WHERE i.indrelid = s.relid) "
+    "FROM pg_stat_user_tables s"
+)
+
+
+def row_counts(engine: Engine) -> dict[str, tuple[int, ...]]:
+    """Rows written so far per table of a PostgreSQL database, and its index count. The
+    engine's connections are closed first: a backend reports its counts when it ends."""
+    engine.dispose()
+    time.sleep(0.5)
+    with engine.connect() as conn:
+        return {str(row[0]): tuple(int(v) for v in row[1:]) for row in conn.execute(ROW_COUNTS)}
+
+
+def print_rows(
+    before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]], per: int
+) -> None:
+    written = {
+        table: [a - b for a, b in zip(counts[:4], before.get(table, (0, 0, 0, 0)), strict=False)]
+        for table, counts in after.items()
+    }
+    print("    rows per stored article: inserted, updated (HOT), deleted; indexes")
+    for table, d in sorted(written.items(), key=lambda kv: -(kv[1][0] + kv[1][1] + kv[1][3])):
+        if any(d):
+            print(
+                f"    {table:22} {d[0] / per:7.2f} {d[1] / per:7.2f} ({d[2] / per:5.2f}) "
+                f"{d[3] / per:6.2f}   {after[table][4]}"
+            )
+
+
 def run(
     engine: Engine, articles: Sequence[Article], batch: int, server: ServerCpu | None = None
 ) -> tuple[int, StatementCounter]:
@@ -212,6 +247,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=50, help="articles per batch (default 50)")
     parser.add_argument("--postgres", default=None, help="PostgreSQL server URL (admin)")
     parser.add_argument("--detail", action="store_true", help="statements by kind")
+    parser.add_argument("--rows", action="store_true", help="rows written by table (PostgreSQL)")
     args = parser.parse_args()
 
     streams = {
@@ -223,11 +259,14 @@ def main() -> int:
         for name, articles in streams.items():
             for kind in kinds:
                 with database(kind, args.postgres, Path(tmp)) as engine:
+                    rows = args.rows and kind == "postgresql"
+                    before = row_counts(engine) if rows else {}
                     server = ServerCpu(engine)
                     start, cpu = time.perf_counter(), time.process_time()
                     stored, counted = run(engine, articles, args.batch, server)
                     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
                     server_cpu = server.seconds()
+                    after = row_counts(engine) if rows else {}
                 total = counted.total
                 per = max(1, stored)
                 print(
@@ -243,6 +282,8 @@ def main() -> int:
                     ),
                     flush=True,
                 )
+                if after:
+                    print_rows(before, after, per)
                 if args.detail:
                     for label, n in counted.kinds.most_common():
                         spent = 1000 * counted.seconds[label] / per
