@@ -20,6 +20,7 @@ EMPTY = {
     ("sources",): "no sources yet: a config's sources are recorded by its first `monitor run",
     ("cycles",): "no cycles yet: `monitor run --config FILE` runs one now",
     ("stories",): "no stories yet: stories form as cycles store articles",
+    ("alerts",): "no alerts yet: a topic alerts on each new development a cycle stores",
 }
 
 

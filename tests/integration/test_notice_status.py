@@ -127,7 +127,7 @@ def test_failed_and_dead_notice_deliveries_are_shown_apart_from_alerts(
     app = stage_app(register)
 
     listing = _run(app, "alerts")
-    assert listing.startswith("no alerts yet\n")
+    assert listing.startswith("no alerts yet: a topic alerts on each new development")
     notices_part = listing.split("\n\n", 1)[1]
     assert notices_part.startswith("source notices: deliveries 0 pending, 1 failed, 1 dead\n")
     assert re.search(rf"notice \d+  2031-03-02 07:00  {SOURCE}  recovered \(episode 1\)", listing)
@@ -195,7 +195,7 @@ def test_the_listing_without_notices_is_as_before(
     monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
     monkeypatch.chdir(tmp_path)
     app = stage_app(register)
-    assert _run(app, "alerts") == "no alerts yet\n"
+    assert _run(app, "alerts").startswith("no alerts yet: a topic alerts on each new development")
     assert _run(app, "alerts", "notices") == (
         "source notices: deliveries 0 pending, 0 failed, 0 dead\nno source notices yet\n"
     )

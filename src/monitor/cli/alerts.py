@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 alerts_app = typer.Typer(help="Alerts and their delivery states.", no_args_is_help=False)
 
+# On a database with no alert yet: why there may be none, and how to see what a query matches.
+NO_ALERTS = (
+    "no alerts yet: a topic alerts on each new development a cycle stores that its query "
+    "matches (`monitor topics test QUERY` shows what a query would have alerted on)"
+)
+
 
 def _fmt(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
@@ -101,7 +107,7 @@ def list_command(
     if alerts:
         _echo_alerts(alerts, alert_counts, secrets)
     else:
-        echo("no failed alert deliveries" if failed else "no alerts yet")
+        echo("no failed alert deliveries" if failed else NO_ALERTS)
     if notices or notice_counts != status.DeliveryCounts():
         echo("")
         _echo_notices(notices, notice_counts, secrets)
