@@ -127,7 +127,7 @@ def test_monitor_run_without_a_server_logs_a_failing_source(
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sources_failed"] == 1
-    assert f"source {outlet.name} is failing: 1 polls in a row" in result.stderr
+    assert f"source {outlet.name} is failing: 1 poll in a row" in result.stderr
 
 
 @pytest.mark.usefixtures("prefect_harness")
