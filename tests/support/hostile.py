@@ -1,6 +1,8 @@
 """A hostile HTTP server on 127.0.0.1, written on raw sockets so it can misbehave as real ones
 do: drip a body a byte at a time, hang after the request, reset the connection, promise a huge
-body, answer garbage, ask for a strange Retry-After, redirect in a loop.
+body, answer garbage, ask for a strange Retry-After, redirect in a loop; and, as feeds, answer
+304 to a request that asked for none, send a gzip bomb, list a year-1 entry with a 400 KB title,
+or send XML that breaks off.
 
 The behaviour is chosen by the path's first segment (``/drip/...``, ``/hang/...``); ``/feed.xml``
 is an RSS feed listing one entry per behaviour in ``entries``. Every connection is handled in
@@ -10,14 +12,41 @@ its own daemon thread, and :meth:`HostileServer.stop` ends the ones still hangin
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import struct
 import threading
+import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-BEHAVIOURS = ("drip", "hang", "reset", "huge", "malformed", "toomany", "loop", "headers")
+BEHAVIOURS = (
+    "drip",
+    "hang",
+    "reset",
+    "huge",
+    "malformed",
+    "toomany",
+    "retryafter",
+    "loop",
+    "headers",
+    "notmodified",
+    "bomb",
+    "ancient",
+    "badxml",
+)
+# What the gzip bomb inflates to: far past any sane body cap, sent as about a megabyte.
+BOMB_BYTES = 1 << 30
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """:data:`BOMB_BYTES` of zeros, gzipped (made once, a megabyte at a time)."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+    zeros = bytes(1 << 20)
+    parts = [squeeze.compress(zeros) for _ in range(BOMB_BYTES >> 20)]
+    return b"".join(parts) + squeeze.flush()
 
 
 class HostileServer:
@@ -129,6 +158,61 @@ class HostileServer:
 
     def _toomany(self, conn: socket.socket, path: str) -> None:
         self._send(conn, "HTTP/1.1 429 Too Many\r\nRetry-After: soon-ish\r\nContent-Length: 0")
+
+    def _retryafter(self, conn: socket.socket, path: str) -> None:
+        self._send(conn, "HTTP/1.1 429 Too Many\r\nRetry-After: 3600\r\nContent-Length: 0")
+
+    def _notmodified(self, conn: socket.socket, path: str) -> None:
+        # Whatever the request asked: a 304 with no validators of its own.
+        self._send(conn, "HTTP/1.1 304 Not Modified\r\nContent-Length: 0")
+
+    def _bomb(self, conn: socket.socket, path: str) -> None:
+        body = gzip_bomb()
+        self._send(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Encoding: gzip\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close",
+            body,
+        )
+
+    def _ancient(self, conn: socket.socket, path: str) -> None:
+        # A feed whose one entry is dated in year 1 and titled with 400 KB.
+        title = "Ancient " * 50_000
+        body = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Ancient</title>'
+            f"<link>{self.base_url}/</link><item><title>{title}</title>"
+            f"<link>{self.base_url}/ancientpage/1</link><guid>ancient-1</guid>"
+            "<pubDate>Mon, 01 Jan 0001 00:00:00 GMT</pubDate></item></channel></rss>"
+        ).encode()
+        self._send(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close",
+            body,
+        )
+
+    def _ancientpage(self, conn: socket.socket, path: str) -> None:
+        text = (
+            "The Ostby museum reopened its east wing on Saturday after two years of repairs. "
+            "Curator Lena Holm said the collection of ship models would be shown in full. "
+        ) * 3
+        body = f"<html><head><title>{'Ancient ' * 50_000}</title></head><body><article>"
+        body += f"<p>{text}</p><p>{text}</p></article></body></html>"
+        self._send(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Length: {len(body.encode())}\r\nConnection: close",
+            body.encode(),
+        )
+
+    def _badxml(self, conn: socket.socket, path: str) -> None:
+        body = b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>Br\xff\x00oken'
+        self._send(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close",
+            body,
+        )
 
     def _loop(self, conn: socket.socket, path: str) -> None:
         other = path[:-1] + ("b" if path.endswith("a") else "a")
