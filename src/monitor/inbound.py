@@ -73,15 +73,19 @@ def clean_line(value: str) -> str:
     return _WHITESPACE.sub(" ", clean_text(value)).strip()
 
 
-def clean_title(value: str) -> str:
-    """:func:`clean_line`, cut to at most :data:`MAX_TITLE_CHARS` characters: at a space when
-    one is near the end, and marked by an ellipsis."""
-    line = clean_line(value)
-    if len(line) <= MAX_TITLE_CHARS:
+def shortened(line: str, max_chars: int) -> str:
+    """``line`` if it has at most ``max_chars`` characters, else cut to fit: at a space when one
+    is near the end, and marked by an ellipsis."""
+    if len(line) <= max_chars:
         return line
-    cut = line[: MAX_TITLE_CHARS - 1]
-    space = cut.rfind(" ", MAX_TITLE_CHARS - 100)
+    cut = line[: max_chars - 1]
+    space = cut.rfind(" ", max(0, max_chars - 100))
     return (cut[:space] if space > 0 else cut).rstrip() + "\u2026"
+
+
+def clean_title(value: str) -> str:
+    """:func:`clean_line`, cut to at most :data:`MAX_TITLE_CHARS` characters (:func:`shortened`)."""
+    return shortened(clean_line(value), MAX_TITLE_CHARS)
 
 
 def validator(value: str | None, *, max_chars: int) -> str | None:

@@ -19,6 +19,7 @@ from monitor.storage.detection import StoredSentence, StoredStory
 from monitor.stories.cluster import tfidf_vector
 from monitor.stories.ingest import near_duplicate
 from monitor.stories.placement import (
+    MAX_FACT_CHARS,
     StoryContext,
     StoryPlan,
     choose_story,
@@ -234,3 +235,19 @@ def test_near_duplicate_names_the_original_a_copy_contains() -> None:
     assert [c.article_id for c in checked] == [11, 12]
     assert checked[0].containment < SETTINGS.near_duplicate_threshold
     assert near_duplicate(other, [(12, original.to_bytes(), 40)], SETTINGS) is None
+
+
+def test_a_runaway_sentence_is_quoted_shortened_never_whole() -> None:
+    # A page whose opening "sentence" runs for thousands of characters (no full stop, as a
+    # hostile or broken page sends it): the alert quotes a bounded excerpt of it.
+    runaway = "Beekeepers in the Tallis valley reported " + "an unusually early bloom " * 400
+    new = article(runaway.strip() + ". " + ORCHARD, "Early bloom in the Tallis valley", n=2)
+    plan = place(new, [article(FERRY, "Night ferry suspended", n=0), new], story_of=0)
+
+    assert plan.new_story
+    assert plan.is_development
+    facts = plan.write.facts
+    assert facts
+    assert all(len(fact) <= MAX_FACT_CHARS for fact in facts)
+    assert facts[0].startswith("Beekeepers in the Tallis valley reported an unusually early")
+    assert facts[0].endswith("\u2026")

@@ -29,6 +29,7 @@ from monitor.decision import (
     StoryCandidate,
 )
 from monitor.detection_settings import DetectionSettings
+from monitor.inbound import shortened
 from monitor.models import Article
 from monitor.storage import detection as repo
 from monitor.storage.detection import DocumentCounts, StoredSentence, StoredStory
@@ -48,6 +49,10 @@ from monitor.stories.reading import Reading
 from monitor.stories.salience import Salience, headline_terms, judge, lead_sentences
 from monitor.stories.signature import read_signature
 from monitor.timeutil import as_utc
+
+# An alert quotes a development's facts: a sentence, not a page. A runaway "sentence" (a broken
+# or hostile page with no full stop for pages) is quoted shortened to this many characters.
+MAX_FACT_CHARS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +213,11 @@ def decide(
     if new_story:
         salience = replace(salience, rule="first report")
     is_dev = salience.is_development
-    facts = (
-        report.facts if report.facts or not new_story else tuple(sentences[: settings.max_facts])
+    facts = tuple(
+        shortened(fact, MAX_FACT_CHARS)
+        for fact in (
+            report.facts if report.facts or not new_story else sentences[: settings.max_facts]
+        )
     )
     # The lead as salience reads it (a line repeating the headline is not part of it).
     lead = [read.sentence(s).terms for s in lead_sentences(sentences, title, settings)]
