@@ -213,12 +213,7 @@ def decide(
     if new_story:
         salience = replace(salience, rule="first report")
     is_dev = salience.is_development
-    facts = tuple(
-        shortened(fact, MAX_FACT_CHARS)
-        for fact in (
-            report.facts if report.facts or not new_story else sentences[: settings.max_facts]
-        )
-    )
+    facts = _quoted_facts(report.facts or (sentences[: settings.max_facts] if new_story else ()))
     # The lead as salience reads it (a line repeating the headline is not part of it).
     lead = [read.sentence(s).terms for s in lead_sentences(sentences, title, settings)]
     write = replace(
@@ -371,6 +366,11 @@ def _story_write(
         story_terms=tuple(top_terms(centroid, settings.story_terms)),
         document_terms=context.terms,
     )
+
+
+def _quoted_facts(facts: Sequence[str]) -> tuple[str, ...]:
+    """What an alert quotes of ``facts``: each at most :data:`MAX_FACT_CHARS` characters."""
+    return tuple(shortened(fact, MAX_FACT_CHARS) for fact in facts)
 
 
 def _novelty_fields(report: NoveltyReport, is_dev: bool, facts: Sequence[str]) -> dict[str, Any]:
