@@ -5,8 +5,9 @@ They are total: any text in, an aware UTC datetime, a number of seconds, or ``No
 date whose offset pushes it past year 9999 or before year 1 (``9999-12-31T23:59:59-23:59``),
 a timestamp out of range, a ``Retry-After`` in another script's digits or too large to count
 is ``None`` or capped, never an exception. A publication date before 1970 (a feed's
-``0001-01-01`` placeholder) or past year 8999 is no date (:func:`publication_date`): a story's
-window reaching back from it would overflow, and no news is dated there.
+``0001-01-01`` placeholder), the Unix epoch itself (a timestamp of 0: an unset date) or past
+year 8999 is no date (:func:`publication_date`): a story's window reaching back from it would
+overflow, and no news is dated there.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ def as_utc(value: datetime) -> datetime:
 
 def publication_date(value: datetime | None) -> datetime | None:
     """``value`` as a publication date: ``None`` (undated) when absent or outside
-    [:data:`EARLIEST_PUBLISHED`, :data:`LATEST_PUBLISHED`)."""
+    (:data:`EARLIEST_PUBLISHED`, :data:`LATEST_PUBLISHED`): the epoch itself is a placeholder."""
     if value is None:
         return None
-    if not EARLIEST_PUBLISHED <= as_utc(value) < LATEST_PUBLISHED:
+    if not EARLIEST_PUBLISHED < as_utc(value) < LATEST_PUBLISHED:
         return None
     return value
 

@@ -66,17 +66,20 @@ def _stored(sessions: sessionmaker[Session]) -> dict[str, ArticleRow]:
         return {r.url.rsplit("/", 1)[-1]: r for r in s.scalars(select(ArticleRow))}
 
 
-def test_entries_dated_before_1970_are_stored_dated_at_their_fetch(
+def test_entries_dated_before_1970_or_at_the_epoch_are_stored_dated_at_their_fetch(
     sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer
 ) -> None:
     base = local_server.base_url
     local_server.table.set("/year-one.html", Route(body=_page("Tarrow ferry closes", LEAD)))
     local_server.table.set("/iso-one.html", Route(body=_page("Kell school wing", OTHER)))
     local_server.table.set("/sixties.html", Route(body=_page("Tarrow quay", LEAD + " Again.")))
+    local_server.table.set("/epoch.html", Route(body=_page("Kell gym", OTHER + " Again.")))
     items = [
         ("/year-one.html", "Tarrow ferry closes", "Mon, 01 Jan 0001 00:00:00 GMT"),
         ("/iso-one.html", "Kell school wing", "0001-01-01"),
         ("/sixties.html", "Tarrow quay", "Sat, 01 Jan 1966 00:00:00 GMT"),
+        # the Unix epoch itself: a timestamp of 0, the placeholder of an unset date
+        ("/epoch.html", "Kell gym", "Thu, 01 Jan 1970 00:00:00 GMT"),
     ]
     local_server.table.set("/rss.xml", Route(content_type=RSS, body=_rss(base, items)))
 
@@ -85,11 +88,11 @@ def test_entries_dated_before_1970_are_stored_dated_at_their_fetch(
     assert not report.errors, report.errors
     assert not collection.errors, collection.errors
     stored = _stored(sessions)
-    assert set(stored) == {"year-one.html", "iso-one.html", "sixties.html"}
+    assert set(stored) == {"year-one.html", "iso-one.html", "sixties.html", "epoch.html"}
     for row in stored.values():
         assert row.published_at is None  # undated: placed at its fetch
         assert row.story_id is not None
-    assert report.stored == 3
+    assert report.stored == 4
     assert all(as_utc(r.fetched_at).year >= 2024 for r in stored.values())
 
 
