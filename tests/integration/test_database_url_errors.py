@@ -269,3 +269,20 @@ def test_a_server_over_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
     line = _server_case(tmp_path, command, url, 1)
     assert "MONITOR_DATABASE_URL" in line
     assert said in line
+
+
+def test_a_prefect_run_over_a_database_url_that_cannot_be_used_is_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    line = _server_case(tmp_path, "run --prefect", "foo://db.example/news", 2)
+    assert "MONITOR_DATABASE_URL" in line
+    assert "foo" in line
+
+
+def test_a_prefect_run_over_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
+    tmp_path: Path,
+) -> None:
+    url, said = _unreachable("refused")
+    line = _server_case(tmp_path, "run --prefect", url, 1)
+    assert "MONITOR_DATABASE_URL" in line
+    assert said in line

@@ -95,6 +95,8 @@ def _cycle(settings: Settings, path: Path, *, prefect: bool, poll_all: bool) -> 
     from flows.local import needs_prefect
 
     if prefect or needs_prefect(settings):
+        # A database error inside the flow run would come with Prefect's traceback.
+        _check_database(settings)
         start_extraction(settings)
         from flows.cycle import run_cycle
 
