@@ -5,6 +5,8 @@ naming the setting to change, never a traceback, whichever command opened the da
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +177,112 @@ def test_check_reports_a_database_url_that_cannot_be_used_as_a_failed_finding(
     (database,) = [line for line in done.stdout.splitlines() if line.startswith("database")]
     assert "FAILED" in database
     assert "MONITOR_DATABASE_URL" in database
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _left_behind(marker: str) -> dict[int, str]:
+    """Processes still running whose environment names ``marker`` (this test's directory):
+    a server or a Prefect server child the command started and did not stop."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in environ:
+            found[int(proc.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
+    return found
+
+
+def _long_running(tmp_path: Path, args: list[str], url: str) -> tuple[str, int, list[str]]:
+    """``python -m monitor ARGS`` with ``url`` as its database: its stderr, exit code and the
+    processes it left running (stopped here). A command still running after 90 s (a server
+    started over a database it cannot use) is stopped with its group and fails the test."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "PREFECT_API_URL"))
+    }
+    env = {**base, "MONITOR_DATABASE_URL": url, "MONITOR_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", *(a.format(config=config) for a in args)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        stderr = f"monitor {args[0]} was still running after 90 s"
+    left = _left_behind(str(tmp_path))
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return stderr, proc.returncode, list(left.values())
+
+
+SERVERS = {
+    "web": ["web", "--config", "{config}", "--port", "{port}"],
+    "serve": ["serve", "--config", "{config}", "--interval", "60"],
+    "run --prefect": ["run", "--config", "{config}", "--prefect"],
+}
+
+
+def _server_case(tmp_path: Path, command: str, url: str, code: int) -> str:
+    args = [a.replace("{port}", str(_free_port())) for a in SERVERS[command]]
+    stderr, returncode, left = _long_running(tmp_path, args, url)
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr, stderr
+    assert len(lines) == 1, stderr
+    assert returncode == code, stderr
+    assert lines[0].startswith("error: ")
+    assert not left, left
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["web", "serve"])
+def test_a_server_over_a_database_url_that_cannot_be_used_is_one_line_and_exit_2(
+    tmp_path: Path, command: str
+) -> None:
+    line = _server_case(tmp_path, command, "foo://db.example/news", 2)
+    assert "MONITOR_DATABASE_URL" in line
+    assert "foo" in line
+
+
+@pytest.mark.parametrize("command", ["web", "serve"])
+def test_a_server_over_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
+    tmp_path: Path, command: str
+) -> None:
+    url, said = _unreachable("refused")
+    line = _server_case(tmp_path, command, url, 1)
+    assert "MONITOR_DATABASE_URL" in line
+    assert said in line
+
+
+def test_a_prefect_run_over_a_database_url_that_cannot_be_used_is_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    line = _server_case(tmp_path, "run --prefect", "foo://db.example/news", 2)
+    assert "MONITOR_DATABASE_URL" in line
+    assert "foo" in line
+
+
+def test_a_prefect_run_over_a_database_that_cannot_be_reached_is_one_line_and_exit_1(
+    tmp_path: Path,
+) -> None:
+    url, said = _unreachable("refused")
+    line = _server_case(tmp_path, "run --prefect", url, 1)
+    assert "MONITOR_DATABASE_URL" in line
+    assert said in line

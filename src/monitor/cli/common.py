@@ -52,6 +52,23 @@ def open_session(settings: Settings | None = None) -> Iterator[Session]:
         yield session
 
 
+def ensure_database(settings: Settings) -> None:
+    """Connect to the configured database once, before a command starts a server or a Prefect
+    flow run over it: a database that cannot be used is then the one line of
+    :func:`database_failure` and its exit code, not a server failing on every request or a
+    flow run's traceback."""
+    from monitor.storage.db import make_engine, reach
+
+    try:
+        engine = make_engine(settings.resolved_database_url())
+        try:
+            reach(engine)
+        finally:
+            engine.dispose()
+    except (DatabaseUrlError, DatabaseUnreachableError) as exc:
+        raise database_failure(exc, settings) from exc
+
+
 def echo(text: object = "", *, err: bool = False) -> None:
     """Print ``text`` with every control character shown visibly (stored titles and error
     texts come from the network; see :mod:`monitor.escaping`). Every command prints with it."""

@@ -20,6 +20,7 @@ from monitor.cli.common import (
     database_failure,
     echo,
     echo_json,
+    ensure_database,
     fail,
     load_settings,
     start_extraction,
@@ -94,6 +95,8 @@ def _cycle(settings: Settings, path: Path, *, prefect: bool, poll_all: bool) -> 
     from flows.local import needs_prefect
 
     if prefect or needs_prefect(settings):
+        # A database error inside the flow run would come with Prefect's traceback.
+        _check_database(settings)
         start_extraction(settings)
         from flows.cycle import run_cycle
 
@@ -167,6 +170,7 @@ def serve(
         path = validated_config(config, settings).resolve()
     except ConfigError as exc:
         raise fail(str(exc)) from exc
+    _check_database(settings)  # before a Prefect server is started for runs that would fail
     from flows.serve import serve_flows
 
     def announce(api_url: str, started: bool) -> None:
@@ -186,6 +190,17 @@ def serve(
         )
     except MonitorError as exc:
         raise fail(str(exc), code=1) from exc
+
+
+def _check_database(settings: Settings) -> None:
+    """:func:`ensure_database` before Prefect starts, unless the database URL names a Prefect
+    Secret block: only a flow run can read that, and it reaches the database itself."""
+    from flows.secrets import PREFIX
+
+    url = settings.database_url
+    if url is not None and url.get_secret_value().startswith(PREFIX):
+        return
+    ensure_database(settings)
 
 
 def register(app: typer.Typer) -> None:

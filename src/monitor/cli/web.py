@@ -13,7 +13,13 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli.common import ConfigOption, fail, load_settings, warn_unknown_settings
+from monitor.cli.common import (
+    ConfigOption,
+    ensure_database,
+    fail,
+    load_settings,
+    warn_unknown_settings,
+)
 from monitor.config import config_path, load_config
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
@@ -49,6 +55,7 @@ def web(
             "reverse proxy"
         )
     loaded = load_config(config_path(config, settings))
+    ensure_database(settings)
     app = create_app(settings, loaded)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
