@@ -15,11 +15,12 @@ import contextlib
 import functools
 import socket
 import struct
-import threading
 import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+
+from tests.support.sockets import LoopbackServer
 
 BEHAVIOURS = (
     "drip",
@@ -49,7 +50,7 @@ def gzip_bomb() -> bytes:
     return b"".join(parts) + squeeze.flush()
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
     """Serve bad answers; ``served`` counts the requests per behaviour."""
 
     def __init__(
@@ -59,43 +60,14 @@ class HostileServer:
         self.address = address
         self.drip_interval_s = drip_interval_s
         self.served: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._listener = socket.create_server((address, 0))
-        self._listener.settimeout(0.1)
-        self._thread = threading.Thread(target=self._accept, name="hostile", daemon=True)
+        super().__init__(address)
 
     @property
     def base_url(self) -> str:
         # On 127.0.0.1, by name: a host of its own for per-host limits and Retry-After waits,
         # beside test servers on 127.0.0.1.
         host = "localhost" if self.address == "127.0.0.1" else self.address
-        return f"http://{host}:{self._listener.getsockname()[1]}"
-
-    def start(self) -> HostileServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
-
-    def __enter__(self) -> HostileServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        return f"http://{host}:{self.port}"
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:

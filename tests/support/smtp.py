@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -14,6 +13,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from tests.support.sockets import LoopbackServer
 
 
 def free_port() -> int:
@@ -89,7 +90,7 @@ def start_smtp(handler: RecordingHandler, **smtp_kwargs: Any) -> Controller:
     return controller
 
 
-class DrippingSmtp:
+class DrippingSmtp(LoopbackServer):
     """An SMTP server on raw sockets that never completes a session: it answers the first
     ``prompt`` replies (the greeting counts) at once, then drips every later reply a byte every
     ``interval_s`` as continuation lines that never end (``250-...``), so a client's per-read
@@ -100,34 +101,7 @@ class DrippingSmtp:
         self.interval_s = interval_s
         self.commands: list[str] = []
         self.sessions = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._listener.getsockname()[1])
-
-    def start(self) -> DrippingSmtp:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__()
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from monitor.demo.server import speak_tls
+from tests.support.sockets import LoopbackServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ class WebhookReceiver:
         return seen
 
 
-class MisbehavingReceiver:
+class MisbehavingReceiver(LoopbackServer):
     """A webhook receiver on raw sockets that reads each request whole, records it, then
     answers badly, as ``mode`` says:
 
@@ -148,33 +149,10 @@ class MisbehavingReceiver:
         self.interval_s = interval_s
         self.requests: list[Received] = []
         self.body_bytes_sent = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    def start(self) -> MisbehavingReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
+        super().__init__()
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}{path}"
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:
