@@ -104,11 +104,6 @@ def seeded(db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_cli_shows_control_characters_instead_of_printing_them(
     seeded: int, args: list[str]
 ) -> None:
-    from monitor.cli.alerts import register as register_alerts
-    from monitor.cli.stories import register as register_stories
-
-    register_alerts(app)
-    register_stories(app)
     # color=True: output as on a terminal (click strips nothing).
     result = CliRunner().invoke(app, args, color=True)
 
