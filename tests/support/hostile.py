@@ -87,6 +87,16 @@ class HostileServer(LoopbackServer):
     def _send(self, conn: socket.socket, head: str, body: bytes = b"") -> None:
         conn.sendall(head.encode("latin-1") + b"\r\n\r\n" + body)
 
+    def _send_feed(self, conn: socket.socket, body: bytes, extra_headers: str = "") -> None:
+        """``200 OK`` with ``body`` as an RSS feed of that length (``extra_headers``: CRLF-ended
+        lines of more headers)."""
+        self._send(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            f"{extra_headers}Content-Length: {len(body)}\r\nConnection: close",
+            body,
+        )
+
     def _feed_xml(self, conn: socket.socket, path: str) -> None:
         now = datetime.now(UTC)
         items = "".join(
@@ -99,12 +109,7 @@ class HostileServer(LoopbackServer):
             '<?xml version="1.0"?><rss version="2.0"><channel><title>Hostile</title>'
             f"<link>{self.base_url}/</link>{items}</channel></rss>"
         ).encode()
-        self._send(
-            conn,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close",
-            body,
-        )
+        self._send_feed(conn, body)
 
     def _drip(self, conn: socket.socket, path: str) -> None:
         self._send(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000")
@@ -140,12 +145,7 @@ class HostileServer(LoopbackServer):
 
     def _bomb(self, conn: socket.socket, path: str) -> None:
         body = gzip_bomb()
-        self._send(
-            conn,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Encoding: gzip\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close",
-            body,
-        )
+        self._send_feed(conn, body, "Content-Encoding: gzip\r\n")
 
     def _ancient(self, conn: socket.socket, path: str) -> None:
         # A feed whose one entry is dated in year 1 and titled with 400 KB.
@@ -156,12 +156,7 @@ class HostileServer(LoopbackServer):
             f"<link>{self.base_url}/ancientpage/1</link><guid>ancient-1</guid>"
             "<pubDate>Mon, 01 Jan 0001 00:00:00 GMT</pubDate></item></channel></rss>"
         ).encode()
-        self._send(
-            conn,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close",
-            body,
-        )
+        self._send_feed(conn, body)
 
     def _ancientpage(self, conn: socket.socket, path: str) -> None:
         text = (
@@ -179,12 +174,7 @@ class HostileServer(LoopbackServer):
 
     def _badxml(self, conn: socket.socket, path: str) -> None:
         body = b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>Br\xff\x00oken'
-        self._send(
-            conn,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close",
-            body,
-        )
+        self._send_feed(conn, body)
 
     def _loop(self, conn: socket.socket, path: str) -> None:
         other = path[:-1] + ("b" if path.endswith("a") else "a")
