@@ -575,10 +575,10 @@ class Extractor:
         failure = self._wait_for_probes(probes)
         with self._lock:
             self._check_open()
-            if failure is None and self._starting is not None and self._starting[0] is pool:
-                self._pool, self._starting = pool, None
-            elif failure is not None and self._starting is not None and self._starting[0] is pool:
+            if self._starting is not None and self._starting[0] is pool:  # still the one starting
                 self._starting = None
+                if failure is None:
+                    self._pool = pool
             if failure is None and self._pool is not None:
                 return self._pool
         _stop(pool)
