@@ -152,12 +152,25 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(mended)]
 
 
+# Suffixes stripped by :func:`stem`, longest first; "-ings" before "-ing" and "-s", so a plural
+# gerund ("shootings") meets its singular ("shooting") instead of stopping at "shooting".
+_SUFFIXES = (("ings", ""), ("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", ""))
+
+
 @functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match "talks"/"talk", "rejected"/"rejects"."""
-    if len(word) <= 4 or not word.isalpha():
+    """A light suffix stripper: enough to match "talks"/"talk", "rejected"/"rejects".
+
+    Every inflection of a word must meet its base form, or the same word counts as new to a
+    story ("shootings" after "shooting", "votes" after "vote") and as a different term in its
+    centroid: a four-letter word loses its final "e" as its inflections do ("fire", "fires",
+    "fired" all become "fir").
+    """
+    if not word.isalpha():
         return word
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
+    if len(word) <= 4:
+        return _drop_e(word)
+    for suffix, keep in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             if suffix == "s" and word.endswith("ss"):
                 return word
@@ -166,8 +179,8 @@ def stem(word: str) -> str:
 
 
 def _drop_e(word: str) -> str:
-    # "release"/"released"/"releases" all become "releas".
-    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+    # "release"/"released"/"releases" all become "releas"; "vote"/"votes"/"voted" "vot".
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
 def content_terms(text: str) -> list[str]:

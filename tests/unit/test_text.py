@@ -106,6 +106,16 @@ def test_entities_numbers_and_quotes() -> None:
 def test_stem_conflates_inflections() -> None:
     assert stem("released") == stem("releases") == stem("release")
     assert stem("talks") == stem("talk")
+    # A plural gerund and a short word ending in "e" meet their other forms too.
+    assert stem("shootings") == stem("shooting") == stem("shoots")
+    assert stem("meetings") == stem("meeting") == stem("meet")
+    assert stem("fire") == stem("fires") == stem("fired") == stem("firing")
+    assert stem("vote") == stem("votes") == stem("voted")
+    assert stem("rule") == stem("rules") == stem("ruled")
+    # Short words keep their letters otherwise: "news" is not "new", "things" not "th".
+    assert stem("news") != stem("new")
+    assert stem("things") == stem("thing") == "thing"
+    assert stem("kings") == stem("king") == "king"
 
 
 def test_sloppy_copy_reads_like_its_original() -> None:
