@@ -21,6 +21,8 @@ EMPTY = {
     ("cycles",): "no cycles yet: `monitor run --config FILE` runs one now",
     ("stories",): "no stories yet: stories form as cycles store articles",
     ("alerts",): "no alerts yet: a topic alerts on each new development a cycle stores",
+    ("feedback", "list"): "no alerts yet: a topic alerts on each new development a cycle stores",
+    ("eval", "feedback"): "no alerts yet: a topic alerts on each new development a cycle stores",
 }
 
 
