@@ -21,8 +21,9 @@ Contract:
   http(s) link are dropped, since there is no page to fetch for them.
 * Dates become timezone-aware UTC datetimes (``None`` when absent, unparseable, out of
   range, or before 1970: see :func:`monitor.timeutil.publication_date`); titles (at most
-  :data:`monitor.inbound.MAX_TITLE_CHARS` characters) and summaries are one line of plain
-  text (markup loses its tags; what feedparser reads as plain text keeps every character);
+  :data:`monitor.inbound.MAX_TITLE_CHARS` characters) and summaries (at most
+  :data:`monitor.inbound.MAX_SUMMARY_CHARS`) are one line of plain text (markup loses its
+  tags; what feedparser reads as plain text keeps every character);
   authors are a tuple of names without duplicates; ``guid`` is the feed's own identifier,
   verbatim. Every text passes :func:`monitor.inbound.clean_text` (no NUL, control characters
   or lone surrogates), so what a feed says can always be stored.
@@ -61,7 +62,7 @@ import feedparser
 from lxml import etree
 
 from monitor.errors import NotAFeedError, ParseError
-from monitor.inbound import clean_line, clean_text, clean_title, load_json
+from monitor.inbound import clean_line, clean_summary, clean_text, clean_title, load_json
 from monitor.markup import tag_attributes
 from monitor.models import FeedEntry, FetchResult, ParsedFeed, SitemapRef
 from monitor.timeutil import from_timestamp, parse_iso, publication_date
@@ -252,7 +253,7 @@ def _xml_entries(
         yield FeedEntry(
             url=link,
             title=clean_title(_entry_text(entry.get("title"), entry.get("title_detail"))),
-            summary=summary,
+            summary=clean_summary(summary),
             guid=_guid(entry.get("id")),
             published=_from_struct(
                 _own(entry, "published_parsed") or _own(entry, "updated_parsed")
@@ -428,7 +429,7 @@ def _parse_json_feed(body: bytes, *, url: str, base: str) -> ParsedFeed:
             FeedEntry(
                 url=link,
                 title=clean_title(_plain(_text(item.get("title")))),
-                summary=_plain(summary),
+                summary=clean_summary(_plain(summary)),
                 # Version 1 allowed numeric ids; the spec says to treat them as strings.
                 guid=_guid(item_id) if isinstance(item_id, str | int) else None,
                 published=_from_iso(_text(item.get("date_published") or item.get("date_modified"))),

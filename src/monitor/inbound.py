@@ -14,6 +14,8 @@ summaries, GUIDs,  here; feeds and articles pass through      lone surrogates re
 authors, body)     them before anything is stored             and UTF-8 refuse them)
 titles             :func:`clean_title` here (feeds, pages,    cut to :data:`MAX_TITLE_CHARS`
                    articles)
+summaries          :func:`clean_summary` here (feed and JSON  cut to :data:`MAX_SUMMARY_CHARS`
+                   Feed entries; sitemaps carry none)
 validators we      :func:`validator` here, applied to what    ``None``: the header is not stored
 send back (ETag,   a server sends *and* to what is read from  and not sent (the next poll is an
 Last-Modified)     storage before it is sent again            unconditional GET)
@@ -58,6 +60,11 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 # The longest title kept. A headline is a line: a hostile feed's 400 KB title would otherwise
 # be stored, indexed, read for novelty and sent whole in every alert about its story.
 MAX_TITLE_CHARS = 1000
+# The longest entry summary kept. A summary is what an article is stored with when its page
+# cannot be extracted, so a feed that carries whole articles keeps a long read whole (a long
+# news article is some 30,000 characters); a hostile feed's multi-megabyte "summary" is cut
+# where it enters instead of being carried, whole, to every later stage.
+MAX_SUMMARY_CHARS = 50_000
 
 
 def clean_text(value: str) -> str:
@@ -86,6 +93,12 @@ def shortened(line: str, max_chars: int) -> str:
 def clean_title(value: str) -> str:
     """:func:`clean_line`, cut to at most :data:`MAX_TITLE_CHARS` characters (:func:`shortened`)."""
     return shortened(clean_line(value), MAX_TITLE_CHARS)
+
+
+def clean_summary(value: str) -> str:
+    """:func:`clean_line`, cut to at most :data:`MAX_SUMMARY_CHARS` characters
+    (:func:`shortened`)."""
+    return shortened(clean_line(value), MAX_SUMMARY_CHARS)
 
 
 def validator(value: str | None, *, max_chars: int) -> str | None:

@@ -1,7 +1,8 @@
 """Ending the process after a Ctrl-C that was caught (``monitor``'s one line and exit 130).
 
-Standard library only: ``python -m monitor`` imports it before anything else, so that a Ctrl-C
-during the rest of its imports is handled too.
+Standard library only: ``python -m monitor`` and the ``monitor`` script (both enter through
+:mod:`monitor.__main__`) import it before anything else, so that a Ctrl-C during the rest of
+their imports is handled too.
 """
 
 from __future__ import annotations

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
+from monitor.inbound import MAX_SUMMARY_CHARS
 from monitor.models import SourceErrorKind
 from monitor.storage.tables import AlertRow, ArticleRow, SourceRow
 from monitor.timeutil import as_utc
@@ -121,6 +123,51 @@ def test_a_feed_answering_304_unasked_is_a_recorded_transient_error(
     assert row is not None
     assert row.consecutive_failures == 1
     assert row.last_error_type == "TransientFetchError"
+
+
+def _long_summary_feed(kind: str, base: str, summary: str) -> tuple[str, bytes]:
+    """A feed of ``kind`` whose one entry (a page that is gone) carries ``summary``."""
+    link, date = f"{base}/gone.html", "2025-03-04T08:00:00Z"
+    if kind == "json":
+        item = {"id": "1", "url": link, "title": "Tarrow ferry", "summary": summary}
+        document = {"version": "https://jsonfeed.org/version/1.1", "title": "G", "items": [item]}
+        return "application/feed+json", json.dumps({**document, "date_published": date}).encode()
+    if kind == "atom":  # no <summary>: the entry's <content> stands in for one
+        return "application/atom+xml", (
+            "<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>G</title>"
+            f"<id>{base}/</id><updated>{date}</updated><entry><title>Tarrow ferry</title>"
+            f"<id>{link}</id><link href='{link}'/><updated>{date}</updated>"
+            f"<content type='html'>&lt;p&gt;{summary}&lt;/p&gt;</content></entry></feed>"
+        ).encode()
+    return RSS, (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>G</title>"
+        f"<link>{base}/</link><description>x</description><item><title>Tarrow ferry</title>"
+        f"<link>{link}</link><description>{summary}</description>"
+        "<pubDate>Tue, 04 Mar 2025 08:00:00 GMT</pubDate></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize("kind", ["rss", "atom", "json"])
+def test_summaries_are_cut_to_50000_characters_where_they_enter(
+    sessions: sessionmaker[Session], settings: Settings, local_server: LocalServer, kind: str
+) -> None:
+    # The page is gone, so the article is stored with its feed's summary: a 1.4 MB one (the
+    # test settings take bodies up to 2 MB).
+    summary = "Tarrow ferry terminal closes " * 50_000
+    assert len(summary) > 1_400_000
+    local_server.table.set("/gone.html", Route(status=404, body=b"gone"))
+    content_type, body = _long_summary_feed(kind, local_server.base_url, summary)
+    local_server.table.set("/rss.xml", Route(content_type=content_type, body=body))
+
+    _, report = run_cycle(sessions, settings, _config(local_server))
+
+    assert report.stored == 1
+    (row,) = _stored(sessions).values()
+    assert row.summary_only
+    assert len(row.text) <= MAX_SUMMARY_CHARS == 50_000
+    assert len(row.text) > MAX_SUMMARY_CHARS - 100  # cut at a space near the end
+    assert row.text.endswith("closes\u2026")
+    assert summary.startswith(row.text[:-1])
 
 
 def test_titles_are_cut_to_1000_characters_in_storage_and_alerts(

@@ -28,8 +28,10 @@ from monitor.errors import ParseError
 from monitor.feeds import parse_feed, parse_feeds
 from monitor.inbound import (
     MAX_JSON_DEPTH,
+    MAX_SUMMARY_CHARS,
     MAX_TITLE_CHARS,
     clean_line,
+    clean_summary,
     clean_text,
     clean_title,
     header_int,
@@ -260,6 +262,21 @@ def test_clean_title_is_one_line_of_at_most_the_cap(value: str) -> None:
     else:
         assert title.endswith("\u2026")
         assert line.startswith(title[:-1])
+
+
+@given(st.text(alphabet=" ab\x00\n", max_size=3000))
+@example("word " * 1_000_000)
+@example("x" * 60_000)
+def test_clean_summary_is_one_line_of_at_most_the_cap(value: str) -> None:
+    summary = clean_summary(value)
+    assert len(summary) <= MAX_SUMMARY_CHARS
+    assert "\n" not in summary
+    line = clean_line(value)
+    if len(line) <= MAX_SUMMARY_CHARS:
+        assert summary == line
+    else:
+        assert summary.endswith("\u2026")
+        assert line.startswith(summary[:-1])
 
 
 # -- JSON -----------------------------------------------------------------------------------

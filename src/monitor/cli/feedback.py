@@ -23,6 +23,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.cli.alerts import NO_ALERTS
 from monitor.cli.common import JsonOption, echo, echo_json, fail, load_settings, open_session
 from monitor.errors import FeedbackError
 from monitor.escaping import terminal_text
@@ -134,7 +135,7 @@ def echo_counts(counts: list[TopicFeedbackCounts]) -> None:
     """One line per topic: its alerts, those marked not new and not my topic, the share kept
     (also ``monitor eval feedback``)."""
     if not counts:
-        echo("no alerts yet")
+        echo(NO_ALERTS)  # nothing to give feedback on: as `monitor alerts` says it
     for c in counts:
         share = f"{c.precision:.0%}" if c.precision is not None else "-"
         echo(

@@ -20,7 +20,7 @@ from monitor.cli.common import (
     load_settings,
     warn_unknown_settings,
 )
-from monitor.config import config_path, load_config
+from monitor.config import Settings, config_path, load_config
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
@@ -33,6 +33,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def refuse_missing_database(settings: Settings) -> None:
+    """Stop with one line when the configured SQLite file does not exist: the web view and its
+    feeds only read, and opening the file would leave an empty database (and its directory)
+    behind for nothing."""
+    from monitor.storage.db import sqlite_file
+
+    path = sqlite_file(settings.resolved_database_url())
+    if path is not None and not path.exists():
+        setting = "MONITOR_DATA_DIR" if settings.database_url is None else "MONITOR_DATABASE_URL"
+        raise fail(
+            f"nothing to show yet: no database at {path} (see {setting}); "
+            "`monitor run --config FILE` runs a cycle that creates it"
+        )
 
 
 def web(
@@ -55,6 +70,7 @@ def web(
             "reverse proxy"
         )
     loaded = load_config(config_path(config, settings))
+    refuse_missing_database(settings)
     ensure_database(settings)
     app = create_app(settings, loaded)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
@@ -65,8 +81,8 @@ def export_feed(
     config: ConfigOption = None,
 ) -> None:
     """Write a topic's Atom feed to standard output (links under MONITOR_WEB__BASE_URL)."""
-    from monitor.storage.db import session_factory
-    from monitor.web.app import read_only_engine
+    from monitor.storage.db import is_at_head, session_factory
+    from monitor.web.app import NOT_AT_HEAD, read_only_engine
     from monitor.web.atom import render_feed
     from monitor.web.feeds import topic_feed
     from monitor.web.views import topic_slugs
@@ -78,8 +94,11 @@ def export_feed(
     if found is None:
         known = ", ".join(repr(t.name) for t in loaded.topics) or "none"
         raise fail(f"no topic {topic!r} in the config (topics: {known})")
+    refuse_missing_database(settings)
     engine = read_only_engine(settings.resolved_database_url())
     try:
+        if not is_at_head(engine):
+            raise fail(NOT_AT_HEAD)
         with session_factory(engine)() as session:
             feed = topic_feed(session, found[0], found[1], settings.web.base_url or "")
     finally:

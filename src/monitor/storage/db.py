@@ -120,6 +120,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite ``url`` names; None for another database, an in-memory one, a URI
+    filename (``?uri=true``) or a URL that does not parse (:func:`make_engine` says why)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri"):
+        return None
+    return Path(parsed.database)
+
+
 def _sqlite_directory(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)

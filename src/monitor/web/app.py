@@ -74,6 +74,13 @@ COOKIE = "monitor_web"
 log = logging.getLogger(__name__)
 
 
+# Why the web view (and `monitor export-feed`) refuse a database: they never migrate one.
+NOT_AT_HEAD = (
+    "the database is not at the current schema (or has none yet): run `monitor db upgrade` or "
+    "a cycle first; the web view only reads"
+)
+
+
 def read_only_engine(url: str) -> Engine:
     """An engine on ``url`` whose connections refuse every write."""
     engine = make_engine(url)
@@ -192,10 +199,7 @@ def create_app(  # noqa: C901
     engine = read_only_engine(settings.resolved_database_url())
     if not is_at_head(engine):
         engine.dispose()
-        raise ConfigError(
-            "the database is not at the current schema (or has none yet): run `monitor db "
-            "upgrade` or a cycle first; the web view only reads"
-        )
+        raise ConfigError(NOT_AT_HEAD)
     sessions: sessionmaker[Session] = session_factory(engine)
     writer = make_engine(settings.resolved_database_url())  # the feedback actions' only
     env = page_environment()
