@@ -50,8 +50,8 @@ def _start(tmp_path: Path, feed_url: str) -> subprocess.Popen[str]:
     )
 
 
-def _interrupted(child: subprocess.Popen[str]) -> str:
-    """Send SIGINT, wait (a bound only a hang reaches), check the exit; the child's stderr."""
+def _after_ctrl_c(child: subprocess.Popen[str]) -> str:
+    """Send SIGINT and wait for the child to end (a bound only a hang reaches); its stderr."""
     child.send_signal(signal.SIGINT)
     try:
         _, stderr = child.communicate(timeout=90)
@@ -59,6 +59,12 @@ def _interrupted(child: subprocess.Popen[str]) -> str:
         child.kill()
         child.communicate()
         pytest.fail("the command did not end after Ctrl-C")
+    return stderr
+
+
+def _interrupted(child: subprocess.Popen[str]) -> str:
+    """Send SIGINT, wait, check the exit; the child's stderr."""
+    stderr = _after_ctrl_c(child)
     assert "Traceback" not in stderr, stderr
     assert "KeyboardInterrupt" not in stderr, stderr
     assert child.returncode == 130, stderr
@@ -127,13 +133,7 @@ def test_ctrl_c_while_the_console_script_imports_the_command_line(tmp_path: Path
     while (line := child.stderr.readline()).rsplit("|", 1)[-1].strip() != "typer.colors":
         assert line, "".join(seen)  # the child ended before it imported typer
         seen.append(line)
-    child.send_signal(signal.SIGINT)
-    try:
-        _, rest = child.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.communicate()
-        pytest.fail("the command did not end after Ctrl-C")
+    rest = _after_ctrl_c(child)
     imported = [line.rsplit("|", 1)[1].strip() for line in rest.splitlines() if "|" in line]
     assert "sqlalchemy" not in imported, "the Ctrl-C came after the imports: not this case"
     said = [line for line in rest.splitlines() if not line.startswith("import time:")]

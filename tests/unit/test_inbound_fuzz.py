@@ -15,12 +15,14 @@ import gzip
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from time import struct_time
 from typing import Any
 
 import h11
 import httpx
+import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
@@ -249,34 +251,24 @@ def test_clean_text_is_storable_and_stable(value: str) -> None:
     assert line == line.strip()
 
 
-@given(st.text(alphabet=" ab\x00\n", max_size=3000))
-@example("word " * 400_000)
-@example("x" * 5000)
-def test_clean_title_is_one_line_of_at_most_the_cap(value: str) -> None:
-    title = clean_title(value)
-    assert len(title) <= MAX_TITLE_CHARS
-    assert "\n" not in title
-    line = clean_line(value)
-    if len(line) <= MAX_TITLE_CHARS:
-        assert title == line
-    else:
-        assert title.endswith("\u2026")
-        assert line.startswith(title[:-1])
-
-
+@pytest.mark.parametrize(
+    ("clean", "cap"), [(clean_title, MAX_TITLE_CHARS), (clean_summary, MAX_SUMMARY_CHARS)]
+)
 @given(st.text(alphabet=" ab\x00\n", max_size=3000))
 @example("word " * 1_000_000)
 @example("x" * 60_000)
-def test_clean_summary_is_one_line_of_at_most_the_cap(value: str) -> None:
-    summary = clean_summary(value)
-    assert len(summary) <= MAX_SUMMARY_CHARS
-    assert "\n" not in summary
+def test_titles_and_summaries_are_one_line_of_at_most_their_cap(
+    clean: Callable[[str], str], cap: int, value: str
+) -> None:
+    cut = clean(value)
+    assert len(cut) <= cap
+    assert "\n" not in cut
     line = clean_line(value)
-    if len(line) <= MAX_SUMMARY_CHARS:
-        assert summary == line
+    if len(line) <= cap:
+        assert cut == line
     else:
-        assert summary.endswith("\u2026")
-        assert line.startswith(summary[:-1])
+        assert cut.endswith("\u2026")
+        assert line.startswith(cut[:-1])
 
 
 # -- JSON -----------------------------------------------------------------------------------
