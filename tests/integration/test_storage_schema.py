@@ -176,12 +176,12 @@ def test_the_story_index_keeps_its_rows_when_rekeyed_by_story(engine: Engine) ->
         assert rows.all() == [(7, "harbour", 0.5), (7, "talks", 0.25)]
 
 
-def test_postgres_compresses_detection_values_with_lz4_and_leaves_room_in_term_stats(
+def test_postgres_compresses_detection_values_with_lz4(
     engine: Engine,
 ) -> None:
     """Revision 0018: the story state and memory, and the article text and decision, rewritten
-    or written at every stored article, are compressed with LZ4 where the server has it;
-    ``term_stats`` keeps room on its pages for heap-only updates; and downgrading undoes both."""
+    or written at every stored article, are compressed with LZ4 where the server has it, and
+    downgrading undoes it."""
     from alembic import command
     from sqlalchemy import text
 
@@ -195,7 +195,6 @@ def test_postgres_compresses_detection_values_with_lz4_and_leaves_room_in_term_s
         "('stories'::regclass, 'memory'), ('articles'::regclass, 'text'), "
         "('articles'::regclass, 'decision'))"
     )
-    fillfactor = text("SELECT reloptions FROM pg_class WHERE oid = 'term_stats'::regclass")
     with engine.connect() as conn:
         lz4 = conn.scalar(
             text(
@@ -204,11 +203,9 @@ def test_postgres_compresses_detection_values_with_lz4_and_leaves_room_in_term_s
             )
         )
         columns = dict(conn.execute(compression).all())
-        assert conn.scalar(fillfactor) == ["fillfactor=70"]
     assert len(columns) == 4
     assert set(columns.values()) == ({"l"} if lz4 else {""})
     command.downgrade(_alembic_config(engine), "0017")
     with engine.connect() as conn:
         assert set(dict(conn.execute(compression).all()).values()) <= {"p", ""}
-        assert conn.scalar(fillfactor) == ["fillfactor=100"]
     upgrade(engine)
