@@ -174,3 +174,38 @@ def test_the_story_index_keeps_its_rows_when_rekeyed_by_story(engine: Engine) ->
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT story_id, term, weight FROM story_terms ORDER BY term"))
         assert rows.all() == [(7, "harbour", 0.5), (7, "talks", 0.25)]
+
+
+def test_postgres_compresses_detection_values_with_lz4(
+    engine: Engine,
+) -> None:
+    """Revision 0018: the story state and memory, and the article text and decision, rewritten
+    or written at every stored article, are compressed with LZ4 where the server has it, and
+    downgrading undoes it."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from monitor.storage.db import _alembic_config
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL storage settings")
+    compression = text(
+        "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute "
+        "WHERE (attrelid, attname) IN (('stories'::regclass, 'state'), "
+        "('stories'::regclass, 'memory'), ('articles'::regclass, 'text'), "
+        "('articles'::regclass, 'decision'))"
+    )
+    with engine.connect() as conn:
+        lz4 = conn.scalar(
+            text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                "WHERE name = 'default_toast_compression'"
+            )
+        )
+        columns = dict(conn.execute(compression).all())
+    assert len(columns) == 4
+    assert set(columns.values()) == ({"l"} if lz4 else {""})
+    command.downgrade(_alembic_config(engine), "0017")
+    with engine.connect() as conn:
+        assert set(dict(conn.execute(compression).all()).values()) <= {"p", ""}
+    upgrade(engine)
