@@ -176,9 +176,7 @@ def test_the_story_index_keeps_its_rows_when_rekeyed_by_story(engine: Engine) ->
         assert rows.all() == [(7, "harbour", 0.5), (7, "talks", 0.25)]
 
 
-def test_postgres_compresses_detection_values_with_lz4(
-    engine: Engine,
-) -> None:
+def test_postgres_compresses_detection_values_with_lz4(postgres_engine: Engine) -> None:
     """Revision 0018: the story state and memory, and the article text and decision, rewritten
     or written at every stored article, are compressed with LZ4 where the server has it, and
     downgrading undoes it."""
@@ -187,8 +185,7 @@ def test_postgres_compresses_detection_values_with_lz4(
 
     from monitor.storage.db import _alembic_config
 
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL storage settings")
+    engine = postgres_engine
     compression = text(
         "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute "
         "WHERE (attrelid, attname) IN (('stories'::regclass, 'state'), "
