@@ -25,6 +25,7 @@ from monitor.demo.server import LocalServer
 from monitor.storage.db import make_engine, session_factory, upgrade
 from monitor.storage.tables import Base
 from tests.support.postgres import drop_database
+from tests.support.webhook import WebhookReceiver
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -109,6 +110,14 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A real webhook receiver on 127.0.0.1, recording what it is sent."""
+    r = WebhookReceiver().start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture

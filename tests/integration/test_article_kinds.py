@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import Settings, parse_config
 from monitor.demo.server import LocalServer, Route
 from monitor.storage.tables import AlertRow, ArticleRow
+from tests.support.feeds import RSS, gazette_rss
 from tests.support.pipeline import run_cycle
-
-RSS = "application/rss+xml; charset=utf-8"
 
 REPORT_TITLE = "Tarrow council votes to close the ferry terminal"
 REPORT = [
@@ -56,15 +55,9 @@ def _page(title: str, paragraphs: list[str], *, head: str = "", body: str = "") 
 
 
 def _rss(base: str, items: list[tuple[str, str]]) -> bytes:
-    entries = "".join(
-        f"<item><title>{title}</title><link>{base}{path}</link><guid>{path}</guid>"
-        f"<pubDate>Tue, 04 Mar 2025 0{i}:00:00 GMT</pubDate></item>"
-        for i, (path, title) in enumerate(items)
-    )
-    return (
-        "<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title>"
-        f"<link>{base}/</link><description>x</description>{entries}</channel></rss>"
-    ).encode()
+    """The feed listing ``items`` (path, title), an hour apart."""
+    dated = [(p, t, f"Tue, 04 Mar 2025 0{i}:00:00 GMT") for i, (p, t) in enumerate(items)]
+    return gazette_rss(base, dated)
 
 
 def _config(server: LocalServer) -> Any:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,13 +17,6 @@ from tests.support.webhook import Behaviour, WebhookReceiver
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 TOKEN = "xoxb-secret-chat-token-42"
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
 
 
 def chat_setup(settings: Settings, receiver: WebhookReceiver) -> tuple[MonitorConfig, Settings]:

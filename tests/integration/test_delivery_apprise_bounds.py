@@ -29,13 +29,6 @@ def dripping() -> Iterator[MisbehavingReceiver]:
     r.stop()
 
 
-@pytest.fixture
-def healthy() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
 def setup(settings: Settings, port: int, timeout_s: float) -> tuple[MonitorConfig, Settings]:
     config = parse_config(
         {
@@ -55,7 +48,7 @@ def port_of(url: str) -> int:
 async def test_a_dripping_chat_service_fails_the_send_within_the_timeout(
     sessions: sessionmaker[Session],
     dripping: MisbehavingReceiver,
-    healthy: WebhookReceiver,
+    receiver: WebhookReceiver,
     settings: Settings,
 ) -> None:
     config, s = setup(settings, port_of(dripping.url()), timeout_s=2.0)
@@ -75,10 +68,10 @@ async def test_a_dripping_chat_service_fails_the_send_within_the_timeout(
     assert len(dripping.requests) == 1
 
     # the service answers again (at its new address): the delivery goes out, once
-    config, s = setup(settings, healthy.port, timeout_s=2.0)
+    config, s = setup(settings, receiver.port, timeout_s=2.0)
     later = NOW.replace(day=NOW.day + 1)
     again = await deliver_due(sessions, config, s, now=later)
     assert again.sent == 1
-    assert len(healthy.requests) == 1
+    assert len(receiver.requests) == 1
     with sessions() as session:
         assert session.scalars(select(DeliveryRow.state)).one() == "sent"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,13 +22,6 @@ from tests.support.webhook import Behaviour, WebhookReceiver
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 SIGNING_KEY = "whsec-cli-test-secret-value"
 SMTP_PASSWORD = "smtp-cli-password-value"
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

@@ -33,13 +33,6 @@ def smtp() -> Iterator[tuple[RecordingHandler, Controller]]:
     controller.stop()
 
 
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
 def _settings(settings: Settings, controller: Controller | None, **delivery: object) -> Settings:
     smtp = SmtpSettings(
         host="127.0.0.1",

@@ -31,13 +31,6 @@ SIGNING_KEY = "whsec-test-0123456789"
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def other_receiver() -> Iterator[WebhookReceiver]:
     r = WebhookReceiver().start()
     yield r

@@ -17,10 +17,9 @@ from monitor.inbound import MAX_SUMMARY_CHARS
 from monitor.models import SourceErrorKind
 from monitor.storage.tables import AlertRow, ArticleRow, SourceRow
 from monitor.timeutil import as_utc
+from tests.support.feeds import RSS, gazette_rss
 from tests.support.pipeline import run_cycle
 from tests.support.rawhttp import RawServer
-
-RSS = "application/rss+xml; charset=utf-8"
 
 LEAD = (
     "The harbour council of Tarrow voted on Tuesday to close the old ferry terminal by June, "
@@ -38,18 +37,6 @@ def _page(title: str, body: str) -> bytes:
     return (
         f"<html lang='en'><head><title>{title}</title></head><body>"
         f"<article><h1>{title}</h1><p>{body}</p><p>{body}</p></article></body></html>"
-    ).encode()
-
-
-def _rss(base: str, items: list[tuple[str, str, str]]) -> bytes:
-    entries = "".join(
-        f"<item><title>{title}</title><link>{base}{path}</link><guid>{path}</guid>"
-        f"<pubDate>{date}</pubDate></item>"
-        for path, title, date in items
-    )
-    return (
-        "<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title>"
-        f"<link>{base}/</link><description>x</description>{entries}</channel></rss>"
     ).encode()
 
 
@@ -83,7 +70,7 @@ def test_entries_dated_before_1970_or_at_the_epoch_are_stored_dated_at_their_fet
         # the Unix epoch itself: a timestamp of 0, the placeholder of an unset date
         ("/epoch.html", "Kell gym", "Thu, 01 Jan 1970 00:00:00 GMT"),
     ]
-    local_server.table.set("/rss.xml", Route(content_type=RSS, body=_rss(base, items)))
+    local_server.table.set("/rss.xml", Route(content_type=RSS, body=gazette_rss(base, items)))
 
     collection, report = run_cycle(sessions, settings, _config(local_server))
 
@@ -184,7 +171,7 @@ def test_titles_are_cut_to_1000_characters_in_storage_and_alerts(
         ("/page.html", huge, "Tue, 04 Mar 2025 08:00:00 GMT"),
         ("/gone.html", "Kell " + huge, "Tue, 04 Mar 2025 09:00:00 GMT"),
     ]
-    local_server.table.set("/rss.xml", Route(content_type=RSS, body=_rss(base, items)))
+    local_server.table.set("/rss.xml", Route(content_type=RSS, body=gazette_rss(base, items)))
 
     _, report = run_cycle(sessions, settings, _config(local_server))
 

@@ -34,13 +34,6 @@ COURIER, LEDGER, POST = "Tessaly Courier", "Orlen Ledger", "Brisk Harbour Post"
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def smtp() -> Iterator[tuple[RecordingHandler, Controller]]:
     handler = RecordingHandler()
     controller = start_smtp(handler)

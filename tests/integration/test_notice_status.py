@@ -46,13 +46,6 @@ SIGNING_KEY = "whsec-notice-status-secret"
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def smtp() -> Iterator[tuple[RecordingHandler, Controller]]:
     handler = RecordingHandler()
     controller = start_smtp(handler)

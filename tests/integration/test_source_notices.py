@@ -83,13 +83,6 @@ def smtp() -> Iterator[tuple[RecordingHandler, Controller]]:
     controller.stop()
 
 
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
 class Monitor:
     """Polls (every source, due or not) and delivers like a cycle, at the time it is given."""
 

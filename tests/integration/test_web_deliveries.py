@@ -88,13 +88,6 @@ def _delivery(settings: Settings, **kwargs: float) -> Settings:
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def site(db_url: str, engine: Engine, receiver: WebhookReceiver) -> Iterator[Site]:
     """Alerts raised by detect() over the web seed's articles, each with one webhook delivery to
     the receiver, none sent yet; the web view on the same database."""
