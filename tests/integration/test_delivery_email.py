@@ -136,7 +136,7 @@ async def test_sends_multipart_to_all_recipients_once(
     assert html is not None
     plain = text.get_content()
     assert "Both delegations signed a 30-day ceasefire." in plain
-    assert "First reported by Daily Planet" in plain
+    assert "Reported by Daily Planet" in plain
     assert "Also carried by: Evening Gazette" in plain
     html_body = html.get_content()
     assert "&lt;b&gt;tonight&lt;/b&gt;" in html_body

@@ -89,7 +89,7 @@ def test_topic_timeline_newest_first_with_facts_carriers_and_reason(site: Site) 
     assert "Kell Lines adds a second ferry" in entries[1]
     first = entries[2]
     assert "<blockquote><bdi>The harbour council of Tarrow voted" in first
-    assert "First reported by <strong><bdi>gazette</bdi></strong> at 2025-03-04 08:00 UTC" in first
+    assert "Reported by <strong><bdi>gazette</bdi></strong> at 2025-03-04 08:00 UTC" in first
     assert 'href="https://herald.example/3"' in first  # also carried by, linked
     assert 'href="https://post.example/2"' in first
     assert "Why it matched:" in first

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jinja2
@@ -86,11 +86,35 @@ def test_text_body_quotes_facts_names_sources_links_and_reason(env: jinja2.Envir
     text = render_alert(make_alert(), env).text
     assert "  > Both sides agreed to a 30-day ceasefire." in text
     assert "  > Prisoner swaps begin Monday." in text
-    assert "First reported by Daily Planet at 2026-11-23 09:30 UTC." in text
+    assert "Reported by Daily Planet at 2026-11-23 09:30 UTC." in text
     assert "Also carried by: Evening Gazette, Morning Post." in text
     assert "Read it: https://planet.example/ceasefire" in text
     assert 'Why you got this: matched "istanbul" AND talks in title and text' in text
     assert "Story: Peace talks in Istanbul" in text
+
+
+def test_follow_up_is_dated_by_its_own_report_not_by_the_story(env: jinja2.Environment) -> None:
+    # A development reported three days after its story began: the reader is told when this
+    # news was reported, and since when the story has been followed (not one date for both).
+    story_began = NOW - timedelta(days=3)
+    msg = render_alert(make_alert(first_reported_at=story_began), env)
+    assert "Reported by Daily Planet at 2026-11-23 09:30 UTC." in msg.text
+    assert (
+        "Story followed since 2026-11-20 09:30 UTC; other outlets on it: "
+        "Evening Gazette, Morning Post." in msg.text
+    )
+    assert "2026-11-20" not in msg.text.split("Story followed since")[0]
+    assert "Reported by <strong>Daily Planet</strong> at 2026-11-23 09:30 UTC." in msg.html
+    assert "Story followed since 2026-11-20 09:30 UTC" in msg.html
+    assert "at 2026\\-11\\-23 09:30 UTC; story followed since 2026\\-11\\-20" in msg.markdown
+
+
+def test_alert_without_publication_time_is_dated_by_its_creation(env: jinja2.Environment) -> None:
+    msg = render_alert(
+        make_alert(published_at=None, first_reported_at=NOW - timedelta(hours=5)), env
+    )
+    assert "Reported by Daily Planet at 2026-11-23 09:30 UTC." in msg.text
+    assert "Story followed since 2026-11-23 04:30 UTC" in msg.text
 
 
 def test_html_escapes_hostile_title_and_quote(env: jinja2.Environment) -> None:
@@ -247,7 +271,7 @@ def test_templates_dir_overrides_one_file(tmp_path: Path) -> None:
     env = template_environment(tmp_path)
     msg = render_alert(make_alert(), env)
     assert msg.subject == "ALERT ISTANBUL TALKS: Ceasefire agreed in Istanbul"
-    assert "First reported by Daily Planet" in msg.text  # the packaged body is still used
+    assert "Reported by Daily Planet" in msg.text  # the packaged body is still used
     assert render_test("desk", env, now=NOW).subject.startswith("[TEST] ALERT")
 
 

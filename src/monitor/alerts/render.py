@@ -189,8 +189,21 @@ def _render(
 
 
 def _alert_context(alert: AlertContent) -> dict[str, Any]:
+    """The alert and what its templates say of its source: who reported this development and
+    when (the article's publication, else the alert's creation), and, when the story began
+    earlier, since when the story has been followed and which other outlets carry it."""
     others = tuple(o for o in alert.outlets if o and o != alert.source)
-    return {"alert": alert, "other_outlets": others, "product": PRODUCT}
+    reported_at = alert.published_at or alert.created_at
+    story_since = alert.first_reported_at if alert.story_id is not None else None
+    if story_since is not None and story_since >= reported_at:
+        story_since = None  # this article is the story's first report
+    return {
+        "alert": alert,
+        "reported_at": reported_at,
+        "story_since": story_since,
+        "other_outlets": others,
+        "product": PRODUCT,
+    }
 
 
 def render_alert(

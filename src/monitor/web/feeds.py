@@ -17,7 +17,8 @@ from monitor.web.views import Carrier, StoryView, story_view, topic_timeline
 
 
 def _when(alert: AlertContent) -> str:
-    return alert.first_reported_at.strftime("%Y-%m-%d %H:%M UTC")
+    """When the alert's article reported its development (not when its story began)."""
+    return (alert.published_at or alert.created_at).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _also(carriers: tuple[Carrier, ...], first: str) -> tuple[str, ...]:
