@@ -139,6 +139,53 @@ def test_stories_and_explain_commands_show_the_decisions(
     assert missing.exit_code == 1
 
 
+def test_stories_lists_the_most_recent_few_in_a_bounded_number_of_queries(
+    sessions: sessionmaker[Session], db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``monitor stories --limit N`` reads N stories, not the archive: four statements however
+    many stories are stored, the most recently active first, times in UTC."""
+    import json
+
+    import typer
+    from sqlalchemy import event
+    from typer.testing import CliRunner
+
+    from monitor.cli.stories import register, story_listing
+
+    first = _ingest(sessions, _article("01_first_report.txt", "harbour-gazette.test", 0))
+    _ingest(sessions, _article("02_follow_up.txt", "straits-daily.test", 26))
+    other = _ingest(sessions, _article("05_other_story.txt", "mountain-news.test", 40))
+    statements: list[str] = []
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def selects() -> list[str]:  # SQLite's connection set-up runs PRAGMAs on first use
+        return [q for q in statements if q.lstrip().upper().startswith("SELECT")]
+
+    with sessions() as session:
+        both = story_listing(session, 10)
+        counted_both = len(selects())
+        statements.clear()
+        one = story_listing(session, 1)
+    assert [s["id"] for s in both] == [other.story_id, first.story_id]
+    assert counted_both == 4
+    assert len(selects()) == 4
+    assert [s["id"] for s in one] == [other.story_id]
+    assert [len(d["reports"]) for d in both[1]["developments"]] == [0, 0]
+
+    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
+    app = typer.Typer()
+    register(app)
+    listed = CliRunner().invoke(app, ["stories", "--json", "--limit", "1"])
+    assert listed.exit_code == 0, listed.output
+    [shown] = json.loads(listed.output)
+    assert shown["id"] == other.story_id
+    assert shown["first_seen_at"] == "2031-06-03T00:00:00+00:00"
+    text = CliRunner().invoke(app, ["stories"])
+    assert "(article 1, 2031-06-01 08:00 UTC)" in text.output
+    assert CliRunner().invoke(app, ["stories", "--limit", "0"]).exit_code == 2
+
+
 def test_an_alert_raised_twice_is_stored_and_queued_once(sessions: sessionmaker[Session]) -> None:
     """A second raise for the same (topic, development) is refused by the idempotency key:
     no second alert, no second outbox row, and the caller's transaction carries on."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,71 +38,77 @@ from monitor.timeutil import as_utc
 from monitor.wording import counted
 
 
-def stories_for_backtest(session: Session, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Stories (newest first) with their articles and developments, as plain JSON values."""
-    query = select(StoryRow).order_by(StoryRow.last_seen_at.desc(), StoryRow.id.desc())
-    if since is not None:
-        query = query.where(StoryRow.last_seen_at >= since)
-    out = []
-    for story in session.scalars(query):
-        articles = session.scalars(
-            select(ArticleRow).where(ArticleRow.story_id == story.id).order_by(ArticleRow.id)
-        ).all()
-        devs = session.scalars(
-            select(DevelopmentRow)
-            .where(DevelopmentRow.story_id == story.id)
-            .order_by(DevelopmentRow.id)
-        ).all()
-        out.append(
-            {
-                "id": story.id,
-                "headline": story.headline,
-                "first_seen_at": story.first_seen_at.isoformat(),
-                "last_seen_at": story.last_seen_at.isoformat(),
-                "outlets": list(story.outlets or []),
-                "articles": [
-                    {
-                        "id": a.id,
-                        "title": a.title,
-                        "source": a.source_name,
-                        "url": a.url,
-                        "duplicate_of": a.duplicate_of_id,
-                        "development_id": a.development_id,
-                        "is_development": a.is_development,
-                        "kind": ((a.decision or {}).get("salience") or {}).get("kind"),
-                    }
-                    for a in articles
-                ],
-                "developments": [
-                    {
-                        "id": d.id,
-                        "article_id": d.article_id,
-                        "created_at": d.created_at.isoformat(),
-                        "facts": list(d.facts),
-                        "reports": [
-                            r.article_id
-                            for r in session.scalars(
-                                select(DevelopmentReportRow).where(
-                                    DevelopmentReportRow.development_id == d.id
-                                )
-                            )
-                        ],
-                    }
-                    for d in devs
-                ],
-            }
-        )
-    return out
+def story_listing(session: Session, limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` most recently active stories with their articles and developments, as
+    plain values (four queries, whatever the number of stories stored)."""
+    listed = session.scalars(
+        select(StoryRow).order_by(StoryRow.last_seen_at.desc(), StoryRow.id.desc()).limit(limit)
+    ).all()
+    ids = [story.id for story in listed]
+    articles: dict[int, list[ArticleRow]] = {i: [] for i in ids}
+    for a in session.scalars(
+        select(ArticleRow).where(ArticleRow.story_id.in_(ids)).order_by(ArticleRow.id)
+    ):
+        articles[a.story_id or 0].append(a)
+    devs: dict[int, list[DevelopmentRow]] = {i: [] for i in ids}
+    for d in session.scalars(
+        select(DevelopmentRow).where(DevelopmentRow.story_id.in_(ids)).order_by(DevelopmentRow.id)
+    ):
+        devs[d.story_id].append(d)
+    reports: dict[int, list[int]] = {}
+    dev_ids = [d.id for listed_devs in devs.values() for d in listed_devs]
+    for r in session.scalars(
+        select(DevelopmentReportRow)
+        .where(DevelopmentReportRow.development_id.in_(dev_ids))
+        .order_by(DevelopmentReportRow.article_id)
+    ):
+        reports.setdefault(r.development_id, []).append(r.article_id)
+    return [
+        {
+            "id": story.id,
+            "headline": story.headline,
+            "first_seen_at": as_utc(story.first_seen_at),
+            "last_seen_at": as_utc(story.last_seen_at),
+            "outlets": list(story.outlets or []),
+            "articles": [
+                {
+                    "id": a.id,
+                    "title": a.title,
+                    "source": a.source_name,
+                    "url": a.url,
+                    "duplicate_of": a.duplicate_of_id,
+                    "development_id": a.development_id,
+                    "is_development": a.is_development,
+                    "kind": ((a.decision or {}).get("salience") or {}).get("kind"),
+                }
+                for a in articles[story.id]
+            ],
+            "developments": [
+                {
+                    "id": d.id,
+                    "article_id": d.article_id,
+                    "created_at": as_utc(d.created_at),
+                    "facts": list(d.facts),
+                    "reports": reports.get(d.id, []),
+                }
+                for d in devs[story.id]
+            ],
+        }
+        for story in listed
+    ]
 
 
 def stories(
-    json_out: JsonOption = False, limit: Annotated[int, typer.Option("--limit")] = 20
+    json_out: JsonOption = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="most recently active stories shown")
+    ] = 20,
 ) -> None:
     """List stories with their articles and developments."""
     with open_session() as session:
-        data = stories_for_backtest(session)[:limit]
+        data = story_listing(session, limit)
     if json_out:
-        echo(json.dumps(data, indent=2))
+        echo_json(data)
         return
     if not data:
         echo(
@@ -114,7 +119,8 @@ def stories(
         outlets = counted(len(s["outlets"]), "outlet")
         echo(f"story {s['id']}: {terminal_text(s['headline'])}  ({outlets})")
         for d in s["developments"]:
-            echo(f"  development {d['id']} (article {d['article_id']}, {d['created_at']})")
+            when = f"{d['created_at']:%Y-%m-%d %H:%M} UTC"
+            echo(f"  development {d['id']} (article {d['article_id']}, {when})")
             for fact in d["facts"][:3]:
                 echo(f"    - {terminal_text(fact[:140])}")
             if d["reports"]:
