@@ -87,6 +87,9 @@ def test_topic_timeline_newest_first_with_facts_carriers_and_reason(site: Site) 
     # the hostile article (newest), the follow-up, then the first report
     assert "onerror" in entries[0]
     assert "Kell Lines adds a second ferry" in entries[1]
+    # nobody else reported the follow-up: the story's other outlets are not "carriers" of it
+    assert "Also carried by" not in entries[1]
+    assert "Other outlets on the story:" in entries[1]
     first = entries[2]
     assert "<blockquote><bdi>The harbour council of Tarrow voted" in first
     assert "Reported by <strong><bdi>gazette</bdi></strong> at 2025-03-04 08:00 UTC" in first

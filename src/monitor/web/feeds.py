@@ -31,9 +31,8 @@ def topic_feed(session: Session, slug: str, topic: TopicConfig, base: str) -> Fe
     for item in topic_timeline(session, topic):
         alert = item.alert
         story_page = f"{base}/stories/{alert.story_id}" if alert.story_id else f"{base}/"
-        also = _also(item.also, alert.source) or tuple(
-            o for o in alert.outlets if o and o != alert.source
-        )
+        # Only the development's own other reports: the story's outlets did not all carry it.
+        also = _also(item.also, alert.source)
         entries.append(
             FeedEntry(
                 id=tag_uri("alert", alert.idempotency_key),
