@@ -39,6 +39,7 @@ from prefect.utilities.annotations import quote
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.events import emit_source_health
+from flows.run_logs import quiet_expected_failures
 from flows.secrets import flow_settings
 from monitor.alerts.outbox import DeliveryReport
 from monitor.config import MonitorConfig, Settings, config_path, load_config, polling_all
@@ -131,6 +132,7 @@ def monitor_cycle(
 ) -> dict[str, Any]:
     """Poll every source that is due (``poll_all``: every source, as ``monitor run --all``),
     store what is new, alert on new developments, deliver."""
+    quiet_expected_failures()
     logger = get_run_logger()
     settings = flow_settings(database_url)
     if poll_all:

@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
+from flows.run_logs import quiet_expected_failures
 from flows.secrets import flow_settings
 from monitor.config import Settings
 from monitor.storage.db import migrated_engine
@@ -44,6 +45,7 @@ def prune_archive_flow(
     database_url: str | None = None,
 ) -> dict[str, Any]:
     """Drop the text and explain record of articles fetched more than ``keep_days`` ago."""
+    quiet_expected_failures()
     settings = flow_settings(database_url)
     report = prune_task(settings, keep_days, vacuum)
     get_run_logger().info("; ".join(report.lines()))
