@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from monitor.backtest import topic_verdicts
 from monitor.cli.common import (
@@ -47,7 +47,10 @@ def story_listing(session: Session, limit: int) -> list[dict[str, Any]]:
     ids = [story.id for story in listed]
     articles: dict[int, list[ArticleRow]] = {i: [] for i in ids}
     for a in session.scalars(
-        select(ArticleRow).where(ArticleRow.story_id.in_(ids)).order_by(ArticleRow.id)
+        select(ArticleRow)
+        .options(defer(ArticleRow.text), defer(ArticleRow.minhash))  # not shown: not read
+        .where(ArticleRow.story_id.in_(ids))
+        .order_by(ArticleRow.id)
     ):
         articles[a.story_id or 0].append(a)
     devs: dict[int, list[DevelopmentRow]] = {i: [] for i in ids}
