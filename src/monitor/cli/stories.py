@@ -46,11 +46,15 @@ def story_listing(session: Session, limit: int) -> list[dict[str, Any]]:
     ).all()
     ids = [story.id for story in listed]
     articles: dict[int, list[ArticleRow]] = {i: [] for i in ids}
-    for a in session.scalars(
-        select(ArticleRow)
-        .options(defer(ArticleRow.text), defer(ArticleRow.minhash))  # not shown: not read
-        .where(ArticleRow.story_id.in_(ids))
-        .order_by(ArticleRow.id)
+    # Sorted here: with ORDER BY id, SQLite may walk the whole table in id order instead of
+    # looking the stories up by their index.
+    for a in sorted(
+        session.scalars(
+            select(ArticleRow)
+            .options(defer(ArticleRow.text), defer(ArticleRow.minhash))  # not shown: not read
+            .where(ArticleRow.story_id.in_(ids))
+        ),
+        key=lambda a: a.id,
     ):
         articles[a.story_id or 0].append(a)
     devs: dict[int, list[DevelopmentRow]] = {i: [] for i in ids}
