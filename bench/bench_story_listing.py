@@ -16,10 +16,10 @@ import statistics
 import tempfile
 import time
 
-from bench_scale import ARTICLES_PER_STORY, prefill
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from bench_scale import ARTICLES_PER_STORY, prefill
 from monitor.cli.stories import story_listing
 from monitor.detection_settings import DetectionSettings
 from monitor.storage.db import make_engine, upgrade
@@ -32,7 +32,8 @@ def listing_ms(size: int, repeats: int) -> float:
         upgrade(engine)
         prefill(engine, 0, size, DetectionSettings(), seed=1)
         with engine.begin() as conn:  # each synthetic story holds its five articles
-            conn.execute(text(f"UPDATE articles SET story_id = (id - 1) / {ARTICLES_PER_STORY} + 1"))
+            per_story = ARTICLES_PER_STORY
+            conn.execute(text(f"UPDATE articles SET story_id = (id - 1) / {per_story} + 1"))
             conn.execute(text("ANALYZE"))
         times = []
         with Session(engine) as session:
