@@ -12,7 +12,7 @@ ingested with the real :func:`monitor.stories.ingest.ingest` at each size, and t
   indexed terms (a delete by story), the part that could grow with the archive;
 * full ingest time: the same plus text features, novelty and writes.
 
-    .venv/bin/python bench/bench_scale.py                  # 10k and 1M (several minutes)
+    .venv/bin/python bench/bench_scale.py                  # 10k and 1M (~20 min: the 1M fill)
     .venv/bin/python bench/bench_scale.py --large 100000   # quick check
 """
 
