@@ -45,7 +45,7 @@ def story_listing(session: Session, limit: int) -> list[dict[str, Any]]:
         select(StoryRow).order_by(StoryRow.last_seen_at.desc(), StoryRow.id.desc()).limit(limit)
     ).all()
     ids = [story.id for story in listed]
-    articles: dict[int, list[ArticleRow]] = {i: [] for i in ids}
+    articles: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     # Sorted here: with ORDER BY id, SQLite may walk the whole table in id order instead of
     # looking the stories up by their index.
     for a in sorted(
@@ -56,20 +56,10 @@ def story_listing(session: Session, limit: int) -> list[dict[str, Any]]:
         ),
         key=lambda a: a.id,
     ):
-        articles[a.story_id or 0].append(a)
-    devs: dict[int, list[DevelopmentRow]] = {i: [] for i in ids}
-    for d in session.scalars(
-        select(DevelopmentRow).where(DevelopmentRow.story_id.in_(ids)).order_by(DevelopmentRow.id)
-    ):
-        devs[d.story_id].append(d)
-    reports: dict[int, list[int]] = {}
-    dev_ids = [d.id for listed_devs in devs.values() for d in listed_devs]
-    for r in session.scalars(
-        select(DevelopmentReportRow)
-        .where(DevelopmentReportRow.development_id.in_(dev_ids))
-        .order_by(DevelopmentReportRow.article_id)
-    ):
-        reports.setdefault(r.development_id, []).append(r.article_id)
+        articles[a.story_id or 0].append(_listed_article(a))
+    devs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for d in _listed_developments(session, ids):
+        devs[d.pop("story_id")].append(d)
     return [
         {
             "id": story.id,
@@ -77,31 +67,51 @@ def story_listing(session: Session, limit: int) -> list[dict[str, Any]]:
             "first_seen_at": as_utc(story.first_seen_at),
             "last_seen_at": as_utc(story.last_seen_at),
             "outlets": list(story.outlets or []),
-            "articles": [
-                {
-                    "id": a.id,
-                    "title": a.title,
-                    "source": a.source_name,
-                    "url": a.url,
-                    "duplicate_of": a.duplicate_of_id,
-                    "development_id": a.development_id,
-                    "is_development": a.is_development,
-                    "kind": ((a.decision or {}).get("salience") or {}).get("kind"),
-                }
-                for a in articles[story.id]
-            ],
-            "developments": [
-                {
-                    "id": d.id,
-                    "article_id": d.article_id,
-                    "created_at": as_utc(d.created_at),
-                    "facts": list(d.facts),
-                    "reports": reports.get(d.id, []),
-                }
-                for d in devs[story.id]
-            ],
+            "articles": articles[story.id],
+            "developments": devs[story.id],
         }
         for story in listed
+    ]
+
+
+def _listed_article(a: ArticleRow) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "title": a.title,
+        "source": a.source_name,
+        "url": a.url,
+        "duplicate_of": a.duplicate_of_id,
+        "development_id": a.development_id,
+        "is_development": a.is_development,
+        "kind": ((a.decision or {}).get("salience") or {}).get("kind"),
+    }
+
+
+def _listed_developments(session: Session, story_ids: list[int]) -> list[dict[str, Any]]:
+    """The developments of ``story_ids`` in id order, each with its story id and the articles
+    filed as its other reports (two queries)."""
+    rows = session.scalars(
+        select(DevelopmentRow)
+        .where(DevelopmentRow.story_id.in_(story_ids))
+        .order_by(DevelopmentRow.id)
+    ).all()
+    reports: dict[int, list[int]] = {}
+    for r in session.scalars(
+        select(DevelopmentReportRow)
+        .where(DevelopmentReportRow.development_id.in_([d.id for d in rows]))
+        .order_by(DevelopmentReportRow.article_id)
+    ):
+        reports.setdefault(r.development_id, []).append(r.article_id)
+    return [
+        {
+            "story_id": d.story_id,
+            "id": d.id,
+            "article_id": d.article_id,
+            "created_at": as_utc(d.created_at),
+            "facts": list(d.facts),
+            "reports": reports.get(d.id, []),
+        }
+        for d in rows
     ]
 
 
